@@ -1,0 +1,364 @@
+//! Compiles one organization: its rules into an index, its policies into lists keyed
+//! by (application, scope) and sorted by position.
+
+use rustc_hash::FxHashMap;
+
+use super::error::{CompileError, EntryKind, ErrorKind};
+use super::layout::{OrgSource, SourceIndices};
+use crate::index::{CompiledRule, FieldPattern, PathField, RuleIndexBuilder};
+use crate::model::{Action, CertificateCondition, DenyOptions, FileRule, Policy, Scope};
+use crate::path::{fold_char, Family, Pattern, PatternError};
+use crate::snapshot::{slot_key, AppKeys, CompiledPolicy, Partition, Slot};
+
+struct Errors<'a> {
+    out: &'a mut Vec<CompileError>,
+}
+
+impl Errors<'_> {
+    fn push(&mut self, entry: EntryKind, id: &str, path: String, message: String) {
+        self.out.push(CompileError::new(
+            ErrorKind::Invalid,
+            entry,
+            Some(id),
+            path,
+            message,
+        ));
+    }
+}
+
+/// Compiles a partition; every problem in the organization's own entries is reported.
+pub(crate) fn compile(
+    source: OrgSource,
+    indices: &SourceIndices,
+    keys: &AppKeys,
+) -> Result<Partition, Vec<CompileError>> {
+    let mut out = Vec::new();
+    let mut errors = Errors { out: &mut out };
+    let org = &source.organization;
+
+    let default_deny = match &org.default_deny {
+        Some(options) => {
+            let path = format!("organizations[{}].default_deny", indices.organization);
+            check_deny_options(
+                options,
+                EntryKind::Organization,
+                &org.id,
+                &path,
+                &mut errors,
+            );
+            options.clone()
+        }
+        None => DenyOptions::implicit_default(),
+    };
+
+    let group_index: FxHashMap<&str, u32> = source
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.id.as_str(), i as u32))
+        .collect();
+    let computer_index: FxHashMap<&str, u32> = source
+        .computers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i as u32))
+        .collect();
+    let computer_groups: Box<[u32]> = source
+        .computers
+        .iter()
+        .map(|c| {
+            group_index
+                .get(c.group.as_str())
+                .copied()
+                .unwrap_or_default()
+        })
+        .collect();
+
+    let mut rules = RuleIndexBuilder::default();
+    let mut app_keys = Vec::with_capacity(source.applications.len());
+    for (a, app) in source.applications.iter().enumerate() {
+        let at = indices.applications.get(a).copied().unwrap_or_default();
+        app_keys.push(keys.get(&app.id).unwrap_or_default());
+        if app.rules.is_empty() {
+            let message = "an application needs at least one rule".to_owned();
+            errors.push(
+                EntryKind::Application,
+                &app.id,
+                format!("applications[{at}].rules"),
+                message,
+            );
+        }
+        for (r, rule) in app.rules.iter().enumerate() {
+            let path = format!("applications[{at}].rules[{r}]");
+            if let Some(compiled) =
+                compile_rule(rule, a as u32, r as u32, &app.id, &path, &mut errors)
+            {
+                rules.add(compiled);
+            }
+        }
+    }
+
+    let mut policies = Vec::with_capacity(source.policies.len());
+    let mut by_target: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+    for (p, policy) in source.policies.iter().enumerate() {
+        let at = indices.policies.get(p).copied().unwrap_or_default();
+        let slot = match &policy.scope {
+            Scope::Computer(id) => {
+                Slot::Computer(computer_index.get(id.as_str()).copied().unwrap_or_default())
+            }
+            Scope::Group(id) => {
+                Slot::Group(group_index.get(id.as_str()).copied().unwrap_or_default())
+            }
+            Scope::Organization(_) => Slot::Organization,
+            Scope::Global(_) => Slot::Global,
+        };
+        let compiled = compile_policy(policy, slot, keys, at, &mut errors);
+        if compiled.enabled {
+            for &(key, _) in compiled.targets.iter() {
+                by_target
+                    .entry(slot_key(key, slot))
+                    .or_default()
+                    .push(policies.len() as u32);
+            }
+        }
+        policies.push(compiled);
+    }
+    if !out.is_empty() {
+        return Err(out);
+    }
+    let by_target = by_target
+        .into_iter()
+        .map(|(key, mut list)| {
+            list.sort_by_key(|&p| {
+                policies
+                    .get(p as usize)
+                    .map_or(i64::MAX, |policy: &CompiledPolicy| policy.position)
+            });
+            list.dedup();
+            (key, list.into_boxed_slice())
+        })
+        .collect();
+    Ok(Partition {
+        source,
+        app_keys: app_keys.into_boxed_slice(),
+        index: rules.build(),
+        policies: policies.into_boxed_slice(),
+        by_target,
+        computer_groups,
+        default_deny,
+    })
+}
+
+fn compile_rule(
+    rule: &FileRule,
+    app: u32,
+    rule_no: u32,
+    app_id: &str,
+    path: &str,
+    errors: &mut Errors<'_>,
+) -> Option<CompiledRule> {
+    let FileRule {
+        sha256,
+        certificate,
+        path: path_pattern,
+        process,
+        created_by,
+    } = rule;
+    if sha256.is_none()
+        && certificate.is_none()
+        && path_pattern.is_none()
+        && process.is_none()
+        && created_by.is_none()
+    {
+        let message = "a rule needs at least one condition: `sha256`, `certificate`, `path`, `process` or `created_by`";
+        errors.push(
+            EntryKind::Application,
+            app_id,
+            path.to_owned(),
+            message.to_owned(),
+        );
+        return None;
+    }
+    let mut ok = true;
+    if let Some(certificate) = certificate {
+        ok &= check_certificate(certificate, app_id, &format!("{path}.certificate"), errors);
+    }
+    let mut patterns: [Option<FieldPattern>; 3] = Default::default();
+    for (field, source) in [
+        (PathField::Path, path_pattern),
+        (PathField::Process, process),
+        (PathField::CreatedBy, created_by),
+    ] {
+        let Some(source) = source else { continue };
+        match compile_pattern(source) {
+            Ok(pattern) => {
+                if let Some(slot) = patterns.get_mut(field as usize) {
+                    *slot = Some(pattern);
+                }
+            }
+            Err(error) => {
+                let message = format!("invalid pattern `{source}`: {error}");
+                errors.push(
+                    EntryKind::Application,
+                    app_id,
+                    format!("{path}.{}", field.rule_key()),
+                    message,
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| CompiledRule {
+        app,
+        rule_no,
+        sha256: *sha256,
+        certificate: certificate.clone().map(Box::new),
+        patterns: patterns
+            .iter()
+            .any(Option::is_some)
+            .then(|| Box::new(patterns)),
+    })
+}
+
+/// Compiles a pattern for both families. Not being an absolute path in one family only
+/// means it never matches there; any other problem, or not being a path in either
+/// family, is an error.
+fn compile_pattern(source: &str) -> Result<FieldPattern, PatternError> {
+    let family = |family| match Pattern::compile(family, source) {
+        Ok(pattern) => Ok(Some(pattern)),
+        Err(PatternError::NotAbsolute) => Ok(None),
+        Err(error) => Err(error),
+    };
+    let windows = family(Family::Windows)?;
+    let posix = family(Family::Posix)?;
+    if windows.is_none() && posix.is_none() {
+        return Err(PatternError::NotAbsolute);
+    }
+    Ok(FieldPattern { windows, posix })
+}
+
+fn check_certificate(
+    condition: &CertificateCondition,
+    app_id: &str,
+    path: &str,
+    errors: &mut Errors<'_>,
+) -> bool {
+    let message = match (&condition.thumbprint, &condition.subject, &condition.issuer) {
+        (None, None, None) => "a certificate condition needs `thumbprint` or `subject`",
+        (Some(_), Some(_), _) => "give either `thumbprint` or `subject`, not both",
+        (Some(_), None, Some(_)) => "`issuer` goes with `subject`, not with `thumbprint`",
+        (None, None, Some(_)) => "`issuer` needs `subject` beside it",
+        _ => return true,
+    };
+    errors.push(
+        EntryKind::Application,
+        app_id,
+        path.to_owned(),
+        message.to_owned(),
+    );
+    false
+}
+
+fn check_deny_options(
+    options: &DenyOptions,
+    entry: EntryKind,
+    id: &str,
+    path: &str,
+    errors: &mut Errors<'_>,
+) {
+    if options.allow_request && !options.notify_user {
+        let message =
+            "`allow_request` needs `notify_user`: the request is made from the notification"
+                .to_owned();
+        errors.push(entry, id, format!("{path}.allow_request"), message);
+    }
+    if !options.notify.is_empty() && !options.allow_request {
+        let message =
+            "`notify` lists who hears of requests, so it needs `allow_request`".to_owned();
+        errors.push(entry, id, format!("{path}.notify"), message);
+    }
+}
+
+fn compile_policy(
+    policy: &Policy,
+    slot: Slot,
+    keys: &AppKeys,
+    at: usize,
+    errors: &mut Errors<'_>,
+) -> CompiledPolicy {
+    let path = format!("policies[{at}]");
+    let id = policy.id.as_str();
+    if policy.elevate && policy.action == Action::Deny {
+        let message = "`elevate` only goes with `permit`".to_owned();
+        errors.push(EntryKind::Policy, id, format!("{path}.elevate"), message);
+    }
+    let on_deny = match (&policy.on_deny, policy.action) {
+        (Some(options), Action::Deny) => {
+            check_deny_options(
+                options,
+                EntryKind::Policy,
+                id,
+                &format!("{path}.on_deny"),
+                errors,
+            );
+            options.clone()
+        }
+        (Some(_), Action::Permit) => {
+            let message = "`on_deny` only goes with `deny`".to_owned();
+            errors.push(EntryKind::Policy, id, format!("{path}.on_deny"), message);
+            DenyOptions::policy_default()
+        }
+        (None, _) => DenyOptions::policy_default(),
+    };
+    if let (Some(start), Some(end)) = (policy.not_before, policy.expires) {
+        if start >= end {
+            let message = format!("the policy expires (`{end}`) before it starts (`{start}`)");
+            errors.push(EntryKind::Policy, id, format!("{path}.expires"), message);
+        }
+    }
+    let users = policy.users.as_ref().map(|users| {
+        if users.is_empty() {
+            let message =
+                "an empty user list matches nobody; leave `users` out to apply to every user"
+                    .to_owned();
+            errors.push(EntryKind::Policy, id, format!("{path}.users"), message);
+        }
+        for (u, user) in users.iter().enumerate() {
+            if user.trim().is_empty() {
+                errors.push(
+                    EntryKind::Policy,
+                    id,
+                    format!("{path}.users[{u}]"),
+                    "the user name is empty".to_owned(),
+                );
+            }
+        }
+        users
+            .iter()
+            .map(|u| fold(u).into_boxed_str())
+            .collect::<Box<[_]>>()
+    });
+    let targets = policy
+        .applications
+        .iter()
+        .filter_map(|app| keys.get(app).map(|key| (key, app.clone().into_boxed_str())))
+        .collect();
+    CompiledPolicy {
+        id: id.into(),
+        position: policy.position,
+        action: policy.action,
+        elevate: policy.elevate,
+        enabled: policy.enabled,
+        slot,
+        users,
+        not_before: policy.not_before,
+        expires: policy.expires,
+        on_deny,
+        targets,
+    }
+}
+
+/// Case-folds a name the way Windows compares names.
+pub(crate) fn fold(text: &str) -> String {
+    text.chars().map(fold_char).collect()
+}

@@ -1,0 +1,324 @@
+//! `decide(&Snapshot, &Event) -> Decision`: pure, lock-free, and allocation-free once
+//! the thread's scratch space has grown.
+//!
+//! The steps, for an execution on computer C (group G, organization O, ancestors A…):
+//! 1. normalize the event's paths once, for C's path family;
+//! 2. in the rule index of O and of each ancestor, collect the applications with a
+//!    matching rule;
+//! 3. for each such application, look up the enabled policies targeting it at C, G, O
+//!    and global-of-O, and global-of-each-ancestor — each list already sorted by
+//!    position — and keep the first applicable one (time window, users) with the lowest
+//!    (position, depth), where an ancestor wins a tie;
+//! 4. no policy: the default deny of O; then maintenance modes and elevation.
+
+mod explain;
+
+use std::cell::RefCell;
+
+pub use explain::{Explanation, PolicyTrace, TraceStatus};
+
+use crate::index::{EventView, IndexScratch, Match};
+use crate::model::{
+    Action, Decision, DenyOptions, Event, MaintenanceMode, Outcome, Problems, RequestKind,
+};
+use crate::path::normalize_into;
+use crate::snapshot::{slot_key, CompiledPolicy, OrgNode, Slot, Snapshot, Tables};
+
+/// Reusable buffers for decisions; keep one per thread and pass it to
+/// [`Snapshot::decide_with`] to decide without allocating.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    path: String,
+    parent: String,
+    created_by: String,
+    index: IndexScratch,
+    apps: Vec<(u32, Match)>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// The deciding policy, found in step 3.
+#[derive(Clone, Copy)]
+pub(crate) struct Winner<'s> {
+    pub(crate) policy: &'s CompiledPolicy,
+    /// Index in the computer's organization chain: 0 is its own organization.
+    depth: usize,
+    app: u32,
+}
+
+impl Winner<'_> {
+    /// Ordering key: lower wins. An ancestor (larger `depth`) wins a position tie.
+    fn rank(&self) -> (i64, std::cmp::Reverse<usize>) {
+        (self.policy.position, std::cmp::Reverse(self.depth))
+    }
+}
+
+/// Where the event's computer sits.
+pub(crate) struct Place<'s> {
+    pub(crate) node: &'s OrgNode,
+    pub(crate) local: u32,
+    pub(crate) group: u32,
+}
+
+impl Snapshot {
+    /// Decides an execution, with this thread's scratch space.
+    pub fn decide(&self, event: &Event) -> Decision<'_> {
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.decide_with(event, &mut scratch),
+            Err(_) => self.decide_with(event, &mut Scratch::default()),
+        })
+    }
+
+    /// Decides an execution with caller-provided scratch space.
+    pub fn decide_with<'s>(&'s self, event: &Event, scratch: &mut Scratch) -> Decision<'s> {
+        let tables: &Tables = &self.tables;
+        let Some(place) = locate(tables, &event.computer) else {
+            return self.unknown_computer();
+        };
+        let partition = &place.node.partition;
+        let Some(computer) = partition.source.computers.get(place.local as usize) else {
+            return self.unknown_computer();
+        };
+        let family = computer.os.family();
+        let Scratch {
+            path,
+            parent,
+            created_by,
+            index,
+            apps,
+        } = scratch;
+        let view = EventView {
+            family,
+            sha256: event.sha256,
+            leaf: event.signature.valid_leaf(),
+            path: normalize_into(family, &event.path, path).map(|()| path.as_str()),
+            parent: event
+                .parent
+                .as_deref()
+                .map(|raw| normalize_into(family, raw, parent).map(|()| parent.as_str())),
+            created_by: event
+                .created_by
+                .as_deref()
+                .map(|raw| normalize_into(family, raw, created_by).map(|()| created_by.as_str())),
+        };
+        matching_apps(tables, place.node, &view, index, apps);
+        let winner = first_policy(tables, &place, event, apps);
+        let problems = Problems {
+            unknown_computer: false,
+            path: view.path.err(),
+            parent: view.parent.and_then(Result::err),
+            created_by: view.created_by.and_then(Result::err),
+        };
+        let mode = computer
+            .maintenance
+            .filter(|m| event.time < m.until)
+            .map(|m| m.mode);
+        self.conclude(&place, event, winner, mode, problems)
+    }
+
+    fn unknown_computer(&self) -> Decision<'_> {
+        Decision {
+            decision: Outcome::Deny,
+            elevated: false,
+            policy: None,
+            application: None,
+            default_deny: true,
+            would_deny: false,
+            mode: None,
+            notify_user: false,
+            can_request: false,
+            request_kind: None,
+            notify: &[],
+            learn: false,
+            generation: self.generation,
+            problems: Problems {
+                unknown_computer: true,
+                ..Problems::default()
+            },
+        }
+    }
+
+    /// Step 4: from the deciding policy (or none) to the decision.
+    fn conclude<'s>(
+        &'s self,
+        place: &Place<'s>,
+        event: &Event,
+        winner: Option<Winner<'s>>,
+        mode: Option<MaintenanceMode>,
+        problems: Problems,
+    ) -> Decision<'s> {
+        let default_deny = &place.node.partition.default_deny;
+        let request_kind = if event.elevation {
+            RequestKind::Elevation
+        } else {
+            RequestKind::Application
+        };
+        let mut decision = Decision {
+            decision: Outcome::Deny,
+            elevated: false,
+            policy: None,
+            application: None,
+            default_deny: false,
+            would_deny: false,
+            mode: None,
+            notify_user: false,
+            can_request: false,
+            request_kind: None,
+            notify: &[],
+            learn: false,
+            generation: self.generation,
+            problems,
+        };
+        match winner {
+            Some(winner) => {
+                let policy = winner.policy;
+                decision.policy = Some(&policy.id);
+                decision.application = policy
+                    .targets
+                    .iter()
+                    .find(|(key, _)| *key == winner.app)
+                    .map(|(_, id)| &**id);
+                match policy.action {
+                    Action::Permit => {
+                        decision.decision = Outcome::Allow;
+                        decision.elevated = event.elevation && policy.elevate;
+                        if event.elevation && !policy.elevate {
+                            // Runs, but as a standard user; the user may ask for
+                            // elevation as the organization's default deny allows.
+                            apply_deny_options(&mut decision, default_deny, RequestKind::Elevation);
+                        }
+                    }
+                    // Explicit denies block in every maintenance mode.
+                    Action::Deny => {
+                        apply_deny_options(&mut decision, &policy.on_deny, request_kind)
+                    }
+                }
+            }
+            None => {
+                decision.default_deny = true;
+                match mode {
+                    None => apply_deny_options(&mut decision, default_deny, request_kind),
+                    Some(mode) => {
+                        decision.decision = Outcome::Allow;
+                        decision.mode = Some(mode);
+                        decision.would_deny = mode != MaintenanceMode::Installation;
+                        decision.learn = mode != MaintenanceMode::Monitor;
+                    }
+                }
+            }
+        }
+        decision
+    }
+}
+
+fn apply_deny_options<'s>(
+    decision: &mut Decision<'s>,
+    options: &'s DenyOptions,
+    kind: RequestKind,
+) {
+    decision.notify_user = options.notify_user;
+    decision.can_request = options.notify_user && options.allow_request;
+    if decision.can_request {
+        decision.request_kind = Some(kind);
+        decision.notify = &options.notify;
+    }
+}
+
+pub(crate) fn locate<'s>(tables: &'s Tables, computer: &str) -> Option<Place<'s>> {
+    let loc = tables.computers.get(computer)?;
+    let node = tables.orgs.get(loc.org as usize)?;
+    let group = node
+        .partition
+        .computer_groups
+        .get(loc.local as usize)
+        .copied()?;
+    Some(Place {
+        node,
+        local: loc.local,
+        group,
+    })
+}
+
+/// Step 2: every application of the chain with a matching rule, with the strongest
+/// match seen for it.
+fn matching_apps(
+    tables: &Tables,
+    node: &OrgNode,
+    view: &EventView<'_>,
+    index: &mut IndexScratch,
+    apps: &mut Vec<(u32, Match)>,
+) {
+    apps.clear();
+    for &org in node.chain.iter() {
+        let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
+            continue;
+        };
+        partition.index.candidates(view, index);
+        for &rule_id in &index.candidates {
+            let Some(rule) = partition.index.rules().get(rule_id as usize) else {
+                continue;
+            };
+            let found = rule.check(view);
+            if found == Match::No {
+                continue;
+            }
+            let Some(&key) = partition.app_keys.get(rule.app as usize) else {
+                continue;
+            };
+            match apps.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, strongest)) => *strongest = (*strongest).max(found),
+                None => apps.push((key, found)),
+            }
+        }
+    }
+}
+
+/// Step 3: the first applicable policy targeting one of the matched applications.
+fn first_policy<'s>(
+    tables: &'s Tables,
+    place: &Place<'s>,
+    event: &Event,
+    apps: &[(u32, Match)],
+) -> Option<Winner<'s>> {
+    let own = [
+        Slot::Computer(place.local),
+        Slot::Group(place.group),
+        Slot::Organization,
+        Slot::Global,
+    ];
+    let mut best: Option<Winner<'s>> = None;
+    for &(app, strength) in apps {
+        for (depth, &org) in place.node.chain.iter().enumerate() {
+            let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
+                continue;
+            };
+            let slots = if depth == 0 { &own[..] } else { &own[3..] };
+            for &slot in slots {
+                let Some(list) = partition.by_target.get(&slot_key(app, slot)) else {
+                    continue;
+                };
+                for &p in list.iter() {
+                    let Some(policy) = partition.policies.get(p as usize) else {
+                        continue;
+                    };
+                    let candidate = Winner { policy, depth, app };
+                    if best.is_some_and(|b| candidate.rank() >= b.rank()) {
+                        break;
+                    }
+                    if policy.applicability(event.time, &event.user).is_err() {
+                        continue;
+                    }
+                    // A rule that depends on an unreadable path never permits.
+                    if strength == Match::Unknown && policy.action == Action::Permit {
+                        continue;
+                    }
+                    best = Some(candidate);
+                    break;
+                }
+            }
+        }
+    }
+    best
+}

@@ -1,0 +1,193 @@
+//! The engine: the current snapshot behind an `ArcSwap`, swapped whole on deploy and
+//! rollback while decisions keep flowing.
+
+use std::collections::VecDeque;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::{ArcSwap, Guard};
+
+use crate::compile::{self, CompileErrors};
+use crate::model::{Bundle, DecisionRecord, Event};
+use crate::snapshot::{AppKeys, CompileStats, Snapshot};
+
+/// How many earlier snapshots an engine keeps for rollback, unless told otherwise.
+pub const DEFAULT_HISTORY: usize = 8;
+
+/// Holds the current snapshot; decisions never block, deploys never tear.
+///
+/// ```
+/// use portcullis_engine::{Engine, Event};
+///
+/// let engine = Engine::from_json(include_str!("../../examples/bundle.json"))?;
+/// let event = Event::from_json(r#"{"computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+///     "path": "C:\\Windows\\System32\\notepad.exe", "time": "2026-11-22T09:00:00Z",
+///     "sha256": "0000000000000000000000000000000000000000000000000000000000000000"}"#)?;
+/// let snapshot = engine.snapshot();
+/// let decision = snapshot.decide(&event);
+/// assert_eq!(decision.generation, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    current: ArcSwap<Snapshot>,
+    writer: Mutex<Writer>,
+}
+
+/// Writers (deploy, rollback) take turns; readers never touch this.
+#[derive(Debug)]
+struct Writer {
+    keys: AppKeys,
+    history: VecDeque<Arc<Snapshot>>,
+    history_limit: usize,
+    next_generation: u64,
+}
+
+/// A borrowed view of the current snapshot: cheap to take, lock-free, and stable for as
+/// long as it is held, so one decision sees one snapshot from start to end.
+pub struct SnapshotGuard(Guard<Arc<Snapshot>>);
+
+impl Deref for SnapshotGuard {
+    type Target = Snapshot;
+
+    fn deref(&self) -> &Snapshot {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SnapshotGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SnapshotGuard")
+            .field(&self.generation())
+            .finish()
+    }
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Deployed {
+    /// The new snapshot's generation.
+    pub generation: u64,
+    /// Organizations compiled anew and carried over.
+    pub stats: CompileStats,
+}
+
+/// Why a rollback could not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RollbackError {
+    /// Nothing was deployed before the current snapshot, or the history is used up.
+    #[error("there is no earlier snapshot to roll back to")]
+    NoHistory,
+}
+
+impl Engine {
+    /// An engine serving the compiled bundle as generation 1.
+    pub fn new(bundle: &Bundle) -> Result<Engine, CompileErrors> {
+        Engine::with_history(bundle, DEFAULT_HISTORY)
+    }
+
+    /// As [`Engine::new`], keeping `history` earlier snapshots for rollback.
+    pub fn with_history(bundle: &Bundle, history: usize) -> Result<Engine, CompileErrors> {
+        let mut keys = AppKeys::default();
+        let (tables, stats) = compile::compile(bundle.clone(), &mut keys, None)?;
+        let snapshot = Snapshot {
+            generation: 1,
+            tables: Arc::new(tables),
+            stats,
+        };
+        Ok(Engine {
+            current: ArcSwap::from_pointee(snapshot),
+            writer: Mutex::new(Writer {
+                keys,
+                history: VecDeque::new(),
+                history_limit: history,
+                next_generation: 2,
+            }),
+        })
+    }
+
+    /// Reads a bundle from JSON text and starts an engine on it.
+    pub fn from_json(text: &str) -> Result<Engine, CompileErrors> {
+        let bundle = compile::parse(text)?;
+        Engine::new(&bundle).map_err(|errors| errors.locate(text))
+    }
+
+    /// The current snapshot. Hold it for the duration of one decision (or a batch).
+    pub fn snapshot(&self) -> SnapshotGuard {
+        SnapshotGuard(self.current.load())
+    }
+
+    /// The current snapshot as an owned handle, for keeping beyond a batch.
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// The current generation.
+    pub fn generation(&self) -> u64 {
+        self.current.load().generation
+    }
+
+    /// Decides one event and returns an owned decision. Agents on the hot path use
+    /// `engine.snapshot().decide(&event)`, which does not allocate.
+    pub fn decide(&self, event: &Event) -> DecisionRecord {
+        self.snapshot().decide(event).to_record()
+    }
+
+    /// Compiles `bundle` off to the side and swaps it in. Organizations whose entries
+    /// did not change keep their compiled partitions. On error nothing changes and the
+    /// current snapshot keeps serving.
+    pub fn deploy(&self, bundle: &Bundle) -> Result<Deployed, CompileErrors> {
+        let mut writer = self.writer();
+        let previous = self.current.load_full();
+        let mut keys = writer.keys.clone();
+        let (tables, stats) = compile::compile(bundle.clone(), &mut keys, Some(&previous.tables))?;
+        writer.keys = keys;
+        let generation = writer.next_generation;
+        writer.next_generation += 1;
+        let snapshot = Snapshot {
+            generation,
+            tables: Arc::new(tables),
+            stats,
+        };
+        self.current.store(Arc::new(snapshot));
+        writer.remember(previous);
+        Ok(Deployed { generation, stats })
+    }
+
+    /// As [`Engine::deploy`], from JSON text; errors carry line and column.
+    pub fn deploy_json(&self, text: &str) -> Result<Deployed, CompileErrors> {
+        let bundle = compile::parse(text)?;
+        self.deploy(&bundle).map_err(|errors| errors.locate(text))
+    }
+
+    /// Restores the snapshot before the current one, under a new generation (so
+    /// generations only grow). Returns that generation.
+    pub fn rollback(&self) -> Result<u64, RollbackError> {
+        let mut writer = self.writer();
+        let earlier = writer.history.pop_back().ok_or(RollbackError::NoHistory)?;
+        let generation = writer.next_generation;
+        writer.next_generation += 1;
+        self.current
+            .store(Arc::new(earlier.with_generation(generation)));
+        Ok(generation)
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        // A writer that panicked mid-compile swapped nothing; its state is still sound.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Writer {
+    fn remember(&mut self, snapshot: Arc<Snapshot>) {
+        if self.history_limit == 0 {
+            return;
+        }
+        while self.history.len() >= self.history_limit {
+            self.history.pop_front();
+        }
+        self.history.push_back(snapshot);
+    }
+}

@@ -1,0 +1,242 @@
+//! Indexes over one organization's file rules, one bucket per match kind.
+//!
+//! Every rule is filed under exactly one *anchor* — its most selective condition: the
+//! SHA-256, else the certificate thumbprint, else one attribute of the certificate
+//! subject, else a path pattern (path, then parent process, then creator). A decision
+//! looks the event up in each bucket, collects the candidate rules, and verifies every
+//! condition of each candidate. So the cost of a decision follows the number of rules
+//! that could match, not the number of rules.
+
+mod rule;
+
+use std::hash::{Hash, Hasher};
+
+use rustc_hash::{FxHashMap, FxHasher};
+
+use crate::model::{DistinguishedName, Sha256};
+use crate::path::{Family, PatternSet, PatternSetBuilder, SetScratch};
+
+pub(crate) use rule::{CompiledRule, EventView, FieldPattern, Match, PathField};
+
+/// A map from a key to one or more rule ids, stored flat: most keys name one rule, so
+/// the common entry is a single `u32` and no per-key vector is allocated.
+#[derive(Debug)]
+struct MultiMap<K> {
+    slots: FxHashMap<K, u32>,
+    overflow: Vec<Vec<u32>>,
+}
+
+impl<K> Default for MultiMap<K> {
+    fn default() -> Self {
+        MultiMap {
+            slots: FxHashMap::default(),
+            overflow: Vec::new(),
+        }
+    }
+}
+
+/// Set on a slot that points into `overflow` rather than at a rule.
+const OVERFLOW: u32 = 1 << 31;
+
+impl<K: Hash + Eq> MultiMap<K> {
+    fn insert(&mut self, key: K, rule: u32) {
+        match self.slots.get_mut(&key) {
+            None => {
+                self.slots.insert(key, rule);
+            }
+            Some(slot) if *slot & OVERFLOW != 0 => {
+                if let Some(list) = self.overflow.get_mut((*slot & !OVERFLOW) as usize) {
+                    list.push(rule);
+                }
+            }
+            Some(slot) => {
+                let at = self.overflow.len() as u32 | OVERFLOW;
+                self.overflow.push(vec![*slot, rule]);
+                *slot = at;
+            }
+        }
+    }
+
+    fn get_into(&self, key: &K, out: &mut Vec<u32>) {
+        if let Some(&slot) = self.slots.get(key) {
+            if slot & OVERFLOW == 0 {
+                out.push(slot);
+            } else if let Some(list) = self.overflow.get((slot & !OVERFLOW) as usize) {
+                out.extend_from_slice(list);
+            }
+        }
+    }
+
+    fn shrink(&mut self) {
+        self.slots.shrink_to_fit();
+        self.overflow.shrink_to_fit();
+    }
+}
+
+/// Patterns of one event field (path, parent or creator), compiled for both families.
+#[derive(Debug)]
+struct FieldIndex {
+    windows: PatternSet,
+    posix: PatternSet,
+    /// Every rule with a condition on this field: the candidates when the event's value
+    /// cannot be normalized, so that a deny can still fail closed.
+    constrained: Vec<u32>,
+}
+
+impl FieldIndex {
+    fn set(&self, family: Family) -> &PatternSet {
+        match family {
+            Family::Windows => &self.windows,
+            Family::Posix => &self.posix,
+        }
+    }
+}
+
+/// All file rules of one organization, indexed.
+#[derive(Debug)]
+pub(crate) struct RuleIndex {
+    rules: Vec<CompiledRule>,
+    by_hash: MultiMap<Sha256>,
+    by_thumbprint: MultiMap<Sha256>,
+    by_subject: MultiMap<u64>,
+    fields: [FieldIndex; 3],
+}
+
+/// Builds a [`RuleIndex`]; rules are added already compiled.
+#[derive(Default)]
+pub(crate) struct RuleIndexBuilder {
+    rules: Vec<CompiledRule>,
+}
+
+impl RuleIndexBuilder {
+    pub(crate) fn add(&mut self, rule: CompiledRule) -> &mut Self {
+        self.rules.push(rule);
+        self
+    }
+
+    pub(crate) fn build(self) -> RuleIndex {
+        let mut by_hash = MultiMap::default();
+        let mut by_thumbprint = MultiMap::default();
+        let mut by_subject = MultiMap::default();
+        let mut sets: [[PatternSetBuilder; 2]; 3] = Default::default();
+        let mut constrained: [Vec<u32>; 3] = Default::default();
+        for (id, rule) in self.rules.iter().enumerate() {
+            let id = id as u32;
+            for field in PathField::ALL {
+                if rule.pattern(field).is_some() {
+                    if let Some(list) = constrained.get_mut(field as usize) {
+                        list.push(id);
+                    }
+                }
+            }
+            if let Some(hash) = rule.sha256 {
+                by_hash.insert(hash, id);
+            } else if let Some(thumbprint) = rule.certificate.as_ref().and_then(|c| c.thumbprint) {
+                by_thumbprint.insert(thumbprint, id);
+            } else if let Some(key) = rule
+                .certificate
+                .as_ref()
+                .and_then(|c| c.subject.as_ref())
+                .and_then(subject_anchor)
+            {
+                by_subject.insert(key, id);
+            } else if let Some((field, pattern)) = PathField::ALL
+                .iter()
+                .find_map(|&f| rule.pattern(f).map(|p| (f, p)))
+            {
+                if let Some([windows, posix]) = sets.get_mut(field as usize) {
+                    if let Some(pattern) = &pattern.windows {
+                        windows.add(pattern.clone(), id);
+                    }
+                    if let Some(pattern) = &pattern.posix {
+                        posix.add(pattern.clone(), id);
+                    }
+                }
+            }
+        }
+        by_hash.shrink();
+        by_thumbprint.shrink();
+        by_subject.shrink();
+        let fields = sets.map(|[windows, posix]| FieldIndex {
+            windows: windows.build(),
+            posix: posix.build(),
+            constrained: Vec::new(),
+        });
+        let mut fields = fields;
+        for (field, list) in fields.iter_mut().zip(constrained) {
+            field.constrained = list;
+        }
+        let mut rules = self.rules;
+        rules.shrink_to_fit();
+        RuleIndex {
+            rules,
+            by_hash,
+            by_thumbprint,
+            by_subject,
+            fields,
+        }
+    }
+}
+
+/// The subject attribute a rule is filed under: the common name when there is one, as
+/// it is the most selective, else the first attribute.
+fn subject_anchor(subject: &DistinguishedName) -> Option<u64> {
+    let mut first = None;
+    for (kind, _, folded) in subject.attributes() {
+        let key = attribute_key(kind, folded);
+        if *kind == crate::model::dn::AttributeType::CommonName {
+            return Some(key);
+        }
+        first.get_or_insert(key);
+    }
+    first
+}
+
+fn attribute_key(kind: &crate::model::dn::AttributeType, folded: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    kind.hash(&mut hasher);
+    folded.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Scratch space reused across decisions so that the decision path does not allocate.
+#[derive(Debug, Default)]
+pub(crate) struct IndexScratch {
+    pub(crate) candidates: Vec<u32>,
+    set: SetScratch,
+}
+
+impl RuleIndex {
+    pub(crate) fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Collects into `scratch.candidates` the ids of every rule that may match the
+    /// event (duplicates possible); the caller verifies them.
+    pub(crate) fn candidates(&self, event: &EventView<'_>, scratch: &mut IndexScratch) {
+        let out = &mut scratch.candidates;
+        out.clear();
+        self.by_hash.get_into(&event.sha256, out);
+        if let Some(leaf) = event.leaf {
+            if let Some(thumbprint) = &leaf.thumbprint {
+                self.by_thumbprint.get_into(thumbprint, out);
+            }
+            if !self.by_subject.slots.is_empty() {
+                for (kind, _, folded) in leaf.subject.attributes() {
+                    self.by_subject.get_into(&attribute_key(kind, folded), out);
+                }
+            }
+        }
+        for (field, index) in PathField::ALL.iter().zip(&self.fields) {
+            match event.field(*field) {
+                Some(Ok(path)) => index.set(event.family).matches(path, &mut scratch.set, out),
+                Some(Err(_)) => out.extend_from_slice(&index.constrained),
+                None => {}
+            }
+        }
+    }
+}

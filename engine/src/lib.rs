@@ -1,0 +1,81 @@
+//! # portcullis-engine
+//!
+//! The in-memory evaluator of Portcullis, an application-control policy engine: every
+//! program execution is denied unless a policy permits it.
+//!
+//! The pipeline, one module each: plain data ([`model`]) → compile (bundle → snapshot;
+//! every validation error is raised there) → index (one bucket per match kind) →
+//! [`Snapshot`] → decide. An [`Engine`] holds the current snapshot and swaps in new ones
+//! atomically while decisions keep flowing.
+//!
+//! ```
+//! use portcullis_engine::{Engine, Event, Outcome};
+//!
+//! let engine = Engine::from_json(r#"{
+//!   "format": "portcullis.bundle/v1",
+//!   "organizations": [{"id": "acme", "name": "Acme"}],
+//!   "groups": [{"id": "ws", "organization": "acme", "name": "Workstations"}],
+//!   "computers": [{"id": "pc-1", "group": "ws", "name": "PC-1", "os": "windows"}],
+//!   "applications": [{"id": "notepad", "organization": "acme", "name": "Notepad",
+//!                     "rules": [{"path": "%SystemRoot%\\System32\\notepad.exe"}]}],
+//!   "policies": [{"id": "allow-notepad", "scope": {"organization": "acme"},
+//!                 "position": 10, "applications": ["notepad"], "action": "permit"}]
+//! }"#)?;
+//!
+//! let event = Event::from_json(r#"{"computer": "pc-1", "user": "ACME\\ann",
+//!   "path": "c:/WINDOWS/system32/NOTEPAD.EXE", "time": "2026-11-22T10:00:00Z",
+//!   "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}"#)?;
+//!
+//! let snapshot = engine.snapshot();          // lock-free; one snapshot per decision
+//! let decision = snapshot.decide(&event);    // no allocation on the common path
+//! assert_eq!(decision.decision, Outcome::Allow);
+//! assert_eq!(decision.policy, Some("allow-notepad"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod compile;
+mod decide;
+mod engine;
+mod index;
+pub mod model;
+pub mod path;
+pub mod reference;
+mod snapshot;
+
+pub use compile::{parse, CompileError, CompileErrors, EntryKind, ErrorKind};
+pub use decide::{Explanation, PolicyTrace, Scratch, TraceStatus};
+pub use engine::{Deployed, Engine, RollbackError, SnapshotGuard, DEFAULT_HISTORY};
+pub use model::{
+    Action, Bundle, Decision, DecisionRecord, Event, EventError, MaintenanceMode, Outcome,
+    RequestKind,
+};
+pub use snapshot::{CompileStats, Snapshot};
+
+/// The JSON Schema of the bundle format, generated from the types.
+pub fn bundle_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(model::Bundle)).unwrap_or(serde_json::Value::Null)
+}
+
+/// The JSON Schema of an execution event, generated from the types.
+pub fn event_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(model::Event)).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        assert_send_sync::<crate::Engine>();
+        assert_send_sync::<crate::Snapshot>();
+        assert_send_sync::<crate::Bundle>();
+        assert_send_sync::<crate::Event>();
+        assert_send_sync::<crate::Decision<'static>>();
+        assert_send_sync::<crate::DecisionRecord>();
+        assert_send_sync::<crate::Explanation>();
+        assert_send_sync::<crate::CompileErrors>();
+        assert_send_sync::<crate::Scratch>();
+    }
+}

@@ -1,0 +1,318 @@
+//! Many patterns matched at once, bucketed by [`Strategy`] as globset does.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::{RegexSet, RegexSetBuilder};
+use rustc_hash::FxHashMap;
+
+use crate::path::pattern::REGEX_SET_SIZE_LIMIT;
+use crate::path::{Pattern, Strategy};
+
+/// Collects patterns and their values, then builds a [`PatternSet`].
+#[derive(Debug, Clone, Default)]
+pub struct PatternSetBuilder {
+    entries: Vec<(Pattern, u32)>,
+}
+
+impl PatternSetBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a compiled pattern that reports `value` when it matches.
+    pub fn add(&mut self, pattern: Pattern, value: u32) -> &mut Self {
+        self.entries.push((pattern, value));
+        self
+    }
+
+    /// Indexes the patterns. Cannot fail: every pattern was validated when compiled.
+    pub fn build(self) -> PatternSet {
+        PatternSet::new(self.entries)
+    }
+}
+
+/// Reusable working memory for [`PatternSet::matches`].
+///
+/// `SetScratch::default()` works with any set and grows on first use; keep one per
+/// thread to make matching allocation-free.
+#[derive(Debug, Clone, Default)]
+pub struct SetScratch {
+    /// Per pattern, the last call that already verified it; saves clearing between calls.
+    seen: Vec<u32>,
+    generation: u32,
+}
+
+impl SetScratch {
+    fn next_generation(&mut self, len: usize) -> u32 {
+        if self.seen.len() < len {
+            self.seen.resize(len, 0);
+        }
+        if self.generation == u32::MAX {
+            self.seen.fill(0);
+            self.generation = 0;
+        }
+        self.generation += 1;
+        self.generation
+    }
+
+    #[cfg(test)]
+    pub(crate) fn force_generation(&mut self, generation: u32) {
+        self.generation = generation;
+    }
+
+    /// Whether `id` is seen for the first time in this generation.
+    fn first_visit(&mut self, id: usize, generation: u32) -> bool {
+        match self.seen.get_mut(id) {
+            Some(stamp) if *stamp == generation => false,
+            Some(stamp) => {
+                *stamp = generation;
+                true
+            }
+            // Unreachable once sized; verifying again is merely slower.
+            None => true,
+        }
+    }
+}
+
+/// A byte trie of literal prefixes (or of reversed suffixes), walked along a path.
+#[derive(Debug, Clone, Default)]
+struct Trie {
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TrieNode {
+    /// Sorted by byte for binary search.
+    edges: Vec<(u8, usize)>,
+    /// Patterns whose key ends at this node.
+    ends: Vec<usize>,
+}
+
+impl Trie {
+    fn insert(&mut self, key: impl Iterator<Item = u8>, id: usize) {
+        if self.nodes.is_empty() {
+            self.nodes.push(TrieNode::default());
+        }
+        let mut node = 0;
+        for byte in key {
+            let next_free = self.nodes.len();
+            let Some(current) = self.nodes.get_mut(node) else {
+                return;
+            };
+            node = match current.edges.binary_search_by_key(&byte, |&(b, _)| b) {
+                Ok(i) => current.edges.get(i).map_or(0, |&(_, child)| child),
+                Err(i) => {
+                    current.edges.insert(i, (byte, next_free));
+                    self.nodes.push(TrieNode::default());
+                    next_free
+                }
+            };
+        }
+        if let Some(end) = self.nodes.get_mut(node) {
+            end.ends.push(id);
+        }
+    }
+
+    /// Calls `found` with every pattern whose key is a prefix of `key`.
+    fn walk(&self, key: impl Iterator<Item = u8>, mut found: impl FnMut(usize)) {
+        let mut node = 0;
+        for byte in key {
+            let Some(current) = self.nodes.get(node) else {
+                return;
+            };
+            let Ok(i) = current.edges.binary_search_by_key(&byte, |&(b, _)| b) else {
+                return;
+            };
+            node = current.edges.get(i).map_or(usize::MAX, |&(_, child)| child);
+            if let Some(reached) = self.nodes.get(node) {
+                reached.ends.iter().copied().for_each(&mut found);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct InnerIndex {
+    automaton: AhoCorasick,
+    /// Per automaton pattern (a distinct literal), the patterns containing it.
+    owners: Vec<Vec<usize>>,
+}
+
+/// Patterns of one [`Family`](crate::path::Family), matched together against a
+/// normalized path.
+///
+/// Exact paths are found by one hash lookup, literal prefixes and suffixes by walking a
+/// trie along the path, inner literals by one Aho-Corasick scan; only the candidates
+/// found that way, the patterns without any literal text, and (when the regex set says
+/// one matches) the regular expressions are checked one by one.
+#[derive(Debug, Clone)]
+pub struct PatternSet {
+    patterns: Vec<Pattern>,
+    values: Vec<u32>,
+    literals: FxHashMap<Box<str>, Vec<usize>>,
+    prefixes: Trie,
+    suffixes: Trie,
+    inner: Option<InnerIndex>,
+    any: Vec<usize>,
+    regexes: Vec<usize>,
+    /// Answers "does any regex match" in one scan; `None` when the regexes are checked
+    /// one by one (a single regex, or a set too large to compile together).
+    regex_gate: Option<RegexSet>,
+}
+
+impl Default for PatternSet {
+    fn default() -> Self {
+        PatternSetBuilder::new().build()
+    }
+}
+
+impl PatternSet {
+    fn new(entries: Vec<(Pattern, u32)>) -> Self {
+        let (patterns, values): (Vec<Pattern>, Vec<u32>) = entries.into_iter().unzip();
+        let mut literals: FxHashMap<Box<str>, Vec<usize>> = FxHashMap::default();
+        let mut prefixes = Trie::default();
+        let mut suffixes = Trie::default();
+        let mut inner_literals: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut inner_owners: Vec<Vec<usize>> = Vec::new();
+        let mut inner_keys: Vec<&str> = Vec::new();
+        let mut any = Vec::new();
+        let mut regexes = Vec::new();
+
+        for (id, pattern) in patterns.iter().enumerate() {
+            match pattern.strategy() {
+                Strategy::Literal(text) => literals.entry(text.into()).or_default().push(id),
+                Strategy::Prefix(text) => prefixes.insert(text.bytes(), id),
+                Strategy::Suffix(text) => suffixes.insert(text.bytes().rev(), id),
+                Strategy::Inner(text) => {
+                    let slot = *inner_literals.entry(text).or_insert_with(|| {
+                        inner_keys.push(text);
+                        inner_owners.push(Vec::new());
+                        inner_owners.len() - 1
+                    });
+                    if let Some(owners) = inner_owners.get_mut(slot) {
+                        owners.push(id);
+                    }
+                }
+                Strategy::Any => any.push(id),
+                Strategy::Regex => regexes.push(id),
+            }
+        }
+
+        let inner = if inner_keys.is_empty() {
+            None
+        } else {
+            match AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&inner_keys)
+            {
+                Ok(automaton) => Some(InnerIndex {
+                    automaton,
+                    owners: inner_owners,
+                }),
+                // Too many literals for the automaton: checking each pattern stays correct.
+                Err(_) => {
+                    any.extend(inner_owners.into_iter().flatten());
+                    None
+                }
+            }
+        };
+
+        let regex_gate = if regexes.len() < 2 {
+            None
+        } else {
+            let sources: Vec<String> = regexes
+                .iter()
+                .filter_map(|&id| patterns.get(id).and_then(Pattern::regex_set_source))
+                .collect();
+            RegexSetBuilder::new(sources)
+                .size_limit(REGEX_SET_SIZE_LIMIT)
+                .build()
+                .ok()
+        };
+
+        PatternSet {
+            patterns,
+            values,
+            literals,
+            prefixes,
+            suffixes,
+            inner,
+            any,
+            regexes,
+            regex_gate,
+        }
+    }
+
+    /// The number of patterns in the set.
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    /// Whether the set has no patterns.
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// The patterns in the order they were added, with their values.
+    pub fn iter(&self) -> impl Iterator<Item = (&Pattern, u32)> + '_ {
+        self.patterns.iter().zip(self.values.iter().copied())
+    }
+
+    /// Appends to `out` the value of every pattern matching `normalized_path`, each
+    /// pattern at most once, in no particular order.
+    ///
+    /// `normalized_path` must come from [`normalize_into`](crate::path::normalize_into).
+    /// Allocation-free once `scratch` and `out` have grown.
+    pub fn matches(&self, normalized_path: &str, scratch: &mut SetScratch, out: &mut Vec<u32>) {
+        let path = normalized_path;
+        if let Some(ids) = self.literals.get(path) {
+            out.extend(ids.iter().filter_map(|&id| self.values.get(id)));
+        }
+        self.prefixes
+            .walk(path.bytes(), |id| self.verify(id, path, out));
+        self.suffixes
+            .walk(path.bytes().rev(), |id| self.verify(id, path, out));
+        if let Some(inner) = &self.inner {
+            let generation = scratch.next_generation(self.patterns.len());
+            match inner.automaton.try_find_overlapping_iter(path) {
+                Ok(found) => {
+                    for hit in found {
+                        let owners = inner.owners.get(hit.pattern().as_usize());
+                        for &id in owners.into_iter().flatten() {
+                            if scratch.first_visit(id, generation) {
+                                self.verify(id, path, out);
+                            }
+                        }
+                    }
+                }
+                // The automaton is built for overlapping search, so this does not
+                // happen; checking every owner keeps the answer right if it did.
+                Err(_) => {
+                    for &id in inner.owners.iter().flatten() {
+                        self.verify(id, path, out);
+                    }
+                }
+            }
+        }
+        for &id in &self.any {
+            self.verify(id, path, out);
+        }
+        let gate_open = self
+            .regex_gate
+            .as_ref()
+            .is_none_or(|set| set.is_match(path));
+        if gate_open {
+            for &id in &self.regexes {
+                self.verify(id, path, out);
+            }
+        }
+    }
+
+    fn verify(&self, id: usize, path: &str, out: &mut Vec<u32>) {
+        if let (Some(pattern), Some(&value)) = (self.patterns.get(id), self.values.get(id)) {
+            if pattern.is_match(path) {
+                out.push(value);
+            }
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Tests of the path module: rule tables first, then properties.
+
+mod env;
+mod normalize;
+mod pattern;
+mod props;
+mod set;

@@ -1,0 +1,360 @@
+//! Properties: equivalent spellings agree, normalization is idempotent and stays under
+//! its root, the glob matcher agrees with naive matchers, and the set agrees with
+//! checking every pattern.
+
+use proptest::prelude::*;
+use proptest::sample::select;
+
+use crate::path::pattern::glob_match;
+use crate::path::{
+    fold_char, normalize, Family, Pattern, PatternSetBuilder, SetScratch, Strategy as Index,
+};
+
+/// A file name that is already canonical on both families: no `.`/`..`, no trailing
+/// dot or space, no separators.
+fn name() -> impl Strategy<Value = String> {
+    "[a-zA-Zé ΣσςÉ0-9._-]{0,3}[a-zA-ZéΣσςÉ0-9_-]"
+}
+
+fn windows_case(s: &str, mode: u8) -> String {
+    s.chars()
+        .map(|c| {
+            let changed: Vec<char> = match mode {
+                1 => c.to_uppercase().collect(),
+                2 => c.to_lowercase().collect(),
+                _ => vec![c],
+            };
+            match changed[..] {
+                [single] => single,
+                _ => c,
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct Respelling {
+    separator: &'static str,
+    dots_before: usize,
+    detour: Option<String>,
+    case: u8,
+    trailing: String,
+}
+
+fn respelling(windows: bool) -> impl Strategy<Value = Respelling> {
+    let separators: Vec<&'static str> = if windows {
+        vec!["\\", "/", "\\\\", "/\\", "//"]
+    } else {
+        vec!["/", "//", "///"]
+    };
+    (
+        select(separators),
+        0usize..3,
+        proptest::option::of(name()),
+        0u8..3,
+        if windows { "[. ]{0,3}" } else { "" },
+    )
+        .prop_map(
+            |(separator, dots_before, detour, case, trailing)| Respelling {
+                separator,
+                dots_before,
+                detour,
+                case,
+                trailing: trailing.to_string(),
+            },
+        )
+}
+
+fn respell(components: &[(String, Respelling)], windows: bool) -> String {
+    let mut out = String::new();
+    for (component, how) in components {
+        let sep = how.separator;
+        for _ in 0..how.dots_before {
+            out.push_str(sep);
+            out.push('.');
+        }
+        if let Some(detour) = &how.detour {
+            out.push_str(sep);
+            out.push_str(detour);
+            out.push_str(sep);
+            out.push_str("..");
+        }
+        out.push_str(sep);
+        if windows {
+            out.push_str(&windows_case(component, how.case));
+        } else {
+            out.push_str(component);
+        }
+        out.push_str(&how.trailing);
+    }
+    out
+}
+
+fn fold(s: &str) -> String {
+    s.chars().map(fold_char).collect()
+}
+
+#[derive(Debug, Clone)]
+enum WinRoot {
+    Drive(char),
+    Unc(String, String),
+}
+
+fn win_root() -> impl Strategy<Value = WinRoot> {
+    prop_oneof![
+        proptest::char::range('a', 'z').prop_flat_map(|c| {
+            prop_oneof![Just(c), Just(c.to_ascii_uppercase())].prop_map(WinRoot::Drive)
+        }),
+        (name(), name())
+            .prop_filter("`?` is not a host", |(h, _)| h != "?")
+            .prop_map(|(h, s)| WinRoot::Unc(h, s)),
+    ]
+}
+
+/// Checks what every normalized path promises, whatever the input was.
+fn assert_canonical(family: Family, path: &str) {
+    assert_eq!(
+        normalize(family, path).as_deref(),
+        Ok(path),
+        "not idempotent"
+    );
+    let (root_end, sep) = match family {
+        Family::Windows => {
+            assert!(!path.contains('/'), "{path}");
+            if let Some(rest) = path.strip_prefix("\\\\") {
+                let mut parts = rest.split('\\');
+                let host = parts.next().unwrap();
+                let share = parts.next().unwrap();
+                assert!(!host.is_empty() && !share.is_empty(), "{path}");
+                (2 + host.len() + 1 + share.len(), '\\')
+            } else {
+                let bytes = path.as_bytes();
+                assert!(
+                    bytes[0].is_ascii_lowercase() && &path[1..3] == ":\\",
+                    "{path}"
+                );
+                (3, '\\')
+            }
+        }
+        Family::Posix => {
+            assert!(path.starts_with('/'), "{path}");
+            (1, '/')
+        }
+    };
+    let rest = &path[root_end..];
+    if rest.is_empty() {
+        return;
+    }
+    let rest = rest.strip_prefix(sep).unwrap_or(rest);
+    for component in rest.split(sep) {
+        assert!(!component.is_empty(), "empty component in {path}");
+        assert!(component != "." && component != "..", "{path}");
+        if family == Family::Windows {
+            assert!(!component.ends_with(['.', ' ']), "{path}");
+            assert_eq!(fold(component), component, "{path}");
+        }
+    }
+}
+
+/// Naive backtracking glob matcher over characters: exponential, but the inputs are
+/// tiny and it is obviously right.
+fn naive_glob(glob: &[char], text: &[char]) -> bool {
+    match glob.split_first() {
+        None => text.is_empty(),
+        Some(('*', rest)) => (0..=text.len()).any(|i| naive_glob(rest, &text[i..])),
+        Some(('?', rest)) => !text.is_empty() && naive_glob(rest, &text[1..]),
+        Some((c, rest)) => text.first() == Some(c) && naive_glob(rest, &text[1..]),
+    }
+}
+
+fn regex_glob(glob: &str) -> regex::Regex {
+    let mut re = String::from("^(?s:");
+    for c in glob.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            other => re.push_str(&regex::escape(&other.to_string())),
+        }
+    }
+    re.push_str(")$");
+    regex::Regex::new(&re).unwrap()
+}
+
+proptest! {
+    #[test]
+    fn windows_equivalent_spellings(
+        root in win_root(),
+        components in proptest::collection::vec((name(), respelling(true)), 0..5),
+        prefix in select(vec!["", r"\\?\", r"\\.\", r"\??\", "//?/"]),
+        trailing_separator in any::<bool>(),
+    ) {
+        let (mut raw, mut expected) = match &root {
+            WinRoot::Drive(d) => (format!("{prefix}{d}:\\"), format!("{}:\\", d.to_ascii_lowercase())),
+            WinRoot::Unc(h, s) => {
+                let unc = if prefix.is_empty() { r"\\".to_string() } else { format!(r"{prefix}UNC\") };
+                (format!("{unc}{}\\{s}", windows_case(h, 1)), format!(r"\\{}\{}", fold(h), fold(s)))
+            }
+        };
+        raw.push_str(&respell(&components, true));
+        if trailing_separator {
+            raw.push('/');
+        }
+        for (component, _) in &components {
+            if !expected.ends_with('\\') {
+                expected.push('\\');
+            }
+            expected.push_str(&fold(component));
+        }
+        prop_assert_eq!(normalize(Family::Windows, &raw), Ok(expected.clone()), "{}", raw);
+        assert_canonical(Family::Windows, &expected);
+    }
+
+    #[test]
+    fn posix_equivalent_spellings(
+        components in proptest::collection::vec((name(), respelling(false)), 0..5),
+        trailing_separator in any::<bool>(),
+    ) {
+        let mut raw = respell(&components, false);
+        if raw.is_empty() || trailing_separator {
+            raw.push('/');
+        }
+        let expected = if components.is_empty() {
+            "/".to_string()
+        } else {
+            components.iter().map(|(c, _)| format!("/{c}")).collect()
+        };
+        prop_assert_eq!(normalize(Family::Posix, &raw), Ok(expected.clone()), "{}", raw);
+        assert_canonical(Family::Posix, &expected);
+    }
+
+    #[test]
+    fn windows_any_input_normalizes_canonically(raw in r"(\\\\\?\\|//|C:/|c:\\)?[aA. \\/:?*Céςσ%]{0,16}") {
+        if let Ok(path) = normalize(Family::Windows, &raw) {
+            assert_canonical(Family::Windows, &path);
+            // Never escapes the drive it started on.
+            if let Some(drive) = raw.strip_prefix(['c', 'C']) {
+                if drive.starts_with(":\\") || drive.starts_with(":/") {
+                    prop_assert!(path.starts_with("c:\\"));
+                }
+            }
+        }
+        if let Ok(pattern) = Pattern::compile(Family::Windows, &raw) {
+            let again = Pattern::compile(Family::Windows, pattern.normalized()).unwrap();
+            prop_assert_eq!(again.normalized(), pattern.normalized());
+        }
+    }
+
+    #[test]
+    fn posix_any_input_normalizes_canonically(raw in r"[a./\\?*%é]{0,16}") {
+        if let Ok(path) = normalize(Family::Posix, &raw) {
+            assert_canonical(Family::Posix, &path);
+        }
+        if let Ok(pattern) = Pattern::compile(Family::Posix, &raw) {
+            let again = Pattern::compile(Family::Posix, pattern.normalized()).unwrap();
+            prop_assert_eq!(again.normalized(), pattern.normalized());
+        }
+    }
+
+    #[test]
+    fn glob_matcher_agrees_with_naive_matchers(
+        glob in r"[ab\\/é*?]{0,8}",
+        text in r"[ab\\/é*?😀]{0,10}",
+    ) {
+        let g: Vec<char> = glob.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        let expected = naive_glob(&g, &t);
+        prop_assert_eq!(glob_match(&glob, &text), expected, "{} on {}", glob, text);
+        prop_assert_eq!(regex_glob(&glob).is_match(&text), expected, "{} on {}", glob, text);
+    }
+
+    #[test]
+    fn compiled_globs_agree_with_naive_matcher(
+        glob in r"/[ab/*?]{0,8}",
+        text in r"/[ab/]{0,10}",
+    ) {
+        let Ok(pattern) = Pattern::compile(Family::Posix, &glob) else { return Ok(()); };
+        let Ok(path) = normalize(Family::Posix, &text) else { return Ok(()); };
+        let g: Vec<char> = pattern.normalized().chars().collect();
+        let t: Vec<char> = path.chars().collect();
+        prop_assert_eq!(pattern.is_match(&path), naive_glob(&g, &t));
+    }
+
+    #[test]
+    fn windows_set_agrees_with_every_pattern(
+        sources in proptest::collection::vec(
+            prop_oneof![
+                4 => proptest::collection::vec(
+                    select(vec![r"c:\", r"C:\A", "*", "?", "a", "b", r"\", r"ab\", ".exe", r"\\h\s\", "é", "É"]),
+                    1..5,
+                ).prop_map(|parts| parts.concat()),
+                1 => select(vec![r"regex:^c:", "regex:a", r"regex:b\.exe$", r"regex:\\\\a", "regex:(?-i)A", "regex:é"])
+                    .prop_map(str::to_string),
+            ],
+            0..12,
+        ),
+        paths in proptest::collection::vec(r"(c:\\|\\\\h\\s\\)[abé\\]{0,6}(\.exe)?", 1..6),
+    ) {
+        check_set(Family::Windows, &sources, &paths)?;
+    }
+
+    #[test]
+    fn posix_set_agrees_with_every_pattern(
+        sources in proptest::collection::vec(
+            prop_oneof![
+                4 => proptest::collection::vec(select(vec!["/", "/a", "*", "?", "a", "b", "ab/", ".so"]), 1..5)
+                    .prop_map(|parts| parts.concat()),
+                1 => select(vec!["regex:^/a", "regex:b", r"regex:\.so$", "regex:a.*b"]).prop_map(str::to_string),
+            ],
+            0..12,
+        ),
+        paths in proptest::collection::vec(r"/[ab/]{0,6}(\.so)?", 1..6),
+    ) {
+        check_set(Family::Posix, &sources, &paths)?;
+    }
+}
+
+fn check_set(family: Family, sources: &[String], paths: &[String]) -> Result<(), TestCaseError> {
+    let patterns: Vec<Pattern> = sources
+        .iter()
+        .filter_map(|s| Pattern::compile(family, s).ok())
+        .collect();
+    let mut builder = PatternSetBuilder::new();
+    for (value, pattern) in (0u32..).zip(&patterns) {
+        builder.add(pattern.clone(), value);
+    }
+    let set = builder.build();
+    prop_assert_eq!(set.len(), patterns.len());
+    let mut scratch = SetScratch::default();
+    let mut out = Vec::new();
+    for raw in paths {
+        let Ok(path) = normalize(family, raw) else {
+            continue;
+        };
+        let expected: Vec<u32> = (0u32..)
+            .zip(&patterns)
+            .filter(|(_, p)| p.is_match(&path))
+            .map(|(v, _)| v)
+            .collect();
+        // Twice, so the reused scratch is exercised.
+        for _ in 0..2 {
+            out.clear();
+            set.matches(&path, &mut scratch, &mut out);
+            out.sort_unstable();
+            prop_assert_eq!(&out, &expected, "{} in {:?}", path, sources);
+        }
+        for pattern in &patterns {
+            // The index key must be present in every path the pattern matches.
+            if pattern.is_match(&path) {
+                let ok = match pattern.strategy() {
+                    Index::Literal(l) => path == l,
+                    Index::Prefix(p) => path.starts_with(p),
+                    Index::Suffix(s) => path.ends_with(s),
+                    Index::Inner(i) => path.contains(i),
+                    Index::Any | Index::Regex => true,
+                };
+                prop_assert!(ok, "{} {:?}", path, pattern.strategy());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,119 @@
+use crate::path::{normalize, Family, Pattern, PatternSet, PatternSetBuilder, SetScratch};
+
+fn build(family: Family, sources: &[&str]) -> PatternSet {
+    let mut builder = PatternSetBuilder::new();
+    for (value, source) in (0u32..).zip(sources) {
+        builder.add(Pattern::compile(family, source).unwrap(), value);
+    }
+    builder.build()
+}
+
+fn hits(set: &PatternSet, family: Family, raw: &str, scratch: &mut SetScratch) -> Vec<u32> {
+    let path = normalize(family, raw).unwrap();
+    let mut out = Vec::new();
+    set.matches(&path, scratch, &mut out);
+    out.sort_unstable();
+    out
+}
+
+#[test]
+fn every_bucket_reports() {
+    let sources = [
+        r"C:\Windows\System32\cmd.exe", // 0 literal
+        r"c:\windows\system32\CMD.EXE", // 1 same literal again
+        r"%SystemRoot%\System32\*",     // 2 prefix
+        r"*\cmd.exe",                   // 3 suffix
+        r"*\system32\*",                // 4 inner
+        r"*",                           // 5 any
+        r"regex:\\SYSTEM32\\",          // 6 regex
+        r"regex:^d:",                   // 7 regex
+        r"%ProgramFiles%\*",            // 8 prefix, no match
+        r"*\notepad.exe",               // 9 suffix, no match
+        r"*\sys*32\*",                  // 10 inner, literal `\sys` and `32\`
+    ];
+    let set = build(Family::Windows, &sources);
+    assert_eq!(set.len(), sources.len());
+    assert!(!set.is_empty());
+    let mut scratch = SetScratch::default();
+    assert_eq!(
+        hits(
+            &set,
+            Family::Windows,
+            r"C:\WINDOWS\System32\cmd.exe",
+            &mut scratch
+        ),
+        [0, 1, 2, 3, 4, 5, 6, 10]
+    );
+    assert_eq!(
+        hits(
+            &set,
+            Family::Windows,
+            r"D:\system32\system32\x",
+            &mut scratch
+        ),
+        [4, 5, 6, 7, 10]
+    );
+    assert_eq!(hits(&set, Family::Windows, r"E:\x", &mut scratch), [5]);
+}
+
+#[test]
+fn empty_set_and_shared_scratch() {
+    let empty = PatternSetBuilder::new().build();
+    assert!(empty.is_empty());
+    let mut scratch = SetScratch::default();
+    assert_eq!(
+        hits(&empty, Family::Posix, "/x", &mut scratch),
+        Vec::<u32>::new()
+    );
+    // One scratch serves sets of any size, in any order.
+    let small = build(Family::Posix, &["*/x*"]);
+    let large = build(
+        Family::Posix,
+        &["/a", "*/b*", "*/x*", "*x", "/x*", "regex:x$"],
+    );
+    for _ in 0..3 {
+        assert_eq!(hits(&small, Family::Posix, "/x/x/x", &mut scratch), [0]);
+        assert_eq!(
+            hits(&large, Family::Posix, "/x/x/x", &mut scratch),
+            [2, 3, 4, 5]
+        );
+    }
+}
+
+#[test]
+fn matching_appends() {
+    let set = build(Family::Posix, &["/a"]);
+    let mut out = vec![99];
+    set.matches("/a", &mut SetScratch::default(), &mut out);
+    assert_eq!(out, [99, 0]);
+}
+
+#[test]
+fn regexes_of_both_families_in_one_set() {
+    let mut builder = PatternSetBuilder::new();
+    builder
+        .add(Pattern::compile(Family::Windows, "regex:ABC").unwrap(), 0)
+        .add(Pattern::compile(Family::Posix, "regex:ABC").unwrap(), 1)
+        .add(Pattern::compile(Family::Posix, "regex:abc").unwrap(), 2);
+    let set = builder.build();
+    let mut out = Vec::new();
+    set.matches("/abc", &mut SetScratch::default(), &mut out);
+    out.sort_unstable();
+    assert_eq!(out, [0, 2]);
+    assert_eq!(set.iter().map(|(_, v)| v).collect::<Vec<_>>(), [0, 1, 2]);
+}
+
+#[test]
+fn scratch_generation_wraps() {
+    let set = build(Family::Posix, &["*/b*", "*a*"]);
+    let mut scratch = SetScratch::default();
+    let mut out = Vec::new();
+    set.matches("/b/b/ab", &mut scratch, &mut out);
+    scratch.force_generation(u32::MAX - 1);
+    for _ in 0..4 {
+        out.clear();
+        set.matches("/b/b/ab", &mut scratch, &mut out);
+        out.sort_unstable();
+        assert_eq!(out, [0, 1]);
+    }
+}

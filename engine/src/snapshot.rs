@@ -1,0 +1,240 @@
+//! Immutable compiled snapshots: one partition per organization, plus the tables that
+//! find a computer's organization and the organization's ancestors.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::compile::{self, CompileErrors, OrgSource};
+use crate::index::RuleIndex;
+use crate::model::{Action, Bundle, DenyOptions, Timestamp};
+
+/// Stable numbers for application ids, shared by every snapshot of one engine, so that
+/// a partition that refers to an ancestor's application stays valid when only the
+/// ancestor is recompiled. Numbers are never reused.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct AppKeys {
+    keys: FxHashMap<Box<str>, u32>,
+}
+
+impl AppKeys {
+    pub(crate) fn get(&self, id: &str) -> Option<u32> {
+        self.keys.get(id).copied()
+    }
+
+    pub(crate) fn intern(&mut self, id: &str) -> u32 {
+        if let Some(&key) = self.keys.get(id) {
+            return key;
+        }
+        let key = self.keys.len() as u32;
+        self.keys.insert(id.into(), key);
+        key
+    }
+}
+
+/// Where a policy applies inside its organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    Computer(u32),
+    Group(u32),
+    Organization,
+    Global,
+}
+
+/// Packs an application key and a slot into one map key.
+pub(crate) fn slot_key(app: u32, slot: Slot) -> u64 {
+    let low: u64 = match slot {
+        Slot::Organization => 0,
+        Slot::Global => 1,
+        Slot::Computer(i) => 2 + 2 * u64::from(i),
+        Slot::Group(i) => 3 + 2 * u64::from(i),
+    };
+    (u64::from(app) << 34) ^ low
+}
+
+/// A policy ready to decide.
+#[derive(Debug)]
+pub(crate) struct CompiledPolicy {
+    pub(crate) id: Box<str>,
+    pub(crate) position: i64,
+    pub(crate) action: Action,
+    pub(crate) elevate: bool,
+    pub(crate) enabled: bool,
+    pub(crate) slot: Slot,
+    /// Case-folded user names; `None` applies to everyone.
+    pub(crate) users: Option<Box<[Box<str>]>>,
+    pub(crate) not_before: Option<Timestamp>,
+    pub(crate) expires: Option<Timestamp>,
+    pub(crate) on_deny: DenyOptions,
+    /// Targeted applications: key and id.
+    pub(crate) targets: Box<[(u32, Box<str>)]>,
+}
+
+/// Why a policy does not apply to an event, before any rule is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inapplicable {
+    Disabled,
+    NotYet,
+    Expired,
+    User,
+}
+
+impl Inapplicable {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Inapplicable::Disabled => "the policy is disabled",
+            Inapplicable::NotYet => "the policy is not valid yet (`not_before`)",
+            Inapplicable::Expired => "the policy has expired (`expires`)",
+            Inapplicable::User => "the user is not in the policy's `users`",
+        }
+    }
+}
+
+impl CompiledPolicy {
+    /// Checks the validity window and the user list.
+    pub(crate) fn applicability(&self, time: Timestamp, user: &str) -> Result<(), Inapplicable> {
+        if !self.enabled {
+            return Err(Inapplicable::Disabled);
+        }
+        if self.not_before.is_some_and(|start| time < start) {
+            return Err(Inapplicable::NotYet);
+        }
+        if self.expires.is_some_and(|end| time >= end) {
+            return Err(Inapplicable::Expired);
+        }
+        if let Some(users) = &self.users {
+            if !users.iter().any(|u| folded_eq(u, user)) {
+                return Err(Inapplicable::User);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Compares an already folded name with a raw one, folding the latter on the fly so
+/// that no string is built.
+fn folded_eq(folded: &str, raw: &str) -> bool {
+    let mut raw = raw.chars().map(crate::path::fold_char);
+    let mut folded = folded.chars();
+    loop {
+        match (folded.next(), raw.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+/// One organization, compiled.
+#[derive(Debug)]
+pub(crate) struct Partition {
+    pub(crate) source: OrgSource,
+    /// The key of each of the organization's applications, by local index.
+    pub(crate) app_keys: Box<[u32]>,
+    pub(crate) index: RuleIndex,
+    pub(crate) policies: Box<[CompiledPolicy]>,
+    /// Enabled policies by `slot_key(application, slot)`, sorted by position.
+    pub(crate) by_target: FxHashMap<u64, Box<[u32]>>,
+    /// The group of each computer, by local index.
+    pub(crate) computer_groups: Box<[u32]>,
+    pub(crate) default_deny: DenyOptions,
+}
+
+/// An organization in the snapshot's tree.
+#[derive(Debug)]
+pub(crate) struct OrgNode {
+    pub(crate) partition: Arc<Partition>,
+    /// Itself first, then its parent, up to the root.
+    pub(crate) chain: Box<[u32]>,
+}
+
+/// Where a computer lives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ComputerLoc {
+    pub(crate) org: u32,
+    pub(crate) local: u32,
+}
+
+/// The compiled tenancy; shared between snapshots that differ only in generation.
+#[derive(Debug)]
+pub(crate) struct Tables {
+    pub(crate) orgs: Box<[OrgNode]>,
+    pub(crate) computers: FxHashMap<Box<str>, ComputerLoc>,
+}
+
+/// What a compile did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompileStats {
+    /// Organizations compiled anew.
+    pub recompiled: usize,
+    /// Organizations whose compiled partition was carried over unchanged.
+    pub reused: usize,
+    /// File rules in the snapshot.
+    pub rules: usize,
+    /// Policies in the snapshot.
+    pub policies: usize,
+}
+
+/// An immutable, indexed snapshot of a bundle: what decisions are computed on.
+///
+/// Build one with [`Snapshot::compile`], or let an [`Engine`](crate::Engine) hold the
+/// current one. Cloning is cheap (it shares the compiled tables).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub(crate) generation: u64,
+    pub(crate) tables: Arc<Tables>,
+    pub(crate) stats: CompileStats,
+}
+
+impl Snapshot {
+    /// Compiles a bundle; generation 1.
+    pub fn compile(bundle: &Bundle) -> Result<Snapshot, CompileErrors> {
+        let (tables, stats) = compile::compile(bundle.clone(), &mut AppKeys::default(), None)?;
+        Ok(Snapshot {
+            generation: 1,
+            tables: Arc::new(tables),
+            stats,
+        })
+    }
+
+    /// Reads a bundle from JSON text and compiles it; errors carry line and column.
+    pub fn compile_json(text: &str) -> Result<Snapshot, CompileErrors> {
+        let bundle = compile::parse(text)?;
+        Snapshot::compile(&bundle).map_err(|errors| errors.locate(text))
+    }
+
+    /// The generation: it grows with every deploy and rollback of an engine.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// What compiling this snapshot did.
+    pub fn stats(&self) -> CompileStats {
+        self.stats
+    }
+
+    /// The bundle this snapshot was compiled from, entries grouped by organization.
+    pub fn bundle(&self) -> Bundle {
+        let mut bundle = Bundle::new();
+        for node in self.tables.orgs.iter() {
+            let source = &node.partition.source;
+            bundle.organizations.push(source.organization.clone());
+            bundle.groups.extend(source.groups.iter().cloned());
+            bundle.computers.extend(source.computers.iter().cloned());
+            bundle
+                .applications
+                .extend(source.applications.iter().cloned());
+            bundle.policies.extend(source.policies.iter().cloned());
+        }
+        bundle
+    }
+
+    pub(crate) fn with_generation(&self, generation: u64) -> Snapshot {
+        Snapshot {
+            generation,
+            tables: Arc::clone(&self.tables),
+            stats: self.stats,
+        }
+    }
+}
