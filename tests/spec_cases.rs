@@ -17,7 +17,12 @@
 //! `expect` lists only the fields a case is about; every field listed must be equal in
 //! the decision. `invalid` bundles must fail to compile with at least the listed errors
 //! (`message` is a substring; `path` is exact).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 

@@ -184,6 +184,57 @@ impl Components<'_> {
         Ok(())
     }
 
+    /// The start of the last name, or `None` when only the root is left.
+    fn last_start(&self) -> Option<usize> {
+        if self.out.len() <= self.root_len {
+            return None;
+        }
+        let tail = self.out.get(self.root_len..).unwrap_or_default();
+        Some(
+            tail.rfind(self.separator)
+                .map_or(self.root_len, |i| self.root_len + i + 1),
+        )
+    }
+
+    /// Removes the trailing dots and spaces of the last name, and the name itself if
+    /// nothing is left of it; the name before it keeps its own.
+    fn trim_last(&mut self) -> Result<(), NormalizeError> {
+        let Some(start) = self.last_start() else {
+            return Ok(());
+        };
+        let name = self.out.get(start..).unwrap_or_default();
+        let kept = name.trim_end_matches(WIN_TRIMMED).len();
+        if kept == name.len() {
+            return Ok(());
+        }
+        if self.mode == Mode::Glob && name.contains(WILDCARDS) {
+            return Err(NormalizeError::WildcardTrailing);
+        }
+        if kept == 0 {
+            // Drop the separator before the name too, unless it ends the root.
+            let cut = if start > self.root_len {
+                start - 1
+            } else {
+                start
+            };
+            self.out.truncate(cut);
+        } else {
+            self.out.truncate(start + kept);
+        }
+        Ok(())
+    }
+
+    /// Ends the path with a separator when its last name ends in a dot or a space.
+    ///
+    /// Windows only keeps such a name where a separator follows it (`C:\Windows \` is
+    /// the folder `Windows `, `C:\Windows ` is `Windows`), so the separator keeps the
+    /// normalized path naming the same folder when it is normalized again.
+    fn mark_trailing_name(&mut self) {
+        if self.last_start().is_some() && self.out.ends_with(WIN_TRIMMED) {
+            self.out.push(self.separator);
+        }
+    }
+
     /// A relative glob can only ever match if it starts with a wildcard, because
     /// every normalized path starts with its root.
     fn finish_relative(&self) -> Result<(), NormalizeError> {
@@ -210,10 +261,20 @@ fn is_win_sep(b: u8) -> bool {
     b == b'\\' || b == b'/'
 }
 
-/// Strips `\\?\`, `\\.\` and `\??\` (either separator), returning the rest and whether
-/// it continued with `UNC`, in which case the rest starts at the separator before the
-/// host.
-fn strip_device_prefix(raw: &str) -> (&str, bool) {
+/// A device prefix taken off the front of a Windows path.
+struct DevicePrefix<'r> {
+    /// The path after the prefix; after `UNC` it starts at the separator before the
+    /// host.
+    rest: &'r str,
+    /// The prefix continued with `UNC`.
+    unc: bool,
+    /// The prefix was exactly `\\?\` or `\??\`, with backslashes: Windows hands such a
+    /// path to the file system as it is, without trimming any name.
+    verbatim: bool,
+}
+
+/// Strips `\\?\`, `\\.\` and `\??\` (either separator) and a `UNC` after them.
+fn strip_device_prefix(raw: &str) -> DevicePrefix<'_> {
     let b = raw.as_bytes();
     let is_prefix = match (b.first(), b.get(1), b.get(2), b.get(3)) {
         (Some(&s0), Some(&c1), Some(&c2), Some(&s3)) => {
@@ -224,30 +285,59 @@ fn strip_device_prefix(raw: &str) -> (&str, bool) {
         _ => false,
     };
     if !is_prefix {
-        return (raw, false);
+        return DevicePrefix {
+            rest: raw,
+            unc: false,
+            verbatim: false,
+        };
     }
+    // Only the canonical spellings skip Win32 normalization; `//?/` and `\\?/` are
+    // normalized like `\\.\`.
+    let verbatim = raw.starts_with(r"\\?\") || raw.starts_with(r"\??\");
     let rest = raw.get(4..).unwrap_or_default();
     let unc = rest.get(..3).is_some_and(|s| s.eq_ignore_ascii_case("unc"))
         && rest.as_bytes().get(3).is_none_or(|&b| is_win_sep(b));
-    if unc {
-        (rest.get(3..).unwrap_or_default(), true)
-    } else {
-        (rest, false)
+    DevicePrefix {
+        rest: if unc {
+            rest.get(3..).unwrap_or_default()
+        } else {
+            rest
+        },
+        unc,
+        verbatim,
+    }
+}
+
+/// Whether a name ends in exactly one dot, such as `cmd.exe.` or `a .`, but not `a..`
+/// or `...`. Win32 normalization removes that dot from every name followed by a
+/// separator.
+fn ends_in_single_period(name: &str) -> bool {
+    let b = name.as_bytes();
+    match b {
+        [.., before, b'.'] => *before != b'.',
+        // A lone `.` is the current directory, never a name.
+        _ => false,
     }
 }
 
 fn windows(raw: &str, mode: Mode, out: &mut String) -> Result<(), NormalizeError> {
     check_raw(raw)?;
-    out.reserve(raw.len());
-    let (rest, forced_unc) = strip_device_prefix(raw);
+    // One more byte for the separator that may follow the last name.
+    out.reserve(raw.len() + 1);
+    let prefix = strip_device_prefix(raw);
+    let rest = prefix.rest;
+    // Globs are always read as Win32 paths (see the module documentation).
+    let verbatim = prefix.verbatim && mode == Mode::Path;
     let bytes = rest.as_bytes();
     let leading = bytes.iter().take_while(|&&b| is_win_sep(b)).count();
     let mut parts = rest.split(WIN_SEPARATORS);
 
-    if forced_unc || leading >= 2 {
+    if prefix.unc || leading >= 2 {
         out.push_str("\\\\");
         for i in 0..2 {
             let name = parts.by_ref().find(|p| !p.is_empty()).unwrap_or_default();
+            // Host and share lose trailing dots and spaces in every form: they are
+            // resolved by the network, not by the file system's name rules.
             let trimmed = name.trim_end_matches(WIN_TRIMMED);
             // `?` as a host would read back as a `\\?\` prefix and break idempotence;
             // it is not a legal host name anyway.
@@ -286,23 +376,33 @@ fn windows(raw: &str, mode: Mode, out: &mut String) -> Result<(), NormalizeError
         separator: '\\',
         mode,
     };
-    for part in parts {
+    let mut parts = parts.peekable();
+    while let Some(part) = parts.next() {
         match part {
             "" | "." => {}
             ".." => comps.pop()?,
             _ => {
-                let trimmed = part.trim_end_matches(WIN_TRIMMED);
-                if trimmed.is_empty() {
-                    continue;
-                }
-                if mode == Mode::Glob && trimmed.len() != part.len() && trimmed.contains(WILDCARDS)
-                {
+                // Split leaves an empty last part after a final separator, so a part
+                // is followed by a separator exactly when another part comes.
+                let followed = parts.peek().is_some();
+                let name = match part.strip_suffix('.') {
+                    Some(name) if !verbatim && followed && ends_in_single_period(part) => name,
+                    _ => part,
+                };
+                if mode == Mode::Glob && name.len() != part.len() && name.contains(WILDCARDS) {
                     return Err(NormalizeError::WildcardTrailing);
                 }
-                comps.push_folded(trimmed);
+                comps.push_folded(name);
             }
         }
     }
+    // Win32 takes every trailing dot and space off the last name unless the path ends
+    // in a separator; this runs after `.` and `..` are resolved, so in `C:\a \x\..` it
+    // is `a ` that loses its space.
+    if !verbatim && !rest.ends_with(WIN_SEPARATORS) {
+        comps.trim_last()?;
+    }
+    comps.mark_trailing_name();
     comps.finish_relative()
 }
 

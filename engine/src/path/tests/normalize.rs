@@ -12,24 +12,93 @@ fn windows_spellings_of_one_file() {
         r"C:/Windows/System32/cmd.exe",
         r"C:\Windows\\\System32\\cmd.exe",
         r"C:\Windows\System32\cmd.exe\",
+        // Win32 takes every dot and space off the end of the last name ...
         r"C:\Windows\System32\cmd.exe.",
         r"C:\Windows\System32\cmd.exe. . .",
         r"C:\Windows\System32\cmd.exe   ",
-        r"C:\Windows.\System32 \cmd.exe",
-        r"C:\Windows\...\System32\cmd.exe",
-        r"C:\Windows\. .\System32\cmd.exe",
+        r"C:\Windows\System32\cmd.exe...",
+        r"C:\Windows\System32\cmd.exe\. . ",
+        r"C:\Windows\System32\cmd.exe\...",
+        // ... after `.` and `..` are resolved ...
+        r"C:\Windows\System32\cmd.exe \.",
+        r"C:\Windows\System32\cmd.exe. \x\..",
+        // ... and one dot off any name a separator follows.
+        r"C:\Windows.\System32\cmd.exe",
+        r"C:\Windows.\System32.\cmd.exe.",
+        r"C:\Windows\System32\cmd.exe.\",
+        r"C:\Windows\System32 \..\System32\cmd.exe",
         r"C:\Temp\..\Windows\System32\cmd.exe",
         r"C:\Windows\System32\drivers\etc\..\..\cmd.exe",
-        r"\\?\C:\Windows\System32\cmd.exe ",
         r"\\?\C:\Windows\System32\cmd.exe",
+        r"\\?\c:/windows/./system32/../system32/cmd.exe",
         r"\\.\C:\Windows\System32\cmd.exe",
+        r"\\.\C:\Windows.\System32\cmd.exe. ",
         r"\??\C:\Windows\System32\cmd.exe",
+        // Only `\\?\` written exactly so is verbatim; other spellings are normalized.
         r"//?/C:/Windows/System32/cmd.exe",
-        r"/\?\c:\windows\system32\cmd.exe",
-        r"\\?\c:/windows/./system32/../system32/cmd.exe.",
+        r"//?/C:/Windows/System32/cmd.exe.",
+        r"/\?\c:\windows\system32\cmd.exe ",
+        r"\\?/C:\Windows.\System32\cmd.exe",
     ];
     for raw in spellings {
         assert_eq!(normalize(Family::Windows, raw).as_deref(), Ok(CMD), "{raw}");
+    }
+}
+
+/// Spellings that once normalized to a protected file, and name another file.
+#[test]
+fn windows_lookalikes_stay_distinct() {
+    const EVIL: &str = r"c:\windows\evil.exe";
+    let cases = [
+        // A folder `Windows ` or `Windows.` is another folder than `Windows`.
+        (r"\\?\C:\Windows \evil.exe", r"c:\windows \evil.exe"),
+        (r"C:\Windows \evil.exe", r"c:\windows \evil.exe"),
+        (r"C:\Windows  \evil.exe", r"c:\windows  \evil.exe"),
+        (r"C:\Windows .\evil.exe", r"c:\windows \evil.exe"),
+        (r"C:\Windows. \evil.exe", r"c:\windows. \evil.exe"),
+        (r"C:\Windows..\evil.exe", r"c:\windows..\evil.exe"),
+        (r"\\?\C:\Windows.\evil.exe", r"c:\windows.\evil.exe"),
+        (r"\??\C:\Windows.\evil.exe", r"c:\windows.\evil.exe"),
+        (r"\\?\UNC\h\s\Windows.\x", r"\\h\s\windows.\x"),
+        // Three or more dots are a name, and so is a name ending in a space.
+        (r"C:\Windows\...\evil.exe", r"c:\windows\...\evil.exe"),
+        (r"C:\Windows\....\evil.exe", r"c:\windows\....\evil.exe"),
+        (r"C:\Windows\. .\evil.exe", r"c:\windows\. \evil.exe"),
+        (r"C:\Windows\.. \evil.exe", r"c:\windows\.. \evil.exe"),
+        (r"C:\Windows\System32 \cmd.exe", r"c:\windows\system32 \cmd.exe"),
+        // `\\?\` and `\??\` trim nothing, so these are files named `cmd.exe.` and so on.
+        (
+            r"\\?\C:\Windows\System32\cmd.exe.",
+            r"c:\windows\system32\cmd.exe.\",
+        ),
+        (
+            r"\\?\C:\Windows\System32\cmd.exe ",
+            r"c:\windows\system32\cmd.exe \",
+        ),
+        (
+            r"\??\C:\Windows\System32\cmd.exe...",
+            r"c:\windows\system32\cmd.exe...\",
+        ),
+        (
+            r"\\?\c:/windows/./system32/../system32/cmd.exe.",
+            r"c:\windows\system32\cmd.exe.\",
+        ),
+        // The folder `cmd.exe ` (a trailing separator keeps the space).
+        (
+            r"C:\Windows\System32\cmd.exe \",
+            r"c:\windows\system32\cmd.exe \",
+        ),
+    ];
+    for (raw, expected) in cases {
+        let got = normalize(Family::Windows, raw);
+        assert_eq!(got.as_deref(), Ok(expected), "{raw}");
+        assert_ne!(got.as_deref(), Ok(CMD), "{raw}");
+        assert_ne!(got.as_deref(), Ok(EVIL), "{raw}");
+        // Every one of them is stable under normalizing again, except the names
+        // ending in exactly one dot, which only `\\?\` can reach.
+        if !expected.contains(".\\") {
+            assert_eq!(normalize(Family::Windows, expected).as_deref(), Ok(expected));
+        }
     }
 }
 
@@ -59,8 +128,48 @@ fn windows_table() {
         (r"C:\Program Files (x86)\x", Ok(r"c:\program files (x86)\x")),
         (r"C:\ leading\x", Ok(r"c:\ leading\x")),
         (r"C:\a.b.c\x.tar.gz", Ok(r"c:\a.b.c\x.tar.gz")),
-        (r"C:\a\.. \b", Ok(r"c:\a\b")),
+        (r"C:\a\.. \b", Ok(r"c:\a\.. \b")),
         (r"C:\unc\x", Ok(r"c:\unc\x")),
+        // trailing dots and spaces (Win32)
+        (r"C:\a.\b", Ok(r"c:\a\b")),
+        (r"C:\a..\b", Ok(r"c:\a..\b")),
+        (r"C:\a \b", Ok(r"c:\a \b")),
+        (r"C:\a .\b", Ok(r"c:\a \b")),
+        (r"C:\...\b", Ok(r"c:\...\b")),
+        (r"C:\ \b", Ok(r"c:\ \b")),
+        (r"C:\a.", Ok(r"c:\a")),
+        (r"C:\a. .", Ok(r"c:\a")),
+        (r"C:\a ", Ok(r"c:\a")),
+        (r"C:\ ", Ok(r"c:\")),
+        (r"C:\a.\", Ok(r"c:\a")),
+        (r"C:\a..\", Ok(r"c:\a..\")),
+        (r"C:\a \", Ok(r"c:\a \")),
+        (r"C:\ \", Ok(r"c:\ \")),
+        (r"C:\a \...", Ok(r"c:\a \")),
+        (r"C:\a \. ", Ok(r"c:\a \")),
+        (r"C:\a \x\..", Ok(r"c:\a")),
+        (r"C:\a \.", Ok(r"c:\a")),
+        (r"C:\a \x\..\", Ok(r"c:\a \")),
+        (r"C:\a \.\", Ok(r"c:\a \")),
+        (r"\\h\s\a.\b. ", Ok(r"\\h\s\a\b")),
+        (r"\\h\s\a \...", Ok(r"\\h\s\a \")),
+        (r"\\.\C:\a.\b ", Ok(r"c:\a\b")),
+        // RtlGetFullPathName_U on Windows Vista and later, as Wine's tests record it
+        (r"c:/test  ....   ..   ", Ok(r"c:\test")),
+        (r"c:/test/  ....   ..   ", Ok(r"c:\test")),
+        (r"c:/test/.. ", Ok(r"c:\test")),
+        (r"c:/test./file", Ok(r"c:\test\file")),
+        (r"c:/test.. /file", Ok(r"c:\test.. \file")),
+        (r"c:/test../file", Ok(r"c:\test..\file")),
+        // `\\?\` and `\??\` trim nothing, but still resolve `.` and `..`
+        (r"\\?\C:\a.\b..\c ", Ok(r"c:\a.\b..\c \")),
+        (r"\\?\C:\a\.\b\..\c.", Ok(r"c:\a\c.\")),
+        (r"\\?\C:\a\c.\", Ok(r"c:\a\c.\")),
+        (r"\\?\C:\...", Ok(r"c:\...\")),
+        (r"\\?\C:\ ", Ok(r"c:\ \")),
+        (r"\??\C:\a \b", Ok(r"c:\a \b")),
+        // host and share lose trailing dots and spaces in every form
+        (r"\\?\UNC\h.\s \x.", Ok(r"\\h\s\x.\")),
         // case folding
         (r"C:\ΣΊΣΥΦΟΣ\ς", Ok(r"c:\σίσυφοσ\σ")),
         ("C:\\\u{17f}\\\u{212a}", Ok(r"c:\s\k")),

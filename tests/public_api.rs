@@ -1,0 +1,302 @@
+//! The library as an agent or a tool uses it: only the public API.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use portcullis_engine::model::{Application, FileRule, Organization, Policy, Scope};
+use portcullis_engine::{
+    Action, Bundle, Engine, ErrorKind, Event, Outcome, RollbackError, Snapshot, TraceStatus,
+};
+
+const EXAMPLE: &str = include_str!("../examples/bundle.json");
+
+fn event(json: &str) -> Event {
+    Event::from_json(json).unwrap()
+}
+
+fn chrome_event() -> Event {
+    event(
+        r#"{"computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+            "path": "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+            "sha256": "1b4f0e9851971998e732078544c96b36c3d01cedf7caa332359d6f1d83567014",
+            "signature": {"status": "valid", "signers": [{"subject": "CN=Google LLC, O=Google LLC, C=US"}]},
+            "time": "2026-11-22T09:00:00Z"}"#,
+    )
+}
+
+fn unknown_exe_event(computer: &str) -> Event {
+    event(&format!(
+        r#"{{"computer": "{computer}", "user": "someone", "path": "C:\\Users\\someone\\x.exe",
+            "sha256": "d2a84f4b8b650937ec8f73cd8be2c74add5a911ba64df27458ed8229da804a26",
+            "time": "2026-11-22T09:00:00Z"}}"#
+    ))
+}
+
+fn example() -> Bundle {
+    portcullis_engine::parse(EXAMPLE).unwrap()
+}
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Engine>();
+    check::<Snapshot>();
+    check::<Bundle>();
+    check::<Event>();
+    check::<portcullis_engine::Decision<'static>>();
+    check::<portcullis_engine::DecisionRecord>();
+    check::<portcullis_engine::Explanation>();
+    check::<portcullis_engine::CompileErrors>();
+}
+
+#[test]
+fn decides_the_example() {
+    let engine = Engine::from_json(EXAMPLE).unwrap();
+    let snapshot = engine.snapshot();
+    let decision = snapshot.decide(&chrome_event());
+    assert_eq!(decision.decision, Outcome::Allow);
+    assert_eq!(decision.policy, Some("permit-chrome"));
+    assert_eq!(decision.application, Some("google-chrome"));
+    assert_eq!(decision.generation, 1);
+
+    let denied = snapshot.decide(&unknown_exe_event("lakeside-fd-01"));
+    assert_eq!(denied.decision, Outcome::Deny);
+    assert!(denied.default_deny && denied.can_request);
+    assert_eq!(
+        denied
+            .notify
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["it@lakeside.example", "SMS:+15555550100"]
+    );
+}
+
+#[test]
+fn a_deploy_confined_to_one_organization_recompiles_only_it() {
+    let engine = Engine::from_json(EXAMPLE).unwrap();
+    let organizations = example().organizations.len();
+    let mut bundle = example();
+    bundle.applications.push(Application {
+        id: "converter".into(),
+        organization: "lakeside".into(),
+        name: "Video converter".into(),
+        rules: vec![FileRule {
+            sha256: Some(
+                "d2a84f4b8b650937ec8f73cd8be2c74add5a911ba64df27458ed8229da804a26"
+                    .parse()
+                    .unwrap(),
+            ),
+            ..FileRule::default()
+        }],
+    });
+    bundle.policies.push(Policy {
+        id: "approve-converter".into(),
+        scope: Scope::Computer("lakeside-fd-01".into()),
+        position: 200_000,
+        applications: vec!["converter".into()],
+        action: Action::Permit,
+        elevate: false,
+        users: None,
+        not_before: None,
+        expires: None,
+        enabled: true,
+        on_deny: None,
+    });
+    let deployed = engine.deploy(&bundle).unwrap();
+    assert_eq!(deployed.generation, 2);
+    assert_eq!(deployed.stats.recompiled, 1);
+    assert_eq!(deployed.stats.reused, organizations - 1);
+
+    let snapshot = engine.snapshot();
+    let allowed = snapshot.decide(&unknown_exe_event("lakeside-fd-01"));
+    assert_eq!(allowed.decision, Outcome::Allow);
+    assert_eq!(allowed.policy, Some("approve-converter"));
+    assert_eq!(allowed.generation, 2);
+    // Only the approved computer.
+    assert_eq!(
+        snapshot.decide(&unknown_exe_event("lakeside-fd-02")).policy,
+        None
+    );
+    // Organizations that were carried over still decide.
+    assert_eq!(
+        snapshot.decide(&chrome_event()).policy,
+        Some("permit-chrome")
+    );
+}
+
+#[test]
+fn a_failed_deploy_changes_nothing() {
+    let engine = Engine::from_json(EXAMPLE).unwrap();
+    let before = engine.decide(&chrome_event());
+    let mut bundle = example();
+    bundle.policies[0]
+        .applications
+        .push("no-such-application".into());
+    bundle.organizations.push(Organization {
+        id: "loop".into(),
+        name: "Loop".into(),
+        parent: Some("loop".into()),
+        default_deny: None,
+    });
+    let errors = engine.deploy(&bundle).unwrap_err();
+    assert!(errors
+        .errors()
+        .iter()
+        .any(|e| e.kind == ErrorKind::Reference));
+    assert!(errors.errors().iter().any(|e| e.kind == ErrorKind::Cycle));
+    assert_eq!(engine.generation(), 1);
+    assert_eq!(engine.decide(&chrome_event()), before);
+}
+
+#[test]
+fn rollback_restores_the_previous_snapshot_under_a_new_generation() {
+    let engine = Engine::from_json(EXAMPLE).unwrap();
+    assert_eq!(engine.rollback(), Err(RollbackError::NoHistory));
+    let mut bundle = example();
+    bundle.policies.retain(|p| p.id != "permit-chrome");
+    engine.deploy(&bundle).unwrap();
+    assert_eq!(engine.decide(&chrome_event()).decision, Outcome::Deny);
+    assert_eq!(engine.rollback(), Ok(3));
+    let decision = engine.decide(&chrome_event());
+    assert_eq!(decision.policy.as_deref(), Some("permit-chrome"));
+    assert_eq!(decision.generation, 3);
+    assert_eq!(engine.rollback(), Err(RollbackError::NoHistory));
+}
+
+#[test]
+fn a_held_snapshot_is_not_torn_by_a_deploy() {
+    let engine = Engine::from_json(EXAMPLE).unwrap();
+    let held = engine.snapshot();
+    let mut bundle = example();
+    bundle.policies.retain(|p| p.id != "permit-chrome");
+    engine.deploy(&bundle).unwrap();
+    let old = held.decide(&chrome_event());
+    assert_eq!((old.generation, old.policy), (1, Some("permit-chrome")));
+    let current = engine.snapshot();
+    let new = current.decide(&chrome_event());
+    assert_eq!((new.generation, new.policy), (2, None));
+}
+
+#[test]
+fn compile_errors_name_the_entry_and_its_line() {
+    let text = EXAMPLE.replace(
+        r#""applications": ["google-chrome"]"#,
+        r#""applications": ["chrome"]"#,
+    );
+    let errors = Snapshot::compile_json(&text).unwrap_err();
+    let error = &errors.errors()[0];
+    assert_eq!(error.id.as_deref(), Some("permit-chrome"));
+    assert_eq!(error.path, "policies[2].applications[0]");
+    let (line, column) = error.location.unwrap();
+    let expected_line = text
+        .lines()
+        .position(|l| l.contains(r#"["chrome"]"#))
+        .unwrap()
+        + 1;
+    assert_eq!(line, expected_line);
+    assert!(column > 1);
+    assert!(
+        error.to_string().contains("unknown application `chrome`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn syntax_errors_give_line_and_column() {
+    let errors = Snapshot::compile_json(
+        "{\"format\": \"portcullis.bundle/v1\",\n \"policies\": [{\"id\": 5}]}",
+    )
+    .unwrap_err();
+    let error = &errors.errors()[0];
+    assert_eq!(error.kind, ErrorKind::Syntax);
+    assert_eq!(error.path, "policies[0].id");
+    assert_eq!(error.location.map(|l| l.0), Some(2));
+}
+
+#[test]
+fn bad_events_are_rejected_with_the_field() {
+    let error = Event::from_json(
+        r#"{"computer": "c", "user": "u", "path": "C:\\x.exe", "sha256": "abc", "time": "2026-11-22T09:00:00Z"}"#,
+    )
+    .unwrap_err();
+    assert!(error.message.contains("sha256"), "{error}");
+    assert!(error.message.contains("64 hexadecimal digits"), "{error}");
+    assert_eq!(error.line, Some(1));
+}
+
+#[test]
+fn explanations_list_the_policies_before_the_decider() {
+    let snapshot = Snapshot::compile_json(EXAMPLE).unwrap();
+    let explanation = snapshot.explain(&chrome_event());
+    assert_eq!(
+        explanation.decision.policy.as_deref(),
+        Some("permit-chrome")
+    );
+    let statuses: Vec<(&str, TraceStatus)> = explanation
+        .policies
+        .iter()
+        .map(|t| (t.policy.as_str(), t.status))
+        .collect();
+    let decided = statuses
+        .iter()
+        .position(|(_, s)| *s == TraceStatus::Decided)
+        .unwrap();
+    assert_eq!(statuses[decided].0, "permit-chrome");
+    for trace in &explanation.policies[..decided] {
+        assert!(
+            matches!(trace.status, TraceStatus::NoMatch | TraceStatus::Skipped),
+            "{trace:?}"
+        );
+        assert!(!trace.reasons.is_empty(), "{trace:?}");
+    }
+    let positions: Vec<i64> = explanation.policies.iter().map(|t| t.position).collect();
+    assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{positions:?}");
+    // A policy of another organization never shows up.
+    assert!(explanation
+        .policies
+        .iter()
+        .all(|t| t.policy != "permit-office"));
+}
+
+#[test]
+fn the_bundle_round_trips_through_a_snapshot() {
+    let snapshot = Snapshot::compile_json(EXAMPLE).unwrap();
+    let exported = snapshot.bundle();
+    let again = Snapshot::compile(&exported).unwrap();
+    assert_eq!(
+        again.decide(&chrome_event()).to_record(),
+        snapshot.decide(&chrome_event()).to_record()
+    );
+    assert_eq!(exported.policies.len(), example().policies.len());
+}
+
+/// The README's "library in 20 lines", verbatim apart from the wrapper.
+#[test]
+fn readme_example() -> Result<(), Box<dyn std::error::Error>> {
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR"))?;
+    let engine = Engine::from_json(&std::fs::read_to_string("examples/bundle.json")?)?;
+    let event = Event::from_json(
+        r#"{"computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+    "path": "C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe",
+    "sha256": "1b4f0e9851971998e732078544c96b36c3d01cedf7caa332359d6f1d83567014",
+    "signature": {"status": "valid", "signers": [{"subject": "CN=Google LLC, O=Google LLC"}]},
+    "time": "2026-11-22T09:00:00Z"}"#,
+    )?;
+
+    let snapshot = engine.snapshot();
+    let decision = snapshot.decide(&event);
+    assert_eq!(decision.decision, Outcome::Allow);
+    assert_eq!(decision.policy, Some("permit-chrome"));
+
+    let mut bundle = snapshot.bundle();
+    bundle.policies.retain(|p| p.id != "permit-chrome");
+    let deployed = engine.deploy(&bundle)?;
+    assert_eq!(deployed.stats.recompiled, 1);
+    assert_eq!(engine.snapshot().decide(&event).decision, Outcome::Deny);
+    assert_eq!(engine.rollback()?, 3);
+    Ok(())
+}
