@@ -129,12 +129,48 @@ impl Event {
     }
 }
 
-/// serde_json appends " at line L column C" to its messages; the error types here carry
-/// the position as fields instead, so strip it from the text.
+/// Words a reader can act on, for a serde_json error: without the position (the error
+/// types here carry it as fields) and without the names of Rust types.
 pub(crate) fn strip_position(err: &serde_json::Error) -> String {
     let text = err.to_string();
-    match text.rfind(" at line ") {
+    let text = match text.rfind(" at line ") {
         Some(cut) => text.get(..cut).unwrap_or(&text).to_owned(),
         None => text,
+    };
+    humanize(&text)
+}
+
+fn humanize(message: &str) -> String {
+    const PLAIN: [(&str, &str); 6] = [
+        ("expected i64", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        (
+            "expected enum Scope",
+            "expected a scope such as `{\"group\": \"id\"}`",
+        ),
+        ("expected struct Bundle", "expected a bundle: a JSON object"),
+        ("expected struct Event", "expected an event: a JSON object"),
+        ("expected struct ", "expected a JSON object "),
+    ];
+    let mut out = message.to_owned();
+    for (from, to) in PLAIN {
+        if let Some(at) = out.find(from) {
+            let rest = out.get(at + from.len()..).unwrap_or_default();
+            // Drop the type name and element count that follow `struct`.
+            let rest = if from.ends_with(' ') {
+                rest.split_once(' ').map_or("", |(_, tail)| tail)
+            } else {
+                rest
+            };
+            let rest = rest.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == ' ');
+            out = format!(
+                "{}{}{}",
+                out.get(..at).unwrap_or_default(),
+                to.trim_end(),
+                rest
+            );
+            break;
+        }
     }
+    out
 }

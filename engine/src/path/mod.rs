@@ -16,10 +16,41 @@
 //! - drops `.` components and resolves `..` lexically (no file system access);
 //! - drops the device prefixes `\\?\`, `\\.\` and `\??\` (`\\?\UNC\host\share\x`
 //!   becomes `\\host\share\x`);
-//! - removes trailing dots and spaces from every component, as Windows does when it
-//!   opens a file (`cmd.exe.` is `cmd.exe`; a component left empty vanishes like `.`);
+//! - removes trailing dots and spaces exactly where Windows does when it opens a file
+//!   (see below);
 //! - is rooted at a drive (`c:\`, `c:\windows`) or a share (`\\host\share`,
-//!   `\\host\share\x`), and has no trailing separator except in `c:\`.
+//!   `\\host\share\x`), and has no trailing separator except in `c:\` and after a last
+//!   name that ends in a dot or a space (`c:\windows \`, the folder `Windows `).
+//!
+//! ## Trailing dots and spaces
+//!
+//! A Win32 path, one without a prefix or with `\\.\`, is trimmed as Win32 path
+//! normalization does (Microsoft's "File path formats on Windows systems"):
+//!
+//! - a name followed by a separator loses one dot if it ends in exactly one:
+//!   `C:\Windows.\cmd.exe` is `c:\windows\cmd.exe`, but `a..\`, `...\` and `a \` are
+//!   kept as they are, so `C:\Windows \evil.exe` stays in the folder `Windows `;
+//! - unless the path ends in a separator, the last name, once `.` and `..` are
+//!   resolved, loses all its trailing dots and spaces (`cmd.exe. .` is `cmd.exe`, and
+//!   `C:\a \x\..` is `c:\a`); a last name left empty vanishes (`C:\a \...` is the
+//!   folder `a `).
+//!
+//! A path that starts exactly with `\\?\` or `\??\`, with backslashes, reaches the file
+//! system without any trimming, so `\\?\C:\Windows\cmd.exe.` is the file `cmd.exe.`
+//! (`c:\windows\cmd.exe.\`), not `cmd.exe`. Its prefix is still removed, its case
+//! folded and its separators, `.` and `..` resolved. Every other spelling of a prefix
+//! (`//?/`, `\\?/`) is normalized by Windows like `\\.\`, and here too. Host and share
+//! names lose trailing dots and spaces in every form.
+//!
+//! An event path that reports a file's actual name must therefore carry `\\?\` (or
+//! `\??\`) when the name may end in a dot or a space: without it the path is read as a
+//! program would pass it to Windows, and trimmed.
+//!
+//! Normalizing a normalized path again gives the same path, with one exception: a
+//! name ending in exactly one dot, which only a `\\?\` or `\??\` path can produce. No
+//! Win32 spelling reaches such a name, so read again it loses its dot
+//! (`c:\windows.\x` becomes `c:\windows\x`): compare normalized paths, and never
+//! normalize one twice.
 //!
 //! [`Family::Posix`] paths (linux and macOS) compare case-sensitively, use `/` only (a
 //! `\` is an ordinary character), must start with `/`, and have `//` collapsed, `.`
@@ -44,12 +75,14 @@
 //! `C:/WINDOWS//System32/` and `c:\windows\system32` are the same pattern. It need not be
 //! absolute when it starts with a wildcard (`*\chrome.exe`, `*/bin/*`); any other
 //! relative glob could never match and is rejected. A `..` that would remove a
-//! component containing a wildcard is rejected, and so, on Windows, is a wildcard
-//! component ending in dots or spaces (`C:\Tools\*.` would otherwise silently become
-//! `C:\Tools\*`).
+//! component containing a wildcard is rejected. On Windows a glob is always trimmed
+//! like a Win32 path, even after `\\?\` (so it cannot name `cmd.exe.`; `cmd.exe*` or a
+//! `regex:` pattern can), and a wildcard component that this trimming would change is
+//! rejected (`C:\Tools\*.` would otherwise silently become `C:\Tools\*`), while one that
+//! Windows keeps is allowed (`C:\Tools\a* \x`).
 //!
 //! On Windows, `%NAME%` tokens expand first to standard locations with `*` for the user
-//! name (`%LOCALAPPDATA%\*.exe` is `c:\users\*\appdata\local\*.exe`); see [`env`].
+//! name (`%LOCALAPPDATA%\*.exe` is `c:\users\*\appdata\local\*.exe`); see [`env`](mod@crate::path::env).
 //!
 //! Globs match in time proportional to the product of the pattern and path lengths at
 //! worst; regular expressions are bounded in compiled size and nesting depth.
@@ -65,7 +98,12 @@
 //!
 //! ```text
 //! let mut path = String::new();
+//! normalize_into(Family::Windows, r"C:/WINDOWS\system32\.\CMD.EXE ", &mut path)?;
+//! assert_eq!(path, r"c:\windows\system32\cmd.exe");
+//! // `\\?\` trims nothing: this is the file `cmd.exe ` (with its space), not `cmd.exe`.
 //! normalize_into(Family::Windows, r"\\?\C:\WINDOWS\system32\.\CMD.EXE ", &mut path)?;
+//! assert_eq!(path, r"c:\windows\system32\cmd.exe \");
+//! normalize_into(Family::Windows, r"\\?\C:\WINDOWS\system32\.\CMD.EXE", &mut path)?;
 //! assert_eq!(path, r"c:\windows\system32\cmd.exe");
 //!
 //! let mut builder = PatternSetBuilder::new();

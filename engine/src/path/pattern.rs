@@ -33,8 +33,10 @@ pub enum PatternError {
     /// A `..` would remove a component containing a wildcard, which cannot be resolved
     /// without knowing what the wildcard matched.
     WildcardParent,
-    /// A component with a wildcard ends with dots or spaces; Windows removes those from
-    /// names, so `*.` would silently widen to `*`.
+    /// A component with a wildcard ends with dots or spaces that Windows removes: one
+    /// dot at the end of a name a separator follows (`C:\Tools\*.\x`), or any dots
+    /// and spaces at the end of the last name (`C:\Tools\*.`). The glob would silently
+    /// widen, `*.` to `*`.
     WildcardTrailing,
     /// A `%NAME%` token names no known variable; holds the token as written.
     UnknownVariable(String),
@@ -55,7 +57,7 @@ impl fmt::Display for PatternError {
             }
             Self::WildcardParent => f.write_str("`..` cannot follow a wildcard component"),
             Self::WildcardTrailing => f.write_str(
-                "a component with a wildcard cannot end with a dot or a space, which windows removes from names",
+                "a component with a wildcard cannot end with a dot or a space that windows removes from the name",
             ),
             Self::UnknownVariable(token) => write!(f, "unknown variable `{token}`"),
             Self::UnclosedVariable(token) => {

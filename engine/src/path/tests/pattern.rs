@@ -65,6 +65,44 @@ fn normalized_forms_and_strategies() {
             r"\\*\share\*.exe",
             Strategy::Prefix(r"\\"),
         ),
+        // Globs are read as Win32 paths, even after `\\?\`.
+        (
+            Family::Windows,
+            r"\\?\C:\Tools\x.exe.",
+            r"c:\tools\x.exe",
+            Strategy::Literal(r"c:\tools\x.exe"),
+        ),
+        (
+            Family::Windows,
+            r"C:\Tools.\*",
+            r"c:\tools\*",
+            Strategy::Prefix(r"c:\tools\"),
+        ),
+        // Windows keeps a space and two dots at the end of a folder's name.
+        (
+            Family::Windows,
+            r"C:\Tools\a* \x",
+            r"c:\tools\a* \x",
+            Strategy::Prefix(r"c:\tools\a"),
+        ),
+        (
+            Family::Windows,
+            r"C:\Tools\*..\x",
+            r"c:\tools\*..\x",
+            Strategy::Prefix(r"c:\tools\"),
+        ),
+        (
+            Family::Windows,
+            r"%SystemRoot% \*",
+            r"c:\windows \*",
+            Strategy::Prefix(r"c:\windows \"),
+        ),
+        (
+            Family::Windows,
+            r"C:\Tools\* \",
+            r"c:\tools\* \",
+            Strategy::Prefix(r"c:\tools\"),
+        ),
         (Family::Windows, "*", "*", Strategy::Any),
         (Family::Windows, "**", "*", Strategy::Any),
         (Family::Windows, "*?*", "*?*", Strategy::Any),
@@ -152,7 +190,28 @@ fn compile_errors() {
         ),
         (
             Family::Windows,
-            r"C:\Tools\a* \x",
+            r"C:\Tools\a*.\x",
+            PatternError::WildcardTrailing,
+        ),
+        (
+            Family::Windows,
+            r"C:\Tools\* ",
+            PatternError::WildcardTrailing,
+        ),
+        (
+            Family::Windows,
+            r"C:\Tools\*.exe. .",
+            PatternError::WildcardTrailing,
+        ),
+        (
+            Family::Windows,
+            r"\\?\C:\Tools\*.",
+            PatternError::WildcardTrailing,
+        ),
+        // `..` leaves `a* ` last, where Windows removes its space.
+        (
+            Family::Windows,
+            r"C:\Tools\a* \x\..",
             PatternError::WildcardTrailing,
         ),
         (Family::Windows, r"foo\*", PatternError::NotAbsolute),
@@ -276,6 +335,31 @@ fn glob_matching() {
             false,
         ),
         (Family::Windows, r"C:\Σ*", r"c:\σ\x", true),
+        // A folder `Windows ` is not the Windows folder; `...` inside it is in it.
+        (
+            Family::Windows,
+            r"%SystemRoot%\*",
+            r"c:\windows \evil.exe",
+            false,
+        ),
+        (
+            Family::Windows,
+            r"%SystemRoot%\*",
+            r"c:\windows.\evil.exe",
+            false,
+        ),
+        (
+            Family::Windows,
+            r"%SystemRoot%\*",
+            r"c:\windows\...\evil.exe",
+            true,
+        ),
+        (
+            Family::Windows,
+            r"C:\Windows\System32\cmd.exe",
+            r"c:\windows\system32\cmd.exe.\",
+            false,
+        ),
         (Family::Windows, r"*", r"\\h\s", true),
         (Family::Windows, r"\\*\*", r"\\h\s\x", true),
         (Family::Windows, "C:\\Ab\u{212a}", r"c:\abk", true),

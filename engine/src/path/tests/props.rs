@@ -65,9 +65,24 @@ fn respelling(windows: bool) -> impl Strategy<Value = Respelling> {
         )
 }
 
-fn respell(components: &[(String, Respelling)], windows: bool) -> String {
+/// How a Windows name is read, which decides which trailing dots and spaces an
+/// equivalent spelling may add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Not Windows: nothing may be added.
+    Posix,
+    /// `\\?\` or `\??\`: nothing is trimmed, so nothing may be added.
+    Verbatim,
+    /// Win32: one dot after a name a separator follows, anything after the last name.
+    Win32,
+}
+
+/// Spells `components` with the detours of each [`Respelling`]; `last_trimmed` says
+/// whether the last name is followed by nothing (so Win32 trims all its trailing dots
+/// and spaces) rather than by a separator.
+fn respell(components: &[(String, Respelling)], reading: Reading, last_trimmed: bool) -> String {
     let mut out = String::new();
-    for (component, how) in components {
+    for (i, (component, how)) in components.iter().enumerate() {
         let sep = how.separator;
         for _ in 0..how.dots_before {
             out.push_str(sep);
@@ -80,12 +95,19 @@ fn respell(components: &[(String, Respelling)], windows: bool) -> String {
             out.push_str("..");
         }
         out.push_str(sep);
-        if windows {
-            out.push_str(&windows_case(component, how.case));
-        } else {
+        if reading == Reading::Posix {
             out.push_str(component);
+            continue;
         }
-        out.push_str(&how.trailing);
+        out.push_str(&windows_case(component, how.case));
+        let last = i + 1 == components.len();
+        match reading {
+            Reading::Win32 if last && last_trimmed => out.push_str(&how.trailing),
+            // Win32 removes a single dot from a name a separator follows; a name from
+            // `name()` never ends in one already.
+            Reading::Win32 if !how.trailing.is_empty() => out.push('.'),
+            _ => {}
+        }
     }
     out
 }
@@ -111,13 +133,43 @@ fn win_root() -> impl Strategy<Value = WinRoot> {
     ]
 }
 
-/// Checks what every normalized path promises, whatever the input was.
-fn assert_canonical(family: Family, path: &str) {
-    assert_eq!(
-        normalize(family, path).as_deref(),
-        Ok(path),
-        "not idempotent"
-    );
+/// Whether Windows reads a path verbatim, trimming no name.
+fn is_verbatim(raw: &str) -> bool {
+    raw.starts_with(r"\\?\") || raw.starts_with(r"\??\")
+}
+
+/// Whether a Windows name ends in exactly one dot (`a.`, ` .`, but not `a..` or `...`),
+/// the only ending Win32 normalization removes from a name a separator follows.
+fn ends_in_single_dot(name: &str) -> bool {
+    name.len() >= 2 && name.ends_with('.') && !name.ends_with("..")
+}
+
+/// Whether a normalized Windows path has a name that Win32 normalization would change
+/// if the path were normalized again: only paths read verbatim have one.
+fn has_single_dot_name(path: &str) -> bool {
+    path.split('\\').any(ends_in_single_dot)
+}
+
+/// Checks what every normalized path promises, whatever the input was. `verbatim` says
+/// whether the input started with `\\?\` or `\??\`, which trim nothing.
+fn assert_canonical(family: Family, path: &str, verbatim: bool) {
+    if family == Family::Windows && has_single_dot_name(path) {
+        assert!(
+            verbatim,
+            "only `\\\\?\\` keeps a name ending in one dot: {path}"
+        );
+        assert_ne!(
+            normalize(family, path).as_deref(),
+            Ok(path),
+            "Win32 reads a single dot as no dot"
+        );
+    } else {
+        assert_eq!(
+            normalize(family, path).as_deref(),
+            Ok(path),
+            "not idempotent"
+        );
+    }
     let (root_end, sep) = match family {
         Family::Windows => {
             assert!(!path.contains('/'), "{path}");
@@ -126,6 +178,10 @@ fn assert_canonical(family: Family, path: &str) {
                 let host = parts.next().unwrap();
                 let share = parts.next().unwrap();
                 assert!(!host.is_empty() && !share.is_empty(), "{path}");
+                for name in [host, share] {
+                    assert!(!name.ends_with(['.', ' ']), "{path}");
+                    assert_ne!(name, "?", "{path}");
+                }
                 (2 + host.len() + 1 + share.len(), '\\')
             } else {
                 let bytes = path.as_bytes();
@@ -146,13 +202,22 @@ fn assert_canonical(family: Family, path: &str) {
         return;
     }
     let rest = rest.strip_prefix(sep).unwrap_or(rest);
+    // Only a Windows name ending in a dot or a space is followed by a separator.
+    let (rest, ends_in_separator) = match rest.strip_suffix(sep) {
+        Some(rest) => (rest, true),
+        None => (rest, false),
+    };
+    assert!(family == Family::Windows || !ends_in_separator, "{path}");
+    let last = rest.rsplit(sep).next().unwrap();
     for component in rest.split(sep) {
         assert!(!component.is_empty(), "empty component in {path}");
         assert!(component != "." && component != "..", "{path}");
         if family == Family::Windows {
-            assert!(!component.ends_with(['.', ' ']), "{path}");
             assert_eq!(fold(component), component, "{path}");
         }
+    }
+    if family == Family::Windows {
+        assert_eq!(last.ends_with(['.', ' ']), ends_in_separator, "{path}");
     }
 }
 
@@ -195,7 +260,8 @@ proptest! {
                 (format!("{unc}{}\\{s}", windows_case(h, 1)), format!(r"\\{}\{}", fold(h), fold(s)))
             }
         };
-        raw.push_str(&respell(&components, true));
+        let reading = if is_verbatim(prefix) { Reading::Verbatim } else { Reading::Win32 };
+        raw.push_str(&respell(&components, reading, !trailing_separator));
         if trailing_separator {
             raw.push('/');
         }
@@ -206,7 +272,56 @@ proptest! {
             expected.push_str(&fold(component));
         }
         prop_assert_eq!(normalize(Family::Windows, &raw), Ok(expected.clone()), "{}", raw);
-        assert_canonical(Family::Windows, &expected);
+        assert_canonical(Family::Windows, &expected, false);
+    }
+
+    /// Trailing dots and spaces are removed exactly where Windows removes them, so a
+    /// name Windows keeps apart (`Windows `, `Windows..`, `Windows.` after `\\?\`) is
+    /// kept apart here.
+    #[test]
+    fn windows_name_endings(
+        root in win_root(),
+        components in proptest::collection::vec((name(), "[. ]{0,3}"), 1..5),
+        prefix in select(vec!["", r"\\?\", r"\\.\", r"\??\", "//?/"]),
+        trailing_separator in any::<bool>(),
+    ) {
+        let verbatim = is_verbatim(prefix);
+        let (mut raw, mut expected) = match &root {
+            WinRoot::Drive(d) => (format!("{prefix}{d}:"), format!("{}:\\", d.to_ascii_lowercase())),
+            WinRoot::Unc(h, s) => {
+                let unc = if prefix.is_empty() { r"\\".to_string() } else { format!(r"{prefix}UNC\") };
+                (format!("{unc}{h}\\{s}"), format!(r"\\{}\{}", fold(h), fold(s)))
+            }
+        };
+        let mut last = String::new();
+        for (i, (name, ending)) in components.iter().enumerate() {
+            raw.push('\\');
+            raw.push_str(name);
+            raw.push_str(ending);
+            let followed = i + 1 < components.len() || trailing_separator;
+            let kept = if verbatim {
+                ending.as_str()
+            } else if !followed {
+                ""
+            } else if ending.ends_with('.') && !ending.ends_with("..") {
+                &ending[..ending.len() - 1]
+            } else {
+                ending.as_str()
+            };
+            if !expected.ends_with('\\') {
+                expected.push('\\');
+            }
+            last = format!("{}{kept}", fold(name));
+            expected.push_str(&last);
+        }
+        if trailing_separator {
+            raw.push('\\');
+        }
+        if last.ends_with(['.', ' ']) {
+            expected.push('\\');
+        }
+        prop_assert_eq!(normalize(Family::Windows, &raw), Ok(expected.clone()), "{}", raw);
+        assert_canonical(Family::Windows, &expected, verbatim);
     }
 
     #[test]
@@ -214,7 +329,7 @@ proptest! {
         components in proptest::collection::vec((name(), respelling(false)), 0..5),
         trailing_separator in any::<bool>(),
     ) {
-        let mut raw = respell(&components, false);
+        let mut raw = respell(&components, Reading::Posix, false);
         if raw.is_empty() || trailing_separator {
             raw.push('/');
         }
@@ -224,13 +339,15 @@ proptest! {
             components.iter().map(|(c, _)| format!("/{c}")).collect()
         };
         prop_assert_eq!(normalize(Family::Posix, &raw), Ok(expected.clone()), "{}", raw);
-        assert_canonical(Family::Posix, &expected);
+        assert_canonical(Family::Posix, &expected, false);
     }
 
     #[test]
-    fn windows_any_input_normalizes_canonically(raw in r"(\\\\\?\\|//|C:/|c:\\)?[aA. \\/:?*Céςσ%]{0,16}") {
+    fn windows_any_input_normalizes_canonically(
+        raw in r"(\\\\\?\\|\\\\\.\\|\\\?\?\\|//|C:/|c:\\)?[aA. \\/:?*Céςσ%]{0,16}",
+    ) {
         if let Ok(path) = normalize(Family::Windows, &raw) {
-            assert_canonical(Family::Windows, &path);
+            assert_canonical(Family::Windows, &path, is_verbatim(&raw));
             // Never escapes the drive it started on.
             if let Some(drive) = raw.strip_prefix(['c', 'C']) {
                 if drive.starts_with(":\\") || drive.starts_with(":/") {
@@ -247,7 +364,7 @@ proptest! {
     #[test]
     fn posix_any_input_normalizes_canonically(raw in r"[a./\\?*%é]{0,16}") {
         if let Ok(path) = normalize(Family::Posix, &raw) {
-            assert_canonical(Family::Posix, &path);
+            assert_canonical(Family::Posix, &path, false);
         }
         if let Ok(pattern) = Pattern::compile(Family::Posix, &raw) {
             let again = Pattern::compile(Family::Posix, pattern.normalized()).unwrap();
