@@ -1,0 +1,66 @@
+//! The decision path allocates nothing once a thread's scratch space has grown: a
+//! counting global allocator watches every decision of the example events.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use portcullis_engine::{Engine, Event, Scratch};
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn deciding_does_not_allocate() {
+    let engine = Engine::from_json(include_str!("../examples/bundle.json")).unwrap();
+    let events: Vec<Event> = include_str!("../examples/events.jsonl")
+        .lines()
+        .map(|line| Event::from_json(line).unwrap())
+        .collect();
+    let mut scratch = Scratch::default();
+    let snapshot = engine.snapshot();
+    // Warm up: the scratch buffers grow to their working size.
+    for event in &events {
+        snapshot.decide_with(event, &mut scratch);
+        snapshot.decide(event);
+    }
+    COUNTING.store(true, Ordering::SeqCst);
+    let mut allowed = 0;
+    for _ in 0..100 {
+        for event in &events {
+            allowed += usize::from(snapshot.decide_with(event, &mut scratch).is_allowed());
+            allowed += usize::from(snapshot.decide(event).is_allowed());
+            allowed += usize::from(engine.snapshot().decide(event).is_allowed());
+        }
+    }
+    COUNTING.store(false, Ordering::SeqCst);
+    assert!(allowed > 0);
+    assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0, "decisions allocated");
+}
