@@ -46,12 +46,19 @@ pub(crate) struct Winner<'s> {
     /// Index in the computer's organization chain: 0 is its own organization.
     depth: usize,
     app: u32,
+    /// Index of `app` among the policy's targets: when several of a policy's
+    /// applications match, the first one listed is reported.
+    target: usize,
 }
 
 impl Winner<'_> {
     /// Ordering key: lower wins. An ancestor (larger `depth`) wins a position tie.
-    fn rank(&self) -> (i64, std::cmp::Reverse<usize>) {
-        (self.policy.position, std::cmp::Reverse(self.depth))
+    fn rank(&self) -> (i64, std::cmp::Reverse<usize>, usize) {
+        (
+            self.policy.position,
+            std::cmp::Reverse(self.depth),
+            self.target,
+        )
     }
 }
 
@@ -303,7 +310,17 @@ fn first_policy<'s>(
                     let Some(policy) = partition.policies.get(p as usize) else {
                         continue;
                     };
-                    let candidate = Winner { policy, depth, app };
+                    let target = policy
+                        .targets
+                        .iter()
+                        .position(|(key, _)| *key == app)
+                        .unwrap_or(0);
+                    let candidate = Winner {
+                        policy,
+                        depth,
+                        app,
+                        target,
+                    };
                     if best.is_some_and(|b| candidate.rank() >= b.rank()) {
                         break;
                     }
