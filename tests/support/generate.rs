@@ -212,7 +212,13 @@ const POSIX_CANONICAL: &[&[&str]] = &[
     &["opt", "contoso", "bin", "tool"],
     &["home", "alice", "Downloads", "setup"],
     &["tmp", "setup"],
-    &["Applications", "Contoso.app", "Contents", "MacOS", "Contoso"],
+    &[
+        "Applications",
+        "Contoso.app",
+        "Contents",
+        "MacOS",
+        "Contoso",
+    ],
     &["bin", "bash"],
     &["Tools", "tool.exe"],
 ];
@@ -321,7 +327,7 @@ fn dn(d: &mut Dice, attributes: &[(&[&str], &str)]) -> DistinguishedName {
         let value = if style == 4 {
             // OpenSSL one-line form: only `/` separates.
             value
-        } else if value.contains(',') || value.contains('&') && d.percent(30) {
+        } else if value.contains(',') || (value.contains('&') && d.percent(30)) {
             if d.percent(50) {
                 format!("\"{value}\"")
             } else {
@@ -532,6 +538,14 @@ fn spell_path(d: &mut Dice, base: &Base) -> String {
                     last.push_str(tail);
                 }
             }
+            if d.percent(10) && comps.len() > 1 {
+                // A folder name with a trailing dot (trimmed once) or space (kept).
+                let i = d.below(comps.len() - 1);
+                if comps[i] != "." && comps[i] != ".." {
+                    let tail = *d.pick(&[".", " ", "..", ". "]);
+                    comps[i].push_str(tail);
+                }
+            }
             let comps: Vec<String> = comps.iter().map(|c| recase(d, c)).collect();
             let rest = join_windows(d, &comps);
             let sep = if d.percent(20) { "/" } else { "\\" };
@@ -606,10 +620,10 @@ fn broken_path(d: &mut Dice, fam: Fam) -> String {
 /// An event path for a computer of family `fam`: mostly a normal spelling of a known
 /// file, sometimes the other family's, sometimes unnormalizable.
 fn event_path(d: &mut Dice, fam: Fam) -> String {
-    if d.percent(8) {
+    if d.percent(5) {
         return broken_path(d, fam);
     }
-    let fam = if d.percent(6) { fam.other() } else { fam };
+    let fam = if d.percent(4) { fam.other() } else { fam };
     let b = base(d, fam);
     spell_path(d, &b)
 }
@@ -626,9 +640,21 @@ fn spell_glob(d: &mut Dice, fam: Fam, root: Option<&'static str>, comps: &[Strin
     }
     let text = match fam {
         Fam::Windows => {
+            if d.percent(8) {
+                // A trailing dot or space on a literal name: trimmed as Win32 does
+                // (a folder keeps a space), or kept under a `\\?\` prefix.
+                let i = d.below(comps.len());
+                if !comps[i].contains(['*', '?']) && comps[i] != "." {
+                    let tail = *d.pick(&[".", " ", ".."]);
+                    comps[i].push_str(tail);
+                }
+            }
             let comps: Vec<String> = comps.iter().map(|c| recase(d, c)).collect();
             let rest = join_windows(d, &comps);
             match root {
+                Some(root) if !root.starts_with('\\') && d.percent(5) => {
+                    format!(r"\\?\{}\{}", windows_root(d, root), rest.replace('/', "\\"))
+                }
                 Some(root) => {
                     let root = windows_root(d, root);
                     let sep = if d.percent(20) { "/" } else { "\\" };
@@ -679,7 +705,13 @@ fn pattern(d: &mut Dice) -> String {
         2 => match d.below(3) {
             0 => spell_glob(d, fam, None, &[star(), file]),
             1 => {
-                let ext = file.rfind('.').map_or(&file[file.len() / 2..], |i| &file[i..]);
+                let ext: String = match file.rfind('.') {
+                    Some(i) => file[i..].to_owned(),
+                    None => {
+                        let chars: Vec<char> = file.chars().collect();
+                        chars[chars.len().saturating_sub(2)..].iter().collect()
+                    }
+                };
                 spell_glob(d, fam, None, &[format!("*{ext}")])
             }
             _ => {
@@ -731,7 +763,8 @@ fn pattern(d: &mut Dice) -> String {
                 Fam::Windows => (r"\\", WIN_REGEXES),
                 Fam::Posix => ("/", POSIX_REGEXES),
             };
-            let body = match d.below(5) {
+            let form = d.below(5);
+            let body = match form {
                 0 => format!("^{}$", regex_escape(&b.text())),
                 1 => format!("{sep}{}$", regex_escape(&file)),
                 2 => {
@@ -746,11 +779,9 @@ fn pattern(d: &mut Dice) -> String {
                 3 => regex_escape(&dirs.first().cloned().unwrap_or(file)),
                 _ => (*d.pick(fixed)).to_owned(),
             };
-            let body = if fam == Fam::Windows {
-                recase(d, &body.replace(r"\\", "\u{0}"))
-                    .replace('\u{0}', r"\\")
-                    // `\D`, `\S`, `\W` … mean something else; keep escapes lower case.
-                    .replace(r"\E", r"\e")
+            let body = if fam == Fam::Windows && form < 4 {
+                // Escaped paths only: other escapes and flags must keep their case.
+                recase(d, &body.replace(r"\\", "\u{0}")).replace('\u{0}', r"\\")
             } else {
                 body
             };
@@ -759,9 +790,8 @@ fn pattern(d: &mut Dice) -> String {
         // Environment tokens (Windows), or a directory anywhere (POSIX).
         7 => match fam {
             Fam::Windows => {
-                let text = recase(d, d.clone().pick(ENV_PATTERNS));
-                // Consume the same choice the clone made.
-                let _ = d.below(ENV_PATTERNS.len());
+                let text = *d.pick(ENV_PATTERNS);
+                let text = recase(d, text);
                 if d.percent(30) {
                     text.replace('\\', "/")
                 } else {
@@ -786,7 +816,7 @@ fn pattern(d: &mut Dice) -> String {
         }
         // Everything.
         9 if d.percent(20) => "*".to_owned(),
-        // A literal of another family's spelling.
+        // Literal again.
         _ => spell_glob(d, fam, root, &b.comps),
     }
 }
@@ -829,8 +859,12 @@ fn certificate(d: &mut Dice) -> CertificateCondition {
             issuer: None,
         },
         form => {
-            let subject = attributes(d, &SUBJECT, 1 + d.below(2), false);
-            let issuer = (form == 2).then(|| attributes(d, &ISSUER, 1 + d.below(2), false));
+            let count = 1 + d.below(2);
+            let subject = attributes(d, &SUBJECT, count, false);
+            let issuer = (form == 2).then(|| {
+                let count = 1 + d.below(2);
+                attributes(d, &ISSUER, count, false)
+            });
             CertificateCondition {
                 thumbprint: None,
                 subject: Some(dn(d, &subject)),
@@ -891,7 +925,10 @@ pub struct BundleSpec {
 pub fn bundle_spec() -> impl Strategy<Value = BundleSpec> {
     (
         vec(
-            (proptest::option::weighted(0.85, any::<Index>()), any::<u64>()),
+            (
+                proptest::option::weighted(0.85, any::<Index>()),
+                any::<u64>(),
+            ),
             1..=6,
         ),
         vec(any::<Index>(), 1..=6),
@@ -1042,30 +1079,51 @@ pub fn build_bundle(spec: &BundleSpec) -> Bundle {
         .policies
         .iter()
         .enumerate()
-        .map(|(p, (owner, seed))| (format!("p-{p}"), owner.index(n_orgs), *seed))
+        .map(|(p, (owner, seed))| (format!("p-{p}"), owner.index(n_orgs), *seed, false))
         .collect::<Vec<_>>();
     add_policies(&mut bundle, &policies);
     bundle
 }
 
-/// Adds policies `(id, owning organization index, seed)`, skipping those whose owner
-/// sees no application; positions are made unique within each organization.
-fn add_policies(bundle: &mut Bundle, policies: &[(String, usize, u64)]) {
+/// Adds policies `(id, owning organization index, seed, owner forced)`, skipping those
+/// whose owner sees no application; positions are made unique within each
+/// organization. An owner not forced is often replaced by one that matters to a
+/// computer.
+fn add_policies(bundle: &mut Bundle, policies: &[(String, usize, u64, bool)]) {
     let tree = Tree::of(bundle);
     let mut taken: HashSet<(usize, i64)> = bundle
         .policies
         .iter()
         .filter_map(|p| Some((tree.owner(bundle, &p.scope)?, p.position)))
         .collect();
-    for (id, o, seed) in policies {
+    for (id, o, seed, forced) in policies {
         let d = &mut Dice::new(*seed);
-        let o = *o;
+        // Mostly an organization some computer sees policies of: its own or an
+        // ancestor.
+        let o = match bundle.computers.len() {
+            n if n > 0 && !forced && d.percent(70) => {
+                let computer = &bundle.computers[d.below(n)];
+                let org = bundle
+                    .groups
+                    .iter()
+                    .find(|g| g.id == computer.group)
+                    .and_then(|g| tree.index(&g.organization));
+                match org {
+                    Some(org) => *d.pick(&tree.chain(org)),
+                    None => *o,
+                }
+            }
+            _ => *o,
+        };
         let org = &tree.ids[o];
         let chain = tree.chain(o);
         let visible: Vec<&str> = bundle
             .applications
             .iter()
-            .filter(|a| tree.index(&a.organization).is_some_and(|i| chain.contains(&i)))
+            .filter(|a| {
+                tree.index(&a.organization)
+                    .is_some_and(|i| chain.contains(&i))
+            })
             .map(|a| a.id.as_str())
             .collect();
         if visible.is_empty() {
@@ -1149,12 +1207,14 @@ fn add_policies(bundle: &mut Bundle, policies: &[(String, usize, u64)]) {
 // ---------------------------------------------------------------------------------------
 
 fn signer(d: &mut Dice) -> Signer {
-    let subject = attributes(d, &SUBJECT, 1 + d.below(4), true);
-    let issuer = d.below(4) != 0 || d.plain_issuer();
+    let count = 1 + d.below(4);
+    let subject = attributes(d, &SUBJECT, count, true);
+    let issuer = !d.percent(25);
     Signer {
         subject: dn(d, &subject),
         issuer: issuer.then(|| {
-            let attrs = attributes(d, &ISSUER, 1 + d.below(2), true);
+            let count = 1 + d.below(2);
+            let attrs = attributes(d, &ISSUER, count, true);
             dn(d, &attrs)
         }),
         thumbprint: (!d.percent(15)).then(|| {
@@ -1167,43 +1227,63 @@ fn signer(d: &mut Dice) -> Signer {
     }
 }
 
-impl Dice {
-    /// Plain dice still give a signer an issuer, so that seed 0 is a typical signer.
-    fn plain_issuer(&self) -> bool {
-        self.plain
-    }
-}
-
 /// An execution event on one of the bundle's computers (sometimes an unknown one).
 pub fn build_event(bundle: &Bundle, seed: u64) -> Event {
     let d = &mut Dice::new(seed);
     let (computer, fam) = if bundle.computers.is_empty() || d.percent(4) {
-        ("pc-unknown".to_owned(), *d.pick(&[Fam::Windows, Fam::Posix]))
+        (
+            "pc-unknown".to_owned(),
+            *d.pick(&[Fam::Windows, Fam::Posix]),
+        )
     } else {
         let c = d.pick(&bundle.computers);
         (c.id.clone(), Fam::of(c.os))
     };
-    let user = recase(d, d.clone().pick(&USERS));
-    let _ = d.below(USERS.len());
-    let path = event_path(d, fam);
-    let sha256 = if d.percent(10) {
+    let user = *d.pick(&USERS);
+    let user = recase(d, user);
+    let mut path = event_path(d, fam);
+    let mut sha256 = if d.percent(10) {
         hash(0xee)
     } else {
         hash(*d.pick(&HASHES))
     };
-    let status = *d.pick(&[
+    let mut status = *d.pick(&[
         SignatureStatus::Unsigned,
         SignatureStatus::Valid,
         SignatureStatus::Valid,
         SignatureStatus::Invalid,
     ]);
-    let signers = if status != SignatureStatus::Unsigned || d.percent(10) {
+    let mut signers: Vec<Signer> = if status != SignatureStatus::Unsigned || d.percent(10) {
         (0..1 + d.below(2)).map(|_| signer(d)).collect()
     } else {
         Vec::new()
     };
-    let parent = d.percent(60).then(|| event_path(d, fam));
-    let created_by = d.percent(40).then(|| event_path(d, fam));
+    let mut parent = d.percent(60).then(|| event_path(d, fam));
+    let mut created_by = d.percent(40).then(|| event_path(d, fam));
+
+    // Half the time, aim at a rule the computer can see: take its hash, a signer that
+    // satisfies its certificate condition, and paths its patterns match.
+    if let Some(rule) = d.percent(50).then(|| aim(d, bundle, &computer)).flatten() {
+        if let Some(h) = rule.sha256 {
+            sha256 = h;
+        }
+        if let Some(condition) = &rule.certificate {
+            if !d.percent(10) {
+                status = SignatureStatus::Valid;
+            }
+            let leaf = satisfying_signer(d, condition);
+            signers.insert(0, leaf);
+        }
+        if let Some(p) = rule.path.as_deref().and_then(|p| instantiate(d, p, fam)) {
+            path = p;
+        }
+        if let Some(p) = rule.process.as_deref() {
+            parent = instantiate(d, p, fam).or(parent);
+        }
+        if let Some(p) = rule.created_by.as_deref() {
+            created_by = instantiate(d, p, fam).or(created_by);
+        }
+    }
     let elevation = d.percent(30);
     let time = at(*d.pick(&OFFSETS));
     Event {
@@ -1217,6 +1297,118 @@ pub fn build_event(bundle: &Bundle, seed: u64) -> Event {
         elevation,
         time,
     }
+}
+
+/// A rule of an application the computer can see (any application for an unknown
+/// computer).
+fn aim(d: &mut Dice, bundle: &Bundle, computer: &str) -> Option<FileRule> {
+    let tree = Tree::of(bundle);
+    let chain = bundle
+        .computers
+        .iter()
+        .find(|c| c.id == computer)
+        .and_then(|c| bundle.groups.iter().find(|g| g.id == c.group))
+        .and_then(|g| tree.index(&g.organization))
+        .map(|o| tree.chain(o));
+    let apps: Vec<&Application> = bundle
+        .applications
+        .iter()
+        .filter(|a| match (&chain, tree.index(&a.organization)) {
+            (Some(chain), Some(o)) => chain.contains(&o),
+            (None, _) => true,
+            (Some(_), None) => false,
+        })
+        .collect();
+    if apps.is_empty() {
+        return None;
+    }
+    let app = *d.pick(&apps);
+    if app.rules.is_empty() {
+        return None;
+    }
+    Some(d.pick(&app.rules).clone())
+}
+
+/// A path a glob pattern matches, more or less: environment tokens expanded, each `*`
+/// replaced by some text, each `?` by one character. `None` for a regular expression.
+fn instantiate(d: &mut Dice, pattern: &str, fam: Fam) -> Option<String> {
+    if pattern.starts_with("regex:") {
+        return None;
+    }
+    let text = match fam {
+        Fam::Windows => portcullis_engine::path::env::expand(pattern)
+            .ok()?
+            .into_owned(),
+        Fam::Posix => pattern.to_owned(),
+    };
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, c) in text.chars().enumerate() {
+        match (c, fam) {
+            ('*', Fam::Windows) if i == 0 => {
+                out.push_str(d.pick::<&str>(&[r"C:\Tools", "D:", r"\\fileserver\share", r"C:\"]))
+            }
+            ('*', Fam::Posix) if i == 0 => {
+                out.push_str(d.pick::<&str>(&["/opt", "", "/usr/local"]))
+            }
+            ('*', Fam::Windows) => {
+                out.push_str(d.pick::<&str>(&["", "Tools", "a.b", r"x\y", "Ärger"]))
+            }
+            ('*', Fam::Posix) => {
+                out.push_str(d.pick::<&str>(&["", "Tools", "a.b", "x/y", "grüße"]))
+            }
+            ('?', _) => out.push(*d.pick(&['x', 'E', 'ö', '.'])),
+            (c, _) => out.push(c),
+        }
+    }
+    Some(if fam == Fam::Windows && d.percent(50) {
+        recase(d, &out)
+    } else {
+        out
+    })
+}
+
+/// A valid leaf signer that satisfies `condition` (its attributes re-spelled, in
+/// another order, with extra ones).
+fn satisfying_signer(d: &mut Dice, condition: &CertificateCondition) -> Signer {
+    let respell = |d: &mut Dice, name: &DistinguishedName, pool: &[AttributePool]| {
+        let mut parts: Vec<(String, String)> = name
+            .attributes()
+            .map(|(kind, value, _)| (kind.name().to_owned(), value.to_owned()))
+            .collect();
+        if d.percent(60) {
+            let (spellings, values) = *d.pick(pool);
+            parts.push((
+                (*d.pick(spellings)).to_owned(),
+                (*d.pick(values)).to_owned(),
+            ));
+        }
+        d.shuffle(&mut parts);
+        let text = parts
+            .iter()
+            .map(|(kind, value)| {
+                let value = recase(d, value);
+                if value.contains(',') {
+                    format!("{kind}=\"{value}\"")
+                } else {
+                    format!("{kind}={value}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        DistinguishedName::parse(&text)
+            .unwrap_or_else(|e| panic!("generator bug: distinguished name `{text}`: {e}"))
+    };
+    let mut leaf = signer(d);
+    if let Some(thumbprint) = condition.thumbprint {
+        leaf.thumbprint = Some(thumbprint);
+    }
+    if let Some(subject) = &condition.subject {
+        leaf.subject = respell(d, subject, &SUBJECT);
+    }
+    if let Some(issuer) = &condition.issuer {
+        leaf.issuer = Some(respell(d, issuer, &ISSUER));
+    }
+    leaf
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1315,10 +1507,10 @@ pub fn change(events: usize) -> impl Strategy<Value = Change> {
             if d.percent(30) {
                 after.organizations[o].default_deny = deny_options(d);
             }
-            let new: Vec<(String, usize, u64)> = policies
+            let new: Vec<(String, usize, u64, bool)> = policies
                 .iter()
                 .enumerate()
-                .map(|(p, &s)| (format!("q-{p}"), o, s))
+                .map(|(p, &s)| (format!("q-{p}"), o, s, true))
                 .collect();
             add_policies(&mut after, &new);
             let events = seeds.iter().map(|&s| build_event(&after, s)).collect();
