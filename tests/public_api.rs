@@ -300,3 +300,25 @@ fn readme_example() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(engine.rollback()?, 3);
     Ok(())
 }
+
+#[test]
+fn the_organization_tree_is_bounded_in_depth() {
+    let mut bundle = Bundle::new();
+    for level in 0..40 {
+        bundle.organizations.push(Organization {
+            id: format!("org-{level}"),
+            name: format!("Level {level}"),
+            parent: (level > 0).then(|| format!("org-{}", level - 1)),
+            default_deny: None,
+        });
+    }
+    let errors = Snapshot::compile(&bundle).unwrap_err();
+    assert!(errors.errors().iter().all(|e| e.kind == ErrorKind::Limit));
+    assert_eq!(errors.errors()[0].id.as_deref(), Some("org-32"));
+    assert!(
+        errors.errors()[0].message.contains("more than 32 levels"),
+        "{errors}"
+    );
+    bundle.organizations.truncate(32);
+    Snapshot::compile(&bundle).unwrap();
+}

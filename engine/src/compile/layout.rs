@@ -45,6 +45,10 @@ pub(crate) struct Layout {
     pub(crate) orgs: Vec<OrgPlan>,
 }
 
+/// How deep the organization tree may go. Every decision walks a computer's ancestors,
+/// so the depth is bounded; real MSP trees are a handful of levels.
+pub(crate) const MAX_DEPTH: usize = 32;
+
 fn err(kind: ErrorKind, entry: EntryKind, id: &str, path: String, message: String) -> CompileError {
     CompileError::new(kind, entry, Some(id), path, message)
 }
@@ -151,24 +155,30 @@ pub(crate) fn build(bundle: Bundle, errors: &mut Vec<CompileError>) -> Layout {
     for i in 0..plans.len() {
         let mut chain = vec![i as u32];
         let mut at = parent_of.get(i).copied().flatten();
-        let mut cyclic = false;
+        let mut problem = None;
         while let Some(p) = at {
             if chain.contains(&p) {
-                cyclic = true;
+                let message = if p == i as u32 {
+                    "the organization is its own ancestor: parents form a cycle"
+                } else {
+                    "the organization's ancestors form a cycle"
+                };
+                problem = Some((ErrorKind::Cycle, message.to_owned()));
+                break;
+            }
+            if chain.len() >= MAX_DEPTH {
+                let message = format!("the organization is more than {MAX_DEPTH} levels deep");
+                problem = Some((ErrorKind::Limit, message));
                 break;
             }
             chain.push(p);
             at = parent_of.get(p as usize).copied().flatten();
         }
         if let Some(plan) = plans.get_mut(i) {
-            if cyclic {
-                errors.push(err(
-                    ErrorKind::Cycle,
-                    EntryKind::Organization,
-                    &plan.source.organization.id,
-                    format!("organizations[{}].parent", plan.indices.organization),
-                    "the organization is its own ancestor: parents form a cycle".to_owned(),
-                ));
+            if let Some((kind, message)) = problem {
+                let path = format!("organizations[{}].parent", plan.indices.organization);
+                let id = &plan.source.organization.id;
+                errors.push(err(kind, EntryKind::Organization, id, path, message));
                 chain.truncate(1);
             }
             plan.chain = chain;
