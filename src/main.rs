@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use portcullis_engine::{CompileErrors, Event, Snapshot};
+use portcullis_engine::{CompileErrors, Event, Snapshot, LOCATED_ERRORS};
 use rayon::prelude::*;
 
 /// Application-control policy engine.
@@ -97,8 +97,11 @@ fn render_errors(path: &Path, errors: &CompileErrors) -> String {
         path.display(),
         if count == 1 { "" } else { "s" }
     );
-    for error in errors.errors() {
+    for error in errors.errors().iter().take(LOCATED_ERRORS) {
         out.push_str(&format!("\n  {}:{error}", path.display()));
+    }
+    if count > LOCATED_ERRORS {
+        out.push_str(&format!("\n  … and {} more", count - LOCATED_ERRORS));
     }
     out
 }
@@ -135,7 +138,7 @@ fn eval(
             .map(|&(n, line)| match Event::from_json(line) {
                 Ok(event) => (render(&snapshot, &event, explain, false), true),
                 Err(error) => {
-                    let message = serde_json::json!({"line": n + 1, "error": error.to_string()});
+                    let message = serde_json::json!({"line": n + 1, "column": error.column, "error": error.message});
                     (message.to_string(), false)
                 }
             })

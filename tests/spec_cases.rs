@@ -65,6 +65,24 @@ struct ExpectedError {
     message: String,
 }
 
+/// Every field a decision has, so that a misspelt expectation fails instead of passing.
+const DECISION_FIELDS: [&str; 14] = [
+    "decision",
+    "elevated",
+    "policy",
+    "application",
+    "default_deny",
+    "would_deny",
+    "mode",
+    "notify_user",
+    "can_request",
+    "request_kind",
+    "notify",
+    "learn",
+    "generation",
+    "problems",
+];
+
 fn case_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -122,6 +140,14 @@ fn run_file(path: &Path) -> Result<usize, Vec<String>> {
             }
             for (field, want) in &case.expect {
                 checks += 1;
+                if !DECISION_FIELDS.contains(&field.as_str()) {
+                    failures.push(format!(
+                        "{} / {}: `{field}` is not a decision field",
+                        path.display(),
+                        case.name
+                    ));
+                    continue;
+                }
                 let got = indexed.get(field).cloned().unwrap_or(Value::Null);
                 let got = if field == "problems" && got.is_null() {
                     Value::Array(Vec::new())

@@ -44,7 +44,7 @@ pub mod path;
 pub mod reference;
 mod snapshot;
 
-pub use compile::{parse, CompileError, CompileErrors, EntryKind, ErrorKind};
+pub use compile::{parse, CompileError, CompileErrors, EntryKind, ErrorKind, LOCATED_ERRORS};
 pub use decide::{Explanation, PolicyTrace, Scratch, TraceStatus};
 pub use engine::{Deployed, Engine, RollbackError, SnapshotGuard, DEFAULT_HISTORY};
 pub use model::{

@@ -113,6 +113,9 @@ impl fmt::Display for CompileError {
 
 impl std::error::Error for CompileError {}
 
+/// How many errors of one bundle get a line and column.
+pub const LOCATED_ERRORS: usize = 100;
+
 /// Every problem found in a bundle; compiling reports them all, not just the first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileErrors {
@@ -136,8 +139,11 @@ impl CompileErrors {
     }
 
     /// Fills in line and column from the text the bundle was read from.
+    ///
+    /// Each lookup scans the text, so only the first [`LOCATED_ERRORS`] errors are
+    /// located: a hostile bundle with a million errors costs a million-fold less.
     pub(crate) fn locate(mut self, text: &str) -> Self {
-        for error in &mut self.errors {
+        for error in self.errors.iter_mut().take(LOCATED_ERRORS) {
             if error.location.is_none() {
                 let path = span::parse_path(&error.path);
                 error.location = span::locate(text, &path).map(|l| (l.line, l.column));

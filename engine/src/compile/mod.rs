@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-pub use error::{CompileError, CompileErrors, EntryKind, ErrorKind};
+pub use error::{CompileError, CompileErrors, EntryKind, ErrorKind, LOCATED_ERRORS};
 pub(crate) use layout::OrgSource;
 
 use crate::model::{strip_position, Bundle};
@@ -20,6 +20,8 @@ use crate::snapshot::{AppKeys, CompileStats, ComputerLoc, OrgNode, Partition, Ta
 /// Reads a bundle from JSON text. Errors name the place (`policies[2].scope`) and give
 /// line and column.
 pub fn parse(text: &str) -> Result<Bundle, CompileErrors> {
+    // Editors on Windows may start a file with a byte-order mark; it is not JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed: Result<Bundle, _> = serde_path_to_error::deserialize(&mut de);
     let error = match parsed {

@@ -7,7 +7,9 @@ use super::{locate, Place, Scratch};
 use crate::index::{EventView, Match};
 use crate::model::{Action, DecisionRecord, Event};
 use crate::path::normalize;
-use crate::snapshot::{CompiledPolicy, Slot, Snapshot, Tables};
+use rustc_hash::FxHashMap;
+
+use crate::snapshot::{CompiledPolicy, Partition, Slot, Snapshot, Tables};
 
 /// A decision with the reasons behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -98,6 +100,7 @@ impl Snapshot {
             created_by: created_by.as_ref().map(|r| r.as_deref().map_err(|e| *e)),
         };
 
+        let visible = visible_applications(tables, &place);
         let mut ordered = applicable_in_order(tables, &place);
         let mut policies = Vec::with_capacity(ordered.len());
         let mut decided = false;
@@ -110,10 +113,7 @@ impl Snapshot {
             } else if let Err(why) = policy.applicability(event.time, &event.user) {
                 (TraceStatus::Skipped, vec![why.describe().to_owned()])
             } else {
-                (
-                    TraceStatus::NoMatch,
-                    why_no_match(tables, &place, policy, &view),
-                )
+                (TraceStatus::NoMatch, why_no_match(&visible, policy, &view))
             };
             policies.push(PolicyTrace {
                 policy: policy.id.to_string(),
@@ -180,37 +180,50 @@ fn scope_text(policy: &CompiledPolicy, place: &Place<'_>, org: &str) -> String {
     }
 }
 
+/// Where each application visible from the computer's organization is compiled:
+/// built once per explanation, so that explaining stays linear in the policies.
+type Visible<'s> = FxHashMap<u32, (&'s Partition, u32)>;
+
+fn visible_applications<'s>(tables: &'s Tables, place: &Place<'s>) -> Visible<'s> {
+    let mut visible = FxHashMap::default();
+    for &org in place.node.chain.iter() {
+        if let Some(node) = tables.orgs.get(org as usize) {
+            for (local, &key) in node.partition.app_keys.iter().enumerate() {
+                visible.insert(key, (&*node.partition, local as u32));
+            }
+        }
+    }
+    visible
+}
+
 /// For each targeted application, why none of its rules matched.
 fn why_no_match(
-    tables: &Tables,
-    place: &Place<'_>,
+    visible: &Visible<'_>,
     policy: &CompiledPolicy,
     view: &EventView<'_>,
 ) -> Vec<String> {
     let mut reasons = Vec::new();
     for (key, app_id) in policy.targets.iter() {
-        let found = place.node.chain.iter().find_map(|&org| {
-            let partition = &tables.orgs.get(org as usize)?.partition;
-            let local = partition.app_keys.iter().position(|k| k == key)?;
-            Some((partition, local as u32))
-        });
-        let Some((partition, local)) = found else {
+        let Some(&(partition, local)) = visible.get(key) else {
             reasons.push(format!("application `{app_id}` is not visible here"));
             continue;
         };
-        for rule in partition.index.rules().iter().filter(|r| r.app == local) {
+        // Rules are stored grouped by application, in application order.
+        let rules = partition.index.rules();
+        let start = rules.partition_point(|r| r.app < local);
+        let end = rules.partition_point(|r| r.app <= local);
+        for rule in rules.get(start..end).unwrap_or_default() {
+            let rule_no = rule.rule_no;
             match rule.check(view) {
                 Match::Unknown if policy.action == Action::Permit => reasons.push(format!(
-                    "application `{app_id}` rule {}: it depends on a path that cannot be normalized, which never permits",
-                    rule.rule_no
+                    "application `{app_id}` rule {rule_no}: it depends on a path that cannot be normalized, which never permits"
                 )),
-                Match::Yes | Match::Unknown => reasons.push(format!(
-                    "application `{app_id}` rule {} matches, but an earlier policy decided",
-                    rule.rule_no
-                )),
+                Match::Yes | Match::Unknown => {
+                    reasons.push(format!("application `{app_id}` rule {rule_no} matches"))
+                }
                 Match::No => {
                     for reason in rule.reasons(view) {
-                        reasons.push(format!("application `{app_id}` rule {}: {reason}", rule.rule_no));
+                        reasons.push(format!("application `{app_id}` rule {rule_no}: {reason}"));
                     }
                 }
             }

@@ -127,23 +127,12 @@ impl Snapshot {
 
     fn unknown_computer(&self) -> Decision<'_> {
         Decision {
-            decision: Outcome::Deny,
-            elevated: false,
-            policy: None,
-            application: None,
             default_deny: true,
-            would_deny: false,
-            mode: None,
-            notify_user: false,
-            can_request: false,
-            request_kind: None,
-            notify: &[],
-            learn: false,
-            generation: self.generation,
             problems: Problems {
                 unknown_computer: true,
                 ..Problems::default()
             },
+            ..blank(self.generation)
         }
     }
 
@@ -163,20 +152,8 @@ impl Snapshot {
             RequestKind::Application
         };
         let mut decision = Decision {
-            decision: Outcome::Deny,
-            elevated: false,
-            policy: None,
-            application: None,
-            default_deny: false,
-            would_deny: false,
-            mode: None,
-            notify_user: false,
-            can_request: false,
-            request_kind: None,
-            notify: &[],
-            learn: false,
-            generation: self.generation,
             problems,
+            ..blank(self.generation)
         };
         match winner {
             Some(winner) => {
@@ -217,6 +194,26 @@ impl Snapshot {
             }
         }
         decision
+    }
+}
+
+/// A deny that says nothing else: the start of every decision.
+fn blank<'s>(generation: u64) -> Decision<'s> {
+    Decision {
+        decision: Outcome::Deny,
+        elevated: false,
+        policy: None,
+        application: None,
+        default_deny: false,
+        would_deny: false,
+        mode: None,
+        notify_user: false,
+        can_request: false,
+        request_kind: None,
+        notify: &[],
+        learn: false,
+        generation,
+        problems: Problems::default(),
     }
 }
 

@@ -19,6 +19,9 @@ pub enum PathError {
     AboveRoot,
     /// The path is not absolute (`foo\bar`, `\foo`, `C:foo`, `usr/bin`).
     NotAbsolute,
+    /// A Windows path names an alternate data stream (`C:\x.exe:hidden`), which is
+    /// other content than the file the path names without it.
+    Stream,
 }
 
 impl fmt::Display for PathError {
@@ -28,6 +31,7 @@ impl fmt::Display for PathError {
             Self::Nul => "the path contains a NUL character",
             Self::AboveRoot => "`..` goes above the root of the path",
             Self::NotAbsolute => "not an absolute path",
+            Self::Stream => "the path names an alternate data stream (`:` after the drive)",
         })
     }
 }
@@ -119,7 +123,9 @@ pub(crate) fn normalize_with(
 ) -> Result<(), NormalizeError> {
     out.clear();
     let result = match family {
-        Family::Windows => windows(raw, mode, out),
+        Family::Windows => {
+            windows(strip_default_stream(raw), mode, out).and_then(|()| no_stream(out))
+        }
         Family::Posix => posix(raw, mode, out),
     };
     if result.is_err() {
@@ -127,6 +133,30 @@ pub(crate) fn normalize_with(
         out.clear();
     }
     result
+}
+
+/// The unnamed data stream of a file is the file itself: `C:\x.exe::$DATA` is
+/// `C:\x.exe`, so the suffix goes before anything else.
+fn strip_default_stream(raw: &str) -> &str {
+    const DEFAULT_STREAM: &str = "::$data";
+    let cut = raw.len().saturating_sub(DEFAULT_STREAM.len());
+    match (raw.get(cut..), raw.get(..cut)) {
+        (Some(tail), Some(head))
+            if tail.eq_ignore_ascii_case(DEFAULT_STREAM) && !head.is_empty() =>
+        {
+            head
+        }
+        _ => raw,
+    }
+}
+
+/// After the drive's own `:` (`c:`), a colon can only start a stream name: a named
+/// stream is other content than the file, so such a path matches no permit.
+fn no_stream(out: &str) -> Result<(), NormalizeError> {
+    match out.get(2..) {
+        Some(rest) if rest.contains(':') => Err(NormalizeError::Path(PathError::Stream)),
+        _ => Ok(()),
+    }
 }
 
 fn check_raw(raw: &str) -> Result<(), PathError> {

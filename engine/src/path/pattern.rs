@@ -44,6 +44,8 @@ pub enum PatternError {
     UnclosedVariable(String),
     /// The regular expression is invalid or too large; holds the explanation.
     InvalidRegex(String),
+    /// A Windows glob names an alternate data stream, which no normalized path does.
+    Stream,
 }
 
 impl fmt::Display for PatternError {
@@ -64,6 +66,9 @@ impl fmt::Display for PatternError {
                 write!(f, "unclosed variable `{token}`: the closing `%` is missing")
             }
             Self::InvalidRegex(why) => write!(f, "invalid regular expression: {why}"),
+            Self::Stream => f.write_str(
+                "a `:` after the drive names an alternate data stream, which paths are never matched on",
+            ),
         }
     }
 }
@@ -76,6 +81,7 @@ impl From<NormalizeError> for PatternError {
             NormalizeError::Path(PathError::Empty) => Self::Empty,
             NormalizeError::Path(PathError::Nul) => Self::Nul,
             NormalizeError::Path(PathError::AboveRoot) => Self::AboveRoot,
+            NormalizeError::Path(PathError::Stream) => Self::Stream,
             NormalizeError::Path(_) => Self::NotAbsolute,
             NormalizeError::WildcardParent => Self::WildcardParent,
             NormalizeError::WildcardTrailing => Self::WildcardTrailing,

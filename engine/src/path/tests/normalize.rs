@@ -338,3 +338,41 @@ fn error_messages_follow_house_style() {
         assert!(!msg.starts_with(|c: char| c.is_uppercase()), "{msg}");
     }
 }
+
+#[test]
+fn windows_data_streams() {
+    // The unnamed stream is the file itself.
+    for raw in [
+        r"C:\Tools\evil.exe::$DATA",
+        r"c:\tools\EVIL.EXE::$data",
+        r"\\?\C:\Tools\evil.exe::$DATA",
+    ] {
+        assert_eq!(
+            normalize(Family::Windows, raw).as_deref(),
+            Ok(r"c:\tools\evil.exe"),
+            "{raw}"
+        );
+    }
+    // A named stream is other content: it cannot be normalized, so it permits nothing.
+    for raw in [
+        r"C:\Windows\Tasks:evil.exe",
+        r"C:\Tools\evil.exe:hidden:$DATA",
+        r"C:\Tools\evil.exe::$DATA::$DATA",
+        r"\\host\share\x:y",
+    ] {
+        assert_eq!(
+            normalize(Family::Windows, raw),
+            Err(PathError::Stream),
+            "{raw}"
+        );
+    }
+    // POSIX names may contain colons.
+    assert_eq!(
+        normalize(Family::Posix, "/tmp/a:b").as_deref(),
+        Ok("/tmp/a:b")
+    );
+    assert_eq!(
+        crate::path::Pattern::compile(Family::Windows, r"C:\Tools\*:*").err(),
+        Some(crate::path::PatternError::Stream)
+    );
+}
