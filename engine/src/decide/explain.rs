@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{locate, Place, Scratch};
 use crate::index::{EventView, Match};
 use crate::model::{Action, DecisionRecord, Event};
-use crate::path::normalize;
+use crate::path::{normalize, PatternScratch};
 use rustc_hash::FxHashMap;
 
 use crate::snapshot::{CompiledPolicy, Partition, Slot, Snapshot, Tables};
@@ -203,6 +203,7 @@ fn why_no_match(
     view: &EventView<'_>,
 ) -> Vec<String> {
     let mut reasons = Vec::new();
+    let mut scratch = PatternScratch::default();
     for (key, app_id) in policy.targets.iter() {
         let Some(&(partition, local)) = visible.get(key) else {
             reasons.push(format!("application `{app_id}` is not visible here"));
@@ -214,7 +215,7 @@ fn why_no_match(
         let end = rules.partition_point(|r| r.app <= local);
         for rule in rules.get(start..end).unwrap_or_default() {
             let rule_no = rule.rule_no;
-            match rule.check(view) {
+            match rule.check(view, &mut scratch) {
                 Match::Unknown if policy.action == Action::Permit => reasons.push(format!(
                     "application `{app_id}` rule {rule_no}: it depends on a path that cannot be normalized, which never permits"
                 )),

@@ -264,7 +264,7 @@ fn matching_apps(
             let Some(rule) = partition.index.rules().get(rule_id as usize) else {
                 continue;
             };
-            let found = rule.check(view);
+            let found = rule.check(view, &mut index.patterns);
             if found == Match::No {
                 continue;
             }

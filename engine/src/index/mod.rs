@@ -14,7 +14,7 @@ use std::hash::{Hash, Hasher};
 use rustc_hash::{FxHashMap, FxHasher};
 
 use crate::model::{DistinguishedName, Sha256};
-use crate::path::{Family, PatternSet, PatternSetBuilder, SetScratch};
+use crate::path::{Family, PatternScratch, PatternSet, PatternSetBuilder, SetScratch};
 
 pub(crate) use rule::{CompiledRule, EventView, FieldPattern, Match, PathField};
 
@@ -204,6 +204,8 @@ fn attribute_key(kind: &crate::model::dn::AttributeType, folded: &str) -> u64 {
 pub(crate) struct IndexScratch {
     pub(crate) candidates: Vec<u32>,
     set: SetScratch,
+    /// For [`CompiledRule::check`].
+    pub(crate) patterns: PatternScratch,
 }
 
 impl RuleIndex {

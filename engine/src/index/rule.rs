@@ -1,7 +1,7 @@
 //! One compiled file rule and how it is checked against an event.
 
 use crate::model::{CertificateCondition, Sha256, Signer};
-use crate::path::{Family, PathError, Pattern};
+use crate::path::{Family, PathError, Pattern, PatternScratch};
 
 /// The three event fields that path patterns apply to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +98,8 @@ impl CompiledRule {
             .and_then(Option::as_ref)
     }
 
-    /// Checks every condition.
-    pub(crate) fn check(&self, event: &EventView<'_>) -> Match {
+    /// Checks every condition; regular expressions search with the caches of `scratch`.
+    pub(crate) fn check(&self, event: &EventView<'_>, scratch: &mut PatternScratch) -> Match {
         let mut result = Match::Yes;
         if let Some(hash) = &self.sha256 {
             if *hash != event.sha256 {
@@ -117,7 +117,8 @@ impl CompiledRule {
                     None => return Match::No,
                     Some(Err(_)) => result = Match::Unknown,
                     Some(Ok(path)) => {
-                        if !pattern.get(event.family).is_some_and(|p| p.is_match(path)) {
+                        let pattern = pattern.get(event.family);
+                        if !pattern.is_some_and(|p| p.is_match_with(path, scratch)) {
                             return Match::No;
                         }
                     }

@@ -92,9 +92,23 @@
 //! A [`PatternSet`], built with [`PatternSetBuilder`] like globset's, answers which of
 //! many patterns match one path. Each pattern is filed by its [`Strategy`]: exact paths
 //! in a hash map, literal prefixes and suffixes in tries, inner literals in an
-//! Aho-Corasick automaton, and regular expressions behind one `RegexSet`; only the
-//! candidates these find are verified. With a reused [`SetScratch`] and output vector,
-//! matching allocates nothing.
+//! Aho-Corasick automaton; only the candidates these find, and the globs without any
+//! literal text, are verified one by one. The regular expressions of each family are
+//! compiled into one multi-pattern `regex_automata` expression whose one search names
+//! exactly those that match, so none is run again on its own. A family with a single
+//! regular expression, or with more than fit together in 16 MiB compiled, has each
+//! searched on its own.
+//!
+//! Regular expressions search with caches passed in, never through `regex_automata`'s
+//! internal pool, which takes a lock (and may allocate a throwaway cache) on every
+//! thread but the first to use an expression. A [`SetScratch`] keeps one cache per
+//! expression it has searched, created on first use and found again by the
+//! expression's identity, so one scratch serves any number of sets; a
+//! [`PatternScratch`] does the same for [`Pattern::is_match_with`], while
+//! [`Pattern::is_match`] creates a cache for the one call. Each scratch holds at most
+//! 4096 caches and drops one for each new expression past that. With a scratch and
+//! an output vector reused on one thread, matching takes no lock and, once the
+//! caches have grown for the paths seen, allocates nothing.
 //!
 //! ```text
 //! let mut path = String::new();
@@ -124,7 +138,7 @@ mod set;
 mod tests;
 
 pub use normalize::{fold_char, normalize, normalize_into, PathError};
-pub use pattern::{Pattern, PatternError, Strategy, REGEX_PREFIX};
+pub use pattern::{Pattern, PatternError, PatternScratch, Strategy, REGEX_PREFIX};
 pub use set::{PatternSet, PatternSetBuilder, SetScratch};
 
 /// The rules a path is compared by, chosen by the operating system of the computer.

@@ -1,8 +1,12 @@
 //! Compiled path patterns: globs and `regex:` regular expressions.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use regex::{Regex, RegexBuilder};
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_automata::util::syntax;
+use regex_automata::{meta, Input, MatchKind, PatternSet as RegexHits};
+use rustc_hash::FxHashMap;
 
 use crate::path::env;
 use crate::path::normalize::{normalize_with, Mode, NormalizeError};
@@ -17,6 +21,21 @@ const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Upper bound on the nesting depth of one regular expression.
 const REGEX_NEST_LIMIT: u32 = 64;
+
+/// Upper bound on the compiled size of the regular expressions of one
+/// [`PatternSet`](crate::path::PatternSet) compiled together; beyond it they are
+/// matched one by one.
+pub(crate) const REGEX_SET_SIZE_LIMIT: usize = 16 * REGEX_SIZE_LIMIT;
+
+/// The lazy DFA's cache capacity, per search cache, as the `regex` crate sets it.
+const REGEX_CACHE_CAPACITY: usize = 2 << 20;
+
+/// How many search caches one [`PatternScratch`] keeps; past it, one is dropped for
+/// each new one, so a thread that cycles through more regular expressions than this
+/// allocates again, but memory stays bounded. The cache of a small expression takes
+/// 3 to 8 KiB once used; a large one's lazy DFA grows to at most
+/// [`REGEX_CACHE_CAPACITY`] in each direction.
+pub(crate) const SCRATCH_CACHES: usize = 4096;
 
 /// Why a pattern cannot be compiled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +135,134 @@ enum Matcher {
         prefix_len: usize,
         suffix_start: usize,
     },
-    Regex(Regex),
+    Regex(CompiledRegex),
+}
+
+/// Source of [`CompiledRegex::id`]: never reused, so a cache is never handed to another
+/// expression than the one that created it.
+static NEXT_REGEX_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A `regex_automata` regular expression, searched only with caches passed in (never
+/// with its internal pool, which locks for every thread but the first), and the
+/// identity under which a [`PatternScratch`] keeps its cache. Clones share the compiled
+/// program, so they share the identity too.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledRegex {
+    id: u64,
+    regex: meta::Regex,
+}
+
+impl CompiledRegex {
+    /// One expression of `family`, for [`Pattern::is_match`]: leftmost-first, with
+    /// only the implicit group (no search here reports capture groups).
+    fn build(family: Family, body: &str) -> Result<CompiledRegex, PatternError> {
+        let config = meta::Config::new()
+            .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+            .which_captures(WhichCaptures::Implicit);
+        regex_builder(family, config)
+            .build(body)
+            .map(Self::new)
+            .map_err(|e| PatternError::InvalidRegex(regex_explanation(&e)))
+    }
+
+    /// Many expressions of `family` in one, every one of which is reported when it
+    /// matches (`MatchKind::All`); pattern `i` of the result is `bodies[i]`. `None`
+    /// when they do not compile together within `size_limit`.
+    pub(crate) fn build_many(
+        family: Family,
+        bodies: &[&str],
+        size_limit: usize,
+    ) -> Option<CompiledRegex> {
+        let config = meta::Config::new()
+            .nfa_size_limit(Some(size_limit))
+            .match_kind(MatchKind::All)
+            .which_captures(WhichCaptures::None);
+        regex_builder(family, config)
+            .build_many(bodies)
+            .ok()
+            .map(Self::new)
+    }
+
+    fn new(regex: meta::Regex) -> Self {
+        CompiledRegex {
+            id: NEXT_REGEX_ID.fetch_add(1, Ordering::Relaxed),
+            regex,
+        }
+    }
+
+    /// Whether the expression matches anywhere in `haystack`, with the cache `scratch`
+    /// keeps for it.
+    fn is_match_with(&self, haystack: &str, scratch: &mut PatternScratch) -> bool {
+        self.search(haystack, &mut scratch.cache(self).cache)
+    }
+
+    /// Whether the expression matches anywhere in `haystack`, with `cache`, which must
+    /// come from this expression.
+    fn search(&self, haystack: &str, cache: &mut meta::Cache) -> bool {
+        self.regex
+            .search_half_with(cache, &Input::new(haystack).earliest(true))
+            .is_some()
+    }
+
+    /// The patterns of a multi-pattern expression that match anywhere in `haystack`.
+    pub(crate) fn which_match<'s>(
+        &self,
+        haystack: &str,
+        scratch: &'s mut PatternScratch,
+    ) -> &'s RegexHits {
+        let cache = scratch.cache(self);
+        // Clearing visits every pattern: skip it after a search that found none.
+        if !cache.hits.is_empty() {
+            cache.hits.clear();
+        }
+        self.regex.which_overlapping_matches_with(
+            &mut cache.cache,
+            &Input::new(haystack),
+            &mut cache.hits,
+        );
+        &cache.hits
+    }
+}
+
+/// The search state of one [`CompiledRegex`].
+#[derive(Debug, Clone)]
+struct RegexCache {
+    cache: meta::Cache,
+    /// Sized for the expression's patterns; only multi-pattern searches fill it.
+    hits: RegexHits,
+}
+
+/// Reusable search caches for `regex:` patterns, for [`Pattern::is_match_with`].
+///
+/// Each regular expression searches with a cache of its own, which this keeps by the
+/// expression's identity, created on first use; keep one per thread, and matching the
+/// same expressions again neither locks nor allocates. It holds at most a bounded
+/// number of caches (dropping one for each new expression past that), so a thread that
+/// cycles through more regular expressions than that allocates again.
+/// `PatternScratch::default()` works with any pattern.
+#[derive(Debug, Clone, Default)]
+pub struct PatternScratch {
+    caches: FxHashMap<u64, RegexCache>,
+}
+
+impl PatternScratch {
+    fn cache(&mut self, regex: &CompiledRegex) -> &mut RegexCache {
+        if self.caches.len() >= SCRATCH_CACHES && !self.caches.contains_key(&regex.id) {
+            if let Some(&old) = self.caches.keys().next() {
+                self.caches.remove(&old);
+            }
+        }
+        self.caches.entry(regex.id).or_insert_with(|| RegexCache {
+            cache: regex.regex.create_cache(),
+            hits: RegexHits::new(regex.regex.pattern_len()),
+        })
+    }
+
+    /// How many caches this holds.
+    #[cfg(test)]
+    pub(crate) fn cached(&self) -> usize {
+        self.caches.len()
+    }
 }
 
 /// A compiled path pattern of one [`Family`].
@@ -170,9 +316,7 @@ impl Pattern {
         if body.is_empty() {
             return Err(PatternError::Empty);
         }
-        let regex = regex_builder(family, body)
-            .build()
-            .map_err(|e| PatternError::InvalidRegex(regex_explanation(&e)))?;
+        let regex = CompiledRegex::build(family, body)?;
         Ok(Pattern {
             family,
             source: source.into(),
@@ -184,8 +328,9 @@ impl Pattern {
     /// Whether the pattern matches `normalized_path`, which must come from
     /// [`normalize_into`](crate::path::normalize_into) with this pattern's family.
     ///
-    /// Never allocates; globs run in time proportional to the product of the pattern
-    /// and path lengths at worst.
+    /// A glob never allocates, and runs in time proportional to the product of the
+    /// pattern and path lengths at worst. A regular expression creates a search cache
+    /// for this one call: on a hot path, use [`is_match_with`](Self::is_match_with).
     pub fn is_match(&self, normalized_path: &str) -> bool {
         match &self.matcher {
             Matcher::Glob {
@@ -197,7 +342,25 @@ impl Pattern {
                 *suffix_start,
                 normalized_path,
             ),
-            Matcher::Regex(regex) => regex.is_match(normalized_path),
+            Matcher::Regex(regex) => regex.search(normalized_path, &mut regex.regex.create_cache()),
+        }
+    }
+
+    /// Like [`is_match`](Self::is_match), but a regular expression searches with the
+    /// cache that `scratch` keeps for it: no lock, and no allocation once the cache
+    /// has grown.
+    pub fn is_match_with(&self, normalized_path: &str, scratch: &mut PatternScratch) -> bool {
+        match &self.matcher {
+            Matcher::Glob {
+                prefix_len,
+                suffix_start,
+            } => glob_match_split(
+                &self.normalized,
+                *prefix_len,
+                *suffix_start,
+                normalized_path,
+            ),
+            Matcher::Regex(regex) => regex.is_match_with(normalized_path, scratch),
         }
     }
 
@@ -248,16 +411,6 @@ impl Pattern {
             .filter(|run| !run.is_empty())
             .map_or(Strategy::Any, Strategy::Inner)
     }
-
-    /// The regular expression with its case sensitivity written inline, so one set can
-    /// hold expressions of both families.
-    pub(crate) fn regex_set_source(&self) -> Option<String> {
-        match (&self.matcher, self.family) {
-            (Matcher::Regex(_), Family::Windows) => Some(format!("(?i){}", self.normalized)),
-            (Matcher::Regex(_), Family::Posix) => Some(self.normalized.to_string()),
-            (Matcher::Glob { .. }, _) => None,
-        }
-    }
 }
 
 impl fmt::Display for Pattern {
@@ -266,26 +419,28 @@ impl fmt::Display for Pattern {
     }
 }
 
-fn regex_builder(family: Family, body: &str) -> RegexBuilder {
-    let mut builder = RegexBuilder::new(body);
+fn regex_builder(family: Family, config: meta::Config) -> meta::Builder {
+    let mut builder = meta::Builder::new();
     builder
-        .case_insensitive(family == Family::Windows)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .nest_limit(REGEX_NEST_LIMIT);
+        .configure(config.hybrid_cache_capacity(REGEX_CACHE_CAPACITY))
+        .syntax(
+            syntax::Config::new()
+                .case_insensitive(family == Family::Windows)
+                .nest_limit(REGEX_NEST_LIMIT),
+        );
     builder
 }
 
-fn regex_explanation(e: &regex::Error) -> String {
-    match e {
-        regex::Error::Syntax(why) => why.clone(),
-        regex::Error::CompiledTooBig(limit) => {
-            format!("it is too large once compiled (the limit is {limit} bytes)")
-        }
-        other => other.to_string(),
+/// Worded as the `regex` crate words its errors.
+fn regex_explanation(e: &meta::BuildError) -> String {
+    if let Some(limit) = e.size_limit() {
+        format!("it is too large once compiled (the limit is {limit} bytes)")
+    } else if let Some(why) = e.syntax_error() {
+        why.to_string()
+    } else {
+        e.to_string()
     }
 }
-
-pub(crate) const REGEX_SET_SIZE_LIMIT: usize = 16 * REGEX_SIZE_LIMIT;
 
 fn is_wildcard(c: char) -> bool {
     c == '*' || c == '?'

@@ -1,11 +1,10 @@
 //! Many patterns matched at once, bucketed by [`Strategy`] as globset does.
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use regex::{RegexSet, RegexSetBuilder};
 use rustc_hash::FxHashMap;
 
-use crate::path::pattern::REGEX_SET_SIZE_LIMIT;
-use crate::path::{Pattern, Strategy};
+use crate::path::pattern::{CompiledRegex, REGEX_SET_SIZE_LIMIT};
+use crate::path::{Family, Pattern, PatternScratch, Strategy};
 
 /// Collects patterns and their values, then builds a [`PatternSet`].
 #[derive(Debug, Clone, Default)]
@@ -27,19 +26,30 @@ impl PatternSetBuilder {
 
     /// Indexes the patterns. Cannot fail: every pattern was validated when compiled.
     pub fn build(self) -> PatternSet {
-        PatternSet::new(self.entries)
+        PatternSet::new(self.entries, REGEX_SET_SIZE_LIMIT)
+    }
+
+    /// Builds with another limit on the compiled size of a family's regular expressions
+    /// together.
+    #[cfg(test)]
+    pub(crate) fn build_with_regex_limit(self, limit: usize) -> PatternSet {
+        PatternSet::new(self.entries, limit)
     }
 }
 
 /// Reusable working memory for [`PatternSet::matches`].
 ///
 /// `SetScratch::default()` works with any set and grows on first use; keep one per
-/// thread to make matching allocation-free.
+/// thread to make matching allocation-free. It keeps the search caches of the regular
+/// expressions of every set it has been used with (up to a bound, see
+/// [`PatternScratch`]), so a thread that alternates between the same sets neither
+/// locks nor allocates.
 #[derive(Debug, Clone, Default)]
 pub struct SetScratch {
     /// Per pattern, the last call that already verified it; saves clearing between calls.
     seen: Vec<u32>,
     generation: u32,
+    regexes: PatternScratch,
 }
 
 impl SetScratch {
@@ -58,6 +68,12 @@ impl SetScratch {
     #[cfg(test)]
     pub(crate) fn force_generation(&mut self, generation: u32) {
         self.generation = generation;
+    }
+
+    /// The regular expression caches.
+    #[cfg(test)]
+    pub(crate) fn regexes(&self) -> &PatternScratch {
+        &self.regexes
     }
 
     /// Whether `id` is seen for the first time in this generation.
@@ -138,13 +154,23 @@ struct InnerIndex {
     owners: Vec<Vec<usize>>,
 }
 
+/// The `regex:` patterns of one family compiled into one expression, which reports
+/// exactly those that match in one search.
+#[derive(Debug, Clone)]
+struct RegexGroup {
+    regex: CompiledRegex,
+    /// Per pattern of `regex`, the pattern of the set.
+    ids: Vec<usize>,
+}
+
 /// Patterns of one [`Family`](crate::path::Family), matched together against a
 /// normalized path.
 ///
 /// Exact paths are found by one hash lookup, literal prefixes and suffixes by walking a
-/// trie along the path, inner literals by one Aho-Corasick scan; only the candidates
-/// found that way, the patterns without any literal text, and (when the regex set says
-/// one matches) the regular expressions are checked one by one.
+/// trie along the path, inner literals by one Aho-Corasick scan, and the regular
+/// expressions of each family by one search of them all compiled together, which names
+/// the ones that match; only the candidates found that way and the patterns without any
+/// literal text are checked one by one.
 #[derive(Debug, Clone)]
 pub struct PatternSet {
     patterns: Vec<Pattern>,
@@ -154,10 +180,11 @@ pub struct PatternSet {
     suffixes: Trie,
     inner: Option<InnerIndex>,
     any: Vec<usize>,
+    /// The regular expressions of a family, when it has several and they compile
+    /// together within [`REGEX_SET_SIZE_LIMIT`].
+    regex_groups: Vec<RegexGroup>,
+    /// The other regular expressions, checked one by one.
     regexes: Vec<usize>,
-    /// Answers "does any regex match" in one scan; `None` when the regexes are checked
-    /// one by one (a single regex, or a set too large to compile together).
-    regex_gate: Option<RegexSet>,
 }
 
 impl Default for PatternSet {
@@ -167,7 +194,7 @@ impl Default for PatternSet {
 }
 
 impl PatternSet {
-    fn new(entries: Vec<(Pattern, u32)>) -> Self {
+    fn new(entries: Vec<(Pattern, u32)>, regex_limit: usize) -> Self {
         let (patterns, values): (Vec<Pattern>, Vec<u32>) = entries.into_iter().unzip();
         let mut literals: FxHashMap<Box<str>, Vec<usize>> = FxHashMap::default();
         let mut prefixes = Trie::default();
@@ -217,18 +244,7 @@ impl PatternSet {
             }
         };
 
-        let regex_gate = if regexes.len() < 2 {
-            None
-        } else {
-            let sources: Vec<String> = regexes
-                .iter()
-                .filter_map(|&id| patterns.get(id).and_then(Pattern::regex_set_source))
-                .collect();
-            RegexSetBuilder::new(sources)
-                .size_limit(REGEX_SET_SIZE_LIMIT)
-                .build()
-                .ok()
-        };
+        let (regex_groups, regexes) = group_regexes(&patterns, regexes, regex_limit);
 
         PatternSet {
             patterns,
@@ -238,8 +254,8 @@ impl PatternSet {
             suffixes,
             inner,
             any,
+            regex_groups,
             regexes,
-            regex_gate,
         }
     }
 
@@ -262,7 +278,7 @@ impl PatternSet {
     /// pattern at most once, in no particular order.
     ///
     /// `normalized_path` must come from [`normalize_into`](crate::path::normalize_into).
-    /// Allocation-free once `scratch` and `out` have grown.
+    /// Lock-free, and allocation-free once `scratch` and `out` have grown.
     pub fn matches(&self, normalized_path: &str, scratch: &mut SetScratch, out: &mut Vec<u32>) {
         let path = normalized_path;
         if let Some(ids) = self.literals.get(path) {
@@ -297,17 +313,38 @@ impl PatternSet {
         for &id in &self.any {
             self.verify(id, path, out);
         }
-        let gate_open = self
-            .regex_gate
-            .as_ref()
-            .is_none_or(|set| set.is_match(path));
-        if gate_open {
-            for &id in &self.regexes {
-                self.verify(id, path, out);
+        for group in &self.regex_groups {
+            let hits = group.regex.which_match(path, &mut scratch.regexes);
+            // Iterating visits every pattern: skip it when none matches.
+            if hits.is_empty() {
+                continue;
+            }
+            for hit in hits.iter() {
+                if let Some(value) = group
+                    .ids
+                    .get(hit.as_usize())
+                    .and_then(|&id| self.values.get(id))
+                {
+                    out.push(*value);
+                }
+            }
+        }
+        for &id in &self.regexes {
+            if let (Some(pattern), Some(&value)) = (self.patterns.get(id), self.values.get(id)) {
+                if pattern.is_match_with(path, &mut scratch.regexes) {
+                    out.push(value);
+                }
             }
         }
     }
 
+    /// How many regular expressions are checked one by one rather than together.
+    #[cfg(test)]
+    pub(crate) fn regexes_alone(&self) -> usize {
+        self.regexes.len()
+    }
+
+    /// Checks a glob.
     fn verify(&self, id: usize, path: &str, out: &mut Vec<u32>) {
         if let (Some(pattern), Some(&value)) = (self.patterns.get(id), self.values.get(id)) {
             if pattern.is_match(path) {
@@ -315,4 +352,34 @@ impl PatternSet {
             }
         }
     }
+}
+
+/// Compiles the regular expressions `ids` of each family together; returns the groups,
+/// and the expressions left to check one by one: a family's only one, or all of a
+/// family's when they are too large together.
+fn group_regexes(
+    patterns: &[Pattern],
+    ids: Vec<usize>,
+    size_limit: usize,
+) -> (Vec<RegexGroup>, Vec<usize>) {
+    let mut groups = Vec::new();
+    let mut single = Vec::new();
+    for family in [Family::Windows, Family::Posix] {
+        let (ids, bodies): (Vec<usize>, Vec<&str>) = ids
+            .iter()
+            .filter_map(|&id| {
+                let pattern = patterns.get(id)?;
+                (pattern.family() == family).then(|| (id, pattern.normalized()))
+            })
+            .unzip();
+        if ids.len() < 2 {
+            single.extend(ids);
+            continue;
+        }
+        match CompiledRegex::build_many(family, &bodies, size_limit) {
+            Some(regex) => groups.push(RegexGroup { regex, ids }),
+            None => single.extend(ids),
+        }
+    }
+    (groups, single)
 }

@@ -274,6 +274,16 @@ fn regex_matching() {
     );
     assert_eq!(p.normalized(), "/bin/");
     assert_eq!(p.source(), "regex:/bin/");
+    // With a kept cache, the same answers, again and again.
+    let mut scratch = crate::path::PatternScratch::default();
+    let windows = win(r"regex:^C:\\Windows\\.*\.EXE$");
+    for _ in 0..3 {
+        assert!(p.is_match_with("/usr/bin/ls", &mut scratch));
+        assert!(!p.is_match_with("/usr/BIN/ls", &mut scratch));
+        assert!(windows.is_match_with(r"c:\windows\system32\cmd.exe", &mut scratch));
+        assert!(!windows.is_match_with(r"c:\windows\system32\cmd.dll", &mut scratch));
+        assert!(posix("/usr/*").is_match_with("/usr/bin/ls", &mut scratch));
+    }
 }
 
 #[test]
@@ -416,5 +426,6 @@ fn public_types_are_send_and_sync() {
     check::<crate::path::PatternSet>();
     check::<crate::path::PatternSetBuilder>();
     check::<crate::path::SetScratch>();
+    check::<crate::path::PatternScratch>();
     check::<crate::path::Family>();
 }

@@ -430,7 +430,48 @@ proptest! {
     }
 }
 
+proptest! {
+    #[test]
+    fn regex_group_reports_exactly_the_matching_regexes(
+        sources in proptest::collection::vec(
+            select(vec![
+                "regex:^/a", "regex:b", r"regex:\.so$", "regex:a.*b", "regex:^/$", "regex:(a|b)/a",
+                "regex:[ab]{3}", "regex:^/b/", "regex:a$", r"regex:\bb", "regex:x", "regex:/",
+            ]).prop_map(str::to_string),
+            0..24,
+        ),
+        paths in proptest::collection::vec(r"/[ab/]{0,8}(\.so)?", 1..8),
+    ) {
+        check_set(Family::Posix, &sources, &paths)?;
+    }
+
+    #[test]
+    fn windows_regex_group_reports_exactly_the_matching_regexes(
+        sources in proptest::collection::vec(
+            select(vec![
+                r"regex:^c:", "regex:A", r"regex:b\.exe$", r"regex:\\\\a", "regex:(?-i)A", "regex:é",
+                "regex:É", r"regex:^\\\\h", "regex:(?i)B", r"regex:a\\", "*a*",
+            ]).prop_map(str::to_string),
+            0..24,
+        ),
+        paths in proptest::collection::vec(r"(c:\\|\\\\h\\s\\)[abéÉ\\]{0,6}(\.exe)?", 1..6),
+    ) {
+        check_set(Family::Windows, &sources, &paths)?;
+    }
+}
+
 fn check_set(family: Family, sources: &[String], paths: &[String]) -> Result<(), TestCaseError> {
+    check_set_with_limit(family, sources, paths, None)?;
+    // The regular expressions one by one, as when they are too large together.
+    check_set_with_limit(family, sources, paths, Some(1))
+}
+
+fn check_set_with_limit(
+    family: Family,
+    sources: &[String],
+    paths: &[String],
+    regex_limit: Option<usize>,
+) -> Result<(), TestCaseError> {
     let patterns: Vec<Pattern> = sources
         .iter()
         .filter_map(|s| Pattern::compile(family, s).ok())
@@ -439,7 +480,10 @@ fn check_set(family: Family, sources: &[String], paths: &[String]) -> Result<(),
     for (value, pattern) in (0u32..).zip(&patterns) {
         builder.add(pattern.clone(), value);
     }
-    let set = builder.build();
+    let set = match regex_limit {
+        Some(limit) => builder.build_with_regex_limit(limit),
+        None => builder.build(),
+    };
     prop_assert_eq!(set.len(), patterns.len());
     let mut scratch = SetScratch::default();
     let mut out = Vec::new();

@@ -1,4 +1,7 @@
-use crate::path::{normalize, Family, Pattern, PatternSet, PatternSetBuilder, SetScratch};
+use crate::path::pattern::SCRATCH_CACHES;
+use crate::path::{
+    normalize, Family, Pattern, PatternScratch, PatternSet, PatternSetBuilder, SetScratch,
+};
 
 fn build(family: Family, sources: &[&str]) -> PatternSet {
     let mut builder = PatternSetBuilder::new();
@@ -116,4 +119,104 @@ fn scratch_generation_wraps() {
         out.sort_unstable();
         assert_eq!(out, [0, 1]);
     }
+}
+
+const WINDOWS_REGEXES: [&str; 8] = [
+    r"regex:^c:\\windows\\",       // 0
+    r"regex:\\system32\\",         // 1
+    r"regex:\.EXE$",               // 2
+    r"regex:^d:",                  // 3
+    r"regex:(?-i)CMD",             // 4: case-sensitive, never in a folded path
+    r"regex:cmd|powershell",       // 5
+    r"regex:^c:\\(windows|tools)", // 6
+    r"regex:\.dll$",               // 7
+];
+
+#[test]
+fn regex_group_reports_exactly_the_matching_regexes() {
+    for limit in [usize::MAX, 1] {
+        let mut builder = PatternSetBuilder::new();
+        for (value, source) in (0u32..).zip(WINDOWS_REGEXES) {
+            builder.add(Pattern::compile(Family::Windows, source).unwrap(), value);
+        }
+        builder.add(Pattern::compile(Family::Windows, "*").unwrap(), 100);
+        let set = builder.build_with_regex_limit(limit);
+        // Compiled together, or one by one when too large together.
+        let alone = if limit == 1 { WINDOWS_REGEXES.len() } else { 0 };
+        assert_eq!(set.regexes_alone(), alone);
+        let mut scratch = SetScratch::default();
+        for _ in 0..2 {
+            assert_eq!(
+                hits(
+                    &set,
+                    Family::Windows,
+                    r"C:\Windows\System32\cmd.exe",
+                    &mut scratch
+                ),
+                [0, 1, 2, 5, 6, 100]
+            );
+            assert_eq!(
+                hits(&set, Family::Windows, r"D:\x\PowerShell.dll", &mut scratch),
+                [3, 5, 7, 100]
+            );
+            assert_eq!(hits(&set, Family::Windows, r"E:\x", &mut scratch), [100]);
+        }
+    }
+}
+
+#[test]
+fn a_family_with_one_regex_checks_it_alone() {
+    let mut builder = PatternSetBuilder::new();
+    builder
+        .add(Pattern::compile(Family::Windows, "regex:a").unwrap(), 0)
+        .add(Pattern::compile(Family::Posix, "regex:a").unwrap(), 1)
+        .add(Pattern::compile(Family::Posix, "regex:b").unwrap(), 2);
+    let set = builder.build();
+    assert_eq!(set.regexes_alone(), 1);
+    let mut scratch = SetScratch::default();
+    assert_eq!(hits(&set, Family::Posix, "/a", &mut scratch), [0, 1]);
+}
+
+#[test]
+fn one_scratch_keeps_a_cache_per_regex_set() {
+    let sets: Vec<PatternSet> = (0..4)
+        .map(|i| {
+            let own = format!("regex:^/{i}/");
+            build(Family::Posix, &["regex:x$", "regex:^/y", own.as_str()])
+        })
+        .collect();
+    let mut scratch = SetScratch::default();
+    for round in 0..3 {
+        for (i, set) in sets.iter().enumerate() {
+            let path = format!("/{i}/x");
+            assert_eq!(hits(set, Family::Posix, &path, &mut scratch), [0, 2]);
+            assert_eq!(hits(set, Family::Posix, "/y/x", &mut scratch), [0, 1]);
+        }
+        // One cache per set, created on first use and then reused.
+        assert_eq!(scratch.regexes().cached(), sets.len(), "round {round}");
+    }
+    // A clone shares the compiled expression, and so its cache.
+    let clone = sets.first().unwrap().clone();
+    assert_eq!(hits(&clone, Family::Posix, "/0/x", &mut scratch), [0, 2]);
+    assert_eq!(scratch.regexes().cached(), sets.len());
+    // The same patterns built again are another expression, with a cache of its own.
+    let again = build(Family::Posix, &["regex:x$", "regex:^/y", "regex:^/0/"]);
+    assert_eq!(hits(&again, Family::Posix, "/0/x", &mut scratch), [0, 2]);
+    assert_eq!(scratch.regexes().cached(), sets.len() + 1);
+}
+
+#[test]
+fn pattern_scratch_is_bounded() {
+    let patterns: Vec<Pattern> = (0..SCRATCH_CACHES + 20)
+        .map(|i| Pattern::compile(Family::Posix, &format!("regex:^/{i}$")).unwrap())
+        .collect();
+    let mut scratch = PatternScratch::default();
+    for _ in 0..2 {
+        for (i, pattern) in patterns.iter().enumerate() {
+            assert!(pattern.is_match_with(&format!("/{i}"), &mut scratch));
+            assert!(!pattern.is_match_with("/x", &mut scratch));
+            assert!(scratch.cached() <= SCRATCH_CACHES);
+        }
+    }
+    assert_eq!(scratch.cached(), SCRATCH_CACHES);
 }
