@@ -192,14 +192,8 @@ fn parse<'a>(bytes: &'a [u8], nested: &mut Vec<&'a [u8]>) -> Result<Parsed, Prob
     let mut top = Reader::new(bytes);
     let mut content_info = top.sequence("ContentInfo")?;
     // The entry may be padded with zeros to its 8-byte boundary.
-    if !top.is_empty() {
-        let mut rest = top;
-        while !rest.is_empty() {
-            match rest.read("padding") {
-                Ok(t) if t.tag == 0 && t.value.is_empty() => {}
-                _ => return Err(Problem::malformed("unexpected bytes after the signature")),
-            }
-        }
+    if top.remaining().iter().any(|&b| b != 0) {
+        return Err(Problem::malformed("unexpected bytes after the signature"));
     }
     let content_type = content_info.expect(tag::OID, "ContentInfo content type")?;
     if content_type.value != oid::SIGNED_DATA {

@@ -66,6 +66,11 @@ impl<'a> Reader<'a> {
         self.rest.is_empty()
     }
 
+    /// What is left to read.
+    pub fn remaining(&self) -> &'a [u8] {
+        self.rest
+    }
+
     /// The tag of the next element, without consuming it.
     pub fn peek_tag(&self) -> Option<u8> {
         self.rest.first().copied()

@@ -106,9 +106,11 @@ pub(crate) fn layout<R: Read + Seek>(
     let (format, dirs_at) = match u16_at(&optional, 0) {
         0x10b => (PeFormat::Pe32, 96usize),
         0x20b => (PeFormat::Pe32Plus, 112usize),
-        magic => return Err(IdentityError::Malformed(format!(
+        magic => {
+            return Err(IdentityError::Malformed(format!(
             "the optional header's magic is 0x{magic:03x}, neither PE32 (0x10b) nor PE32+ (0x20b)"
-        ))),
+        )))
+        }
     };
     if optional.len() < dirs_at {
         return Err(IdentityError::Malformed(format!(
