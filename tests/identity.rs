@@ -758,3 +758,101 @@ fn every_system_ca_certificate_parses_and_matches_openssl() {
         "subjects that differ from openssl's RFC 2253 form: {names_differ:#?}"
     );
 }
+
+fn portcullis(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `inspect` output plus computer, user and time is an event; `inspect --rule` pasted
+/// into an application's rules makes that event allowed.
+#[test]
+fn inspect_output_is_an_event_and_its_rule_allows_it() {
+    let f = fixtures();
+    let signed = f.path("pe32.signed.exe");
+    let unsigned = f.path("pe32plus.exe");
+    let mut rules = Vec::new();
+    for file in [&signed, &unsigned] {
+        let out = portcullis(&["inspect", "--rule", file.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rules.push(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap());
+    }
+    assert!(rules[0]["certificate"]["subject"].is_string() && rules[0]["path"].is_string());
+    assert!(rules[1]["sha256"].is_string());
+    let bundle = serde_json::json!({
+        "format": "portcullis.bundle/v1",
+        "organizations": [{"id": "acme", "name": "Acme"}],
+        "groups": [{"id": "ws", "organization": "acme", "name": "Workstations"}],
+        "computers": [{"id": "pc-1", "group": "ws", "name": "PC-1", "os": "linux"}],
+        "applications": [{"id": "inspected", "organization": "acme", "name": "Inspected", "rules": rules}],
+        "policies": [{"id": "allow", "scope": {"organization": "acme"}, "position": 10,
+                      "applications": ["inspected"], "action": "permit"}]
+    });
+    let bundle_path = f.write("bundle.json", bundle.to_string().as_bytes());
+    let mut tampered = f.read("pe32.signed.exe");
+    tampered[0x300] ^= 1;
+    let tampered = f.write("tampered.exe", &tampered);
+    for (file, expected) in [
+        (&signed, "allow"),
+        (&unsigned, "allow"),
+        (&tampered, "deny"),
+    ] {
+        let out = portcullis(&["inspect", file.to_str().unwrap()]);
+        assert!(out.status.success());
+        let mut event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for key in ["path", "size", "sha256", "signature"] {
+            assert!(event.get(key).is_some(), "inspect prints `{key}`");
+        }
+        event["computer"] = "pc-1".into();
+        event["user"] = "ann".into();
+        event["time"] = "2026-11-22T10:00:00Z".into();
+        let event_path = f.write("event.json", event.to_string().as_bytes());
+        let out = portcullis(&[
+            "eval",
+            "--bundle",
+            bundle_path.to_str().unwrap(),
+            event_path.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            decision["decision"],
+            expected,
+            "{}: {decision}",
+            file.display()
+        );
+    }
+    // Several files: one line each; a file that cannot be read is reported and fails.
+    let out = portcullis(&["inspect", signed.to_str().unwrap(), "/nonexistent/file.exe"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["signature"]["status"], "valid");
+    assert!(lines[1]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("cannot read the file"));
+    // `--roots` adds whether the chain is trusted.
+    let out = portcullis(&[
+        "inspect",
+        "--roots",
+        f.path("ca.pem").to_str().unwrap(),
+        signed.to_str().unwrap(),
+    ]);
+    let id: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(id["signature"]["trusted"], true);
+}

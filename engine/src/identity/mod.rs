@@ -70,8 +70,8 @@ pub struct FileIdentity {
     /// For a PE image: its Authenticode digest with SHA-256 (see the module docs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authenticode_digest: Option<Sha256>,
-    /// For a PE image: `pe32` or `pe32+`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// For a PE image: PE32 or PE32+ (not printed: an event has no such field).
+    #[serde(skip)]
     pub format: Option<PeFormat>,
     /// The signature, in the shape an execution event's `signature` takes.
     pub signature: SignatureReport,
