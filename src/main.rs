@@ -4,9 +4,12 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use portcullis_engine::identity::{self, FileIdentity, TrustRoots};
+use portcullis_engine::model::{CertificateCondition, FileRule, SignatureStatus};
 use portcullis_engine::{CompileErrors, Event, Snapshot, LOCATED_ERRORS};
 use rayon::prelude::*;
+use serde::Serialize;
 
 /// Application-control policy engine.
 #[derive(Parser)]
@@ -38,6 +41,20 @@ enum Command {
         #[arg(long)]
         explain: bool,
     },
+    /// Print who each file is (JSON): SHA-256, size, Authenticode signature and signers.
+    /// The output, plus `computer`, `user` and `time`, is an execution event.
+    Inspect {
+        /// The files to inspect.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print a ready-to-paste application rule instead. `auto` (the default) gives
+        /// certificate and path for a validly signed file, else the hash.
+        #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "auto")]
+        rule: Option<RuleKind>,
+        /// Trust roots (PEM): report whether each signer chain reaches one of them.
+        #[arg(long, value_name = "PEM")]
+        roots: Option<PathBuf>,
+    },
     /// Print the JSON Schema of the bundle format (or of an event).
     Schema {
         /// The schema of an execution event instead.
@@ -56,6 +73,7 @@ fn main() -> ExitCode {
             events,
             explain,
         } => eval(&bundle, event.as_deref(), events.as_deref(), explain),
+        Command::Inspect { files, rule, roots } => inspect(&files, rule, roots.as_deref()),
         Command::Schema { event } => {
             let schema = if event {
                 portcullis_engine::event_schema()
@@ -187,4 +205,125 @@ fn print_json(value: &serde_json::Value, pretty: bool) -> Result<(), String> {
     };
     println!("{}", text.map_err(|e| e.to_string())?);
     Ok(())
+}
+
+/// How `inspect --rule` identifies the file.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RuleKind {
+    /// Certificate (subject and issuer) and path when validly signed, else hash.
+    Auto,
+    /// The SHA-256.
+    Hash,
+    /// The leaf certificate's subject and issuer.
+    Certificate,
+    /// The leaf certificate's subject and issuer, and the file's path.
+    CertificatePath,
+}
+
+#[derive(Serialize)]
+struct Inspected<'a> {
+    path: String,
+    #[serde(flatten)]
+    identity: &'a FileIdentity,
+}
+
+fn inspect(
+    files: &[PathBuf],
+    rule: Option<RuleKind>,
+    roots: Option<&Path>,
+) -> Result<ExitCode, String> {
+    let roots = match roots {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            TrustRoots::from_pem(&pem).map_err(|e| format!("`{}`: {e}", path.display()))?
+        }
+        None => TrustRoots::none(),
+    };
+    let pretty = files.len() == 1;
+    let mut failed = 0usize;
+    for file in files {
+        let path = std::path::absolute(file)
+            .unwrap_or_else(|_| file.clone())
+            .display()
+            .to_string();
+        let result = identity::inspect_file(file, &roots)
+            .map_err(|e| e.to_string())
+            .and_then(|id| match rule {
+                None => to_json(
+                    &Inspected {
+                        path: path.clone(),
+                        identity: &id,
+                    },
+                    pretty,
+                ),
+                Some(kind) => make_rule(&id, &path, kind).and_then(|r| to_json(&r, pretty)),
+            });
+        match result {
+            Ok(text) => println!("{text}"),
+            Err(error) => {
+                failed += 1;
+                println!("{}", serde_json::json!({"path": path, "error": error}));
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!(
+            "portcullis: {failed} of {} files could not be inspected",
+            files.len()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<String, String> {
+    if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// A file rule for an application: built from the bundle's own types, so that it reads
+/// back as it is printed.
+fn make_rule(id: &FileIdentity, path: &str, kind: RuleKind) -> Result<FileRule, String> {
+    let leaf = match id.signature.status {
+        SignatureStatus::Valid => id.signature.signers.first().filter(|c| c.subject.is_some()),
+        SignatureStatus::Invalid | SignatureStatus::Unsigned => None,
+    };
+    let by_certificate = |with_path: bool| {
+        match leaf {
+        Some(leaf) => Ok(FileRule {
+            certificate: Some(CertificateCondition {
+                thumbprint: None,
+                subject: leaf.subject.clone(),
+                issuer: leaf.issuer.clone(),
+            }),
+            path: with_path.then(|| path.to_owned()),
+            ..FileRule::default()
+        }),
+        None => Err(format!(
+            "no valid signature (status `{}`): a certificate rule would never match; use `--rule=hash`",
+            serde_json::to_value(id.signature.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        )),
+    }
+    };
+    match kind {
+        RuleKind::Hash => Ok(FileRule {
+            sha256: Some(id.sha256),
+            ..FileRule::default()
+        }),
+        RuleKind::Certificate => by_certificate(false),
+        RuleKind::CertificatePath => by_certificate(true),
+        RuleKind::Auto if leaf.is_some() => by_certificate(true),
+        RuleKind::Auto => Ok(FileRule {
+            sha256: Some(id.sha256),
+            ..FileRule::default()
+        }),
+    }
 }

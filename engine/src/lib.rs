@@ -6,7 +6,8 @@
 //! The pipeline, one module each: plain data ([`model`]) → compile (bundle → snapshot;
 //! every validation error is raised there) → index (one bucket per match kind) →
 //! [`Snapshot`] → decide. An [`Engine`] holds the current snapshot and swaps in new ones
-//! atomically while decisions keep flowing.
+//! atomically while decisions keep flowing. [`identity`] tells who a file is: its
+//! SHA-256, certificates and Authenticode signatures.
 //!
 //! ```
 //! use portcullis_engine::{Engine, Event, Outcome};
@@ -38,6 +39,7 @@
 mod compile;
 mod decide;
 mod engine;
+pub mod identity;
 mod index;
 pub mod model;
 pub mod path;

@@ -1292,6 +1292,8 @@ pub fn build_event(bundle: &Bundle, seed: u64) -> Event {
         path,
         sha256,
         signature: Signature { status, signers },
+        size: None,
+        authenticode_digest: None,
         parent,
         created_by,
         elevation,

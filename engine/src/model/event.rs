@@ -25,6 +25,14 @@ pub struct Event {
     /// The file's signature; absent means unsigned.
     #[serde(default)]
     pub signature: Signature,
+    /// Size of the file in bytes, as `portcullis inspect` reports it. Informational:
+    /// decisions do not use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Authenticode digest (SHA-256) of a PE file, as `portcullis inspect` reports it.
+    /// Informational: decisions do not use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticode_digest: Option<Sha256>,
     /// Path of the parent (calling) process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
@@ -39,6 +47,9 @@ pub struct Event {
 }
 
 /// A file's signature as the agent verified it.
+///
+/// Fields other than `status` and `signers` are ignored, so the `signature` object that
+/// `portcullis inspect` prints (with `reason`, `trusted`, `signatures`) is read as is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Signature {
     /// `valid`, `invalid` or `unsigned`.
@@ -73,6 +84,9 @@ pub enum SignatureStatus {
 }
 
 /// One certificate of a signature's chain.
+///
+/// Fields other than `subject`, `issuer` and `thumbprint` (such as the `serial`,
+/// `sha1`, `not_before` and `not_after` that `portcullis inspect` prints) are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Signer {
     /// The certificate's subject.
