@@ -74,6 +74,61 @@ fn check_id(id: &str, entry: EntryKind, path: &str, errors: &mut Vec<CompileErro
     problem.is_none()
 }
 
+/// One kind of entry, for messages and paths.
+struct Kind {
+    /// The bundle's list, e.g. `groups`.
+    list: &'static str,
+    entry: EntryKind,
+    noun: &'static str,
+}
+
+/// Files entries that name their owner by id: checks each id, rejects duplicates,
+/// resolves the owner in `owners` (the key and the id come from `fields`), and hands
+/// each good entry to `file` with its organization and bundle index. Returns each
+/// entry's organization by id.
+fn place<T>(
+    entries: Vec<T>,
+    kind: Kind,
+    fields: impl Fn(&T) -> (&str, &'static str, &str),
+    owners: &FxHashMap<String, u32>,
+    errors: &mut Vec<CompileError>,
+    mut file: impl FnMut(u32, T, usize),
+) -> FxHashMap<String, u32> {
+    let mut placed: FxHashMap<String, u32> = FxHashMap::default();
+    for (n, entry) in entries.into_iter().enumerate() {
+        let path = format!("{}[{n}]", kind.list);
+        let (id, key, owner) = fields(&entry);
+        if !check_id(id, kind.entry, &path, errors) {
+            continue;
+        }
+        if placed.contains_key(id) {
+            let message = format!("another {} already has the id `{id}`", kind.noun);
+            errors.push(err(
+                ErrorKind::Duplicate,
+                kind.entry,
+                id,
+                format!("{path}.id"),
+                message,
+            ));
+            continue;
+        }
+        let Some(&org) = owners.get(owner) else {
+            let message = format!("unknown {key} `{owner}`");
+            errors.push(err(
+                ErrorKind::Reference,
+                kind.entry,
+                id,
+                format!("{path}.{key}"),
+                message,
+            ));
+            continue;
+        };
+        placed.insert(id.to_owned(), org);
+        file(org, entry, n);
+    }
+    placed
+}
+
 pub(crate) fn build(bundle: Bundle, errors: &mut Vec<CompileError>) -> Layout {
     if bundle.format != BUNDLE_FORMAT {
         errors.push(CompileError::new(
@@ -185,111 +240,58 @@ pub(crate) fn build(bundle: Bundle, errors: &mut Vec<CompileError>) -> Layout {
         }
     }
 
-    // Groups and computers.
-    let mut group_org: FxHashMap<String, u32> = FxHashMap::default();
-    for (n, group) in groups.into_iter().enumerate() {
-        let path = format!("groups[{n}]");
-        if !check_id(&group.id, EntryKind::Group, &path, errors) {
-            continue;
-        }
-        if group_org.contains_key(&group.id) {
-            let message = format!("another group already has the id `{}`", group.id);
-            errors.push(err(
-                ErrorKind::Duplicate,
-                EntryKind::Group,
-                &group.id,
-                format!("{path}.id"),
-                message,
-            ));
-            continue;
-        }
-        let Some(&org) = org_ids.get(&group.organization) else {
-            let message = format!("unknown organization `{}`", group.organization);
-            errors.push(err(
-                ErrorKind::Reference,
-                EntryKind::Group,
-                &group.id,
-                format!("{path}.organization"),
-                message,
-            ));
-            continue;
-        };
-        group_org.insert(group.id.clone(), org);
-        if let Some(plan) = plans.get_mut(org as usize) {
-            plan.source.groups.push(group);
-            plan.indices.groups.push(n);
-        }
-    }
-    let mut computer_org: FxHashMap<String, u32> = FxHashMap::default();
-    for (n, computer) in computers.into_iter().enumerate() {
-        let path = format!("computers[{n}]");
-        if !check_id(&computer.id, EntryKind::Computer, &path, errors) {
-            continue;
-        }
-        if computer_org.contains_key(&computer.id) {
-            let message = format!("another computer already has the id `{}`", computer.id);
-            errors.push(err(
-                ErrorKind::Duplicate,
-                EntryKind::Computer,
-                &computer.id,
-                format!("{path}.id"),
-                message,
-            ));
-            continue;
-        }
-        let Some(&org) = group_org.get(&computer.group) else {
-            let message = format!("unknown group `{}`", computer.group);
-            errors.push(err(
-                ErrorKind::Reference,
-                EntryKind::Computer,
-                &computer.id,
-                format!("{path}.group"),
-                message,
-            ));
-            continue;
-        };
-        computer_org.insert(computer.id.clone(), org);
-        if let Some(plan) = plans.get_mut(org as usize) {
-            plan.source.computers.push(computer);
-            plan.indices.computers.push(n);
-        }
-    }
-
-    // Applications.
-    let mut app_org: FxHashMap<String, u32> = FxHashMap::default();
-    for (n, app) in applications.into_iter().enumerate() {
-        let path = format!("applications[{n}]");
-        if !check_id(&app.id, EntryKind::Application, &path, errors) {
-            continue;
-        }
-        if app_org.contains_key(&app.id) {
-            let message = format!("another application already has the id `{}`", app.id);
-            errors.push(err(
-                ErrorKind::Duplicate,
-                EntryKind::Application,
-                &app.id,
-                format!("{path}.id"),
-                message,
-            ));
-            continue;
-        }
-        let Some(&org) = org_ids.get(&app.organization) else {
-            let message = format!("unknown organization `{}`", app.organization);
-            errors.push(err(
-                ErrorKind::Reference,
-                EntryKind::Application,
-                &app.id,
-                format!("{path}.organization"),
-                message,
-            ));
-            continue;
-        };
-        app_org.insert(app.id.clone(), org);
-        if let Some(plan) = plans.get_mut(org as usize) {
-            plan.source.applications.push(app);
-            plan.indices.applications.push(n);
-        }
-    }
+    // Groups, computers and applications each name their owner by id.
+    let group_org = place(
+        groups,
+        Kind {
+            list: "groups",
+            entry: EntryKind::Group,
+            noun: "group",
+        },
+        |g| (&g.id, "organization", &g.organization),
+        &org_ids,
+        errors,
+        |org, group, n| {
+            if let Some(plan) = plans.get_mut(org as usize) {
+                plan.source.groups.push(group);
+                plan.indices.groups.push(n);
+            }
+        },
+    );
+    let computer_org = place(
+        computers,
+        Kind {
+            list: "computers",
+            entry: EntryKind::Computer,
+            noun: "computer",
+        },
+        |c| (&c.id, "group", &c.group),
+        &group_org,
+        errors,
+        |org, computer, n| {
+            if let Some(plan) = plans.get_mut(org as usize) {
+                plan.source.computers.push(computer);
+                plan.indices.computers.push(n);
+            }
+        },
+    );
+    let app_org = place(
+        applications,
+        Kind {
+            list: "applications",
+            entry: EntryKind::Application,
+            noun: "application",
+        },
+        |a| (&a.id, "organization", &a.organization),
+        &org_ids,
+        errors,
+        |org, app, n| {
+            if let Some(plan) = plans.get_mut(org as usize) {
+                plan.source.applications.push(app);
+                plan.indices.applications.push(n);
+            }
+        },
+    );
 
     // Policies: the scope names the owning organization.
     let mut policy_ids: FxHashSet<String> = FxHashSet::default();

@@ -332,18 +332,7 @@ impl Pattern {
     /// pattern and path lengths at worst. A regular expression creates a search cache
     /// for this one call: on a hot path, use [`is_match_with`](Self::is_match_with).
     pub fn is_match(&self, normalized_path: &str) -> bool {
-        match &self.matcher {
-            Matcher::Glob {
-                prefix_len,
-                suffix_start,
-            } => glob_match_split(
-                &self.normalized,
-                *prefix_len,
-                *suffix_start,
-                normalized_path,
-            ),
-            Matcher::Regex(regex) => regex.search(normalized_path, &mut regex.regex.create_cache()),
-        }
+        self.is_match_with(normalized_path, &mut PatternScratch::default())
     }
 
     /// Like [`is_match`](Self::is_match), but a regular expression searches with the
