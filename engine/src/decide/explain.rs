@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
-use super::{locate, Place, Scratch};
+use super::{event_view, locate, Place, Scratch};
 use crate::index::{EventView, Match};
 use crate::model::{Action, DecisionRecord, Event};
-use crate::path::{normalize, PatternScratch};
+use crate::path::PatternScratch;
 use rustc_hash::FxHashMap;
 
 use crate::snapshot::{CompiledPolicy, Partition, Slot, Snapshot, Tables};
@@ -88,17 +88,9 @@ impl Snapshot {
                 policies: Vec::new(),
             };
         };
-        let path = normalize(family, &event.path);
-        let parent = event.parent.as_deref().map(|p| normalize(family, p));
-        let created_by = event.created_by.as_deref().map(|p| normalize(family, p));
-        let view = EventView {
-            family,
-            sha256: event.sha256,
-            leaf: event.signature.valid_leaf(),
-            path: path.as_deref().map_err(|e| *e),
-            parent: parent.as_ref().map(|r| r.as_deref().map_err(|e| *e)),
-            created_by: created_by.as_ref().map(|r| r.as_deref().map_err(|e| *e)),
-        };
+        let mut buffers: [String; 3] = Default::default();
+        let [path, parent, created_by] = &mut buffers;
+        let view = event_view(family, event, [path, parent, created_by]);
 
         let visible = visible_applications(tables, &place);
         let mut ordered = applicable_in_order(tables, &place);
@@ -128,7 +120,7 @@ impl Snapshot {
         }
         Explanation {
             decision,
-            normalized_path: path.ok(),
+            normalized_path: view.path.ok().map(str::to_owned),
             policies,
         }
     }

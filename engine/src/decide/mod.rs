@@ -21,7 +21,7 @@ use crate::index::{EventView, IndexScratch, Match};
 use crate::model::{
     Action, Decision, DenyOptions, Event, MaintenanceMode, Outcome, Problems, RequestKind,
 };
-use crate::path::normalize_into;
+use crate::path::{normalize_into, Family};
 use crate::snapshot::{slot_key, CompiledPolicy, OrgNode, Slot, Snapshot, Tables};
 
 /// Reusable buffers for decisions; keep one per thread and pass it to
@@ -96,20 +96,7 @@ impl Snapshot {
             index,
             apps,
         } = scratch;
-        let view = EventView {
-            family,
-            sha256: event.sha256,
-            leaf: event.signature.valid_leaf(),
-            path: normalize_into(family, &event.path, path).map(|()| path.as_str()),
-            parent: event
-                .parent
-                .as_deref()
-                .map(|raw| normalize_into(family, raw, parent).map(|()| parent.as_str())),
-            created_by: event
-                .created_by
-                .as_deref()
-                .map(|raw| normalize_into(family, raw, created_by).map(|()| created_by.as_str())),
-        };
+        let view = event_view(family, event, [path, parent, created_by]);
         matching_apps(tables, place.node, &view, index, apps);
         let winner = first_policy(tables, &place, event, apps);
         let problems = Problems {
@@ -194,6 +181,30 @@ impl Snapshot {
             }
         }
         decision
+    }
+}
+
+/// The event as rules see it: its three paths normalized into `buffers` (path, parent,
+/// creator), once per decision.
+pub(crate) fn event_view<'e>(
+    family: Family,
+    event: &'e Event,
+    buffers: [&'e mut String; 3],
+) -> EventView<'e> {
+    let [path, parent, created_by] = buffers;
+    EventView {
+        family,
+        sha256: event.sha256,
+        leaf: event.signature.valid_leaf(),
+        path: normalize_into(family, &event.path, path).map(|()| path.as_str()),
+        parent: event
+            .parent
+            .as_deref()
+            .map(|raw| normalize_into(family, raw, parent).map(|()| parent.as_str())),
+        created_by: event
+            .created_by
+            .as_deref()
+            .map(|raw| normalize_into(family, raw, created_by).map(|()| created_by.as_str())),
     }
 }
 
