@@ -783,7 +783,7 @@ fn inspect_output_is_an_event_and_its_rule_allows_it() {
         );
         rules.push(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap());
     }
-    assert!(rules[0]["certificate"]["subject"].is_string() && rules[0]["path"].is_string());
+    assert!(rules[0]["certificate"]["thumbprint"].is_string() && rules[0]["path"].is_string());
     assert!(rules[1]["sha256"].is_string());
     let bundle = serde_json::json!({
         "format": "portcullis.bundle/v1",
@@ -855,4 +855,186 @@ fn inspect_output_is_an_event_and_its_rule_allows_it() {
     ]);
     let id: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(id["signature"]["trusted"], true);
+}
+
+/// Makes a self-signed CA `{name}.pem` / `{name}.key` with `subject`.
+fn make_ca(f: &Fixtures, name: &str, subject: &str) {
+    run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "3650",
+            "-subj",
+            subject,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        &f.dir,
+    );
+}
+
+/// Makes `{name}.pem` / `{name}.key` with `subject` and the extensions `ext`, issued by
+/// `{ca}.pem` / `{ca}.key`.
+fn make_cert(f: &Fixtures, name: &str, subject: &str, ext: &str, ca: &str) {
+    f.write(&format!("{name}.ext"), ext.as_bytes());
+    run(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            subject,
+        ],
+        &f.dir,
+    );
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-set_serial",
+            "0x01A2B3C4D5",
+            "-days",
+            "365",
+            "-out",
+            &format!("{name}.pem"),
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+        &f.dir,
+    );
+}
+
+const ROOT_SUBJECT: &str = "/C=US/O=Portcullis Test/CN=Portcullis Test Root CA";
+const LEAF_SUBJECT: &str = "/C=US/ST=Washington/O=Contoso, Ltd./CN=Contoso Code Signing";
+
+fn decide(f: &Fixtures, bundle: &Path, file: &Path) -> String {
+    let out = portcullis(&["inspect", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    let mut event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    event["computer"] = "pc-1".into();
+    event["user"] = "ann".into();
+    event["time"] = "2026-11-22T10:00:00Z".into();
+    let name = format!("event-{}.json", file.file_name().unwrap().to_str().unwrap());
+    let event_path = f.write(&name, event.to_string().as_bytes());
+    let out = portcullis(&[
+        "eval",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        event_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    decision["decision"].as_str().unwrap().to_owned()
+}
+
+fn bundle_with(f: &Fixtures, name: &str, rules: &[serde_json::Value]) -> PathBuf {
+    let bundle = serde_json::json!({
+        "format": "portcullis.bundle/v1",
+        "organizations": [{"id": "acme", "name": "Acme"}],
+        "groups": [{"id": "ws", "organization": "acme", "name": "Workstations"}],
+        "computers": [{"id": "pc-1", "group": "ws", "name": "PC-1", "os": "linux"}],
+        "applications": [{"id": "inspected", "organization": "acme", "name": "Inspected", "rules": rules}],
+        "policies": [{"id": "allow", "scope": {"organization": "acme"}, "position": 10,
+                      "applications": ["inspected"], "action": "permit"}]
+    });
+    f.write(name, bundle.to_string().as_bytes())
+}
+
+/// A CA and leaf anyone can make with the genuine names sign a file `valid`; the rule
+/// `inspect --rule` prints for the genuine file must not allow it.
+#[test]
+fn a_forged_publisher_does_not_match_the_printed_rule() {
+    let f = fixtures();
+    make_ca(f, "forged-ca", ROOT_SUBJECT);
+    make_cert(f, "forged-leaf", LEAF_SUBJECT, LEAF_EXT, "forged-ca");
+    f.write(
+        "forged-chain.pem",
+        &[f.read("forged-leaf.pem"), f.read("forged-ca.pem")].concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.forged.exe",
+        "forged-chain.pem",
+        "forged-leaf.key",
+        "sha256",
+        false,
+    );
+    let genuine = f.path("pe32.signed.exe");
+    let forged = f.path("pe32.forged.exe");
+    let (g, x) = (inspect(&genuine), inspect(&forged));
+    assert_eq!(x.signature.status, SignatureStatus::Valid);
+    assert_eq!(
+        g.signature.signers[0].subject,
+        x.signature.signers[0].subject
+    );
+    assert_eq!(g.signature.signers[0].issuer, x.signature.signers[0].issuer);
+
+    // Without roots: the leaf's thumbprint, which the forger cannot reproduce.
+    let out = portcullis(&["inspect", "--rule=certificate", genuine.to_str().unwrap()]);
+    assert!(out.status.success());
+    let rule: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rule["certificate"]["thumbprint"],
+        g.signature.signers[0].thumbprint.to_string()
+    );
+    assert!(rule["certificate"].get("subject").is_none(), "{rule}");
+    let bundle = bundle_with(f, "forged-bundle.json", &[rule]);
+    assert_eq!(decide(f, &bundle, &genuine), "allow");
+    assert_eq!(decide(f, &bundle, &forged), "deny");
+
+    // With roots the chain reaches: subject and issuer, which only that root's
+    // certificates can carry with a trusted chain.
+    let roots = f.path("ca.pem");
+    let out = portcullis(&[
+        "inspect",
+        "--rule",
+        "--roots",
+        roots.to_str().unwrap(),
+        genuine.to_str().unwrap(),
+    ]);
+    let rule: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rule["certificate"]["subject"].is_string(), "{rule}");
+    assert!(rule["certificate"].get("thumbprint").is_none(), "{rule}");
+    // The forged file's chain does not reach those roots: its rule is by thumbprint.
+    let out = portcullis(&[
+        "inspect",
+        "--rule",
+        "--roots",
+        roots.to_str().unwrap(),
+        forged.to_str().unwrap(),
+    ]);
+    let rule: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rule["certificate"]["thumbprint"],
+        x.signature.signers[0].thumbprint.to_string()
+    );
 }
