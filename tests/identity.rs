@@ -1038,3 +1038,103 @@ fn a_forged_publisher_does_not_match_the_printed_rule() {
         x.signature.signers[0].thumbprint.to_string()
     );
 }
+
+/// A certificate that is not a CA (a TLS server's, a code-signing leaf) cannot issue
+/// certificates, and a leaf whose extended key usage leaves out code signing cannot
+/// sign code: such chains are not trusted, even though they reach the root.
+#[test]
+fn trust_needs_ca_issuers_and_a_code_signing_leaf() {
+    let f = fixtures();
+    let server_ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n";
+    make_cert(
+        f,
+        "nonca",
+        "/O=Portcullis Test/CN=www.example.test",
+        server_ext,
+        "ca",
+    );
+    make_cert(
+        f,
+        "nonca-leaf",
+        "/O=Mallory/CN=Mallory Code Signing",
+        LEAF_EXT,
+        "nonca",
+    );
+    f.write(
+        "nonca-chain.pem",
+        &[
+            f.read("nonca-leaf.pem"),
+            f.read("nonca.pem"),
+            f.read("ca.pem"),
+        ]
+        .concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.nonca.exe",
+        "nonca-chain.pem",
+        "nonca-leaf.key",
+        "sha256",
+        false,
+    );
+    // A code-signing leaf made by the code-signing leaf.
+    make_cert(
+        f,
+        "leaf-leaf",
+        "/O=Mallory/CN=Mallory Code Signing 2",
+        LEAF_EXT,
+        "leaf",
+    );
+    f.write(
+        "leaf-leaf-chain.pem",
+        &[
+            f.read("leaf-leaf.pem"),
+            f.read("leaf.pem"),
+            f.read("ca.pem"),
+        ]
+        .concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.leafleaf.exe",
+        "leaf-leaf-chain.pem",
+        "leaf-leaf.key",
+        "sha256",
+        false,
+    );
+    // A server certificate straight from the root, used to sign code.
+    f.write(
+        "server-chain.pem",
+        &[f.read("nonca.pem"), f.read("ca.pem")].concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.server.exe",
+        "server-chain.pem",
+        "nonca.key",
+        "sha256",
+        false,
+    );
+    let roots = TrustRoots::from_pem(&f.read("ca.pem")).unwrap();
+    for name in ["pe32.nonca.exe", "pe32.leafleaf.exe", "pe32.server.exe"] {
+        let id = inspect_file(&f.path(name), &roots).unwrap();
+        assert_eq!(
+            id.signature.status,
+            SignatureStatus::Valid,
+            "{name}: {:#?}",
+            id.signature
+        );
+        assert_eq!(
+            id.signature.trusted,
+            Some(false),
+            "{name}: {:#?}",
+            id.signature
+        );
+    }
+    // The genuine chain stays trusted.
+    let id = inspect_file(&f.path("pe32.signed.exe"), &roots).unwrap();
+    assert_eq!(id.signature.trusted, Some(true));
+}
