@@ -1138,3 +1138,78 @@ fn trust_needs_ca_issuers_and_a_code_signing_leaf() {
     let id = inspect_file(&f.path("pe32.signed.exe"), &roots).unwrap();
     assert_eq!(id.signature.trusted, Some(true));
 }
+
+/// The certificate table is not covered by the image digest, so bytes hidden in it
+/// (the directory entry enlarged over an appended payload, a second entry that is no
+/// signature, extra padding) make every signature `invalid`.
+#[test]
+fn bytes_smuggled_into_the_certificate_table_are_malformed() {
+    let f = fixtures();
+    let signed = f.read("pe32.signed.exe");
+    let (at, size) = pe::cert_table(&signed, Kind::Pe32);
+    assert_eq!(at + size, signed.len());
+    let grown = |extra: &[u8]| {
+        let mut b = signed.clone();
+        b.extend_from_slice(extra);
+        pe::set_cert_table(&mut b, Kind::Pe32, at, size + extra.len());
+        b
+    };
+    let mut second = Vec::new();
+    second.extend_from_slice(&40u32.to_le_bytes());
+    second.extend_from_slice(&0x0200u16.to_le_bytes());
+    second.extend_from_slice(&2u16.to_le_bytes());
+    second.extend_from_slice(&[b'X'; 32]);
+    let mut sequence = Vec::new();
+    sequence.extend_from_slice(&24u32.to_le_bytes());
+    sequence.extend_from_slice(&0x0200u16.to_le_bytes());
+    sequence.extend_from_slice(&2u16.to_le_bytes());
+    sequence.extend_from_slice(&[
+        0x30, 0x02, 0x05, 0x00, b'p', b'a', b'y', b'l', b'o', b'a', b'd', b'!', 0, 0, 0, 0,
+    ]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "payload after the entry",
+            grown(b"MZ smuggled payload, 32 bytes.."),
+        ),
+        ("a second entry that is no DER", grown(&second)),
+        ("a second entry with bytes after its DER", grown(&sequence)),
+        ("8 bytes of zeros after the entry", grown(&[0; 8])),
+        ("a second entry of another type", {
+            let mut e = second.clone();
+            e[6] = 1;
+            grown(&e)
+        }),
+    ];
+    for (what, bytes) in cases {
+        let id = inspect_bytes(f, "smuggled.exe", &bytes).unwrap();
+        assert_eq!(
+            id.signature.status,
+            SignatureStatus::Invalid,
+            "{what}: {:#?}",
+            id.signature
+        );
+        assert_eq!(
+            id.signature.reason,
+            Some(InvalidReason::Malformed),
+            "{what}"
+        );
+        assert!(
+            id.signature
+                .signatures
+                .iter()
+                .all(|s| s.status == SignatureStatus::Invalid),
+            "{what}"
+        );
+    }
+    // Up to 7 bytes of zero padding are what signing tools add: still valid.
+    let mut b = signed.clone();
+    b.extend_from_slice(&[0; 5]);
+    pe::set_cert_table(&mut b, Kind::Pe32, at, size + 5);
+    let id = inspect_bytes(f, "padded.exe", &b).unwrap();
+    assert_eq!(
+        id.signature.status,
+        SignatureStatus::Valid,
+        "{:#?}",
+        id.signature
+    );
+}

@@ -116,33 +116,43 @@ impl Parsed {
 }
 
 /// Every signature in a certificate table, in table order, each followed by those
-/// nested in it.
-pub(crate) fn signatures(table: &[u8]) -> Vec<Candidate> {
-    let (entries, problem) = super::pe::entries(table);
+/// nested in it; and what is wrong with the table itself, if anything. A table problem
+/// (an entry that cannot be walked, that is not PKCS#7 SignedData, that holds more than
+/// one DER value and its padding, or bytes after the last entry) makes every
+/// signature `invalid`: bytes there are covered by no signature.
+pub(crate) fn signatures(table: &[u8]) -> (Vec<Candidate>, Option<String>) {
+    let (entries, walk_problem) = super::pe::entries(table);
+    let mut problem = walk_problem.clone();
     let mut out = Vec::new();
     for (n, entry) in entries.iter().enumerate() {
-        if out.len() >= MAX_SIGNATURES {
-            break;
-        }
         const WIN_CERT_TYPE_PKCS_SIGNED_DATA: u16 = 2;
         if entry.certificate_type != WIN_CERT_TYPE_PKCS_SIGNED_DATA {
-            out.push(Candidate {
-                entry: n,
-                nested_in: None,
-                outcome: Err(Problem::malformed(format!(
-                    "certificate table entry {n} has type {}, not PKCS#7 SignedData (2)",
-                    entry.certificate_type
-                ))),
-            });
+            let message = format!(
+                "certificate table entry {n} has type {}, not PKCS#7 SignedData (2)",
+                entry.certificate_type
+            );
+            if out.len() < MAX_SIGNATURES {
+                out.push(Candidate {
+                    entry: n,
+                    nested_in: None,
+                    outcome: Err(Problem::malformed(message.clone())),
+                });
+            }
+            problem.get_or_insert(message);
             continue;
         }
-        signed_data(entry.data, n, None, 0, &mut out);
+        if let Some(p) = entry_problem(entry.data) {
+            problem.get_or_insert_with(|| format!("certificate table entry {n}: {p}"));
+        }
+        if out.len() < MAX_SIGNATURES {
+            signed_data(entry.data, n, None, 0, &mut out);
+        }
     }
-    if let Some(problem) = problem {
+    if let Some(walk_problem) = walk_problem {
         out.push(Candidate {
             entry: entries.len(),
             nested_in: None,
-            outcome: Err(Problem::malformed(problem)),
+            outcome: Err(Problem::malformed(walk_problem)),
         });
     } else if entries.is_empty() {
         out.push(Candidate {
@@ -151,7 +161,21 @@ pub(crate) fn signatures(table: &[u8]) -> Vec<Candidate> {
             outcome: Err(Problem::malformed("the certificate table holds no entry")),
         });
     }
-    out
+    (out, problem)
+}
+
+/// What is wrong with an entry's contents as a whole: they must be one DER value
+/// followed by at most 7 zero bytes of padding.
+fn entry_problem(data: &[u8]) -> Option<String> {
+    let mut r = Reader::new(data);
+    match r.read("signature") {
+        Err(e) => Some(format!("not a DER signature: {}", e.0)),
+        Ok(_) => {
+            let rest = r.remaining();
+            (rest.len() > 7 || rest.iter().any(|&b| b != 0))
+                .then(|| format!("{} bytes follow the signature", rest.len()))
+        }
+    }
 }
 
 /// Parses one ContentInfo and pushes it, then the signatures nested in it.

@@ -216,17 +216,17 @@ pub(crate) struct Entry<'a> {
 }
 
 /// Splits the certificate table into its entries (each 8-byte aligned). A bad entry
-/// ends the walk with an error, after the good ones.
+/// ends the walk with an error, after the good ones: one cut short or claiming more
+/// than the table holds, padding between entries that is not zeros, or more than 7
+/// bytes after the last entry (zeros up to the next 8-byte boundary are allowed).
 pub(crate) fn entries(table: &[u8]) -> (Vec<Entry<'_>>, Option<String>) {
     let mut out = Vec::new();
     let mut at = 0usize;
     while at < table.len() {
-        let Some(header) = table.get(at..at + 8) else {
-            // Zero padding up to the next 8-byte boundary is allowed at the end.
-            if table
-                .get(at..)
-                .is_some_and(|rest| rest.iter().all(|&b| b == 0))
-            {
+        let rest = table.get(at..).unwrap_or_default();
+        let zeros = rest.iter().all(|&b| b == 0);
+        let Some(header) = rest.get(..8) else {
+            if zeros {
                 break;
             }
             return (
@@ -236,33 +236,39 @@ pub(crate) fn entries(table: &[u8]) -> (Vec<Entry<'_>>, Option<String>) {
         };
         let length = u32_at(header, 0) as usize;
         let certificate_type = u16_at(header, 6);
-        if length == 0
-            && table
-                .get(at..)
-                .is_some_and(|rest| rest.iter().all(|&b| b == 0))
-        {
-            break;
+        if length == 0 && zeros {
+            return (
+                out,
+                Some(format!(
+                    "{} bytes of zeros follow the last certificate table entry (at most 7 bytes of padding are allowed)",
+                    rest.len()
+                )),
+            );
         }
-        let Some(data) = (length >= 8)
-            .then(|| {
-                at.checked_add(length)
-                    .and_then(|end| table.get(at + 8..end))
-            })
-            .flatten()
-        else {
+        let Some(data) = (length >= 8).then(|| rest.get(8..length)).flatten() else {
             return (
                 out,
                 Some(format!(
                     "certificate table entry at byte {at} claims {length} bytes; the table has {} from there",
-                    table.len() - at
+                    rest.len()
                 )),
             );
         };
+        let padded = length.div_ceil(8) * 8;
+        let padding = rest.get(length..padded.min(rest.len())).unwrap_or_default();
+        if padding.iter().any(|&b| b != 0) {
+            return (
+                out,
+                Some(format!(
+                    "the padding after certificate table entry at byte {at} is not zeros"
+                )),
+            );
+        }
         out.push(Entry {
             certificate_type,
             data,
         });
-        at += length.div_ceil(8) * 8;
+        at += padded;
     }
     (out, None)
 }
