@@ -1213,3 +1213,143 @@ fn bytes_smuggled_into_the_certificate_table_are_malformed() {
         id.signature
     );
 }
+
+/// The certificates of a signature are not signed: a certificate added with the
+/// signer's issuer and serial and the leaf's key (self-issued, made with another key)
+/// must not become the reported leaf.
+#[test]
+fn an_added_certificate_with_the_signers_issuer_and_serial_is_not_the_leaf() {
+    let f = fixtures();
+    let leaf = f.path("leaf.pem");
+    let public = run(
+        "openssl",
+        &["x509", "-in", leaf.to_str().unwrap(), "-pubkey", "-noout"],
+        &f.dir,
+    );
+    f.write("leaf-public.pem", public.as_bytes());
+    run(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "impostor.key",
+            "-out",
+            "impostor.csr",
+            "-subj",
+            ROOT_SUBJECT,
+        ],
+        &f.dir,
+    );
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "impostor.csr",
+            "-signkey",
+            "impostor.key",
+            "-force_pubkey",
+            "leaf-public.pem",
+            "-set_serial",
+            "0x01A2B3C4D5",
+            "-days",
+            "365",
+            "-out",
+            "impostor.pem",
+        ],
+        &f.dir,
+    );
+    f.write(
+        "impostor-chain.pem",
+        &[f.read("impostor.pem"), f.read("leaf.pem"), f.read("ca.pem")].concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.impostor.exe",
+        "impostor-chain.pem",
+        "leaf.key",
+        "sha256",
+        false,
+    );
+    let impostor = parse_certificates(&f.read("impostor.pem"))
+        .unwrap()
+        .remove(0);
+    let genuine = parse_certificates(&f.read("leaf.pem")).unwrap().remove(0);
+    let id = inspect(&f.path("pe32.impostor.exe"));
+    let sig = &id.signature;
+    assert_eq!(
+        sig.signers[0].thumbprint, genuine.thumbprint,
+        "the leaf reported is the one whose signature verifies: {sig:#?}"
+    );
+    assert_ne!(sig.signers[0].thumbprint, impostor.thumbprint);
+    // The impostor's self-signature does not verify: the signature is invalid.
+    assert_eq!(sig.status, SignatureStatus::Invalid, "{sig:#?}");
+    assert_eq!(sig.reason, Some(InvalidReason::BadSignature));
+}
+
+/// A leaf re-signed by another CA with the genuine CA's name does not verify against
+/// the genuine CA included beside it.
+#[test]
+fn a_leaf_signed_by_a_namesake_ca_is_a_bad_signature() {
+    let f = fixtures();
+    make_ca(f, "namesake-ca", ROOT_SUBJECT);
+    make_cert(f, "namesake-leaf", LEAF_SUBJECT, LEAF_EXT, "namesake-ca");
+    f.write(
+        "namesake-chain.pem",
+        &[f.read("namesake-leaf.pem"), f.read("ca.pem")].concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.namesake.exe",
+        "namesake-chain.pem",
+        "namesake-leaf.key",
+        "sha256",
+        false,
+    );
+    let id = inspect(&f.path("pe32.namesake.exe"));
+    assert_eq!(
+        id.signature.status,
+        SignatureStatus::Invalid,
+        "{:#?}",
+        id.signature
+    );
+    assert_eq!(id.signature.reason, Some(InvalidReason::BadSignature));
+}
+
+/// Putting a tampered image's digest into the signed content makes the image digest
+/// match, but the signed messageDigest no longer does.
+#[test]
+fn a_replaced_signed_digest_is_a_bad_signature() {
+    let f = fixtures();
+    let (_, layout) = pe::build(Kind::Pe32, 5);
+    let original = f.read("pe32.signed.exe");
+    let old = inspect(&f.path("pe32.signed.exe"))
+        .authenticode_digest
+        .unwrap();
+    let mut bytes = original.clone();
+    bytes[layout.section_data + 10] ^= 0x01;
+    let new = inspect_bytes(f, "digest-tampered.exe", &bytes)
+        .unwrap()
+        .authenticode_digest
+        .unwrap();
+    let (table, size) = pe::cert_table(&bytes, Kind::Pe32);
+    let found: Vec<usize> = (table..table + size - 32)
+        .filter(|&i| bytes[i..i + 32] == old.0)
+        .collect();
+    assert_eq!(found.len(), 1, "the signed digest appears once");
+    bytes[found[0]..found[0] + 32].copy_from_slice(&new.0);
+    let id = inspect_bytes(f, "digest-replaced.exe", &bytes).unwrap();
+    let detail = &id.signature.signatures[0];
+    assert_eq!(
+        detail.signed_digest, detail.image_digest,
+        "the digests now agree"
+    );
+    assert_eq!(id.signature.status, SignatureStatus::Invalid);
+    assert_eq!(id.signature.reason, Some(InvalidReason::BadSignature));
+}

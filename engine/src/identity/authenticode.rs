@@ -7,8 +7,10 @@
 //! 2. the signed attributes: `contentType` is SpcIndirectData and `messageDigest`
 //!    is the digest of the SpcIndirectDataContent;
 //! 3. the SignerInfo's signature over the signed attributes, with the signer's key;
-//! 4. every included certificate whose issuer is included too, with the issuer's key
-//!    (the chain, leaf first, is followed as far as it is included);
+//! 4. every included certificate whose issuer is included too, with the issuer's key,
+//!    and every self-issued one with its own key (the chain, leaf first, is followed
+//!    as far as it is included; the signing certificate is one whose own signature
+//!    verifies, see `choose_signer`);
 //! 5. the image digest in SpcIndirectDataContent against the file.
 //!
 //! Nested signatures (unauthenticated attribute 1.3.6.1.4.1.311.2.4.1) are parsed the
@@ -278,10 +280,7 @@ fn parse<'a>(bytes: &'a [u8], nested: &mut Vec<&'a [u8]>) -> Result<Parsed, Prob
     }
     let signer = signer_info(info, nested)?;
 
-    let leaf = certificates
-        .iter()
-        .position(|c| signer.identifies(c))
-        .ok_or_else(|| Problem::malformed("the signing certificate is not included"))?;
+    let leaf = choose_signer(&signer, &certificates)?;
     let (chain, chain_check) = build_chain(&certificates, leaf);
     let check = signer
         .check(spc.value, chain.first().and_then(|&i| certificates.get(i)))
@@ -525,12 +524,62 @@ fn find_issuer(
     }
 }
 
+/// The signing certificate. The bag of certificates is not signed, so anyone can add
+/// one with the signer's issuer and serial (and its key); among the certificates the
+/// SignerInfo identifies, the first whose own signature verifies is used (self-signed
+/// by its own key, or signed by an included issuer), else the first whose issuer is
+/// not included, else the first (whose failing signature then makes it `invalid`).
+fn choose_signer(signer: &SignerInfo<'_>, certs: &[ParsedCertificate]) -> Result<usize, Problem> {
+    let mut unanchored = None;
+    let mut failing = None;
+    for (i, cert) in certs.iter().enumerate() {
+        if !signer.identifies(cert) {
+            continue;
+        }
+        let verified = if cert.is_self_issued() {
+            cert.verify_signed_by(&cert.key).is_ok()
+        } else {
+            match find_issuer(certs, cert, &[i]) {
+                Ok(Some(_)) => true,
+                Ok(None) => {
+                    unanchored.get_or_insert(i);
+                    continue;
+                }
+                Err(_) => false,
+            }
+        };
+        if verified {
+            return Ok(i);
+        }
+        failing.get_or_insert(i);
+    }
+    unanchored
+        .or(failing)
+        .ok_or_else(|| Problem::malformed("the signing certificate is not included"))
+}
+
+/// A self-issued certificate's signature by its own key. `top_only`: an algorithm this
+/// engine does not check is let pass (an old root above the chain).
+fn check_self_signature(cert: &ParsedCertificate, top_only: bool) -> Result<(), Problem> {
+    match cert.verify_signed_by(&cert.key) {
+        Ok(()) => Ok(()),
+        Err(VerifyError::Unsupported(_)) if top_only => Ok(()),
+        Err(e) => Err(Problem::from_verify(
+            e,
+            &format!("the self-signature of certificate {}", subject(cert)),
+        )),
+    }
+}
+
 /// The chain from `leaf` upwards through included certificates, and the result of
-/// checking each link.
+/// checking each link (a self-issued certificate ends it, checked by its own key).
 fn build_chain(certs: &[ParsedCertificate], leaf: usize) -> (Vec<usize>, Result<(), Problem>) {
     let mut chain = vec![leaf];
     while let Some(current) = chain.last().and_then(|&i| certs.get(i)) {
         if current.is_self_issued() {
+            if let Err(problem) = check_self_signature(current, chain.len() > 1) {
+                return (chain, Err(problem));
+            }
             break;
         }
         match find_issuer(certs, current, &chain) {
@@ -545,7 +594,11 @@ fn build_chain(certs: &[ParsedCertificate], leaf: usize) -> (Vec<usize>, Result<
 /// Step 4 for the certificates outside the chain (time-stamping chains, extras).
 fn check_others(certs: &[ParsedCertificate], chain: &[usize]) -> Result<(), Problem> {
     for (i, cert) in certs.iter().enumerate() {
-        if chain.contains(&i) || cert.is_self_issued() {
+        if chain.contains(&i) {
+            continue;
+        }
+        if cert.is_self_issued() {
+            check_self_signature(cert, true)?;
             continue;
         }
         match find_issuer(certs, cert, &[i]) {
