@@ -525,13 +525,35 @@ fn an_unsigned_pe_is_unsigned_and_other_files_too() {
         id.sha256.to_string(),
         sha.split_whitespace().next().unwrap()
     );
-    // An `MZ` program without a PE header (DOS) is not a PE.
+    // An `MZ` program without a PE header (DOS) is not a PE, nor is one whose DOS
+    // header points past its end, nor text that starts with `MZ`.
     let mut dos = pe::build(Kind::Pe32, 0).0;
     dos[0x40..0x44].copy_from_slice(b"NE\0\0");
-    assert_eq!(
-        inspect_bytes(f, "dos.exe", &dos).unwrap().signature.status,
-        SignatureStatus::Unsigned
-    );
+    let mut far = pe::build(Kind::Pe32, 0).0;
+    far[0x3c..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut near = pe::build(Kind::Pe32, 0).0;
+    let end = near.len() as u32 - 2;
+    near[0x3c..0x40].copy_from_slice(&end.to_le_bytes());
+    let text = b"MZ is how this text begins\n".to_vec();
+    let mut long_text = b"MZ".to_vec();
+    long_text.extend_from_slice(&[b'z'; 100]);
+    for (what, bytes) in [
+        ("dos", dos),
+        ("far", far),
+        ("near", near),
+        ("text", text),
+        ("long_text", long_text),
+    ] {
+        let id = inspect_bytes(f, &format!("{what}.exe"), &bytes)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(id.signature.status, SignatureStatus::Unsigned, "{what}");
+        assert_eq!(id.authenticode_digest, None, "{what}");
+        assert_eq!(
+            id.sha256.to_string(),
+            portcullis_engine::identity::sha256_bytes(&bytes).to_string(),
+            "{what}"
+        );
+    }
 }
 
 #[test]
@@ -621,11 +643,19 @@ fn truncation_at_every_byte_is_a_clean_error() {
         let bytes = f.read(name);
         let (_, layout) = pe::build(kind, 5);
         let (table, _) = pe::cert_table(&bytes, kind);
-        // The structural boundaries, named for the failure message…
+        // Until its `PE\0\0` signature, a file is not a PE: cut before it, it is an
+        // unsigned file.
+        for len in [2usize, 3, 63, 64, 0x42, 0x43] {
+            let id = inspect_bytes(f, "cut.exe", &bytes[..len]).unwrap();
+            assert_eq!(
+                id.signature.status,
+                SignatureStatus::Unsigned,
+                "{name} at {len}"
+            );
+            assert_eq!(id.authenticode_digest, None);
+        }
+        // The structural boundaries after it, named for the failure message…
         let boundaries = [
-            ("DOS header", 2usize),
-            ("DOS header end", 63),
-            ("PE signature", 0x42),
             ("COFF header", 0x44 + 10),
             ("optional header", layout.optional_header + 10),
             (
@@ -652,7 +682,7 @@ fn truncation_at_every_byte_is_a_clean_error() {
         }
         // …and every other length too.
         let path = f.path("cut.exe");
-        for len in 2..bytes.len() {
+        for len in 0x44..bytes.len() {
             std::fs::write(&path, &bytes[..len]).unwrap();
             match inspect_file(&path, &TrustRoots::none()) {
                 Err(e) => {
@@ -673,9 +703,6 @@ fn hostile_headers_are_errors_not_panics() {
     let f = fixtures();
     let (base, layout) = pe::build(Kind::Pe32Plus, 0);
     let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
-    let mut b = base.clone();
-    b[0x3c..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
-    cases.push(("e_lfanew past the end", b));
     let mut b = base.clone();
     b[layout.optional_header..layout.optional_header + 2].copy_from_slice(&0x999u16.to_le_bytes());
     cases.push(("bad magic", b));

@@ -84,16 +84,21 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 }
 
 /// Reads the layout of a PE file of `len` bytes. `Ok(None)`: not a PE (no `MZ`, or an
-/// `MZ` program without a `PE\0\0` header, such as a DOS program).
+/// `MZ` file without a `PE\0\0` header where its DOS header points, such as a DOS
+/// program or text that starts with `MZ`). Until `PE\0\0` is found, a file is not a
+/// PE, so nothing before it is an error.
 pub(crate) fn layout<R: Read + Seek>(
     r: &mut R,
     len: u64,
 ) -> Result<Option<PeLayout>, IdentityError> {
-    if len < 2 || read_at(r, len, 0, 2, "DOS signature")? != b"MZ" {
+    if len < 64 || read_at(r, len, 0, 2, "DOS signature")? != b"MZ" {
         return Ok(None);
     }
     let dos = read_at(r, len, 0, 64, "DOS header")?;
     let pe = u64::from(u32_at(&dos, 0x3c));
+    if pe.saturating_add(4) > len {
+        return Ok(None);
+    }
     let signature = read_at(r, len, pe, 4, "PE signature")?;
     if signature != b"PE\0\0" {
         return Ok(None);
