@@ -1380,3 +1380,137 @@ fn a_replaced_signed_digest_is_a_bad_signature() {
     assert_eq!(id.signature.status, SignatureStatus::Invalid);
     assert_eq!(id.signature.reason, Some(InvalidReason::BadSignature));
 }
+
+fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = value.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend_from_slice(&bytes);
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// A PKCS#7 Authenticode signature (no certificates, dummy signature) with
+/// `unsigned` as its unsigned attributes' contents.
+fn skeleton_signature(unsigned: &[u8]) -> Vec<u8> {
+    let oid = |o: &[u8]| tlv(0x06, o);
+    let spc_oid = [0x2b, 6, 1, 4, 1, 0x82, 0x37, 2, 1, 4];
+    let pe_oid = [0x2b, 6, 1, 4, 1, 0x82, 0x37, 2, 1, 15];
+    let sha256 = [0x60, 0x86, 0x48, 1, 0x65, 3, 4, 2, 1];
+    let rsa = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 1];
+    let spc = tlv(
+        0x30,
+        &[
+            tlv(0x30, &oid(&pe_oid)),
+            tlv(
+                0x30,
+                &[tlv(0x30, &oid(&sha256)), tlv(0x04, &[0; 32])].concat(),
+            ),
+        ]
+        .concat(),
+    );
+    let encap = tlv(0x30, &[oid(&spc_oid), tlv(0xa0, &spc)].concat());
+    let signer = tlv(
+        0x30,
+        &[
+            tlv(0x02, &[1]),
+            tlv(0x30, &[tlv(0x30, &[]), tlv(0x02, &[1])].concat()),
+            tlv(0x30, &oid(&sha256)),
+            tlv(0x30, &oid(&rsa)),
+            tlv(0x04, b"x"),
+            tlv(0xa1, unsigned),
+        ]
+        .concat(),
+    );
+    let sd = tlv(
+        0x30,
+        &[tlv(0x02, &[1]), tlv(0x31, &[]), encap, tlv(0x31, &signer)].concat(),
+    );
+    tlv(
+        0x30,
+        &[
+            oid(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 7, 2]),
+            tlv(0xa0, &sd),
+        ]
+        .concat(),
+    )
+}
+
+/// An unsigned PE with `table` as its certificate table.
+fn with_table(table: &[u8]) -> Vec<u8> {
+    let mut b = pe::build(Kind::Pe32, 0).0;
+    let at = b.len();
+    b.extend_from_slice(table);
+    pe::set_cert_table(&mut b, Kind::Pe32, at, table.len());
+    b
+}
+
+fn entry(kind: u16, data: &[u8]) -> Vec<u8> {
+    let mut e = Vec::new();
+    e.extend_from_slice(&(data.len() as u32 + 8).to_le_bytes());
+    e.extend_from_slice(&0x0200u16.to_le_bytes());
+    e.extend_from_slice(&kind.to_le_bytes());
+    e.extend_from_slice(data);
+    e.resize(e.len().div_ceil(8) * 8, 0);
+    e
+}
+
+/// Many tiny entries, nested signatures or attributes: read up to the limits, then
+/// the signature is malformed, and nothing is collected beyond them.
+#[test]
+fn many_tiny_signatures_are_bounded() {
+    let f = fixtures();
+    let nested_oid = [0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x04, 0x01];
+    let many = 200_000;
+    let entries = entry(1, &[]).repeat(many);
+    let nested = tlv(
+        0x30,
+        &[
+            tlv(0x06, &nested_oid),
+            tlv(0x31, &[0x30, 0x00].repeat(many)),
+        ]
+        .concat(),
+    );
+    let attributes = [0x30, 0x04, 0x06, 0x00, 0x31, 0x00].repeat(many);
+    for (what, table, expected) in [
+        ("entries", entries, "more than 32 certificate table entries"),
+        (
+            "nested",
+            entry(2, &skeleton_signature(&nested)),
+            "more than 32 nested signatures",
+        ),
+        (
+            "attributes",
+            entry(2, &skeleton_signature(&attributes)),
+            "more than 64 attributes",
+        ),
+    ] {
+        let start = std::time::Instant::now();
+        let id = inspect_bytes(f, "many.exe", &with_table(&table)).unwrap();
+        let sig = &id.signature;
+        assert_eq!(sig.status, SignatureStatus::Invalid, "{what}");
+        assert_eq!(sig.reason, Some(InvalidReason::Malformed), "{what}");
+        assert!(
+            sig.signatures.len() <= 33,
+            "{what}: {}",
+            sig.signatures.len()
+        );
+        assert!(
+            sig.signatures
+                .iter()
+                .any(|s| s.detail.as_deref().is_some_and(|d| d.contains(expected))),
+            "{what}: {:#?}",
+            sig.signatures.first()
+        );
+        assert!(start.elapsed().as_secs() < 10, "{what}");
+    }
+}

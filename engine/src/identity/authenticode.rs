@@ -30,6 +30,8 @@ pub const MAX_SIGNATURES: usize = 32;
 const MAX_DEPTH: usize = 4;
 /// At most this many certificates per SignedData.
 pub const MAX_CERTIFICATES_PER_SIGNATURE: usize = 64;
+/// At most this many signed, or unsigned, attributes per SignerInfo.
+const MAX_ATTRIBUTES: usize = 64;
 /// Certificates with the same subject tried as the issuer of one certificate.
 const MAX_ISSUER_CANDIDATES: usize = 4;
 
@@ -372,6 +374,11 @@ fn signer_info<'a>(
             if kind == oid::SPC_NESTED_SIGNATURE {
                 let mut values = Reader::new(values);
                 while !values.is_empty() {
+                    if nested.len() >= MAX_SIGNATURES {
+                        return Err(Problem::malformed(format!(
+                            "more than {MAX_SIGNATURES} nested signatures"
+                        )));
+                    }
                     nested.push(values.read("nested signature")?.raw);
                 }
             }
@@ -394,6 +401,11 @@ fn attributes(contents: &[u8]) -> Result<Vec<Attribute<'_>>, Problem> {
     let mut r = Reader::new(contents);
     let mut out = Vec::new();
     while !r.is_empty() {
+        if out.len() >= MAX_ATTRIBUTES {
+            return Err(Problem::malformed(format!(
+                "more than {MAX_ATTRIBUTES} attributes in one set"
+            )));
+        }
         let mut attribute = r.sequence("attribute")?;
         let kind = attribute.expect(tag::OID, "attribute type")?.value;
         let values = attribute.expect(tag::SET, "attribute values")?.value;

@@ -269,6 +269,15 @@ pub(crate) fn entries(table: &[u8]) -> (Vec<Entry<'_>>, Option<String>) {
                 )),
             );
         }
+        if out.len() >= super::MAX_SIGNATURES {
+            return (
+                out,
+                Some(format!(
+                    "more than {} certificate table entries",
+                    super::MAX_SIGNATURES
+                )),
+            );
+        }
         out.push(Entry {
             certificate_type,
             data,
