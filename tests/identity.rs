@@ -1514,3 +1514,43 @@ fn many_tiny_signatures_are_bounded() {
         assert!(start.elapsed().as_secs() < 10, "{what}");
     }
 }
+
+/// Signatures that ask for many verifications (here 32 entries, each with 60 copies of
+/// the CA to check) get at most MAX_VERIFICATIONS per file; the first ones are still
+/// checked, the rest are malformed.
+#[test]
+fn signature_verifications_per_file_are_bounded() {
+    let f = fixtures();
+    let mut pem = f.read("leaf.pem");
+    for _ in 0..60 {
+        pem.extend_from_slice(&f.read("ca.pem"));
+    }
+    f.write("many-cas.pem", &pem);
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.many-cas.exe",
+        "many-cas.pem",
+        "leaf.key",
+        "sha256",
+        false,
+    );
+    let one = f.read("pe32.many-cas.exe");
+    let (at, size) = pe::cert_table(&one, Kind::Pe32);
+    let mut many = one[..at + size].to_vec();
+    for _ in 1..32 {
+        many.extend_from_slice(&one[at..at + size]);
+    }
+    pe::set_cert_table(&mut many, Kind::Pe32, at, size * 32);
+    let id = inspect_bytes(f, "many-verifications.exe", &many).unwrap();
+    let sigs = &id.signature.signatures;
+    assert_eq!(sigs.len(), 32);
+    assert_eq!(sigs[0].status, SignatureStatus::Valid, "{:#?}", sigs[0]);
+    assert_eq!(id.signature.status, SignatureStatus::Valid);
+    let last = &sigs[31];
+    assert_eq!(last.reason, Some(InvalidReason::Malformed), "{last:#?}");
+    assert!(
+        last.detail.as_deref().unwrap().contains("verifications"),
+        "{last:#?}"
+    );
+}

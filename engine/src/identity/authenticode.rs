@@ -30,10 +30,29 @@ pub const MAX_SIGNATURES: usize = 32;
 const MAX_DEPTH: usize = 4;
 /// At most this many certificates per SignedData.
 pub const MAX_CERTIFICATES_PER_SIGNATURE: usize = 64;
+/// At most this many signature verifications per file: a hostile file can ask for
+/// many (every included certificate against each namesake, in every signature).
+pub const MAX_VERIFICATIONS: usize = 256;
 /// At most this many signed, or unsigned, attributes per SignerInfo.
 const MAX_ATTRIBUTES: usize = 64;
 /// Certificates with the same subject tried as the issuer of one certificate.
 const MAX_ISSUER_CANDIDATES: usize = 4;
+
+/// The signature verifications left for one file.
+struct Budget(std::cell::Cell<usize>);
+
+impl Budget {
+    fn spend(&self) -> Result<(), Problem> {
+        let left = self.0.get();
+        if left == 0 {
+            return Err(Problem::malformed(format!(
+                "more than {MAX_VERIFICATIONS} signature verifications in one file; the rest are not made"
+            )));
+        }
+        self.0.set(left - 1);
+        Ok(())
+    }
+}
 
 /// Why a signature is `invalid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -126,6 +145,7 @@ impl Parsed {
 /// signature `invalid`: bytes there are covered by no signature.
 pub(crate) fn signatures(table: &[u8]) -> (Vec<Candidate>, Option<String>) {
     let (entries, walk_problem) = super::pe::entries(table);
+    let budget = Budget(std::cell::Cell::new(MAX_VERIFICATIONS));
     let mut problem = walk_problem.clone();
     let mut out = Vec::new();
     for (n, entry) in entries.iter().enumerate() {
@@ -149,7 +169,7 @@ pub(crate) fn signatures(table: &[u8]) -> (Vec<Candidate>, Option<String>) {
             problem.get_or_insert_with(|| format!("certificate table entry {n}: {p}"));
         }
         if out.len() < MAX_SIGNATURES {
-            signed_data(entry.data, n, None, 0, &mut out);
+            signed_data(entry.data, n, None, 0, &mut out, &budget);
         }
     }
     if let Some(walk_problem) = walk_problem {
@@ -189,10 +209,11 @@ fn signed_data(
     nested_in: Option<usize>,
     depth: usize,
     out: &mut Vec<Candidate>,
+    budget: &Budget,
 ) {
     let index = out.len();
     let mut nested: Vec<&[u8]> = Vec::new();
-    let outcome = parse(bytes, &mut nested);
+    let outcome = parse(bytes, &mut nested, budget);
     out.push(Candidate {
         entry,
         nested_in,
@@ -212,11 +233,15 @@ fn signed_data(
             });
             return;
         }
-        signed_data(inner, entry, Some(index), depth + 1, out);
+        signed_data(inner, entry, Some(index), depth + 1, out, budget);
     }
 }
 
-fn parse<'a>(bytes: &'a [u8], nested: &mut Vec<&'a [u8]>) -> Result<Parsed, Problem> {
+fn parse<'a>(
+    bytes: &'a [u8],
+    nested: &mut Vec<&'a [u8]>,
+    budget: &Budget,
+) -> Result<Parsed, Problem> {
     let mut top = Reader::new(bytes);
     let mut content_info = top.sequence("ContentInfo")?;
     // The entry may be padded with zeros to its 8-byte boundary.
@@ -282,12 +307,16 @@ fn parse<'a>(bytes: &'a [u8], nested: &mut Vec<&'a [u8]>) -> Result<Parsed, Prob
     }
     let signer = signer_info(info, nested)?;
 
-    let leaf = choose_signer(&signer, &certificates)?;
-    let (chain, chain_check) = build_chain(&certificates, leaf);
+    let leaf = choose_signer(&signer, &certificates, budget)?;
+    let (chain, chain_check) = build_chain(&certificates, leaf, budget);
     let check = signer
-        .check(spc.value, chain.first().and_then(|&i| certificates.get(i)))
+        .check(
+            spc.value,
+            chain.first().and_then(|&i| certificates.get(i)),
+            budget,
+        )
         .and(chain_check)
-        .and_then(|()| check_others(&certificates, &chain));
+        .and_then(|()| check_others(&certificates, &chain, budget));
     let chain = chain
         .into_iter()
         .filter_map(|i| certificates.get(i).cloned())
@@ -429,6 +458,7 @@ impl SignerInfo<'_> {
         &self,
         spc_contents: &[u8],
         signer: Option<&ParsedCertificate>,
+        budget: &Budget,
     ) -> Result<(), Problem> {
         let digest = self.digest.clone().map_err(|alg| Problem {
             reason: InvalidReason::Unsupported,
@@ -486,6 +516,7 @@ impl SignerInfo<'_> {
         if let Some(first) = signed.first_mut() {
             *first = tag::SET;
         }
+        budget.spend()?;
         verify::verify(
             &signer.key,
             self.signature_algorithm,
@@ -511,6 +542,7 @@ fn find_issuer(
     certs: &[ParsedCertificate],
     cert: &ParsedCertificate,
     exclude: &[usize],
+    budget: &Budget,
 ) -> Result<Option<usize>, Problem> {
     let mut last_error = None;
     let candidates = certs
@@ -519,6 +551,7 @@ fn find_issuer(
         .filter(|(i, c)| c.subject_raw == cert.issuer_raw && !exclude.contains(i))
         .take(MAX_ISSUER_CANDIDATES);
     for (i, issuer) in candidates {
+        budget.spend()?;
         match cert.verify_signed_by(&issuer.key) {
             Ok(()) => return Ok(Some(i)),
             Err(e) => last_error = Some(e),
@@ -541,7 +574,11 @@ fn find_issuer(
 /// SignerInfo identifies, the first whose own signature verifies is used (self-signed
 /// by its own key, or signed by an included issuer), else the first whose issuer is
 /// not included, else the first (whose failing signature then makes it `invalid`).
-fn choose_signer(signer: &SignerInfo<'_>, certs: &[ParsedCertificate]) -> Result<usize, Problem> {
+fn choose_signer(
+    signer: &SignerInfo<'_>,
+    certs: &[ParsedCertificate],
+    budget: &Budget,
+) -> Result<usize, Problem> {
     let mut unanchored = None;
     let mut failing = None;
     for (i, cert) in certs.iter().enumerate() {
@@ -549,9 +586,9 @@ fn choose_signer(signer: &SignerInfo<'_>, certs: &[ParsedCertificate]) -> Result
             continue;
         }
         let verified = if cert.is_self_issued() {
-            cert.verify_signed_by(&cert.key).is_ok()
+            budget.spend().is_ok() && cert.verify_signed_by(&cert.key).is_ok()
         } else {
-            match find_issuer(certs, cert, &[i]) {
+            match find_issuer(certs, cert, &[i], budget) {
                 Ok(Some(_)) => true,
                 Ok(None) => {
                     unanchored.get_or_insert(i);
@@ -572,7 +609,12 @@ fn choose_signer(signer: &SignerInfo<'_>, certs: &[ParsedCertificate]) -> Result
 
 /// A self-issued certificate's signature by its own key. `top_only`: an algorithm this
 /// engine does not check is let pass (an old root above the chain).
-fn check_self_signature(cert: &ParsedCertificate, top_only: bool) -> Result<(), Problem> {
+fn check_self_signature(
+    cert: &ParsedCertificate,
+    top_only: bool,
+    budget: &Budget,
+) -> Result<(), Problem> {
+    budget.spend()?;
     match cert.verify_signed_by(&cert.key) {
         Ok(()) => Ok(()),
         Err(VerifyError::Unsupported(_)) if top_only => Ok(()),
@@ -585,16 +627,20 @@ fn check_self_signature(cert: &ParsedCertificate, top_only: bool) -> Result<(), 
 
 /// The chain from `leaf` upwards through included certificates, and the result of
 /// checking each link (a self-issued certificate ends it, checked by its own key).
-fn build_chain(certs: &[ParsedCertificate], leaf: usize) -> (Vec<usize>, Result<(), Problem>) {
+fn build_chain(
+    certs: &[ParsedCertificate],
+    leaf: usize,
+    budget: &Budget,
+) -> (Vec<usize>, Result<(), Problem>) {
     let mut chain = vec![leaf];
     while let Some(current) = chain.last().and_then(|&i| certs.get(i)) {
         if current.is_self_issued() {
-            if let Err(problem) = check_self_signature(current, chain.len() > 1) {
+            if let Err(problem) = check_self_signature(current, chain.len() > 1, budget) {
                 return (chain, Err(problem));
             }
             break;
         }
-        match find_issuer(certs, current, &chain) {
+        match find_issuer(certs, current, &chain, budget) {
             Ok(Some(i)) => chain.push(i),
             Ok(None) => break,
             Err(problem) => return (chain, Err(problem)),
@@ -604,16 +650,20 @@ fn build_chain(certs: &[ParsedCertificate], leaf: usize) -> (Vec<usize>, Result<
 }
 
 /// Step 4 for the certificates outside the chain (time-stamping chains, extras).
-fn check_others(certs: &[ParsedCertificate], chain: &[usize]) -> Result<(), Problem> {
+fn check_others(
+    certs: &[ParsedCertificate],
+    chain: &[usize],
+    budget: &Budget,
+) -> Result<(), Problem> {
     for (i, cert) in certs.iter().enumerate() {
         if chain.contains(&i) {
             continue;
         }
         if cert.is_self_issued() {
-            check_self_signature(cert, true)?;
+            check_self_signature(cert, true, budget)?;
             continue;
         }
-        match find_issuer(certs, cert, &[i]) {
+        match find_issuer(certs, cert, &[i], budget) {
             Ok(_) => {}
             Err(p) if p.reason == InvalidReason::Unsupported => {}
             Err(p) => return Err(p),

@@ -32,7 +32,7 @@
 //!
 //! Every offset is checked against the file's length before it is read; the largest
 //! allocation is bounded ([`MAX_CERT_TABLE`], [`MAX_SIGNATURES`],
-//! [`MAX_CERTIFICATES_PER_SIGNATURE`]). A file that claims structures past its end is an
+//! [`MAX_CERTIFICATES_PER_SIGNATURE`]), and so is the work ([`MAX_VERIFICATIONS`]). A file that claims structures past its end is an
 //! [`IdentityError`]; a signature that cannot be read is `invalid` with reason
 //! `malformed`.
 
@@ -51,7 +51,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use authenticode::{InvalidReason, MAX_CERTIFICATES_PER_SIGNATURE, MAX_SIGNATURES};
+pub use authenticode::{
+    InvalidReason, MAX_CERTIFICATES_PER_SIGNATURE, MAX_SIGNATURES, MAX_VERIFICATIONS,
+};
 pub use cache::{FileKey, IdentityCache};
 pub use cert::{parse_certificates, Certificate, CertificateError, TrustRoots, MAX_CERTIFICATES};
 pub use hash::{sha256_bytes, sha256_reader, DigestAlgorithm};
