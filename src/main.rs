@@ -48,7 +48,9 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Print a ready-to-paste application rule instead. `auto` (the default) gives
-        /// certificate and path for a validly signed file, else the hash.
+        /// certificate and path for a validly signed file, else the hash. The
+        /// certificate is named by subject and issuer only when `--roots` is given and
+        /// the chain reaches one of them; else by the leaf's thumbprint.
         #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "auto")]
         rule: Option<RuleKind>,
         /// Trust roots (PEM): report whether each signer chain reaches one of them.
@@ -210,13 +212,14 @@ fn print_json(value: &serde_json::Value, pretty: bool) -> Result<(), String> {
 /// How `inspect --rule` identifies the file.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum RuleKind {
-    /// Certificate (subject and issuer) and path when validly signed, else hash.
+    /// Certificate and path when validly signed, else hash.
     Auto,
     /// The SHA-256.
     Hash,
-    /// The leaf certificate's subject and issuer.
+    /// The leaf certificate: its subject and issuer when the chain is trusted
+    /// (`--roots`), else its thumbprint.
     Certificate,
-    /// The leaf certificate's subject and issuer, and the file's path.
+    /// The leaf certificate (as for `certificate`) and the file's path.
     CertificatePath,
 }
 
@@ -288,18 +291,33 @@ fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<String, String> {
 
 /// A file rule for an application: built from the bundle's own types, so that it reads
 /// back as it is printed.
+///
+/// A certificate rule names the leaf certificate by its `thumbprint` unless the chain
+/// was judged `trusted` against `--roots`: `valid` only says the signature is intact,
+/// not who made the certificates, and anyone can make a CA and a leaf with the same
+/// names. Only a chain that reaches a root you trust makes the subject and issuer mean
+/// the publisher.
 fn make_rule(id: &FileIdentity, path: &str, kind: RuleKind) -> Result<FileRule, String> {
     let leaf = match id.signature.status {
         SignatureStatus::Valid => id.signature.signers.first().filter(|c| c.subject.is_some()),
         SignatureStatus::Invalid | SignatureStatus::Unsigned => None,
     };
+    let trusted = id.signature.trusted == Some(true);
     let by_certificate = |with_path: bool| {
         match leaf {
         Some(leaf) => Ok(FileRule {
-            certificate: Some(CertificateCondition {
-                thumbprint: None,
-                subject: leaf.subject.clone(),
-                issuer: leaf.issuer.clone(),
+            certificate: Some(if trusted {
+                CertificateCondition {
+                    thumbprint: None,
+                    subject: leaf.subject.clone(),
+                    issuer: leaf.issuer.clone(),
+                }
+            } else {
+                CertificateCondition {
+                    thumbprint: Some(leaf.thumbprint),
+                    subject: None,
+                    issuer: None,
+                }
             }),
             path: with_path.then(|| path.to_owned()),
             ..FileRule::default()

@@ -525,13 +525,35 @@ fn an_unsigned_pe_is_unsigned_and_other_files_too() {
         id.sha256.to_string(),
         sha.split_whitespace().next().unwrap()
     );
-    // An `MZ` program without a PE header (DOS) is not a PE.
+    // An `MZ` program without a PE header (DOS) is not a PE, nor is one whose DOS
+    // header points past its end, nor text that starts with `MZ`.
     let mut dos = pe::build(Kind::Pe32, 0).0;
     dos[0x40..0x44].copy_from_slice(b"NE\0\0");
-    assert_eq!(
-        inspect_bytes(f, "dos.exe", &dos).unwrap().signature.status,
-        SignatureStatus::Unsigned
-    );
+    let mut far = pe::build(Kind::Pe32, 0).0;
+    far[0x3c..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut near = pe::build(Kind::Pe32, 0).0;
+    let end = near.len() as u32 - 2;
+    near[0x3c..0x40].copy_from_slice(&end.to_le_bytes());
+    let text = b"MZ is how this text begins\n".to_vec();
+    let mut long_text = b"MZ".to_vec();
+    long_text.extend_from_slice(&[b'z'; 100]);
+    for (what, bytes) in [
+        ("dos", dos),
+        ("far", far),
+        ("near", near),
+        ("text", text),
+        ("long_text", long_text),
+    ] {
+        let id = inspect_bytes(f, &format!("{what}.exe"), &bytes)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(id.signature.status, SignatureStatus::Unsigned, "{what}");
+        assert_eq!(id.authenticode_digest, None, "{what}");
+        assert_eq!(
+            id.sha256.to_string(),
+            portcullis_engine::identity::sha256_bytes(&bytes).to_string(),
+            "{what}"
+        );
+    }
 }
 
 #[test]
@@ -621,11 +643,19 @@ fn truncation_at_every_byte_is_a_clean_error() {
         let bytes = f.read(name);
         let (_, layout) = pe::build(kind, 5);
         let (table, _) = pe::cert_table(&bytes, kind);
-        // The structural boundaries, named for the failure message…
+        // Until its `PE\0\0` signature, a file is not a PE: cut before it, it is an
+        // unsigned file.
+        for len in [2usize, 3, 63, 64, 0x42, 0x43] {
+            let id = inspect_bytes(f, "cut.exe", &bytes[..len]).unwrap();
+            assert_eq!(
+                id.signature.status,
+                SignatureStatus::Unsigned,
+                "{name} at {len}"
+            );
+            assert_eq!(id.authenticode_digest, None);
+        }
+        // The structural boundaries after it, named for the failure message…
         let boundaries = [
-            ("DOS header", 2usize),
-            ("DOS header end", 63),
-            ("PE signature", 0x42),
             ("COFF header", 0x44 + 10),
             ("optional header", layout.optional_header + 10),
             (
@@ -652,7 +682,7 @@ fn truncation_at_every_byte_is_a_clean_error() {
         }
         // …and every other length too.
         let path = f.path("cut.exe");
-        for len in 2..bytes.len() {
+        for len in 0x44..bytes.len() {
             std::fs::write(&path, &bytes[..len]).unwrap();
             match inspect_file(&path, &TrustRoots::none()) {
                 Err(e) => {
@@ -673,9 +703,6 @@ fn hostile_headers_are_errors_not_panics() {
     let f = fixtures();
     let (base, layout) = pe::build(Kind::Pe32Plus, 0);
     let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
-    let mut b = base.clone();
-    b[0x3c..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
-    cases.push(("e_lfanew past the end", b));
     let mut b = base.clone();
     b[layout.optional_header..layout.optional_header + 2].copy_from_slice(&0x999u16.to_le_bytes());
     cases.push(("bad magic", b));
@@ -783,7 +810,7 @@ fn inspect_output_is_an_event_and_its_rule_allows_it() {
         );
         rules.push(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap());
     }
-    assert!(rules[0]["certificate"]["subject"].is_string() && rules[0]["path"].is_string());
+    assert!(rules[0]["certificate"]["thumbprint"].is_string() && rules[0]["path"].is_string());
     assert!(rules[1]["sha256"].is_string());
     let bundle = serde_json::json!({
         "format": "portcullis.bundle/v1",
@@ -855,4 +882,675 @@ fn inspect_output_is_an_event_and_its_rule_allows_it() {
     ]);
     let id: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(id["signature"]["trusted"], true);
+}
+
+/// Makes a self-signed CA `{name}.pem` / `{name}.key` with `subject`.
+fn make_ca(f: &Fixtures, name: &str, subject: &str) {
+    run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "3650",
+            "-subj",
+            subject,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        &f.dir,
+    );
+}
+
+/// Makes `{name}.pem` / `{name}.key` with `subject` and the extensions `ext`, issued by
+/// `{ca}.pem` / `{ca}.key`.
+fn make_cert(f: &Fixtures, name: &str, subject: &str, ext: &str, ca: &str) {
+    f.write(&format!("{name}.ext"), ext.as_bytes());
+    run(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            subject,
+        ],
+        &f.dir,
+    );
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-set_serial",
+            "0x01A2B3C4D5",
+            "-days",
+            "365",
+            "-out",
+            &format!("{name}.pem"),
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+        &f.dir,
+    );
+}
+
+const ROOT_SUBJECT: &str = "/C=US/O=Portcullis Test/CN=Portcullis Test Root CA";
+const LEAF_SUBJECT: &str = "/C=US/ST=Washington/O=Contoso, Ltd./CN=Contoso Code Signing";
+
+fn decide(f: &Fixtures, bundle: &Path, file: &Path) -> String {
+    let out = portcullis(&["inspect", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    let mut event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    event["computer"] = "pc-1".into();
+    event["user"] = "ann".into();
+    event["time"] = "2026-11-22T10:00:00Z".into();
+    let name = format!("event-{}.json", file.file_name().unwrap().to_str().unwrap());
+    let event_path = f.write(&name, event.to_string().as_bytes());
+    let out = portcullis(&[
+        "eval",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        event_path.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    decision["decision"].as_str().unwrap().to_owned()
+}
+
+fn bundle_with(f: &Fixtures, name: &str, rules: &[serde_json::Value]) -> PathBuf {
+    let bundle = serde_json::json!({
+        "format": "portcullis.bundle/v1",
+        "organizations": [{"id": "acme", "name": "Acme"}],
+        "groups": [{"id": "ws", "organization": "acme", "name": "Workstations"}],
+        "computers": [{"id": "pc-1", "group": "ws", "name": "PC-1", "os": "linux"}],
+        "applications": [{"id": "inspected", "organization": "acme", "name": "Inspected", "rules": rules}],
+        "policies": [{"id": "allow", "scope": {"organization": "acme"}, "position": 10,
+                      "applications": ["inspected"], "action": "permit"}]
+    });
+    f.write(name, bundle.to_string().as_bytes())
+}
+
+/// A CA and leaf anyone can make with the genuine names sign a file `valid`; the rule
+/// `inspect --rule` prints for the genuine file must not allow it.
+#[test]
+fn a_forged_publisher_does_not_match_the_printed_rule() {
+    let f = fixtures();
+    make_ca(f, "forged-ca", ROOT_SUBJECT);
+    make_cert(f, "forged-leaf", LEAF_SUBJECT, LEAF_EXT, "forged-ca");
+    f.write(
+        "forged-chain.pem",
+        &[f.read("forged-leaf.pem"), f.read("forged-ca.pem")].concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.forged.exe",
+        "forged-chain.pem",
+        "forged-leaf.key",
+        "sha256",
+        false,
+    );
+    let genuine = f.path("pe32.signed.exe");
+    let forged = f.path("pe32.forged.exe");
+    let (g, x) = (inspect(&genuine), inspect(&forged));
+    assert_eq!(x.signature.status, SignatureStatus::Valid);
+    assert_eq!(
+        g.signature.signers[0].subject,
+        x.signature.signers[0].subject
+    );
+    assert_eq!(g.signature.signers[0].issuer, x.signature.signers[0].issuer);
+
+    // Without roots: the leaf's thumbprint, which the forger cannot reproduce.
+    let out = portcullis(&["inspect", "--rule=certificate", genuine.to_str().unwrap()]);
+    assert!(out.status.success());
+    let rule: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rule["certificate"]["thumbprint"],
+        g.signature.signers[0].thumbprint.to_string()
+    );
+    assert!(rule["certificate"].get("subject").is_none(), "{rule}");
+    let bundle = bundle_with(f, "forged-bundle.json", &[rule]);
+    assert_eq!(decide(f, &bundle, &genuine), "allow");
+    assert_eq!(decide(f, &bundle, &forged), "deny");
+
+    // With roots the chain reaches: subject and issuer, which only that root's
+    // certificates can carry with a trusted chain.
+    let roots = f.path("ca.pem");
+    let out = portcullis(&[
+        "inspect",
+        "--rule",
+        "--roots",
+        roots.to_str().unwrap(),
+        genuine.to_str().unwrap(),
+    ]);
+    let rule: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rule["certificate"]["subject"].is_string(), "{rule}");
+    assert!(rule["certificate"].get("thumbprint").is_none(), "{rule}");
+    // The forged file's chain does not reach those roots: its rule is by thumbprint.
+    let out = portcullis(&[
+        "inspect",
+        "--rule",
+        "--roots",
+        roots.to_str().unwrap(),
+        forged.to_str().unwrap(),
+    ]);
+    let rule: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rule["certificate"]["thumbprint"],
+        x.signature.signers[0].thumbprint.to_string()
+    );
+}
+
+/// A certificate that is not a CA (a TLS server's, a code-signing leaf) cannot issue
+/// certificates, and a leaf whose extended key usage leaves out code signing cannot
+/// sign code: such chains are not trusted, even though they reach the root.
+#[test]
+fn trust_needs_ca_issuers_and_a_code_signing_leaf() {
+    let f = fixtures();
+    let server_ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n";
+    make_cert(
+        f,
+        "nonca",
+        "/O=Portcullis Test/CN=www.example.test",
+        server_ext,
+        "ca",
+    );
+    make_cert(
+        f,
+        "nonca-leaf",
+        "/O=Mallory/CN=Mallory Code Signing",
+        LEAF_EXT,
+        "nonca",
+    );
+    f.write(
+        "nonca-chain.pem",
+        &[
+            f.read("nonca-leaf.pem"),
+            f.read("nonca.pem"),
+            f.read("ca.pem"),
+        ]
+        .concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.nonca.exe",
+        "nonca-chain.pem",
+        "nonca-leaf.key",
+        "sha256",
+        false,
+    );
+    // A code-signing leaf made by the code-signing leaf.
+    make_cert(
+        f,
+        "leaf-leaf",
+        "/O=Mallory/CN=Mallory Code Signing 2",
+        LEAF_EXT,
+        "leaf",
+    );
+    f.write(
+        "leaf-leaf-chain.pem",
+        &[
+            f.read("leaf-leaf.pem"),
+            f.read("leaf.pem"),
+            f.read("ca.pem"),
+        ]
+        .concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.leafleaf.exe",
+        "leaf-leaf-chain.pem",
+        "leaf-leaf.key",
+        "sha256",
+        false,
+    );
+    // A server certificate straight from the root, used to sign code.
+    f.write(
+        "server-chain.pem",
+        &[f.read("nonca.pem"), f.read("ca.pem")].concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.server.exe",
+        "server-chain.pem",
+        "nonca.key",
+        "sha256",
+        false,
+    );
+    let roots = TrustRoots::from_pem(&f.read("ca.pem")).unwrap();
+    for name in ["pe32.nonca.exe", "pe32.leafleaf.exe", "pe32.server.exe"] {
+        let id = inspect_file(&f.path(name), &roots).unwrap();
+        assert_eq!(
+            id.signature.status,
+            SignatureStatus::Valid,
+            "{name}: {:#?}",
+            id.signature
+        );
+        assert_eq!(
+            id.signature.trusted,
+            Some(false),
+            "{name}: {:#?}",
+            id.signature
+        );
+    }
+    // The genuine chain stays trusted.
+    let id = inspect_file(&f.path("pe32.signed.exe"), &roots).unwrap();
+    assert_eq!(id.signature.trusted, Some(true));
+}
+
+/// The certificate table is not covered by the image digest, so bytes hidden in it
+/// (the directory entry enlarged over an appended payload, a second entry that is no
+/// signature, extra padding) make every signature `invalid`.
+#[test]
+fn bytes_smuggled_into_the_certificate_table_are_malformed() {
+    let f = fixtures();
+    let signed = f.read("pe32.signed.exe");
+    let (at, size) = pe::cert_table(&signed, Kind::Pe32);
+    assert_eq!(at + size, signed.len());
+    let grown = |extra: &[u8]| {
+        let mut b = signed.clone();
+        b.extend_from_slice(extra);
+        pe::set_cert_table(&mut b, Kind::Pe32, at, size + extra.len());
+        b
+    };
+    let mut second = Vec::new();
+    second.extend_from_slice(&40u32.to_le_bytes());
+    second.extend_from_slice(&0x0200u16.to_le_bytes());
+    second.extend_from_slice(&2u16.to_le_bytes());
+    second.extend_from_slice(&[b'X'; 32]);
+    let mut sequence = Vec::new();
+    sequence.extend_from_slice(&24u32.to_le_bytes());
+    sequence.extend_from_slice(&0x0200u16.to_le_bytes());
+    sequence.extend_from_slice(&2u16.to_le_bytes());
+    sequence.extend_from_slice(&[
+        0x30, 0x02, 0x05, 0x00, b'p', b'a', b'y', b'l', b'o', b'a', b'd', b'!', 0, 0, 0, 0,
+    ]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "payload after the entry",
+            grown(b"MZ smuggled payload, 32 bytes.."),
+        ),
+        ("a second entry that is no DER", grown(&second)),
+        ("a second entry with bytes after its DER", grown(&sequence)),
+        ("8 bytes of zeros after the entry", grown(&[0; 8])),
+        ("a second entry of another type", {
+            let mut e = second.clone();
+            e[6] = 1;
+            grown(&e)
+        }),
+    ];
+    for (what, bytes) in cases {
+        let id = inspect_bytes(f, "smuggled.exe", &bytes).unwrap();
+        assert_eq!(
+            id.signature.status,
+            SignatureStatus::Invalid,
+            "{what}: {:#?}",
+            id.signature
+        );
+        assert_eq!(
+            id.signature.reason,
+            Some(InvalidReason::Malformed),
+            "{what}"
+        );
+        assert!(
+            id.signature
+                .signatures
+                .iter()
+                .all(|s| s.status == SignatureStatus::Invalid),
+            "{what}"
+        );
+    }
+    // Up to 7 bytes of zero padding are what signing tools add: still valid.
+    let mut b = signed.clone();
+    b.extend_from_slice(&[0; 5]);
+    pe::set_cert_table(&mut b, Kind::Pe32, at, size + 5);
+    let id = inspect_bytes(f, "padded.exe", &b).unwrap();
+    assert_eq!(
+        id.signature.status,
+        SignatureStatus::Valid,
+        "{:#?}",
+        id.signature
+    );
+}
+
+/// The certificates of a signature are not signed: a certificate added with the
+/// signer's issuer and serial and the leaf's key (self-issued, made with another key)
+/// must not become the reported leaf.
+#[test]
+fn an_added_certificate_with_the_signers_issuer_and_serial_is_not_the_leaf() {
+    let f = fixtures();
+    let leaf = f.path("leaf.pem");
+    let public = run(
+        "openssl",
+        &["x509", "-in", leaf.to_str().unwrap(), "-pubkey", "-noout"],
+        &f.dir,
+    );
+    f.write("leaf-public.pem", public.as_bytes());
+    run(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "impostor.key",
+            "-out",
+            "impostor.csr",
+            "-subj",
+            ROOT_SUBJECT,
+        ],
+        &f.dir,
+    );
+    run(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "impostor.csr",
+            "-signkey",
+            "impostor.key",
+            "-force_pubkey",
+            "leaf-public.pem",
+            "-set_serial",
+            "0x01A2B3C4D5",
+            "-days",
+            "365",
+            "-out",
+            "impostor.pem",
+        ],
+        &f.dir,
+    );
+    f.write(
+        "impostor-chain.pem",
+        &[f.read("impostor.pem"), f.read("leaf.pem"), f.read("ca.pem")].concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.impostor.exe",
+        "impostor-chain.pem",
+        "leaf.key",
+        "sha256",
+        false,
+    );
+    let impostor = parse_certificates(&f.read("impostor.pem"))
+        .unwrap()
+        .remove(0);
+    let genuine = parse_certificates(&f.read("leaf.pem")).unwrap().remove(0);
+    let id = inspect(&f.path("pe32.impostor.exe"));
+    let sig = &id.signature;
+    assert_eq!(
+        sig.signers[0].thumbprint, genuine.thumbprint,
+        "the leaf reported is the one whose signature verifies: {sig:#?}"
+    );
+    assert_ne!(sig.signers[0].thumbprint, impostor.thumbprint);
+    // The impostor's self-signature does not verify: the signature is invalid.
+    assert_eq!(sig.status, SignatureStatus::Invalid, "{sig:#?}");
+    assert_eq!(sig.reason, Some(InvalidReason::BadSignature));
+}
+
+/// A leaf re-signed by another CA with the genuine CA's name does not verify against
+/// the genuine CA included beside it.
+#[test]
+fn a_leaf_signed_by_a_namesake_ca_is_a_bad_signature() {
+    let f = fixtures();
+    make_ca(f, "namesake-ca", ROOT_SUBJECT);
+    make_cert(f, "namesake-leaf", LEAF_SUBJECT, LEAF_EXT, "namesake-ca");
+    f.write(
+        "namesake-chain.pem",
+        &[f.read("namesake-leaf.pem"), f.read("ca.pem")].concat(),
+    );
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.namesake.exe",
+        "namesake-chain.pem",
+        "namesake-leaf.key",
+        "sha256",
+        false,
+    );
+    let id = inspect(&f.path("pe32.namesake.exe"));
+    assert_eq!(
+        id.signature.status,
+        SignatureStatus::Invalid,
+        "{:#?}",
+        id.signature
+    );
+    assert_eq!(id.signature.reason, Some(InvalidReason::BadSignature));
+}
+
+/// Putting a tampered image's digest into the signed content makes the image digest
+/// match, but the signed messageDigest no longer does.
+#[test]
+fn a_replaced_signed_digest_is_a_bad_signature() {
+    let f = fixtures();
+    let (_, layout) = pe::build(Kind::Pe32, 5);
+    let original = f.read("pe32.signed.exe");
+    let old = inspect(&f.path("pe32.signed.exe"))
+        .authenticode_digest
+        .unwrap();
+    let mut bytes = original.clone();
+    bytes[layout.section_data + 10] ^= 0x01;
+    let new = inspect_bytes(f, "digest-tampered.exe", &bytes)
+        .unwrap()
+        .authenticode_digest
+        .unwrap();
+    let (table, size) = pe::cert_table(&bytes, Kind::Pe32);
+    let found: Vec<usize> = (table..table + size - 32)
+        .filter(|&i| bytes[i..i + 32] == old.0)
+        .collect();
+    assert_eq!(found.len(), 1, "the signed digest appears once");
+    bytes[found[0]..found[0] + 32].copy_from_slice(&new.0);
+    let id = inspect_bytes(f, "digest-replaced.exe", &bytes).unwrap();
+    let detail = &id.signature.signatures[0];
+    assert_eq!(
+        detail.signed_digest, detail.image_digest,
+        "the digests now agree"
+    );
+    assert_eq!(id.signature.status, SignatureStatus::Invalid);
+    assert_eq!(id.signature.reason, Some(InvalidReason::BadSignature));
+}
+
+fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = value.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend_from_slice(&bytes);
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// A PKCS#7 Authenticode signature (no certificates, dummy signature) with
+/// `unsigned` as its unsigned attributes' contents.
+fn skeleton_signature(unsigned: &[u8]) -> Vec<u8> {
+    let oid = |o: &[u8]| tlv(0x06, o);
+    let spc_oid = [0x2b, 6, 1, 4, 1, 0x82, 0x37, 2, 1, 4];
+    let pe_oid = [0x2b, 6, 1, 4, 1, 0x82, 0x37, 2, 1, 15];
+    let sha256 = [0x60, 0x86, 0x48, 1, 0x65, 3, 4, 2, 1];
+    let rsa = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 1];
+    let spc = tlv(
+        0x30,
+        &[
+            tlv(0x30, &oid(&pe_oid)),
+            tlv(
+                0x30,
+                &[tlv(0x30, &oid(&sha256)), tlv(0x04, &[0; 32])].concat(),
+            ),
+        ]
+        .concat(),
+    );
+    let encap = tlv(0x30, &[oid(&spc_oid), tlv(0xa0, &spc)].concat());
+    let signer = tlv(
+        0x30,
+        &[
+            tlv(0x02, &[1]),
+            tlv(0x30, &[tlv(0x30, &[]), tlv(0x02, &[1])].concat()),
+            tlv(0x30, &oid(&sha256)),
+            tlv(0x30, &oid(&rsa)),
+            tlv(0x04, b"x"),
+            tlv(0xa1, unsigned),
+        ]
+        .concat(),
+    );
+    let sd = tlv(
+        0x30,
+        &[tlv(0x02, &[1]), tlv(0x31, &[]), encap, tlv(0x31, &signer)].concat(),
+    );
+    tlv(
+        0x30,
+        &[
+            oid(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 7, 2]),
+            tlv(0xa0, &sd),
+        ]
+        .concat(),
+    )
+}
+
+/// An unsigned PE with `table` as its certificate table.
+fn with_table(table: &[u8]) -> Vec<u8> {
+    let mut b = pe::build(Kind::Pe32, 0).0;
+    let at = b.len();
+    b.extend_from_slice(table);
+    pe::set_cert_table(&mut b, Kind::Pe32, at, table.len());
+    b
+}
+
+fn entry(kind: u16, data: &[u8]) -> Vec<u8> {
+    let mut e = Vec::new();
+    e.extend_from_slice(&(data.len() as u32 + 8).to_le_bytes());
+    e.extend_from_slice(&0x0200u16.to_le_bytes());
+    e.extend_from_slice(&kind.to_le_bytes());
+    e.extend_from_slice(data);
+    e.resize(e.len().div_ceil(8) * 8, 0);
+    e
+}
+
+/// Many tiny entries, nested signatures or attributes: read up to the limits, then
+/// the signature is malformed, and nothing is collected beyond them.
+#[test]
+fn many_tiny_signatures_are_bounded() {
+    let f = fixtures();
+    let nested_oid = [0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x04, 0x01];
+    let many = 200_000;
+    let entries = entry(1, &[]).repeat(many);
+    let nested = tlv(
+        0x30,
+        &[
+            tlv(0x06, &nested_oid),
+            tlv(0x31, &[0x30, 0x00].repeat(many)),
+        ]
+        .concat(),
+    );
+    let attributes = [0x30, 0x04, 0x06, 0x00, 0x31, 0x00].repeat(many);
+    for (what, table, expected) in [
+        ("entries", entries, "more than 32 certificate table entries"),
+        (
+            "nested",
+            entry(2, &skeleton_signature(&nested)),
+            "more than 32 nested signatures",
+        ),
+        (
+            "attributes",
+            entry(2, &skeleton_signature(&attributes)),
+            "more than 64 attributes",
+        ),
+    ] {
+        let start = std::time::Instant::now();
+        let id = inspect_bytes(f, "many.exe", &with_table(&table)).unwrap();
+        let sig = &id.signature;
+        assert_eq!(sig.status, SignatureStatus::Invalid, "{what}");
+        assert_eq!(sig.reason, Some(InvalidReason::Malformed), "{what}");
+        assert!(
+            sig.signatures.len() <= 33,
+            "{what}: {}",
+            sig.signatures.len()
+        );
+        assert!(
+            sig.signatures
+                .iter()
+                .any(|s| s.detail.as_deref().is_some_and(|d| d.contains(expected))),
+            "{what}: {:#?}",
+            sig.signatures.first()
+        );
+        assert!(start.elapsed().as_secs() < 10, "{what}");
+    }
+}
+
+/// Signatures that ask for many verifications (here 32 entries, each with 60 copies of
+/// the CA to check) get at most MAX_VERIFICATIONS per file; the first ones are still
+/// checked, the rest are malformed.
+#[test]
+fn signature_verifications_per_file_are_bounded() {
+    let f = fixtures();
+    let mut pem = f.read("leaf.pem");
+    for _ in 0..60 {
+        pem.extend_from_slice(&f.read("ca.pem"));
+    }
+    f.write("many-cas.pem", &pem);
+    sign(
+        f,
+        "pe32.exe",
+        "pe32.many-cas.exe",
+        "many-cas.pem",
+        "leaf.key",
+        "sha256",
+        false,
+    );
+    let one = f.read("pe32.many-cas.exe");
+    let (at, size) = pe::cert_table(&one, Kind::Pe32);
+    let mut many = one[..at + size].to_vec();
+    for _ in 1..32 {
+        many.extend_from_slice(&one[at..at + size]);
+    }
+    pe::set_cert_table(&mut many, Kind::Pe32, at, size * 32);
+    let id = inspect_bytes(f, "many-verifications.exe", &many).unwrap();
+    let sigs = &id.signature.signatures;
+    assert_eq!(sigs.len(), 32);
+    assert_eq!(sigs[0].status, SignatureStatus::Valid, "{:#?}", sigs[0]);
+    assert_eq!(id.signature.status, SignatureStatus::Valid);
+    let last = &sigs[31];
+    assert_eq!(last.reason, Some(InvalidReason::Malformed), "{last:#?}");
+    assert!(
+        last.detail.as_deref().unwrap().contains("verifications"),
+        "{last:#?}"
+    );
 }

@@ -7,8 +7,10 @@
 //! 2. the signed attributes: `contentType` is SpcIndirectData and `messageDigest`
 //!    is the digest of the SpcIndirectDataContent;
 //! 3. the SignerInfo's signature over the signed attributes, with the signer's key;
-//! 4. every included certificate whose issuer is included too, with the issuer's key
-//!    (the chain, leaf first, is followed as far as it is included);
+//! 4. every included certificate whose issuer is included too, with the issuer's key,
+//!    and every self-issued one with its own key (the chain, leaf first, is followed
+//!    as far as it is included; the signing certificate is one whose own signature
+//!    verifies, see `choose_signer`);
 //! 5. the image digest in SpcIndirectDataContent against the file.
 //!
 //! Nested signatures (unauthenticated attribute 1.3.6.1.4.1.311.2.4.1) are parsed the
@@ -28,8 +30,29 @@ pub const MAX_SIGNATURES: usize = 32;
 const MAX_DEPTH: usize = 4;
 /// At most this many certificates per SignedData.
 pub const MAX_CERTIFICATES_PER_SIGNATURE: usize = 64;
+/// At most this many signature verifications per file: a hostile file can ask for
+/// many (every included certificate against each namesake, in every signature).
+pub const MAX_VERIFICATIONS: usize = 256;
+/// At most this many signed, or unsigned, attributes per SignerInfo.
+const MAX_ATTRIBUTES: usize = 64;
 /// Certificates with the same subject tried as the issuer of one certificate.
 const MAX_ISSUER_CANDIDATES: usize = 4;
+
+/// The signature verifications left for one file.
+struct Budget(std::cell::Cell<usize>);
+
+impl Budget {
+    fn spend(&self) -> Result<(), Problem> {
+        let left = self.0.get();
+        if left == 0 {
+            return Err(Problem::malformed(format!(
+                "more than {MAX_VERIFICATIONS} signature verifications in one file; the rest are not made"
+            )));
+        }
+        self.0.set(left - 1);
+        Ok(())
+    }
+}
 
 /// Why a signature is `invalid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -116,33 +139,44 @@ impl Parsed {
 }
 
 /// Every signature in a certificate table, in table order, each followed by those
-/// nested in it.
-pub(crate) fn signatures(table: &[u8]) -> Vec<Candidate> {
-    let (entries, problem) = super::pe::entries(table);
+/// nested in it; and what is wrong with the table itself, if anything. A table problem
+/// (an entry that cannot be walked, that is not PKCS#7 SignedData, that holds more than
+/// one DER value and its padding, or bytes after the last entry) makes every
+/// signature `invalid`: bytes there are covered by no signature.
+pub(crate) fn signatures(table: &[u8]) -> (Vec<Candidate>, Option<String>) {
+    let (entries, walk_problem) = super::pe::entries(table);
+    let budget = Budget(std::cell::Cell::new(MAX_VERIFICATIONS));
+    let mut problem = walk_problem.clone();
     let mut out = Vec::new();
     for (n, entry) in entries.iter().enumerate() {
-        if out.len() >= MAX_SIGNATURES {
-            break;
-        }
         const WIN_CERT_TYPE_PKCS_SIGNED_DATA: u16 = 2;
         if entry.certificate_type != WIN_CERT_TYPE_PKCS_SIGNED_DATA {
-            out.push(Candidate {
-                entry: n,
-                nested_in: None,
-                outcome: Err(Problem::malformed(format!(
-                    "certificate table entry {n} has type {}, not PKCS#7 SignedData (2)",
-                    entry.certificate_type
-                ))),
-            });
+            let message = format!(
+                "certificate table entry {n} has type {}, not PKCS#7 SignedData (2)",
+                entry.certificate_type
+            );
+            if out.len() < MAX_SIGNATURES {
+                out.push(Candidate {
+                    entry: n,
+                    nested_in: None,
+                    outcome: Err(Problem::malformed(message.clone())),
+                });
+            }
+            problem.get_or_insert(message);
             continue;
         }
-        signed_data(entry.data, n, None, 0, &mut out);
+        if let Some(p) = entry_problem(entry.data) {
+            problem.get_or_insert_with(|| format!("certificate table entry {n}: {p}"));
+        }
+        if out.len() < MAX_SIGNATURES {
+            signed_data(entry.data, n, None, 0, &mut out, &budget);
+        }
     }
-    if let Some(problem) = problem {
+    if let Some(walk_problem) = walk_problem {
         out.push(Candidate {
             entry: entries.len(),
             nested_in: None,
-            outcome: Err(Problem::malformed(problem)),
+            outcome: Err(Problem::malformed(walk_problem)),
         });
     } else if entries.is_empty() {
         out.push(Candidate {
@@ -151,7 +185,21 @@ pub(crate) fn signatures(table: &[u8]) -> Vec<Candidate> {
             outcome: Err(Problem::malformed("the certificate table holds no entry")),
         });
     }
-    out
+    (out, problem)
+}
+
+/// What is wrong with an entry's contents as a whole: they must be one DER value
+/// followed by at most 7 zero bytes of padding.
+fn entry_problem(data: &[u8]) -> Option<String> {
+    let mut r = Reader::new(data);
+    match r.read("signature") {
+        Err(e) => Some(format!("not a DER signature: {}", e.0)),
+        Ok(_) => {
+            let rest = r.remaining();
+            (rest.len() > 7 || rest.iter().any(|&b| b != 0))
+                .then(|| format!("{} bytes follow the signature", rest.len()))
+        }
+    }
 }
 
 /// Parses one ContentInfo and pushes it, then the signatures nested in it.
@@ -161,10 +209,11 @@ fn signed_data(
     nested_in: Option<usize>,
     depth: usize,
     out: &mut Vec<Candidate>,
+    budget: &Budget,
 ) {
     let index = out.len();
     let mut nested: Vec<&[u8]> = Vec::new();
-    let outcome = parse(bytes, &mut nested);
+    let outcome = parse(bytes, &mut nested, budget);
     out.push(Candidate {
         entry,
         nested_in,
@@ -184,11 +233,15 @@ fn signed_data(
             });
             return;
         }
-        signed_data(inner, entry, Some(index), depth + 1, out);
+        signed_data(inner, entry, Some(index), depth + 1, out, budget);
     }
 }
 
-fn parse<'a>(bytes: &'a [u8], nested: &mut Vec<&'a [u8]>) -> Result<Parsed, Problem> {
+fn parse<'a>(
+    bytes: &'a [u8],
+    nested: &mut Vec<&'a [u8]>,
+    budget: &Budget,
+) -> Result<Parsed, Problem> {
     let mut top = Reader::new(bytes);
     let mut content_info = top.sequence("ContentInfo")?;
     // The entry may be padded with zeros to its 8-byte boundary.
@@ -254,15 +307,16 @@ fn parse<'a>(bytes: &'a [u8], nested: &mut Vec<&'a [u8]>) -> Result<Parsed, Prob
     }
     let signer = signer_info(info, nested)?;
 
-    let leaf = certificates
-        .iter()
-        .position(|c| signer.identifies(c))
-        .ok_or_else(|| Problem::malformed("the signing certificate is not included"))?;
-    let (chain, chain_check) = build_chain(&certificates, leaf);
+    let leaf = choose_signer(&signer, &certificates, budget)?;
+    let (chain, chain_check) = build_chain(&certificates, leaf, budget);
     let check = signer
-        .check(spc.value, chain.first().and_then(|&i| certificates.get(i)))
+        .check(
+            spc.value,
+            chain.first().and_then(|&i| certificates.get(i)),
+            budget,
+        )
         .and(chain_check)
-        .and_then(|()| check_others(&certificates, &chain));
+        .and_then(|()| check_others(&certificates, &chain, budget));
     let chain = chain
         .into_iter()
         .filter_map(|i| certificates.get(i).cloned())
@@ -349,6 +403,11 @@ fn signer_info<'a>(
             if kind == oid::SPC_NESTED_SIGNATURE {
                 let mut values = Reader::new(values);
                 while !values.is_empty() {
+                    if nested.len() >= MAX_SIGNATURES {
+                        return Err(Problem::malformed(format!(
+                            "more than {MAX_SIGNATURES} nested signatures"
+                        )));
+                    }
                     nested.push(values.read("nested signature")?.raw);
                 }
             }
@@ -371,6 +430,11 @@ fn attributes(contents: &[u8]) -> Result<Vec<Attribute<'_>>, Problem> {
     let mut r = Reader::new(contents);
     let mut out = Vec::new();
     while !r.is_empty() {
+        if out.len() >= MAX_ATTRIBUTES {
+            return Err(Problem::malformed(format!(
+                "more than {MAX_ATTRIBUTES} attributes in one set"
+            )));
+        }
         let mut attribute = r.sequence("attribute")?;
         let kind = attribute.expect(tag::OID, "attribute type")?.value;
         let values = attribute.expect(tag::SET, "attribute values")?.value;
@@ -394,6 +458,7 @@ impl SignerInfo<'_> {
         &self,
         spc_contents: &[u8],
         signer: Option<&ParsedCertificate>,
+        budget: &Budget,
     ) -> Result<(), Problem> {
         let digest = self.digest.clone().map_err(|alg| Problem {
             reason: InvalidReason::Unsupported,
@@ -451,6 +516,7 @@ impl SignerInfo<'_> {
         if let Some(first) = signed.first_mut() {
             *first = tag::SET;
         }
+        budget.spend()?;
         verify::verify(
             &signer.key,
             self.signature_algorithm,
@@ -476,6 +542,7 @@ fn find_issuer(
     certs: &[ParsedCertificate],
     cert: &ParsedCertificate,
     exclude: &[usize],
+    budget: &Budget,
 ) -> Result<Option<usize>, Problem> {
     let mut last_error = None;
     let candidates = certs
@@ -484,6 +551,7 @@ fn find_issuer(
         .filter(|(i, c)| c.subject_raw == cert.issuer_raw && !exclude.contains(i))
         .take(MAX_ISSUER_CANDIDATES);
     for (i, issuer) in candidates {
+        budget.spend()?;
         match cert.verify_signed_by(&issuer.key) {
             Ok(()) => return Ok(Some(i)),
             Err(e) => last_error = Some(e),
@@ -501,15 +569,78 @@ fn find_issuer(
     }
 }
 
+/// The signing certificate. The bag of certificates is not signed, so anyone can add
+/// one with the signer's issuer and serial (and its key); among the certificates the
+/// SignerInfo identifies, the first whose own signature verifies is used (self-signed
+/// by its own key, or signed by an included issuer), else the first whose issuer is
+/// not included, else the first (whose failing signature then makes it `invalid`).
+fn choose_signer(
+    signer: &SignerInfo<'_>,
+    certs: &[ParsedCertificate],
+    budget: &Budget,
+) -> Result<usize, Problem> {
+    let mut unanchored = None;
+    let mut failing = None;
+    for (i, cert) in certs.iter().enumerate() {
+        if !signer.identifies(cert) {
+            continue;
+        }
+        let verified = if cert.is_self_issued() {
+            budget.spend().is_ok() && cert.verify_signed_by(&cert.key).is_ok()
+        } else {
+            match find_issuer(certs, cert, &[i], budget) {
+                Ok(Some(_)) => true,
+                Ok(None) => {
+                    unanchored.get_or_insert(i);
+                    continue;
+                }
+                Err(_) => false,
+            }
+        };
+        if verified {
+            return Ok(i);
+        }
+        failing.get_or_insert(i);
+    }
+    unanchored
+        .or(failing)
+        .ok_or_else(|| Problem::malformed("the signing certificate is not included"))
+}
+
+/// A self-issued certificate's signature by its own key. `top_only`: an algorithm this
+/// engine does not check is let pass (an old root above the chain).
+fn check_self_signature(
+    cert: &ParsedCertificate,
+    top_only: bool,
+    budget: &Budget,
+) -> Result<(), Problem> {
+    budget.spend()?;
+    match cert.verify_signed_by(&cert.key) {
+        Ok(()) => Ok(()),
+        Err(VerifyError::Unsupported(_)) if top_only => Ok(()),
+        Err(e) => Err(Problem::from_verify(
+            e,
+            &format!("the self-signature of certificate {}", subject(cert)),
+        )),
+    }
+}
+
 /// The chain from `leaf` upwards through included certificates, and the result of
-/// checking each link.
-fn build_chain(certs: &[ParsedCertificate], leaf: usize) -> (Vec<usize>, Result<(), Problem>) {
+/// checking each link (a self-issued certificate ends it, checked by its own key).
+fn build_chain(
+    certs: &[ParsedCertificate],
+    leaf: usize,
+    budget: &Budget,
+) -> (Vec<usize>, Result<(), Problem>) {
     let mut chain = vec![leaf];
     while let Some(current) = chain.last().and_then(|&i| certs.get(i)) {
         if current.is_self_issued() {
+            if let Err(problem) = check_self_signature(current, chain.len() > 1, budget) {
+                return (chain, Err(problem));
+            }
             break;
         }
-        match find_issuer(certs, current, &chain) {
+        match find_issuer(certs, current, &chain, budget) {
             Ok(Some(i)) => chain.push(i),
             Ok(None) => break,
             Err(problem) => return (chain, Err(problem)),
@@ -519,12 +650,20 @@ fn build_chain(certs: &[ParsedCertificate], leaf: usize) -> (Vec<usize>, Result<
 }
 
 /// Step 4 for the certificates outside the chain (time-stamping chains, extras).
-fn check_others(certs: &[ParsedCertificate], chain: &[usize]) -> Result<(), Problem> {
+fn check_others(
+    certs: &[ParsedCertificate],
+    chain: &[usize],
+    budget: &Budget,
+) -> Result<(), Problem> {
     for (i, cert) in certs.iter().enumerate() {
-        if chain.contains(&i) || cert.is_self_issued() {
+        if chain.contains(&i) {
             continue;
         }
-        match find_issuer(certs, cert, &[i]) {
+        if cert.is_self_issued() {
+            check_self_signature(cert, true, budget)?;
+            continue;
+        }
+        match find_issuer(certs, cert, &[i], budget) {
             Ok(_) => {}
             Err(p) if p.reason == InvalidReason::Unsupported => {}
             Err(p) => return Err(p),

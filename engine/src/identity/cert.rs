@@ -118,6 +118,12 @@ pub(crate) struct ParsedCertificate {
     pub serial_raw: Vec<u8>,
     pub subject_key_id: Option<Vec<u8>>,
     pub key: PublicKey,
+    /// Basic constraints' `pathLenConstraint`.
+    path_len: Option<u32>,
+    /// The key usage extension is present.
+    has_key_usage: bool,
+    /// The extended key usage extension is present.
+    has_extended_key_usage: bool,
     tbs: std::ops::Range<usize>,
     signature_algorithm: Vec<u8>,
     signature: Vec<u8>,
@@ -178,12 +184,19 @@ impl ParsedCertificate {
                 .collect()
             })
             .unwrap_or_default();
+        let has_key_usage = cert.key_usage().map_err(|e| bad("key usage", e))?.is_some();
+        let path_len = cert
+            .basic_constraints()
+            .map_err(|e| bad("basic constraints", e))?
+            .and_then(|bc| bc.value.path_len_constraint);
         let mut code_signing = false;
+        let mut has_extended_key_usage = false;
         let extended_key_usage = cert
             .extended_key_usage()
             .map_err(|e| bad("extended key usage", e))?
             .map(|eku| {
                 let e = eku.value;
+                has_extended_key_usage = true;
                 code_signing = e.code_signing || e.any;
                 let mut names: Vec<String> = [
                     (e.any, "any"),
@@ -244,6 +257,9 @@ impl ParsedCertificate {
             serial_raw: serial_raw.to_vec(),
             subject_key_id,
             key,
+            path_len,
+            has_key_usage,
+            has_extended_key_usage,
             tbs,
             signature_algorithm: cert.signature_algorithm.algorithm.as_bytes().to_vec(),
             signature: cert.signature_value.data.to_vec(),
@@ -257,6 +273,22 @@ impl ParsedCertificate {
 
     pub fn is_self_issued(&self) -> bool {
         self.subject_raw == self.issuer_raw
+    }
+
+    /// May issue certificates, with `below` non-self-issued intermediate CA
+    /// certificates under it: basic constraints `cA`, `keyCertSign` when key usage is
+    /// present, and the path length.
+    pub fn may_sign_certificates(&self, below: usize) -> bool {
+        self.info.is_ca
+            && (!self.has_key_usage || self.info.key_usage.contains(&"key_cert_sign"))
+            && self
+                .path_len
+                .is_none_or(|n| usize::try_from(n).is_ok_and(|n| below <= n))
+    }
+
+    /// May sign code: `codeSigning` (or `any`) when extended key usage is present.
+    pub fn may_sign_code(&self) -> bool {
+        !self.has_extended_key_usage || self.info.code_signing
     }
 
     /// Checks this certificate's signature with `issuer`'s key.
@@ -368,21 +400,46 @@ impl TrustRoots {
 
     /// Whether `chain` (leaf first, each certificate issued by the next) ends in a
     /// root: one of its certificates is a root, or a root issued and signed its last.
+    /// Up to that root, the leaf must be allowed to sign code and every issuer to issue
+    /// certificates (see [`ParsedCertificate::may_sign_certificates`]): a leaf or a
+    /// server certificate the root issued cannot make code-signing certificates.
     pub(crate) fn anchors(&self, chain: &[&ParsedCertificate]) -> bool {
-        if chain
-            .iter()
-            .any(|c| self.roots.iter().any(|r| r.der == c.der))
-        {
-            return true;
-        }
-        let Some(top) = chain.last() else {
+        let is_root = |c: &&ParsedCertificate| self.roots.iter().any(|r| r.der == c.der);
+        let path: &[&ParsedCertificate] = match chain.iter().position(is_root) {
+            Some(k) => chain.get(..=k).unwrap_or_default(),
+            None => {
+                let Some(top) = chain.last() else {
+                    return false;
+                };
+                let below = intermediates(chain.get(1..).unwrap_or_default());
+                let anchored = self
+                    .roots
+                    .iter()
+                    .filter(|r| r.subject_raw == top.issuer_raw)
+                    .filter(|r| r.may_sign_certificates(below))
+                    .any(|r| top.verify_signed_by(&r.key).is_ok());
+                if !anchored {
+                    return false;
+                }
+                chain
+            }
+        };
+        let Some(leaf) = path.first() else {
             return false;
         };
-        self.roots
-            .iter()
-            .filter(|r| r.subject_raw == top.issuer_raw)
-            .any(|r| top.verify_signed_by(&r.key).is_ok())
+        if !leaf.may_sign_code() {
+            return false;
+        }
+        let issuers = path.get(1..).unwrap_or_default();
+        issuers.iter().enumerate().all(|(i, issuer)| {
+            issuer.may_sign_certificates(intermediates(issuers.get(..i).unwrap_or_default()))
+        })
     }
+}
+
+/// How many of `certs` count towards a path length: those not self-issued.
+fn intermediates(certs: &[&ParsedCertificate]) -> usize {
+    certs.iter().filter(|c| !c.is_self_issued()).count()
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@
 //!
 //! The digest covers the whole file except the optional header's `CheckSum`, the
 //! certificate-table directory entry, and the certificate table itself (which must
-//! come last: bytes after it make every signature `invalid`, `malformed`). For an
+//! come last: bytes after it make every signature `invalid`, `malformed`; so does
+//! anything in it but signatures: an entry that is not one PKCS#7 value and at most 7
+//! zero bytes of padding, or more than 7 bytes after the last entry). For an
 //! unsigned image, the file is padded with zeros to a multiple of 8 bytes first, as
 //! signing tools do, so the digest reported before signing is the one signed.
 //!
@@ -30,7 +32,7 @@
 //!
 //! Every offset is checked against the file's length before it is read; the largest
 //! allocation is bounded ([`MAX_CERT_TABLE`], [`MAX_SIGNATURES`],
-//! [`MAX_CERTIFICATES_PER_SIGNATURE`]). A file that claims structures past its end is an
+//! [`MAX_CERTIFICATES_PER_SIGNATURE`]), and so is the work ([`MAX_VERIFICATIONS`]). A file that claims structures past its end is an
 //! [`IdentityError`]; a signature that cannot be read is `invalid` with reason
 //! `malformed`.
 
@@ -49,7 +51,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-pub use authenticode::{InvalidReason, MAX_CERTIFICATES_PER_SIGNATURE, MAX_SIGNATURES};
+pub use authenticode::{
+    InvalidReason, MAX_CERTIFICATES_PER_SIGNATURE, MAX_SIGNATURES, MAX_VERIFICATIONS,
+};
 pub use cache::{FileKey, IdentityCache};
 pub use cert::{parse_certificates, Certificate, CertificateError, TrustRoots, MAX_CERTIFICATES};
 pub use hash::{sha256_bytes, sha256_reader, DigestAlgorithm};
@@ -211,9 +215,11 @@ fn inspect_open<R: Read + Seek>(
     let mut image_problem = None;
     if let Some((offset, size)) = layout.as_ref().and_then(|l| l.cert_table) {
         let table = pe::read_cert_table(r, len, (offset, size))?;
-        candidates = authenticode::signatures(&table);
+        let (found, table_problem) = authenticode::signatures(&table);
+        candidates = found;
+        image_problem = table_problem.map(|p| format!("malformed certificate table: {p}"));
         let end = offset + size;
-        if end < len {
+        if end < len && image_problem.is_none() {
             image_problem = Some(format!(
                 "{} bytes after the certificate table are not covered by any signature",
                 len - end

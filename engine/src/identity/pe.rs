@@ -84,16 +84,21 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 }
 
 /// Reads the layout of a PE file of `len` bytes. `Ok(None)`: not a PE (no `MZ`, or an
-/// `MZ` program without a `PE\0\0` header, such as a DOS program).
+/// `MZ` file without a `PE\0\0` header where its DOS header points, such as a DOS
+/// program or text that starts with `MZ`). Until `PE\0\0` is found, a file is not a
+/// PE, so nothing before it is an error.
 pub(crate) fn layout<R: Read + Seek>(
     r: &mut R,
     len: u64,
 ) -> Result<Option<PeLayout>, IdentityError> {
-    if len < 2 || read_at(r, len, 0, 2, "DOS signature")? != b"MZ" {
+    if len < 64 || read_at(r, len, 0, 2, "DOS signature")? != b"MZ" {
         return Ok(None);
     }
     let dos = read_at(r, len, 0, 64, "DOS header")?;
     let pe = u64::from(u32_at(&dos, 0x3c));
+    if pe.saturating_add(4) > len {
+        return Ok(None);
+    }
     let signature = read_at(r, len, pe, 4, "PE signature")?;
     if signature != b"PE\0\0" {
         return Ok(None);
@@ -216,17 +221,17 @@ pub(crate) struct Entry<'a> {
 }
 
 /// Splits the certificate table into its entries (each 8-byte aligned). A bad entry
-/// ends the walk with an error, after the good ones.
+/// ends the walk with an error, after the good ones: one cut short or claiming more
+/// than the table holds, padding between entries that is not zeros, or more than 7
+/// bytes after the last entry (zeros up to the next 8-byte boundary are allowed).
 pub(crate) fn entries(table: &[u8]) -> (Vec<Entry<'_>>, Option<String>) {
     let mut out = Vec::new();
     let mut at = 0usize;
     while at < table.len() {
-        let Some(header) = table.get(at..at + 8) else {
-            // Zero padding up to the next 8-byte boundary is allowed at the end.
-            if table
-                .get(at..)
-                .is_some_and(|rest| rest.iter().all(|&b| b == 0))
-            {
+        let rest = table.get(at..).unwrap_or_default();
+        let zeros = rest.iter().all(|&b| b == 0);
+        let Some(header) = rest.get(..8) else {
+            if zeros {
                 break;
             }
             return (
@@ -236,33 +241,48 @@ pub(crate) fn entries(table: &[u8]) -> (Vec<Entry<'_>>, Option<String>) {
         };
         let length = u32_at(header, 0) as usize;
         let certificate_type = u16_at(header, 6);
-        if length == 0
-            && table
-                .get(at..)
-                .is_some_and(|rest| rest.iter().all(|&b| b == 0))
-        {
-            break;
+        if length == 0 && zeros {
+            return (
+                out,
+                Some(format!(
+                    "{} bytes of zeros follow the last certificate table entry (at most 7 bytes of padding are allowed)",
+                    rest.len()
+                )),
+            );
         }
-        let Some(data) = (length >= 8)
-            .then(|| {
-                at.checked_add(length)
-                    .and_then(|end| table.get(at + 8..end))
-            })
-            .flatten()
-        else {
+        let Some(data) = (length >= 8).then(|| rest.get(8..length)).flatten() else {
             return (
                 out,
                 Some(format!(
                     "certificate table entry at byte {at} claims {length} bytes; the table has {} from there",
-                    table.len() - at
+                    rest.len()
                 )),
             );
         };
+        let padded = length.div_ceil(8) * 8;
+        let padding = rest.get(length..padded.min(rest.len())).unwrap_or_default();
+        if padding.iter().any(|&b| b != 0) {
+            return (
+                out,
+                Some(format!(
+                    "the padding after certificate table entry at byte {at} is not zeros"
+                )),
+            );
+        }
+        if out.len() >= super::MAX_SIGNATURES {
+            return (
+                out,
+                Some(format!(
+                    "more than {} certificate table entries",
+                    super::MAX_SIGNATURES
+                )),
+            );
+        }
         out.push(Entry {
             certificate_type,
             data,
         });
-        at += length.div_ceil(8) * 8;
+        at += padded;
     }
     (out, None)
 }
