@@ -830,34 +830,8 @@ fn inspect_output_is_an_event_and_its_rule_allows_it() {
         (&unsigned, "allow"),
         (&tampered, "deny"),
     ] {
-        let out = portcullis(&["inspect", file.to_str().unwrap()]);
-        assert!(out.status.success());
-        let mut event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        for key in ["path", "size", "sha256", "signature"] {
-            assert!(event.get(key).is_some(), "inspect prints `{key}`");
-        }
-        event["computer"] = "pc-1".into();
-        event["user"] = "ann".into();
-        event["time"] = "2026-11-22T10:00:00Z".into();
-        let event_path = f.write("event.json", event.to_string().as_bytes());
-        let out = portcullis(&[
-            "eval",
-            "--bundle",
-            bundle_path.to_str().unwrap(),
-            event_path.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(
-            decision["decision"],
-            expected,
-            "{}: {decision}",
-            file.display()
-        );
+        let decision = decide(f, &bundle_path, file);
+        assert_eq!(decision, expected, "{}", file.display());
     }
     // Several files: one line each; a file that cannot be read is reported and fails.
     let out = portcullis(&["inspect", signed.to_str().unwrap(), "/nonexistent/file.exe"]);
@@ -958,10 +932,15 @@ fn make_cert(f: &Fixtures, name: &str, subject: &str, ext: &str, ca: &str) {
 const ROOT_SUBJECT: &str = "/C=US/O=Portcullis Test/CN=Portcullis Test Root CA";
 const LEAF_SUBJECT: &str = "/C=US/ST=Washington/O=Contoso, Ltd./CN=Contoso Code Signing";
 
+/// Inspects `file`, makes its output an event for `pc-1`, and returns what `eval`
+/// decides for it under `bundle`.
 fn decide(f: &Fixtures, bundle: &Path, file: &Path) -> String {
     let out = portcullis(&["inspect", file.to_str().unwrap()]);
     assert!(out.status.success());
     let mut event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["path", "size", "sha256", "signature"] {
+        assert!(event.get(key).is_some(), "inspect prints `{key}`");
+    }
     event["computer"] = "pc-1".into();
     event["user"] = "ann".into();
     event["time"] = "2026-11-22T10:00:00Z".into();
