@@ -974,28 +974,38 @@ fn bundle_with(f: &Fixtures, name: &str, rules: &[serde_json::Value]) -> PathBuf
     f.write(name, bundle.to_string().as_bytes())
 }
 
+/// Makes a CA `{name}-ca` and a leaf `{name}-leaf` carrying the genuine test names,
+/// and signs `pe32.exe` with the leaf, carrying the CA certificate `bag_ca` beside it.
+/// Returns the signed file, `pe32.{name}.exe`.
+fn sign_as_namesake(f: &Fixtures, name: &str, bag_ca: &str) -> PathBuf {
+    let (ca, leaf) = (format!("{name}-ca"), format!("{name}-leaf"));
+    make_ca(f, &ca, ROOT_SUBJECT);
+    make_cert(f, &leaf, LEAF_SUBJECT, LEAF_EXT, &ca);
+    let chain = format!("{name}-chain.pem");
+    f.write(
+        &chain,
+        &[f.read(&format!("{leaf}.pem")), f.read(bag_ca)].concat(),
+    );
+    let output = format!("pe32.{name}.exe");
+    sign(
+        f,
+        "pe32.exe",
+        &output,
+        &chain,
+        &format!("{leaf}.key"),
+        "sha256",
+        false,
+    );
+    f.path(&output)
+}
+
 /// A CA and leaf anyone can make with the genuine names sign a file `valid`; the rule
 /// `inspect --rule` prints for the genuine file must not allow it.
 #[test]
 fn a_forged_publisher_does_not_match_the_printed_rule() {
     let f = fixtures();
-    make_ca(f, "forged-ca", ROOT_SUBJECT);
-    make_cert(f, "forged-leaf", LEAF_SUBJECT, LEAF_EXT, "forged-ca");
-    f.write(
-        "forged-chain.pem",
-        &[f.read("forged-leaf.pem"), f.read("forged-ca.pem")].concat(),
-    );
-    sign(
-        f,
-        "pe32.exe",
-        "pe32.forged.exe",
-        "forged-chain.pem",
-        "forged-leaf.key",
-        "sha256",
-        false,
-    );
+    let forged = sign_as_namesake(f, "forged", "forged-ca.pem");
     let genuine = f.path("pe32.signed.exe");
-    let forged = f.path("pe32.forged.exe");
     let (g, x) = (inspect(&genuine), inspect(&forged));
     assert_eq!(x.signature.status, SignatureStatus::Valid);
     assert_eq!(
@@ -1303,22 +1313,7 @@ fn an_added_certificate_with_the_signers_issuer_and_serial_is_not_the_leaf() {
 #[test]
 fn a_leaf_signed_by_a_namesake_ca_is_a_bad_signature() {
     let f = fixtures();
-    make_ca(f, "namesake-ca", ROOT_SUBJECT);
-    make_cert(f, "namesake-leaf", LEAF_SUBJECT, LEAF_EXT, "namesake-ca");
-    f.write(
-        "namesake-chain.pem",
-        &[f.read("namesake-leaf.pem"), f.read("ca.pem")].concat(),
-    );
-    sign(
-        f,
-        "pe32.exe",
-        "pe32.namesake.exe",
-        "namesake-chain.pem",
-        "namesake-leaf.key",
-        "sha256",
-        false,
-    );
-    let id = inspect(&f.path("pe32.namesake.exe"));
+    let id = inspect(&sign_as_namesake(f, "namesake", "ca.pem"));
     assert_eq!(
         id.signature.status,
         SignatureStatus::Invalid,
