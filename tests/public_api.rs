@@ -8,7 +8,8 @@
 
 use portcullis_engine::model::{Application, FileRule, Organization, Policy, Scope};
 use portcullis_engine::{
-    Action, Bundle, Engine, ErrorKind, Event, Outcome, RollbackError, Snapshot, TraceStatus,
+    Action, Bundle, DeployError, Engine, ErrorKind, Event, Outcome, RollbackError, Snapshot,
+    TraceStatus,
 };
 
 const EXAMPLE: &str = include_str!("../examples/bundle.json");
@@ -150,6 +151,27 @@ fn a_failed_deploy_changes_nothing() {
     assert!(errors.errors().iter().any(|e| e.kind == ErrorKind::Cycle));
     assert_eq!(engine.generation(), 1);
     assert_eq!(engine.decide(&chrome_event()), before);
+}
+
+#[test]
+fn a_gate_sees_the_new_snapshot_and_can_cancel_the_swap() {
+    let engine = Engine::from_json(EXAMPLE).unwrap();
+    let mut bundle = example();
+    bundle.policies.retain(|p| p.id != "permit-chrome");
+    let refused = engine.deploy_gated(&bundle, |next| {
+        assert_eq!(next.decide(&chrome_event()).decision, Outcome::Deny);
+        Err("still denied")
+    });
+    assert!(matches!(refused, Err(DeployError::Gate("still denied"))));
+    assert_eq!(engine.generation(), 1);
+    assert_eq!(engine.decide(&chrome_event()).decision, Outcome::Allow);
+    assert_eq!(engine.rollback(), Err(RollbackError::NoHistory));
+
+    let deployed = engine
+        .deploy_gated(&bundle, |_| Ok::<(), &str>(()))
+        .unwrap();
+    assert_eq!(deployed.generation, 2);
+    assert_eq!(engine.decide(&chrome_event()).decision, Outcome::Deny);
 }
 
 #[test]

@@ -73,6 +73,15 @@ pub struct Deployed {
     pub stats: CompileStats,
 }
 
+/// Why a gated deploy did not happen; in both cases nothing changed.
+#[derive(Debug)]
+pub enum DeployError<E> {
+    /// The bundle does not compile.
+    Compile(CompileErrors),
+    /// The gate refused the compiled snapshot.
+    Gate(E),
+}
+
 /// Why a rollback could not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -139,18 +148,37 @@ impl Engine {
     /// did not change keep their compiled partitions. On error nothing changes and the
     /// current snapshot keeps serving.
     pub fn deploy(&self, bundle: &Bundle) -> Result<Deployed, CompileErrors> {
+        self.deploy_gated(bundle, |_| Ok::<(), std::convert::Infallible>(()))
+            .map_err(|error| match error {
+                DeployError::Compile(errors) => errors,
+                DeployError::Gate(never) => match never {},
+            })
+    }
+
+    /// As [`Engine::deploy`], but `gate` sees the compiled snapshot before it is
+    /// swapped in, and an `Err` from it cancels the swap: nothing changes and the
+    /// current snapshot keeps serving. Other writers wait until the gate returns, so
+    /// the gate can prove something about the new snapshot (an approval's execution is
+    /// now allowed) and make that durable before any reader sees it.
+    pub fn deploy_gated<E>(
+        &self,
+        bundle: &Bundle,
+        gate: impl FnOnce(&Snapshot) -> Result<(), E>,
+    ) -> Result<Deployed, DeployError<E>> {
         let mut writer = self.writer();
         let previous = self.current.load_full();
         let mut keys = writer.keys.clone();
-        let (tables, stats) = compile::compile(bundle.clone(), &mut keys, Some(&previous.tables))?;
-        writer.keys = keys;
+        let (tables, stats) = compile::compile(bundle.clone(), &mut keys, Some(&previous.tables))
+            .map_err(DeployError::Compile)?;
         let generation = writer.next_generation;
-        writer.next_generation += 1;
         let snapshot = Snapshot {
             generation,
             tables: Arc::new(tables),
             stats,
         };
+        gate(&snapshot).map_err(DeployError::Gate)?;
+        writer.keys = keys;
+        writer.next_generation += 1;
         self.current.store(Arc::new(snapshot));
         writer.remember(previous);
         Ok(Deployed { generation, stats })

@@ -48,7 +48,7 @@ mod snapshot;
 
 pub use compile::{parse, CompileError, CompileErrors, EntryKind, ErrorKind, LOCATED_ERRORS};
 pub use decide::{Explanation, PolicyTrace, Scratch, TraceStatus};
-pub use engine::{Deployed, Engine, RollbackError, SnapshotGuard, DEFAULT_HISTORY};
+pub use engine::{DeployError, Deployed, Engine, RollbackError, SnapshotGuard, DEFAULT_HISTORY};
 pub use model::{
     Action, Bundle, Decision, DecisionRecord, Event, EventError, MaintenanceMode, Outcome,
     RequestKind,
