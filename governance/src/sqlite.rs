@@ -1,0 +1,588 @@
+//! The embedded store: one SQLite database in WAL mode, synchronous commits, so an
+//! acknowledged change survives a crash of the process or the machine.
+
+use std::path::Path;
+use std::time::Duration;
+
+use portcullis_engine::model::{Sha256, Timestamp};
+use portcullis_engine::{Bundle, Event};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use sha2::Digest;
+
+use crate::access::RequestKind;
+use crate::store::{
+    AdminRecord, AuditEntry, AuditLog, AuditRecord, Closure, DeployNote, DeployRecord, Grant,
+    Grantable, NewRequest, RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
+};
+use crate::Error;
+
+/// The schema version this code reads and writes.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bundles (
+    version INTEGER PRIMARY KEY AUTOINCREMENT,
+    time INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL,
+    bundle TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL, organization TEXT NOT NULL, computer TEXT NOT NULL,
+    sha256 TEXT NOT NULL, event TEXT NOT NULL, denied_by TEXT,
+    message TEXT NOT NULL, email TEXT, file TEXT, created INTEGER NOT NULL,
+    state TEXT NOT NULL, closure TEXT);
+CREATE INDEX IF NOT EXISTS requests_state ON requests (state, id);
+CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, content BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS admins (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, organization TEXT NOT NULL,
+    email TEXT, phone TEXT);
+CREATE TABLE IF NOT EXISTS roles (
+    id TEXT PRIMARY KEY, organization TEXT NOT NULL, name TEXT NOT NULL,
+    permissions TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS grants (
+    admin TEXT NOT NULL, organization TEXT NOT NULL, what TEXT NOT NULL,
+    PRIMARY KEY (admin, organization, what));
+CREATE TABLE IF NOT EXISTS settings (organization TEXT PRIMARY KEY, settings TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,
+    organization TEXT, log TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+    hash TEXT NOT NULL);
+";
+
+/// State in one SQLite database file.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, Error> {
+        let conn = Connection::open(path)
+            .map_err(|e| Error::Storage(format!("cannot open `{}`: {e}", path.display())))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match version {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    params![SCHEMA_VERSION.to_string()],
+                )?;
+            }
+            Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) => {
+                return Err(Error::Storage(format!(
+                    "`{}` has schema version {v}; this build reads version {SCHEMA_VERSION}",
+                    path.display()
+                )))
+            }
+        }
+        Ok(SqliteStore { conn })
+    }
+}
+
+impl Store for SqliteStore {
+    fn transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = work(&mut SqliteTx { tx: &tx })?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
+struct SqliteTx<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| Error::Storage(format!("cannot encode: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Error> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::Storage(format!("stored {what} is unreadable: {e}")))
+}
+
+fn hex(sha: &Sha256) -> String {
+    sha.to_string()
+}
+
+fn parse_sha(text: &str) -> Result<Sha256, Error> {
+    text.parse()
+        .map_err(|e| Error::Storage(format!("stored hash `{text}` is unreadable: {e}")))
+}
+
+type RawRequest = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    String,
+    Option<String>,
+);
+
+const REQUEST_COLUMNS: &str =
+    "id, kind, organization, computer, event, denied_by, message, email, file, created, state, closure";
+
+fn raw_request(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRequest> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+        row.get(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+        row.get(11)?,
+    ))
+}
+
+fn request_from(raw: RawRequest) -> Result<RequestRecord, Error> {
+    let (
+        id,
+        kind,
+        organization,
+        computer,
+        event,
+        denied_by,
+        message,
+        email,
+        file,
+        created,
+        state,
+        closure,
+    ) = raw;
+    let kind: RequestKind = from_json(&format!("\"{kind}\""), "request kind")?;
+    let event: Event = from_json(&event, "event")?;
+    Ok(RequestRecord {
+        id,
+        filed: NewRequest {
+            kind,
+            organization,
+            computer,
+            event,
+            denied_by,
+            message,
+            email,
+            file: file.as_deref().map(parse_sha).transpose()?,
+            created: Timestamp::from_unix(created),
+        },
+        state: RequestState::parse(&state)
+            .ok_or_else(|| Error::Storage(format!("stored request state `{state}` is unknown")))?,
+        closure: closure
+            .as_deref()
+            .map(|c| from_json(c, "closure"))
+            .transpose()?,
+    })
+}
+
+fn grant_key(what: &Grantable) -> String {
+    match what {
+        Grantable::Permission(p) => format!("permission:{}", p.id()),
+        Grantable::Role(r) => format!("role:{r}"),
+    }
+}
+
+fn grant_from_key(admin: String, organization: String, key: &str) -> Result<Grant, Error> {
+    let what = if let Some(p) = key.strip_prefix("permission:") {
+        Grantable::Permission(
+            p.parse()
+                .map_err(|e| Error::Storage(format!("stored grant: {e}")))?,
+        )
+    } else if let Some(r) = key.strip_prefix("role:") {
+        Grantable::Role(r.to_owned())
+    } else {
+        return Err(Error::Storage(format!(
+            "stored grant `{key}` is unreadable"
+        )));
+    };
+    Ok(Grant {
+        admin,
+        organization,
+        what,
+    })
+}
+
+/// The chained hash of an audit entry: SHA-256 over the previous entry's hash, the
+/// sequence number and the entry's canonical JSON.
+pub fn chain_hash(previous: &str, seq: i64, entry: &AuditEntry) -> Result<String, Error> {
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(previous.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(seq.to_string().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(json(entry)?.as_bytes());
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+impl Tx for SqliteTx<'_> {
+    fn current_bundle(&mut self) -> Result<Option<(i64, Bundle)>, Error> {
+        let row: Option<(i64, String)> = self
+            .tx
+            .query_row(
+                "SELECT version, bundle FROM bundles ORDER BY version DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(v, text)| Ok((v, from_json(&text, "bundle")?)))
+            .transpose()
+    }
+
+    fn push_bundle(&mut self, bundle: &Bundle, deploy: &DeployNote) -> Result<i64, Error> {
+        self.tx.execute(
+            "INSERT INTO bundles (time, actor, reason, bundle) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                deploy.time.unix(),
+                deploy.actor,
+                deploy.reason,
+                json(bundle)?
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn bundle(&mut self, version: i64) -> Result<Option<Bundle>, Error> {
+        let text: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT bundle FROM bundles WHERE version = ?1",
+                params![version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        text.map(|t| from_json(&t, "bundle")).transpose()
+    }
+
+    fn deploys(&mut self, limit: usize) -> Result<Vec<DeployRecord>, Error> {
+        let mut stmt = self.tx.prepare(
+            "SELECT version, time, actor, reason FROM bundles ORDER BY version DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+            Ok(DeployRecord {
+                version: r.get(0)?,
+                note: DeployNote {
+                    time: Timestamp::from_unix(r.get(1)?),
+                    actor: r.get(2)?,
+                    reason: r.get(3)?,
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn insert_request(&mut self, r: &NewRequest) -> Result<i64, Error> {
+        self.tx.execute(
+            "INSERT INTO requests (kind, organization, computer, sha256, event, denied_by, message, email, file, created, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending')",
+            params![
+                r.kind.as_str(),
+                r.organization,
+                r.computer,
+                hex(&r.event.sha256),
+                json(&r.event)?,
+                r.denied_by,
+                r.message,
+                r.email,
+                r.file.as_ref().map(hex),
+                r.created.unix(),
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn request(&mut self, id: i64) -> Result<Option<RequestRecord>, Error> {
+        let raw = self
+            .tx
+            .query_row(
+                &format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1"),
+                params![id],
+                raw_request,
+            )
+            .optional()?;
+        raw.map(request_from).transpose()
+    }
+
+    fn requests(&mut self, state: Option<RequestState>) -> Result<Vec<RequestRecord>, Error> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE ?1 IS NULL OR state = ?1 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![state.map(RequestState::as_str)], raw_request)?;
+        rows.map(|raw| request_from(raw?)).collect()
+    }
+
+    fn close_request(&mut self, id: i64, closure: &Closure) -> Result<bool, Error> {
+        let changed = self.tx.execute(
+            "UPDATE requests SET state = ?2, closure = ?3 WHERE id = ?1 AND state = 'pending'",
+            params![id, closure.state.as_str(), json(closure)?],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn put_file(&mut self, sha256: &Sha256, content: &[u8]) -> Result<bool, Error> {
+        let changed = self.tx.execute(
+            "INSERT OR IGNORE INTO files (sha256, size, content) VALUES (?1, ?2, ?3)",
+            params![hex(sha256), content.len(), content],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn file(&mut self, sha256: &Sha256) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT content FROM files WHERE sha256 = ?1",
+                params![hex(sha256)],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn file_count(&mut self) -> Result<u64, Error> {
+        let count: i64 = self
+            .tx
+            .query_row("SELECT COUNT(*) FROM files", [], |r| r.get(0))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    fn put_admin(&mut self, a: &AdminRecord) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO admins (id, name, organization, email, phone) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![a.id, a.name, a.organization, a.email, a.phone],
+        )?;
+        Ok(())
+    }
+
+    fn admin(&mut self, id: &str) -> Result<Option<AdminRecord>, Error> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT id, name, organization, email, phone FROM admins WHERE id = ?1",
+                params![id],
+                admin_from,
+            )
+            .optional()?)
+    }
+
+    fn admins(&mut self) -> Result<Vec<AdminRecord>, Error> {
+        let mut stmt = self
+            .tx
+            .prepare("SELECT id, name, organization, email, phone FROM admins ORDER BY id")?;
+        let rows = stmt.query_map([], admin_from)?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn delete_admin(&mut self, id: &str) -> Result<bool, Error> {
+        self.tx
+            .execute("DELETE FROM grants WHERE admin = ?1", params![id])?;
+        Ok(self
+            .tx
+            .execute("DELETE FROM admins WHERE id = ?1", params![id])?
+            == 1)
+    }
+
+    fn put_role(&mut self, role: &RoleRecord) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO roles (id, organization, name, permissions) VALUES (?1, ?2, ?3, ?4)",
+            params![role.id, role.organization, role.name, json(&role.permissions)?],
+        )?;
+        Ok(())
+    }
+
+    fn role(&mut self, id: &str) -> Result<Option<RoleRecord>, Error> {
+        let raw: Option<(String, String, String, String)> = self
+            .tx
+            .query_row(
+                "SELECT id, organization, name, permissions FROM roles WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        raw.map(role_from).transpose()
+    }
+
+    fn roles(&mut self) -> Result<Vec<RoleRecord>, Error> {
+        let mut stmt = self
+            .tx
+            .prepare("SELECT id, organization, name, permissions FROM roles ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        rows.map(|raw| role_from(raw?)).collect()
+    }
+
+    fn insert_grant(&mut self, grant: &Grant) -> Result<bool, Error> {
+        Ok(self.tx.execute(
+            "INSERT OR IGNORE INTO grants (admin, organization, what) VALUES (?1, ?2, ?3)",
+            params![grant.admin, grant.organization, grant_key(&grant.what)],
+        )? == 1)
+    }
+
+    fn delete_grant(&mut self, grant: &Grant) -> Result<bool, Error> {
+        Ok(self.tx.execute(
+            "DELETE FROM grants WHERE admin = ?1 AND organization = ?2 AND what = ?3",
+            params![grant.admin, grant.organization, grant_key(&grant.what)],
+        )? == 1)
+    }
+
+    fn grants(&mut self, admin: &str) -> Result<Vec<Grant>, Error> {
+        let mut stmt = self.tx.prepare(
+            "SELECT admin, organization, what FROM grants WHERE admin = ?1 ORDER BY organization, what",
+        )?;
+        let rows = stmt.query_map(params![admin], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        rows.map(|raw| {
+            let (admin, org, key) = raw?;
+            grant_from_key(admin, org, &key)
+        })
+        .collect()
+    }
+
+    fn settings(&mut self, org: &str) -> Result<Option<Settings>, Error> {
+        let text: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT settings FROM settings WHERE organization = ?1",
+                params![org],
+                |r| r.get(0),
+            )
+            .optional()?;
+        text.map(|t| from_json(&t, "settings")).transpose()
+    }
+
+    fn put_settings(&mut self, org: &str, settings: &Settings) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO settings (organization, settings) VALUES (?1, ?2)",
+            params![org, json(settings)?],
+        )?;
+        Ok(())
+    }
+
+    fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, Error> {
+        let last: Option<(i64, String)> = self
+            .tx
+            .query_row(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (seq, previous) = match last {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, String::new()),
+        };
+        let hash = chain_hash(&previous, seq, entry)?;
+        self.tx.execute(
+            "INSERT INTO audit (seq, time, actor, organization, log, kind, detail, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                seq,
+                entry.time.unix(),
+                entry.actor,
+                entry.organization,
+                match entry.log {
+                    AuditLog::Unified => "unified",
+                    AuditLog::System => "system",
+                },
+                entry.kind,
+                json(&entry.detail)?,
+                hash
+            ],
+        )?;
+        Ok(seq)
+    }
+
+    fn audit(&mut self, after: i64) -> Result<Vec<AuditRecord>, Error> {
+        let mut stmt = self.tx.prepare(
+            "SELECT seq, time, actor, organization, log, kind, detail, hash FROM audit WHERE seq > ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![after], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+            ))
+        })?;
+        rows.map(|raw| {
+            let (seq, time, actor, organization, log, kind, detail, hash) = raw?;
+            Ok(AuditRecord {
+                seq,
+                entry: AuditEntry {
+                    time: Timestamp::from_unix(time),
+                    actor,
+                    organization,
+                    log: if log == "system" {
+                        AuditLog::System
+                    } else {
+                        AuditLog::Unified
+                    },
+                    kind,
+                    detail: from_json(&detail, "audit detail")?,
+                },
+                hash,
+            })
+        })
+        .collect()
+    }
+}
+
+fn admin_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<AdminRecord> {
+    Ok(AdminRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        organization: r.get(2)?,
+        email: r.get(3)?,
+        phone: r.get(4)?,
+    })
+}
+
+fn role_from(raw: (String, String, String, String)) -> Result<RoleRecord, Error> {
+    let (id, organization, name, permissions) = raw;
+    Ok(RoleRecord {
+        id,
+        organization,
+        name,
+        permissions: from_json(&permissions, "role permissions")?,
+    })
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Self {
+        Error::Storage(error.to_string())
+    }
+}

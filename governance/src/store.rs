@@ -1,0 +1,357 @@
+//! Durable state behind a trait: the workflow speaks only to [`Store`] and [`Tx`], so a
+//! shared server database can stand in for the embedded one ([`crate::SqliteStore`]).
+
+use portcullis_engine::model::{Sha256, Timestamp};
+use portcullis_engine::{Bundle, Event};
+use serde::{Deserialize, Serialize};
+
+use crate::access::{RequestKind, ScopeKind};
+use crate::permission::Permission;
+use crate::Error;
+
+/// A unit of work: everything done through one [`Tx`] is committed together when the
+/// closure returns `Ok`, and none of it when it returns `Err`.
+pub trait Store {
+    /// Runs `work` in one transaction. Writers are serialized.
+    fn transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error>;
+}
+
+/// The operations on state inside a transaction.
+pub trait Tx {
+    /// The current bundle and its version, if one was stored.
+    fn current_bundle(&mut self) -> Result<Option<(i64, Bundle)>, Error>;
+    /// Stores a new current bundle; returns its version.
+    fn push_bundle(&mut self, bundle: &Bundle, deploy: &DeployNote) -> Result<i64, Error>;
+    /// A stored bundle version.
+    fn bundle(&mut self, version: i64) -> Result<Option<Bundle>, Error>;
+    /// The deploy history, newest first.
+    fn deploys(&mut self, limit: usize) -> Result<Vec<DeployRecord>, Error>;
+
+    /// Files a request; returns its id.
+    fn insert_request(&mut self, request: &NewRequest) -> Result<i64, Error>;
+    /// One request.
+    fn request(&mut self, id: i64) -> Result<Option<RequestRecord>, Error>;
+    /// Requests, oldest first, of a state if given.
+    fn requests(&mut self, state: Option<RequestState>) -> Result<Vec<RequestRecord>, Error>;
+    /// Ends a pending request. Returns `false`, changing nothing, when it is not pending.
+    fn close_request(&mut self, id: i64, closure: &Closure) -> Result<bool, Error>;
+
+    /// Stores a file under its SHA-256; returns `false` when it was already stored.
+    fn put_file(&mut self, sha256: &Sha256, content: &[u8]) -> Result<bool, Error>;
+    /// A stored file.
+    fn file(&mut self, sha256: &Sha256) -> Result<Option<Vec<u8>>, Error>;
+    /// How many files are stored.
+    fn file_count(&mut self) -> Result<u64, Error>;
+
+    /// Adds or replaces an administrator.
+    fn put_admin(&mut self, admin: &AdminRecord) -> Result<(), Error>;
+    /// One administrator.
+    fn admin(&mut self, id: &str) -> Result<Option<AdminRecord>, Error>;
+    /// Every administrator.
+    fn admins(&mut self) -> Result<Vec<AdminRecord>, Error>;
+    /// Deletes an administrator and their grants.
+    fn delete_admin(&mut self, id: &str) -> Result<bool, Error>;
+
+    /// Adds or replaces a role.
+    fn put_role(&mut self, role: &RoleRecord) -> Result<(), Error>;
+    /// One role.
+    fn role(&mut self, id: &str) -> Result<Option<RoleRecord>, Error>;
+    /// Every role.
+    fn roles(&mut self) -> Result<Vec<RoleRecord>, Error>;
+
+    /// Adds a grant; returns `false` when the same grant exists.
+    fn insert_grant(&mut self, grant: &Grant) -> Result<bool, Error>;
+    /// Removes a grant; returns `false` when there was none.
+    fn delete_grant(&mut self, grant: &Grant) -> Result<bool, Error>;
+    /// The grants of one administrator.
+    fn grants(&mut self, admin: &str) -> Result<Vec<Grant>, Error>;
+
+    /// An organization's own settings, if it set any.
+    fn settings(&mut self, org: &str) -> Result<Option<Settings>, Error>;
+    /// Sets an organization's settings.
+    fn put_settings(&mut self, org: &str, settings: &Settings) -> Result<(), Error>;
+
+    /// Appends an audit entry; returns its sequence number.
+    fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, Error>;
+    /// Audit entries with a sequence number above `after`, oldest first.
+    fn audit(&mut self, after: i64) -> Result<Vec<AuditRecord>, Error>;
+}
+
+/// Who deployed a bundle, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployNote {
+    /// The administrator.
+    pub actor: String,
+    /// When.
+    pub time: Timestamp,
+    /// Why: `init`, `deploy`, `rollback to 3`, `approve request 7`, …
+    pub reason: String,
+}
+
+/// One stored bundle version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployRecord {
+    /// The version.
+    pub version: i64,
+    /// Who, when, why.
+    #[serde(flatten)]
+    pub note: DeployNote,
+}
+
+/// The states of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestState {
+    /// Waiting in the approval queue.
+    Pending,
+    /// Approved; a policy now allows it.
+    Approved,
+    /// Rejected with a reason.
+    Rejected,
+    /// Not handled in time.
+    Expired,
+}
+
+impl RequestState {
+    /// The name used in commands and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::Approved => "approved",
+            RequestState::Rejected => "rejected",
+            RequestState::Expired => "expired",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<RequestState> {
+        [
+            RequestState::Pending,
+            RequestState::Approved,
+            RequestState::Rejected,
+            RequestState::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// A request as filed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewRequest {
+    /// What it asks for.
+    pub kind: RequestKind,
+    /// The requesting computer's organization.
+    pub organization: String,
+    /// The requesting computer.
+    pub computer: String,
+    /// The blocked execution.
+    pub event: Event,
+    /// The policy that denied it; `None` for the default deny.
+    pub denied_by: Option<String>,
+    /// The user's message.
+    pub message: String,
+    /// Where to tell the user the outcome.
+    pub email: Option<String>,
+    /// The SHA-256 of the stored copy of the file, when one was attached.
+    pub file: Option<Sha256>,
+    /// When it was filed.
+    pub created: Timestamp,
+}
+
+/// A stored request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Its number.
+    pub id: i64,
+    /// As filed.
+    #[serde(flatten)]
+    pub filed: NewRequest,
+    /// `pending` until it is approved, rejected or expires.
+    pub state: RequestState,
+    /// How it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closure: Option<Closure>,
+}
+
+/// How a request ended: who, when, why, and for an approval what was created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Closure {
+    /// `approved`, `rejected` or `expired`.
+    pub state: RequestState,
+    /// The administrator, plugin (`plugin:NAME`) or `system` (expiry).
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+    /// The justification of an approval or the reason of a rejection or expiry.
+    pub reason: String,
+    /// What an approval created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalRecord>,
+}
+
+/// What an approval created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// Where the new policy applies.
+    pub scope: ScopeKind,
+    /// The scope's target id (computer, group or organization).
+    pub target: String,
+    /// How the rule matches the file.
+    pub matching: String,
+    /// The application the rule went into.
+    pub application: String,
+    /// Whether the application was created for this approval.
+    pub new_application: bool,
+    /// The new policy's id.
+    pub policy: String,
+    /// The new policy's position.
+    pub position: i64,
+    /// The policy elevates.
+    pub elevate: bool,
+    /// The policy stops applying at this time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Timestamp>,
+    /// The bundle version that holds it.
+    pub version: i64,
+}
+
+/// An administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminRecord {
+    /// Unique id (a login name).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// The organization the administrator belongs to.
+    pub organization: String,
+    /// Email address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number for SMS (`+` and digits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// A role: a named set of permissions defined in one organization, assignable there
+/// and in its descendants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleRecord {
+    /// Unique id.
+    pub id: String,
+    /// The organization that defines it.
+    pub organization: String,
+    /// Display name.
+    pub name: String,
+    /// What it grants.
+    pub permissions: Vec<Permission>,
+}
+
+/// What a grant gives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grantable {
+    /// One permission.
+    Permission(Permission),
+    /// Every permission of a role (as the role is now and later).
+    Role(String),
+}
+
+/// A permission or role given to an administrator for an organization and its
+/// descendants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The administrator.
+    pub admin: String,
+    /// The organization.
+    pub organization: String,
+    /// The permission or role.
+    pub what: Grantable,
+}
+
+/// Approval guardrails and queue settings of an organization. An organization without
+/// its own settings uses its nearest ancestor's, or these defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Software never approved in the organization before is approved at computer
+    /// scope first (default `true`).
+    #[serde(default = "yes")]
+    pub new_software_computer_first: bool,
+    /// An approval wider than one computer needs a justification (default `true`).
+    #[serde(default = "yes")]
+    pub wider_needs_justification: bool,
+    /// Manual computer-scope approvals of the same software on this many computers
+    /// produce a suggestion for a wider policy (default 3).
+    #[serde(default = "three")]
+    pub suggest_after: u32,
+    /// A request not handled within this many seconds expires (default 7 days).
+    #[serde(default = "week")]
+    pub request_ttl_seconds: i64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn week() -> i64 {
+    7 * 24 * 3600
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            new_software_computer_first: true,
+            wider_needs_justification: true,
+            suggest_after: three(),
+            request_ttl_seconds: week(),
+        }
+    }
+}
+
+/// An audit entry to append.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub time: Timestamp,
+    /// Who: an administrator, `plugin:NAME`, `user:NAME@COMPUTER` or `system`.
+    pub actor: String,
+    /// The organization concerned, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// `system` for administrators' actions, `unified` for the rest.
+    pub log: AuditLog,
+    /// What happened: `request`, `approve`, `reject`, `expire`, `deploy`, …
+    pub kind: String,
+    /// The ids involved and the details.
+    pub detail: serde_json::Value,
+}
+
+/// The two audits of SPEC §9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditLog {
+    /// Decisions, requests, approvals, rejections, maintenance modes, deploys.
+    Unified,
+    /// Administrators' actions on administrators, roles, permissions and settings.
+    System,
+}
+
+/// A stored audit entry with its place in the hash chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Sequence number, from 1.
+    pub seq: i64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// SHA-256 (hex) of the previous entry's hash and this entry.
+    pub hash: String,
+}
