@@ -2,6 +2,7 @@
 
 mod common;
 mod eval;
+mod govern;
 mod inspect;
 
 use std::path::PathBuf;
@@ -57,6 +58,8 @@ enum Command {
         #[arg(long, value_name = "PEM")]
         roots: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Govern(govern::GovernCommand),
     /// Print the JSON Schema of the bundle format (or of an event).
     Schema {
         /// The schema of an execution event instead.
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
             explain,
         } => eval::eval(&bundle, event.as_deref(), events.as_deref(), explain),
         Command::Inspect { files, rule, roots } => inspect::inspect(&files, rule, roots.as_deref()),
+        Command::Govern(command) => govern::run(command),
         Command::Schema { event } => {
             let schema = if event {
                 portcullis_engine::event_schema()

@@ -324,7 +324,7 @@ impl<S: Store> Governance<S> {
                     detail: json!({
                         "computer": event.computer, "user": event.user, "path": event.path,
                         "sha256": event.sha256, "policy": decision.policy,
-                        "default_deny": decision.default_deny, "generation": decision.generation,
+                        "default_deny": decision.default_deny, "version": self.version,
                     }),
                 })?;
                 Ok(())

@@ -1,0 +1,1241 @@
+//! The governance commands: a state directory, requests, approvals, administrators,
+//! roles, grants, maintenance modes, deploys. Each prints text for a person, or JSON
+//! with `--json`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+use portcullis_engine::model::{FileRule, MaintenanceMode, Timestamp};
+use portcullis_engine::{DecisionRecord, Event, Outcome};
+use portcullis_governance::{
+    AdminRecord, ApproveOptions, AuditLog, FileRequest, Governance, Grant, Grantable, Matching,
+    Permission, RequestKind, RequestRecord, RequestState, RoleRecord, ScopeKind, Settings,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::common::{read, to_json};
+
+/// Where the state lives, who acts, and how to print.
+#[derive(Args, Debug, Clone)]
+pub struct StateArgs {
+    /// The state directory (created by `portcullis init`).
+    #[arg(long, value_name = "DIR", env = "PORTCULLIS_STATE")]
+    state: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The administrator an action is done as.
+#[derive(Args, Debug, Clone)]
+pub struct Actor {
+    /// The administrator's id.
+    #[arg(long = "as", value_name = "ADMIN", env = "PORTCULLIS_ADMIN")]
+    actor: String,
+}
+
+/// The governance subcommands.
+#[derive(Subcommand, Debug)]
+pub enum GovernCommand {
+    /// Create a state directory from a bundle, with the first administrator (Super
+    /// Admin on every top-level organization).
+    Init {
+        #[command(flatten)]
+        state: StateArgs,
+        /// The bundle (JSON).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The first administrator's id.
+        #[arg(long)]
+        admin: String,
+        /// Their display name.
+        #[arg(long)]
+        name: String,
+        /// Their organization (default: the first top-level organization).
+        #[arg(long)]
+        org: Option<String>,
+        /// Their email address.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Decide an execution event on the state's current policies (a deny is audited).
+    Decide {
+        #[command(flatten)]
+        state: StateArgs,
+        /// The event (JSON); `-` reads standard input.
+        event: PathBuf,
+    },
+    /// File a request for a denied execution, as the user who was blocked.
+    Request {
+        #[command(flatten)]
+        state: StateArgs,
+        /// The blocked execution event (JSON); `-` reads standard input.
+        event: PathBuf,
+        /// What to ask for.
+        #[arg(long, value_enum, default_value = "application")]
+        kind: KindArg,
+        /// Why the user needs it.
+        #[arg(long)]
+        message: String,
+        /// Where to tell the user the outcome.
+        #[arg(long)]
+        email: Option<String>,
+        /// A copy of the blocked file (its SHA-256 must be the event's).
+        #[arg(long, value_name = "FILE")]
+        attach: Option<PathBuf>,
+    },
+    /// List, show or fetch the file of requests.
+    #[command(subcommand)]
+    Requests(RequestsCommand),
+    /// Approve a pending request: writes the policy, deploys it, and proves the
+    /// request's execution is now allowed.
+    Approve {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The request's number.
+        id: i64,
+        /// Where the new policy applies.
+        #[arg(long, value_enum, default_value = "computer")]
+        scope: ScopeArg,
+        /// The computer, group or organization of the scope (default: the requesting
+        /// computer, its group, its organization). An organization or global scope may
+        /// name an ancestor organization.
+        #[arg(long)]
+        target: Option<String>,
+        /// How the rule matches the file.
+        #[arg(long = "match", value_enum, default_value = "hash")]
+        matching: MatchArg,
+        /// With `--match custom`: the file rule, as JSON (e.g.
+        /// `{"path": "C:\\Tools\\*.exe"}`).
+        #[arg(long, value_name = "JSON")]
+        rule: Option<String>,
+        /// Add the rule to this existing application (needs Allow Application Merge).
+        #[arg(long)]
+        application: Option<String>,
+        /// The name of the new application (default: the file's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Permit with elevation (always so for an elevation request).
+        #[arg(long)]
+        elevate: bool,
+        /// The policy stops applying at this time (RFC 3339).
+        #[arg(long)]
+        expires: Option<Timestamp>,
+        /// Why; needed for an approval wider than one computer.
+        #[arg(long)]
+        justification: Option<String>,
+        /// The policy's position (default: after the organization's last policy).
+        #[arg(long)]
+        position: Option<i64>,
+    },
+    /// Reject a pending request with a reason.
+    Reject {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The request's number.
+        id: i64,
+        /// Why (the requester is told).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Expire requests not handled within their organization's time limit.
+    Expire {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Software approved computer by computer often enough to deserve a wider policy.
+    Suggestions {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// Set or end a computer's maintenance mode.
+    Maintenance {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The computer.
+        computer: String,
+        /// The mode; omit with `--end`.
+        #[arg(long, value_enum, required_unless_present = "end")]
+        mode: Option<ModeArg>,
+        /// When the mode ends by itself (RFC 3339).
+        #[arg(long, required_unless_present = "end")]
+        until: Option<Timestamp>,
+        /// End the computer's maintenance mode now.
+        #[arg(long, conflicts_with_all = ["mode", "until"])]
+        end: bool,
+    },
+    /// Manage administrators.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Define and list roles.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// Grant a permission or assign a role to an administrator for an organization.
+    Grant {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        #[command(flatten)]
+        grant: GrantArgs,
+    },
+    /// Revoke a permission or unassign a role.
+    Revoke {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        #[command(flatten)]
+        grant: GrantArgs,
+    },
+    /// Deploy a whole bundle (needs Edit or View Organizations on every organization it
+    /// changes).
+    Deploy {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The bundle (JSON).
+        #[arg(long)]
+        bundle: PathBuf,
+    },
+    /// Restore an earlier bundle version as a new version.
+    Rollback {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The version (default: the one before the current).
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// The deploy history, newest first.
+    History {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Show an organization's approval settings, or change them.
+    Settings {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The organization.
+        org: String,
+        /// Change a setting: `suggest_after=2`, `request_ttl_seconds=86400`,
+        /// `new_software_computer_first=false`, `wider_needs_justification=false`.
+        #[arg(long, value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// List the audit the actor may see, or verify its hash chain.
+    Audit {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The system audit (administrators' actions) instead of the unified audit.
+        #[arg(long)]
+        system: bool,
+        /// Verify the hash chain instead of listing.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// List the permission catalogue.
+    Permissions,
+}
+
+/// `requests …`
+#[derive(Subcommand, Debug)]
+pub enum RequestsCommand {
+    /// The approval queue (pending requests, or `--status`).
+    List {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// Which requests.
+        #[arg(long, value_enum, default_value = "pending")]
+        status: StatusArg,
+    },
+    /// One request in full (needs an approve permission).
+    Show {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The request's number.
+        id: i64,
+    },
+    /// Write the stored copy of a request's file.
+    File {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The request's number.
+        id: i64,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// `admin …`
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Add an administrator, or edit one's details.
+    Add {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The new administrator's id.
+        id: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Their organization.
+        #[arg(long)]
+        org: String,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Phone number for SMS (`+` and digits).
+        #[arg(long)]
+        phone: Option<String>,
+    },
+    /// Delete an administrator and their grants.
+    Delete {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The administrator.
+        id: String,
+    },
+    /// The administrators the actor may see.
+    List {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+    },
+    /// An administrator's grants and effective permissions per organization.
+    Show {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The administrator.
+        id: String,
+    },
+}
+
+/// `role …`
+#[derive(Subcommand, Debug)]
+pub enum RoleCommand {
+    /// Define or redefine a role in an organization.
+    Define {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The role's id.
+        id: String,
+        /// The organization that defines it.
+        #[arg(long)]
+        org: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// A permission (id or name); repeat for several.
+        #[arg(long = "permission", required = true)]
+        permissions: Vec<Permission>,
+    },
+    /// Every role.
+    List {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+}
+
+/// What to grant or revoke.
+#[derive(Args, Debug, Clone)]
+pub struct GrantArgs {
+    /// The administrator.
+    admin: String,
+    /// The organization (the grant covers its descendants).
+    #[arg(long)]
+    org: String,
+    /// A permission (id or name).
+    #[arg(long, required_unless_present = "role", conflicts_with = "role")]
+    permission: Option<Permission>,
+    /// A role's id.
+    #[arg(long)]
+    role: Option<String>,
+}
+
+/// Request kinds on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KindArg {
+    /// Run a blocked application.
+    Application,
+    /// Run a blocked file from a storage device.
+    Storage,
+    /// Run an application with administrator rights.
+    Elevation,
+}
+
+/// Approval scopes on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ScopeArg {
+    /// The requesting computer.
+    Computer,
+    /// Its group.
+    Group,
+    /// Its organization (or `--target` an ancestor).
+    Organization,
+    /// The organization and its descendants.
+    Global,
+}
+
+/// How an approval matches.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MatchArg {
+    /// The SHA-256.
+    Hash,
+    /// The signer's subject and issuer.
+    Certificate,
+    /// The signer and the path.
+    CertificatePath,
+    /// The path.
+    Path,
+    /// `--rule JSON`.
+    Custom,
+}
+
+/// Request states on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StatusArg {
+    /// Waiting.
+    Pending,
+    /// Approved.
+    Approved,
+    /// Rejected.
+    Rejected,
+    /// Expired.
+    Expired,
+    /// Every request.
+    All,
+}
+
+/// Maintenance modes on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModeArg {
+    /// Deny becomes allow, marked would-have-been-denied.
+    Monitor,
+    /// As monitor, and unmatched executions are learned.
+    Learning,
+    /// Unmatched executions are allowed and learned.
+    Installation,
+}
+
+fn open(state: &StateArgs) -> Result<Governance, String> {
+    Governance::open_dir(&state.state).map_err(|e| e.to_string())
+}
+
+fn print<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> Result<(), String> {
+    if json {
+        println!("{}", to_json(value, true)?);
+    } else {
+        print!("{}", human());
+    }
+    Ok(())
+}
+
+fn read_event(path: &Path) -> Result<Event, String> {
+    let text = read(path)?;
+    Event::from_json(&text).map_err(|e| format!("`{}`: {e}", path.display()))
+}
+
+/// Runs one governance command.
+pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
+    match command {
+        GovernCommand::Init {
+            state,
+            bundle,
+            admin,
+            name,
+            org,
+            email,
+        } => {
+            let text = read(&bundle)?;
+            let parsed = portcullis_engine::parse(&text)
+                .map_err(|e| crate::common::render_errors(&bundle, &e))?;
+            let organization = match org {
+                Some(org) => org,
+                None => parsed
+                    .organizations
+                    .iter()
+                    .find(|o| o.parent.is_none())
+                    .map(|o| o.id.clone())
+                    .ok_or("the bundle has no organization")?,
+            };
+            let first = AdminRecord {
+                id: admin,
+                name,
+                organization,
+                email,
+                phone: None,
+            };
+            let gov = Governance::init_dir(&state.state, parsed, first.clone())
+                .map_err(|e| e.to_string())?;
+            print(
+                state.json,
+                &json!({"state": state.state, "version": gov.version(), "administrator": first.id}),
+                || {
+                    format!(
+                        "initialized `{}` at bundle version {}; `{}` is Super Admin on every top-level organization\n",
+                        state.state.display(),
+                        gov.version(),
+                        first.id
+                    )
+                },
+            )?;
+        }
+        GovernCommand::Decide { state, event } => {
+            let mut gov = open(&state)?;
+            let event = read_event(&event)?;
+            let decision = gov.decide(&event).map_err(|e| e.to_string())?;
+            print(state.json, &decision, || describe_decision(&decision))?;
+        }
+        GovernCommand::Request {
+            state,
+            event,
+            kind,
+            message,
+            email,
+            attach,
+        } => {
+            let mut gov = open(&state)?;
+            let event = read_event(&event)?;
+            let attachment = match &attach {
+                None => None,
+                Some(path) => Some(read_attachment(path)?),
+            };
+            let request = gov
+                .file_request(FileRequest {
+                    kind: match kind {
+                        KindArg::Application => RequestKind::Application,
+                        KindArg::Storage => RequestKind::Storage,
+                        KindArg::Elevation => RequestKind::Elevation,
+                    },
+                    event,
+                    message,
+                    email,
+                    attachment,
+                })
+                .map_err(|e| e.to_string())?;
+            print(state.json, &request, || {
+                format!(
+                    "request {} filed ({}, pending) for {} on {}\n",
+                    request.id,
+                    request.filed.kind,
+                    request.filed.event.path,
+                    request.filed.computer
+                )
+            })?;
+        }
+        GovernCommand::Requests(command) => return requests(command),
+        GovernCommand::Approve {
+            state,
+            actor,
+            id,
+            scope,
+            target,
+            matching,
+            rule,
+            application,
+            name,
+            elevate,
+            expires,
+            justification,
+            position,
+        } => {
+            let matching = match (matching, rule) {
+                (MatchArg::Custom, Some(rule)) => Matching::Custom(
+                    serde_json::from_str::<FileRule>(&rule)
+                        .map_err(|e| format!("--rule: not a file rule: {e}"))?,
+                ),
+                (MatchArg::Custom, None) => {
+                    return Err("--match custom needs --rule JSON".to_owned())
+                }
+                (_, Some(_)) => return Err("--rule goes with --match custom".to_owned()),
+                (MatchArg::Hash, None) => Matching::Hash,
+                (MatchArg::Certificate, None) => Matching::Certificate,
+                (MatchArg::CertificatePath, None) => Matching::CertificatePath,
+                (MatchArg::Path, None) => Matching::Path,
+            };
+            let mut options = ApproveOptions::new(
+                match scope {
+                    ScopeArg::Computer => ScopeKind::Computer,
+                    ScopeArg::Group => ScopeKind::Group,
+                    ScopeArg::Organization => ScopeKind::Organization,
+                    ScopeArg::Global => ScopeKind::Global,
+                },
+                matching,
+            );
+            options.target = target;
+            options.application = application;
+            options.application_name = name;
+            options.elevate = elevate;
+            options.expires = expires;
+            options.justification = justification;
+            options.position = position;
+            let mut gov = open(&state)?;
+            let approved = gov
+                .approve(&actor.actor, id, options)
+                .map_err(|e| e.to_string())?;
+            print(state.json, &approved, || {
+                let mut out = String::new();
+                if let Some(approval) = approved
+                    .request
+                    .closure
+                    .as_ref()
+                    .and_then(|c| c.approval.as_ref())
+                {
+                    let _ = writeln!(
+                        out,
+                        "request {id} approved: policy `{}` (position {}, {} `{}`) permits application `{}`{}{}",
+                        approval.policy,
+                        approval.position,
+                        approval.scope,
+                        approval.target,
+                        approval.application,
+                        if approval.elevate { " with elevation" } else { "" },
+                        approval.expires.map(|t| format!(" until {t}")).unwrap_or_default(),
+                    );
+                    let _ = writeln!(
+                        out,
+                        "deployed as bundle version {}; the request's execution is now: {}",
+                        approval.version,
+                        describe_decision(&approved.proof).trim_end()
+                    );
+                }
+                if let Some(s) = &approved.suggestion {
+                    let _ = writeln!(
+                        out,
+                        "suggestion: {} was approved on {} computers ({}); consider one policy at {} scope for `{}`",
+                        s.path,
+                        s.computers.len(),
+                        s.computers.join(", "),
+                        s.scope,
+                        s.target
+                    );
+                }
+                out
+            })?;
+        }
+        GovernCommand::Reject {
+            state,
+            actor,
+            id,
+            reason,
+        } => {
+            let mut gov = open(&state)?;
+            let request = gov
+                .reject(&actor.actor, id, &reason)
+                .map_err(|e| e.to_string())?;
+            print(state.json, &request, || {
+                format!("request {id} rejected: {reason}\n")
+            })?;
+        }
+        GovernCommand::Expire { state } => {
+            let mut gov = open(&state)?;
+            let expired = gov.expire_due().map_err(|e| e.to_string())?;
+            print(state.json, &json!({"expired": expired}), || {
+                format!("{} request(s) expired {:?}\n", expired.len(), expired)
+            })?;
+        }
+        GovernCommand::Suggestions { state, actor } => {
+            let mut gov = open(&state)?;
+            let suggestions = gov.suggestions(&actor.actor).map_err(|e| e.to_string())?;
+            print(state.json, &suggestions, || {
+                if suggestions.is_empty() {
+                    return "no suggestions\n".to_owned();
+                }
+                suggestions
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{} ({}) approved on {} computers of `{}` (requests {:?}): consider {} scope `{}`\n",
+                            s.path,
+                            s.sha256,
+                            s.computers.len(),
+                            s.organization,
+                            s.requests,
+                            s.scope,
+                            s.target
+                        )
+                    })
+                    .collect()
+            })?;
+        }
+        GovernCommand::Maintenance {
+            state,
+            actor,
+            computer,
+            mode,
+            until,
+            end,
+        } => {
+            let mut gov = open(&state)?;
+            let setting = match (end, mode, until) {
+                (true, _, _) => None,
+                (false, Some(mode), Some(until)) => Some((
+                    match mode {
+                        ModeArg::Monitor => MaintenanceMode::Monitor,
+                        ModeArg::Learning => MaintenanceMode::Learning,
+                        ModeArg::Installation => MaintenanceMode::Installation,
+                    },
+                    until,
+                )),
+                _ => return Err("give --mode and --until, or --end".to_owned()),
+            };
+            let version = gov
+                .set_maintenance(&actor.actor, &computer, setting)
+                .map_err(|e| e.to_string())?;
+            print(
+                state.json,
+                &json!({"computer": computer, "version": version}),
+                || match setting {
+                    Some((mode, until)) => format!(
+                        "`{computer}` is in {} mode until {until} (bundle version {version})\n",
+                        mode.as_str()
+                    ),
+                    None => format!(
+                        "`{computer}`'s maintenance mode ended (bundle version {version})\n"
+                    ),
+                },
+            )?;
+        }
+        GovernCommand::Admin(command) => return admin(command),
+        GovernCommand::Role(command) => return role(command),
+        GovernCommand::Grant {
+            state,
+            actor,
+            grant,
+        } => {
+            let mut gov = open(&state)?;
+            let grant = to_grant(grant);
+            gov.grant(&actor.actor, grant.clone())
+                .map_err(|e| e.to_string())?;
+            print(state.json, &grant, || {
+                format!(
+                    "granted {} to `{}` in `{}`\n",
+                    what(&grant),
+                    grant.admin,
+                    grant.organization
+                )
+            })?;
+        }
+        GovernCommand::Revoke {
+            state,
+            actor,
+            grant,
+        } => {
+            let mut gov = open(&state)?;
+            let grant = to_grant(grant);
+            gov.revoke(&actor.actor, grant.clone())
+                .map_err(|e| e.to_string())?;
+            print(state.json, &grant, || {
+                format!(
+                    "revoked {} from `{}` in `{}`\n",
+                    what(&grant),
+                    grant.admin,
+                    grant.organization
+                )
+            })?;
+        }
+        GovernCommand::Deploy {
+            state,
+            actor,
+            bundle,
+        } => {
+            let mut gov = open(&state)?;
+            let text = read(&bundle)?;
+            let parsed = portcullis_engine::parse(&text)
+                .map_err(|e| crate::common::render_errors(&bundle, &e))?;
+            let version = gov
+                .deploy(
+                    &actor.actor,
+                    parsed,
+                    &format!("deploy {}", bundle.display()),
+                )
+                .map_err(|e| e.to_string())?;
+            print(state.json, &json!({"version": version}), || {
+                format!("deployed as bundle version {version}\n")
+            })?;
+        }
+        GovernCommand::Rollback { state, actor, to } => {
+            let mut gov = open(&state)?;
+            let version = gov.rollback(&actor.actor, to).map_err(|e| e.to_string())?;
+            print(state.json, &json!({"version": version}), || {
+                format!("rolled back; now at bundle version {version}\n")
+            })?;
+        }
+        GovernCommand::History { state } => {
+            let mut gov = open(&state)?;
+            let history = gov.deploys(50).map_err(|e| e.to_string())?;
+            print(state.json, &history, || {
+                history
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{:>4}  {}  {:<12} {}\n",
+                            d.version, d.note.time, d.note.actor, d.note.reason
+                        )
+                    })
+                    .collect()
+            })?;
+        }
+        GovernCommand::Settings {
+            state,
+            actor,
+            org,
+            set,
+        } => {
+            let mut gov = open(&state)?;
+            let mut settings = gov.settings_for(&org).map_err(|e| e.to_string())?;
+            if !set.is_empty() {
+                let mut value = serde_json::to_value(&settings).map_err(|e| e.to_string())?;
+                for assignment in &set {
+                    let (key, raw) = assignment
+                        .split_once('=')
+                        .ok_or_else(|| format!("--set `{assignment}`: write KEY=VALUE"))?;
+                    let parsed: serde_json::Value = serde_json::from_str(raw).map_err(|_| {
+                        format!("--set `{assignment}`: the value must be a number or true/false")
+                    })?;
+                    match value.get_mut(key) {
+                        Some(slot) => *slot = parsed,
+                        None => {
+                            return Err(format!("--set `{assignment}`: unknown setting `{key}`"))
+                        }
+                    }
+                }
+                settings =
+                    serde_json::from_value::<Settings>(value).map_err(|e| format!("--set: {e}"))?;
+                gov.set_settings(&actor.actor, &org, settings.clone())
+                    .map_err(|e| e.to_string())?;
+            }
+            print(state.json, &settings, || {
+                format!(
+                    "`{org}`: new software at computer scope first: {}; wider approvals need a justification: {}; suggest a wider policy after {} computers; requests expire after {} s\n",
+                    settings.new_software_computer_first,
+                    settings.wider_needs_justification,
+                    settings.suggest_after,
+                    settings.request_ttl_seconds
+                )
+            })?;
+        }
+        GovernCommand::Audit {
+            state,
+            actor,
+            system,
+            verify,
+        } => {
+            let mut gov = open(&state)?;
+            if verify {
+                let log = if system {
+                    AuditLog::System
+                } else {
+                    AuditLog::Unified
+                };
+                // Verifying needs the right to read what is verified.
+                gov.audit(&actor.actor, log).map_err(|e| e.to_string())?;
+                return match gov.verify_audit().map_err(|e| e.to_string())? {
+                    Ok(count) => {
+                        print(state.json, &json!({"verified": count}), || {
+                            format!("the audit chain verifies: {count} entries\n")
+                        })?;
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(seq) => {
+                        print(state.json, &json!({"first_bad": seq}), || {
+                            format!("the audit chain is broken at entry {seq}\n")
+                        })?;
+                        Ok(ExitCode::FAILURE)
+                    }
+                };
+            }
+            let entries = gov
+                .audit(
+                    &actor.actor,
+                    if system {
+                        AuditLog::System
+                    } else {
+                        AuditLog::Unified
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+            print(state.json, &entries, || {
+                entries
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{:>5}  {}  {:<16} {:<14} {:<12} {}\n",
+                            e.seq,
+                            e.entry.time,
+                            e.entry.kind,
+                            e.entry.organization.as_deref().unwrap_or("-"),
+                            e.entry.actor,
+                            e.entry.detail
+                        )
+                    })
+                    .collect()
+            })?;
+        }
+        GovernCommand::Permissions => {
+            for p in Permission::ALL {
+                println!("{:<30} {}", p.id(), p.name());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn requests(command: RequestsCommand) -> Result<ExitCode, String> {
+    match command {
+        RequestsCommand::List {
+            state,
+            actor,
+            status,
+        } => {
+            let mut gov = open(&state)?;
+            let status = match status {
+                StatusArg::Pending => Some(RequestState::Pending),
+                StatusArg::Approved => Some(RequestState::Approved),
+                StatusArg::Rejected => Some(RequestState::Rejected),
+                StatusArg::Expired => Some(RequestState::Expired),
+                StatusArg::All => None,
+            };
+            let list = gov
+                .requests(&actor.actor, status)
+                .map_err(|e| e.to_string())?;
+            print(state.json, &list, || {
+                if list.is_empty() {
+                    return "no requests\n".to_owned();
+                }
+                list.iter().map(summary).collect()
+            })?;
+        }
+        RequestsCommand::Show { state, actor, id } => {
+            let mut gov = open(&state)?;
+            let request = gov.request(&actor.actor, id).map_err(|e| e.to_string())?;
+            print(state.json, &request, || detail(&request))?;
+        }
+        RequestsCommand::File {
+            state,
+            actor,
+            id,
+            out,
+        } => {
+            let mut gov = open(&state)?;
+            let bytes = gov
+                .request_file(&actor.actor, id)
+                .map_err(|e| e.to_string())?;
+            std::fs::write(&out, &bytes)
+                .map_err(|e| format!("cannot write `{}`: {e}", out.display()))?;
+            print(
+                state.json,
+                &json!({"written": out, "bytes": bytes.len()}),
+                || format!("wrote {} bytes to `{}`\n", bytes.len(), out.display()),
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn admin(command: AdminCommand) -> Result<ExitCode, String> {
+    match command {
+        AdminCommand::Add {
+            state,
+            actor,
+            id,
+            name,
+            org,
+            email,
+            phone,
+        } => {
+            let mut gov = open(&state)?;
+            let record = AdminRecord {
+                id,
+                name,
+                organization: org,
+                email,
+                phone,
+            };
+            gov.put_admin(&actor.actor, record.clone())
+                .map_err(|e| e.to_string())?;
+            print(state.json, &record, || {
+                format!(
+                    "administrator `{}` saved in `{}`\n",
+                    record.id, record.organization
+                )
+            })?;
+        }
+        AdminCommand::Delete { state, actor, id } => {
+            let mut gov = open(&state)?;
+            gov.delete_admin(&actor.actor, &id)
+                .map_err(|e| e.to_string())?;
+            print(state.json, &json!({"deleted": id}), || {
+                format!("administrator `{id}` deleted\n")
+            })?;
+        }
+        AdminCommand::List { state, actor } => {
+            let mut gov = open(&state)?;
+            let admins = gov.admins(&actor.actor).map_err(|e| e.to_string())?;
+            print(state.json, &admins, || {
+                admins
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{:<16} {:<24} {:<14} {}\n",
+                            a.id,
+                            a.name,
+                            a.organization,
+                            a.email.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })?;
+        }
+        AdminCommand::Show { state, actor, id } => {
+            let mut gov = open(&state)?;
+            let held = gov
+                .permissions_of(&actor.actor, &id)
+                .map_err(|e| e.to_string())?;
+            let grants = gov.grants(&id).map_err(|e| e.to_string())?;
+            print(
+                state.json,
+                &json!({"grants": grants, "permissions": held}),
+                || {
+                    let mut out = String::new();
+                    for g in &grants {
+                        let _ = writeln!(out, "grant: {} in `{}`", what(g), g.organization);
+                    }
+                    for (org, perms) in &held {
+                        let names: Vec<&str> = perms.iter().map(|p| p.name()).collect();
+                        let _ = writeln!(out, "{org}: {}", names.join(", "));
+                    }
+                    out
+                },
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn role(command: RoleCommand) -> Result<ExitCode, String> {
+    match command {
+        RoleCommand::Define {
+            state,
+            actor,
+            id,
+            org,
+            name,
+            permissions,
+        } => {
+            let mut gov = open(&state)?;
+            let role = RoleRecord {
+                id,
+                organization: org,
+                name,
+                permissions,
+            };
+            gov.define_role(&actor.actor, role.clone())
+                .map_err(|e| e.to_string())?;
+            print(state.json, &role, || {
+                format!("role `{}` defined in `{}`\n", role.id, role.organization)
+            })?;
+        }
+        RoleCommand::List { state } => {
+            let mut gov = open(&state)?;
+            let roles = gov.roles().map_err(|e| e.to_string())?;
+            print(state.json, &roles, || {
+                roles
+                    .iter()
+                    .map(|r| {
+                        let names: Vec<&str> = r.permissions.iter().map(|p| p.name()).collect();
+                        format!(
+                            "{:<16} {:<14} {}: {}\n",
+                            r.id,
+                            r.organization,
+                            r.name,
+                            names.join(", ")
+                        )
+                    })
+                    .collect()
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn to_grant(args: GrantArgs) -> Grant {
+    Grant {
+        admin: args.admin,
+        organization: args.org,
+        what: match (args.permission, args.role) {
+            (Some(p), _) => Grantable::Permission(p),
+            (None, Some(r)) => Grantable::Role(r),
+            // clap requires one of the two.
+            (None, None) => Grantable::Role(String::new()),
+        },
+    }
+}
+
+fn what(grant: &Grant) -> String {
+    match &grant.what {
+        Grantable::Permission(p) => format!("permission {p}"),
+        Grantable::Role(r) => format!("role `{r}`"),
+    }
+}
+
+fn read_attachment(path: &Path) -> Result<Vec<u8>, String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("`{}` is not a file", path.display()));
+    }
+    if meta.len() > portcullis_governance::MAX_ATTACHMENT as u64 {
+        return Err(format!(
+            "`{}` has {} bytes; a request may carry at most {}",
+            path.display(),
+            meta.len(),
+            portcullis_governance::MAX_ATTACHMENT
+        ));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+}
+
+fn describe_decision(d: &DecisionRecord) -> String {
+    let by = match (&d.policy, d.default_deny, d.mode) {
+        (Some(policy), _, _) => format!("policy `{policy}`"),
+        (None, true, Some(mode)) => format!("default deny, {} mode", mode.as_str()),
+        (None, true, None) => "default deny".to_owned(),
+        (None, false, Some(mode)) => format!("{} mode", mode.as_str()),
+        (None, false, None) => "no policy".to_owned(),
+    };
+    let mut out = match d.decision {
+        Outcome::Allow => format!(
+            "allow{}{} ({by})",
+            if d.elevated { " elevated" } else { "" },
+            if d.would_deny {
+                ", would have been denied"
+            } else {
+                ""
+            }
+        ),
+        Outcome::Deny => format!("deny ({by})"),
+    };
+    if d.can_request {
+        let kind = match d.request_kind {
+            Some(portcullis_engine::RequestKind::Elevation) => "elevation",
+            _ => "application",
+        };
+        let _ = write!(
+            out,
+            "; the user may request {kind} access (`portcullis request`)"
+        );
+    }
+    out.push('\n');
+    out
+}
+
+fn summary(r: &RequestRecord) -> String {
+    format!(
+        "{:>4}  {:<8} {:<11} {:<12} {:<16} {:<18} {}  {}\n",
+        r.id,
+        r.state.as_str(),
+        r.filed.kind.as_str(),
+        r.filed.organization,
+        r.filed.computer,
+        r.filed.event.user,
+        r.filed.event.path,
+        r.filed.created
+    )
+}
+
+fn detail(r: &RequestRecord) -> String {
+    let mut out = String::new();
+    let f = &r.filed;
+    let _ = writeln!(out, "request {} ({}, {})", r.id, f.kind, r.state.as_str());
+    let _ = writeln!(out, "  organization  {}", f.organization);
+    let _ = writeln!(out, "  computer      {}", f.computer);
+    let _ = writeln!(out, "  user          {}", f.event.user);
+    let _ = writeln!(out, "  filed         {}", f.created);
+    let _ = writeln!(out, "  message       {}", f.message);
+    if let Some(email) = &f.email {
+        let _ = writeln!(out, "  email         {email}");
+    }
+    let _ = writeln!(out, "  path          {}", f.event.path);
+    let _ = writeln!(out, "  sha256        {}", f.event.sha256);
+    match f.event.signature.signers.first() {
+        Some(signer) => {
+            let _ = writeln!(
+                out,
+                "  signer        {} ({:?})",
+                signer.subject, f.event.signature.status
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  signer        unsigned");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  denied by     {}",
+        f.denied_by
+            .as_deref()
+            .map_or("the default deny".to_owned(), |p| format!("policy `{p}`"))
+    );
+    let _ = writeln!(
+        out,
+        "  file copy     {}",
+        if f.file.is_some() { "stored" } else { "none" }
+    );
+    if let Some(c) = &r.closure {
+        let _ = writeln!(
+            out,
+            "  {} by {} at {}: {}",
+            c.state.as_str(),
+            c.by,
+            c.at,
+            c.reason
+        );
+        if let Some(a) = &c.approval {
+            let _ = writeln!(
+                out,
+                "  policy        `{}` ({} `{}`, match {}, application `{}`, version {})",
+                a.policy, a.scope, a.target, a.matching, a.application, a.version
+            );
+        }
+    }
+    out
+}
