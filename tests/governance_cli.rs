@@ -1,0 +1,334 @@
+//! The README's walk-through (blocked → requested → approved → allowed), run command by
+//! command from the README itself, then the same state probed with `--json`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("PORTCULLIS_STATE")
+        .env_remove("PORTCULLIS_ADMIN")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// Splits a shell line into words: whitespace-separated, with double-quoted strings.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in line.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                started = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if started {
+                    out.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            c => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    if started {
+        out.push(word);
+    }
+    out
+}
+
+/// The commands of the README's "Requests and approvals" section, each with the
+/// output it promises (from `# …` comments), in order.
+fn walkthrough() -> Vec<(Vec<String>, Vec<String>)> {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = readme
+        .split("## Requests and approvals")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let mut commands: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    let mut in_code = false;
+    let mut pending = String::new();
+    for line in section.lines() {
+        if line.starts_with("```") {
+            in_code = !in_code;
+            continue;
+        }
+        if !in_code {
+            continue;
+        }
+        if let Some(expected) = line.strip_prefix("# ") {
+            commands.last_mut().unwrap().1.push(expected.to_owned());
+            continue;
+        }
+        let (command, comment) = match line.split_once("   # ") {
+            Some((c, e)) => (c, Some(e)),
+            None => (line, None),
+        };
+        pending.push_str(command.trim_end().trim_end_matches('\\'));
+        pending.push(' ');
+        if command.trim_end().ends_with('\\') {
+            continue;
+        }
+        let mut argv = words(&pending);
+        pending.clear();
+        assert_eq!(argv.remove(0), "portcullis");
+        commands.push((argv, comment.into_iter().map(str::to_owned).collect()));
+    }
+    commands
+}
+
+#[test]
+fn the_readme_walkthrough_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("demo");
+    let state = state.to_str().unwrap();
+    let commands = walkthrough();
+    assert!(commands.len() >= 9, "{commands:?}");
+    for (argv, expected) in &commands {
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| {
+                if a == "demo" {
+                    state.to_owned()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect();
+        let output = run(&argv);
+        let stdout = text(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{argv:?} failed: {}{}",
+            stdout,
+            text(&output.stderr)
+        );
+        for line in expected {
+            let line = line.trim_end_matches('…').trim_end();
+            assert!(
+                stdout.contains(line),
+                "{argv:?} printed {stdout:?}, not {line:?}"
+            );
+        }
+    }
+
+    // The same state, probed as a script would.
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut argv: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        argv.extend(["--state".to_owned(), state.to_owned(), "--json".to_owned()]);
+        let output = run(&argv);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let approved = json(&["requests", "list", "--as", "ann", "--status", "approved"]);
+    assert_eq!(approved[0]["id"], 1);
+    assert_eq!(approved[0]["closure"]["by"], "ann");
+    assert_eq!(approved[0]["closure"]["approval"]["scope"], "computer");
+    let decision = json(&["decide", "examples/request/blocked.json"]);
+    assert_eq!(decision["decision"], "allow");
+    assert_eq!(decision["policy"], "approval-1");
+    let history = json(&["history"]);
+    assert_eq!(history[0]["version"], 2);
+    assert_eq!(history[0]["reason"], "approve request 1");
+    let verified = json(&["audit", "--as", "root", "--verify"]);
+    assert!(verified["verified"].as_u64().unwrap() >= 5);
+    let mut file = dir.path().join("copy.exe").to_str().unwrap().to_owned();
+    json(&["requests", "file", "--as", "ann", "1", "--out", &file]);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        std::fs::read(root().join("examples/request/labelprint.exe")).unwrap()
+    );
+    file.clear();
+}
+
+#[test]
+fn refusals_and_bad_input_say_what_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let state = state.to_str().unwrap();
+    let cmd = |args: &[&str]| {
+        let mut argv: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        argv.extend(["--state".to_owned(), state.to_owned()]);
+        run(&argv)
+    };
+    let ok = |args: &[&str]| {
+        let output = cmd(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+    let fails = |args: &[&str], message: &str| {
+        let output = cmd(args);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    };
+    fails(
+        &["decide", "examples/request/blocked.json"],
+        "holds no state",
+    );
+    ok(&[
+        "init",
+        "--bundle",
+        "examples/bundle.json",
+        "--admin",
+        "root",
+        "--name",
+        "Root",
+    ]);
+    fails(
+        &[
+            "init",
+            "--bundle",
+            "examples/bundle.json",
+            "--admin",
+            "root",
+            "--name",
+            "Root",
+        ],
+        "already initialized",
+    );
+    ok(&[
+        "request",
+        "examples/request/blocked.json",
+        "--message",
+        "please",
+    ]);
+    ok(&[
+        "admin", "add", "--as", "root", "viv", "--name", "Viv", "--org", "lakeside",
+    ]);
+    ok(&[
+        "grant",
+        "--as",
+        "root",
+        "viv",
+        "--org",
+        "lakeside",
+        "--permission",
+        "View Approvals",
+    ]);
+    // View Approvals lists the queue but cannot open a request.
+    assert!(ok(&["requests", "list", "--as", "viv"]).contains("lakeside-fd-01"));
+    fails(
+        &["requests", "show", "--as", "viv", "1"],
+        "needs Approve for Entire Organization",
+    );
+    fails(
+        &["approve", "--as", "viv", "1"],
+        "may not approve application requests",
+    );
+    // Nobody changes their own permissions.
+    fails(
+        &[
+            "grant",
+            "--as",
+            "viv",
+            "viv",
+            "--org",
+            "lakeside",
+            "--permission",
+            "super-admin",
+        ],
+        "their own permissions",
+    );
+    fails(
+        &[
+            "grant",
+            "--as",
+            "root",
+            "viv",
+            "--org",
+            "lakeside",
+            "--permission",
+            "approve-all",
+        ],
+        "not a permission",
+    );
+    fails(
+        &["approve", "--as", "root", "42"],
+        "request `42` does not exist",
+    );
+    fails(
+        &["approve", "--as", "ghost", "1"],
+        "administrator `ghost` does not exist",
+    );
+    fails(
+        &[
+            "approve",
+            "--as",
+            "root",
+            "1",
+            "--scope",
+            "group",
+            "--target",
+            "harbor-ws",
+        ],
+        "does not contain `lakeside-fd-01`",
+    );
+    fails(
+        &[
+            "request",
+            "examples/request/blocked.json",
+            "--message",
+            "x",
+            "--attach",
+            "examples/bundle.json",
+        ],
+        "SHA-256",
+    );
+    fails(
+        &[
+            "maintenance",
+            "--as",
+            "viv",
+            "lakeside-fd-01",
+            "--mode",
+            "learning",
+            "--until",
+            "2099-01-01T00:00:00Z",
+        ],
+        "Edit Computers",
+    );
+    // Nothing above changed the deployed bundle.
+    assert!(ok(&["history"]).lines().count() == 1);
+    ok(&[
+        "reject",
+        "--as",
+        "root",
+        "1",
+        "--reason",
+        "not on the approved list",
+    ]);
+    fails(&["approve", "--as", "root", "1"], "already rejected");
+}
