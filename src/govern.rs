@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use portcullis_engine::model::{FileRule, MaintenanceMode, Timestamp};
+use portcullis_engine::model::{FileRule, MaintenanceMode, Sha256, Timestamp};
 use portcullis_engine::{DecisionRecord, Event, Outcome};
 use portcullis_governance::{
-    AdminRecord, ApproveOptions, AuditLog, FileRequest, Governance, Grant, Grantable, Matching,
-    Permission, RequestKind, RequestRecord, RequestState, RoleRecord, ScopeKind, Settings,
+    AdminRecord, ApproveOptions, AuditLog, AuditQuery, FileRequest, Governance, Grant, Grantable,
+    Matching, Permission, RequestKind, RequestRecord, RequestState, RoleRecord, ScopeKind,
+    Settings,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -238,19 +239,9 @@ pub enum GovernCommand {
         #[arg(long, value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
-    /// List the audit the actor may see, or verify its hash chain.
-    Audit {
-        #[command(flatten)]
-        state: StateArgs,
-        #[command(flatten)]
-        actor: Actor,
-        /// The system audit (administrators' actions) instead of the unified audit.
-        #[arg(long)]
-        system: bool,
-        /// Verify the hash chain instead of listing.
-        #[arg(long)]
-        verify: bool,
-    },
+    /// Search the audit, or verify its hash chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// List the permission catalogue.
     Permissions,
 }
@@ -288,6 +279,50 @@ pub enum RequestsCommand {
         /// Where to write it.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// `audit …`
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Audit entries the actor may see, oldest first.
+    Search {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The system audit (administrators' actions) instead of the unified audit.
+        #[arg(long)]
+        system: bool,
+        /// Entries of this organization.
+        #[arg(long)]
+        org: Option<String>,
+        /// Entries about this computer.
+        #[arg(long)]
+        computer: Option<String>,
+        /// Entries about this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Entries about this file.
+        #[arg(long)]
+        sha256: Option<Sha256>,
+        /// Entries of this kind: deny, allow, request, approve, reject, expire,
+        /// deploy, maintenance-set, maintenance-end, grant, revoke, …
+        #[arg(long)]
+        kind: Option<String>,
+        /// At or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<Timestamp>,
+        /// Before this time (RFC 3339).
+        #[arg(long)]
+        until: Option<Timestamp>,
+    },
+    /// Verify the hash chain; exit 1 and name the first bad entry if it breaks.
+    Verify {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
     },
 }
 
@@ -853,63 +888,7 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
                 )
             })?;
         }
-        GovernCommand::Audit {
-            state,
-            actor,
-            system,
-            verify,
-        } => {
-            let mut gov = open(&state)?;
-            if verify {
-                let log = if system {
-                    AuditLog::System
-                } else {
-                    AuditLog::Unified
-                };
-                // Verifying needs the right to read what is verified.
-                gov.audit(&actor.actor, log).map_err(|e| e.to_string())?;
-                return match gov.verify_audit().map_err(|e| e.to_string())? {
-                    Ok(count) => {
-                        print(state.json, &json!({"verified": count}), || {
-                            format!("the audit chain verifies: {count} entries\n")
-                        })?;
-                        Ok(ExitCode::SUCCESS)
-                    }
-                    Err(seq) => {
-                        print(state.json, &json!({"first_bad": seq}), || {
-                            format!("the audit chain is broken at entry {seq}\n")
-                        })?;
-                        Ok(ExitCode::FAILURE)
-                    }
-                };
-            }
-            let entries = gov
-                .audit(
-                    &actor.actor,
-                    if system {
-                        AuditLog::System
-                    } else {
-                        AuditLog::Unified
-                    },
-                )
-                .map_err(|e| e.to_string())?;
-            print(state.json, &entries, || {
-                entries
-                    .iter()
-                    .map(|e| {
-                        format!(
-                            "{:>5}  {}  {:<16} {:<14} {:<12} {}\n",
-                            e.seq,
-                            e.entry.time,
-                            e.entry.kind,
-                            e.entry.organization.as_deref().unwrap_or("-"),
-                            e.entry.actor,
-                            e.entry.detail
-                        )
-                    })
-                    .collect()
-            })?;
-        }
+        GovernCommand::Audit(command) => return audit(command),
         GovernCommand::Permissions => {
             for p in Permission::ALL {
                 println!("{:<30} {}", p.id(), p.name());
@@ -966,6 +945,89 @@ fn requests(command: RequestsCommand) -> Result<ExitCode, String> {
                 &json!({"written": out, "bytes": bytes.len()}),
                 || format!("wrote {} bytes to `{}`\n", bytes.len(), out.display()),
             )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit(command: AuditCommand) -> Result<ExitCode, String> {
+    match command {
+        AuditCommand::Search {
+            state,
+            actor,
+            system,
+            org,
+            computer,
+            user,
+            sha256,
+            kind,
+            since,
+            until,
+        } => {
+            let mut gov = open(&state)?;
+            let query = AuditQuery {
+                log: Some(if system {
+                    AuditLog::System
+                } else {
+                    AuditLog::Unified
+                }),
+                organization: org,
+                computer,
+                user,
+                sha256,
+                kind,
+                since,
+                until,
+            };
+            let entries = gov
+                .search_audit(&actor.actor, &query)
+                .map_err(|e| e.to_string())?;
+            print(state.json, &entries, || {
+                if entries.is_empty() {
+                    return "no entries\n".to_owned();
+                }
+                entries
+                    .iter()
+                    .map(|e| {
+                        format!(
+                            "{:>5}  {}  {:<16} {:<14} {:<12} {}\n",
+                            e.seq,
+                            e.entry.time,
+                            e.entry.kind,
+                            e.entry.organization.as_deref().unwrap_or("-"),
+                            e.entry.actor,
+                            e.entry.detail
+                        )
+                    })
+                    .collect()
+            })?;
+        }
+        AuditCommand::Verify { state, actor } => {
+            let mut gov = open(&state)?;
+            // Verifying needs the right to read some audit.
+            let unified = gov.search_audit(&actor.actor, &AuditQuery::default());
+            if let Err(error) = unified {
+                let system = AuditQuery {
+                    log: Some(AuditLog::System),
+                    ..AuditQuery::default()
+                };
+                gov.search_audit(&actor.actor, &system)
+                    .map_err(|_| error.to_string())?;
+            }
+            return match gov.verify_audit().map_err(|e| e.to_string())? {
+                Ok(count) => {
+                    print(state.json, &json!({"verified": count}), || {
+                        format!("the audit chain verifies: {count} entries\n")
+                    })?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problem) => {
+                    print(state.json, &json!({"broken": problem}), || {
+                        format!("the audit chain is broken: {problem}\n")
+                    })?;
+                    Ok(ExitCode::FAILURE)
+                }
+            };
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -158,7 +158,7 @@ fn the_readme_walkthrough_runs_as_written() {
     let history = json(&["history"]);
     assert_eq!(history[0]["version"], 2);
     assert_eq!(history[0]["reason"], "approve request 1");
-    let verified = json(&["audit", "--as", "root", "--verify"]);
+    let verified = json(&["audit", "verify", "--as", "root"]);
     assert!(verified["verified"].as_u64().unwrap() >= 5);
     let mut file = dir.path().join("copy.exe").to_str().unwrap().to_owned();
     json(&["requests", "file", "--as", "ann", "1", "--out", &file]);

@@ -28,12 +28,14 @@
 #![forbid(unsafe_code)]
 
 mod access;
+mod audit;
 mod permission;
 mod sqlite;
 mod store;
 mod workflow;
 
 pub use access::{Act, Holdings, OrgTree, Refused, RequestKind, ScopeKind};
+pub use audit::{AuditBreak, AuditQuery};
 pub use permission::{Permission, UnknownPermission};
 pub use sqlite::{chain_hash, SqliteStore};
 pub use store::{

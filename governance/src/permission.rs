@@ -185,7 +185,10 @@ mod tests {
             assert_eq!(p.id().parse::<Permission>(), Ok(p));
             assert_eq!(p.name().to_uppercase().parse::<Permission>(), Ok(p));
         }
-        assert_eq!(Permission::ALL.len(), 37);
+        // SPEC §8: 6 approvals, 5 administrators, 4 application control, 3 computers,
+        // 7 general, 2 organizations, 2 storage, 2 network, 4 configuration and ops,
+        // 2 billing, 1 login settings.
+        assert_eq!(Permission::ALL.len(), 38);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The embedded store: one SQLite database in WAL mode, synchronous commits, so an
 //! acknowledged change survives a crash of the process or the machine.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use portcullis_engine::model::{Sha256, Timestamp};
@@ -49,10 +49,13 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL);
 ";
 
-/// State in one SQLite database file.
+/// State in one SQLite database file, and beside it `<file>.audit-head`: the last
+/// audit entry's sequence number and hash, rewritten after every commit that appended
+/// to the audit.
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
+    head: PathBuf,
 }
 
 impl SqliteStore {
@@ -85,7 +88,33 @@ impl SqliteStore {
                 )))
             }
         }
-        Ok(SqliteStore { conn })
+        let mut head = path.as_os_str().to_owned();
+        head.push(".audit-head");
+        Ok(SqliteStore {
+            conn,
+            head: PathBuf::from(head),
+        })
+    }
+
+    fn write_head(&self, seq: i64, hash: &str) -> Result<(), Error> {
+        use std::io::Write;
+        let fail = |e: std::io::Error| {
+            Error::Storage(format!("cannot write `{}`: {e}", self.head.display()))
+        };
+        let mut temp = self.head.as_os_str().to_owned();
+        temp.push(".tmp");
+        let temp = PathBuf::from(temp);
+        let mut file = std::fs::File::create(&temp).map_err(fail)?;
+        writeln!(file, "{seq} {hash}").map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+        std::fs::rename(&temp, &self.head).map_err(fail)?;
+        if let Some(dir) = self.head.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The rename is durable once the directory is synced.
+            if let Ok(dir) = std::fs::File::open(dir) {
+                let _ = dir.sync_all();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -97,14 +126,44 @@ impl Store for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = work(&mut SqliteTx { tx: &tx })?;
+        let mut handle = SqliteTx {
+            tx: &tx,
+            appended: None,
+        };
+        let value = work(&mut handle)?;
+        let appended = handle.appended.take();
         tx.commit()?;
+        if let Some((seq, hash)) = appended {
+            // Committed already; a head that lags after a crash here only means the
+            // newest entries are not yet anchored, which verification accepts.
+            self.write_head(seq, &hash)?;
+        }
         Ok(value)
+    }
+
+    fn audit_head(&mut self) -> Result<Option<(i64, String)>, Error> {
+        let text = match std::fs::read_to_string(&self.head) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::Storage(format!(
+                    "cannot read `{}`: {e}",
+                    self.head.display()
+                )))
+            }
+        };
+        let unreadable = || Error::Storage(format!("`{}` is unreadable", self.head.display()));
+        let (seq, hash) = text.trim().split_once(' ').ok_or_else(unreadable)?;
+        Ok(Some((
+            seq.parse().map_err(|_| unreadable())?,
+            hash.to_owned(),
+        )))
     }
 }
 
 struct SqliteTx<'a> {
     tx: &'a rusqlite::Transaction<'a>,
+    appended: Option<(i64, String)>,
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
@@ -519,6 +578,7 @@ impl Tx for SqliteTx<'_> {
                 hash
             ],
         )?;
+        self.appended = Some((seq, hash));
         Ok(seq)
     }
 

@@ -17,6 +17,11 @@ pub trait Store {
         &mut self,
         work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error>;
+
+    /// The last audit entry's sequence number and hash as recorded outside the
+    /// audit table, after every commit that appended to it; `None` before the first.
+    /// It lets verification notice entries cut off the end of the chain.
+    fn audit_head(&mut self) -> Result<Option<(i64, String)>, Error>;
 }
 
 /// The operations on state inside a transaction.
@@ -291,6 +296,9 @@ pub struct Settings {
     /// A request not handled within this many seconds expires (default 7 days).
     #[serde(default = "week")]
     pub request_ttl_seconds: i64,
+    /// Audit allowed executions too, not only denies (default `false`).
+    #[serde(default)]
+    pub audit_allows: bool,
 }
 
 fn yes() -> bool {
@@ -312,6 +320,7 @@ impl Default for Settings {
             wider_needs_justification: true,
             suggest_after: three(),
             request_ttl_seconds: week(),
+            audit_allows: false,
         }
     }
 }

@@ -16,8 +16,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::access::{Act, Holdings, OrgTree, RequestKind, ScopeKind};
+use crate::audit::{self, AuditBreak, AuditQuery};
 use crate::permission::Permission;
-use crate::sqlite::chain_hash;
 use crate::store::{
     AdminRecord, ApprovalRecord, AuditEntry, AuditLog, AuditRecord, Closure, DeployNote,
     DeployRecord, Grant, Grantable, NewRequest, RequestRecord, RequestState, RoleRecord, Settings,
@@ -308,28 +308,11 @@ impl<S: Store> Governance<S> {
 
     // ---- decisions and requests -------------------------------------------------
 
-    /// Decides an event on the current snapshot, and audits a deny.
+    /// Decides an event on the current snapshot and audits it (a deny always, an allow
+    /// when the organization's settings ask for it).
     pub fn decide(&mut self, event: &Event) -> Result<DecisionRecord, Error> {
         let decision = self.engine.decide(event);
-        if decision.decision == Outcome::Deny {
-            let org = self.org_of_computer(&event.computer).ok();
-            let now = self.now();
-            self.store.transaction(|tx| {
-                tx.append_audit(&AuditEntry {
-                    time: now,
-                    actor: format!("user:{}@{}", event.user, event.computer),
-                    organization: org,
-                    log: AuditLog::Unified,
-                    kind: "deny".to_owned(),
-                    detail: json!({
-                        "computer": event.computer, "user": event.user, "path": event.path,
-                        "sha256": event.sha256, "policy": decision.policy,
-                        "default_deny": decision.default_deny, "version": self.version,
-                    }),
-                })?;
-                Ok(())
-            })?;
-        }
+        self.record_decisions(&[(event.clone(), decision.clone())])?;
         Ok(decision)
     }
 
@@ -441,7 +424,7 @@ impl<S: Store> Governance<S> {
                 log: AuditLog::Unified,
                 kind: "request".to_owned(),
                 detail: json!({
-                    "request": id, "kind": new.kind, "computer": new.computer,
+                    "request": id, "kind": new.kind, "computer": new.computer, "user": new.event.user,
                     "sha256": new.event.sha256, "path": new.event.path,
                     "denied_by": new.denied_by, "file_stored": new.file.is_some(),
                     "file_new": stored_new,
@@ -718,7 +701,10 @@ impl<S: Store> Governance<S> {
             organization: Some(org.clone()),
             log: AuditLog::Unified,
             kind: "approve".to_owned(),
-            detail: json!({"request": id, "approval": approval, "justification": closure.reason}),
+            detail: about(
+                &request,
+                json!({"approval": approval, "justification": closure.reason}),
+            ),
         };
         let mut proof = None;
         let needs_elevation = elevate && request.filed.event.elevation;
@@ -807,7 +793,7 @@ impl<S: Store> Governance<S> {
                 organization: Some(request.filed.organization.clone()),
                 log: AuditLog::Unified,
                 kind: "reject".to_owned(),
-                detail: json!({"request": id, "reason": closure.reason}),
+                detail: about(&request, json!({"reason": closure.reason})),
             })?;
             Ok(())
         })?;
@@ -827,7 +813,7 @@ impl<S: Store> Governance<S> {
                 .settings_for(&request.filed.organization)?
                 .request_ttl_seconds;
             if request.filed.created.unix().saturating_add(ttl) <= now.unix() {
-                due.push((request.id, request.filed.organization, ttl));
+                due.push((request, ttl));
             }
         }
         if due.is_empty() {
@@ -835,7 +821,8 @@ impl<S: Store> Governance<S> {
         }
         self.store.transaction(|tx| {
             let mut expired = Vec::new();
-            for (id, org, ttl) in &due {
+            for (request, ttl) in &due {
+                let (id, org) = (&request.id, &request.filed.organization);
                 let closure = Closure {
                     state: RequestState::Expired,
                     by: SYSTEM.to_owned(),
@@ -850,7 +837,7 @@ impl<S: Store> Governance<S> {
                         organization: Some(org.clone()),
                         log: AuditLog::Unified,
                         kind: "expire".to_owned(),
-                        detail: json!({"request": id, "reason": closure.reason}),
+                        detail: about(request, json!({"reason": closure.reason})),
                     })?;
                     expired.push(*id);
                 }
@@ -1409,57 +1396,86 @@ impl<S: Store> Governance<S> {
 
     // ---- audit ---------------------------------------------------------------------
 
-    /// The audit entries the actor may see: unified entries of organizations where
-    /// they hold View Unified Audit, system entries where they hold View System Audit.
-    pub fn audit(&mut self, actor: &str, log: AuditLog) -> Result<Vec<AuditRecord>, Error> {
+    /// Searches the audit. Unified entries need View Unified Audit on their
+    /// organization, system entries View System Audit (Super Admin includes it); an
+    /// entry of no one organization needs the permission on every top-level one.
+    pub fn search_audit(
+        &mut self,
+        actor: &str,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditRecord>, Error> {
         let holdings = self.holdings(actor)?;
-        let act = match log {
+        let home = self.home_org(actor)?;
+        let act = match query.log.unwrap_or(AuditLog::Unified) {
             AuditLog::Unified => Act::ViewUnifiedAudit,
             AuditLog::System => Act::ViewSystemAudit,
         };
-        let home = self.home_org(actor)?;
-        holdings.check(&self.tree, act, &home).or_else(|refused| {
-            let anywhere = self
-                .bundle
-                .organizations
-                .iter()
-                .any(|o| holdings.check(&self.tree, act, &o.id).is_ok());
-            if anywhere {
-                Ok(())
-            } else {
-                Err(refused)
-            }
-        })?;
-        let all = self.store.transaction(|tx| tx.audit(0))?;
         let tree = &self.tree;
+        let may = |org: &str| holdings.check(tree, act, org).is_ok();
+        let roots: Vec<&str> = self
+            .bundle
+            .organizations
+            .iter()
+            .filter(|o| o.parent.is_none())
+            .map(|o| o.id.as_str())
+            .collect();
+        let anywhere = self.bundle.organizations.iter().any(|o| may(&o.id));
+        if !anywhere {
+            holdings.check(tree, act, &home)?;
+        }
+        if let Some(org) = &query.organization {
+            holdings.check(tree, act, org)?;
+        }
+        let all = self.store.transaction(|tx| tx.audit(0))?;
         Ok(all
             .into_iter()
-            .filter(|r| r.entry.log == log)
+            .filter(|r| query.matches(r))
             .filter(|r| match &r.entry.organization {
-                Some(org) => holdings.check(tree, act, org).is_ok(),
-                None => {
-                    holdings.check(tree, Act::ViewSystemAudit, &home).is_ok()
-                        || log == AuditLog::Unified && holdings.check(tree, act, &home).is_ok()
-                }
+                Some(org) => may(org),
+                None => roots.iter().all(|root| may(root)),
             })
             .collect())
     }
 
-    /// Checks the audit's hash chain; returns the number of entries, or the sequence
-    /// number of the first entry that does not verify.
-    pub fn verify_audit(&mut self) -> Result<Result<usize, i64>, Error> {
+    /// Checks the audit's hash chain and its recorded head; returns the number of
+    /// entries, or where the chain breaks.
+    pub fn verify_audit(&mut self) -> Result<Result<usize, AuditBreak>, Error> {
         let all = self.store.transaction(|tx| tx.audit(0))?;
-        let mut previous = String::new();
-        for (n, record) in all.iter().enumerate() {
-            let expected_seq = i64::try_from(n).unwrap_or(i64::MAX).saturating_add(1);
-            if record.seq != expected_seq
-                || chain_hash(&previous, record.seq, &record.entry)? != record.hash
-            {
-                return Ok(Err(expected_seq));
+        let head = self.store.audit_head()?;
+        audit::verify(&all, head)
+    }
+
+    /// Hands decisions made in-process to the audit, in one transaction: every deny,
+    /// and allows of organizations whose settings ask for them. Returns how many
+    /// entries were written; they are durable when this returns.
+    pub fn record_decisions(
+        &mut self,
+        decisions: &[(Event, DecisionRecord)],
+    ) -> Result<usize, Error> {
+        let now = self.now();
+        let mut entries = Vec::new();
+        for (event, decision) in decisions {
+            let org = self.org_of_computer(&event.computer).ok();
+            let wanted = match decision.decision {
+                Outcome::Deny => true,
+                Outcome::Allow => match &org {
+                    Some(org) => self.settings_for(org)?.audit_allows,
+                    None => false,
+                },
+            };
+            if wanted {
+                entries.push(decision_entry(now, org, event, decision, self.version));
             }
-            previous.clone_from(&record.hash);
         }
-        Ok(Ok(all.len()))
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        self.store.transaction(|tx| {
+            for entry in &entries {
+                tx.append_audit(entry)?;
+            }
+            Ok(entries.len())
+        })
     }
 
     // ---- helpers -----------------------------------------------------------------
@@ -1632,6 +1648,45 @@ fn validate_admin(admin: &AdminRecord) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// An audit detail about a request: its id, computer, user, file and path, and `more`.
+fn about(request: &RequestRecord, more: serde_json::Value) -> serde_json::Value {
+    let mut detail = json!({
+        "request": request.id, "kind": request.filed.kind,
+        "computer": request.filed.computer, "user": request.filed.event.user,
+        "sha256": request.filed.event.sha256, "path": request.filed.event.path,
+    });
+    if let (Some(detail), serde_json::Value::Object(more)) = (detail.as_object_mut(), more) {
+        detail.extend(more);
+    }
+    detail
+}
+
+fn decision_entry(
+    time: Timestamp,
+    org: Option<String>,
+    event: &Event,
+    decision: &DecisionRecord,
+    version: i64,
+) -> AuditEntry {
+    AuditEntry {
+        time,
+        actor: format!("user:{}@{}", event.user, event.computer),
+        organization: org,
+        log: AuditLog::Unified,
+        kind: match decision.decision {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+        }
+        .to_owned(),
+        detail: json!({
+            "computer": event.computer, "user": event.user, "path": event.path,
+            "sha256": event.sha256, "time": event.time, "policy": decision.policy,
+            "default_deny": decision.default_deny, "would_deny": decision.would_deny,
+            "mode": decision.mode.map(|m| m.as_str()), "version": version,
+        }),
+    }
 }
 
 fn system_entry(

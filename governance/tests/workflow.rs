@@ -402,8 +402,10 @@ fn rejecting_needs_a_reason_and_a_decided_request_stays_decided() {
 #[test]
 fn requests_not_handled_in_time_expire() {
     let mut f = fixture();
-    let mut settings = Settings::default();
-    settings.request_ttl_seconds = 3600;
+    let settings = Settings {
+        request_ttl_seconds: 3600,
+        ..Settings::default()
+    };
     f.gov.set_settings("root", "acme", settings).unwrap();
     let id = file(&mut f.gov, "pc-1", DOWNLOADS);
     f.clock.store(T0 + 3599, Ordering::SeqCst);
@@ -438,8 +440,10 @@ fn requests_not_handled_in_time_expire() {
 #[test]
 fn repeated_computer_approvals_suggest_a_wider_policy() {
     let mut f = fixture();
-    let mut settings = Settings::default();
-    settings.suggest_after = 2;
+    let settings = Settings {
+        suggest_after: 2,
+        ..Settings::default()
+    };
     f.gov.set_settings("root", "acme", settings).unwrap();
     let first = file(&mut f.gov, "pc-1", DOWNLOADS);
     let approved = f
