@@ -50,6 +50,14 @@ impl OrgTree {
         self.lineage(org).any(|o| o == ancestor)
     }
 
+    /// `org` and all its descendants.
+    pub fn subtree<'a>(&'a self, org: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.parent
+            .keys()
+            .map(String::as_str)
+            .filter(move |o| self.within(o, org))
+    }
+
     /// Whether `org` is a descendant of `ancestor` (not `ancestor` itself).
     pub fn strictly_within(&self, org: &str, ancestor: &str) -> bool {
         org != ancestor && self.within(org, ancestor)
@@ -132,6 +140,8 @@ pub enum Act {
     Maintenance,
     /// Change the organization's approval guardrails.
     EditSettings,
+    /// Place a policy at a chosen position.
+    EditPolicies,
     /// See administrators.
     ViewAdministrators,
     /// Add or delete administrators, edit their details.
@@ -169,6 +179,7 @@ impl Act {
             Act::Deploy => "deploy policies".to_owned(),
             Act::Maintenance => "set maintenance modes".to_owned(),
             Act::EditSettings => "change approval settings".to_owned(),
+            Act::EditPolicies => "choose policy positions".to_owned(),
             Act::ViewAdministrators => "view administrators".to_owned(),
             Act::EditAdministrators => "edit administrators".to_owned(),
             Act::ChangePermissions => "change permissions".to_owned(),
@@ -216,7 +227,7 @@ impl Act {
             ]),
             Act::Deploy => Req::Any(vec![P::EditOrganizations, P::ViewOrganizations]),
             Act::Maintenance => Req::All(vec![Req::Any(vec![P::EditComputers]), approve_any()]),
-            Act::EditSettings => Req::Any(vec![P::EditPolicies]),
+            Act::EditSettings | Act::EditPolicies => Req::Any(vec![P::EditPolicies]),
             Act::ViewAdministrators => Req::Any(vec![P::ViewAdministrators, P::EditAdministrators]),
             Act::EditAdministrators => Req::Any(vec![P::EditAdministrators]),
             Act::ChangePermissions => Req::All(vec![
@@ -296,6 +307,12 @@ impl Holdings {
         self.held
             .iter()
             .any(|(granted, held)| covers(tree, granted, *held, permission, org))
+    }
+
+    /// Whether the permission is held for `org` and every descendant: what a grant on
+    /// `org` would give, since grants cover descendants.
+    pub fn holds_throughout(&self, tree: &OrgTree, permission: Permission, org: &str) -> bool {
+        tree.subtree(org).all(|o| self.holds(tree, permission, o))
     }
 
     /// The permissions held for `org` (combination rules not applied).

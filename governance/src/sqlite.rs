@@ -527,6 +527,24 @@ impl Tx for SqliteTx<'_> {
         .collect()
     }
 
+    fn role_grants(&mut self, role: &str) -> Result<Vec<Grant>, Error> {
+        let mut stmt = self.tx.prepare(
+            "SELECT admin, organization, what FROM grants WHERE what = ?1 ORDER BY admin, organization",
+        )?;
+        let rows = stmt.query_map(params![grant_key(&Grantable::Role(role.to_owned()))], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        rows.map(|raw| {
+            let (admin, org, key) = raw?;
+            grant_from_key(admin, org, &key)
+        })
+        .collect()
+    }
+
     fn settings(&mut self, org: &str) -> Result<Option<Settings>, Error> {
         let text: Option<String> = self
             .tx

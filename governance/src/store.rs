@@ -73,6 +73,8 @@ pub trait Tx {
     fn delete_grant(&mut self, grant: &Grant) -> Result<bool, Error>;
     /// The grants of one administrator.
     fn grants(&mut self, admin: &str) -> Result<Vec<Grant>, Error>;
+    /// The assignments of one role.
+    fn role_grants(&mut self, role: &str) -> Result<Vec<Grant>, Error>;
 
     /// An organization's own settings, if it set any.
     fn settings(&mut self, org: &str) -> Result<Option<Settings>, Error>;

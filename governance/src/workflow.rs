@@ -645,16 +645,34 @@ impl<S: Store> Governance<S> {
             }
         };
         let positions = positions_of(&bundle, &org);
+        // An approval never jumps ahead of an ancestor's policies: an inherited deny
+        // still blocks (and is reported), whoever approves.
+        let inherited = self
+            .tree
+            .lineage(&org)
+            .skip(1)
+            .flat_map(|ancestor| positions_of(&bundle, ancestor))
+            .max();
         let position = match options.position {
-            Some(p) if positions.contains(&p) => {
-                return Err(Error::Invalid(format!(
-                    "position {p} is taken in `{org}`; positions are unique within an organization"
-                )))
+            Some(p) => {
+                holdings.check(&self.tree, Act::EditPolicies, &org)?;
+                if positions.contains(&p) {
+                    return Err(Error::Invalid(format!(
+                        "position {p} is taken in `{org}`; positions are unique within an organization"
+                    )));
+                }
+                if let Some(limit) = inherited.filter(|&limit| p <= limit) {
+                    return Err(Error::Invalid(format!(
+                        "position {p} is not after {limit}, the last position of `{org}`'s ancestors; an approval cannot come before an ancestor's policies"
+                    )));
+                }
+                p
             }
-            Some(p) => p,
             None => positions
                 .iter()
-                .next_back()
+                .copied()
+                .chain(inherited)
+                .max()
                 .map_or(100, |last| last.saturating_add(10)),
         };
         let policy_id = unique_id(&format!("approval-{id}"), |c| {
@@ -1198,8 +1216,16 @@ impl<S: Store> Governance<S> {
                 )));
             }
         }
+        let assigned = self.store.transaction(|tx| tx.role_grants(&role.id))?;
+        if assigned.iter().any(|g| g.admin == actor) {
+            return Err(Error::Invalid(format!(
+                "role `{}` is assigned to `{actor}`, and nobody can change their own permissions",
+                role.id
+            )));
+        }
+        // A role applies where it is assigned: the role's organization or below.
         for &p in &role.permissions {
-            if !holdings.holds(&self.tree, p, &role.organization) {
+            if !holdings.holds_throughout(&self.tree, p, &role.organization) {
                 return Err(Error::Refused(crate::Refused {
                     admin: actor.to_owned(),
                     action: format!("put {p} in a role"),
@@ -1276,8 +1302,9 @@ impl<S: Store> Governance<S> {
                 role.permissions
             }
         };
+        // A grant covers the organization's descendants too.
         for p in permissions {
-            if !holdings.holds(&self.tree, p, &org) {
+            if !holdings.holds_throughout(&self.tree, p, &org) {
                 return Err(Error::Refused(crate::Refused {
                     admin: actor.to_owned(),
                     action: format!("{} {p}", if add { "grant" } else { "revoke" }),

@@ -268,7 +268,20 @@ fn a_shadowed_approval_is_reported_and_not_recorded() {
         RequestState::Pending
     );
     assert_eq!(decide(&f.gov, "pc-1", tools, T0), Outcome::Deny);
-    // With a position before the deny, it takes effect.
+    // With a position before the deny, it takes effect; choosing a position needs
+    // Edit Application Control Policies.
+    let mut early = ApproveOptions::new(ScopeKind::Computer, Matching::Hash);
+    early.position = Some(5);
+    let refused = f.gov.approve("eve", id, early).unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("Edit Application Control Policies"),
+        "{refused}"
+    );
+    f.gov
+        .grant("root", grant("eve", "acme", Permission::EditPolicies))
+        .unwrap();
     let mut early = ApproveOptions::new(ScopeKind::Computer, Matching::Hash);
     early.position = Some(5);
     f.gov.approve("eve", id, early).unwrap();
@@ -571,6 +584,9 @@ fn elevation_requests_need_an_elevation_administrator() {
         matches!(&shadowed, Error::Shadowed { outcome, .. } if outcome == "allow without elevation"),
         "{shadowed}"
     );
+    f.gov
+        .grant("root", grant("eve", "acme", Permission::EditPolicies))
+        .unwrap();
     let mut first = options;
     first.position = Some(15);
     let approved = f.gov.approve("eve", id, first).unwrap();
@@ -680,4 +696,71 @@ fn deploy_and_rollback_are_checked_and_versioned() {
     );
     let history = f.gov.deploys(10).unwrap();
     assert_eq!(history[0].note.reason, "rollback to version 1");
+}
+
+#[test]
+fn approvals_never_jump_ahead_of_an_ancestors_policies() {
+    let mut f = fixture();
+    // The MSP denies a known-bad hash everywhere, at position 50.
+    let mut bundle = f.gov.bundle().clone();
+    let known_bad: Bundle = portcullis_engine::parse(&format!(
+        r#"{{"format": "portcullis.bundle/v1",
+            "applications": [{{"id": "known-bad", "organization": "msp", "name": "Known bad",
+                              "rules": [{{"sha256": "{}"}}]}}],
+            "policies": [{{"id": "deny-known-bad", "scope": {{"global": "msp"}}, "position": 50,
+                          "applications": ["known-bad"], "action": "deny",
+                          "on_deny": {{"notify_user": true, "allow_request": true}}}}]}}"#,
+        hex(TOOL)
+    ))
+    .unwrap();
+    bundle.applications.extend(known_bad.applications);
+    bundle.policies.extend(known_bad.policies);
+    f.gov.deploy("root", bundle, "known bad").unwrap();
+    let id = file(&mut f.gov, "pc-1", DOWNLOADS);
+    f.gov
+        .grant("root", grant("eve", "acme", Permission::EditPolicies))
+        .unwrap();
+    // Placed before the MSP's deny: refused, whoever approves.
+    let mut early = ApproveOptions::new(ScopeKind::Computer, Matching::Hash);
+    early.position = Some(40);
+    let error = f.gov.approve("eve", id, early).unwrap_err();
+    assert!(
+        error.to_string().contains("before an ancestor's policies"),
+        "{error}"
+    );
+    // The default position comes after it, so the deny still decides and is reported.
+    let error = f
+        .gov
+        .approve(
+            "eve",
+            id,
+            ApproveOptions::new(ScopeKind::Computer, Matching::Hash),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Shadowed { blocker, .. } if blocker == "policy `deny-known-bad`"),
+        "{error}"
+    );
+    assert_eq!(decide(&f.gov, "pc-1", DOWNLOADS, T0), Outcome::Deny);
+}
+
+#[test]
+fn a_grant_needs_the_permission_on_every_organization_it_covers() {
+    let mut f = fixture();
+    // `pat` is Super Admin - Parent Only on msp: everything on msp, nothing below it.
+    f.gov.put_admin("root", admin("pat", "msp")).unwrap();
+    f.gov
+        .grant(
+            "root",
+            grant("pat", "msp", Permission::SuperAdminParentOnly),
+        )
+        .unwrap();
+    f.gov.put_admin("root", admin("sam", "msp")).unwrap();
+    // A grant on msp would cover acme and beta, where pat holds nothing.
+    let refused = f
+        .gov
+        .grant("pat", grant("sam", "msp", Permission::ViewReports))
+        .unwrap_err();
+    assert!(matches!(refused, Error::Refused(_)), "{refused}");
+    assert!(f.gov.grants("sam").unwrap().is_empty());
 }
