@@ -10,9 +10,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use portcullis_engine::model::{FileRule, MaintenanceMode, Sha256, Timestamp};
 use portcullis_engine::{DecisionRecord, Event, Outcome};
 use portcullis_governance::{
-    AdminRecord, ApproveOptions, AuditLog, AuditQuery, FileRequest, Governance, Grant, Grantable,
-    Matching, Permission, RequestKind, RequestRecord, RequestState, RoleRecord, ScopeKind,
-    Settings,
+    AdminRecord, ApproveOptions, AuditLog, AuditQuery, Channels, DeliveryReport, FileRequest,
+    Governance, Grant, Grantable, Matching, NotifyConfig, Permission, RequestKind, RequestRecord,
+    RequestState, RoleRecord, ScopeKind, Settings,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -239,6 +239,9 @@ pub enum GovernCommand {
         #[arg(long, value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Configure and run notification delivery.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Search the audit, or verify its hash chain.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -265,8 +268,8 @@ pub enum RequestsCommand {
         state: StateArgs,
         #[command(flatten)]
         actor: Actor,
-        /// The request's number.
-        id: i64,
+        /// The request's number, or the link from its notification.
+        id: RequestRef,
     },
     /// Write the stored copy of a request's file.
     File {
@@ -279,6 +282,38 @@ pub enum RequestsCommand {
         /// Where to write it.
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+/// `notify …`
+#[derive(Subcommand, Debug)]
+pub enum NotifyCommand {
+    /// Set how notifications are delivered (SMTP, SMS gateway, link base, retries) from
+    /// a JSON file; see docs/notifications.md.
+    Configure {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The settings (JSON).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Send the notifications that are due (retries wait for their backoff unless
+    /// `--all`).
+    Deliver {
+        #[command(flatten)]
+        state: StateArgs,
+        /// Try every pending notification now, whatever its backoff.
+        #[arg(long)]
+        all: bool,
+    },
+    /// The outbox: every notification and where it stands.
+    Outbox {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
     },
 }
 
@@ -366,6 +401,25 @@ pub enum AdminCommand {
         #[command(flatten)]
         actor: Actor,
     },
+    /// Set an administrator's "notify on request" channels for a request kind; with
+    /// neither `--email` nor `--sms`, switch it off.
+    Notify {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The administrator.
+        id: String,
+        /// The request kind.
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        /// By email (needs an email address on the administrator).
+        #[arg(long)]
+        email: bool,
+        /// By SMS (needs a phone number on the administrator).
+        #[arg(long)]
+        sms: bool,
+    },
     /// An administrator's grants and effective permissions per organization.
     Show {
         #[command(flatten)]
@@ -419,6 +473,26 @@ pub struct GrantArgs {
     /// A role's id.
     #[arg(long)]
     role: Option<String>,
+}
+
+/// A request named by its number or by the link that opens it
+/// (`https://…/requests/7`).
+#[derive(Clone, Copy, Debug)]
+pub struct RequestRef(i64);
+
+impl std::str::FromStr for RequestRef {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let number = text
+            .trim_end_matches('/')
+            .rsplit_once("/requests/")
+            .map_or(text, |(_, id)| id);
+        number
+            .parse()
+            .map(RequestRef)
+            .map_err(|_| format!("`{text}` is neither a request number nor a link to a request"))
+    }
 }
 
 /// Request kinds on the command line.
@@ -575,17 +649,14 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
             };
             let request = gov
                 .file_request(FileRequest {
-                    kind: match kind {
-                        KindArg::Application => RequestKind::Application,
-                        KindArg::Storage => RequestKind::Storage,
-                        KindArg::Elevation => RequestKind::Elevation,
-                    },
+                    kind: request_kind(kind),
                     event,
                     message,
                     email,
                     attachment,
                 })
                 .map_err(|e| e.to_string())?;
+            deliver_now(&mut gov);
             print(state.json, &request, || {
                 format!(
                     "request {} filed ({}, pending) for {} on {}\n",
@@ -646,6 +717,7 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
             let approved = gov
                 .approve(&actor.actor, id, options)
                 .map_err(|e| e.to_string())?;
+            deliver_now(&mut gov);
             print(state.json, &approved, || {
                 let mut out = String::new();
                 if let Some(approval) = approved
@@ -696,6 +768,7 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
             let request = gov
                 .reject(&actor.actor, id, &reason)
                 .map_err(|e| e.to_string())?;
+            deliver_now(&mut gov);
             print(state.json, &request, || {
                 format!("request {id} rejected: {reason}\n")
             })?;
@@ -703,6 +776,7 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
         GovernCommand::Expire { state } => {
             let mut gov = open(&state)?;
             let expired = gov.expire_due().map_err(|e| e.to_string())?;
+            deliver_now(&mut gov);
             print(state.json, &json!({"expired": expired}), || {
                 format!("{} request(s) expired {:?}\n", expired.len(), expired)
             })?;
@@ -889,6 +963,7 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
             })?;
         }
         GovernCommand::Audit(command) => return audit(command),
+        GovernCommand::Notify(command) => return notify(command),
         GovernCommand::Permissions => {
             for p in Permission::ALL {
                 println!("{:<30} {}", p.id(), p.name());
@@ -925,7 +1000,7 @@ fn requests(command: RequestsCommand) -> Result<ExitCode, String> {
         }
         RequestsCommand::Show { state, actor, id } => {
             let mut gov = open(&state)?;
-            let request = gov.request(&actor.actor, id).map_err(|e| e.to_string())?;
+            let request = gov.request(&actor.actor, id.0).map_err(|e| e.to_string())?;
             print(state.json, &request, || detail(&request))?;
         }
         RequestsCommand::File {
@@ -948,6 +1023,84 @@ fn requests(command: RequestsCommand) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn notify(command: NotifyCommand) -> Result<ExitCode, String> {
+    match command {
+        NotifyCommand::Configure { state, actor, file } => {
+            let text = read(&file)?;
+            let config: NotifyConfig =
+                serde_json::from_str(&text).map_err(|e| format!("`{}`: {e}", file.display()))?;
+            let mut gov = open(&state)?;
+            gov.configure_notifications(&actor.actor, config)
+                .map_err(|e| e.to_string())?;
+            print(state.json, &json!({"configured": true}), || {
+                "notification delivery configured\n".to_owned()
+            })?;
+        }
+        NotifyCommand::Deliver { state, all } => {
+            let mut gov = open(&state)?;
+            let report = gov.deliver_notifications(all).map_err(|e| e.to_string())?;
+            print(state.json, &report, || describe_delivery(&report))?;
+            if report.failed > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        NotifyCommand::Outbox { state, actor } => {
+            let mut gov = open(&state)?;
+            let outbox = gov.outbox(&actor.actor, None).map_err(|e| e.to_string())?;
+            print(state.json, &outbox, || {
+                if outbox.is_empty() {
+                    return "the outbox is empty\n".to_owned();
+                }
+                outbox
+                    .iter()
+                    .map(|o| {
+                        format!(
+                            "{:>4}  request {:<4} {:<12} {:<5} {:<28} {:<9} attempts {}{}\n",
+                            o.id,
+                            o.notification.request,
+                            o.notification.reason,
+                            o.notification.channel.as_str(),
+                            o.notification.recipient,
+                            o.state.as_str(),
+                            o.attempts,
+                            o.last_error
+                                .as_deref()
+                                .map(|e| format!(" ({e})"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_delivery(report: &DeliveryReport) -> String {
+    let mut out = format!(
+        "notifications: {} delivered, {} to retry, {} given up\n",
+        report.delivered, report.retrying, report.failed
+    );
+    for (id, error) in &report.errors {
+        let _ = writeln!(out, "  {id}: {error}");
+    }
+    out
+}
+
+/// After a command that wrote notifications: send what is due, if delivery is
+/// configured. A failure is reported and left to retry; the command still succeeded.
+fn deliver_now(gov: &mut Governance) {
+    match gov.notify_config() {
+        Ok(Some(_)) => match gov.deliver_notifications(false) {
+            Ok(report) if report.errors.is_empty() => {}
+            Ok(report) => eprint!("portcullis: {}", describe_delivery(&report)),
+            Err(error) => eprintln!("portcullis: notifications: {error}"),
+        },
+        Ok(None) => {}
+        Err(error) => eprintln!("portcullis: notifications: {error}"),
+    }
 }
 
 fn audit(command: AuditCommand) -> Result<ExitCode, String> {
@@ -1087,6 +1240,32 @@ fn admin(command: AdminCommand) -> Result<ExitCode, String> {
                     .collect()
             })?;
         }
+        AdminCommand::Notify {
+            state,
+            actor,
+            id,
+            kind,
+            email,
+            sms,
+        } => {
+            let mut gov = open(&state)?;
+            let kind = request_kind(kind);
+            gov.set_notify(&actor.actor, &id, kind, Channels { email, sms })
+                .map_err(|e| e.to_string())?;
+            print(
+                state.json,
+                &json!({"admin": id, "kind": kind, "email": email, "sms": sms}),
+                || {
+                    let channels = match (email, sms) {
+                        (true, true) => "email and SMS",
+                        (true, false) => "email",
+                        (false, true) => "SMS",
+                        (false, false) => "nothing (off)",
+                    };
+                    format!("`{id}` is notified of new {kind} requests by {channels}\n")
+                },
+            )?;
+        }
         AdminCommand::Show { state, actor, id } => {
             let mut gov = open(&state)?;
             let held = gov
@@ -1157,6 +1336,14 @@ fn role(command: RoleCommand) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn request_kind(kind: KindArg) -> RequestKind {
+    match kind {
+        KindArg::Application => RequestKind::Application,
+        KindArg::Storage => RequestKind::Storage,
+        KindArg::Elevation => RequestKind::Elevation,
+    }
 }
 
 fn to_grant(args: GrantArgs) -> Grant {

@@ -142,6 +142,8 @@ pub enum Act {
     EditSettings,
     /// Place a policy at a chosen position.
     EditPolicies,
+    /// Configure notification delivery, read the outbox.
+    EditIntegrations,
     /// See administrators.
     ViewAdministrators,
     /// Add or delete administrators, edit their details.
@@ -180,6 +182,7 @@ impl Act {
             Act::Maintenance => "set maintenance modes".to_owned(),
             Act::EditSettings => "change approval settings".to_owned(),
             Act::EditPolicies => "choose policy positions".to_owned(),
+            Act::EditIntegrations => "configure notifications".to_owned(),
             Act::ViewAdministrators => "view administrators".to_owned(),
             Act::EditAdministrators => "edit administrators".to_owned(),
             Act::ChangePermissions => "change permissions".to_owned(),
@@ -228,6 +231,7 @@ impl Act {
             Act::Deploy => Req::Any(vec![P::EditOrganizations, P::ViewOrganizations]),
             Act::Maintenance => Req::All(vec![Req::Any(vec![P::EditComputers]), approve_any()]),
             Act::EditSettings | Act::EditPolicies => Req::Any(vec![P::EditPolicies]),
+            Act::EditIntegrations => Req::Any(vec![P::EditIntegrations]),
             Act::ViewAdministrators => Req::Any(vec![P::ViewAdministrators, P::EditAdministrators]),
             Act::EditAdministrators => Req::Any(vec![P::EditAdministrators]),
             Act::ChangePermissions => Req::All(vec![

@@ -29,6 +29,7 @@
 
 mod access;
 mod audit;
+mod notify;
 mod permission;
 mod sqlite;
 mod store;
@@ -36,6 +37,10 @@ mod workflow;
 
 pub use access::{Act, Holdings, OrgTree, Refused, RequestKind, ScopeKind};
 pub use audit::{AuditBreak, AuditQuery};
+pub use notify::{
+    Channel, Channels, DeliveryReport, Notification, NotifyConfig, NotifySetting, OutboxRecord,
+    OutboxState, RetryConfig, SmsConfig, SmtpConfig, TlsMode,
+};
 pub use permission::{Permission, UnknownPermission};
 pub use sqlite::{chain_hash, SqliteStore};
 pub use store::{

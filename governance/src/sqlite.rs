@@ -10,6 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::Digest;
 
 use crate::access::RequestKind;
+use crate::notify::{Channel, Channels, Notification, NotifySetting, OutboxRecord, OutboxState};
 use crate::store::{
     AdminRecord, AuditEntry, AuditLog, AuditRecord, Closure, DeployNote, DeployRecord, Grant,
     Grantable, NewRequest, RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
@@ -43,6 +44,17 @@ CREATE TABLE IF NOT EXISTS grants (
     admin TEXT NOT NULL, organization TEXT NOT NULL, what TEXT NOT NULL,
     PRIMARY KEY (admin, organization, what));
 CREATE TABLE IF NOT EXISTS settings (organization TEXT PRIMARY KEY, settings TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS notify_settings (
+    admin TEXT NOT NULL, kind TEXT NOT NULL, email INTEGER NOT NULL, sms INTEGER NOT NULL,
+    PRIMARY KEY (admin, kind));
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created INTEGER NOT NULL,
+    request INTEGER NOT NULL, reason TEXT NOT NULL, channel TEXT NOT NULL,
+    recipient TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,
+    state TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt INTEGER NOT NULL,
+    last_error TEXT, delivered INTEGER,
+    UNIQUE (request, reason, channel, recipient));
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,
     organization TEXT, log TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
@@ -565,6 +577,122 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn meta(&mut self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn put_notify(&mut self, setting: &NotifySetting) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO notify_settings (admin, kind, email, sms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                setting.admin,
+                setting.kind.as_str(),
+                setting.channels.email,
+                setting.channels.sms
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error> {
+        let mut stmt = self
+            .tx
+            .prepare("SELECT admin, kind, email, sms FROM notify_settings ORDER BY admin, kind")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
+        })?;
+        rows.map(|raw| {
+            let (admin, kind, email, sms) = raw?;
+            Ok(NotifySetting {
+                admin,
+                kind: from_json(&format!("\"{kind}\""), "request kind")?,
+                channels: Channels { email, sms },
+            })
+        })
+        .collect()
+    }
+
+    fn enqueue(&mut self, n: &Notification, now: Timestamp) -> Result<bool, Error> {
+        Ok(self.tx.execute(
+            "INSERT OR IGNORE INTO outbox (created, request, reason, channel, recipient, subject, body, state, attempts, next_attempt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?1)",
+            params![now.unix(), n.request, n.reason, n.channel.as_str(), n.recipient, n.subject, n.body],
+        )? == 1)
+    }
+
+    fn claim_due(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        all: bool,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, Error> {
+        let due = self.outbox_where(
+            "state = 'pending' AND (?1 OR next_attempt <= ?2) ORDER BY next_attempt, id LIMIT ?3",
+            params![all, now.unix(), i64::try_from(limit).unwrap_or(i64::MAX)],
+        )?;
+        for record in &due {
+            self.tx.execute(
+                "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
+                params![record.id, lease_until.unix()],
+            )?;
+        }
+        Ok(due)
+    }
+
+    fn mark_delivered(&mut self, id: i64, at: Timestamp) -> Result<(), Error> {
+        self.tx.execute(
+            "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered = ?2, last_error = NULL WHERE id = ?1",
+            params![id, at.unix()],
+        )?;
+        Ok(())
+    }
+
+    fn mark_failed(
+        &mut self,
+        id: i64,
+        attempts: u32,
+        next: Option<Timestamp>,
+        error: &str,
+    ) -> Result<(), Error> {
+        match next {
+            Some(next) => self.tx.execute(
+                "UPDATE outbox SET attempts = ?2, next_attempt = ?3, last_error = ?4 WHERE id = ?1",
+                params![id, attempts, next.unix(), error],
+            )?,
+            None => self.tx.execute(
+                "UPDATE outbox SET state = 'failed', attempts = ?2, last_error = ?3 WHERE id = ?1",
+                params![id, attempts, error],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn outbox(&mut self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, Error> {
+        self.outbox_where(
+            "?1 IS NULL OR state = ?1 ORDER BY id",
+            params![state.map(OutboxState::as_str)],
+        )
+    }
+
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, Error> {
         let last: Option<(i64, String)> = self
             .tx
@@ -633,6 +761,71 @@ impl Tx for SqliteTx<'_> {
                     detail: from_json(&detail, "audit detail")?,
                 },
                 hash,
+            })
+        })
+        .collect()
+    }
+}
+
+impl SqliteTx<'_> {
+    fn outbox_where(
+        &self,
+        condition: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<Vec<OutboxRecord>, Error> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT id, created, request, reason, channel, recipient, subject, body, state,
+                    attempts, next_attempt, last_error, delivered
+             FROM outbox WHERE {condition}"
+        ))?;
+        let rows = stmt.query_map(values, |r| {
+            Ok((
+                (
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                ),
+                (
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, u32>(9)?,
+                    r.get::<_, i64>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                    r.get::<_, Option<i64>>(12)?,
+                ),
+            ))
+        })?;
+        rows.map(|raw| {
+            let ((id, created, request, reason, channel, recipient, subject), rest) = raw?;
+            let (body, state, attempts, next_attempt, last_error, delivered) = rest;
+            Ok(OutboxRecord {
+                id,
+                created: Timestamp::from_unix(created),
+                notification: Notification {
+                    request,
+                    reason,
+                    channel: if channel == "sms" {
+                        Channel::Sms
+                    } else {
+                        Channel::Email
+                    },
+                    recipient,
+                    subject,
+                    body,
+                },
+                state: match state.as_str() {
+                    "delivered" => OutboxState::Delivered,
+                    "failed" => OutboxState::Failed,
+                    _ => OutboxState::Pending,
+                },
+                attempts,
+                next_attempt: Timestamp::from_unix(next_attempt),
+                last_error,
+                delivered: delivered.map(Timestamp::from_unix),
             })
         })
         .collect()

@@ -6,6 +6,7 @@ use portcullis_engine::{Bundle, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{RequestKind, ScopeKind};
+use crate::notify::{Notification, NotifySetting, OutboxRecord, OutboxState};
 use crate::permission::Permission;
 use crate::Error;
 
@@ -80,6 +81,41 @@ pub trait Tx {
     fn settings(&mut self, org: &str) -> Result<Option<Settings>, Error>;
     /// Sets an organization's settings.
     fn put_settings(&mut self, org: &str, settings: &Settings) -> Result<(), Error>;
+
+    /// A value stored under a key (configuration).
+    fn meta(&mut self, key: &str) -> Result<Option<String>, Error>;
+    /// Stores a value under a key.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), Error>;
+
+    /// Sets an administrator's notification channels for a request kind.
+    fn put_notify(&mut self, setting: &NotifySetting) -> Result<(), Error>;
+    /// Every notification setting.
+    fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error>;
+    /// Writes a notification to the outbox; `false` when the same request, reason,
+    /// channel and recipient is already there (each recipient is told once).
+    fn enqueue(&mut self, notification: &Notification, now: Timestamp) -> Result<bool, Error>;
+    /// Claims up to `limit` pending notifications due at `now` (or all pending ones
+    /// when `all`), moving their next attempt to `lease_until` so that no other
+    /// sender takes them meanwhile.
+    fn claim_due(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        all: bool,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, Error>;
+    /// Marks a notification delivered.
+    fn mark_delivered(&mut self, id: i64, at: Timestamp) -> Result<(), Error>;
+    /// Records a failed attempt: retried at `next` or, with `next` `None`, given up.
+    fn mark_failed(
+        &mut self,
+        id: i64,
+        attempts: u32,
+        next: Option<Timestamp>,
+        error: &str,
+    ) -> Result<(), Error>;
+    /// The outbox, oldest first, of a state if given.
+    fn outbox(&mut self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, Error>;
 
     /// Appends an audit entry; returns its sequence number.
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, Error>;

@@ -17,6 +17,10 @@ use serde_json::json;
 
 use crate::access::{Act, Holdings, OrgTree, RequestKind, ScopeKind};
 use crate::audit::{self, AuditBreak, AuditQuery};
+use crate::notify::{
+    self, Channel, Channels, DeliveryReport, Notification, NotifyConfig, NotifySetting,
+    OutboxRecord, OutboxState, RequestFacts,
+};
 use crate::permission::Permission;
 use crate::store::{
     AdminRecord, ApprovalRecord, AuditEntry, AuditLog, AuditRecord, Closure, DeployNote,
@@ -386,6 +390,7 @@ impl<S: Store> Governance<S> {
             }
         };
         let now = self.now();
+        let context = self.context(&organization, &event.computer);
         let new = NewRequest {
             kind,
             organization: organization.clone(),
@@ -417,6 +422,13 @@ impl<S: Store> Governance<S> {
                 _ => false,
             };
             let id = tx.insert_request(&new)?;
+            let record = RequestRecord {
+                id,
+                filed: new.clone(),
+                state: RequestState::Pending,
+                closure: None,
+            };
+            let notified = enqueue_new_request(tx, &record, &context, &decision.notify, now)?;
             tx.append_audit(&AuditEntry {
                 time: now,
                 actor: format!("user:{}@{}", new.event.user, new.computer),
@@ -427,7 +439,7 @@ impl<S: Store> Governance<S> {
                     "request": id, "kind": new.kind, "computer": new.computer, "user": new.event.user,
                     "sha256": new.event.sha256, "path": new.event.path,
                     "denied_by": new.denied_by, "file_stored": new.file.is_some(),
-                    "file_new": stored_new,
+                    "file_new": stored_new, "notified": notified,
                 }),
             })?;
             Ok(id)
@@ -548,6 +560,7 @@ impl<S: Store> Governance<S> {
             ScopeKind::Organization | ScopeKind::Global => target.clone(),
         };
         let elevate = options.elevate || request.filed.kind == RequestKind::Elevation;
+        let context = self.context(&computer_org, &computer.id);
         let holdings = self.holdings(actor)?;
         holdings.check(
             &self.tree,
@@ -757,6 +770,7 @@ impl<S: Store> Governance<S> {
                     return Err(Error::Conflict);
                 }
                 tx.append_audit(&audit)?;
+                enqueue_outcome(tx, &request, &closure, &context, now)?;
                 Ok(())
             },
         )?;
@@ -801,10 +815,12 @@ impl<S: Store> Governance<S> {
             reason: reason.trim().to_owned(),
             approval: None,
         };
+        let context = self.context(&request.filed.organization, &request.filed.computer);
         self.store.transaction(|tx| {
             if !tx.close_request(id, &closure)? {
                 return Err(Error::Conflict);
             }
+            enqueue_outcome(tx, &request, &closure, &context, now)?;
             tx.append_audit(&AuditEntry {
                 time: now,
                 actor: actor.to_owned(),
@@ -837,9 +853,13 @@ impl<S: Store> Governance<S> {
         if due.is_empty() {
             return Ok(Vec::new());
         }
+        let contexts: Vec<Context> = due
+            .iter()
+            .map(|(r, _)| self.context(&r.filed.organization, &r.filed.computer))
+            .collect();
         self.store.transaction(|tx| {
             let mut expired = Vec::new();
-            for (request, ttl) in &due {
+            for ((request, ttl), context) in due.iter().zip(&contexts) {
                 let (id, org) = (&request.id, &request.filed.organization);
                 let closure = Closure {
                     state: RequestState::Expired,
@@ -849,6 +869,7 @@ impl<S: Store> Governance<S> {
                     approval: None,
                 };
                 if tx.close_request(*id, &closure)? {
+                    enqueue_outcome(tx, request, &closure, context, now)?;
                     tx.append_audit(&AuditEntry {
                         time: now,
                         actor: SYSTEM.to_owned(),
@@ -1505,6 +1526,177 @@ impl<S: Store> Governance<S> {
         })
     }
 
+    // ---- notifications -----------------------------------------------------------
+
+    /// Sets how notifications are delivered (Edit Integrations on every top-level
+    /// organization).
+    pub fn configure_notifications(
+        &mut self,
+        actor: &str,
+        config: NotifyConfig,
+    ) -> Result<(), Error> {
+        config.validate()?;
+        let holdings = self.holdings(actor)?;
+        let roots: Vec<String> = self
+            .bundle
+            .organizations
+            .iter()
+            .filter(|o| o.parent.is_none())
+            .map(|o| o.id.clone())
+            .collect();
+        for root in &roots {
+            holdings.check(&self.tree, Act::EditIntegrations, root)?;
+        }
+        let text = serde_json::to_string(&config)
+            .map_err(|e| Error::Invalid(format!("notification settings: {e}")))?;
+        let now = self.now();
+        self.store.transaction(|tx| {
+            tx.set_meta(NOTIFY_CONFIG, &text)?;
+            tx.append_audit(&AuditEntry {
+                time: now,
+                actor: actor.to_owned(),
+                organization: None,
+                log: AuditLog::System,
+                kind: "notify-configure".to_owned(),
+                detail: json!({"config": config}),
+            })?;
+            Ok(())
+        })
+    }
+
+    /// How notifications are delivered, once configured.
+    pub fn notify_config(&mut self) -> Result<Option<NotifyConfig>, Error> {
+        self.store.transaction(|tx| notify_config(tx))
+    }
+
+    /// Sets an administrator's *notify on request* channels for a request kind. SMS
+    /// needs a phone number on the administrator, email an address. Administrators
+    /// set their own; others need Edit Administrators.
+    pub fn set_notify(
+        &mut self,
+        actor: &str,
+        admin: &str,
+        kind: RequestKind,
+        channels: Channels,
+    ) -> Result<(), Error> {
+        let target = self.load_admin(admin)?;
+        if actor != admin {
+            self.holdings(actor)?.check(
+                &self.tree,
+                Act::EditAdministrators,
+                &target.organization,
+            )?;
+        }
+        if channels.sms && target.phone.is_none() {
+            return Err(Error::Invalid(format!(
+                "SMS needs a phone number on `{admin}`; add one with `portcullis admin add {admin} --phone +…`"
+            )));
+        }
+        if channels.email && target.email.is_none() {
+            return Err(Error::Invalid(format!(
+                "email needs an address on `{admin}`; add one with `portcullis admin add {admin} --email …`"
+            )));
+        }
+        let now = self.now();
+        let setting = NotifySetting {
+            admin: admin.to_owned(),
+            kind,
+            channels,
+        };
+        self.store.transaction(|tx| {
+            tx.put_notify(&setting)?;
+            tx.append_audit(&system_entry(
+                now,
+                actor,
+                &target.organization,
+                "notify-setting",
+                json!({"setting": setting}),
+            ))?;
+            Ok(())
+        })
+    }
+
+    /// Every *notify on request* setting.
+    pub fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error> {
+        self.store.transaction(|tx| tx.notify_settings())
+    }
+
+    /// Sends the notifications that are due (every pending one with `all`), marking
+    /// each delivered or scheduling its retry.
+    pub fn deliver_notifications(&mut self, all: bool) -> Result<DeliveryReport, Error> {
+        let config = self.notify_config()?.ok_or_else(|| {
+            Error::State(
+                "notifications are not configured; run `portcullis notify configure`".to_owned(),
+            )
+        })?;
+        let now = self.now();
+        let lease = Timestamp::from_unix(now.unix().saturating_add(LEASE_SECONDS));
+        let due = self
+            .store
+            .transaction(|tx| tx.claim_due(now, lease, all, DELIVERY_BATCH))?;
+        let mut report = DeliveryReport::default();
+        for record in due {
+            let result = notify::send(&config, &record.notification);
+            let at = self.now();
+            let attempts = record.attempts.saturating_add(1);
+            self.store.transaction(|tx| match &result {
+                Ok(()) => tx.mark_delivered(record.id, at),
+                Err(error) if attempts >= config.retry.max_attempts => {
+                    tx.mark_failed(record.id, attempts, None, error)
+                }
+                Err(error) => {
+                    let next = at
+                        .unix()
+                        .saturating_add(notify::backoff(&config.retry, attempts));
+                    tx.mark_failed(record.id, attempts, Some(Timestamp::from_unix(next)), error)
+                }
+            })?;
+            match result {
+                Ok(()) => report.delivered += 1,
+                Err(error) => {
+                    if attempts >= config.retry.max_attempts {
+                        report.failed += 1;
+                    } else {
+                        report.retrying += 1;
+                    }
+                    report.errors.push((record.id, error));
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// The outbox (Edit Integrations on the actor's organization).
+    pub fn outbox(
+        &mut self,
+        actor: &str,
+        state: Option<OutboxState>,
+    ) -> Result<Vec<OutboxRecord>, Error> {
+        let home = self.home_org(actor)?;
+        self.holdings(actor)?
+            .check(&self.tree, Act::EditIntegrations, &home)?;
+        self.store.transaction(|tx| tx.outbox(state))
+    }
+
+    /// What messages about requests of `org` on `computer` name.
+    fn context(&self, org: &str, computer: &str) -> Context {
+        Context {
+            organization_name: self
+                .bundle
+                .organizations
+                .iter()
+                .find(|o| o.id == org)
+                .map_or_else(|| org.to_owned(), |o| o.name.clone()),
+            computer_name: self
+                .bundle
+                .computers
+                .iter()
+                .find(|c| c.id == computer)
+                .map_or_else(|| computer.to_owned(), |c| c.name.clone()),
+            lineage: self.tree.lineage(org).map(str::to_owned).collect(),
+        }
+    }
+
     // ---- helpers -----------------------------------------------------------------
 
     fn holdings(&mut self, admin: &str) -> Result<Holdings, Error> {
@@ -1674,6 +1866,136 @@ fn validate_admin(admin: &AdminRecord) -> Result<(), Error> {
             return Err(Error::Invalid(format!("phone number: {e}")));
         }
     }
+    Ok(())
+}
+
+/// Where the notification settings are stored.
+const NOTIFY_CONFIG: &str = "notify-config";
+/// How long a sender holds the notifications it claimed.
+const LEASE_SECONDS: i64 = 120;
+/// How many notifications one delivery run takes.
+const DELIVERY_BATCH: usize = 1000;
+
+/// What messages about one request name, gathered before the transaction.
+struct Context {
+    organization_name: String,
+    computer_name: String,
+    lineage: Vec<String>,
+}
+
+fn notify_config(tx: &mut dyn Tx) -> Result<Option<NotifyConfig>, Error> {
+    tx.meta(NOTIFY_CONFIG)?
+        .map(|text| {
+            serde_json::from_str(&text).map_err(|e| {
+                Error::Storage(format!("stored notification settings are unreadable: {e}"))
+            })
+        })
+        .transpose()
+}
+
+fn link(config: Option<&NotifyConfig>, request: i64) -> String {
+    config.map_or_else(
+        || format!("portcullis requests show {request}"),
+        |c| c.link(request),
+    )
+}
+
+/// Writes the messages about a new request to the outbox: administrators of the
+/// organization or an ancestor who asked for this kind, and the deciding deny's
+/// recipients; each address once. Returns how many.
+fn enqueue_new_request(
+    tx: &mut dyn Tx,
+    request: &RequestRecord,
+    context: &Context,
+    policy_recipients: &[Recipient],
+    now: Timestamp,
+) -> Result<usize, Error> {
+    let config = notify_config(tx)?;
+    let mut recipients: BTreeMap<(Channel, String), ()> = BTreeMap::new();
+    for setting in tx.notify_settings()? {
+        if setting.kind != request.filed.kind {
+            continue;
+        }
+        let Some(admin) = tx.admin(&setting.admin)? else {
+            continue;
+        };
+        if !context.lineage.contains(&admin.organization) {
+            continue;
+        }
+        if setting.channels.email {
+            if let Some(email) = &admin.email {
+                notify::add_recipient(&mut recipients, &Recipient::Email(email.clone()));
+            }
+        }
+        if setting.channels.sms {
+            if let Some(phone) = &admin.phone {
+                if let Ok(sms) = Recipient::parse(&format!("SMS:{phone}")) {
+                    notify::add_recipient(&mut recipients, &sms);
+                }
+            }
+        }
+    }
+    for recipient in policy_recipients {
+        notify::add_recipient(&mut recipients, recipient);
+    }
+    let facts = RequestFacts {
+        request,
+        organization: &context.organization_name,
+        computer: &context.computer_name,
+        link: link(config.as_ref(), request.id),
+    };
+    let (subject, body, sms) = facts.new_request();
+    let mut count = 0;
+    for (channel, recipient) in recipients.into_keys() {
+        let notification = Notification {
+            request: request.id,
+            reason: "new-request".to_owned(),
+            channel,
+            recipient,
+            subject: subject.clone(),
+            body: match channel {
+                Channel::Email => body.clone(),
+                Channel::Sms => sms.clone(),
+            },
+        };
+        count += usize::from(tx.enqueue(&notification, now)?);
+    }
+    Ok(count)
+}
+
+/// Tells the requester, when they gave an email address, how their request ended.
+fn enqueue_outcome(
+    tx: &mut dyn Tx,
+    request: &RequestRecord,
+    closure: &Closure,
+    context: &Context,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let Some(email) = &request.filed.email else {
+        return Ok(());
+    };
+    let config = notify_config(tx)?;
+    let mut closed = request.clone();
+    closed.state = closure.state;
+    closed.closure = Some(closure.clone());
+    let facts = RequestFacts {
+        request: &closed,
+        organization: &context.organization_name,
+        computer: &context.computer_name,
+        link: link(config.as_ref(), request.id),
+    };
+    let (subject, body) = facts.outcome();
+    tx.enqueue(
+        &Notification {
+            request: request.id,
+            reason: closure.state.as_str().to_owned(),
+            channel: Channel::Email,
+            recipient: email.clone(),
+            subject,
+            body,
+        },
+        now,
+    )?;
     Ok(())
 }
 
