@@ -1,0 +1,362 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Notifications over real channels: an SMTP server (aiosmtpd) and an HTTP SMS gateway
+//! on loopback.
+
+#[path = "support/servers.rs"]
+mod servers;
+
+use std::path::Path;
+
+use portcullis_engine::Event;
+use portcullis_governance::{
+    AdminRecord, ApproveOptions, Channels, Error, FileRequest, Governance, Matching, NotifyConfig,
+    OutboxState, RequestKind, RetryConfig, ScopeKind, SmsConfig, SmtpConfig, TlsMode,
+};
+use servers::{free_port, HttpServer, SmtpServer};
+
+const EXAMPLE: &str = include_str!("../../examples/bundle.json");
+const LINK_BASE: &str = "https://portcullis.test/approvals";
+
+fn init(dir: &Path) -> Governance {
+    Governance::init_dir(
+        dir,
+        portcullis_engine::parse(EXAMPLE).unwrap(),
+        admin("root", "northwind", None, None),
+    )
+    .unwrap()
+}
+
+fn admin(id: &str, org: &str, email: Option<&str>, phone: Option<&str>) -> AdminRecord {
+    AdminRecord {
+        id: id.into(),
+        name: id.to_uppercase(),
+        organization: org.into(),
+        email: email.map(str::to_owned),
+        phone: phone.map(str::to_owned),
+    }
+}
+
+fn config(smtp_port: u16, sms_port: u16, base_seconds: i64, max_attempts: u32) -> NotifyConfig {
+    NotifyConfig {
+        link_base: LINK_BASE.into(),
+        email: Some(SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: smtp_port,
+            tls: TlsMode::None,
+            username: None,
+            password_env: None,
+            from: "Portcullis <portcullis@northwind.example>".into(),
+            timeout_seconds: 5,
+        }),
+        sms: Some(SmsConfig {
+            url: format!("http://127.0.0.1:{sms_port}/2010-04-01/Messages"),
+            body: "To={to}&From=%2B15550000000&Body={message}".into(),
+            content_type: "application/x-www-form-urlencoded".into(),
+            headers: [("X-Account".to_owned(), "northwind".to_owned())].into(),
+            username: None,
+            password_env: None,
+            timeout_seconds: 5,
+        }),
+        retry: RetryConfig {
+            base_seconds,
+            max_attempts,
+        },
+    }
+}
+
+const SHA: &str = "4f2c9b1d7e3a5c8f0b6d2e9a1c4f7b3d5e8a0c2f6b9d1e4a7c3f5b8d0e2a6c9f";
+
+fn blocked() -> Event {
+    Event::from_json(&format!(
+        r#"{{"computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+            "path": "C:\\Users\\amy\\Downloads\\labelprint.exe", "sha256": "{SHA}",
+            "signature": {{"status": "valid", "signers": [{{"subject": "CN=Label Co, O=Label Co",
+                           "issuer": "CN=Label Co CA"}}]}},
+            "time": "2026-11-22T10:00:00Z"}}"#
+    ))
+    .unwrap()
+}
+
+/// Administrators: two who asked for application requests in lakeside's lineage (one
+/// by email and SMS, the MSP one by email), one whose address is also on the default
+/// deny's list, one in a sibling organization, and one who asked for elevation only.
+fn staff(gov: &mut Governance) {
+    let people = [
+        (
+            "ann",
+            "lakeside",
+            Some("ann@lakeside.example"),
+            Some("+15555550111"),
+        ),
+        ("bob", "northwind", Some("bob@northwind.example"), None),
+        (
+            "ivy",
+            "lakeside",
+            Some("IT@lakeside.example"),
+            Some("+15555550100"),
+        ),
+        ("carl", "harbor", Some("carl@harbor.example"), None),
+        ("dora", "lakeside", Some("dora@lakeside.example"), None),
+    ];
+    for (id, org, email, phone) in people {
+        gov.put_admin("root", admin(id, org, email, phone)).unwrap();
+    }
+    let both = Channels {
+        email: true,
+        sms: true,
+    };
+    let email = Channels {
+        email: true,
+        sms: false,
+    };
+    gov.set_notify("ann", "ann", RequestKind::Application, both)
+        .unwrap();
+    gov.set_notify("root", "bob", RequestKind::Application, email)
+        .unwrap();
+    gov.set_notify("root", "ivy", RequestKind::Application, both)
+        .unwrap();
+    gov.set_notify("root", "carl", RequestKind::Application, email)
+        .unwrap();
+    gov.set_notify("root", "dora", RequestKind::Elevation, email)
+        .unwrap();
+}
+
+fn file(gov: &mut Governance) -> i64 {
+    gov.file_request(FileRequest {
+        kind: RequestKind::Application,
+        event: blocked(),
+        message: "I need this to print patient labels".into(),
+        email: Some("amy@lakeside.example".into()),
+        attachment: None,
+    })
+    .unwrap()
+    .id
+}
+
+#[test]
+fn the_right_people_get_exactly_one_message_each_with_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(free_port(), dir.path());
+    let gateway = HttpServer::start(free_port(), 201);
+    let mut gov = init(&dir.path().join("state"));
+    gov.configure_notifications("root", config(smtp.port, gateway.port, 30, 5))
+        .unwrap();
+    staff(&mut gov);
+    let id = file(&mut gov);
+    let report = gov.deliver_notifications(false).unwrap();
+    assert_eq!(report.delivered, 5, "{report:?}");
+
+    // Email: ann and bob by their settings; it@lakeside.example once, though both ivy's
+    // setting and the default deny's list name it. Not carl (a sibling organization)
+    // nor dora (elevation requests only).
+    let mails = smtp.messages();
+    let to: Vec<&str> = mails.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(
+        to,
+        [
+            "ann@lakeside.example",
+            "bob@northwind.example",
+            "it@lakeside.example"
+        ]
+    );
+    let link = format!("{LINK_BASE}/requests/{id}");
+    for mail in &mails {
+        assert!(mail.from.contains("portcullis@northwind.example"));
+        assert!(
+            mail.subject.contains(&format!("Access request {id}")),
+            "{}",
+            mail.subject
+        );
+        for field in [
+            "Lakeside Clinic",
+            "FRONTDESK-01",
+            "LAKESIDE\\amy",
+            "I need this to print patient labels",
+            "C:\\Users\\amy\\Downloads\\labelprint.exe",
+            SHA,
+            "CN=Label Co, O=Label Co",
+            "the default deny",
+            &link,
+        ] {
+            assert!(
+                mail.body.contains(field),
+                "{field} missing from {}",
+                mail.body
+            );
+        }
+    }
+    // The link opens the request.
+    let linked: i64 = link.rsplit('/').next().unwrap().parse().unwrap();
+    assert_eq!(
+        gov.request("root", linked).unwrap().filed.event.path,
+        blocked().path
+    );
+
+    // SMS: ann's phone and the default deny's number, once each.
+    let mut sms: Vec<(String, String)> = gateway
+        .received()
+        .iter()
+        .map(|r| {
+            assert_eq!(r.method, "POST");
+            assert_eq!(r.path, "/2010-04-01/Messages");
+            assert!(r
+                .headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("X-Account") && v == "northwind"));
+            (r.form("To").unwrap(), r.form("Body").unwrap())
+        })
+        .collect();
+    sms.sort();
+    let numbers: Vec<&str> = sms.iter().map(|(to, _)| to.as_str()).collect();
+    assert_eq!(numbers, ["+15555550100", "+15555550111"]);
+    for (_, text) in &sms {
+        assert!(text.contains("FRONTDESK-01") && text.contains("Lakeside Clinic"));
+        assert!(text.contains(&link), "{text}");
+    }
+
+    // Nothing is sent twice.
+    assert_eq!(gov.deliver_notifications(true).unwrap().delivered, 0);
+    assert_eq!(smtp.messages().len(), 3);
+
+    // The requester hears the outcome, once.
+    gov.approve(
+        "root",
+        id,
+        ApproveOptions::new(ScopeKind::Computer, Matching::Hash),
+    )
+    .unwrap();
+    assert_eq!(gov.deliver_notifications(false).unwrap().delivered, 1);
+    let outcome: Vec<_> = smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.to == "amy@lakeside.example")
+        .collect();
+    assert_eq!(outcome.len(), 1);
+    assert!(outcome[0].subject.contains("was approved"));
+    assert!(outcome[0].body.contains("You can run it now"));
+    assert!(gov
+        .outbox("root", None)
+        .unwrap()
+        .iter()
+        .all(|o| o.state == OutboxState::Delivered && o.attempts == 1));
+}
+
+#[test]
+fn a_server_down_at_first_then_up_gets_every_notification_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (smtp_port, sms_port) = (free_port(), free_port());
+    let state = dir.path().join("state");
+    {
+        let mut gov = init(&state);
+        gov.configure_notifications("root", config(smtp_port, sms_port, 3600, 5))
+            .unwrap();
+        staff(&mut gov);
+        file(&mut gov);
+        // Both servers are down.
+        let report = gov.deliver_notifications(false).unwrap();
+        assert_eq!((report.delivered, report.retrying), (0, 5), "{report:?}");
+        assert!(report
+            .errors
+            .iter()
+            .any(|(_, e)| e.contains(&format!("127.0.0.1:{smtp_port}"))));
+        // Not due again before the backoff.
+        assert_eq!(gov.deliver_notifications(false).unwrap().retrying, 0);
+        // The process ends here, as a crash would end it: nothing is in memory.
+    }
+    let smtp = SmtpServer::start(smtp_port, dir.path());
+    let gateway = HttpServer::start(sms_port, 200);
+    let mut gov = Governance::open_dir(&state).unwrap();
+    let report = gov.deliver_notifications(true).unwrap();
+    assert_eq!(report.delivered, 5, "{report:?}");
+    assert_eq!(gov.deliver_notifications(true).unwrap().delivered, 0);
+    assert_eq!(smtp.messages().len(), 3);
+    assert_eq!(gateway.received().len(), 2);
+    let outbox = gov.outbox("root", None).unwrap();
+    assert!(outbox
+        .iter()
+        .all(|o| o.state == OutboxState::Delivered && o.attempts == 2));
+}
+
+#[test]
+fn bad_configuration_is_a_clear_error_or_a_retried_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = init(dir.path());
+    let port = free_port();
+    let mut bad = config(port, port, 0, 2);
+    bad.link_base = "portcullis.test".into();
+    let error = gov.configure_notifications("root", bad).unwrap_err();
+    assert!(error.to_string().contains("link_base"), "{error}");
+    let mut bad = config(port, port, 0, 2);
+    bad.email.as_mut().unwrap().from = "not an address".into();
+    assert!(gov
+        .configure_notifications("root", bad)
+        .unwrap_err()
+        .to_string()
+        .contains("email.from"));
+    let mut bad = config(port, port, 0, 2);
+    bad.sms.as_mut().unwrap().body = "Body={message}".into();
+    assert!(gov
+        .configure_notifications("root", bad)
+        .unwrap_err()
+        .to_string()
+        .contains("{to}"));
+    assert!(gov.notify_config().unwrap().is_none());
+
+    // SMS needs a phone number; a malformed one is refused when the administrator is
+    // saved.
+    gov.put_admin(
+        "root",
+        admin("eve", "lakeside", Some("eve@lakeside.example"), None),
+    )
+    .unwrap();
+    let sms_only = Channels {
+        email: false,
+        sms: true,
+    };
+    let error = gov
+        .set_notify("root", "eve", RequestKind::Application, sms_only)
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Invalid(m) if m.contains("phone number")),
+        "{error}"
+    );
+    let error = gov
+        .put_admin("root", admin("eve", "lakeside", None, Some("555-0100")))
+        .unwrap_err();
+    assert!(error.to_string().contains("phone"), "{error}");
+    // Only Edit Administrators (or oneself) changes someone's settings.
+    gov.put_admin(
+        "root",
+        admin("fay", "lakeside", Some("fay@lakeside.example"), None),
+    )
+    .unwrap();
+    let email = Channels {
+        email: true,
+        sms: false,
+    };
+    assert!(matches!(
+        gov.set_notify("fay", "eve", RequestKind::Application, email),
+        Err(Error::Refused(_))
+    ));
+
+    // An unreachable server: retried, then given up with the error, never lost.
+    gov.configure_notifications("root", config(port, port, 0, 2))
+        .unwrap();
+    gov.set_notify("eve", "eve", RequestKind::Application, email)
+        .unwrap();
+    file(&mut gov);
+    let first = gov.deliver_notifications(false).unwrap();
+    assert_eq!((first.retrying, first.failed), (3, 0), "{first:?}");
+    let second = gov.deliver_notifications(false).unwrap();
+    assert_eq!((second.retrying, second.failed), (0, 3), "{second:?}");
+    let outbox = gov.outbox("root", None).unwrap();
+    assert_eq!(outbox.len(), 3);
+    assert!(outbox.iter().all(|o| o.state == OutboxState::Failed
+        && o.attempts == 2
+        && o.last_error.as_deref().is_some_and(|e| !e.is_empty())));
+}
