@@ -332,3 +332,142 @@ fn refusals_and_bad_input_say_what_and_change_nothing() {
     ]);
     fails(&["approve", "--as", "root", "1"], "already rejected");
 }
+
+#[path = "../governance/tests/support/servers.rs"]
+mod servers;
+
+#[test]
+fn notifications_from_the_command_line_reach_a_real_smtp_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = servers::SmtpServer::start(servers::free_port(), dir.path());
+    let state = dir.path().join("s");
+    let state = state.to_str().unwrap();
+    let cmd = |args: &[&str]| {
+        let mut argv: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        argv.extend(["--state".to_owned(), state.to_owned()]);
+        let output = run(&argv);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+    cmd(&[
+        "init",
+        "--bundle",
+        "examples/bundle.json",
+        "--admin",
+        "root",
+        "--name",
+        "Root",
+    ]);
+    let settings = dir.path().join("notify.json");
+    std::fs::write(
+        &settings,
+        serde_json::json!({
+            "link_base": "https://portcullis.test",
+            "email": {"host": "127.0.0.1", "port": smtp.port, "tls": "none",
+                      "from": "portcullis@northwind.example"},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    cmd(&[
+        "notify",
+        "configure",
+        "--as",
+        "root",
+        "--file",
+        settings.to_str().unwrap(),
+    ]);
+    cmd(&[
+        "admin",
+        "add",
+        "--as",
+        "root",
+        "ann",
+        "--name",
+        "Ann",
+        "--org",
+        "lakeside",
+        "--email",
+        "ann@lakeside.example",
+    ]);
+    let on = cmd(&[
+        "admin",
+        "notify",
+        "--as",
+        "ann",
+        "ann",
+        "--kind",
+        "application",
+        "--email",
+    ]);
+    assert!(on.contains("by email"), "{on}");
+    // SMS without a phone number is refused.
+    let refused = run(&[
+        "admin".into(),
+        "notify".into(),
+        "--as".into(),
+        "ann".into(),
+        "ann".into(),
+        "--kind".into(),
+        "application".into(),
+        "--sms".into(),
+        "--state".into(),
+        state.into(),
+    ]);
+    assert!(text(&refused.stderr).contains("phone number"));
+    cmd(&[
+        "request",
+        "examples/request/blocked.json",
+        "--message",
+        "labels",
+        "--email",
+        "amy@lakeside.example",
+    ]);
+    // ann, and the two addresses of Lakeside's default deny (one email, one SMS; SMS is
+    // not configured here, so it waits in the outbox).
+    let outbox = cmd(&["notify", "outbox", "--as", "root"]);
+    assert!(
+        outbox.contains("ann@lakeside.example") && outbox.contains("delivered"),
+        "{outbox}"
+    );
+    assert!(
+        outbox.contains("+15555550100") && outbox.contains("pending"),
+        "{outbox}"
+    );
+    let mails = smtp.messages();
+    let to: Vec<&str> = mails.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(to, ["ann@lakeside.example", "it@lakeside.example"]);
+    // The link in the message opens the request.
+    let link = mails[0]
+        .body
+        .lines()
+        .find(|l| l.starts_with("https://portcullis.test/requests/"))
+        .unwrap()
+        .to_owned();
+    let shown = cmd(&["requests", "show", "--as", "root", &link]);
+    assert!(
+        shown.contains("request 1 (application, pending)"),
+        "{shown}"
+    );
+    // Rejecting tells the requester.
+    cmd(&[
+        "reject",
+        "--as",
+        "root",
+        "1",
+        "--reason",
+        "use the approved printer tool",
+    ]);
+    let rejected: Vec<_> = smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.to == "amy@lakeside.example")
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert!(rejected[0].body.contains("use the approved printer tool"));
+}

@@ -1108,6 +1108,7 @@ impl<S: Store> Governance<S> {
         record: impl FnOnce(&mut dyn Tx) -> Result<(), Error>,
     ) -> Result<u64, Error> {
         let expected = self.version;
+        let changed = changed_orgs(&self.bundle, bundle);
         let store = &mut self.store;
         let mut version = expected;
         let deployed = self
@@ -1121,6 +1122,20 @@ impl<S: Store> Governance<S> {
                     }
                     let version = tx.push_bundle(bundle, &note)?;
                     record(tx)?;
+                    // Every policy edit is an administrator's action too.
+                    tx.append_audit(&AuditEntry {
+                        time: note.time,
+                        actor: note.actor.clone(),
+                        organization: match changed.as_slice() {
+                            [only] => Some(only.clone()),
+                            _ => None,
+                        },
+                        log: AuditLog::System,
+                        kind: "policy-edit".to_owned(),
+                        detail: json!({
+                            "version": version, "reason": note.reason, "organizations": changed,
+                        }),
+                    })?;
                     Ok(version)
                 })?;
                 Ok(())

@@ -239,8 +239,9 @@ fn check_state(state: &Path, acks: &Acks) -> Governance<SqliteStore> {
         .verify_audit()
         .unwrap()
         .expect("the audit chain verifies");
-    // init, settings, then one entry per request and per approval.
-    assert_eq!(audit, 2 + all.len() + approved);
+    // init, settings, then one entry per request, and two per approval (the approval
+    // and its policy edit).
+    assert_eq!(audit, 2 + all.len() + 2 * approved);
     gov
 }
 
