@@ -1168,22 +1168,20 @@ impl<S: Store> Governance<S> {
         if let Some(old) = &existing {
             holdings.check(&self.tree, Act::EditAdministrators, &old.organization)?;
         }
-        let now = self.now();
-        self.store.transaction(|tx| {
-            tx.put_admin(&admin)?;
-            tx.append_audit(&system_entry(
-                now,
-                actor,
-                &admin.organization,
-                if existing.is_some() {
-                    "admin-edit"
-                } else {
-                    "admin-add"
-                },
-                json!({"administrator": admin}),
-            ))?;
-            Ok(())
-        })
+        self.commit_system(
+            actor,
+            &admin.organization,
+            if existing.is_some() {
+                "admin-edit"
+            } else {
+                "admin-add"
+            },
+            json!({"administrator": admin}),
+            |tx| {
+                tx.put_admin(&admin)?;
+                Ok(())
+            },
+        )
     }
 
     /// Deletes an administrator and their grants.
@@ -1194,18 +1192,16 @@ impl<S: Store> Governance<S> {
         let admin = self.load_admin(id)?;
         self.holdings(actor)?
             .check(&self.tree, Act::EditAdministrators, &admin.organization)?;
-        let now = self.now();
-        self.store.transaction(|tx| {
-            tx.delete_admin(id)?;
-            tx.append_audit(&system_entry(
-                now,
-                actor,
-                &admin.organization,
-                "admin-delete",
-                json!({"administrator": id}),
-            ))?;
-            Ok(())
-        })
+        self.commit_system(
+            actor,
+            &admin.organization,
+            "admin-delete",
+            json!({"administrator": id}),
+            |tx| {
+                tx.delete_admin(id)?;
+                Ok(())
+            },
+        )
     }
 
     /// The administrators the actor may see.
@@ -1270,18 +1266,16 @@ impl<S: Store> Governance<S> {
                 }));
             }
         }
-        let now = self.now();
-        self.store.transaction(|tx| {
-            tx.put_role(&role)?;
-            tx.append_audit(&system_entry(
-                now,
-                actor,
-                &role.organization,
-                "role-define",
-                json!({"role": role}),
-            ))?;
-            Ok(())
-        })
+        self.commit_system(
+            actor,
+            &role.organization,
+            "role-define",
+            json!({"role": role}),
+            |tx| {
+                tx.put_role(&role)?;
+                Ok(())
+            },
+        )
     }
 
     /// Every role.
@@ -1349,34 +1343,32 @@ impl<S: Store> Governance<S> {
                 }));
             }
         }
-        let now = self.now();
-        self.store.transaction(|tx| {
-            let changed = if add {
-                tx.insert_grant(&grant)?
-            } else {
-                tx.delete_grant(&grant)?
-            };
-            if !changed {
-                return Err(Error::Invalid(format!(
-                    "`{}` {} that {} in `{}`",
-                    grant.admin,
-                    if add { "already has" } else { "does not have" },
-                    match &grant.what {
-                        Grantable::Permission(p) => format!("permission ({p})"),
-                        Grantable::Role(r) => format!("role (`{r}`)"),
-                    },
-                    grant.organization
-                )));
-            }
-            tx.append_audit(&system_entry(
-                now,
-                actor,
-                &grant.organization,
-                if add { "grant" } else { "revoke" },
-                json!({"grant": grant}),
-            ))?;
-            Ok(())
-        })
+        self.commit_system(
+            actor,
+            &grant.organization,
+            if add { "grant" } else { "revoke" },
+            json!({"grant": grant}),
+            |tx| {
+                let changed = if add {
+                    tx.insert_grant(&grant)?
+                } else {
+                    tx.delete_grant(&grant)?
+                };
+                if !changed {
+                    return Err(Error::Invalid(format!(
+                        "`{}` {} that {} in `{}`",
+                        grant.admin,
+                        if add { "already has" } else { "does not have" },
+                        match &grant.what {
+                            Grantable::Permission(p) => format!("permission ({p})"),
+                            Grantable::Role(r) => format!("role (`{r}`)"),
+                        },
+                        grant.organization
+                    )));
+                }
+                Ok(())
+            },
+        )
     }
 
     /// What an administrator holds, per organization of the tree (the actor needs View
@@ -1443,18 +1435,16 @@ impl<S: Store> Governance<S> {
         }
         self.holdings(actor)?
             .check(&self.tree, Act::EditSettings, org)?;
-        let now = self.now();
-        self.store.transaction(|tx| {
-            tx.put_settings(org, &settings)?;
-            tx.append_audit(&system_entry(
-                now,
-                actor,
-                org,
-                "settings",
-                json!({"settings": settings}),
-            ))?;
-            Ok(())
-        })
+        self.commit_system(
+            actor,
+            org,
+            "settings",
+            json!({"settings": settings}),
+            |tx| {
+                tx.put_settings(org, &settings)?;
+                Ok(())
+            },
+        )
     }
 
     // ---- audit ---------------------------------------------------------------------
@@ -1612,23 +1602,18 @@ impl<S: Store> Governance<S> {
                 "email needs an address on `{admin}`; add one with `portcullis admin add {admin} --email …`"
             )));
         }
-        let now = self.now();
         let setting = NotifySetting {
             admin: admin.to_owned(),
             kind,
             channels,
         };
-        self.store.transaction(|tx| {
-            tx.put_notify(&setting)?;
-            tx.append_audit(&system_entry(
-                now,
-                actor,
-                &target.organization,
-                "notify-setting",
-                json!({"setting": setting}),
-            ))?;
-            Ok(())
-        })
+        self.commit_system(
+            actor,
+            &target.organization,
+            "notify-setting",
+            json!({"setting": setting}),
+            |tx| tx.put_notify(&setting),
+        )
     }
 
     /// Every *notify on request* setting.
@@ -1713,6 +1698,23 @@ impl<S: Store> Governance<S> {
     }
 
     // ---- helpers -----------------------------------------------------------------
+
+    /// Runs `write` and appends its system-audit entry in one transaction.
+    fn commit_system(
+        &mut self,
+        actor: &str,
+        org: &str,
+        kind: &str,
+        detail: serde_json::Value,
+        write: impl FnOnce(&mut dyn Tx) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let entry = system_entry(self.now(), actor, org, kind, detail);
+        self.store.transaction(|tx| {
+            write(tx)?;
+            tx.append_audit(&entry)?;
+            Ok(())
+        })
+    }
 
     fn holdings(&mut self, admin: &str) -> Result<Holdings, Error> {
         let admin = admin.to_owned();

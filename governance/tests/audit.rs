@@ -203,7 +203,10 @@ fn every_kind_of_tampering_is_found() {
     let dir = tempfile::tempdir().unwrap();
     let mut gov = populated(dir.path());
     let total = gov.verify_audit().unwrap().unwrap();
-    assert_eq!(total, 14, "init, 10 denies, a request, an approval and its policy edit");
+    assert_eq!(
+        total, 14,
+        "init, 10 denies, a request, an approval and its policy edit"
+    );
     drop(gov);
     let total = i64::try_from(total).unwrap();
 
