@@ -10,7 +10,8 @@ use portcullis_engine::model::{
     Scope, Sha256, Timestamp,
 };
 use portcullis_engine::{
-    Action, Bundle, CompileErrors, DecisionRecord, DeployError, Engine, Event, Outcome, Snapshot,
+    Action, Bundle, CompileErrors, DecisionRecord, DeployError, Deployed, Engine, Event, Outcome,
+    Snapshot,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -151,6 +152,8 @@ pub struct Approved {
     pub request: RequestRecord,
     /// The snapshot generation that allows it.
     pub generation: u64,
+    /// How many organizations were compiled anew for it (the others were reused).
+    pub recompiled: usize,
     /// The decision on the new snapshot that proves the approval.
     pub proof: DecisionRecord,
     /// A wider policy to consider, when this software has now been approved manually
@@ -781,7 +784,8 @@ impl<S: Store> Governance<S> {
             .find(|s| s.sha256 == request.filed.event.sha256);
         Ok(Approved {
             request,
-            generation: deployed,
+            generation: deployed.generation,
+            recompiled: deployed.stats.recompiled,
             proof: proof.ok_or(Error::Conflict)?,
             suggestion,
         })
@@ -1099,14 +1103,14 @@ impl<S: Store> Governance<S> {
 
     /// Compiles `bundle` aside (only changed organizations), lets `gate` check the new
     /// snapshot, stores the bundle and whatever `record` writes in one transaction,
-    /// and only then swaps the snapshot in. Returns the new generation.
+    /// and only then swaps the snapshot in. Returns what the engine deployed.
     fn commit_bundle(
         &mut self,
         bundle: &Bundle,
         note: DeployNote,
         gate: impl FnOnce(&Snapshot) -> Result<(), Error>,
         record: impl FnOnce(&mut dyn Tx) -> Result<(), Error>,
-    ) -> Result<u64, Error> {
+    ) -> Result<Deployed, Error> {
         let expected = self.version;
         let changed = changed_orgs(&self.bundle, bundle);
         let store = &mut self.store;
@@ -1147,7 +1151,7 @@ impl<S: Store> Governance<S> {
         self.version = version;
         self.bundle = bundle.clone();
         self.tree = OrgTree::of(bundle);
-        Ok(deployed.generation)
+        Ok(deployed)
     }
 
     // ---- administrators, roles, grants, settings ---------------------------------

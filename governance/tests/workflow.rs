@@ -166,6 +166,8 @@ fn a_computer_approval_allows_that_computer_only() {
     assert_eq!(approved.request.state, RequestState::Approved);
     assert_eq!(approved.proof.decision, Outcome::Allow);
     assert_eq!(approved.proof.policy.as_deref(), Some("approval-1"));
+    // Only acme, the organization that changed, was compiled again.
+    assert_eq!(approved.recompiled, 1);
     assert_eq!(f.gov.version(), 2);
     // The next decision allows it there, and still denies it on another computer of
     // the same group.
