@@ -31,6 +31,7 @@ mod access;
 mod audit;
 mod notify;
 mod permission;
+mod review;
 mod sqlite;
 mod store;
 mod workflow;
@@ -42,6 +43,7 @@ pub use notify::{
     OutboxState, RetryConfig, SmsConfig, SmtpConfig, TlsMode,
 };
 pub use permission::{Permission, UnknownPermission};
+pub use review::{PluginReport, Review, ReviewOutcome};
 pub use sqlite::{chain_hash, SqliteStore};
 pub use store::{
     AdminRecord, ApprovalRecord, AuditEntry, AuditLog, AuditRecord, Closure, DeployNote,

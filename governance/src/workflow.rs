@@ -305,6 +305,31 @@ impl<S: Store> Governance<S> {
         (self.clock)()
     }
 
+    /// Runs a unit of work on the store, in one transaction.
+    pub(crate) fn write<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.store.transaction(work)
+    }
+
+    /// The subject and email text that tell administrators about a request.
+    pub(crate) fn request_message(
+        &mut self,
+        request: &RequestRecord,
+    ) -> Result<(String, String), Error> {
+        let context = self.context(&request.filed.organization, &request.filed.computer);
+        let config = self.notify_config()?;
+        let facts = RequestFacts {
+            request,
+            organization: &context.organization_name,
+            computer: &context.computer_name,
+            link: link(config.as_ref(), request.id),
+        };
+        let (subject, body, _) = facts.new_request();
+        Ok((subject, body))
+    }
+
     /// Runs a read-only look at the store.
     pub fn read<T>(
         &mut self,
@@ -527,6 +552,30 @@ impl<S: Store> Governance<S> {
         id: i64,
         options: ApproveOptions,
     ) -> Result<Approved, Error> {
+        self.approve_by(Approver::Admin(actor), id, options)
+    }
+
+    /// Approves as an administrator (permission-checked) or as an approval plugin
+    /// attached to the organization (its verdict is the organization's own logic; it
+    /// cannot choose a target, an existing application or a position).
+    pub(crate) fn approve_by(
+        &mut self,
+        approver: Approver<'_>,
+        id: i64,
+        options: ApproveOptions,
+    ) -> Result<Approved, Error> {
+        let actor = approver.audit_name();
+        let actor = actor.as_str();
+        if let Approver::Plugin(name) = approver {
+            if options.target.is_some()
+                || options.application.is_some()
+                || options.position.is_some()
+            {
+                return Err(Error::Invalid(format!(
+                    "plugin `{name}` may only choose scope, match, elevation, expiry and justification"
+                )));
+            }
+        }
         self.expire_due()?;
         let request = self.load_request(id)?;
         if request.state != RequestState::Pending {
@@ -564,16 +613,21 @@ impl<S: Store> Governance<S> {
         };
         let elevate = options.elevate || request.filed.kind == RequestKind::Elevation;
         let context = self.context(&computer_org, &computer.id);
-        let holdings = self.holdings(actor)?;
-        holdings.check(
-            &self.tree,
-            Act::Approve {
-                kind: request.filed.kind,
-                scope: options.scope,
-                elevate,
-            },
-            &org,
-        )?;
+        let holdings = match approver {
+            Approver::Admin(admin) => Some(self.holdings(admin)?),
+            Approver::Plugin(_) => None,
+        };
+        if let Some(holdings) = &holdings {
+            holdings.check(
+                &self.tree,
+                Act::Approve {
+                    kind: request.filed.kind,
+                    scope: options.scope,
+                    elevate,
+                },
+                &org,
+            )?;
+        }
         let now = self.now();
         let settings = self.settings_for(&computer_org)?;
         let justification = options
@@ -637,7 +691,9 @@ impl<S: Store> Governance<S> {
                         app.organization
                     )));
                 }
-                holdings.check(&self.tree, Act::MergeIntoApplication, &app.organization)?;
+                if let Some(holdings) = &holdings {
+                    holdings.check(&self.tree, Act::MergeIntoApplication, &app.organization)?;
+                }
                 if !app.rules.contains(&rule) {
                     app.rules.push(rule.clone());
                 }
@@ -671,7 +727,9 @@ impl<S: Store> Governance<S> {
             .max();
         let position = match options.position {
             Some(p) => {
-                holdings.check(&self.tree, Act::EditPolicies, &org)?;
+                if let Some(holdings) = &holdings {
+                    holdings.check(&self.tree, Act::EditPolicies, &org)?;
+                }
                 if positions.contains(&p) {
                     return Err(Error::Invalid(format!(
                         "position {p} is taken in `{org}`; positions are unique within an organization"
@@ -793,14 +851,27 @@ impl<S: Store> Governance<S> {
 
     /// Rejects a pending request with a reason.
     pub fn reject(&mut self, actor: &str, id: i64, reason: &str) -> Result<RequestRecord, Error> {
+        self.reject_by(Approver::Admin(actor), id, reason)
+    }
+
+    /// Rejects as an administrator (permission-checked) or as an approval plugin.
+    pub(crate) fn reject_by(
+        &mut self,
+        approver: Approver<'_>,
+        id: i64,
+        reason: &str,
+    ) -> Result<RequestRecord, Error> {
+        let actor = approver.audit_name();
+        let actor = actor.as_str();
         self.expire_due()?;
         let request = self.load_request(id)?;
-        let holdings = self.holdings(actor)?;
-        holdings.check(
-            &self.tree,
-            Act::Reject(request.filed.kind),
-            &request.filed.organization,
-        )?;
+        if let Approver::Admin(admin) = approver {
+            self.holdings(admin)?.check(
+                &self.tree,
+                Act::Reject(request.filed.kind),
+                &request.filed.organization,
+            )?;
+        }
         if request.state != RequestState::Pending {
             return Err(Error::AlreadyClosed {
                 id,
@@ -1863,10 +1934,10 @@ fn compile_error(errors: &CompileErrors) -> Error {
 }
 
 fn describe_decider(decision: &DecisionRecord) -> String {
-    match (&decision.policy, decision.default_deny) {
+    match (&decision.policy, decision.mode) {
         (Some(policy), _) => format!("policy `{policy}`"),
-        (None, true) => "the default deny".to_owned(),
-        (None, false) => "the maintenance mode".to_owned(),
+        (None, Some(mode)) => format!("the computer's {} mode", mode.as_str()),
+        (None, None) => "the default deny".to_owned(),
     }
 }
 
@@ -1888,6 +1959,25 @@ fn validate_admin(admin: &AdminRecord) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Who approves: an administrator, or an approval plugin.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Approver<'a> {
+    /// An administrator, by id; every permission is checked.
+    Admin(&'a str),
+    /// An approval plugin, by name; audited as `plugin:NAME`.
+    Plugin(&'a str),
+}
+
+impl Approver<'_> {
+    /// The actor in the audit and the request's closure.
+    pub(crate) fn audit_name(self) -> String {
+        match self {
+            Approver::Admin(id) => id.to_owned(),
+            Approver::Plugin(name) => format!("plugin:{name}"),
+        }
+    }
 }
 
 /// Where the notification settings are stored.

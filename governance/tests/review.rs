@@ -1,0 +1,277 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Approval plugins reviewing requests: how their verdicts combine and what each one
+//! does to the request, the policies, the audit and the outbox. The plugins here are
+//! plain implementations of the contract's trait; the Wasm and Rego hosts are tested
+//! in `portcullis-plugins`.
+
+use std::sync::Mutex;
+
+use portcullis_engine::plugin::{
+    ApprovalInput, ApprovalOptions, ApprovalReviewer, Failure, FailureKind, MatchKind, Outcome,
+    Scope, Verdict,
+};
+use portcullis_engine::{Event, Outcome as Decided};
+use portcullis_governance::{
+    AdminRecord, AuditQuery, FileRequest, Governance, OutboxState, RequestKind, RequestState,
+    ReviewOutcome,
+};
+
+/// A plugin that always answers the same, and remembers what it was asked.
+struct Fixed {
+    name: &'static str,
+    answer: Result<Verdict, FailureKind>,
+    seen: Mutex<Vec<ApprovalInput>>,
+}
+
+impl Fixed {
+    fn new(name: &'static str, answer: Result<Verdict, FailureKind>) -> Fixed {
+        Fixed {
+            name,
+            answer,
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl ApprovalReviewer for Fixed {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn review(&self, input: &ApprovalInput) -> Outcome<Verdict> {
+        self.seen.lock().unwrap().push(input.clone());
+        Outcome {
+            result: self.answer.clone().map_err(|kind| Failure {
+                kind,
+                message: format!("{kind} in {}", self.name),
+            }),
+            logs: Vec::new(),
+            dropped_logs: 0,
+        }
+    }
+}
+
+fn approve(scope: Scope) -> Verdict {
+    Verdict::Approve {
+        options: ApprovalOptions {
+            scope,
+            match_kind: MatchKind::Hash,
+            elevate: false,
+            expires: None,
+            justification: "publisher on the tenant's list".into(),
+        },
+    }
+}
+
+fn state(dir: &std::path::Path) -> Governance {
+    let mut gov = Governance::init_dir(
+        dir,
+        portcullis_engine::parse(include_str!("../../examples/bundle.json")).unwrap(),
+        AdminRecord {
+            id: "root".into(),
+            name: "Root".into(),
+            organization: "northwind".into(),
+            email: Some("root@northwind.example".into()),
+            phone: None,
+        },
+    )
+    .unwrap();
+    gov.put_admin(
+        "root",
+        AdminRecord {
+            id: "ann".into(),
+            name: "Ann".into(),
+            organization: "lakeside".into(),
+            email: Some("ann@lakeside.example".into()),
+            phone: None,
+        },
+    )
+    .unwrap();
+    gov
+}
+
+fn event(computer: &str, n: u32) -> Event {
+    Event::from_json(
+        &serde_json::json!({
+            "computer": computer, "user": "LAKESIDE\\amy",
+            "path": format!("C:\\Tools\\tool-{n}.exe"), "sha256": format!("{n:064x}"),
+            "time": "2026-11-22T10:00:00Z",
+        })
+        .to_string(),
+    )
+    .unwrap()
+}
+
+fn file(gov: &mut Governance, computer: &str, n: u32) -> i64 {
+    gov.file_request(FileRequest {
+        kind: RequestKind::Application,
+        event: event(computer, n),
+        message: "please".into(),
+        email: Some("amy@lakeside.example".into()),
+        attachment: None,
+    })
+    .unwrap()
+    .id
+}
+
+fn kinds(gov: &mut Governance) -> Vec<(String, String)> {
+    gov.search_audit("root", &AuditQuery::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.entry.kind, r.entry.actor))
+        .collect()
+}
+
+#[test]
+fn reject_wins_and_is_audited_under_the_plugins_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = state(dir.path());
+    let id = file(&mut gov, "lakeside-fd-01", 1);
+    let yes = Fixed::new("trusted-publisher", Ok(approve(Scope::Computer)));
+    let no = Fixed::new(
+        "known-bad",
+        Ok(Verdict::Reject {
+            reason: "listed as malware".into(),
+        }),
+    );
+    let review = gov.review(id, &[&yes, &no]).unwrap();
+    assert!(matches!(review.verdict, Verdict::Reject { .. }));
+    let ReviewOutcome::Rejected { request } = review.outcome else {
+        panic!("{:?}", review.outcome)
+    };
+    let closure = request.closure.unwrap();
+    assert_eq!(closure.by, "plugin:known-bad");
+    assert_eq!(closure.reason, "listed as malware");
+    assert_eq!(gov.version(), 1);
+    let audit = kinds(&mut gov);
+    assert!(audit.contains(&("plugin-verdict".into(), "plugin:trusted-publisher".into())));
+    assert!(audit.contains(&("reject".into(), "plugin:known-bad".into())));
+    // The requester is told.
+    let outbox = gov.outbox("root", Some(OutboxState::Pending)).unwrap();
+    assert!(outbox
+        .iter()
+        .any(|o| o.notification.recipient == "amy@lakeside.example"
+            && o.notification.reason == "rejected"));
+}
+
+#[test]
+fn an_approval_goes_through_the_same_proof_and_guardrails() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = state(dir.path());
+    let first = file(&mut gov, "lakeside-fd-01", 2);
+    // Never seen in lakeside: a group-wide approval is held back for a person.
+    let wide = Fixed::new("wide", Ok(approve(Scope::Group)));
+    let review = gov.review(first, &[&wide]).unwrap();
+    let ReviewOutcome::LeftForPeople {
+        reason: Some(reason),
+    } = &review.outcome
+    else {
+        panic!("{:?}", review.outcome)
+    };
+    assert!(reason.contains("computer scope first"), "{reason}");
+    assert_eq!(
+        gov.request("root", first).unwrap().state,
+        RequestState::Pending
+    );
+    assert!(kinds(&mut gov).contains(&("plugin-approval-refused".into(), "plugin:wide".into())));
+
+    // At computer scope it takes effect; a failing plugin beside it only abstains.
+    let narrow = Fixed::new("narrow", Ok(approve(Scope::Computer)));
+    let broken = Fixed::new("broken", Err(FailureKind::Trap));
+    let review = gov.review(first, &[&broken, &narrow]).unwrap();
+    let ReviewOutcome::Approved { request } = review.outcome else {
+        panic!("{:?}", review.outcome)
+    };
+    assert_eq!(request.closure.unwrap().by, "plugin:narrow");
+    assert_eq!(
+        gov.engine().decide(&event("lakeside-fd-01", 2)).decision,
+        Decided::Allow
+    );
+    assert!(kinds(&mut gov).contains(&("plugin-failure".into(), "plugin:broken".into())));
+
+    // The next request for the same software shows the plugin that approval.
+    let second = file(&mut gov, "lakeside-dc-01", 2);
+    let watcher = Fixed::new("watcher", Ok(Verdict::Abstain));
+    gov.review(second, &[&watcher]).unwrap();
+    let input = watcher.seen.lock().unwrap()[0].clone();
+    let orgs: Vec<&str> = input
+        .tenancy
+        .organizations
+        .iter()
+        .map(|o| o.id.as_str())
+        .collect();
+    assert_eq!(orgs, ["northwind", "lakeside"]);
+    assert_eq!(input.tenancy.group, "lakeside-srv");
+    assert_eq!(input.prior_approvals.len(), 1);
+    assert_eq!(input.prior_approvals[0].approved_by, "plugin:narrow");
+    assert_eq!(input.prior_approvals[0].computer, "lakeside-fd-01");
+    assert_eq!(input.request.execution.sha256, format!("{:064x}", 2));
+}
+
+#[test]
+fn failures_never_approve_and_a_switched_off_plugin_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = state(dir.path());
+    let off = Fixed::new("flaky", Err(FailureKind::Disabled));
+    let slow = Fixed::new("slow", Err(FailureKind::Timeout));
+    for n in 3..5 {
+        let id = file(&mut gov, "lakeside-fd-01", n);
+        let review = gov.review(id, &[&off, &slow]).unwrap();
+        assert_eq!(review.verdict, Verdict::Abstain);
+        assert!(matches!(
+            review.outcome,
+            ReviewOutcome::LeftForPeople { reason: None }
+        ));
+        assert_eq!(
+            gov.request("root", id).unwrap().state,
+            RequestState::Pending
+        );
+    }
+    assert_eq!(gov.version(), 1);
+    // Lakeside's administrators (ann, and root of the parent organization) are told
+    // once, however many requests met the switched-off plugin.
+    let told: Vec<String> = gov
+        .outbox("root", None)
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.notification.reason == "plugin-disabled:flaky")
+        .map(|o| o.notification.recipient)
+        .collect();
+    assert_eq!(told, ["ann@lakeside.example", "root@northwind.example"]);
+}
+
+#[test]
+fn a_route_notifies_the_named_administrators_and_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = state(dir.path());
+    let id = file(&mut gov, "lakeside-fd-01", 5);
+    let router = Fixed::new(
+        "router",
+        Ok(Verdict::Route {
+            administrators: vec!["ann".into(), "secops@northwind.example".into()],
+        }),
+    );
+    let approver = Fixed::new("approver", Ok(approve(Scope::Computer)));
+    let review = gov.review(id, &[&approver, &router]).unwrap();
+    assert!(matches!(review.outcome, ReviewOutcome::Routed { .. }));
+    assert_eq!(
+        gov.request("root", id).unwrap().state,
+        RequestState::Pending
+    );
+    let routed: Vec<String> = gov
+        .outbox("root", None)
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.notification.reason == "route")
+        .map(|o| o.notification.recipient)
+        .collect();
+    assert_eq!(routed, ["ann@lakeside.example", "secops@northwind.example"]);
+    // A decided request is not reviewed again.
+    gov.reject("root", id, "no").unwrap();
+    assert!(gov.review(id, &[&approver]).is_err());
+}
