@@ -47,8 +47,8 @@ pub use review::{PluginReport, Review, ReviewOutcome};
 pub use sqlite::{chain_hash, SqliteStore};
 pub use store::{
     AdminRecord, ApprovalRecord, AuditEntry, AuditLog, AuditRecord, Closure, DeployNote,
-    DeployRecord, Grant, Grantable, NewRequest, RequestRecord, RequestState, RoleRecord, Settings,
-    Store, Tx,
+    DeployRecord, Grant, Grantable, NewRequest, PluginAttachment, RequestRecord, RequestState,
+    RoleRecord, Settings, Store, Tx,
 };
 pub use workflow::{
     ApproveOptions, Approved, Clock, FileRequest, Governance, Matching, Suggestion, MAX_ATTACHMENT,

@@ -15,8 +15,8 @@ use portcullis_engine::plugin::{
 use serde::Serialize;
 use serde_json::json;
 
-use crate::access::{RequestKind, ScopeKind};
-use crate::store::{AuditEntry, AuditLog, RequestRecord, RequestState, Store};
+use crate::access::{Act, RequestKind, ScopeKind};
+use crate::store::{AuditEntry, AuditLog, PluginAttachment, RequestRecord, RequestState, Store};
 use crate::workflow::{ApproveOptions, Approver, Governance, Matching};
 use crate::Error;
 
@@ -77,6 +77,73 @@ pub struct Review {
 }
 
 impl<S: Store> Governance<S> {
+    /// Attaches (or replaces) a plugin of an organization; needs Edit Integrations
+    /// there. The caller has validated it (it loads, targets a supported world, and
+    /// its test vectors give their expected verdicts); the state keeps the bytes that
+    /// were validated.
+    pub fn attach_plugin(&mut self, actor: &str, plugin: PluginAttachment) -> Result<(), Error> {
+        if !self.tree().contains(&plugin.organization) {
+            return Err(Error::NotFound {
+                kind: "organization",
+                id: plugin.organization.clone(),
+            });
+        }
+        if plugin.name.trim().is_empty() || plugin.name.contains(char::is_whitespace) {
+            return Err(Error::Invalid(format!(
+                "plugin name `{}` must be non-empty and without spaces",
+                plugin.name
+            )));
+        }
+        self.check(actor, Act::EditIntegrations, &plugin.organization)?;
+        let detail = json!({"plugin": plugin});
+        let org = plugin.organization.clone();
+        self.commit_system(actor, &org, "plugin-attach", detail, |tx| {
+            tx.put_plugin(&plugin)
+        })
+    }
+
+    /// Detaches a plugin; needs Edit Integrations on its organization.
+    pub fn detach_plugin(
+        &mut self,
+        actor: &str,
+        organization: &str,
+        name: &str,
+    ) -> Result<(), Error> {
+        self.check(actor, Act::EditIntegrations, organization)?;
+        let detail = json!({"plugin": name});
+        self.commit_system(actor, organization, "plugin-detach", detail, |tx| {
+            if tx.delete_plugin(organization, name)? {
+                Ok(())
+            } else {
+                Err(Error::NotFound {
+                    kind: "plugin",
+                    id: format!("{organization}/{name}"),
+                })
+            }
+        })
+    }
+
+    /// The plugins that apply to an organization: its ancestors' first (from the
+    /// top-level organization down), then its own, each in name order.
+    pub fn plugins_for(&mut self, organization: &str) -> Result<Vec<PluginAttachment>, Error> {
+        let mut lineage: Vec<String> = self
+            .tree()
+            .lineage(organization)
+            .map(str::to_owned)
+            .collect();
+        lineage.reverse();
+        let all = self.read(|tx| tx.plugins())?;
+        Ok(lineage
+            .iter()
+            .flat_map(|org| all.iter().filter(move |p| &p.organization == org).cloned())
+            .collect())
+    }
+
+    /// Every attached plugin.
+    pub fn all_plugins(&mut self) -> Result<Vec<PluginAttachment>, Error> {
+        self.read(|tx| tx.plugins())
+    }
+
     /// The input the approval-review hook gets for a request: the request with its
     /// execution, the tenancy path, and earlier approvals of the same software in the
     /// same organization (newest first).

@@ -13,7 +13,8 @@ use crate::access::RequestKind;
 use crate::notify::{Channel, Channels, Notification, NotifySetting, OutboxRecord, OutboxState};
 use crate::store::{
     AdminRecord, AuditEntry, AuditLog, AuditRecord, Closure, DeployNote, DeployRecord, Grant,
-    Grantable, NewRequest, RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
+    Grantable, NewRequest, PluginAttachment, RequestRecord, RequestState, RoleRecord, Settings,
+    Store, Tx,
 };
 use crate::Error;
 
@@ -55,6 +56,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT, delivered INTEGER,
     UNIQUE (request, reason, channel, recipient));
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
+CREATE TABLE IF NOT EXISTS plugins (
+    organization TEXT NOT NULL, name TEXT NOT NULL, hook TEXT NOT NULL,
+    file_name TEXT NOT NULL, content BLOB NOT NULL, sha256 TEXT NOT NULL,
+    config TEXT NOT NULL, vectors TEXT NOT NULL,
+    PRIMARY KEY (organization, name));
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,
     organization TEXT, log TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
@@ -575,6 +581,68 @@ impl Tx for SqliteTx<'_> {
             params![org, json(settings)?],
         )?;
         Ok(())
+    }
+
+    fn put_plugin(&mut self, p: &PluginAttachment) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO plugins (organization, name, hook, file_name, content, sha256, config, vectors)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                p.organization,
+                p.name,
+                p.hook,
+                p.file_name,
+                p.content,
+                hex(&p.sha256),
+                json(&p.config)?,
+                json(&p.vectors)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_plugin(&mut self, organization: &str, name: &str) -> Result<bool, Error> {
+        Ok(self.tx.execute(
+            "DELETE FROM plugins WHERE organization = ?1 AND name = ?2",
+            params![organization, name],
+        )? == 1)
+    }
+
+    fn plugins(&mut self) -> Result<Vec<PluginAttachment>, Error> {
+        let mut stmt = self.tx.prepare(
+            "SELECT organization, name, hook, file_name, content, sha256, config, vectors
+             FROM plugins ORDER BY organization, name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ),
+                (
+                    r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                ),
+            ))
+        })?;
+        rows.map(|raw| {
+            let ((organization, name, hook, file_name), (content, sha, config, vectors)) = raw?;
+            Ok(PluginAttachment {
+                organization,
+                name,
+                hook,
+                file_name,
+                content,
+                sha256: parse_sha(&sha)?,
+                config: from_json(&config, "plugin settings")?,
+                vectors: from_json(&vectors, "plugin test vectors")?,
+            })
+        })
+        .collect()
     }
 
     fn meta(&mut self, key: &str) -> Result<Option<String>, Error> {

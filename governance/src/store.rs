@@ -82,6 +82,13 @@ pub trait Tx {
     /// Sets an organization's settings.
     fn put_settings(&mut self, org: &str, settings: &Settings) -> Result<(), Error>;
 
+    /// Attaches (or replaces) a plugin of an organization.
+    fn put_plugin(&mut self, plugin: &PluginAttachment) -> Result<(), Error>;
+    /// Detaches a plugin; `false` when there was none of that name.
+    fn delete_plugin(&mut self, organization: &str, name: &str) -> Result<bool, Error>;
+    /// Every attached plugin.
+    fn plugins(&mut self) -> Result<Vec<PluginAttachment>, Error>;
+
     /// A value stored under a key (configuration).
     fn meta(&mut self, key: &str) -> Result<Option<String>, Error>;
     /// Stores a value under a key.
@@ -260,6 +267,31 @@ pub struct ApprovalRecord {
     pub expires: Option<Timestamp>,
     /// The bundle version that holds it.
     pub version: i64,
+}
+
+/// A plugin attached to an organization, as stored: the component or policy itself
+/// (the state keeps what was validated, not a path that could change), with its test
+/// vectors and settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginAttachment {
+    /// The organization; its descendants' requests and executions see it too.
+    pub organization: String,
+    /// Unique within the organization; audited as `plugin:NAME`.
+    pub name: String,
+    /// `approval-review` or `rule`.
+    pub hook: String,
+    /// The file name it was attached from (`.wasm` or `.rego`).
+    pub file_name: String,
+    /// The component or policy.
+    #[serde(skip)]
+    pub content: Vec<u8>,
+    /// The SHA-256 of `content`.
+    pub sha256: Sha256,
+    /// Settings the host hands the plugin.
+    pub config: std::collections::BTreeMap<String, String>,
+    /// The test vectors it was validated with: file name and JSON text.
+    #[serde(skip)]
+    pub vectors: Vec<(String, String)>,
 }
 
 /// An administrator.

@@ -1774,8 +1774,14 @@ impl<S: Store> Governance<S> {
 
     // ---- helpers -----------------------------------------------------------------
 
+    /// Checks one governed action of an administrator.
+    pub(crate) fn check(&mut self, actor: &str, act: Act, org: &str) -> Result<(), Error> {
+        self.holdings(actor)?.check(&self.tree, act, org)?;
+        Ok(())
+    }
+
     /// Runs `write` and appends its system-audit entry in one transaction.
-    fn commit_system(
+    pub(crate) fn commit_system(
         &mut self,
         actor: &str,
         org: &str,

@@ -275,3 +275,53 @@ fn a_route_notifies_the_named_administrators_and_waits() {
     gov.reject("root", id, "no").unwrap();
     assert!(gov.review(id, &[&approver]).is_err());
 }
+
+#[test]
+fn plugins_are_attached_per_organization_and_seen_below_it() {
+    use portcullis_governance::PluginAttachment;
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = state(dir.path());
+    let plugin = |org: &str, name: &str| PluginAttachment {
+        organization: org.into(),
+        name: name.into(),
+        hook: "approval-review".into(),
+        file_name: format!("{name}.rego"),
+        content: b"package portcullis".to_vec(),
+        sha256: format!("{:064x}", 7).parse().unwrap(),
+        config: [("publishers".to_owned(), "CN=Contoso".to_owned())].into(),
+        vectors: vec![("v1.json".into(), "{}".into())],
+    };
+    // ann holds nothing: attaching needs Edit Integrations.
+    let refused = gov
+        .attach_plugin("ann", plugin("lakeside", "mine"))
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("Edit Integrations"),
+        "{refused}"
+    );
+    gov.attach_plugin("root", plugin("northwind", "known-bad"))
+        .unwrap();
+    gov.attach_plugin("root", plugin("lakeside", "trusted"))
+        .unwrap();
+    gov.attach_plugin("root", plugin("harbor", "other"))
+        .unwrap();
+    let seen: Vec<String> = gov
+        .plugins_for("lakeside")
+        .unwrap()
+        .into_iter()
+        .map(|p| format!("{}/{}", p.organization, p.name))
+        .collect();
+    assert_eq!(seen, ["northwind/known-bad", "lakeside/trusted"]);
+    let stored = &gov.plugins_for("lakeside").unwrap()[1];
+    assert_eq!(stored.content, b"package portcullis");
+    assert_eq!(stored.vectors, [("v1.json".to_owned(), "{}".to_owned())]);
+    gov.detach_plugin("root", "lakeside", "trusted").unwrap();
+    assert!(gov.detach_plugin("root", "lakeside", "trusted").is_err());
+    assert_eq!(gov.plugins_for("lakeside").unwrap().len(), 1);
+    let system = AuditQuery {
+        log: Some(portcullis_governance::AuditLog::System),
+        kind: Some("plugin-attach".into()),
+        ..AuditQuery::default()
+    };
+    assert_eq!(gov.search_audit("root", &system).unwrap().len(), 3);
+}
