@@ -7,9 +7,12 @@
 //!   that hash or leaf thumbprint (objects keyed by lowercase hex);
 //! - `data.subject[common name]`: subject (and issuer) conditions filed by their folded
 //!   common name, each checked attribute by attribute;
-//! - `data.literal[family][path]`: literal path patterns, by normalized path;
-//! - `data.patterns[family]`: every other path pattern as an anchored regular
-//!   expression over the normalized path (globs translated, `regex:` as written);
+//! - `data.literal[org][family][path]`: literal path patterns, by owning organization
+//!   and normalized path;
+//! - `data.patterns[org][family]`: every other path pattern of the organization as an
+//!   anchored regular expression over the normalized path (globs translated, `regex:`
+//!   as written); only the computer's organization and its ancestors are searched, as
+//!   the engine does;
 //! - `data.policies[application]`: the enabled policies targeting it, with scope,
 //!   owner, position, validity window and users;
 //! - `data.computers[id]`: organization, group, path family and the organization chain
@@ -53,11 +56,13 @@ apps contains c.app if {
 }
 
 apps contains app if {
-	some app in data.literal[computer.family][input.path]
+	some org, _ in computer.chain
+	some app in data.literal[org][computer.family][input.path]
 }
 
 apps contains p.app if {
-	some p in data.patterns[computer.family]
+	some org, _ in computer.chain
+	some p in data.patterns[org][computer.family]
 	regex.match(p.re, input.path)
 }
 
@@ -180,9 +185,13 @@ pub fn encode(bundle: &Bundle) -> Result<Value, String> {
     let mut hash = Map::new();
     let mut thumbprint = Map::new();
     let mut subject = Map::new();
-    let mut literal = [Map::new(), Map::new()];
-    let mut patterns: [Vec<Value>; 2] = [Vec::new(), Vec::new()];
+    let mut literal_by_org: BTreeMap<&str, [Map<String, Value>; 2]> = BTreeMap::new();
+    let mut patterns_by_org: BTreeMap<&str, [Vec<Value>; 2]> = BTreeMap::new();
     for app in &bundle.applications {
+        let literal = literal_by_org.entry(app.organization.as_str()).or_default();
+        let patterns = patterns_by_org
+            .entry(app.organization.as_str())
+            .or_default();
         for (r, rule) in app.rules.iter().enumerate() {
             let conditions = usize::from(rule.sha256.is_some())
                 + usize::from(rule.certificate.is_some())
@@ -318,12 +327,18 @@ pub fn encode(bundle: &Bundle) -> Result<Value, String> {
             push(&mut policies, app.clone(), entry.clone());
         }
     }
-    let [lw, lp] = literal;
-    let [pw, pp] = patterns;
+    let literal: Map<String, Value> = literal_by_org
+        .into_iter()
+        .map(|(org, [w, p])| (org.to_owned(), json!({"windows": w, "posix": p})))
+        .collect();
+    let patterns: Map<String, Value> = patterns_by_org
+        .into_iter()
+        .map(|(org, [w, p])| (org.to_owned(), json!({"windows": w, "posix": p})))
+        .collect();
     Ok(json!({
         "hash": hash, "thumbprint": thumbprint, "subject": subject,
-        "literal": {"windows": lw, "posix": lp},
-        "patterns": {"windows": pw, "posix": pp},
+        "literal": literal,
+        "patterns": patterns,
         "policies": policies, "computers": computers,
     }))
 }

@@ -570,6 +570,10 @@ impl Fleet {
             // Policies: permits covering every application, then scoped extras.
             let budget = share(size.policies, n, o);
             let base = (budget * 6 / 10).clamp(1, apps.len().max(1)).min(budget);
+            // Separate bands keep positions unique within the organization: an MSP's
+            // below its customers', and in each, scoped denies, then the permits of
+            // every application, then scoped permits.
+            let band: i64 = if msp { 0 } else { 100_000_000 };
             for p in 0..base {
                 let targets: Vec<String> = apps.iter().skip(p).step_by(base).cloned().collect();
                 if targets.is_empty() {
@@ -582,7 +586,7 @@ impl Fleet {
                     } else {
                         Scope::Organization(id.clone())
                     },
-                    position: if msp { 100 } else { 10_000 } + 10 * p as i64,
+                    position: band + 20_000_000 + p as i64,
                     applications: targets,
                     action: Action::Permit,
                     elevate: rng.percent(10),
@@ -609,7 +613,7 @@ impl Fleet {
                 bundle.policies.push(Policy {
                     id: format!("{id}-extra{p}"),
                     scope,
-                    position: if deny { 5_000 } else { 50_000 } + 10 * p as i64,
+                    position: band + if deny { 10_000_000 } else { 30_000_000 } + p as i64,
                     applications: vec![app],
                     action: if deny { Action::Deny } else { Action::Permit },
                     elevate: !deny && rng.percent(30),
@@ -623,7 +627,7 @@ impl Fleet {
                 });
             }
             orgs.push(facts);
-            if o % 16 == 15 || o + 1 == n {
+            if (o + 1) % (n / 100).max(1) == 0 || o + 1 == n {
                 progress(o + 1, n);
             }
         }
@@ -830,6 +834,16 @@ mod tests {
             assert_eq!(indexed, reference, "{e:?}");
             indexed == reference
         })
+    }
+
+    #[test]
+    fn dense_pattern_fleet_compiles() {
+        let fleet = Fleet::generate(FleetSize::patterns_in_one_organization(2_000), 4);
+        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
+        assert_eq!(snapshot.stats().rules, 3_010);
+        let hits = fleet.events(&EventMix::only(EventKind::PathHit), 100, 1);
+        let decided = hits.iter().filter(|e| snapshot.decide(e).policy.is_some());
+        assert!(decided.count() >= 75);
     }
 
     #[test]
