@@ -514,60 +514,73 @@ fn compare(
     out
 }
 
+/// The value at a JSON pointer, or null.
+fn at<'v>(value: &'v Value, pointer: &str) -> &'v Value {
+    value.pointer(pointer).unwrap_or(&Value::Null)
+}
+
 fn print_human(r: &Value) {
     let f = |v: &Value| v.as_f64().unwrap_or(0.0);
     println!(
         "machine: {} ({} threads)",
-        r["machine"]["cpu"].as_str().unwrap_or("?"),
-        r["machine"]["cpus"]
+        at(r, "/machine/cpu").as_str().unwrap_or("?"),
+        at(r, "/machine/cpus")
     );
     println!(
         "fleet: {} organizations, {} computers, {} policies, {} rules ({} by hash); scenario {}, {} events",
-        r["organizations"], r["computers"], r["policies"], r["rules"], r["hash_rules"], r["scenario"], r["events"]
+        at(r, "/organizations"), at(r, "/computers"), at(r, "/policies"), at(r, "/rules"), at(r, "/hash_rules"), at(r, "/scenario"), at(r, "/events")
     );
     println!(
         "compile: {} ms; org-local redeploy: {} ms ({} organization recompiled)",
-        r["compile_ms"], r["redeploy_ms"], r["redeploy_recompiled"]
+        at(r, "/compile_ms"),
+        at(r, "/redeploy_ms"),
+        at(r, "/redeploy_recompiled")
     );
-    let m = &r["memory"];
+    let m = at(r, "/memory");
     println!(
         "memory: {:.0} MiB before compile, {:.0} MiB after, peak {:.0} MiB; {} bytes per rule",
-        f(&m["rss_before_kib"]) / 1024.0,
-        f(&m["rss_after_kib"]) / 1024.0,
-        f(&m["peak_kib"]) / 1024.0,
-        m["bytes_per_rule"]
+        f(at(m, "/rss_before_kib")) / 1024.0,
+        f(at(m, "/rss_after_kib")) / 1024.0,
+        f(at(m, "/peak_kib")) / 1024.0,
+        at(m, "/bytes_per_rule")
     );
-    let t = &r["throughput"];
+    let t = at(r, "/throughput");
     println!(
         "throughput: {:.2} M decisions/s on one thread, {:.2} M on {} threads",
-        f(&t["one_thread_per_s"]) / 1e6,
-        f(&t["all_threads_per_s"]) / 1e6,
-        t["threads"]
+        f(at(t, "/one_thread_per_s")) / 1e6,
+        f(at(t, "/all_threads_per_s")) / 1e6,
+        at(t, "/threads")
     );
-    let l = &r["latency"];
+    let l = at(r, "/latency");
     println!(
         "latency: p50 {} ns, p99 {} ns, p99.9 {} ns ({} samples)",
-        l["p50_ns"], l["p99_ns"], l["p999_ns"], l["samples"]
+        at(l, "/p50_ns"),
+        at(l, "/p99_ns"),
+        at(l, "/p999_ns"),
+        at(l, "/samples")
     );
-    let d = &r["under_deploy"];
+    let d = at(r, "/under_deploy");
     if !d.is_null() {
         println!(
             "while deploying ({} deploys/s): reader p99 {} ns vs {} ns idle (x{})",
-            d["deploys_per_second"], d["deploying"]["p99_ns"], d["idle"]["p99_ns"], d["p99_ratio"]
+            at(d, "/deploys_per_second"),
+            at(d, "/deploying/p99_ns"),
+            at(d, "/idle/p99_ns"),
+            at(d, "/p99_ratio")
         );
     }
-    for b in r["baselines"].as_array().into_iter().flatten() {
-        if let Some(error) = b["error"].as_str() {
-            println!("baseline {}: {error}", b["name"]);
+    for b in at(r, "/baselines").as_array().into_iter().flatten() {
+        if let Some(error) = at(b, "/error").as_str() {
+            println!("baseline {}: {error}", at(b, "/name"));
             continue;
         }
         println!(
             "baseline {}: {:.1} us per decision over {} events; indexed {} ns on the same events: {}x faster",
-            b["name"].as_str().unwrap_or("?"),
-            f(&b["mean_ns"]) / 1e3,
-            b["sampled"],
-            b["indexed_mean_ns"],
-            b["speedup"]
+            at(b, "/name").as_str().unwrap_or("?"),
+            f(at(b, "/mean_ns")) / 1e3,
+            at(b, "/sampled"),
+            at(b, "/indexed_mean_ns"),
+            at(b, "/speedup")
         );
     }
 }
