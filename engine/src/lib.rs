@@ -39,6 +39,7 @@
 mod compile;
 mod decide;
 mod engine;
+pub mod fleet;
 pub mod identity;
 mod index;
 pub mod model;

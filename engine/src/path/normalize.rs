@@ -122,6 +122,22 @@ pub(crate) fn normalize_with(
     out: &mut String,
 ) -> Result<(), NormalizeError> {
     out.clear();
+    // Most paths an agent reports are already clean: one pass checks that and copies
+    // (folded, for Windows). Anything unusual takes the full rules below.
+    if mode == Mode::Path && fast_path(family, raw, out) {
+        return Ok(());
+    }
+    normalize_full(family, raw, mode, out)
+}
+
+/// The full normalization rules, without the fast path.
+pub(crate) fn normalize_full(
+    family: Family,
+    raw: &str,
+    mode: Mode,
+    out: &mut String,
+) -> Result<(), NormalizeError> {
+    out.clear();
     let result = match family {
         Family::Windows => {
             windows(strip_default_stream(raw), mode, out).and_then(|()| no_stream(out))
@@ -133,6 +149,82 @@ pub(crate) fn normalize_with(
         out.clear();
     }
     result
+}
+
+/// Normalizes a clean path in one pass, and returns false (leaving `out` partly written)
+/// for anything the full rules might change.
+///
+/// Windows: ASCII, a drive root (`C:\`), then non-empty names separated by one
+/// separator, none ending in a dot or a space, no `:` after the drive and no NUL. The
+/// full rules fold such a path and turn `/` into `\`, nothing else. POSIX: `/`, then
+/// non-empty names other than `.` and `..`, no NUL; the full rules keep it as it is.
+fn fast_path(family: Family, raw: &str, out: &mut String) -> bool {
+    let bytes = raw.as_bytes();
+    match family {
+        Family::Windows => {
+            let (Some(&drive), Some(b':'), Some(&sep)) =
+                (bytes.first(), bytes.get(1), bytes.get(2))
+            else {
+                return false;
+            };
+            if !drive.is_ascii_alphabetic() || !is_win_sep(sep) {
+                return false;
+            }
+            let clean_name = |name: &[u8]| !matches!(name.last(), None | Some(b'.' | b' '));
+            out.reserve(bytes.len());
+            out.push(char::from(drive));
+            out.push_str(":\\");
+            let mut start = 3;
+            for (i, &b) in bytes.iter().enumerate().skip(3) {
+                if b >= 0x80 || b == 0 || b == b':' {
+                    return false;
+                }
+                if is_win_sep(b) {
+                    match raw.get(start..i) {
+                        Some(name) if clean_name(name.as_bytes()) => out.push_str(name),
+                        _ => return false,
+                    }
+                    out.push('\\');
+                    start = i + 1;
+                }
+            }
+            match raw.get(start..) {
+                Some(name) if clean_name(name.as_bytes()) => out.push_str(name),
+                _ => return false,
+            }
+            out.make_ascii_lowercase();
+            true
+        }
+        Family::Posix => {
+            let Some(names) = raw.strip_prefix('/') else {
+                return false;
+            };
+            // Every name non-empty, and neither `.` nor `..`: no `//`, `/./`, `/../`,
+            // nor such an ending.
+            let mut name_len = 0usize;
+            let mut dots = 0usize;
+            for &b in names.as_bytes() {
+                if b == 0 {
+                    return false;
+                }
+                if b == b'/' {
+                    if name_len == dots && dots <= 2 {
+                        return false;
+                    }
+                    name_len = 0;
+                    dots = 0;
+                } else {
+                    name_len += 1;
+                    dots += usize::from(b == b'.');
+                }
+            }
+            if name_len == dots && dots <= 2 {
+                return false;
+            }
+            out.push_str(raw);
+            true
+        }
+    }
 }
 
 /// The unnamed data stream of a file is the file itself: `C:\x.exe::$DATA` is

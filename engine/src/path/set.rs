@@ -281,6 +281,9 @@ impl PatternSet {
     /// Lock-free, and allocation-free once `scratch` and `out` have grown.
     pub fn matches(&self, normalized_path: &str, scratch: &mut SetScratch, out: &mut Vec<u32>) {
         let path = normalized_path;
+        if self.patterns.is_empty() {
+            return;
+        }
         if let Some(ids) = self.literals.get(path) {
             out.extend(ids.iter().filter_map(|&id| self.values.get(id)));
         }

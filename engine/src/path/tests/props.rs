@@ -519,3 +519,31 @@ fn check_set_with_limit(
     }
     Ok(())
 }
+
+/// Paths built from the characters the fast path looks at, roots first.
+fn tricky_path() -> impl Strategy<Value = String> {
+    let pieces = select(vec![
+        "a", "B", "x.exe", ".", "..", " ", "\\", "/", ":", "é", "\0", "*", "::$DATA", "C:",
+        "\\\\?\\", "UNC",
+    ]);
+    (
+        select(vec!["C:\\", "c:/", "/", "", "\\\\h\\s\\", "C:"]),
+        proptest::collection::vec(pieces, 0..8),
+    )
+        .prop_map(|(root, pieces)| format!("{root}{}", pieces.concat()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn fast_path_agrees_with_the_full_rules(raw in tricky_path()) {
+        use crate::path::normalize::{normalize_full, normalize_with, Mode};
+        for family in [Family::Windows, Family::Posix] {
+            let (mut fast, mut full) = (String::new(), String::new());
+            let a = normalize_with(family, &raw, Mode::Path, &mut fast);
+            let b = normalize_full(family, &raw, Mode::Path, &mut full);
+            prop_assert_eq!(a, b, "{:?} {:?}", family, raw);
+            prop_assert_eq!(fast, full, "{:?} {:?}", family, raw);
+        }
+    }
+}

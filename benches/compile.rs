@@ -1,0 +1,51 @@
+//! What compiling costs: a full compile of a medium fleet, and an org-local redeploy
+//! (one organization edited, deployed through `Engine::deploy`, every other partition
+//! reused).
+//!
+//! `cargo bench --bench compile`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+#[path = "support/fleet.rs"]
+mod support;
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use portcullis_engine::fleet::edit_organization;
+use portcullis_engine::{Engine, Snapshot};
+
+fn bench(c: &mut Criterion) {
+    let fleet = support::fleet();
+    let mut group = c.benchmark_group("compile/medium");
+    group.sample_size(10);
+    group.bench_function("full", |b| {
+        b.iter(|| Snapshot::compile(black_box(&fleet.bundle)).unwrap())
+    });
+    let engine = Engine::new(&fleet.bundle).unwrap();
+    let mut edited = fleet.bundle.clone();
+    assert!(edit_organization(
+        &mut edited,
+        fleet.sample_organization(),
+        1
+    ));
+    let mut flip = false;
+    group.bench_function("org_local_redeploy", |b| {
+        b.iter(|| {
+            flip = !flip;
+            let deployed = engine
+                .deploy(if flip { &edited } else { &fleet.bundle })
+                .unwrap();
+            assert_eq!(deployed.stats.recompiled, 1);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,40 @@
+//! What one decision costs on a medium fleet for a file known by its SHA-256.
+//!
+//! `cargo bench --bench decide_hash`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+#[path = "support/fleet.rs"]
+mod support;
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use portcullis_engine::fleet::EventKind;
+use portcullis_engine::Scratch;
+
+fn bench(c: &mut Criterion) {
+    let fleet = support::fleet();
+    let snapshot = support::snapshot(&fleet);
+    let events = support::events(&fleet, EventKind::HashHit);
+    let mut scratch = Scratch::default();
+    let mut i = 0;
+    c.bench_function("decide/hash/medium", |b| {
+        b.iter(|| {
+            i = (i + 1) % events.len();
+            black_box(
+                snapshot
+                    .decide_with(black_box(&events[i]), &mut scratch)
+                    .decision,
+            )
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

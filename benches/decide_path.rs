@@ -1,0 +1,46 @@
+//! What a path hit costs over 10,000 path patterns in one organization (literal,
+//! prefix, suffix, `*` in the middle, `%ProgramFiles%`, `regex:`), so every decision
+//! searches all of them; and the same on the medium fleet, where a computer sees its own
+//! organization's and its MSP's patterns only.
+//!
+//! `cargo bench --bench decide_path`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+#[path = "support/fleet.rs"]
+mod support;
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use portcullis_engine::fleet::{EventKind, EventMix, Fleet, FleetSize};
+use portcullis_engine::{Scratch, Snapshot};
+
+fn bench(c: &mut Criterion) {
+    let dense = Fleet::generate(FleetSize::patterns_in_one_organization(10_000), 1);
+    let fleets = [("10k_patterns", dense), ("medium", support::fleet())];
+    for (name, fleet) in &fleets {
+        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
+        let events = fleet.events(&EventMix::only(EventKind::PathHit), support::EVENTS, 1);
+        let mut scratch = Scratch::default();
+        let mut i = 0;
+        c.bench_function(&format!("decide/path/{name}"), |b| {
+            b.iter(|| {
+                i = (i + 1) % events.len();
+                black_box(
+                    snapshot
+                        .decide_with(black_box(&events[i]), &mut scratch)
+                        .decision,
+                )
+            })
+        });
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,22 @@
+//! Shared setup of the fleet benches: a generated fleet of the medium preset (100
+//! organizations, 10,000 computers, 100,000 hash rules) keeps setup under a second; the
+//! `portcullis bench` command measures the large one.
+#![allow(dead_code)]
+
+use portcullis_engine::fleet::{EventKind, EventMix, Fleet, Preset};
+use portcullis_engine::{Event, Snapshot};
+
+/// Events per kind; benches cycle through them so that no single event is measured.
+pub const EVENTS: usize = 1024;
+
+pub fn fleet() -> Fleet {
+    Fleet::preset(Preset::Medium, 1)
+}
+
+pub fn events(fleet: &Fleet, kind: EventKind) -> Vec<Event> {
+    fleet.events(&EventMix::only(kind), EVENTS, 1)
+}
+
+pub fn snapshot(fleet: &Fleet) -> Snapshot {
+    Snapshot::compile(&fleet.bundle).unwrap()
+}

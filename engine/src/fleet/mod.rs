@@ -1,0 +1,873 @@
+//! Seeded fleets: realistic tenancies, policy sets and event streams at a chosen size,
+//! for benchmarks (and for anything else that wants a lot of valid data).
+//!
+//! Pure data: [`Fleet::generate`] builds a [`Bundle`] that compiles by construction, and
+//! [`Fleet::events`] draws execution events against it with a chosen [`EventMix`]. The
+//! same size and seed always give the same bundle and events.
+//!
+//! The shape, for `n` organizations of which `m` are MSPs (the rest are their
+//! customers, spread evenly over them), with every total spread evenly over the
+//! organizations:
+//! - each organization has groups, computers (70% Windows, 20% Linux, 10% macOS; 1% in
+//!   a maintenance mode), and applications of three kinds: *hash* applications of 20
+//!   SHA-256 rules, *certificate* applications of two rules (by thumbprint, or by
+//!   subject and issuer), and *path* applications of two patterns (literal, prefix
+//!   `dir\*`, suffix `*\name`, a `*` in the middle, `%ProgramFiles%`, and one in ten a
+//!   `regex:`), half for Windows and half for POSIX paths;
+//! - every application is targeted by a permit policy: `global` for an MSP's
+//!   applications (so they reach every customer), `organization` for a customer's, one
+//!   in ten with `elevate`. The remaining policies are group- or computer-scoped, one in
+//!   five a deny placed before the permits, some limited to users or a validity window.
+//!
+//! Event kinds ([`EventKind`]): a hash hit (a hash of one of the computer's
+//! organization's applications), a certificate hit, a path hit (a path that one of the
+//! organization's patterns matches, in the computer's path family), a miss (an unknown
+//! hash, unsigned, in a download folder: the default deny decides), and an elevation
+//! request (a hash hit that asks for elevation). Every event carries a parent process;
+//! three in ten a creator.
+
+mod rng;
+
+pub use rng::SplitMix64;
+
+use std::ops::Range;
+
+use crate::model::{
+    Action, Application, Bundle, CertificateCondition, Computer, ComputerGroup, DistinguishedName,
+    Event, FileRule, Maintenance, MaintenanceMode, Organization, Os, Policy, Scope, Sha256,
+    Signature, SignatureStatus, Signer, Timestamp,
+};
+
+/// Rules per hash application.
+const HASHES_PER_APP: usize = 20;
+/// Rules per certificate or path application.
+const RULES_PER_SMALL_APP: usize = 2;
+/// The time events happen at: 2026-11-22T10:00:00Z.
+pub const EVENT_TIME: i64 = 1_795_341_600;
+
+/// How big a fleet is: totals over the whole tenancy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetSize {
+    /// Top-level organizations (MSPs); at least 1.
+    pub msps: usize,
+    /// Organizations in all, MSPs included; at least `msps`.
+    pub organizations: usize,
+    /// Computer groups in all; at least one per organization.
+    pub groups: usize,
+    /// Computers in all; at least one per organization.
+    pub computers: usize,
+    /// Policies in all.
+    pub policies: usize,
+    /// File rules by SHA-256.
+    pub hash_rules: usize,
+    /// File rules by signing certificate.
+    pub certificate_rules: usize,
+    /// File rules by path pattern.
+    pub path_patterns: usize,
+}
+
+/// The named sizes; each is ten times the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// 10 organizations, 1,000 computers, 10,000 hash rules.
+    Small,
+    /// 100 organizations, 10,000 computers, 100,000 hash rules.
+    Medium,
+    /// 1,000 organizations under 20 MSPs, 100,000 computers, 1,000,000 hash rules.
+    Large,
+    /// Ten times large.
+    XLarge,
+}
+
+impl Preset {
+    /// Every preset, smallest first.
+    pub const ALL: [Preset; 4] = [Preset::Small, Preset::Medium, Preset::Large, Preset::XLarge];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Small => "small",
+            Preset::Medium => "medium",
+            Preset::Large => "large",
+            Preset::XLarge => "xlarge",
+        }
+    }
+
+    /// The preset of that name.
+    pub fn from_name(name: &str) -> Option<Preset> {
+        Preset::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// The totals.
+    pub fn size(self) -> FleetSize {
+        let (scale, msps) = match self {
+            Preset::Small => (1, 2),
+            Preset::Medium => (10, 5),
+            Preset::Large => (100, 20),
+            Preset::XLarge => (1000, 200),
+        };
+        FleetSize {
+            msps,
+            organizations: 10 * scale,
+            groups: 100 * scale,
+            computers: 1_000 * scale,
+            policies: 1_000 * scale,
+            hash_rules: 10_000 * scale,
+            certificate_rules: 100 * scale,
+            path_patterns: 100 * scale,
+        }
+    }
+}
+
+impl FleetSize {
+    /// One organization with `patterns` path patterns and a little of everything else:
+    /// the fleet for "a path hit over that many patterns".
+    pub fn patterns_in_one_organization(patterns: usize) -> FleetSize {
+        FleetSize {
+            msps: 1,
+            organizations: 1,
+            groups: 10,
+            computers: 100,
+            policies: patterns / RULES_PER_SMALL_APP + 100,
+            hash_rules: 1_000,
+            certificate_rules: 10,
+            path_patterns: patterns,
+        }
+    }
+
+    /// Rules in all.
+    pub fn rules(&self) -> usize {
+        self.hash_rules + self.certificate_rules + self.path_patterns
+    }
+}
+
+/// The kinds of execution events a fleet draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A hash one of the computer's organization's applications lists.
+    HashHit,
+    /// A valid signature whose leaf a certificate rule names.
+    CertificateHit,
+    /// A path one of the organization's patterns matches.
+    PathHit,
+    /// Nothing matches: the default deny decides.
+    Miss,
+    /// A hash hit that asks for elevation.
+    Elevation,
+}
+
+impl EventKind {
+    /// Every kind, in the order of [`EventMix`]'s fields.
+    pub const ALL: [EventKind; 5] = [
+        EventKind::HashHit,
+        EventKind::CertificateHit,
+        EventKind::PathHit,
+        EventKind::Miss,
+        EventKind::Elevation,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::HashHit => "hash-hit",
+            EventKind::CertificateHit => "cert-hit",
+            EventKind::PathHit => "path-hit",
+            EventKind::Miss => "miss",
+            EventKind::Elevation => "elevation",
+        }
+    }
+}
+
+/// Relative weights of the event kinds in a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventMix {
+    /// Hash hits.
+    pub hash: u32,
+    /// Certificate hits.
+    pub certificate: u32,
+    /// Path hits.
+    pub path: u32,
+    /// Misses to the default deny.
+    pub miss: u32,
+    /// Elevation requests.
+    pub elevation: u32,
+}
+
+impl EventMix {
+    /// A day on a managed fleet: mostly known hashes, some signed software and paths,
+    /// a few unknown files and elevation requests.
+    pub const MIXED: EventMix = EventMix {
+        hash: 60,
+        certificate: 15,
+        path: 10,
+        miss: 10,
+        elevation: 5,
+    };
+
+    /// Only events of one kind.
+    pub fn only(kind: EventKind) -> EventMix {
+        let mut mix = EventMix {
+            hash: 0,
+            certificate: 0,
+            path: 0,
+            miss: 0,
+            elevation: 0,
+        };
+        *mix.weight_mut(kind) = 1;
+        mix
+    }
+
+    fn weight_mut(&mut self, kind: EventKind) -> &mut u32 {
+        match kind {
+            EventKind::HashHit => &mut self.hash,
+            EventKind::CertificateHit => &mut self.certificate,
+            EventKind::PathHit => &mut self.path,
+            EventKind::Miss => &mut self.miss,
+            EventKind::Elevation => &mut self.elevation,
+        }
+    }
+
+    fn weights(&self) -> [u32; 5] {
+        [
+            self.hash,
+            self.certificate,
+            self.path,
+            self.miss,
+            self.elevation,
+        ]
+    }
+
+    /// Reads `hash=60,cert=15,path=10,miss=10,elevation=5` (kinds left out weigh 0).
+    pub fn parse(text: &str) -> Result<EventMix, String> {
+        let mut mix = EventMix::only(EventKind::HashHit);
+        mix.hash = 0;
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, weight) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}`: expected `kind=weight`"))?;
+            let weight: u32 = weight
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{part}`: the weight is not a whole number"))?;
+            let kind = match name.trim() {
+                "hash" | "hash-hit" => EventKind::HashHit,
+                "cert" | "cert-hit" | "certificate" => EventKind::CertificateHit,
+                "path" | "path-hit" => EventKind::PathHit,
+                "miss" => EventKind::Miss,
+                "elevation" => EventKind::Elevation,
+                other => {
+                    return Err(format!(
+                        "`{other}`: unknown event kind (hash, cert, path, miss, elevation)"
+                    ))
+                }
+            };
+            *mix.weight_mut(kind) = weight;
+        }
+        if mix.weights().iter().all(|&w| w == 0) {
+            return Err("every weight of the mix is 0".to_owned());
+        }
+        Ok(mix)
+    }
+
+    fn draw(&self, rng: &mut SplitMix64) -> EventKind {
+        let weights = self.weights();
+        let total: u32 = weights.iter().sum();
+        let mut roll = rng.below(total.max(1) as usize) as u32;
+        for (kind, weight) in EventKind::ALL.into_iter().zip(weights) {
+            if roll < weight {
+                return kind;
+            }
+            roll -= weight;
+        }
+        EventKind::Miss
+    }
+}
+
+/// What the event drawer needs to know about one organization.
+#[derive(Debug, Clone, Default)]
+struct OrgFacts {
+    computers: Range<usize>,
+    hash_apps: Range<usize>,
+    signers: Vec<Signer>,
+    /// Paths its patterns match: Windows, then POSIX.
+    paths: [Vec<String>; 2],
+}
+
+/// A generated tenancy and what it takes to draw events that hit it.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    /// The bundle; it compiles.
+    pub bundle: Bundle,
+    /// The size it was generated at.
+    pub size: FleetSize,
+    /// The seed it was generated from.
+    pub seed: u64,
+    orgs: Vec<OrgFacts>,
+}
+
+/// `total` spread over `parts`: the share of part `i`.
+fn share(total: usize, parts: usize, i: usize) -> usize {
+    if parts == 0 {
+        return 0;
+    }
+    total / parts + usize::from(i < total % parts)
+}
+
+fn org_id(o: usize) -> String {
+    format!("org-{o:05}")
+}
+
+/// A name for pattern `j` of organization `o`: unique in the fleet.
+fn vendor(o: usize, j: usize) -> String {
+    format!("Vendor{o}x{j}")
+}
+
+/// Path pattern `j` of organization `o` and a path it matches (as an agent would
+/// report it), and whether it is a Windows pattern.
+fn path_pattern(o: usize, j: usize, rng: &mut SplitMix64) -> (String, String, bool) {
+    let v = vendor(o, j);
+    let lower = v.to_lowercase();
+    let build = rng.below(900) + 100;
+    let windows = j % 2 == 0;
+    let (pattern, example) = match ((j / 2) % 10, windows) {
+        (0 | 8, true) => (
+            format!(r"C:\Program Files\{v}\{v}.exe"),
+            format!(r"c:\program files\{v}\{v}.EXE"),
+        ),
+        (1 | 2, true) => (
+            format!(r"C:\Program Files\{v}\*"),
+            format!(r"C:\Program Files\{v}\bin\tool{build}.exe"),
+        ),
+        (3, true) => (
+            format!(r"*\{v}-setup.exe"),
+            format!(r"C:\Users\Public\Downloads\{v}-setup.exe"),
+        ),
+        (4 | 5, true) => (
+            format!(r"C:\Program Files\{v}\*\{v}.exe"),
+            format!(r"C:\Program Files\{v}\{build}.0\{v}.exe"),
+        ),
+        (6 | 7, true) => (
+            format!(r"%ProgramFiles%\{v}\updater.exe"),
+            format!(r"C:/Program Files/{v}/updater.exe"),
+        ),
+        (_, true) => (
+            format!(r"regex:^c:\\program files\\{lower}\\[0-9]+\\svc\.exe$"),
+            format!(r"C:\Program Files\{v}\{build}\svc.exe"),
+        ),
+        (0 | 8, false) => (
+            format!("/opt/{lower}/bin/{lower}"),
+            format!("/opt/{lower}/bin/{lower}"),
+        ),
+        (1 | 2 | 6, false) => (
+            format!("/opt/{lower}/*"),
+            format!("/opt/{lower}/lib/helper{build}"),
+        ),
+        (3, false) => (
+            format!("*/{lower}-installer.sh"),
+            format!("/home/ci/Downloads/{lower}-installer.sh"),
+        ),
+        (4 | 5 | 7, false) => (
+            format!("/opt/{lower}/*/bin/{lower}"),
+            format!("/opt/{lower}/{build}/bin/{lower}"),
+        ),
+        (_, false) => (
+            format!(r"regex:^/opt/{lower}/[0-9]+/svc$"),
+            format!("/opt/{lower}/{build}/svc"),
+        ),
+    };
+    (pattern, example, windows)
+}
+
+fn signer(o: usize, j: usize, rng: &mut SplitMix64) -> Option<(FileRule, Signer)> {
+    let subject = DistinguishedName::parse(&format!(
+        "CN=Publisher {o}-{j} Code Signing, O=Publisher {o}-{j} Inc, C=US"
+    ))
+    .ok()?;
+    let issuer = DistinguishedName::parse(&format!("CN=Issuing CA {}, O=Trust Co", j % 7)).ok()?;
+    let thumbprint = Sha256(rng.bytes32());
+    let condition = if j % 2 == 0 {
+        CertificateCondition {
+            thumbprint: Some(thumbprint),
+            subject: None,
+            issuer: None,
+        }
+    } else {
+        // Only the name and organization: a later certificate of the same publisher
+        // still matches.
+        let short = DistinguishedName::parse(&format!(
+            "CN=Publisher {o}-{j} Code Signing, O=Publisher {o}-{j} Inc"
+        ))
+        .ok()?;
+        CertificateCondition {
+            thumbprint: None,
+            subject: Some(short),
+            issuer: Some(issuer.clone()),
+        }
+    };
+    let rule = FileRule {
+        certificate: Some(condition),
+        ..FileRule::default()
+    };
+    let signer = Signer {
+        subject,
+        issuer: Some(issuer),
+        thumbprint: Some(thumbprint),
+    };
+    Some((rule, signer))
+}
+
+impl Fleet {
+    /// Generates a fleet of one of the named sizes.
+    pub fn preset(preset: Preset, seed: u64) -> Fleet {
+        Fleet::generate(preset.size(), seed)
+    }
+
+    /// Generates a fleet. Sizes too small for the shape are raised to the minimum: one
+    /// MSP, one group and one computer per organization.
+    pub fn generate(size: FleetSize, seed: u64) -> Fleet {
+        Fleet::generate_with_progress(size, seed, &mut |_, _| {})
+    }
+
+    /// As [`Fleet::generate`], calling `progress(done, total)` as organizations are
+    /// generated.
+    pub fn generate_with_progress(
+        mut size: FleetSize,
+        seed: u64,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Fleet {
+        size.msps = size.msps.max(1);
+        size.organizations = size.organizations.max(size.msps);
+        size.groups = size.groups.max(size.organizations);
+        size.computers = size.computers.max(size.organizations);
+        let n = size.organizations;
+        let mut root = SplitMix64::new(seed);
+        let mut bundle = Bundle::new();
+        let mut orgs = Vec::with_capacity(n);
+        bundle.computers.reserve(size.computers);
+        bundle.groups.reserve(size.groups);
+        bundle.policies.reserve(size.policies);
+        for o in 0..n {
+            let mut rng = root.fork(o as u64);
+            let msp = o < size.msps;
+            let id = org_id(o);
+            bundle.organizations.push(Organization {
+                id: id.clone(),
+                name: if msp {
+                    format!("MSP {o}")
+                } else {
+                    format!("Customer {o}")
+                },
+                parent: (!msp).then(|| org_id(o % size.msps)),
+                default_deny: None,
+            });
+            let mut facts = OrgFacts::default();
+
+            // Groups and computers.
+            let groups = share(size.groups, n, o).max(1);
+            let computers = share(size.computers, n, o).max(1);
+            let first_group = bundle.groups.len();
+            for g in 0..groups {
+                bundle.groups.push(ComputerGroup {
+                    id: format!("{id}-g{g}"),
+                    organization: id.clone(),
+                    name: format!("Group {g}"),
+                });
+            }
+            let first_computer = bundle.computers.len();
+            for c in 0..computers {
+                let os = match rng.below(10) {
+                    0..=6 => Os::Windows,
+                    7 | 8 => Os::Linux,
+                    _ => Os::Macos,
+                };
+                let maintenance = rng.percent(1).then(|| Maintenance {
+                    mode: if rng.percent(50) {
+                        MaintenanceMode::Monitor
+                    } else {
+                        MaintenanceMode::Learning
+                    },
+                    until: Timestamp::from_unix(EVENT_TIME + 86_400),
+                });
+                let group = c % groups;
+                bundle.computers.push(Computer {
+                    id: format!("{id}-c{c}"),
+                    group: format!("{id}-g{group}"),
+                    name: format!("HOST-{o}-{c}"),
+                    os,
+                    maintenance,
+                });
+            }
+            facts.computers = first_computer..bundle.computers.len();
+            let _ = first_group;
+
+            // Applications.
+            let first_app = bundle.applications.len();
+            let hashes = share(size.hash_rules, n, o);
+            let mut left = hashes;
+            let mut a = 0;
+            while left > 0 {
+                let take = left.min(HASHES_PER_APP);
+                left -= take;
+                let rules = (0..take)
+                    .map(|_| FileRule {
+                        sha256: Some(Sha256(rng.bytes32())),
+                        ..FileRule::default()
+                    })
+                    .collect();
+                bundle.applications.push(Application {
+                    id: format!("{id}-hash{a}"),
+                    organization: id.clone(),
+                    name: format!("Line-of-business app {a}"),
+                    rules,
+                });
+                a += 1;
+            }
+            facts.hash_apps = first_app..bundle.applications.len();
+            let certs = share(size.certificate_rules, n, o);
+            for (a, start) in (0..certs).step_by(RULES_PER_SMALL_APP).enumerate() {
+                let mut rules = Vec::new();
+                for j in start..(start + RULES_PER_SMALL_APP).min(certs) {
+                    if let Some((rule, signer)) = signer(o, j, &mut rng) {
+                        rules.push(rule);
+                        facts.signers.push(signer);
+                    }
+                }
+                bundle.applications.push(Application {
+                    id: format!("{id}-cert{a}"),
+                    organization: id.clone(),
+                    name: format!("Signed software {a}"),
+                    rules,
+                });
+            }
+            let patterns = share(size.path_patterns, n, o);
+            for (a, start) in (0..patterns).step_by(RULES_PER_SMALL_APP).enumerate() {
+                let mut rules = Vec::new();
+                for j in start..(start + RULES_PER_SMALL_APP).min(patterns) {
+                    let (pattern, example, windows) = path_pattern(o, j, &mut rng);
+                    rules.push(FileRule {
+                        path: Some(pattern),
+                        ..FileRule::default()
+                    });
+                    if let Some(list) = facts.paths.get_mut(usize::from(!windows)) {
+                        list.push(example);
+                    }
+                }
+                bundle.applications.push(Application {
+                    id: format!("{id}-path{a}"),
+                    organization: id.clone(),
+                    name: format!("Installed tools {a}"),
+                    rules,
+                });
+            }
+            let apps: Vec<String> = bundle
+                .applications
+                .get(first_app..)
+                .unwrap_or_default()
+                .iter()
+                .map(|app| app.id.clone())
+                .collect();
+
+            // Policies: permits covering every application, then scoped extras.
+            let budget = share(size.policies, n, o);
+            let base = (budget * 6 / 10).clamp(1, apps.len().max(1)).min(budget);
+            // Separate bands keep positions unique within the organization: an MSP's
+            // below its customers', and in each, scoped denies, then the permits of
+            // every application, then scoped permits.
+            let band: i64 = if msp { 0 } else { 100_000_000 };
+            for p in 0..base {
+                let targets: Vec<String> = apps.iter().skip(p).step_by(base).cloned().collect();
+                if targets.is_empty() {
+                    continue;
+                }
+                bundle.policies.push(Policy {
+                    id: format!("{id}-allow{p}"),
+                    scope: if msp {
+                        Scope::Global(id.clone())
+                    } else {
+                        Scope::Organization(id.clone())
+                    },
+                    position: band + 20_000_000 + p as i64,
+                    applications: targets,
+                    action: Action::Permit,
+                    elevate: rng.percent(10),
+                    users: None,
+                    not_before: None,
+                    expires: None,
+                    enabled: true,
+                    on_deny: None,
+                });
+            }
+            for p in 0..budget.saturating_sub(base) {
+                let Some(app) = rng.pick(&apps).cloned() else {
+                    break;
+                };
+                let scope = if rng.percent(70) {
+                    Scope::Group(format!("{id}-g{}", rng.below(groups)))
+                } else {
+                    Scope::Computer(format!("{id}-c{}", rng.below(computers)))
+                };
+                let deny = rng.percent(20);
+                let expires = rng.percent(10).then(|| {
+                    Timestamp::from_unix(EVENT_TIME - 86_400 + rng.below(3) as i64 * 86_400)
+                });
+                bundle.policies.push(Policy {
+                    id: format!("{id}-extra{p}"),
+                    scope,
+                    position: band + if deny { 10_000_000 } else { 30_000_000 } + p as i64,
+                    applications: vec![app],
+                    action: if deny { Action::Deny } else { Action::Permit },
+                    elevate: !deny && rng.percent(30),
+                    users: rng
+                        .percent(5)
+                        .then(|| vec![format!("ORG{o}\\admin"), format!("ORG{o}\\helpdesk")]),
+                    not_before: None,
+                    expires,
+                    enabled: !rng.percent(2),
+                    on_deny: None,
+                });
+            }
+            orgs.push(facts);
+            if (o + 1) % (n / 100).max(1) == 0 || o + 1 == n {
+                progress(o + 1, n);
+            }
+        }
+        Fleet {
+            bundle,
+            size,
+            seed,
+            orgs,
+        }
+    }
+
+    /// `count` events drawn with `mix`, from `seed`.
+    pub fn events(&self, mix: &EventMix, count: usize, seed: u64) -> Vec<Event> {
+        let mut rng = SplitMix64::new(seed ^ 0x5eed_e7e7);
+        (0..count)
+            .map(|_| {
+                let kind = mix.draw(&mut rng);
+                self.event(kind, &mut rng)
+            })
+            .collect()
+    }
+
+    /// One event of `kind` on a random computer. A kind the computer's organization
+    /// cannot hit (no rule of that kind for its path family) falls back to a miss.
+    pub fn event(&self, kind: EventKind, rng: &mut SplitMix64) -> Event {
+        let o = rng.below(self.orgs.len());
+        let facts = self.orgs.get(o).cloned().unwrap_or_default();
+        let c = facts.computers.start + rng.below(facts.computers.len());
+        let computer = self.bundle.computers.get(c);
+        let (computer_id, os) =
+            computer.map_or((String::new(), Os::Windows), |c| (c.id.clone(), c.os));
+        let windows = os == Os::Windows;
+        let user = format!("ORG{o}\\user{}", rng.below(500));
+        let n = rng.below(1_000_000);
+        let mut event = Event {
+            computer: computer_id,
+            user,
+            path: if windows {
+                format!(r"C:\Users\user\Downloads\dl-{n}.exe")
+            } else {
+                format!("/home/user/Downloads/dl-{n}")
+            },
+            sha256: Sha256(rng.bytes32()),
+            signature: Signature::default(),
+            size: None,
+            authenticode_digest: None,
+            parent: Some(if windows {
+                r"C:\Windows\explorer.exe".to_owned()
+            } else {
+                "/usr/bin/bash".to_owned()
+            }),
+            created_by: rng.percent(30).then(|| {
+                if windows {
+                    r"C:\Program Files\Mozilla Firefox\firefox.exe".to_owned()
+                } else {
+                    "/usr/lib/firefox/firefox".to_owned()
+                }
+            }),
+            elevation: false,
+            time: Timestamp::from_unix(EVENT_TIME),
+        };
+        match kind {
+            EventKind::HashHit | EventKind::Elevation => {
+                let app = facts.hash_apps.start + rng.below(facts.hash_apps.len());
+                let hash = self
+                    .bundle
+                    .applications
+                    .get(app)
+                    .filter(|_| !facts.hash_apps.is_empty())
+                    .and_then(|app| rng.pick(&app.rules))
+                    .and_then(|rule| rule.sha256);
+                if let Some(hash) = hash {
+                    event.sha256 = hash;
+                    event.path = if windows {
+                        format!(r"C:\Program Files\Apps\App{app}\bin\app{n}.exe")
+                    } else {
+                        format!("/usr/local/apps/app{app}/bin/app{n}")
+                    };
+                    event.elevation = kind == EventKind::Elevation;
+                }
+            }
+            EventKind::CertificateHit => {
+                if let Some(signer) = rng.pick(&facts.signers) {
+                    event.signature = Signature {
+                        status: SignatureStatus::Valid,
+                        signers: vec![signer.clone()],
+                    };
+                    event.path = if windows {
+                        format!(r"C:\Program Files\Signed\tool{n}.exe")
+                    } else {
+                        format!("/usr/local/signed/tool{n}")
+                    };
+                }
+            }
+            EventKind::PathHit => {
+                let list = facts.paths.get(usize::from(!windows));
+                if let Some(path) = list.and_then(|l| rng.pick(l)) {
+                    event.path = path.clone();
+                }
+            }
+            EventKind::Miss => {}
+        }
+        event
+    }
+
+    /// Index of the organization whose edits a redeploy benchmark makes: a customer in
+    /// the middle of the fleet.
+    pub fn sample_organization(&self) -> &str {
+        let o = (self.size.msps + self.size.organizations) / 2;
+        let o = o.min(self.size.organizations.saturating_sub(1));
+        self.bundle
+            .organizations
+            .get(o)
+            .map_or("", |org| org.id.as_str())
+    }
+}
+
+/// An edit confined to one organization: adds a hash rule (from `seed`) to its first
+/// application. Returns false when the organization has no application.
+pub fn edit_organization(bundle: &mut Bundle, organization: &str, seed: u64) -> bool {
+    let mut rng = SplitMix64::new(seed);
+    match bundle
+        .applications
+        .iter_mut()
+        .find(|app| app.organization == organization)
+    {
+        Some(app) => {
+            app.rules.push(FileRule {
+                sha256: Some(Sha256(rng.bytes32())),
+                ..FileRule::default()
+            });
+            true
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Outcome, Snapshot};
+
+    #[test]
+    fn small_fleet_compiles_and_is_deterministic() {
+        let fleet = Fleet::preset(Preset::Small, 42);
+        let again = Fleet::preset(Preset::Small, 42);
+        assert_eq!(fleet.bundle, again.bundle);
+        let size = Preset::Small.size();
+        assert_eq!(fleet.bundle.organizations.len(), size.organizations);
+        assert_eq!(fleet.bundle.computers.len(), size.computers);
+        assert_eq!(fleet.bundle.groups.len(), size.groups);
+        assert_eq!(fleet.bundle.policies.len(), size.policies);
+        let rules: usize = fleet
+            .bundle
+            .applications
+            .iter()
+            .map(|a| a.rules.len())
+            .sum();
+        assert_eq!(rules, size.rules());
+        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
+        assert_eq!(snapshot.stats().rules, size.rules());
+        let other = Fleet::preset(Preset::Small, 43);
+        assert_ne!(fleet.bundle, other.bundle);
+    }
+
+    #[test]
+    fn events_hit_what_their_kind_says() {
+        let fleet = Fleet::preset(Preset::Small, 7);
+        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
+        for kind in EventKind::ALL {
+            let events = fleet.events(&EventMix::only(kind), 200, 1);
+            let decided = events
+                .iter()
+                .filter(|e| snapshot.decide(e).policy.is_some())
+                .count();
+            let default_denied = events
+                .iter()
+                .filter(|e| {
+                    let d = snapshot.decide(e);
+                    d.default_deny && d.decision == Outcome::Deny
+                })
+                .count();
+            match kind {
+                // Every organization has rules of every kind, so hits always find a
+                // rule; a policy decides unless none applies (a validity window, a
+                // user list) or maintenance mode allows.
+                EventKind::Miss => assert!(default_denied >= 190, "{kind:?}: {default_denied}"),
+                _ => assert!(
+                    decided >= 150,
+                    "{kind:?}: {decided} of 200 decided by a policy"
+                ),
+            }
+        }
+        assert!(events_agree_with_reference(&fleet));
+    }
+
+    fn events_agree_with_reference(fleet: &Fleet) -> bool {
+        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
+        fleet.events(&EventMix::MIXED, 100, 3).iter().all(|e| {
+            let mut indexed = snapshot.decide(e).to_record();
+            // The reference evaluator has no snapshot, so no generation.
+            indexed.generation = 0;
+            let reference = crate::reference::decide(&fleet.bundle, e);
+            assert_eq!(indexed, reference, "{e:?}");
+            indexed == reference
+        })
+    }
+
+    #[test]
+    fn dense_pattern_fleet_compiles() {
+        let fleet = Fleet::generate(FleetSize::patterns_in_one_organization(2_000), 4);
+        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
+        assert_eq!(snapshot.stats().rules, 3_010);
+        let hits = fleet.events(&EventMix::only(EventKind::PathHit), 100, 1);
+        let decided = hits.iter().filter(|e| snapshot.decide(e).policy.is_some());
+        assert!(decided.count() >= 75);
+    }
+
+    #[test]
+    fn mix_parses() {
+        let mix = EventMix::parse("hash=3, miss=1").unwrap();
+        assert_eq!(mix.hash, 3);
+        assert_eq!(mix.miss, 1);
+        assert_eq!(mix.certificate, 0);
+        assert!(EventMix::parse("hash=x").is_err());
+        assert!(EventMix::parse("bogus=1").is_err());
+        assert!(EventMix::parse("hash=0").is_err());
+    }
+
+    #[test]
+    fn one_organization_edit_recompiles_one_partition() {
+        let fleet = Fleet::preset(Preset::Small, 9);
+        let engine = crate::Engine::new(&fleet.bundle).unwrap();
+        let mut bundle = fleet.bundle.clone();
+        assert!(edit_organization(
+            &mut bundle,
+            fleet.sample_organization(),
+            1
+        ));
+        let deployed = engine.deploy(&bundle).unwrap();
+        assert_eq!(deployed.stats.recompiled, 1);
+    }
+}

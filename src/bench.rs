@@ -1,0 +1,623 @@
+//! `gen` and `bench`: generate a fleet, and measure decisions on it beside the
+//! baselines (the reference evaluator and the same policies in Rego).
+
+use std::hint::black_box;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use portcullis_engine::fleet::{edit_organization, EventKind, EventMix, Fleet, Preset};
+use portcullis_engine::{reference, Engine, Event, Scratch, Snapshot};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use crate::common::{read, render_errors};
+use crate::rego::RegoBaseline;
+
+/// Decisions timed together per latency sample (one event, back to back).
+const REPEATS: u32 = 16;
+
+/// What `gen` is asked for.
+pub struct GenArgs {
+    pub size: String,
+    pub seed: u64,
+    pub events: usize,
+    pub mix: String,
+    pub out: PathBuf,
+}
+
+/// What `bench` is asked for.
+pub struct BenchArgs {
+    pub scenario: String,
+    pub size: String,
+    pub seed: u64,
+    pub bundle: Option<PathBuf>,
+    pub events: Option<PathBuf>,
+    pub count: usize,
+    pub seconds: f64,
+    pub baseline_seconds: f64,
+    pub no_rego: bool,
+    pub no_reference: bool,
+    pub no_deploy_load: bool,
+    pub json: bool,
+}
+
+fn preset(name: &str) -> Result<Preset, String> {
+    Preset::from_name(name)
+        .ok_or_else(|| format!("unknown size `{name}` (small, medium, large, xlarge)"))
+}
+
+fn generate(size: Preset, seed: u64) -> Fleet {
+    let started = Instant::now();
+    let fleet = Fleet::generate_with_progress(size.size(), seed, &mut |done, total| {
+        eprint!(
+            "\rgenerating {} fleet: {done}/{total} organizations",
+            size.name()
+        );
+    });
+    eprintln!(" ({:.1} s)", started.elapsed().as_secs_f64());
+    fleet
+}
+
+pub fn gen(args: &GenArgs) -> Result<ExitCode, String> {
+    let size = preset(&args.size)?;
+    let mix = EventMix::parse(&args.mix)?;
+    let fleet = generate(size, args.seed);
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("cannot create `{}`: {e}", args.out.display()))?;
+    let bundle_path = args.out.join("bundle.json");
+    let events_path = args.out.join("events.jsonl");
+    eprintln!("writing {}", bundle_path.display());
+    let file = std::fs::File::create(&bundle_path)
+        .map_err(|e| format!("cannot write `{}`: {e}", bundle_path.display()))?;
+    let mut out = BufWriter::new(file);
+    serde_json::to_writer(&mut out, &fleet.bundle)
+        .map_err(|e| format!("cannot write `{}`: {e}", bundle_path.display()))?;
+    out.flush()
+        .map_err(|e| format!("cannot write `{}`: {e}", bundle_path.display()))?;
+    eprintln!("writing {}", events_path.display());
+    let file = std::fs::File::create(&events_path)
+        .map_err(|e| format!("cannot write `{}`: {e}", events_path.display()))?;
+    let mut out = BufWriter::new(file);
+    for event in fleet.events(&mix, args.events, args.seed) {
+        serde_json::to_writer(&mut out, &event)
+            .and_then(|()| out.write_all(b"\n").map_err(serde_json::Error::io))
+            .map_err(|e| format!("cannot write `{}`: {e}", events_path.display()))?;
+    }
+    out.flush()
+        .map_err(|e| format!("cannot write `{}`: {e}", events_path.display()))?;
+    let summary = json!({
+        "bundle": bundle_path, "events": events_path, "size": size.name(), "seed": args.seed,
+        "organizations": fleet.bundle.organizations.len(),
+        "groups": fleet.bundle.groups.len(),
+        "computers": fleet.bundle.computers.len(),
+        "policies": fleet.bundle.policies.len(),
+        "rules": fleet.size.rules(),
+        "event_count": args.events,
+    });
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resident and peak resident memory of this process, in KiB (Linux only).
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The machine: CPU model and logical CPUs.
+pub fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|rest| rest.split_once(':'))
+        .map_or("unknown", |(_, m)| m.trim())
+        .to_owned();
+    json!({"cpu": model, "cpus": rayon::current_num_threads()})
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let at = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted.get(at).copied().unwrap_or(0.0)
+}
+
+/// What `Instant::now()` twice costs, to take out of each latency sample.
+fn timer_overhead() -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..1000 {
+        let t = Instant::now();
+        let e = t.elapsed();
+        best = best.min(e.as_nanos() as f64);
+    }
+    best
+}
+
+/// Per-decision latency of each event: the event decided `REPEATS` times back to back
+/// (warm), timed once, the timer's own cost taken out. One sample per event.
+fn latencies(
+    events: &[Event],
+    budget: Duration,
+    decide: &mut dyn FnMut(&Event) -> bool,
+) -> Vec<f64> {
+    let overhead = timer_overhead();
+    let started = Instant::now();
+    let mut out = Vec::with_capacity(events.len());
+    for event in events {
+        let t = Instant::now();
+        for _ in 0..REPEATS {
+            black_box(decide(black_box(event)));
+        }
+        let ns = (t.elapsed().as_nanos() as f64 - overhead).max(0.0) / f64::from(REPEATS);
+        out.push(ns);
+        if out.len() % 1024 == 0 && started.elapsed() > budget {
+            break;
+        }
+    }
+    out.sort_by(f64::total_cmp);
+    out
+}
+
+fn summary(sorted: &[f64]) -> Value {
+    json!({
+        "samples": sorted.len(),
+        "p50_ns": round(percentile(sorted, 0.5)),
+        "p99_ns": round(percentile(sorted, 0.99)),
+        "p999_ns": round(percentile(sorted, 0.999)),
+        "mean_ns": round(sorted.iter().sum::<f64>() / sorted.len().max(1) as f64),
+    })
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Decisions per second on one thread, for at least `seconds`.
+fn one_thread(snapshot: &Snapshot, events: &[Event], seconds: f64) -> f64 {
+    let mut scratch = Scratch::default();
+    let started = Instant::now();
+    let mut done = 0u64;
+    loop {
+        for event in events {
+            black_box(snapshot.decide_with(event, &mut scratch).decision);
+        }
+        done += events.len() as u64;
+        if started.elapsed().as_secs_f64() >= seconds {
+            break;
+        }
+    }
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Decisions per second on every thread (rayon), for at least `seconds`.
+fn all_threads(snapshot: &Snapshot, events: &[Event], seconds: f64) -> f64 {
+    let started = Instant::now();
+    let mut done = 0u64;
+    loop {
+        let allowed: usize = events
+            .par_chunks(1024)
+            .map_init(Scratch::default, |scratch, chunk| {
+                chunk
+                    .iter()
+                    .filter(|e| snapshot.decide_with(e, scratch).is_allowed())
+                    .count()
+            })
+            .sum();
+        black_box(allowed);
+        done += events.len() as u64;
+        if started.elapsed().as_secs_f64() >= seconds {
+            break;
+        }
+    }
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    percentile(&xs, 0.5)
+}
+
+fn ms(d: Duration) -> f64 {
+    round(d.as_secs_f64() * 1e3)
+}
+
+/// The events of a scenario.
+fn scenario_mix(name: &str) -> Result<EventMix, String> {
+    if name == "mixed" {
+        return Ok(EventMix::MIXED);
+    }
+    EventKind::ALL
+        .into_iter()
+        .find(|k| k.name() == name)
+        .map(EventMix::only)
+        .ok_or_else(|| {
+            format!(
+                "unknown scenario `{name}` (hash-hit, cert-hit, path-hit, miss, elevation, mixed)"
+            )
+        })
+}
+
+fn read_events(path: &Path) -> Result<Vec<Event>, String> {
+    read(path)?
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            Event::from_json(l).map_err(|e| format!("`{}` line {}: {e}", path.display(), n + 1))
+        })
+        .collect()
+}
+
+pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
+    let total = Instant::now();
+    let (bundle, events, label, sample_org) = match (&args.bundle, &args.events) {
+        (Some(bundle_path), Some(events_path)) => {
+            eprintln!("reading {}", bundle_path.display());
+            let text = read(bundle_path)?;
+            let bundle = portcullis_engine::parse(&text)
+                .map_err(|errors| render_errors(bundle_path, &errors))?;
+            let events = read_events(events_path)?;
+            let org = bundle
+                .organizations
+                .get(bundle.organizations.len() / 2)
+                .map(|o| o.id.clone())
+                .unwrap_or_default();
+            (
+                bundle,
+                events,
+                json!({"bundle": bundle_path, "events": events_path}),
+                org,
+            )
+        }
+        (None, None) => {
+            let size = preset(&args.size)?;
+            let mix = scenario_mix(&args.scenario)?;
+            let fleet = generate(size, args.seed);
+            let events = fleet.events(&mix, args.count, args.seed);
+            let org = fleet.sample_organization().to_owned();
+            (
+                fleet.bundle,
+                events,
+                json!({"size": size.name(), "seed": args.seed}),
+                org,
+            )
+        }
+        _ => return Err("give both `--bundle` and `--events`, or neither".to_owned()),
+    };
+    if events.is_empty() {
+        return Err("there are no events to decide".to_owned());
+    }
+    let rules: usize = bundle.applications.iter().map(|a| a.rules.len()).sum();
+    let hash_rules: usize = bundle
+        .applications
+        .iter()
+        .flat_map(|a| &a.rules)
+        .filter(|r| r.sha256.is_some())
+        .count();
+
+    // Compile, with memory before and after.
+    let (rss_before, _) = memory();
+    eprintln!("compiling {rules} rules");
+    let started = Instant::now();
+    let engine =
+        Engine::new(&bundle).map_err(|errors| render_errors(Path::new("the bundle"), &errors))?;
+    let compile = started.elapsed();
+    let (rss_after, hwm_after) = memory();
+    eprintln!("compiled in {:.2} s", compile.as_secs_f64());
+    let snapshot = engine.current();
+
+    // Org-local redeploys: one organization edited, back and forth.
+    let mut edited = bundle.clone();
+    edit_organization(&mut edited, &sample_org, args.seed);
+    let mut redeploys = Vec::new();
+    let mut recompiled = 0;
+    for n in 0..6 {
+        let next = if n % 2 == 0 { &edited } else { &bundle };
+        let started = Instant::now();
+        let deployed = engine
+            .deploy(next)
+            .map_err(|errors| render_errors(Path::new("the edited bundle"), &errors))?;
+        redeploys.push(started.elapsed().as_secs_f64() * 1e3);
+        recompiled = deployed.stats.recompiled;
+    }
+    let redeploy_ms = round(median(redeploys));
+    eprintln!("org-local redeploy: {redeploy_ms} ms (median of 6)");
+
+    // Throughput and latency.
+    eprintln!("deciding {} events", events.len());
+    let one = one_thread(&snapshot, &events, args.seconds);
+    let all = all_threads(&snapshot, &events, args.seconds);
+    let mut scratch = Scratch::default();
+    let sorted = latencies(
+        &events,
+        Duration::from_secs_f64(args.seconds * 2.0),
+        &mut |e| snapshot.decide_with(e, &mut scratch).is_allowed(),
+    );
+    let latency = summary(&sorted);
+
+    // Reader latency while another thread deploys 100 times a second.
+    let under_deploy = if args.no_deploy_load {
+        Value::Null
+    } else {
+        eprintln!("reader latency while deploying 100 times a second");
+        let sample = events.get(..events.len().min(20_000)).unwrap_or(&events);
+        let mut scratch = Scratch::default();
+        let budget = Duration::from_secs_f64(args.seconds);
+        let idle = latencies(sample, budget, &mut |e| {
+            engine.snapshot().decide_with(e, &mut scratch).is_allowed()
+        });
+        let stop = AtomicBool::new(false);
+        let deploys = AtomicUsize::new(0);
+        let busy = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut next = Instant::now();
+                let mut n = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let target = if n % 2 == 0 { &edited } else { &bundle };
+                    if engine.deploy(target).is_ok() {
+                        deploys.fetch_add(1, Ordering::Relaxed);
+                    }
+                    n += 1;
+                    next += Duration::from_millis(10);
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+            });
+            let started = Instant::now();
+            let mut all = Vec::new();
+            // At least a second of deploys, whatever the sample size.
+            while all.is_empty() || started.elapsed() < budget.max(Duration::from_secs(1)) {
+                all.extend(latencies(sample, budget, &mut |e| {
+                    engine.snapshot().decide_with(e, &mut scratch).is_allowed()
+                }));
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            stop.store(true, Ordering::Relaxed);
+            all.sort_by(f64::total_cmp);
+            (all, seconds)
+        });
+        let (busy, seconds) = busy;
+        let deploys = deploys.load(Ordering::Relaxed);
+        let idle_p99 = percentile(&idle, 0.99);
+        let busy_p99 = percentile(&busy, 0.99);
+        json!({
+            "idle": summary(&idle),
+            "deploying": summary(&busy),
+            "deploys_per_second": round(deploys as f64 / seconds),
+            "p99_ratio": round(busy_p99 / idle_p99.max(1e-9)),
+        })
+    };
+
+    // Baselines, on a sample of the same events.
+    let budget = Duration::from_secs_f64(args.baseline_seconds);
+    let mut baselines = Vec::new();
+    if !args.no_reference {
+        eprintln!("reference evaluator");
+        let started = Instant::now();
+        let mut times = Vec::new();
+        for event in &events {
+            let t = Instant::now();
+            black_box(reference::decide(&bundle, event));
+            times.push(t.elapsed().as_secs_f64() * 1e9);
+            if started.elapsed() > budget {
+                break;
+            }
+        }
+        baselines.push(compare("reference", &snapshot, &events, times, Value::Null));
+    }
+    if !args.no_rego {
+        eprintln!("Rego (regorus): loading data");
+        let started = Instant::now();
+        match RegoBaseline::new(&bundle) {
+            Ok(mut rego) => {
+                let load = started.elapsed();
+                let started = Instant::now();
+                let mut times = Vec::new();
+                let mut agree = 0;
+                for event in &events {
+                    let input = rego.input(event)?;
+                    let t = Instant::now();
+                    let verdict = rego.decide(&input)?;
+                    times.push(t.elapsed().as_secs_f64() * 1e9);
+                    agree +=
+                        usize::from(verdict.policy.as_deref() == snapshot.decide(event).policy);
+                    if started.elapsed() > budget {
+                        break;
+                    }
+                }
+                let extra = json!({"load_ms": ms(load), "same_policy": agree});
+                baselines.push(compare("rego", &snapshot, &events, times, extra));
+            }
+            Err(message) => baselines.push(json!({"name": "rego", "error": message})),
+        }
+    }
+
+    let report = json!({
+        "machine": machine(),
+        "input": label,
+        "scenario": if args.bundle.is_some() { "given".to_owned() } else { args.scenario.clone() },
+        "organizations": bundle.organizations.len(),
+        "computers": bundle.computers.len(),
+        "policies": bundle.policies.len(),
+        "rules": rules,
+        "hash_rules": hash_rules,
+        "events": events.len(),
+        "compile_ms": ms(compile),
+        "redeploy_ms": redeploy_ms,
+        "redeploy_recompiled": recompiled,
+        "memory": {
+            "rss_before_kib": rss_before,
+            "rss_after_kib": rss_after,
+            "peak_kib": hwm_after,
+            "bytes_per_rule": round((rss_after.saturating_sub(rss_before) * 1024) as f64 / rules.max(1) as f64),
+        },
+        "throughput": {
+            "one_thread_per_s": one.round(),
+            "all_threads_per_s": all.round(),
+            "threads": rayon::current_num_threads(),
+        },
+        "latency": latency,
+        "latency_method": format!("each event decided {REPEATS} times back to back (warm) and timed once; the timer's own cost taken out; one sample per event"),
+        "under_deploy": under_deploy,
+        "baselines": baselines,
+        "seconds": round(total.elapsed().as_secs_f64()),
+    });
+    if args.json {
+        crate::common::print_json(&report, false)?;
+    } else {
+        print_human(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A baseline's per-decision times beside the engine's on the same events.
+fn compare(
+    name: &str,
+    snapshot: &Snapshot,
+    events: &[Event],
+    times: Vec<f64>,
+    extra: Value,
+) -> Value {
+    let sampled = times.len();
+    let mean = times.iter().sum::<f64>() / sampled.max(1) as f64;
+    let mut scratch = Scratch::default();
+    let same = events.get(..sampled).unwrap_or(events);
+    let ours = latencies(same, Duration::from_secs(60), &mut |e| {
+        snapshot.decide_with(e, &mut scratch).is_allowed()
+    });
+    let ours_mean = ours.iter().sum::<f64>() / ours.len().max(1) as f64;
+    let mut out = json!({
+        "name": name,
+        "sampled": sampled,
+        "mean_ns": round(mean),
+        "median_ns": round(median(times)),
+        "indexed_mean_ns": round(ours_mean),
+        "speedup": round(mean / ours_mean.max(1e-9)),
+    });
+    if let (Value::Object(map), Value::Object(more)) = (&mut out, extra) {
+        map.extend(more);
+    }
+    out
+}
+
+/// The value at a JSON pointer, or null.
+fn at<'v>(value: &'v Value, pointer: &str) -> &'v Value {
+    value.pointer(pointer).unwrap_or(&Value::Null)
+}
+
+fn print_human(r: &Value) {
+    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+    println!(
+        "machine: {} ({} threads)",
+        at(r, "/machine/cpu").as_str().unwrap_or("?"),
+        at(r, "/machine/cpus")
+    );
+    println!(
+        "fleet: {} organizations, {} computers, {} policies, {} rules ({} by hash); scenario {}, {} events",
+        at(r, "/organizations"), at(r, "/computers"), at(r, "/policies"), at(r, "/rules"), at(r, "/hash_rules"), at(r, "/scenario"), at(r, "/events")
+    );
+    println!(
+        "compile: {} ms; org-local redeploy: {} ms ({} organization recompiled)",
+        at(r, "/compile_ms"),
+        at(r, "/redeploy_ms"),
+        at(r, "/redeploy_recompiled")
+    );
+    let m = at(r, "/memory");
+    println!(
+        "memory: {:.0} MiB before compile, {:.0} MiB after, peak {:.0} MiB; {} bytes per rule",
+        f(at(m, "/rss_before_kib")) / 1024.0,
+        f(at(m, "/rss_after_kib")) / 1024.0,
+        f(at(m, "/peak_kib")) / 1024.0,
+        at(m, "/bytes_per_rule")
+    );
+    let t = at(r, "/throughput");
+    println!(
+        "throughput: {:.2} M decisions/s on one thread, {:.2} M on {} threads",
+        f(at(t, "/one_thread_per_s")) / 1e6,
+        f(at(t, "/all_threads_per_s")) / 1e6,
+        at(t, "/threads")
+    );
+    let l = at(r, "/latency");
+    println!(
+        "latency: p50 {} ns, p99 {} ns, p99.9 {} ns ({} samples)",
+        at(l, "/p50_ns"),
+        at(l, "/p99_ns"),
+        at(l, "/p999_ns"),
+        at(l, "/samples")
+    );
+    let d = at(r, "/under_deploy");
+    if !d.is_null() {
+        println!(
+            "while deploying ({} deploys/s): reader p99 {} ns vs {} ns idle (x{})",
+            at(d, "/deploys_per_second"),
+            at(d, "/deploying/p99_ns"),
+            at(d, "/idle/p99_ns"),
+            at(d, "/p99_ratio")
+        );
+    }
+    for b in at(r, "/baselines").as_array().into_iter().flatten() {
+        if let Some(error) = at(b, "/error").as_str() {
+            println!("baseline {}: {error}", at(b, "/name"));
+            continue;
+        }
+        println!(
+            "baseline {}: {:.1} us per decision over {} events; indexed {} ns on the same events: {}x faster",
+            at(b, "/name").as_str().unwrap_or("?"),
+            f(at(b, "/mean_ns")) / 1e3,
+            at(b, "/sampled"),
+            at(b, "/indexed_mean_ns"),
+            at(b, "/speedup")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_engine::model::Bundle;
+
+    #[test]
+    fn percentiles_pick_from_sorted_samples() {
+        let xs: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&xs, 0.5), 51.0);
+        assert_eq!(percentile(&xs, 0.99), 99.0);
+        assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn scenarios_have_mixes() {
+        for name in [
+            "hash-hit",
+            "cert-hit",
+            "path-hit",
+            "miss",
+            "elevation",
+            "mixed",
+        ] {
+            assert!(scenario_mix(name).is_ok(), "{name}");
+        }
+        assert!(scenario_mix("bogus").is_err());
+    }
+
+    #[test]
+    fn generated_bundles_round_trip_through_json() {
+        let fleet = Fleet::preset(Preset::Small, 3);
+        let text = serde_json::to_string(&fleet.bundle).unwrap();
+        let bundle: Bundle = portcullis_engine::parse(&text).unwrap();
+        assert_eq!(bundle, fleet.bundle);
+    }
+}

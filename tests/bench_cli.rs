@@ -1,0 +1,178 @@
+//! `portcullis gen` and `portcullis bench`, run as a user would run them, at the small
+//! size. Nothing here is timed: the tests check what is written and the shape of the
+//! report, never how fast anything was.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn portcullis(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("portcullis-bench-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn generate(dir: &Path, events: usize) {
+    let output = portcullis(&[
+        "gen",
+        "--size",
+        "small",
+        "--seed",
+        "3",
+        "--events",
+        &events.to_string(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["organizations"], 10);
+    assert_eq!(summary["computers"], 1000);
+    assert_eq!(summary["rules"], 10_200);
+}
+
+#[test]
+fn gen_writes_a_bundle_that_compiles_and_events_that_decide() {
+    let dir = temp_dir("gen");
+    generate(&dir, 200);
+    let bundle = dir.join("bundle.json");
+    let events = dir.join("events.jsonl");
+    let check = portcullis(&["check", bundle.to_str().unwrap()]);
+    assert!(check.status.success(), "{check:?}");
+    let text = std::fs::read_to_string(&events).unwrap();
+    assert_eq!(text.lines().count(), 200);
+    let eval = portcullis(&[
+        "eval",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--events",
+        events.to_str().unwrap(),
+    ]);
+    assert!(eval.status.success(), "{eval:?}");
+    let decisions: Vec<Value> = String::from_utf8(eval.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(decisions.len(), 200);
+    // The default mix is mostly hits: most events are decided by a policy.
+    let by_policy = decisions.iter().filter(|d| d["policy"].is_string()).count();
+    assert!(by_policy > 120, "{by_policy} of 200");
+    // The same seed gives the same files.
+    let again = temp_dir("gen-again");
+    generate(&again, 200);
+    assert_eq!(
+        std::fs::read(&bundle).unwrap(),
+        std::fs::read(again.join("bundle.json")).unwrap()
+    );
+    assert_eq!(
+        text,
+        std::fs::read_to_string(again.join("events.jsonl")).unwrap()
+    );
+}
+
+#[test]
+fn bench_reports_every_figure_as_json() {
+    let dir = temp_dir("bench");
+    generate(&dir, 300);
+    let output = portcullis(&[
+        "bench",
+        "--bundle",
+        dir.join("bundle.json").to_str().unwrap(),
+        "--events",
+        dir.join("events.jsonl").to_str().unwrap(),
+        "--seconds",
+        "0.05",
+        "--baseline-seconds",
+        "0.05",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scenario"], "given");
+    assert_eq!(report["events"], 300);
+    assert_eq!(report["rules"], 10_200);
+    assert_eq!(report["redeploy_recompiled"], 1);
+    for key in ["compile_ms", "redeploy_ms"] {
+        assert!(report[key].is_number(), "{key}");
+    }
+    for key in ["one_thread_per_s", "all_threads_per_s", "threads"] {
+        assert!(report["throughput"][key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    for key in ["p50_ns", "p99_ns", "p999_ns", "samples"] {
+        assert!(report["latency"][key].is_number(), "{key}");
+    }
+    for key in [
+        "rss_before_kib",
+        "rss_after_kib",
+        "peak_kib",
+        "bytes_per_rule",
+    ] {
+        assert!(report["memory"][key].is_number(), "{key}");
+    }
+    assert!(report["under_deploy"]["deploys_per_second"].is_number());
+    assert!(report["under_deploy"]["idle"]["p99_ns"].is_number());
+    let baselines = report["baselines"].as_array().unwrap();
+    let names: Vec<&str> = baselines
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["reference", "rego"]);
+    for baseline in baselines {
+        assert!(baseline["sampled"].as_u64().unwrap() >= 1, "{baseline}");
+        assert!(baseline["speedup"].is_number(), "{baseline}");
+    }
+    // Rego decides with the same policy as the engine on every sampled event.
+    assert_eq!(baselines[1]["same_policy"], baselines[1]["sampled"]);
+    assert!(report["machine"]["cpu"].is_string());
+}
+
+#[test]
+fn bench_generates_a_scenario_and_rejects_unknown_ones() {
+    let output = portcullis(&[
+        "bench",
+        "--size",
+        "small",
+        "--scenario",
+        "path-hit",
+        "--count",
+        "200",
+        "--seconds",
+        "0.05",
+        "--no-rego",
+        "--no-reference",
+        "--no-deploy-load",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scenario"], "path-hit");
+    assert_eq!(report["input"]["size"], "small");
+    assert_eq!(report["baselines"].as_array().unwrap().len(), 0);
+    assert!(report["under_deploy"].is_null());
+
+    let output = portcullis(&["bench", "--size", "small", "--scenario", "bogus"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8(output.stderr)
+        .unwrap()
+        .contains("unknown scenario `bogus`"));
+    let output = portcullis(&["bench", "--size", "huge"]);
+    assert!(String::from_utf8(output.stderr)
+        .unwrap()
+        .contains("unknown size `huge`"));
+}
