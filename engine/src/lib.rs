@@ -43,6 +43,7 @@ pub mod identity;
 mod index;
 pub mod model;
 pub mod path;
+pub mod plugin;
 pub mod reference;
 mod snapshot;
 
