@@ -3,6 +3,7 @@
 mod common;
 mod eval;
 mod inspect;
+mod plugin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,9 @@ enum Command {
         #[arg(long, value_name = "PEM")]
         roots: Option<PathBuf>,
     },
+    /// Check plugins and run them on requests or test vectors.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Print the JSON Schema of the bundle format (or of an event).
     Schema {
         /// The schema of an execution event instead.
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
             explain,
         } => eval::eval(&bundle, event.as_deref(), events.as_deref(), explain),
         Command::Inspect { files, rule, roots } => inspect::inspect(&files, rule, roots.as_deref()),
+        Command::Plugin(command) => plugin::run(command),
         Command::Schema { event } => {
             let schema = if event {
                 portcullis_engine::event_schema()

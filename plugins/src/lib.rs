@@ -98,7 +98,7 @@ pub enum Plugin {
     /// A WebAssembly component.
     Wasm(WasmPlugin),
     /// A Rego policy.
-    Rego(RegoPlugin),
+    Rego(Box<RegoPlugin>),
 }
 
 impl Plugin {
@@ -120,7 +120,7 @@ impl Plugin {
                 message: format!("`{}` is not UTF-8 text", path.display()),
             })?;
             return RegoPlugin::load(&name, &path.display().to_string(), &text, limits)
-                .map(Plugin::Rego);
+                .map(|p| Plugin::Rego(Box::new(p)));
         }
         host.load(&name, &bytes, limits).map(Plugin::Wasm)
     }

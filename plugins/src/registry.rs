@@ -93,19 +93,14 @@ pub enum AttachError {
     #[error(transparent)]
     Vector(#[from] VectorError),
     /// A vector gave another verdict than expected.
-    #[error("plugin `{plugin}`: vector `{vector}` expects {expected} but the plugin answered {actual}{}",
-        .failure.as_ref().map(|f| format!(" ({f})")).unwrap_or_default())]
+    #[error("plugin `{plugin}`: vector `{vector}` {message}")]
     VectorFailed {
         /// The plugin.
         plugin: String,
         /// The vector's name.
         vector: String,
-        /// The expected verdict (JSON).
-        expected: String,
-        /// The verdict given (JSON).
-        actual: String,
-        /// The failure behind an abstain, if any.
-        failure: Option<Failure>,
+        /// What was expected and what the plugin answered.
+        message: String,
     },
 }
 
@@ -307,9 +302,15 @@ impl Registry {
                 return Err(AttachError::VectorFailed {
                     plugin: attachment.name.clone(),
                     vector: vector.name.clone(),
-                    expected: vector.expected.to_string(),
-                    actual: result.actual.to_string(),
-                    failure: result.failure,
+                    message: format!(
+                        "expects {} but the plugin answered {}{}",
+                        vector.expected,
+                        result.actual,
+                        result
+                            .failure
+                            .map(|f| format!(" ({f})"))
+                            .unwrap_or_default()
+                    ),
                 });
             }
         }

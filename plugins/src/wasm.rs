@@ -31,7 +31,14 @@ use crate::{Limits, LoadError};
 
 mod bindings {
     //! Host bindings generated from `wit/`.
-    #![allow(missing_docs, clippy::all)]
+    #![allow(
+        missing_docs,
+        clippy::all,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
 
     pub mod approval {
         wasmtime::component::bindgen!({

@@ -51,11 +51,7 @@ fn implementations() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         (
             "known-bad",
-            vec![
-                "components/known-bad.wasm",
-                "components/known-bad-c.wasm",
-                "rego/known-bad.rego",
-            ],
+            vec!["components/known-bad.wasm", "rego/known-bad.rego"],
         ),
         (
             "user-writable",
@@ -400,7 +396,7 @@ fn a_failing_plugin_is_switched_off_and_reported() {
         FailureKind::Disabled
     );
     assert_eq!(review.verdict, Verdict::Abstain);
-    assert_eq!(registry.plugins("lakeside")[0].2, true);
+    assert!(registry.plugins("lakeside")[0].2);
     let notices = notices.lock().unwrap();
     assert_eq!(
         notices
@@ -423,7 +419,7 @@ fn router(admin: &str) -> Attachment {
     let policy = "package portcullis.approval_review\n\
                   verdict := {\"verdict\": \"route\", \"administrators\": [data.config.admin]}\n";
     let plugin = RegoPlugin::load(admin, "router.rego", policy, Limits::default()).unwrap();
-    Attachment::new(Arc::new(Plugin::Rego(plugin))).config("admin", admin)
+    Attachment::new(Arc::new(Plugin::Rego(Box::new(plugin)))).config("admin", admin)
 }
 
 #[test]
