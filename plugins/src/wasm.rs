@@ -66,6 +66,9 @@ use bindings::rule::{Rule, RulePre};
 /// How often the ticker advances the epoch; the resolution of time budgets.
 const TICK: Duration = Duration::from_millis(1);
 
+/// The longest deadline, in ticks (about 35 years).
+const MAX_TICKS: u64 = 1 << 40;
+
 /// The process-wide wasmtime engine, its epoch ticker, and the compiled-component cache.
 pub struct WasmHost {
     engine: Engine,
@@ -362,7 +365,8 @@ impl WasmPlugin {
         );
         store.limiter(|s| &mut s.limiter);
         let ticks = self.limits.time.as_micros() / TICK.as_micros().max(1) + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        // wasmtime adds the deadline to the current epoch: keep the sum far from overflow.
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(MAX_TICKS).min(MAX_TICKS));
         store.epoch_deadline_trap();
         store
     }
@@ -421,7 +425,7 @@ impl WasmPlugin {
             });
         };
         let mut store = self.store(config);
-        store.set_epoch_deadline(u64::MAX);
+        store.set_epoch_deadline(MAX_TICKS);
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| LoadError::Invalid {
