@@ -37,6 +37,11 @@ fn check_names_the_world_and_version() {
             "approval-review",
             "component",
         ),
+        (
+            "components/known-bad-c.wasm",
+            "approval-review",
+            "component",
+        ),
         ("components/user-writable.wasm", "rule", "component"),
         ("rego/user-writable.rego", "rule", "rego"),
     ] {
@@ -152,7 +157,11 @@ fn a_contained_failure_exits_1_and_abstains() {
 
 #[test]
 fn vectors_print_a_table_and_fail_on_a_mismatch() {
-    for plugin in ["components/known-bad.wasm", "rego/known-bad.rego"] {
+    for plugin in [
+        "components/known-bad.wasm",
+        "components/known-bad-c.wasm",
+        "rego/known-bad.rego",
+    ] {
         let output = portcullis(&["plugin", "test", plugin, "--vectors", "vectors/known-bad"]);
         assert!(
             output.status.success(),

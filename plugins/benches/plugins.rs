@@ -33,6 +33,7 @@ fn bench(c: &mut Criterion) {
             "rust component, fresh instance",
             "components/known-bad.wasm",
         ),
+        ("c component, fresh instance", "components/known-bad-c.wasm"),
         ("rego policy", "rego/known-bad.rego"),
     ] {
         let plugin = load(file);

@@ -51,7 +51,11 @@ fn implementations() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         (
             "known-bad",
-            vec!["components/known-bad.wasm", "rego/known-bad.rego"],
+            vec![
+                "components/known-bad.wasm",
+                "components/known-bad-c.wasm",
+                "rego/known-bad.rego",
+            ],
         ),
         (
             "user-writable",
