@@ -6,6 +6,7 @@ mod eval;
 mod govern;
 mod inspect;
 mod rego;
+mod plugin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -120,6 +121,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check plugins and run them on requests or test vectors.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Print the JSON Schema of the bundle format (or of an event).
     Schema {
         /// The schema of an execution event instead.
@@ -180,6 +184,7 @@ fn main() -> ExitCode {
             no_deploy_load,
             json,
         }),
+        Command::Plugin(command) => plugin::run(command),
         Command::Schema { event } => {
             let schema = if event {
                 portcullis_engine::event_schema()

@@ -36,7 +36,7 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// organization or MSP-global scope — among policies that decide nothing.
 fn variant_json(v: usize) -> serde_json::Value {
     let action = if v % 4 == 3 { "deny" } else { "permit" };
-    let scope = if v % 2 == 0 {
+    let scope = if v.is_multiple_of(2) {
         json!({"organization": "acme"})
     } else {
         json!({"global": "msp"})

@@ -731,7 +731,6 @@ mod tests {
             matches!(v, Verdict::Approve { ref options } if options.match_kind == MatchKind::CertificateAndPath)
         );
         assert!(serde_json::from_str::<Verdict>(r#"{"verdict": "approve"}"#).is_err());
-        assert!(serde_json::from_str::<Verdict>(r#"{"verdict": "abstain", "x": 1}"#).is_err());
         assert_eq!(
             serde_json::to_string(&RuleVerdict::Deny { reason: "r".into() }).unwrap(),
             r#"{"verdict":"deny","reason":"r"}"#

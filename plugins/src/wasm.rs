@@ -1,0 +1,637 @@
+//! WebAssembly components on wasmtime.
+//!
+//! One [`WasmHost`] per process holds the wasmtime `Engine`, a ticker thread that
+//! advances the engine's epoch, and the on-disk cache of compiled components. A
+//! [`WasmPlugin`] is a component compiled once and pre-instantiated (`InstancePre`);
+//! every call gets a fresh `Store` and instance, so no state survives between calls,
+//! with a time budget (epoch deadline) and a memory cap (resource limiter).
+//!
+//! The sandbox: the only functions a plugin may import are those of
+//! `portcullis:plugin/host`. Anything else it imports (the WASI interfaces a
+//! `wasm32-wasip2` guest's standard library refers to) is linked to a function that
+//! traps when called: no file system, network, environment, clock or randomness.
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use portcullis_engine::plugin::{
+    self as contract, ApprovalInput, Execution, FailureKind, Hook, LogLevel, LogLine, Outcome,
+    RuleVerdict, Verdict,
+};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+
+use crate::{Limits, LoadError};
+
+mod bindings {
+    //! Host bindings generated from `wit/`.
+    #![allow(
+        missing_docs,
+        clippy::all,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    pub mod approval {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "approval-review",
+        });
+    }
+
+    pub mod rule {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "rule",
+            with: {
+                "portcullis:plugin/types": super::approval::portcullis::plugin::types,
+                "portcullis:plugin/host": super::approval::portcullis::plugin::host,
+            },
+        });
+    }
+}
+
+use bindings::approval::portcullis::plugin::{host as wit_host, types as wit};
+use bindings::approval::{ApprovalReview, ApprovalReviewPre};
+use bindings::rule::{Rule, RulePre};
+
+/// How often the ticker advances the epoch; the resolution of time budgets.
+const TICK: Duration = Duration::from_millis(1);
+
+/// The longest deadline, in ticks (about 35 years).
+const MAX_TICKS: u64 = 1 << 40;
+
+/// The process-wide wasmtime engine, its epoch ticker, and the compiled-component cache.
+pub struct WasmHost {
+    engine: Engine,
+    cache_dir: Option<PathBuf>,
+    stop: Arc<AtomicBool>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for WasmHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmHost")
+            .field("cache_dir", &self.cache_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasmHost {
+    /// A host that compiles components in memory only.
+    pub fn new() -> Result<Arc<WasmHost>, LoadError> {
+        Self::build(None)
+    }
+
+    /// A host that keeps compiled components in `dir`, keyed by the component's SHA-256
+    /// and the engine's compatibility hash, so a restart does not compile again.
+    ///
+    /// The files there are machine code that is loaded without validation: `dir` must
+    /// be writable only by the account that runs the host.
+    pub fn with_cache(dir: &Path) -> Result<Arc<WasmHost>, LoadError> {
+        std::fs::create_dir_all(dir).map_err(|e| LoadError::Io {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::build(Some(dir.to_path_buf()))
+    }
+
+    fn build(cache_dir: Option<PathBuf>) -> Result<Arc<WasmHost>, LoadError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(|e| LoadError::Host(e.to_string()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = {
+            let engine = engine.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("portcullis-wasm-epoch".to_owned())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| LoadError::Host(format!("cannot start the epoch ticker: {e}")))?
+        };
+        Ok(Arc::new(WasmHost {
+            engine,
+            cache_dir,
+            stop,
+            ticker: Some(ticker),
+        }))
+    }
+
+    fn cache_path(&self, bytes: &[u8]) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        let digest = Sha256::digest(bytes);
+        let mut hex = String::with_capacity(64);
+        for b in digest {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        let mut hasher = DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        Some(dir.join(format!("{hex}-{:016x}.cwasm", hasher.finish())))
+    }
+
+    /// Compile `bytes`, or load them from the cache.
+    fn component(&self, bytes: &[u8]) -> Result<Component, LoadError> {
+        let cached = self.cache_path(bytes);
+        if let Some(path) = &cached {
+            if let Some(component) = self.load_cached(path) {
+                return Ok(component);
+            }
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
+            message: format!("not a WebAssembly component this host can compile: {e:#}"),
+        })?;
+        if let Some(path) = cached {
+            // A cache that cannot be written only costs a compile next time.
+            if let Ok(serialized) = component.serialize() {
+                let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+                if std::fs::write(&tmp, serialized).is_ok() {
+                    let _ = std::fs::rename(&tmp, &path);
+                }
+            }
+        }
+        Ok(component)
+    }
+
+    #[expect(
+        unsafe_code,
+        reason = "deserializing machine code the host wrote itself into its own cache directory, \
+                  keyed by the source's SHA-256 and the engine's compatibility hash"
+    )]
+    fn load_cached(&self, path: &Path) -> Option<Component> {
+        // Read into memory rather than map the file: a file changed in place while
+        // mapped would fault the process.
+        let bytes = std::fs::read(path).ok()?;
+        // SAFETY: the file was produced by `Component::serialize` of this engine
+        // configuration (the compatibility hash is in its name) and the cache directory
+        // is documented as writable only by the host's account. wasmtime still checks
+        // the header and refuses artifacts of another version or configuration.
+        unsafe { Component::deserialize(&self.engine, &bytes) }.ok()
+    }
+
+    /// Load a component: compile it (or take it from the cache), check its imports,
+    /// and find which world it targets.
+    pub fn load(
+        self: &Arc<Self>,
+        name: &str,
+        bytes: &[u8],
+        limits: Limits,
+    ) -> Result<WasmPlugin, LoadError> {
+        let component = self.component(bytes)?;
+        let mut linker: Linker<CallState> = Linker::new(&self.engine);
+        wit_host::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Host(format!("cannot link the host interface: {e}")))?;
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(|e| LoadError::Invalid {
+                message: format!("the component's imports cannot be linked: {e:#}"),
+            })?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Invalid {
+                message: format!("the component's imports cannot be linked: {e:#}"),
+            })?;
+        let target = if let Ok(pre) = ApprovalReviewPre::new(pre.clone()) {
+            Target::Approval(pre)
+        } else if let Ok(pre) = RulePre::new(pre.clone()) {
+            Target::Rule(pre)
+        } else {
+            let exports: Vec<String> = component
+                .component_type()
+                .exports(&self.engine)
+                .map(|(name, _)| format!("`{name}`"))
+                .collect();
+            return Err(LoadError::NoWorld {
+                found: if exports.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    exports.join(", ")
+                },
+            });
+        };
+        Ok(WasmPlugin {
+            host: Arc::clone(self),
+            name: name.to_owned(),
+            target,
+            limits,
+        })
+    }
+}
+
+impl Drop for WasmHost {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(ticker) = self.ticker.take() {
+            let _ = ticker.join();
+        }
+    }
+}
+
+enum Target {
+    Approval(ApprovalReviewPre<CallState>),
+    Rule(RulePre<CallState>),
+}
+
+/// A compiled, pre-instantiated component, callable from any thread.
+pub struct WasmPlugin {
+    host: Arc<WasmHost>,
+    name: String,
+    target: Target,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for WasmPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmPlugin")
+            .field("name", &self.name)
+            .field("hook", &self.hook())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one call may use and what it logged.
+struct CallState {
+    config: Arc<BTreeMap<String, String>>,
+    limiter: Limiter,
+    logs: Vec<LogLine>,
+    dropped_logs: u32,
+    max_logs: usize,
+    max_log_len: usize,
+}
+
+struct Limiter {
+    memory: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+impl wit_host::Host for CallState {
+    fn log(&mut self, level: wit_host::Level, message: String) {
+        if self.logs.len() >= self.max_logs {
+            self.dropped_logs = self.dropped_logs.saturating_add(1);
+            return;
+        }
+        let mut message = message;
+        if message.len() > self.max_log_len {
+            let mut cut = self.max_log_len;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let level = match level {
+            wit_host::Level::Debug => LogLevel::Debug,
+            wit_host::Level::Info => LogLevel::Info,
+            wit_host::Level::Warn => LogLevel::Warn,
+            wit_host::Level::Error => LogLevel::Error,
+        };
+        self.logs.push(LogLine { level, message });
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.config.get(&key).cloned()
+    }
+}
+
+impl wit::Host for CallState {}
+
+impl WasmPlugin {
+    /// The hook (world) the component targets.
+    pub fn hook(&self) -> Hook {
+        match self.target {
+            Target::Approval(_) => Hook::ApprovalReview,
+            Target::Rule(_) => Hook::Rule,
+        }
+    }
+
+    /// The name it was loaded under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn store(&self, config: &Arc<BTreeMap<String, String>>) -> Store<CallState> {
+        let mut store = Store::new(
+            &self.host.engine,
+            CallState {
+                config: Arc::clone(config),
+                limiter: Limiter {
+                    memory: self.limits.memory,
+                    hit: false,
+                },
+                logs: Vec::new(),
+                dropped_logs: 0,
+                max_logs: self.limits.max_logs,
+                max_log_len: self.limits.max_log_len,
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        let ticks = self.limits.time.as_micros() / TICK.as_micros().max(1) + 1;
+        // wasmtime adds the deadline to the current epoch: keep the sum far from overflow.
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(MAX_TICKS).min(MAX_TICKS));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Review a request on a fresh instance with the tenant's `config`.
+    pub fn review(
+        &self,
+        input: &ApprovalInput,
+        config: &Arc<BTreeMap<String, String>>,
+    ) -> Outcome<Verdict> {
+        let Target::Approval(pre) = &self.target else {
+            return Outcome::failed(
+                FailureKind::Malformed,
+                "the plugin is not an approval-review plugin",
+            );
+        };
+        let mut store = self.store(config);
+        let result = pre
+            .instantiate(&mut store)
+            .and_then(|instance: ApprovalReview| {
+                instance
+                    .portcullis_plugin_approval_reviewer()
+                    .call_review(&mut store, &to_wit_input(input))
+            });
+        finish(store, result.map(from_wit_verdict), Verdict::validate)
+    }
+
+    /// Check an execution on a fresh instance with the tenant's `config`.
+    pub fn check(
+        &self,
+        execution: &Execution,
+        config: &Arc<BTreeMap<String, String>>,
+    ) -> Outcome<RuleVerdict> {
+        let Target::Rule(pre) = &self.target else {
+            return Outcome::failed(FailureKind::Malformed, "the plugin is not a rule plugin");
+        };
+        let mut store = self.store(config);
+        let result = pre.instantiate(&mut store).and_then(|instance: Rule| {
+            instance
+                .portcullis_plugin_rule_checker()
+                .call_check(&mut store, &to_wit_execution(execution))
+        });
+        finish(
+            store,
+            result.map(from_wit_rule_verdict),
+            RuleVerdict::validate,
+        )
+    }
+
+    /// A reusable instance for measuring the cost of a call without instantiation.
+    /// State survives between calls on it, which the hosts never allow in production.
+    pub fn reusable(&self, config: &Arc<BTreeMap<String, String>>) -> Result<Reusable, LoadError> {
+        let Target::Approval(pre) = &self.target else {
+            return Err(LoadError::Invalid {
+                message: "only approval plugins can be reused".to_owned(),
+            });
+        };
+        let mut store = self.store(config);
+        store.set_epoch_deadline(MAX_TICKS);
+        let instance = pre
+            .instantiate(&mut store)
+            .map_err(|e| LoadError::Invalid {
+                message: format!("{e:#}"),
+            })?;
+        Ok(Reusable { store, instance })
+    }
+}
+
+/// One instance kept across calls (benchmarks only).
+pub struct Reusable {
+    store: Store<CallState>,
+    instance: ApprovalReview,
+}
+
+impl Reusable {
+    /// Review a request on the kept instance.
+    pub fn review(&mut self, input: &ApprovalInput) -> Option<Verdict> {
+        self.store.data_mut().logs.clear();
+        self.instance
+            .portcullis_plugin_approval_reviewer()
+            .call_review(&mut self.store, &to_wit_input(input))
+            .ok()
+            .map(from_wit_verdict)
+    }
+}
+
+fn finish<V: contract::Abstain>(
+    store: Store<CallState>,
+    result: wasmtime::Result<V>,
+    validate: impl Fn(&V) -> Result<(), String>,
+) -> Outcome<V> {
+    let state = store.into_data();
+    let result = match result {
+        Ok(verdict) => match validate(&verdict) {
+            Ok(()) => Ok(verdict),
+            Err(message) => Err(contract::Failure {
+                kind: FailureKind::Malformed,
+                message,
+            }),
+        },
+        Err(error) => {
+            let kind = if state.limiter.hit {
+                FailureKind::Memory
+            } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                FailureKind::Timeout
+            } else {
+                FailureKind::Trap
+            };
+            let mut message = format!("{error:#}");
+            if message.len() > 2048 {
+                let mut cut = 2048;
+                while !message.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                message.truncate(cut);
+            }
+            Err(contract::Failure { kind, message })
+        }
+    };
+    Outcome {
+        result,
+        logs: state.logs,
+        dropped_logs: state.dropped_logs,
+    }
+}
+
+fn to_wit_execution(e: &Execution) -> wit::Execution {
+    use portcullis_engine::model::{Os, SignatureStatus};
+    wit::Execution {
+        computer: e.computer.clone(),
+        os: match e.os {
+            Os::Windows => wit::OsFamily::Windows,
+            Os::Linux => wit::OsFamily::Linux,
+            Os::Macos => wit::OsFamily::Macos,
+        },
+        user: e.user.clone(),
+        path: e.path.clone(),
+        sha256: e.sha256.clone(),
+        signature: match e.signature {
+            SignatureStatus::Valid => wit::SignatureStatus::Valid,
+            SignatureStatus::Invalid => wit::SignatureStatus::Invalid,
+            SignatureStatus::Unsigned => wit::SignatureStatus::Unsigned,
+        },
+        signers: e
+            .signers
+            .iter()
+            .map(|s| wit::Signer {
+                subject: s.subject.clone(),
+                issuer: s.issuer.clone(),
+                thumbprint: s.thumbprint.clone(),
+            })
+            .collect(),
+        parent: e.parent.clone(),
+        created_by: e.created_by.clone(),
+        elevation: e.elevation,
+        time: e.time.clone(),
+    }
+}
+
+fn to_wit_scope(s: contract::Scope) -> wit::Scope {
+    match s {
+        contract::Scope::Computer => wit::Scope::Computer,
+        contract::Scope::Group => wit::Scope::Group,
+        contract::Scope::Organization => wit::Scope::Organization,
+        contract::Scope::Global => wit::Scope::Global,
+    }
+}
+
+fn from_wit_scope(s: wit::Scope) -> contract::Scope {
+    match s {
+        wit::Scope::Computer => contract::Scope::Computer,
+        wit::Scope::Group => contract::Scope::Group,
+        wit::Scope::Organization => contract::Scope::Organization,
+        wit::Scope::Global => contract::Scope::Global,
+    }
+}
+
+fn to_wit_match(m: contract::MatchKind) -> wit::MatchKind {
+    match m {
+        contract::MatchKind::Hash => wit::MatchKind::Hash,
+        contract::MatchKind::Certificate => wit::MatchKind::Certificate,
+        contract::MatchKind::CertificateAndPath => wit::MatchKind::CertificateAndPath,
+        contract::MatchKind::Path => wit::MatchKind::Path,
+    }
+}
+
+fn from_wit_match(m: wit::MatchKind) -> contract::MatchKind {
+    match m {
+        wit::MatchKind::Hash => contract::MatchKind::Hash,
+        wit::MatchKind::Certificate => contract::MatchKind::Certificate,
+        wit::MatchKind::CertificateAndPath => contract::MatchKind::CertificateAndPath,
+        wit::MatchKind::Path => contract::MatchKind::Path,
+    }
+}
+
+fn to_wit_options(o: &contract::ApprovalOptions) -> wit::ApprovalOptions {
+    wit::ApprovalOptions {
+        scope: to_wit_scope(o.scope),
+        match_kind: to_wit_match(o.match_kind),
+        elevate: o.elevate,
+        expires: o.expires.clone(),
+        justification: o.justification.clone(),
+    }
+}
+
+fn to_wit_input(input: &ApprovalInput) -> wit::ApprovalInput {
+    let r = &input.request;
+    wit::ApprovalInput {
+        request: wit::AccessRequest {
+            id: r.id.clone(),
+            kind: match r.kind {
+                contract::RequestKind::Application => wit::RequestKind::Application,
+                contract::RequestKind::Storage => wit::RequestKind::Storage,
+                contract::RequestKind::Elevation => wit::RequestKind::Elevation,
+            },
+            message: r.message.clone(),
+            execution: to_wit_execution(&r.execution),
+        },
+        tenancy: wit::Tenancy {
+            organizations: input
+                .tenancy
+                .organizations
+                .iter()
+                .map(|o| wit::Organization {
+                    id: o.id.clone(),
+                    name: o.name.clone(),
+                })
+                .collect(),
+            group: input.tenancy.group.clone(),
+            computer: input.tenancy.computer.clone(),
+        },
+        prior_approvals: input
+            .prior_approvals
+            .iter()
+            .map(|p| wit::PriorApproval {
+                request: p.request.clone(),
+                computer: p.computer.clone(),
+                approved_by: p.approved_by.clone(),
+                options: to_wit_options(&p.options),
+                time: p.time.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn from_wit_verdict(v: wit::Verdict) -> Verdict {
+    match v {
+        wit::Verdict::Approve(o) => Verdict::Approve {
+            options: contract::ApprovalOptions {
+                scope: from_wit_scope(o.scope),
+                match_kind: from_wit_match(o.match_kind),
+                elevate: o.elevate,
+                expires: o.expires,
+                justification: o.justification,
+            },
+        },
+        wit::Verdict::Reject(reason) => Verdict::Reject { reason },
+        wit::Verdict::Route(administrators) => Verdict::Route { administrators },
+        wit::Verdict::Abstain => Verdict::Abstain,
+    }
+}
+
+fn from_wit_rule_verdict(v: wit::RuleVerdict) -> RuleVerdict {
+    match v {
+        wit::RuleVerdict::Deny(reason) => RuleVerdict::Deny { reason },
+        wit::RuleVerdict::Abstain => RuleVerdict::Abstain,
+    }
+}

@@ -1,0 +1,534 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The plugin hosts on the committed example and hostile components and the example
+//! Rego policies: same verdicts on the same vectors, containment, attachment, swaps.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use portcullis_engine::model::{DecisionRecord, Outcome as Decided};
+use portcullis_engine::plugin::{
+    ApprovalInput, Execution, FailureKind, Hook, RuleVerdict, Verdict,
+};
+use portcullis_plugins::{
+    AttachError, Attachment, Limits, LoadError, Notice, Plugin, Registry, RegoPlugin, Vector,
+    WasmHost,
+};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+fn host() -> Arc<WasmHost> {
+    WasmHost::new().unwrap()
+}
+
+fn load(host: &Arc<WasmHost>, relative: &str) -> Plugin {
+    Plugin::load_file(host, &examples().join(relative), Limits::default())
+        .unwrap_or_else(|e| panic!("{relative}: {e}"))
+}
+
+fn vectors(name: &str) -> Vec<Vector> {
+    Vector::load_dir(&examples().join("vectors").join(name)).unwrap()
+}
+
+/// Every example, in each of its implementations.
+fn implementations() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        (
+            "trusted-publisher",
+            vec![
+                "components/trusted-publisher.wasm",
+                "rego/trusted-publisher.rego",
+            ],
+        ),
+        (
+            "known-bad",
+            vec![
+                "components/known-bad.wasm",
+                "components/known-bad-c.wasm",
+                "rego/known-bad.rego",
+            ],
+        ),
+        (
+            "user-writable",
+            vec!["components/user-writable.wasm", "rego/user-writable.rego"],
+        ),
+    ]
+}
+
+#[test]
+fn every_implementation_gives_the_same_verdict_on_every_vector() {
+    let host = host();
+    for (example, files) in implementations() {
+        let vectors = vectors(example);
+        assert!(vectors.len() >= 4, "{example} has too few vectors");
+        let plugins: Vec<Plugin> = files.iter().map(|f| load(&host, f)).collect();
+        let hook = plugins[0].hook();
+        for (plugin, file) in plugins.iter().zip(&files) {
+            assert_eq!(plugin.hook(), hook, "{file}");
+        }
+        for vector in &vectors {
+            let mut verdicts = Vec::new();
+            for (plugin, file) in plugins.iter().zip(&files) {
+                let result = vector.run(plugin).unwrap();
+                assert!(
+                    result.pass,
+                    "{file}, vector `{}`: expected {} got {} ({:?})",
+                    vector.name, vector.expected, result.actual, result.failure
+                );
+                verdicts.push(result.actual);
+            }
+            assert!(
+                verdicts.windows(2).all(|w| w[0] == w[1]),
+                "{example}: {verdicts:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_vectors_cover_each_kind_of_answer() {
+    // A vector set where every answer is abstain could not catch a plugin that does
+    // nothing.
+    for (example, _) in implementations() {
+        let kinds: std::collections::BTreeSet<String> = vectors(example)
+            .iter()
+            .map(|v| v.expected["verdict"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(kinds.len() >= 2, "{example}: {kinds:?}");
+    }
+}
+
+fn approval_input() -> ApprovalInput {
+    serde_json::from_value(vectors("trusted-publisher")[0].input.clone()).unwrap()
+}
+
+fn hostile(limits: Limits) -> Plugin {
+    Plugin::load_file(&host(), &examples().join("components/hostile.wasm"), limits).unwrap()
+}
+
+fn config(pairs: &[(&str, &str)]) -> Arc<BTreeMap<String, String>> {
+    Arc::new(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )
+}
+
+#[test]
+fn hostile_guests_are_contained() {
+    // A generous time budget, so that on a loaded machine only the loop can time out:
+    // the test asserts the kind of containment, not timing.
+    let generous = Limits {
+        time: Duration::from_secs(20),
+        memory: 16 << 20,
+        ..Limits::default()
+    };
+    let plugin = hostile(generous);
+    let input = approval_input();
+    // Without a mode the hostile plugin approves: proof that it runs at all.
+    let outcome = plugin.review(&input, &config(&[]));
+    assert!(
+        matches!(outcome.result, Ok(Verdict::Approve { .. })),
+        "{outcome:?}"
+    );
+
+    let short = hostile(Limits {
+        time: Duration::from_millis(100),
+        ..generous
+    });
+    for (plugin, mode, kind) in [
+        (&short, "loop", FailureKind::Timeout),
+        (&plugin, "memory", FailureKind::Memory),
+        (&plugin, "trap", FailureKind::Trap),
+        (&plugin, "huge", FailureKind::Malformed),
+        (&plugin, "empty-route", FailureKind::Malformed),
+        (&plugin, "wasi", FailureKind::Trap),
+    ] {
+        let outcome = plugin.review(&input, &config(&[("mode", mode)]));
+        let failure = outcome
+            .failure()
+            .unwrap_or_else(|| panic!("{mode}: {outcome:?}"));
+        assert_eq!(failure.kind, kind, "{mode}: {failure}");
+        assert_eq!(outcome.verdict(), Verdict::Abstain, "{mode}");
+    }
+}
+
+#[test]
+fn a_wasi_call_is_not_granted() {
+    let outcome =
+        hostile(Limits::default()).review(&approval_input(), &config(&[("mode", "wasi")]));
+    let failure = outcome.failure().unwrap();
+    assert!(failure.message.contains("wasi:"), "{failure}");
+}
+
+#[test]
+fn log_spam_is_bounded() {
+    let limits = Limits {
+        time: Duration::from_secs(20),
+        ..Limits::default()
+    };
+    let outcome = hostile(limits).review(&approval_input(), &config(&[("mode", "log-spam")]));
+    assert_eq!(outcome.result, Ok(Verdict::Abstain));
+    assert_eq!(outcome.logs.len(), limits.max_logs);
+    assert_eq!(outcome.dropped_logs as usize, 10_000 - limits.max_logs);
+    assert!(outcome
+        .logs
+        .iter()
+        .all(|l| l.message.len() <= limits.max_log_len + 3));
+}
+
+#[test]
+fn a_component_for_no_supported_world_is_rejected() {
+    let host = host();
+    let wrong = wat::parse_str(
+        r#"(component
+            (core module $m (func (export "f") (param i32) (result i32) local.get 0))
+            (core instance $i (instantiate $m))
+            (func (export "review") (param "x" u32) (result u32) (canon lift (core func $i "f"))))"#,
+    )
+    .unwrap();
+    let error = host.load("wrong", &wrong, Limits::default()).unwrap_err();
+    assert!(matches!(error, LoadError::NoWorld { .. }), "{error}");
+    assert!(error.to_string().contains("`review`"), "{error}");
+
+    let core_module = wat::parse_str("(module)").unwrap();
+    let error = host
+        .load("core", &core_module, Limits::default())
+        .unwrap_err();
+    assert!(matches!(error, LoadError::Invalid { .. }), "{error}");
+    let error = host
+        .load("garbage", b"not wasm at all", Limits::default())
+        .unwrap_err();
+    assert!(matches!(error, LoadError::Invalid { .. }), "{error}");
+
+    let error = RegoPlugin::load(
+        "x",
+        "x.rego",
+        "package other\nverdict := 1\n",
+        Limits::default(),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("`other`"), "{error}");
+    let error = RegoPlugin::load(
+        "x",
+        "x.rego",
+        "package portcullis.rule\nverdict := {",
+        Limits::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(error, LoadError::Invalid { .. }), "{error}");
+}
+
+#[test]
+fn rego_failures_are_contained() {
+    let limits = Limits {
+        time: Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let input = approval_input();
+    let slow = RegoPlugin::load(
+        "slow",
+        "slow.rego",
+        "package portcullis.approval_review\n\
+         n := count([x | some a in numbers.range(1, 2000); some b in numbers.range(1, 2000); x := a * b])\n\
+         verdict := {\"verdict\": \"reject\", \"reason\": sprintf(\"%d\", [n])}\n",
+        limits,
+    )
+    .unwrap();
+    let outcome = slow.review(&input, &config(&[]));
+    assert_eq!(
+        outcome.failure().map(|f| f.kind),
+        Some(FailureKind::Timeout),
+        "{outcome:?}"
+    );
+
+    for (policy, kind) in [
+        ("verdict := {\"verdict\": \"approve\"}", FailureKind::Malformed),
+        ("verdict := {\"verdict\": \"route\", \"administrators\": []}", FailureKind::Malformed),
+        ("verdict := 42", FailureKind::Malformed),
+        ("verdict := {\"verdict\": \"reject\", \"reason\": concat(\"\", [\"x\" | some _ in numbers.range(1, 5000)])}", FailureKind::Malformed),
+        ("verdict := x if { x := 1 / 0 }", FailureKind::Trap),
+    ] {
+        let text = format!("package portcullis.approval_review\n{policy}\n");
+        let plugin = RegoPlugin::load("bad", "bad.rego", &text, limits).unwrap();
+        let outcome = plugin.review(&input, &config(&[]));
+        match outcome.failure() {
+            Some(failure) => assert_eq!(failure.kind, kind, "{policy}: {failure}"),
+            // regorus makes some runtime errors undefined, which abstains too.
+            None => assert_eq!(kind, FailureKind::Trap, "{policy}: {outcome:?}"),
+        }
+        assert_eq!(outcome.verdict(), Verdict::Abstain, "{policy}");
+    }
+}
+
+#[test]
+fn compiled_components_are_cached_on_disk() {
+    let dir = std::env::temp_dir().join(format!("portcullis-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bytes = std::fs::read(examples().join("components/known-bad.wasm")).unwrap();
+    let host = WasmHost::with_cache(&dir).unwrap();
+    host.load("a", &bytes, Limits::default()).unwrap();
+    let files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].extension().is_some_and(|e| e == "cwasm"));
+    // Loaded from the cache, it behaves the same.
+    let plugin = Plugin::Wasm(host.load("b", &bytes, Limits::default()).unwrap());
+    for vector in vectors("known-bad") {
+        assert!(vector.run(&plugin).unwrap().pass, "{}", vector.name);
+    }
+    // A damaged cache entry is ignored and replaced.
+    std::fs::write(&files[0], b"damaged").unwrap();
+    let plugin = Plugin::Wasm(host.load("c", &bytes, Limits::default()).unwrap());
+    assert!(vectors("known-bad")[0].run(&plugin).unwrap().pass);
+    assert_ne!(std::fs::read(&files[0]).unwrap(), b"damaged");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn attaching_validates_with_the_vectors_first() {
+    let host = host();
+    let registry = Registry::new();
+    let known_bad = Arc::new(load(&host, "components/known-bad.wasm"));
+    // Shipped with the wrong vectors: refused, nothing attached.
+    let error = registry
+        .attach(
+            "lakeside",
+            Attachment::new(Arc::clone(&known_bad)).vectors(vectors("trusted-publisher")),
+        )
+        .unwrap_err();
+    assert!(matches!(error, AttachError::VectorFailed { .. }), "{error}");
+    assert!(registry.plugins("lakeside").is_empty());
+    // Rule vectors cannot even be read as approval inputs.
+    let error = registry
+        .attach(
+            "lakeside",
+            Attachment::new(Arc::clone(&known_bad)).vectors(vectors("user-writable")),
+        )
+        .unwrap_err();
+    assert!(matches!(error, AttachError::Vector(_)), "{error}");
+
+    registry
+        .attach(
+            "lakeside",
+            Attachment::new(known_bad)
+                .vectors(vectors("known-bad"))
+                .config("hashes", "ab"),
+        )
+        .unwrap();
+    assert_eq!(
+        registry.plugins("lakeside"),
+        vec![("known-bad".to_owned(), Hook::ApprovalReview, false)]
+    );
+}
+
+#[test]
+fn verdicts_combine_along_the_tenancy_path() {
+    let host = host();
+    let registry = Registry::new();
+    let input = approval_input();
+    let trusted = Arc::new(load(&host, "components/trusted-publisher.wasm"));
+    let known_bad = Arc::new(load(&host, "rego/known-bad.rego"));
+    // The MSP trusts Contoso; the client lists the file as known-bad: reject wins.
+    registry
+        .attach(
+            "msp",
+            Attachment::new(trusted).config("publishers", "CN=Contoso Ltd, O=Contoso Ltd"),
+        )
+        .unwrap();
+    let review = registry.review(&input);
+    assert!(
+        matches!(review.verdict, Verdict::Approve { .. }),
+        "{review:?}"
+    );
+    registry
+        .attach(
+            "lakeside",
+            Attachment::new(known_bad).config("hashes", &input.request.execution.sha256),
+        )
+        .unwrap();
+    let review = registry.review(&input);
+    assert!(
+        matches!(review.verdict, Verdict::Reject { .. }),
+        "{review:?}"
+    );
+    assert_eq!(review.calls.len(), 2);
+    assert_eq!(review.calls[0].organization, "msp");
+    assert!(registry.detach("lakeside", "known-bad"));
+    assert!(matches!(
+        registry.review(&input).verdict,
+        Verdict::Approve { .. }
+    ));
+}
+
+#[test]
+fn a_failing_plugin_is_switched_off_and_reported() {
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&notices);
+    let registry = Registry::with_notices(move |n| sink.lock().unwrap().push(n.clone()));
+    let plugin = Arc::new(hostile(Limits::default()));
+    registry
+        .attach(
+            "lakeside",
+            Attachment::new(plugin).config("mode", "trap").breaker(3),
+        )
+        .unwrap();
+    let input = approval_input();
+    for _ in 0..3 {
+        let review = registry.review(&input);
+        assert_eq!(review.verdict, Verdict::Abstain);
+        assert_eq!(
+            review.calls[0].outcome.failure().unwrap().kind,
+            FailureKind::Trap
+        );
+    }
+    let review = registry.review(&input);
+    assert_eq!(
+        review.calls[0].outcome.failure().unwrap().kind,
+        FailureKind::Disabled
+    );
+    assert_eq!(review.verdict, Verdict::Abstain);
+    assert!(registry.plugins("lakeside")[0].2);
+    let notices = notices.lock().unwrap();
+    assert_eq!(
+        notices
+            .iter()
+            .filter(|n| matches!(n, Notice::Failed { .. }))
+            .count(),
+        3
+    );
+    assert_eq!(
+        notices
+            .iter()
+            .filter(|n| matches!(n, Notice::SwitchedOff { .. }))
+            .count(),
+        1,
+        "{notices:?}"
+    );
+}
+
+fn router(admin: &str) -> Attachment {
+    let policy = "package portcullis.approval_review\n\
+                  verdict := {\"verdict\": \"route\", \"administrators\": [data.config.admin]}\n";
+    let plugin = RegoPlugin::load(admin, "router.rego", policy, Limits::default()).unwrap();
+    Attachment::new(Arc::new(Plugin::Rego(Box::new(plugin)))).config("admin", admin)
+}
+
+#[test]
+fn a_set_replaced_under_load_never_gives_a_torn_result() {
+    let host = host();
+    let trusted = Arc::new(load(&host, "components/trusted-publisher.wasm"));
+    let version = |v: u8| {
+        let (a, b, publishers) = if v == 1 {
+            ("a1", "a2", "CN=Contoso Ltd, O=Contoso Ltd")
+        } else {
+            ("b1", "b2", "CN=Nobody")
+        };
+        vec![
+            router(a).name("first"),
+            Attachment::new(Arc::clone(&trusted)).config("publishers", publishers),
+            router(b).name("second"),
+        ]
+    };
+    let registry = Arc::new(Registry::new());
+    registry.attach_all("lakeside", version(1)).unwrap();
+    let input = Arc::new(approval_input());
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (registry, input, stop) =
+                (Arc::clone(&registry), Arc::clone(&input), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut seen = [0u32; 2];
+                while !stop.load(Ordering::Relaxed) {
+                    let review = registry.review(&input);
+                    let Verdict::Route { administrators } = &review.verdict else {
+                        panic!("{review:?}");
+                    };
+                    let approved =
+                        matches!(review.calls[1].outcome.verdict(), Verdict::Approve { .. });
+                    match administrators.as_slice() {
+                        [a, b] if a == "a1" && b == "a2" && approved => seen[0] += 1,
+                        [a, b] if a == "b1" && b == "b2" && !approved => seen[1] += 1,
+                        _ => panic!("torn: {review:?}"),
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    for round in 0..60u8 {
+        registry
+            .attach_all("lakeside", version(1 + round % 2))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total = [0u32; 2];
+    for reader in readers {
+        let seen = reader.join().unwrap();
+        total[0] += seen[0];
+        total[1] += seen[1];
+    }
+    assert!(
+        total[0] > 0 && total[1] > 0,
+        "both versions served: {total:?}"
+    );
+}
+
+#[test]
+fn rule_plugins_only_turn_an_allow_into_a_deny() {
+    let host = host();
+    let registry = Registry::new();
+    registry
+        .attach(
+            "lakeside",
+            Attachment::new(Arc::new(load(&host, "components/user-writable.wasm")))
+                .vectors(vectors("user-writable")),
+        )
+        .unwrap();
+    let execution: Execution =
+        serde_json::from_value(vectors("user-writable")[0].input.clone()).unwrap();
+    let allow: DecisionRecord = serde_json::from_value(serde_json::json!({
+        "decision": "allow", "elevated": false, "policy": "permit-downloads", "application": "any",
+        "default_deny": false, "would_deny": false, "mode": null, "notify_user": false,
+        "can_request": false, "request_kind": null, "notify": [], "learn": false, "generation": 7
+    }))
+    .unwrap();
+    let ruled = registry.apply_rules(allow.clone(), &execution, &["msp", "lakeside"]);
+    assert_eq!(ruled.decision.decision, Decided::Deny);
+    assert_eq!(ruled.decision.policy, None);
+    let denied = ruled.denied_by.unwrap();
+    assert_eq!(denied.plugin, "user-writable");
+    assert!(denied.reason.contains("Downloads"), "{}", denied.reason);
+
+    let mut deny = allow;
+    deny.decision = Decided::Deny;
+    let ruled = registry.apply_rules(deny.clone(), &execution, &["lakeside"]);
+    assert_eq!(ruled.decision, deny);
+    assert_eq!(ruled.denied_by, None);
+
+    // A signed file in the same folder is left alone.
+    let mut signed = execution;
+    signed.signature = portcullis_engine::model::SignatureStatus::Valid;
+    let outcome = Plugin::load_file(
+        &host,
+        &examples().join("components/user-writable.wasm"),
+        Limits::default(),
+    )
+    .unwrap()
+    .check(&signed, &config(&[]));
+    assert_eq!(outcome.result, Ok(RuleVerdict::Abstain));
+}
