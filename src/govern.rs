@@ -8,11 +8,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use portcullis_engine::model::{FileRule, MaintenanceMode, Sha256, Timestamp};
+use portcullis_engine::plugin::{
+    apply_rules, ApprovalReviewer, Execution, Hook, RulePlugin, RuledDecision,
+};
 use portcullis_engine::{DecisionRecord, Event, Outcome};
 use portcullis_governance::{
     AdminRecord, ApproveOptions, AuditLog, AuditQuery, Channels, DeliveryReport, FileRequest,
     Governance, Grant, Grantable, Matching, NotifyConfig, Permission, RequestKind, RequestRecord,
-    RequestState, RoleRecord, ScopeKind, Settings,
+    RequestState, Review, ReviewOutcome, RoleRecord, ScopeKind, Settings,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -560,7 +563,22 @@ pub enum ModeArg {
     Installation,
 }
 
-fn open(state: &StateArgs) -> Result<Governance, String> {
+impl StateArgs {
+    /// Whether to print JSON.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
+impl Actor {
+    /// The administrator's id.
+    pub fn id(&self) -> &str {
+        &self.actor
+    }
+}
+
+/// Opens the state directory.
+pub fn open(state: &StateArgs) -> Result<Governance, String> {
     Governance::open_dir(&state.state).map_err(|e| e.to_string())
 }
 
@@ -630,8 +648,23 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
         GovernCommand::Decide { state, event } => {
             let mut gov = open(&state)?;
             let event = read_event(&event)?;
-            let decision = gov.decide(&event).map_err(|e| e.to_string())?;
-            print(state.json, &decision, || describe_decision(&decision))?;
+            let ruled = decide_with_rules(&mut gov, &event)?;
+            print(state.json, &ruled, || {
+                let mut out = describe_decision(&ruled.decision);
+                if let Some(deny) = &ruled.denied_by {
+                    out = format!(
+                        "deny (rule plugin `{}`: {}); the static decision was {}",
+                        deny.plugin, deny.reason, out
+                    );
+                }
+                for failure in &ruled.failures {
+                    out.push_str(&format!(
+                        "rule plugin `{}` failed and abstained: {}\n",
+                        failure.plugin, failure.failure
+                    ));
+                }
+                out
+            })?;
         }
         GovernCommand::Request {
             state,
@@ -656,15 +689,34 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
                     attachment,
                 })
                 .map_err(|e| e.to_string())?;
+            let reviewers = crate::plugin::state_plugins(
+                &mut gov,
+                &request.filed.organization,
+                Hook::ApprovalReview,
+            )?;
+            let review = if reviewers.is_empty() {
+                None
+            } else {
+                let refs: Vec<&dyn ApprovalReviewer> = reviewers
+                    .iter()
+                    .map(|r| r as &dyn ApprovalReviewer)
+                    .collect();
+                Some(gov.review(request.id, &refs).map_err(|e| e.to_string())?)
+            };
             deliver_now(&mut gov);
-            print(state.json, &request, || {
-                format!(
+            let shown = json!({"request": request, "review": review});
+            print(state.json, &shown, || {
+                let mut out = format!(
                     "request {} filed ({}, pending) for {} on {}\n",
                     request.id,
                     request.filed.kind,
                     request.filed.event.path,
                     request.filed.computer
-                )
+                );
+                if let Some(review) = &review {
+                    out.push_str(&describe_review(review));
+                }
+                out
             })?;
         }
         GovernCommand::Requests(command) => return requests(command),
@@ -1381,6 +1433,95 @@ fn read_attachment(path: &Path) -> Result<Vec<u8>, String> {
         ));
     }
     std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+}
+
+/// Decides on the state's policies, consults the rule plugins that apply to the
+/// computer's organization (only on an allow), and audits the final decision.
+fn decide_with_rules(gov: &mut Governance, event: &Event) -> Result<RuledDecision, String> {
+    let decision = gov.engine().decide(event);
+    let computer = gov
+        .bundle()
+        .computers
+        .iter()
+        .find(|c| c.id == event.computer)
+        .map(|c| (c.group.clone(), c.os));
+    let org = computer.as_ref().and_then(|(group, _)| {
+        gov.bundle()
+            .groups
+            .iter()
+            .find(|g| &g.id == group)
+            .map(|g| g.organization.clone())
+    });
+    let ruled = match (org, computer) {
+        (Some(org), Some((_, os))) => {
+            let rules = crate::plugin::state_plugins(gov, &org, Hook::Rule)?;
+            let refs: Vec<&dyn RulePlugin> = rules.iter().map(|r| r as &dyn RulePlugin).collect();
+            apply_rules(decision, &Execution::from_event(event, os), &refs)
+        }
+        _ => apply_rules(
+            decision,
+            &Execution::from_event(event, portcullis_engine::model::Os::Linux),
+            &[],
+        ),
+    };
+    gov.record_decisions(&[(event.clone(), ruled.decision.clone())])
+        .map_err(|e| e.to_string())?;
+    Ok(ruled)
+}
+
+fn describe_review(review: &Review) -> String {
+    let mut out = String::new();
+    for report in &review.plugins {
+        match (&report.verdict, &report.failure) {
+            (_, Some(failure)) => {
+                let _ = writeln!(
+                    out,
+                    "  plugin `{}` failed and abstained: {failure}",
+                    report.plugin
+                );
+            }
+            (Some(verdict), None) => {
+                let _ = writeln!(
+                    out,
+                    "  plugin `{}`: {}",
+                    report.plugin,
+                    serde_json::to_string(verdict).unwrap_or_default()
+                );
+            }
+            (None, None) => {}
+        }
+    }
+    let _ = match &review.outcome {
+        ReviewOutcome::Approved { request } => writeln!(
+            out,
+            "approved by {}",
+            request
+                .closure
+                .as_ref()
+                .map_or("a plugin", |c| c.by.as_str())
+        ),
+        ReviewOutcome::Rejected { request } => writeln!(
+            out,
+            "rejected by {}: {}",
+            request
+                .closure
+                .as_ref()
+                .map_or("a plugin", |c| c.by.as_str()),
+            request.closure.as_ref().map_or("", |c| c.reason.as_str())
+        ),
+        ReviewOutcome::Routed { administrators } => {
+            writeln!(out, "routed to {}", administrators.join(", "))
+        }
+        ReviewOutcome::LeftForPeople {
+            reason: Some(reason),
+        } => {
+            writeln!(out, "left for an administrator: {reason}")
+        }
+        ReviewOutcome::LeftForPeople { reason: None } => {
+            writeln!(out, "left for an administrator")
+        }
+    };
+    out
 }
 
 fn describe_decision(d: &DecisionRecord) -> String {

@@ -5,8 +5,8 @@ mod common;
 mod eval;
 mod govern;
 mod inspect;
-mod rego;
 mod plugin;
+mod rego;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

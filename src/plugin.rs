@@ -7,12 +7,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
-use portcullis_engine::plugin::{Abstain, ApprovalInput, Execution, Hook, Outcome};
-use portcullis_plugins::{Limits, Plugin, Vector, WasmHost};
+use portcullis_engine::plugin::{
+    Abstain, ApprovalInput, ApprovalReviewer, Execution, Hook, Outcome, RulePlugin, RuleVerdict,
+    Verdict,
+};
+use portcullis_governance::{Governance, PluginAttachment};
+use portcullis_plugins::{Limits, Plugin, RegoPlugin, Vector, WasmHost};
 use serde::Serialize;
 use serde_json::json;
 
 use crate::common::{print_json, read};
+use crate::govern::{open, Actor, StateArgs};
 
 /// What `portcullis plugin` does.
 #[derive(Subcommand)]
@@ -42,6 +47,50 @@ pub enum PluginCommand {
         #[arg(long, value_name = "FILE")]
         config_file: Option<PathBuf>,
     },
+    /// Attach a plugin to an organization in a state directory (Edit Integrations). It
+    /// is loaded and its test vectors must pass first; it then reviews the requests of
+    /// the organization and its descendants (approval plugins) or checks their allowed
+    /// executions (rule plugins).
+    Attach {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The plugin file.
+        plugin: PathBuf,
+        /// The organization.
+        #[arg(long)]
+        org: String,
+        /// The name it is audited under (default: the file's stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// Its test vectors (`*.json`); every one must pass.
+        #[arg(long)]
+        vectors: Option<PathBuf>,
+        /// A tenant setting; repeatable.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        /// Tenant settings from a JSON object of strings.
+        #[arg(long, value_name = "FILE")]
+        config_file: Option<PathBuf>,
+    },
+    /// Detach a plugin from an organization.
+    Detach {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// The plugin's name.
+        name: String,
+        /// The organization.
+        #[arg(long)]
+        org: String,
+    },
+    /// The plugins attached in a state directory.
+    List {
+        #[command(flatten)]
+        state: StateArgs,
+    },
 }
 
 pub fn run(command: PluginCommand) -> Result<ExitCode, String> {
@@ -62,7 +111,197 @@ pub fn run(command: PluginCommand) -> Result<ExitCode, String> {
                 (None, None) => Err("give --request or --vectors".to_owned()),
             }
         }
+        PluginCommand::Attach {
+            state,
+            actor,
+            plugin,
+            org,
+            name,
+            vectors,
+            config,
+            config_file,
+        } => attach(
+            &state,
+            &actor,
+            &plugin,
+            &org,
+            name,
+            vectors.as_deref(),
+            &config,
+            config_file.as_deref(),
+        ),
+        PluginCommand::Detach {
+            state,
+            actor,
+            name,
+            org,
+        } => {
+            let mut gov = open(&state)?;
+            gov.detach_plugin(actor.id(), &org, &name)
+                .map_err(|e| e.to_string())?;
+            println!("plugin `{name}` detached from `{org}`");
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::List { state } => {
+            let mut gov = open(&state)?;
+            let plugins = gov.all_plugins().map_err(|e| e.to_string())?;
+            if state.json() {
+                print_json(
+                    &serde_json::to_value(&plugins).map_err(|e| e.to_string())?,
+                    true,
+                )?;
+            } else if plugins.is_empty() {
+                println!("no plugins attached");
+            } else {
+                for p in &plugins {
+                    println!(
+                        "{:<14} {:<20} {:<16} {} ({})",
+                        p.organization, p.name, p.hook, p.file_name, p.sha256
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attach(
+    state: &StateArgs,
+    actor: &Actor,
+    path: &Path,
+    org: &str,
+    name: Option<String>,
+    vectors: Option<&Path>,
+    config: &[String],
+    config_file: Option<&Path>,
+) -> Result<ExitCode, String> {
+    let config = settings(config, config_file)?;
+    let plugin = load(path)?;
+    let mut stored_vectors = Vec::new();
+    if let Some(dir) = vectors {
+        for vector in Vector::load_dir(dir).map_err(|e| e.to_string())? {
+            let mut vector = vector;
+            for (k, v) in &config {
+                vector.config.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            let result = vector.run(&plugin).map_err(|e| e.to_string())?;
+            if !result.pass {
+                return Err(format!(
+                    "`{}`: vector `{}` failed: expected {}, got {}; nothing was attached",
+                    path.display(),
+                    result.name,
+                    vector.expected,
+                    result.actual
+                ));
+            }
+            let text = read(&vector.file)?;
+            let file = vector
+                .file
+                .file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+            stored_vectors.push((file, text));
+        }
+    }
+    let content =
+        std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let sha256 = portcullis_engine::identity::sha256_bytes(&content);
+    let attachment = PluginAttachment {
+        organization: org.to_owned(),
+        name: name.unwrap_or_else(|| plugin.name().to_owned()),
+        hook: plugin.hook().world().to_owned(),
+        file_name: path
+            .file_name()
+            .map_or_else(|| "plugin".to_owned(), |f| f.to_string_lossy().into_owned()),
+        content,
+        sha256,
+        config,
+        vectors: stored_vectors,
+    };
+    let mut gov = open(state)?;
+    let summary = format!(
+        "plugin `{}` ({}, {} vectors passed) attached to `{org}`",
+        attachment.name,
+        attachment.hook,
+        attachment.vectors.len()
+    );
+    gov.attach_plugin(actor.id(), attachment)
+        .map_err(|e| e.to_string())?;
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A plugin attached in the state, loaded for this process, with its settings.
+pub struct StatePlugin {
+    plugin: Plugin,
+    name: String,
+    config: Arc<BTreeMap<String, String>>,
+}
+
+impl ApprovalReviewer for StatePlugin {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn review(&self, input: &ApprovalInput) -> Outcome<Verdict> {
+        self.plugin.review(input, &self.config)
+    }
+}
+
+impl RulePlugin for StatePlugin {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn check(&self, execution: &Execution) -> Outcome<RuleVerdict> {
+        self.plugin.check(execution, &self.config)
+    }
+}
+
+/// The plugins of `hook` that apply to `org` (its ancestors' first), loaded. One that
+/// no longer loads is reported on standard error and left out (it abstains).
+pub fn state_plugins(
+    gov: &mut Governance,
+    org: &str,
+    hook: Hook,
+) -> Result<Vec<StatePlugin>, String> {
+    let attached = gov.plugins_for(org).map_err(|e| e.to_string())?;
+    let wanted: Vec<PluginAttachment> = attached
+        .into_iter()
+        .filter(|a| a.hook == hook.world())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let host = WasmHost::new().map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for a in wanted {
+        let loaded = if a.file_name.ends_with(".rego") {
+            String::from_utf8(a.content.clone())
+                .map_err(|_| "not UTF-8".to_owned())
+                .and_then(|text| {
+                    RegoPlugin::load(&a.name, &a.file_name, &text, Limits::default())
+                        .map(|p| Plugin::Rego(Box::new(p)))
+                        .map_err(|e| e.to_string())
+                })
+        } else {
+            host.load(&a.name, &a.content, Limits::default())
+                .map(Plugin::Wasm)
+                .map_err(|e| e.to_string())
+        };
+        match loaded {
+            Ok(plugin) => out.push(StatePlugin {
+                plugin,
+                name: a.name.clone(),
+                config: Arc::new(a.config.clone()),
+            }),
+            Err(error) => eprintln!(
+                "portcullis: plugin `{}` of `{}` does not load and abstains: {error}",
+                a.name, a.organization
+            ),
+        }
+    }
+    Ok(out)
 }
 
 fn load(path: &Path) -> Result<Plugin, String> {

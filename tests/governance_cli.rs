@@ -471,3 +471,125 @@ fn notifications_from_the_command_line_reach_a_real_smtp_server() {
     assert_eq!(rejected.len(), 1);
     assert!(rejected[0].body.contains("use the approved printer tool"));
 }
+
+#[test]
+fn attached_plugins_review_requests_and_check_allowed_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s");
+    let state = state.to_str().unwrap();
+    let cmd = |args: &[&str]| {
+        let mut argv: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        argv.extend(["--state".to_owned(), state.to_owned()]);
+        run(&argv)
+    };
+    let ok = |args: &[&str]| {
+        let output = cmd(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    };
+    ok(&[
+        "init",
+        "--bundle",
+        "examples/bundle.json",
+        "--admin",
+        "root",
+        "--name",
+        "Root",
+    ]);
+    let blocked: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/request/blocked.json")).unwrap(),
+    )
+    .unwrap();
+    let sha = blocked["sha256"].as_str().unwrap().to_owned();
+
+    // Vectors that do not pass: nothing is attached.
+    let refused = cmd(&[
+        "plugin",
+        "attach",
+        "--as",
+        "root",
+        "--org",
+        "northwind",
+        "plugins/examples/rego/trusted-publisher.rego",
+        "--vectors",
+        "plugins/examples/vectors/known-bad",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("nothing was attached"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(ok(&["plugin", "list"]).contains("no plugins attached"));
+
+    // The MSP's known-bad component, with this file on its list, rejects the request.
+    let hashes = format!("hashes={sha}");
+    let attached = ok(&[
+        "plugin",
+        "attach",
+        "--as",
+        "root",
+        "--org",
+        "northwind",
+        "plugins/examples/components/known-bad.wasm",
+        "--vectors",
+        "plugins/examples/vectors/known-bad",
+        "--config",
+        &hashes,
+    ]);
+    assert!(attached.contains("vectors passed"), "{attached}");
+    let filed = ok(&[
+        "request",
+        "examples/request/blocked.json",
+        "--message",
+        "labels",
+    ]);
+    assert!(filed.contains("rejected by plugin:known-bad"), "{filed}");
+    let shown = ok(&["requests", "show", "--as", "root", "1"]);
+    assert!(shown.contains("rejected by plugin:known-bad"), "{shown}");
+    ok(&[
+        "plugin",
+        "detach",
+        "--as",
+        "root",
+        "known-bad",
+        "--org",
+        "northwind",
+    ]);
+
+    // Approved by a person; then Lakeside's rule policy denies unsigned files run from
+    // a Downloads folder, though a policy allows it.
+    ok(&[
+        "request",
+        "examples/request/blocked.json",
+        "--message",
+        "labels again",
+    ]);
+    ok(&["approve", "--as", "root", "2"]);
+    assert!(ok(&["decide", "examples/request/blocked.json"]).starts_with("allow"));
+    ok(&[
+        "plugin",
+        "attach",
+        "--as",
+        "root",
+        "--org",
+        "lakeside",
+        "plugins/examples/rego/user-writable.rego",
+        "--vectors",
+        "plugins/examples/vectors/user-writable",
+    ]);
+    let decided = ok(&["decide", "examples/request/blocked.json"]);
+    assert!(
+        decided.starts_with("deny (rule plugin `user-writable`"),
+        "{decided}"
+    );
+    let audit = ok(&[
+        "audit", "search", "--as", "root", "--kind", "deny", "--json",
+    ]);
+    assert!(audit.contains("labelprint.exe"));
+}
