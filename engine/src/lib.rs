@@ -41,6 +41,7 @@ mod decide;
 mod engine;
 pub mod identity;
 mod index;
+mod limits;
 pub mod model;
 pub mod path;
 pub mod reference;
@@ -49,6 +50,7 @@ mod snapshot;
 pub use compile::{parse, CompileError, CompileErrors, EntryKind, ErrorKind, LOCATED_ERRORS};
 pub use decide::{Explanation, PolicyTrace, Scratch, TraceStatus};
 pub use engine::{DeployError, Deployed, Engine, RollbackError, SnapshotGuard, DEFAULT_HISTORY};
+pub use limits::Limits;
 pub use model::{
     Action, Bundle, Decision, DecisionRecord, Event, EventError, MaintenanceMode, Outcome,
     RequestKind,
