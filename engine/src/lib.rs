@@ -82,5 +82,6 @@ mod tests {
         assert_send_sync::<crate::Explanation>();
         assert_send_sync::<crate::CompileErrors>();
         assert_send_sync::<crate::Scratch>();
+        assert_send_sync::<crate::Limits>();
     }
 }
