@@ -26,8 +26,15 @@ use serde_json::json;
 const VARIANTS: usize = 8;
 /// Reader threads.
 const READERS: usize = 4;
-/// Successful deploys and rollbacks.
+/// Successful deploys and rollbacks; `STRESS_SWAPS` overrides it.
 const SWAPS: usize = 2_000;
+
+fn swap_target() -> usize {
+    std::env::var("STRESS_SWAPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SWAPS)
+}
 /// Readers stop by themselves after this long, whatever the writer does.
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -120,6 +127,13 @@ fn invalid_bundles() -> Vec<Bundle> {
     let mut cycle = variant_json(7);
     cycle["organizations"][0]["parent"] = json!("acme");
     out.push(cycle);
+    // Hostile ones, rejected by the default limits before anything is compiled.
+    let mut huge_regex = variant_json(1);
+    huge_regex["applications"][0]["rules"][0]["path"] = json!("regex:a{10000}{10000}");
+    out.push(huge_regex);
+    let mut long_glob = variant_json(4);
+    long_glob["applications"][0]["rules"][0]["path"] = json!(format!("C:\\{}", "a*".repeat(2_000)));
+    out.push(long_glob);
     out.into_iter().map(bundle).collect()
 }
 
@@ -218,8 +232,9 @@ fn writer(
     // The engine's history as the writer expects it: the variants rollbacks restore.
     let mut history: VecDeque<usize> = VecDeque::new();
     let mut swaps = 0;
-    for _ in 0..SWAPS * 3 {
-        if swaps >= SWAPS {
+    let target = swap_target();
+    for _ in 0..target * 3 {
+        if swaps >= target {
             break;
         }
         let before = engine.generation();

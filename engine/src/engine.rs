@@ -41,6 +41,7 @@ struct Writer {
     history: VecDeque<Arc<Snapshot>>,
     history_limit: usize,
     next_generation: u64,
+    limits: crate::Limits,
 }
 
 /// A borrowed view of the current snapshot: cheap to take, lock-free, and stable for as
@@ -99,6 +100,17 @@ impl Engine {
 
     /// As [`Engine::new`], keeping `history` earlier snapshots for rollback.
     pub fn with_history(bundle: &Bundle, history: usize) -> Result<Engine, CompileErrors> {
+        Engine::with_limits(bundle, history, crate::Limits::default())
+    }
+
+    /// As [`Engine::with_history`], within `limits` instead of the default ones, for
+    /// this bundle and every deploy.
+    pub fn with_limits(
+        bundle: &Bundle,
+        history: usize,
+        limits: crate::Limits,
+    ) -> Result<Engine, CompileErrors> {
+        limits.check_bundle(bundle)?;
         let mut keys = AppKeys::default();
         let (tables, stats) = compile::compile(bundle.clone(), &mut keys, None)?;
         let snapshot = Snapshot {
@@ -113,14 +125,14 @@ impl Engine {
                 history: VecDeque::new(),
                 history_limit: history,
                 next_generation: 2,
+                limits,
             }),
         })
     }
 
     /// Reads a bundle from JSON text and starts an engine on it.
     pub fn from_json(text: &str) -> Result<Engine, CompileErrors> {
-        let bundle = compile::parse(text)?;
-        Engine::new(&bundle).map_err(|errors| errors.locate(text))
+        Engine::from_json_with_limits(text, crate::Limits::default())
     }
 
     /// The current snapshot. Hold it for the duration of one decision (or a batch).
@@ -166,6 +178,10 @@ impl Engine {
         gate: impl FnOnce(&Snapshot) -> Result<(), E>,
     ) -> Result<Deployed, DeployError<E>> {
         let mut writer = self.writer();
+        writer
+            .limits
+            .check_bundle(bundle)
+            .map_err(DeployError::Compile)?;
         let previous = self.current.load_full();
         let mut keys = writer.keys.clone();
         let (tables, stats) = compile::compile(bundle.clone(), &mut keys, Some(&previous.tables))
@@ -186,6 +202,7 @@ impl Engine {
 
     /// As [`Engine::deploy`], from JSON text; errors carry line and column.
     pub fn deploy_json(&self, text: &str) -> Result<Deployed, CompileErrors> {
+        self.limits().check_text(text)?;
         let bundle = compile::parse(text)?;
         self.deploy(&bundle).map_err(|errors| errors.locate(text))
     }
@@ -200,6 +217,11 @@ impl Engine {
         self.current
             .store(Arc::new(earlier.with_generation(generation)));
         Ok(generation)
+    }
+
+    /// The limits every deploy is checked against.
+    pub fn limits(&self) -> crate::Limits {
+        self.writer().limits
     }
 
     fn writer(&self) -> MutexGuard<'_, Writer> {

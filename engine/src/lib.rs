@@ -42,6 +42,7 @@ mod engine;
 pub mod fleet;
 pub mod identity;
 mod index;
+mod limits;
 pub mod model;
 pub mod path;
 pub mod plugin;
@@ -51,6 +52,7 @@ mod snapshot;
 pub use compile::{parse, CompileError, CompileErrors, EntryKind, ErrorKind, LOCATED_ERRORS};
 pub use decide::{Explanation, PolicyTrace, Scratch, TraceStatus};
 pub use engine::{DeployError, Deployed, Engine, RollbackError, SnapshotGuard, DEFAULT_HISTORY};
+pub use limits::Limits;
 pub use model::{
     Action, Bundle, Decision, DecisionRecord, Event, EventError, MaintenanceMode, Outcome,
     RequestKind,
@@ -82,5 +84,6 @@ mod tests {
         assert_send_sync::<crate::Explanation>();
         assert_send_sync::<crate::CompileErrors>();
         assert_send_sync::<crate::Scratch>();
+        assert_send_sync::<crate::Limits>();
     }
 }

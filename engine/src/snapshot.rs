@@ -188,8 +188,13 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Compiles a bundle; generation 1.
+    /// Compiles a bundle within the default [`Limits`](crate::Limits); generation 1.
     pub fn compile(bundle: &Bundle) -> Result<Snapshot, CompileErrors> {
+        Snapshot::compile_with_limits(bundle, &crate::Limits::default())
+    }
+
+    /// Compiles a bundle the limits were checked on.
+    pub(crate) fn compile_checked(bundle: &Bundle) -> Result<Snapshot, CompileErrors> {
         let (tables, stats) = compile::compile(bundle.clone(), &mut AppKeys::default(), None)?;
         Ok(Snapshot {
             generation: 1,
@@ -200,8 +205,7 @@ impl Snapshot {
 
     /// Reads a bundle from JSON text and compiles it; errors carry line and column.
     pub fn compile_json(text: &str) -> Result<Snapshot, CompileErrors> {
-        let bundle = compile::parse(text)?;
-        Snapshot::compile(&bundle).map_err(|errors| errors.locate(text))
+        Snapshot::compile_json_with_limits(text, &crate::Limits::default())
     }
 
     /// The generation: it grows with every deploy and rollback of an engine.

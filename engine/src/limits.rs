@@ -1,0 +1,468 @@
+//! Resource limits on bundles: how large, how deep, how many, how long.
+//!
+//! A bundle is written by people and tools the engine does not control; a hostile or
+//! broken one must be rejected quickly, with a message, instead of exhausting time or
+//! memory at compile time or slowing every decision afterwards. [`Limits`] holds the
+//! bounds. They are checked where a bundle enters the engine:
+//!
+//! - on the text, before it is parsed ([`Limits::check_text`]): its size, how deeply
+//!   its JSON nests, and the length of each string as written, so that the parser never
+//!   builds a huge or deep value;
+//! - on the parsed bundle, before it is compiled ([`Limits::check_bundle`]): entries of
+//!   each kind, rules per application, items in each list, the length of each id, name,
+//!   user and pattern, and the compiled size and nesting of each `regex:` pattern.
+//!
+//! Every violation is a [`CompileError`] of kind [`ErrorKind::Limit`] that names the
+//! limit, its value and the place (`applications[3].rules[0].path`, with line and
+//! column for text). [`Snapshot::compile`], [`Snapshot::compile_json`] and every
+//! [`Engine`] constructor and deploy apply [`Limits::default`]; the `_with_limits`
+//! variants take others.
+//!
+//! The defaults are far above what real tenancies use and far below what hurts: a
+//! bundle at every default limit at once cannot be built (64 MiB of text caps it), and
+//! one that reaches any single limit compiles in seconds.
+//!
+//! Regular expressions are searched by `regex-automata`, whose engines run in time
+//! linear in the path, so patterns such as `(a*)*b` that make backtracking engines
+//! explode are harmless; what a hostile expression can blow up is the compiled size
+//! (`a{10000}{10000}`), which [`Limits::regex_size_limit`] bounds. Pattern compilation
+//! keeps its own ceiling of 1 MiB per expression and 64 levels of nesting (see
+//! [`path`](crate::path)); limits above those have no further effect.
+
+use regex_automata::nfa::thompson;
+use regex_syntax::ast::ErrorKind as AstErrorKind;
+
+use crate::compile::{self, CompileError, CompileErrors, EntryKind, ErrorKind};
+use crate::engine::Engine;
+use crate::model::Bundle;
+use crate::path::REGEX_PREFIX;
+use crate::snapshot::Snapshot;
+
+/// Bounds on what a bundle may contain; see the [module documentation](self).
+///
+/// ```
+/// use portcullis_engine::{Limits, Snapshot};
+///
+/// let limits = Limits { max_entries: 2, ..Limits::default() };
+/// let text = r#"{"format": "portcullis.bundle/v1", "organizations": [
+///     {"id": "a", "name": "A"}, {"id": "b", "name": "B"}, {"id": "c", "name": "C"}]}"#;
+/// let error = Snapshot::compile_json_with_limits(text, &limits).unwrap_err();
+/// assert_eq!(
+///     error.to_string(),
+///     "2:57: a list of more than 2 entries (`max_entries`)"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of bundle text. Default 64 MiB.
+    pub max_bundle_bytes: usize,
+    /// How deeply arrays and objects nest in bundle text; a valid bundle needs 6.
+    /// Default 32.
+    pub max_json_depth: usize,
+    /// Bytes of one string: in bundle text, as written between its quotes (escapes
+    /// included); in a bundle, of each id, name, reference and user. Default 32 KiB,
+    /// the longest path Windows accepts.
+    pub max_string_bytes: usize,
+    /// Entries of each kind: organizations, groups, computers, applications, policies.
+    /// Default 1,000,000.
+    pub max_entries: usize,
+    /// File rules of one application. Default 100,000.
+    pub max_rules_per_application: usize,
+    /// Items of a list inside one entry: a policy's applications and users, an
+    /// organization's notification recipients. Default 100,000.
+    pub max_list_items: usize,
+    /// Bytes of one `path`, `process` or `created_by` pattern, `regex:` included.
+    /// Matching a glob costs up to the product of its length and the path's, on every
+    /// decision that reaches it, so this bounds a decision's worst case. Default 2,048.
+    pub max_pattern_bytes: usize,
+    /// Compiled size in bytes of the Thompson NFA of one `regex:` pattern
+    /// (`regex-automata`'s `nfa_size_limit`). Default 1 MiB.
+    pub regex_size_limit: usize,
+    /// How deeply groups and repetitions nest in one `regex:` pattern. Default 64.
+    pub regex_nest_limit: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bundle_bytes: 64 << 20,
+            max_json_depth: 32,
+            max_string_bytes: 32 << 10,
+            max_entries: 1_000_000,
+            max_rules_per_application: 100_000,
+            max_list_items: 100_000,
+            max_pattern_bytes: 2_048,
+            regex_size_limit: 1 << 20,
+            regex_nest_limit: 64,
+        }
+    }
+}
+
+/// How many limit errors one check reports before it stops looking.
+const MAX_ERRORS: usize = 100;
+
+fn limit_error(entry: EntryKind, id: Option<&str>, path: String, message: String) -> CompileError {
+    CompileError::new(ErrorKind::Limit, entry, id, path, message)
+}
+
+impl Limits {
+    /// Checks bundle text before it is parsed: its size, its nesting, the length of
+    /// its strings, the entries of its lists. Reports the first violation, with line
+    /// and column.
+    pub fn check_text(&self, text: &str) -> Result<(), CompileErrors> {
+        if text.len() > self.max_bundle_bytes {
+            return Err(CompileErrors::one(limit_error(
+                EntryKind::Bundle,
+                None,
+                String::new(),
+                format!(
+                    "the bundle is {} bytes; the limit is {} bytes (`max_bundle_bytes`)",
+                    text.len(),
+                    self.max_bundle_bytes
+                ),
+            )));
+        }
+        let bytes = text.as_bytes();
+        let mut depth = 0usize;
+        let mut string_start: Option<usize> = None;
+        let mut escaped = false;
+        let (mut in_list, mut in_entry, mut entries) = (false, false, 0usize);
+        for (at, &b) in bytes.iter().enumerate() {
+            if let Some(start) = string_start {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    string_start = None;
+                    continue;
+                }
+                if at - start > self.max_string_bytes {
+                    return Err(self.text_error(
+                        text,
+                        start,
+                        format!(
+                            "a string longer than {} bytes (`max_string_bytes`)",
+                            self.max_string_bytes
+                        ),
+                    ));
+                }
+                continue;
+            }
+            // Entries of the bundle's lists (arrays at depth 2) are counted here, so
+            // that a bundle with millions of them is turned away before the parser
+            // builds them all.
+            if depth == 2 && in_list && !in_entry && !b" \t\r\n,]".contains(&b) {
+                in_entry = true;
+                entries += 1;
+                if entries > self.max_entries {
+                    return Err(self.text_error(
+                        text,
+                        at,
+                        format!(
+                            "a list of more than {} entries (`max_entries`)",
+                            self.max_entries
+                        ),
+                    ));
+                }
+            }
+            match b {
+                b',' if depth == 2 => in_entry = false,
+                b'"' => string_start = Some(at),
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth == 2 {
+                        in_list = b == b'[';
+                        in_entry = false;
+                        entries = 0;
+                    }
+                    if depth > self.max_json_depth {
+                        return Err(self.text_error(
+                            text,
+                            at,
+                            format!(
+                                "arrays and objects nest more than {} deep (`max_json_depth`)",
+                                self.max_json_depth
+                            ),
+                        ));
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn text_error(&self, text: &str, at: usize, message: String) -> CompileErrors {
+        let before = text.as_bytes().get(..at).unwrap_or_default();
+        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |n| n + 1);
+        let column = 1 + text
+            .get(line_start..at)
+            .map_or(at - line_start, |s| s.chars().count());
+        let mut error = limit_error(EntryKind::Bundle, None, String::new(), message);
+        error.location = Some((line, column));
+        CompileErrors::one(error)
+    }
+
+    /// Checks a parsed bundle before it is compiled. Reports up to 100 violations.
+    pub fn check_bundle(&self, bundle: &Bundle) -> Result<(), CompileErrors> {
+        let mut check = Check {
+            limits: self,
+            errors: Vec::new(),
+        };
+        let lists = [
+            ("organizations", "organizations", bundle.organizations.len()),
+            ("groups", "groups", bundle.groups.len()),
+            ("computers", "computers", bundle.computers.len()),
+            ("applications", "applications", bundle.applications.len()),
+            ("policies", "policies", bundle.policies.len()),
+        ];
+        for (list, noun, len) in lists {
+            if len > self.max_entries {
+                check.push(
+                    EntryKind::Bundle,
+                    None,
+                    list.to_owned(),
+                    format!(
+                        "{len} {noun}; the limit is {} entries of each kind (`max_entries`)",
+                        self.max_entries
+                    ),
+                );
+            }
+        }
+        // Walking a list past the limit would cost what the limit is there to avoid.
+        if !check.errors.is_empty() {
+            return Err(CompileErrors::new(check.errors));
+        }
+        check.string(EntryKind::Bundle, None, "format", &bundle.format);
+        for (n, o) in bundle.organizations.iter().enumerate() {
+            let (entry, id) = (EntryKind::Organization, Some(o.id.as_str()));
+            let at = |field: &str| format!("organizations[{n}].{field}");
+            check.string(entry, id, &at("id"), &o.id);
+            check.string(entry, id, &at("name"), &o.name);
+            if let Some(parent) = &o.parent {
+                check.string(entry, id, &at("parent"), parent);
+            }
+            if let Some(deny) = &o.default_deny {
+                check.list(entry, id, &at("default_deny.notify"), deny.notify.len());
+            }
+        }
+        for (n, g) in bundle.groups.iter().enumerate() {
+            let (entry, id) = (EntryKind::Group, Some(g.id.as_str()));
+            let at = |field: &str| format!("groups[{n}].{field}");
+            check.string(entry, id, &at("id"), &g.id);
+            check.string(entry, id, &at("organization"), &g.organization);
+            check.string(entry, id, &at("name"), &g.name);
+        }
+        for (n, c) in bundle.computers.iter().enumerate() {
+            let (entry, id) = (EntryKind::Computer, Some(c.id.as_str()));
+            let at = |field: &str| format!("computers[{n}].{field}");
+            check.string(entry, id, &at("id"), &c.id);
+            check.string(entry, id, &at("group"), &c.group);
+            check.string(entry, id, &at("name"), &c.name);
+        }
+        for (n, a) in bundle.applications.iter().enumerate() {
+            let (entry, id) = (EntryKind::Application, Some(a.id.as_str()));
+            let at = |field: &str| format!("applications[{n}].{field}");
+            check.string(entry, id, &at("id"), &a.id);
+            check.string(entry, id, &at("organization"), &a.organization);
+            check.string(entry, id, &at("name"), &a.name);
+            if a.rules.len() > self.max_rules_per_application {
+                check.push(
+                    entry,
+                    id,
+                    at("rules"),
+                    format!(
+                        "{} rules; the limit is {} per application (`max_rules_per_application`)",
+                        a.rules.len(),
+                        self.max_rules_per_application
+                    ),
+                );
+                continue;
+            }
+            for (r, rule) in a.rules.iter().enumerate() {
+                let patterns = [
+                    ("path", &rule.path),
+                    ("process", &rule.process),
+                    ("created_by", &rule.created_by),
+                ];
+                for (field, pattern) in patterns {
+                    if let Some(pattern) = pattern {
+                        check.pattern(entry, id, &at(&format!("rules[{r}].{field}")), pattern);
+                    }
+                }
+            }
+        }
+        for (n, p) in bundle.policies.iter().enumerate() {
+            let (entry, id) = (EntryKind::Policy, Some(p.id.as_str()));
+            let at = |field: &str| format!("policies[{n}].{field}");
+            check.string(entry, id, &at("id"), &p.id);
+            if check.list(entry, id, &at("applications"), p.applications.len()) {
+                for (k, app) in p.applications.iter().enumerate() {
+                    check.string(entry, id, &at(&format!("applications[{k}]")), app);
+                }
+            }
+            if let Some(users) = &p.users {
+                if check.list(entry, id, &at("users"), users.len()) {
+                    for (k, user) in users.iter().enumerate() {
+                        check.string(entry, id, &at(&format!("users[{k}]")), user);
+                    }
+                }
+            }
+            if let Some(deny) = &p.on_deny {
+                check.list(entry, id, &at("on_deny.notify"), deny.notify.len());
+            }
+        }
+        if check.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(CompileErrors::new(check.errors))
+        }
+    }
+}
+
+/// One pass of [`Limits::check_bundle`].
+struct Check<'a> {
+    limits: &'a Limits,
+    errors: Vec<CompileError>,
+}
+
+impl Check<'_> {
+    fn push(&mut self, entry: EntryKind, id: Option<&str>, path: String, message: String) {
+        if self.errors.len() < MAX_ERRORS {
+            // An id over the limit is not repeated in every message about its entry.
+            let id = id.filter(|id| id.len() <= self.limits.max_string_bytes);
+            self.errors.push(limit_error(entry, id, path, message));
+        }
+    }
+
+    fn string(&mut self, entry: EntryKind, id: Option<&str>, path: &str, value: &str) {
+        if value.len() > self.limits.max_string_bytes {
+            self.push(
+                entry,
+                id,
+                path.to_owned(),
+                format!(
+                    "the text is {} bytes; the limit is {} bytes (`max_string_bytes`)",
+                    value.len(),
+                    self.limits.max_string_bytes
+                ),
+            );
+        }
+    }
+
+    /// Whether a list of `len` items is within the limit.
+    fn list(&mut self, entry: EntryKind, id: Option<&str>, path: &str, len: usize) -> bool {
+        if len <= self.limits.max_list_items {
+            return true;
+        }
+        self.push(
+            entry,
+            id,
+            path.to_owned(),
+            format!(
+                "{len} items; the limit is {} (`max_list_items`)",
+                self.limits.max_list_items
+            ),
+        );
+        false
+    }
+
+    fn pattern(&mut self, entry: EntryKind, id: Option<&str>, path: &str, pattern: &str) {
+        let limits = self.limits;
+        if pattern.len() > limits.max_pattern_bytes {
+            self.push(
+                entry,
+                id,
+                path.to_owned(),
+                format!(
+                    "the pattern is {} bytes; the limit is {} bytes (`max_pattern_bytes`)",
+                    pattern.len(),
+                    limits.max_pattern_bytes
+                ),
+            );
+            return;
+        }
+        let Some(body) = pattern.strip_prefix(REGEX_PREFIX) else {
+            return;
+        };
+        if let Some(message) = regex_problem(limits, body) {
+            self.push(entry, id, path.to_owned(), message);
+        }
+    }
+}
+
+/// Why a regular expression is over the limits, if it is. Invalid expressions pass:
+/// compiling the pattern reports them with the parser's explanation.
+fn regex_problem(limits: &Limits, body: &str) -> Option<String> {
+    // Case-insensitive, as on Windows: the larger of the two compiled forms.
+    let hir = match regex_syntax::ParserBuilder::new()
+        .nest_limit(limits.regex_nest_limit)
+        .case_insensitive(true)
+        .build()
+        .parse(body)
+    {
+        Ok(hir) => hir,
+        Err(regex_syntax::Error::Parse(e))
+            if matches!(e.kind(), AstErrorKind::NestLimitExceeded(_)) =>
+        {
+            return Some(format!(
+                "the regular expression nests groups and repetitions more than {} deep \
+                 (`regex_nest_limit`)",
+                limits.regex_nest_limit
+            ));
+        }
+        Err(_) => return None,
+    };
+    let built = thompson::Compiler::new()
+        .configure(
+            thompson::Config::new()
+                .nfa_size_limit(Some(limits.regex_size_limit))
+                .which_captures(thompson::WhichCaptures::None),
+        )
+        .build_from_hir(&hir);
+    match built {
+        Err(e) if e.size_limit().is_some() => Some(format!(
+            "the regular expression is too large once compiled; the limit is {} bytes \
+             (`regex_size_limit`)",
+            limits.regex_size_limit
+        )),
+        _ => None,
+    }
+}
+
+impl Snapshot {
+    /// As [`Snapshot::compile`], within `limits` instead of the default ones.
+    pub fn compile_with_limits(
+        bundle: &Bundle,
+        limits: &Limits,
+    ) -> Result<Snapshot, CompileErrors> {
+        limits.check_bundle(bundle)?;
+        Snapshot::compile_checked(bundle)
+    }
+
+    /// As [`Snapshot::compile_json`], within `limits` instead of the default ones.
+    pub fn compile_json_with_limits(
+        text: &str,
+        limits: &Limits,
+    ) -> Result<Snapshot, CompileErrors> {
+        limits.check_text(text)?;
+        let bundle = compile::parse(text)?;
+        Snapshot::compile_with_limits(&bundle, limits).map_err(|errors| errors.locate(text))
+    }
+}
+
+impl Engine {
+    /// As [`Engine::from_json`], within `limits`; the engine keeps them for its deploys.
+    pub fn from_json_with_limits(text: &str, limits: Limits) -> Result<Engine, CompileErrors> {
+        limits.check_text(text)?;
+        let bundle = compile::parse(text)?;
+        Engine::with_limits(&bundle, crate::DEFAULT_HISTORY, limits)
+            .map_err(|errors| errors.locate(text))
+    }
+}

@@ -1,0 +1,110 @@
+//! Every saved fuzz crash (`fuzz/regressions/<target>/`) and every seed of the fuzz
+//! corpora (`fuzz/corpus/<target>/`) runs through the fuzz targets' own bodies
+//! (`fuzz/src/lib.rs`) on the stable toolchain, so a crash found once stays a test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code, missing_docs)]
+mod bodies;
+
+use std::path::{Path, PathBuf};
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+fn run(kind: &str, require_some: bool) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(kind);
+    let mut total = 0;
+    for (target, body) in bodies::TARGETS {
+        let inputs = files(&root.join(target));
+        assert!(
+            !require_some || !inputs.is_empty(),
+            "no seeds in fuzz/{kind}/{target}"
+        );
+        for input in &inputs {
+            let data = std::fs::read(input).unwrap();
+            if std::panic::catch_unwind(|| body(&data)).is_err() {
+                panic!("{target} fails on {}", input.display());
+            }
+        }
+        total += inputs.len();
+    }
+    eprintln!("fuzz/{kind}: {total} inputs passed");
+}
+
+#[test]
+fn saved_crashes_stay_fixed() {
+    run("regressions", false);
+}
+
+#[test]
+fn seed_corpora_pass() {
+    run("corpus", true);
+}
+
+#[test]
+fn every_target_has_a_binary() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/fuzz_targets");
+    for (target, _) in bodies::TARGETS {
+        let source = std::fs::read_to_string(dir.join(format!("{target}.rs"))).unwrap();
+        assert!(
+            source.contains(&format!("portcullis_fuzz::{target}(data)")),
+            "fuzz/fuzz_targets/{target}.rs does not call its body"
+        );
+    }
+}
+
+#[test]
+fn the_naive_glob_matcher_is_right_on_known_cases() {
+    let cases = [
+        ("a*b", "ab", true),
+        ("a*b", "a\\x\\b", true),
+        ("a?b", "ab", false),
+        ("a?b", "axb", true),
+        ("*", "", true),
+        ("?", "", false),
+        ("*.exe", "c:\\x.exe", true),
+        ("c:\\*\\x", "c:\\x", false),
+        ("ab", "abc", false),
+    ];
+    for (glob, text, want) in cases {
+        assert_eq!(bodies::naive_glob(glob, text), want, "{glob} on {text}");
+    }
+}
+
+#[path = "support/pe.rs"]
+#[allow(dead_code)]
+mod pe;
+
+/// Writes the unsigned PE seeds of `pe_authenticode` (`fuzz/corpus/pe_authenticode/`);
+/// docs/ROBUSTNESS.md shows how the signed seed is made from one of them.
+#[test]
+#[ignore = "writes seed files; run by hand when the PE builder changes"]
+fn write_pe_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/pe_authenticode");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, kind, overlay) in [
+        ("pe32.exe", pe::Kind::Pe32, 0),
+        ("pe32plus.exe", pe::Kind::Pe32Plus, 5),
+        ("efi.efi", pe::Kind::Efi, 0),
+    ] {
+        let (bytes, _) = pe::build(kind, overlay);
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
