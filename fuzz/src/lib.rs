@@ -29,7 +29,7 @@ pub type Body = fn(&[u8]);
 
 /// The targets, by name: the names of the directories under `fuzz/corpus/` and
 /// `fuzz/regressions/`, and of the binaries in `fuzz/fuzz_targets/`.
-pub const TARGETS: [(&str, Body); 7] = [
+pub const TARGETS: [(&str, Body); 8] = [
     ("bundle_compile", bundle_compile),
     ("event_parse", event_parse),
     ("path_normalize", path_normalize),
@@ -37,6 +37,7 @@ pub const TARGETS: [(&str, Body); 7] = [
     ("pe_authenticode", pe_authenticode),
     ("certificate_parse", certificate_parse),
     ("eval_differential", eval_differential),
+    ("plugin_verdict", plugin_verdict),
 ];
 
 /// Paths every compiled bundle is asked about, in both families' spellings.
@@ -102,6 +103,28 @@ pub fn bundle_compile(data: &[u8]) {
                 assert_eq!(got, want, "indexed and reference disagree on {event:?}");
             }
         }
+    }
+}
+
+/// Decoding a plugin's answer never panics: arbitrary JSON read as an approval verdict
+/// or a rule verdict (as the Rego host reads a policy's output) is either refused or
+/// a verdict that `validate` judges without panicking, that reads back from its own
+/// JSON unchanged, and that `combine` keeps against an abstain.
+pub fn plugin_verdict(data: &[u8]) {
+    use portcullis_engine::plugin::{combine, RuleVerdict, Verdict};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(verdict) = serde_json::from_str::<Verdict>(text) {
+        let _ = verdict.validate();
+        let json = serde_json::to_string(&verdict).unwrap();
+        assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), verdict, "{json}");
+        assert_eq!(combine([&Verdict::Abstain, &verdict]), verdict);
+    }
+    if let Ok(verdict) = serde_json::from_str::<RuleVerdict>(text) {
+        let _ = verdict.validate();
+        let json = serde_json::to_string(&verdict).unwrap();
+        assert_eq!(serde_json::from_str::<RuleVerdict>(&json).unwrap(), verdict, "{json}");
     }
 }
 
