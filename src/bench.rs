@@ -366,7 +366,11 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
                 let mut next = Instant::now();
                 let mut n = 0usize;
                 while !stop.load(Ordering::Relaxed) {
-                    let target = if n.is_multiple_of(2) { &edited } else { &bundle };
+                    let target = if n.is_multiple_of(2) {
+                        &edited
+                    } else {
+                        &bundle
+                    };
                     if engine.deploy(target).is_ok() {
                         deploys.fetch_add(1, Ordering::Relaxed);
                     }

@@ -118,13 +118,21 @@ pub fn plugin_verdict(data: &[u8]) {
     if let Ok(verdict) = serde_json::from_str::<Verdict>(text) {
         let _ = verdict.validate();
         let json = serde_json::to_string(&verdict).unwrap();
-        assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), verdict, "{json}");
+        assert_eq!(
+            serde_json::from_str::<Verdict>(&json).unwrap(),
+            verdict,
+            "{json}"
+        );
         assert_eq!(combine([&Verdict::Abstain, &verdict]), verdict);
     }
     if let Ok(verdict) = serde_json::from_str::<RuleVerdict>(text) {
         let _ = verdict.validate();
         let json = serde_json::to_string(&verdict).unwrap();
-        assert_eq!(serde_json::from_str::<RuleVerdict>(&json).unwrap(), verdict, "{json}");
+        assert_eq!(
+            serde_json::from_str::<RuleVerdict>(&json).unwrap(),
+            verdict,
+            "{json}"
+        );
     }
 }
 
