@@ -649,7 +649,18 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
             let mut gov = open(&state)?;
             let event = read_event(&event)?;
             let ruled = decide_with_rules(&mut gov, &event)?;
-            print(state.json, &ruled, || {
+            // The decision's own fields, plus what the rule plugins did when they did
+            // anything.
+            let mut shown = serde_json::to_value(&ruled.decision).map_err(|e| e.to_string())?;
+            if let Some(fields) = shown.as_object_mut() {
+                if let Some(deny) = &ruled.denied_by {
+                    fields.insert("denied_by_plugin".to_owned(), json!(deny));
+                }
+                if !ruled.failures.is_empty() {
+                    fields.insert("plugin_failures".to_owned(), json!(ruled.failures));
+                }
+            }
+            print(state.json, &shown, || {
                 let mut out = describe_decision(&ruled.decision);
                 if let Some(deny) = &ruled.denied_by {
                     out = format!(
