@@ -15,30 +15,15 @@
 #[path = "support/fleet.rs"]
 mod support;
 
-use std::hint::black_box;
-
 use criterion::{criterion_group, criterion_main, Criterion};
-use portcullis_engine::fleet::{EventKind, EventMix, Fleet, FleetSize};
-use portcullis_engine::{Scratch, Snapshot};
+use portcullis_engine::fleet::{EventKind, Fleet, FleetSize};
 
 fn bench(c: &mut Criterion) {
     let dense = Fleet::generate(FleetSize::patterns_in_one_organization(10_000), 1);
     let fleets = [("10k_patterns", dense), ("medium", support::fleet())];
     for (name, fleet) in &fleets {
-        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
-        let events = fleet.events(&EventMix::only(EventKind::PathHit), support::EVENTS, 1);
-        let mut scratch = Scratch::default();
-        let mut i = 0;
-        c.bench_function(&format!("decide/path/{name}"), |b| {
-            b.iter(|| {
-                i = (i + 1) % events.len();
-                black_box(
-                    snapshot
-                        .decide_with(black_box(&events[i]), &mut scratch)
-                        .decision,
-                )
-            })
-        });
+        let name = format!("decide/path/{name}");
+        support::bench_decisions(c, &name, fleet, EventKind::PathHit);
     }
 }
 

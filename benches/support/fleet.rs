@@ -3,8 +3,11 @@
 //! `portcullis bench` command measures the large one.
 #![allow(dead_code)]
 
+use std::hint::black_box;
+
+use criterion::Criterion;
 use portcullis_engine::fleet::{EventKind, EventMix, Fleet, Preset};
-use portcullis_engine::{Event, Snapshot};
+use portcullis_engine::{Event, Scratch, Snapshot};
 
 /// Events per kind; benches cycle through them so that no single event is measured.
 pub const EVENTS: usize = 1024;
@@ -19,4 +22,23 @@ pub fn events(fleet: &Fleet, kind: EventKind) -> Vec<Event> {
 
 pub fn snapshot(fleet: &Fleet) -> Snapshot {
     Snapshot::compile(&fleet.bundle).unwrap()
+}
+
+/// Times one decision at a time on `fleet`, cycling through events of `kind`, as the
+/// criterion function `name`.
+pub fn bench_decisions(c: &mut Criterion, name: &str, fleet: &Fleet, kind: EventKind) {
+    let snapshot = snapshot(fleet);
+    let events = fleet.events(&EventMix::only(kind), EVENTS, 1);
+    let mut scratch = Scratch::default();
+    let mut i = 0;
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            i = (i + 1) % events.len();
+            black_box(
+                snapshot
+                    .decide_with(black_box(&events[i]), &mut scratch)
+                    .decision,
+            )
+        })
+    });
 }
