@@ -28,6 +28,47 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
 
+/// A state directory in a temporary directory, and the command line run on it.
+struct StateDir {
+    dir: tempfile::TempDir,
+    state: String,
+}
+
+impl StateDir {
+    fn new() -> StateDir {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s").to_str().unwrap().to_owned();
+        StateDir { dir, state }
+    }
+
+    /// Runs `portcullis ARGS --state DIR`.
+    fn cmd(&self, args: &[&str]) -> Output {
+        let mut argv: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        argv.extend(["--state".to_owned(), self.state.clone()]);
+        run(&argv)
+    }
+
+    /// Runs it, asserts it succeeded, and returns its standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.cmd(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        text(&output.stdout)
+    }
+
+    /// Runs it, asserts it failed with `message` on standard error.
+    fn fails(&self, args: &[&str], message: &str) {
+        let output = self.cmd(args);
+        assert!(!output.status.success(), "{args:?} succeeded");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
 /// Splits a shell line into words: whitespace-separated, with double-quoted strings.
 fn words(line: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -171,29 +212,9 @@ fn the_readme_walkthrough_runs_as_written() {
 
 #[test]
 fn refusals_and_bad_input_say_what_and_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("s");
-    let state = state.to_str().unwrap();
-    let cmd = |args: &[&str]| {
-        let mut argv: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        argv.extend(["--state".to_owned(), state.to_owned()]);
-        run(&argv)
-    };
-    let ok = |args: &[&str]| {
-        let output = cmd(args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            text(&output.stderr)
-        );
-        text(&output.stdout)
-    };
-    let fails = |args: &[&str], message: &str| {
-        let output = cmd(args);
-        assert!(!output.status.success(), "{args:?} succeeded");
-        let stderr = text(&output.stderr);
-        assert!(stderr.contains(message), "{args:?}: {stderr}");
-    };
+    let st = StateDir::new();
+    let ok = |args: &[&str]| st.ok(args);
+    let fails = |args: &[&str], message: &str| st.fails(args, message);
     fails(
         &["decide", "examples/request/blocked.json"],
         "holds no state",
@@ -338,22 +359,11 @@ mod servers;
 
 #[test]
 fn notifications_from_the_command_line_reach_a_real_smtp_server() {
-    let dir = tempfile::tempdir().unwrap();
+    let st = StateDir::new();
+    let dir = &st.dir;
     let smtp = servers::SmtpServer::start(servers::free_port(), dir.path());
-    let state = dir.path().join("s");
-    let state = state.to_str().unwrap();
-    let cmd = |args: &[&str]| {
-        let mut argv: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        argv.extend(["--state".to_owned(), state.to_owned()]);
-        let output = run(&argv);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}{}",
-            text(&output.stdout),
-            text(&output.stderr)
-        );
-        text(&output.stdout)
-    };
+    let state = st.state.as_str();
+    let cmd = |args: &[&str]| st.ok(args);
     cmd(&[
         "init",
         "--bundle",
@@ -474,24 +484,9 @@ fn notifications_from_the_command_line_reach_a_real_smtp_server() {
 
 #[test]
 fn attached_plugins_review_requests_and_check_allowed_executions() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("s");
-    let state = state.to_str().unwrap();
-    let cmd = |args: &[&str]| {
-        let mut argv: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        argv.extend(["--state".to_owned(), state.to_owned()]);
-        run(&argv)
-    };
-    let ok = |args: &[&str]| {
-        let output = cmd(args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}{}",
-            text(&output.stdout),
-            text(&output.stderr)
-        );
-        text(&output.stdout)
-    };
+    let st = StateDir::new();
+    let cmd = |args: &[&str]| st.cmd(args);
+    let ok = |args: &[&str]| st.ok(args);
     ok(&[
         "init",
         "--bundle",
