@@ -26,26 +26,57 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn run(kind: &str, require_some: bool) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz")
-        .join(kind);
+/// Runs every file under `root/<target>/` through its target's body; returns the files
+/// a body panicked on, and the number of files run.
+fn failures(
+    root: &Path,
+    targets: &[(&str, bodies::Body)],
+    require_some: bool,
+) -> (Vec<String>, usize) {
+    let mut failed = Vec::new();
     let mut total = 0;
-    for (target, body) in bodies::TARGETS {
+    for (target, body) in targets {
         let inputs = files(&root.join(target));
         assert!(
             !require_some || !inputs.is_empty(),
-            "no seeds in fuzz/{kind}/{target}"
+            "no seeds in {}",
+            root.join(target).display()
         );
         for input in &inputs {
             let data = std::fs::read(input).unwrap();
             if std::panic::catch_unwind(|| body(&data)).is_err() {
-                panic!("{target} fails on {}", input.display());
+                failed.push(format!("{target} fails on {}", input.display()));
             }
         }
         total += inputs.len();
     }
+    (failed, total)
+}
+
+fn run(kind: &str, require_some: bool) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(kind);
+    let (failed, total) = failures(&root, &bodies::TARGETS, require_some);
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
     eprintln!("fuzz/{kind}: {total} inputs passed");
+}
+
+/// A saved crash that still crashes fails the run: the regression directory layout
+/// `scripts/fuzz` writes (`<target>/crash-<sha1>`), with the canary target's crashing
+/// input and an input it passes.
+#[test]
+fn a_saved_crash_that_still_crashes_fails() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("crash_canary");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("crash-canary"), bodies::CANARY_INPUT).unwrap();
+    std::fs::write(dir.join("crash-passes"), b"portcullis").unwrap();
+    let targets: [(&str, bodies::Body); 1] = [("crash_canary", bodies::crash_canary)];
+    let (failed, total) = failures(root.path(), &targets, true);
+    assert_eq!(total, 2);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].ends_with("crash-canary"), "{failed:?}");
 }
 
 #[test]
@@ -61,7 +92,11 @@ fn seed_corpora_pass() {
 #[test]
 fn every_target_has_a_binary() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/fuzz_targets");
-    for (target, _) in bodies::TARGETS {
+    for target in bodies::TARGETS
+        .iter()
+        .map(|(t, _)| *t)
+        .chain(["crash_canary"])
+    {
         let source = std::fs::read_to_string(dir.join(format!("{target}.rs"))).unwrap();
         assert!(
             source.contains(&format!("portcullis_fuzz::{target}(data)")),

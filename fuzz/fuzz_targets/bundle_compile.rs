@@ -1,3 +1,6 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| portcullis_fuzz::bundle_compile(data));
+libfuzzer_sys::fuzz_target!(
+    init: portcullis_fuzz::single_threaded_rayon(),
+    |data: &[u8]| portcullis_fuzz::bundle_compile(data)
+);

@@ -40,6 +40,19 @@ pub const TARGETS: [(&str, Body); 8] = [
     ("plugin_verdict", plugin_verdict),
 ];
 
+/// The one input `crash_canary` crashes on (`scripts/fuzz` writes the same bytes).
+pub const CANARY_INPUT: &[u8] = b"portcullis crash canary";
+
+/// Not a property: a target that panics on [`CANARY_INPUT`] and on nothing else.
+/// `scripts/fuzz` runs it on that input to check that a crash is reported and saved
+/// as a regression file, and `tests/fuzz_regressions.rs` checks that a saved crash
+/// fails the regression run. It is not in [`TARGETS`].
+pub fn crash_canary(data: &[u8]) {
+    if data == CANARY_INPUT {
+        panic!("crash_canary: the canary input");
+    }
+}
+
 /// Paths every compiled bundle is asked about, in both families' spellings.
 const PATHS: [&str; 6] = [
     r"C:\Windows\System32\notepad.exe",
@@ -381,6 +394,19 @@ pub fn seeded_runner(data: &[u8]) -> TestRunner {
     }
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
     TestRunner::new_with_rng(Config::default(), rng)
+}
+
+/// Makes the fuzzing thread the only thread of rayon's global pool, so the engine's
+/// parallel compile (`into_par_iter` over organizations) runs inline on it: the same
+/// code, without handing work to other threads and waiting for it, and without idle
+/// workers spinning. That halves the CPU time of an `eval_differential` execution.
+/// Call it once, from the thread that runs the inputs (a fuzz target's `init`); it does
+/// nothing when the global pool exists already.
+pub fn single_threaded_rayon() {
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .use_current_thread()
+        .build_global();
 }
 
 /// The indexed evaluator and the reference evaluator agree on bundles and events drawn
