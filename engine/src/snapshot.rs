@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::compile::{self, CompileErrors, OrgSource};
-use crate::index::RuleIndex;
+use crate::index::{PathBounds, RuleIndex};
 use crate::model::{Action, Bundle, DenyOptions, Timestamp};
 
 /// Stable numbers for application ids, shared by every snapshot of one engine, so that
@@ -132,6 +132,8 @@ pub(crate) struct Partition {
     /// The key of each of the organization's applications, by local index.
     pub(crate) app_keys: Box<[u32]>,
     pub(crate) index: RuleIndex,
+    /// Where in the position order its path patterns stop mattering.
+    pub(crate) path_bounds: PathBounds,
     pub(crate) policies: Box<[CompiledPolicy]>,
     /// Enabled policies by `slot_key(application, slot)`, sorted by position.
     pub(crate) by_target: FxHashMap<u64, Box<[u32]>>,

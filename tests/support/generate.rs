@@ -1283,6 +1283,28 @@ pub fn build_event(bundle: &Bundle, seed: u64) -> Event {
         if let Some(p) = rule.created_by.as_deref() {
             created_by = instantiate(d, p, fam).or(created_by);
         }
+        // Sometimes a second rule's paths too: the hash or signer names one
+        // application and the paths another, so policies of both compete, and a path
+        // rule's policy (often a deny) may come before the one the hash gives.
+        if let Some(second) = d.percent(30).then(|| aim(d, bundle, &computer)).flatten() {
+            if let Some(p) = second.path.as_deref().and_then(|p| instantiate(d, p, fam)) {
+                path = p;
+            }
+            if let Some(p) = second.process.as_deref() {
+                parent = instantiate(d, p, fam).or(parent);
+            }
+            if let Some(p) = second.created_by.as_deref() {
+                created_by = instantiate(d, p, fam).or(created_by);
+            }
+            if d.percent(15) {
+                // And one of them unreadable: a deny must still fail closed.
+                match d.below(3) {
+                    0 => path = broken_path(d, fam),
+                    1 => parent = Some(broken_path(d, fam)),
+                    _ => created_by = Some(broken_path(d, fam)),
+                }
+            }
+        }
     }
     let elevation = d.percent(30);
     let time = at(*d.pick(&OFFSETS));

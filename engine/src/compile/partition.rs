@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap;
 
 use super::error::{CompileError, EntryKind, ErrorKind};
 use super::layout::{OrgSource, SourceIndices};
-use crate::index::{CompiledRule, FieldPattern, PathField, RuleIndexBuilder};
+use crate::index::{CompiledRule, FieldPattern, PathBounds, PathField, RuleIndexBuilder};
 use crate::model::{Action, CertificateCondition, DenyOptions, FileRule, Policy, Scope};
 use crate::path::{fold_char, Family, Pattern, PatternError};
 use crate::snapshot::{slot_key, AppKeys, CompiledPolicy, Partition, Slot};
@@ -138,10 +138,19 @@ pub(crate) fn compile(
             (key, list.into_boxed_slice())
         })
         .collect();
+    let index = rules.build();
+    let path_bounds = PathBounds::new(
+        &app_keys,
+        index.path_apps(),
+        &policies,
+        &computer_groups,
+        source.groups.len(),
+    );
     Ok(Partition {
         source,
         app_keys: app_keys.into_boxed_slice(),
-        index: rules.build(),
+        index,
+        path_bounds,
         policies: policies.into_boxed_slice(),
         by_target,
         computer_groups,

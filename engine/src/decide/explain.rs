@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::{event_view, locate, Place, Scratch};
-use crate::index::{EventView, Match};
+use super::{locate, Place, Scratch};
+use crate::index::{EventView, Match, PathField};
 use crate::model::{Action, DecisionRecord, Event};
 use crate::path::PatternScratch;
 use rustc_hash::FxHashMap;
@@ -90,7 +90,7 @@ impl Snapshot {
         };
         let mut buffers: [String; 3] = Default::default();
         let [path, parent, created_by] = &mut buffers;
-        let view = event_view(family, event, [path, parent, created_by]);
+        let mut view = EventView::new(family, event, [path, parent, created_by]);
 
         let visible = visible_applications(tables, &place);
         let mut ordered = applicable_in_order(tables, &place);
@@ -105,7 +105,10 @@ impl Snapshot {
             } else if let Err(why) = policy.applicability(event.time, &event.user) {
                 (TraceStatus::Skipped, vec![why.describe().to_owned()])
             } else {
-                (TraceStatus::NoMatch, why_no_match(&visible, policy, &view))
+                (
+                    TraceStatus::NoMatch,
+                    why_no_match(&visible, policy, &mut view),
+                )
             };
             policies.push(PolicyTrace {
                 policy: policy.id.to_string(),
@@ -120,7 +123,10 @@ impl Snapshot {
         }
         Explanation {
             decision,
-            normalized_path: view.path.ok().map(str::to_owned),
+            normalized_path: view
+                .field(PathField::Path)
+                .and_then(Result::ok)
+                .map(str::to_owned),
             policies,
         }
     }
@@ -192,7 +198,7 @@ fn visible_applications<'s>(tables: &'s Tables, place: &Place<'s>) -> Visible<'s
 fn why_no_match(
     visible: &Visible<'_>,
     policy: &CompiledPolicy,
-    view: &EventView<'_>,
+    view: &mut EventView<'_>,
 ) -> Vec<String> {
     let mut reasons = Vec::new();
     let mut scratch = PatternScratch::default();

@@ -2,14 +2,19 @@
 //! the thread's scratch space has grown.
 //!
 //! The steps, for an execution on computer C (group G, organization O, ancestors A…):
-//! 1. normalize the event's paths once, for C's path family;
+//! 1. nothing is normalized up front: each of the event's paths is normalized for C's
+//!    path family the first time a rule or a pattern set needs it;
 //! 2. in the rule index of O and of each ancestor, collect the applications with a
-//!    matching rule;
+//!    matching rule: first the rules filed under the hash and the signer, then, only
+//!    where a policy that could still come first depends on them, those filed under
+//!    path patterns;
 //! 3. for each such application, look up the enabled policies targeting it at C, G, O
 //!    and global-of-O, and global-of-each-ancestor — each list already sorted by
 //!    position — and keep the first applicable one (time window, users) with the lowest
 //!    (position, depth), where an ancestor wins a tie;
-//! 4. no policy: the default deny of O; then maintenance modes and elevation.
+//! 4. no policy: the default deny of O; then maintenance modes and elevation. Every
+//!    path that cannot be normalized is reported; one no rule needed is only checked,
+//!    and normalized only when the check cannot vouch for it.
 
 mod explain;
 
@@ -17,12 +22,11 @@ use std::cell::RefCell;
 
 pub use explain::{Explanation, PolicyTrace, TraceStatus};
 
-use crate::index::{EventView, IndexScratch, Match};
+use crate::index::{EventView, IndexScratch, Match, PathField, NO_POLICY};
 use crate::model::{
     Action, Decision, DenyOptions, Event, MaintenanceMode, Outcome, Problems, RequestKind,
 };
-use crate::path::{normalize_into, Family};
-use crate::snapshot::{slot_key, CompiledPolicy, OrgNode, Slot, Snapshot, Tables};
+use crate::snapshot::{slot_key, CompiledPolicy, OrgNode, Partition, Slot, Snapshot, Tables};
 
 /// Reusable buffers for decisions; keep one per thread and pass it to
 /// [`Snapshot::decide_with`] to decide without allocating.
@@ -96,14 +100,29 @@ impl Snapshot {
             index,
             apps,
         } = scratch;
-        let view = event_view(family, event, [path, parent, created_by]);
-        matching_apps(tables, place.node, &view, index, apps);
-        let winner = first_policy(tables, &place, event, apps);
+        let mut view = EventView::new(family, event, [path, parent, created_by]);
+        // Step 2, first the rules filed under the hash and the signer, which need no
+        // path, and the policy they give.
+        apps.clear();
+        for &org in place.node.chain.iter() {
+            let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
+                continue;
+            };
+            partition.index.map_candidates(&view, &mut index.candidates);
+            collect(partition, &mut view, index, apps);
+        }
+        let mut winner = first_policy(tables, &place, event, apps);
+        // Then the path patterns, of the organizations where a policy that could
+        // still come first can decide through them.
+        let before = winner.map(|w| w.policy.position);
+        if search_paths(tables, &place, before, &mut view, index, apps) {
+            winner = first_policy(tables, &place, event, apps);
+        }
         let problems = Problems {
             unknown_computer: false,
-            path: view.path.err(),
-            parent: view.parent.and_then(Result::err),
-            created_by: view.created_by.and_then(Result::err),
+            path: view.problem(PathField::Path),
+            parent: view.problem(PathField::Process),
+            created_by: view.problem(PathField::CreatedBy),
         };
         let mode = computer
             .maintenance
@@ -184,30 +203,6 @@ impl Snapshot {
     }
 }
 
-/// The event as rules see it: its three paths normalized into `buffers` (path, parent,
-/// creator), once per decision.
-pub(crate) fn event_view<'e>(
-    family: Family,
-    event: &'e Event,
-    buffers: [&'e mut String; 3],
-) -> EventView<'e> {
-    let [path, parent, created_by] = buffers;
-    EventView {
-        family,
-        sha256: event.sha256,
-        leaf: event.signature.valid_leaf(),
-        path: normalize_into(family, &event.path, path).map(|()| path.as_str()),
-        parent: event
-            .parent
-            .as_deref()
-            .map(|raw| normalize_into(family, raw, parent).map(|()| parent.as_str())),
-        created_by: event
-            .created_by
-            .as_deref()
-            .map(|raw| normalize_into(family, raw, created_by).map(|()| created_by.as_str())),
-    }
-}
-
 /// A deny that says nothing else: the start of every decision.
 fn blank<'s>(generation: u64) -> Decision<'s> {
     Decision {
@@ -256,38 +251,85 @@ pub(crate) fn locate<'s>(tables: &'s Tables, computer: &str) -> Option<Place<'s>
     })
 }
 
-/// Step 2: every application of the chain with a matching rule, with the strongest
-/// match seen for it.
-fn matching_apps(
-    tables: &Tables,
-    node: &OrgNode,
-    view: &EventView<'_>,
+/// Verifies the candidate rules of `partition` in `index.candidates` and adds the
+/// applications of those that match to `apps`, with the strongest match seen for each.
+/// Returns whether `apps` changed.
+fn collect(
+    partition: &Partition,
+    view: &mut EventView<'_>,
     index: &mut IndexScratch,
     apps: &mut Vec<(u32, Match)>,
-) {
-    apps.clear();
-    for &org in node.chain.iter() {
-        let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
+) -> bool {
+    let mut changed = false;
+    for &rule_id in &index.candidates {
+        let Some(rule) = partition.index.rules().get(rule_id as usize) else {
             continue;
         };
-        partition.index.candidates(view, index);
-        for &rule_id in &index.candidates {
-            let Some(rule) = partition.index.rules().get(rule_id as usize) else {
-                continue;
-            };
-            let found = rule.check(view, &mut index.patterns);
-            if found == Match::No {
-                continue;
+        let found = rule.check(view, &mut index.patterns);
+        if found == Match::No {
+            continue;
+        }
+        let Some(&key) = partition.app_keys.get(rule.app as usize) else {
+            continue;
+        };
+        match apps.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, strongest)) if *strongest >= found => {}
+            Some((_, strongest)) => {
+                *strongest = found;
+                changed = true;
             }
-            let Some(&key) = partition.app_keys.get(rule.app as usize) else {
-                continue;
-            };
-            match apps.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, strongest)) => *strongest = (*strongest).max(found),
-                None => apps.push((key, found)),
+            None => {
+                apps.push((key, found));
+                changed = true;
             }
         }
     }
+    changed
+}
+
+/// The rest of step 2: the rules filed under path patterns, in each organization of
+/// the chain where a policy at or before `decided` (the position of the policy the
+/// other rules gave, if any) may decide through them. Returns whether it found a match
+/// the first search of policies has not seen.
+///
+/// Skipping is exact. Such a rule can only matter through a policy targeting its
+/// application, and every such policy the computer sees is at or after the
+/// organization's bound ([`PathBounds`](crate::index::PathBounds)): a policy that is
+/// already better wins over all of them, ties included, and whatever such a rule
+/// would add (an application, a stronger match, an earlier target of the same
+/// policy) concerns only those later policies.
+fn search_paths(
+    tables: &Tables,
+    place: &Place<'_>,
+    decided: Option<i64>,
+    view: &mut EventView<'_>,
+    index: &mut IndexScratch,
+    apps: &mut Vec<(u32, Match)>,
+) -> bool {
+    let chain = &place.node.chain;
+    let partitions = || {
+        chain.iter().enumerate().filter_map(|(depth, &org)| {
+            tables
+                .orgs
+                .get(org as usize)
+                .map(|n| (depth, &*n.partition))
+        })
+    };
+    // Another organization's policy may target this one's applications.
+    let foreign = partitions()
+        .map(|(depth, p)| p.path_bounds.foreign(depth))
+        .min()
+        .unwrap_or(NO_POLICY);
+    let mut changed = false;
+    for (depth, partition) in partitions() {
+        let bound = partition.path_bounds.own(depth, place.local).min(foreign);
+        if bound == NO_POLICY || decided.is_some_and(|position| position < bound) {
+            continue;
+        }
+        partition.index.path_candidates(view, index);
+        changed |= collect(partition, view, index, apps);
+    }
+    changed
 }
 
 /// Step 3: the first applicable policy targeting one of the matched applications.

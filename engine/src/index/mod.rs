@@ -7,29 +7,60 @@
 //! condition of each candidate. So the cost of a decision follows the number of rules
 //! that could match, not the number of rules.
 
+mod bound;
 mod rule;
 
-use std::hash::{Hash, Hasher};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHasher;
 
 use crate::model::{DistinguishedName, Sha256};
 use crate::path::{Family, PatternScratch, PatternSet, PatternSetBuilder, SetScratch};
 
+pub(crate) use bound::{PathBounds, NO_POLICY};
 pub(crate) use rule::{CompiledRule, EventView, FieldPattern, Match, PathField};
+
+/// Hashes a SHA-256 digest (a file hash or a certificate thumbprint) by its first
+/// eight bytes: a digest is already uniformly distributed, so mixing it again buys
+/// nothing. Only rule keys written by administrators are stored under it.
+#[derive(Debug, Default, Clone, Copy)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        match bytes.first_chunk::<8>() {
+            Some(word) => self.0 ^= u64::from_le_bytes(*word),
+            None => {
+                for &b in bytes {
+                    self.0 = self.0.rotate_left(8) ^ u64::from(b);
+                }
+            }
+        }
+    }
+
+    // The length a digest is hashed with first: always 32.
+    fn write_usize(&mut self, _: usize) {}
+}
+
+type DigestBuildHasher = BuildHasherDefault<DigestHasher>;
 
 /// A map from a key to one or more rule ids, stored flat: most keys name one rule, so
 /// the common entry is a single `u32` and no per-key vector is allocated.
 #[derive(Debug)]
-struct MultiMap<K> {
-    slots: FxHashMap<K, u32>,
+struct MultiMap<K, S = BuildHasherDefault<FxHasher>> {
+    slots: HashMap<K, u32, S>,
     overflow: Vec<Vec<u32>>,
 }
 
-impl<K> Default for MultiMap<K> {
+impl<K, S: Default> Default for MultiMap<K, S> {
     fn default() -> Self {
         MultiMap {
-            slots: FxHashMap::default(),
+            slots: HashMap::default(),
             overflow: Vec::new(),
         }
     }
@@ -38,7 +69,7 @@ impl<K> Default for MultiMap<K> {
 /// Set on a slot that points into `overflow` rather than at a rule.
 const OVERFLOW: u32 = 1 << 31;
 
-impl<K: Hash + Eq> MultiMap<K> {
+impl<K: Hash + Eq, S: BuildHasher> MultiMap<K, S> {
     fn insert(&mut self, key: K, rule: u32) {
         match self.slots.get_mut(&key) {
             None => {
@@ -96,10 +127,13 @@ impl FieldIndex {
 #[derive(Debug)]
 pub(crate) struct RuleIndex {
     rules: Vec<CompiledRule>,
-    by_hash: MultiMap<Sha256>,
-    by_thumbprint: MultiMap<Sha256>,
+    by_hash: MultiMap<Sha256, DigestBuildHasher>,
+    by_thumbprint: MultiMap<Sha256, DigestBuildHasher>,
     by_subject: MultiMap<u64>,
     fields: [FieldIndex; 3],
+    /// The applications (local indices, ascending) with a rule filed under none of the
+    /// maps: only a search of the path patterns can find it.
+    path_apps: Box<[u32]>,
 }
 
 /// Builds a [`RuleIndex`]; rules are added already compiled.
@@ -120,6 +154,7 @@ impl RuleIndexBuilder {
         let mut by_subject = MultiMap::default();
         let mut sets: [[PatternSetBuilder; 2]; 3] = Default::default();
         let mut constrained: [Vec<u32>; 3] = Default::default();
+        let mut path_apps = Vec::new();
         for (id, rule) in self.rules.iter().enumerate() {
             let id = id as u32;
             for field in PathField::ALL {
@@ -140,20 +175,25 @@ impl RuleIndexBuilder {
                 .and_then(subject_anchor)
             {
                 by_subject.insert(key, id);
-            } else if let Some((field, pattern)) = PathField::ALL
-                .iter()
-                .find_map(|&f| rule.pattern(f).map(|p| (f, p)))
-            {
-                if let Some([windows, posix]) = sets.get_mut(field as usize) {
-                    if let Some(pattern) = &pattern.windows {
-                        windows.add(pattern.clone(), id);
-                    }
-                    if let Some(pattern) = &pattern.posix {
-                        posix.add(pattern.clone(), id);
+            } else {
+                path_apps.push(rule.app);
+                if let Some((field, pattern)) = PathField::ALL
+                    .iter()
+                    .find_map(|&f| rule.pattern(f).map(|p| (f, p)))
+                {
+                    if let Some([windows, posix]) = sets.get_mut(field as usize) {
+                        if let Some(pattern) = &pattern.windows {
+                            windows.add(pattern.clone(), id);
+                        }
+                        if let Some(pattern) = &pattern.posix {
+                            posix.add(pattern.clone(), id);
+                        }
                     }
                 }
             }
         }
+        path_apps.sort_unstable();
+        path_apps.dedup();
         by_hash.shrink();
         by_thumbprint.shrink();
         by_subject.shrink();
@@ -174,6 +214,7 @@ impl RuleIndexBuilder {
             by_thumbprint,
             by_subject,
             fields,
+            path_apps: path_apps.into_boxed_slice(),
         }
     }
 }
@@ -217,10 +258,15 @@ impl RuleIndex {
         self.rules.len()
     }
 
-    /// Collects into `scratch.candidates` the ids of every rule that may match the
-    /// event (duplicates possible); the caller verifies them.
-    pub(crate) fn candidates(&self, event: &EventView<'_>, scratch: &mut IndexScratch) {
-        let out = &mut scratch.candidates;
+    /// The applications (local indices, ascending) with a rule that only a search of
+    /// the path patterns finds.
+    pub(crate) fn path_apps(&self) -> &[u32] {
+        &self.path_apps
+    }
+
+    /// Collects into `out` the ids of the rules filed under the event's hash or signer
+    /// (duplicates possible); the caller verifies them. Needs no path.
+    pub(crate) fn map_candidates(&self, event: &EventView<'_>, out: &mut Vec<u32>) {
         out.clear();
         self.by_hash.get_into(&event.sha256, out);
         if let Some(leaf) = event.leaf {
@@ -233,9 +279,26 @@ impl RuleIndex {
                 }
             }
         }
+    }
+
+    /// Collects into `scratch.candidates` the ids of the rules filed under path
+    /// patterns that may match the event, and, for a path that cannot be normalized,
+    /// of every rule with a condition on it (duplicates possible); the caller verifies
+    /// them. Normalizes only the paths that some pattern looks at.
+    pub(crate) fn path_candidates(&self, event: &mut EventView<'_>, scratch: &mut IndexScratch) {
+        let out = &mut scratch.candidates;
+        out.clear();
+        let family = event.family;
         for (field, index) in PathField::ALL.iter().zip(&self.fields) {
+            let set = index.set(family);
+            if set.is_empty() {
+                if !index.constrained.is_empty() && event.problem(*field).is_some() {
+                    out.extend_from_slice(&index.constrained);
+                }
+                continue;
+            }
             match event.field(*field) {
-                Some(Ok(path)) => index.set(event.family).matches(path, &mut scratch.set, out),
+                Some(Ok(path)) => set.matches(path, &mut scratch.set, out),
                 Some(Err(_)) => out.extend_from_slice(&index.constrained),
                 None => {}
             }

@@ -1,7 +1,7 @@
 //! One compiled file rule and how it is checked against an event.
 
-use crate::model::{CertificateCondition, Sha256, Signer};
-use crate::path::{Family, PathError, Pattern, PatternScratch};
+use crate::model::{CertificateCondition, Event, Sha256, Signer};
+use crate::path::{normalize_into, surely_normalizes, Family, PathError, Pattern, PatternScratch};
 
 /// The three event fields that path patterns apply to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,26 +67,94 @@ pub(crate) enum Match {
     Yes,
 }
 
-/// The parts of an event that rules look at, normalized once per decision.
+/// One of the event's paths, normalized when something first needs it.
+#[derive(Debug)]
+struct LazyPath<'e> {
+    /// As the event gives it; `None` when the event does not carry it.
+    raw: Option<&'e str>,
+    /// The normalized path, once `state` is `Normalized`.
+    out: &'e mut String,
+    state: PathState,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PathState {
+    Pending,
+    Normalized,
+    Failed(PathError),
+}
+
+impl LazyPath<'_> {
+    fn get(&mut self, family: Family) -> Option<Result<&str, PathError>> {
+        let raw = self.raw?;
+        if let PathState::Pending = self.state {
+            self.state = match normalize_into(family, raw, self.out) {
+                Ok(()) => PathState::Normalized,
+                Err(error) => PathState::Failed(error),
+            };
+        }
+        Some(match self.state {
+            PathState::Failed(error) => Err(error),
+            PathState::Pending | PathState::Normalized => Ok(self.out.as_str()),
+        })
+    }
+
+    fn problem(&mut self, family: Family) -> Option<PathError> {
+        let raw = self.raw?;
+        match self.state {
+            PathState::Pending if surely_normalizes(family, raw) => None,
+            _ => self.get(family).and_then(Result::err),
+        }
+    }
+}
+
+/// The parts of an event that rules look at. Each path is normalized the first time a
+/// rule or a pattern set asks for it, at most once per decision.
 #[derive(Debug)]
 pub(crate) struct EventView<'e> {
     pub(crate) family: Family,
     pub(crate) sha256: Sha256,
     /// The leaf signer, only when the signature is valid.
     pub(crate) leaf: Option<&'e Signer>,
-    pub(crate) path: Result<&'e str, PathError>,
-    pub(crate) parent: Option<Result<&'e str, PathError>>,
-    pub(crate) created_by: Option<Result<&'e str, PathError>>,
+    /// Path, parent process, creator: in [`PathField`] order.
+    paths: [LazyPath<'e>; 3],
 }
 
 impl<'e> EventView<'e> {
-    /// The normalized value of a field: `None` when the event does not carry it.
-    pub(crate) fn field(&self, field: PathField) -> Option<Result<&'e str, PathError>> {
-        match field {
-            PathField::Path => Some(self.path),
-            PathField::Process => self.parent,
-            PathField::CreatedBy => self.created_by,
+    /// The event as rules see it, with `buffers` (path, parent, creator) to normalize
+    /// into. Nothing is normalized yet.
+    pub(crate) fn new(family: Family, event: &'e Event, buffers: [&'e mut String; 3]) -> Self {
+        let [path, parent, created_by] = buffers;
+        let lazy = |raw: Option<&'e str>, out: &'e mut String| LazyPath {
+            raw,
+            out,
+            state: PathState::Pending,
+        };
+        EventView {
+            family,
+            sha256: event.sha256,
+            leaf: event.signature.valid_leaf(),
+            paths: [
+                lazy(Some(&event.path), path),
+                lazy(event.parent.as_deref(), parent),
+                lazy(event.created_by.as_deref(), created_by),
+            ],
         }
+    }
+
+    /// The normalized value of a field, normalizing it now if no one did yet: `None`
+    /// when the event does not carry it.
+    pub(crate) fn field(&mut self, field: PathField) -> Option<Result<&str, PathError>> {
+        let family = self.family;
+        self.paths.get_mut(field as usize)?.get(family)
+    }
+
+    /// Why the field cannot be normalized, if it cannot: the same answer as
+    /// [`EventView::field`], but a path nobody needed is only checked, not normalized,
+    /// when it is plainly clean.
+    pub(crate) fn problem(&mut self, field: PathField) -> Option<PathError> {
+        let family = self.family;
+        self.paths.get_mut(field as usize)?.problem(family)
     }
 }
 
@@ -99,7 +167,8 @@ impl CompiledRule {
     }
 
     /// Checks every condition; regular expressions search with the caches of `scratch`.
-    pub(crate) fn check(&self, event: &EventView<'_>, scratch: &mut PatternScratch) -> Match {
+    pub(crate) fn check(&self, event: &mut EventView<'_>, scratch: &mut PatternScratch) -> Match {
+        let family = event.family;
         let mut result = Match::Yes;
         if let Some(hash) = &self.sha256 {
             if *hash != event.sha256 {
@@ -117,7 +186,7 @@ impl CompiledRule {
                     None => return Match::No,
                     Some(Err(_)) => result = Match::Unknown,
                     Some(Ok(path)) => {
-                        let pattern = pattern.get(event.family);
+                        let pattern = pattern.get(family);
                         if !pattern.is_some_and(|p| p.is_match_with(path, scratch)) {
                             return Match::No;
                         }
@@ -130,7 +199,8 @@ impl CompiledRule {
 
     /// Why the rule does not match, one reason per failing condition; empty when it
     /// matches.
-    pub(crate) fn reasons(&self, event: &EventView<'_>) -> Vec<String> {
+    pub(crate) fn reasons(&self, event: &mut EventView<'_>) -> Vec<String> {
+        let family = event.family;
         let mut out = Vec::new();
         if let Some(hash) = &self.sha256 {
             if *hash != event.sha256 {
@@ -150,7 +220,7 @@ impl CompiledRule {
         for field in PathField::ALL {
             if let Some(pattern) = self.pattern(field) {
                 let key = field.rule_key();
-                let pattern = pattern.get(event.family);
+                let pattern = pattern.get(family);
                 match (event.field(field), pattern) {
                     (None, _) => out.push(format!("{key}: the event does not say")),
                     (Some(Err(error)), _) => {

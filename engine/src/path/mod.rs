@@ -137,6 +137,7 @@ mod set;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use normalize::surely_normalizes;
 pub use normalize::{fold_char, normalize, normalize_into, PathError};
 pub use pattern::{Pattern, PatternError, PatternScratch, Strategy, REGEX_PREFIX};
 pub use set::{PatternSet, PatternSetBuilder, SetScratch};

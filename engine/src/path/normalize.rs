@@ -160,6 +160,15 @@ pub(crate) fn normalize_full(
 /// non-empty names other than `.` and `..`, no NUL; the full rules keep it as it is.
 fn fast_path(family: Family, raw: &str, out: &mut String) -> bool {
     let bytes = raw.as_bytes();
+    // The common case, checked without branching per byte: the path is copied as a
+    // whole (and folded, for Windows). A `/` in a Windows path takes the loop below.
+    if surely_normalizes(family, raw) && (family == Family::Posix || !bytes.contains(&b'/')) {
+        out.push_str(raw);
+        if family == Family::Windows {
+            out.make_ascii_lowercase();
+        }
+        return true;
+    }
     match family {
         Family::Windows => {
             let (Some(&drive), Some(b':'), Some(&sep)) =
@@ -223,6 +232,65 @@ fn fast_path(family: Family, raw: &str, out: &mut String) -> bool {
             }
             out.push_str(raw);
             true
+        }
+    }
+}
+
+/// Whether `raw` is a path the one-pass fast path accepts, checked without building
+/// anything: then [`normalize_into`] succeeds on it. False says nothing: the path may
+/// still normalize (or not); only [`normalize_into`] tells.
+///
+/// Windows: ASCII, a drive root (`C:\`), then non-empty names separated by one
+/// separator, none ending in a dot or a space, no `:` after the drive and no NUL.
+/// POSIX: `/`, then non-empty names not starting with a dot, no NUL. Every byte is
+/// looked at once, without branching, so the compiler checks many at a time.
+pub(crate) fn surely_normalizes(family: Family, raw: &str) -> bool {
+    let bytes = raw.as_bytes();
+    match family {
+        Family::Windows => {
+            let (Some(&drive), Some(b':'), Some(&sep), Some(tail), Some(&last)) = (
+                bytes.first(),
+                bytes.get(1),
+                bytes.get(2),
+                bytes.get(2..),
+                bytes.last(),
+            ) else {
+                return false;
+            };
+            if !drive.is_ascii_alphabetic()
+                || !is_win_sep(sep)
+                || bytes.len() < 4
+                || matches!(last, b'\\' | b'/' | b'.' | b' ')
+            {
+                return false;
+            }
+            // Each byte after the root with the one before it: no byte outside ASCII,
+            // no NUL or `:`, and no separator after a separator, a dot or a space.
+            let next = tail.get(1..).unwrap_or_default();
+            let mut bad = false;
+            for (&before, &b) in tail.iter().zip(next) {
+                let separator = (b == b'\\') | (b == b'/');
+                let stop =
+                    (before == b'\\') | (before == b'/') | (before == b'.') | (before == b' ');
+                bad |= (b >= 0x80) | (b == 0) | (b == b':') | (separator & stop);
+            }
+            !bad
+        }
+        Family::Posix => {
+            let (Some(b'/'), Some(&last)) = (bytes.first(), bytes.last()) else {
+                return false;
+            };
+            if bytes.len() < 2 || last == b'/' {
+                return false;
+            }
+            // No NUL, and no name that is empty or starts with a dot (which takes in
+            // `.` and `..`, and hidden files too: those take the exact rules).
+            let next = bytes.get(1..).unwrap_or_default();
+            let mut bad = false;
+            for (&before, &b) in bytes.iter().zip(next) {
+                bad |= (b == 0) | ((before == b'/') & ((b == b'/') | (b == b'.')));
+            }
+            !bad
         }
     }
 }

@@ -90,7 +90,8 @@ impl SetScratch {
     }
 }
 
-/// A byte trie of literal prefixes (or of reversed suffixes), walked along a path.
+/// A byte trie of literal prefixes (or of reversed suffixes) while it is built: one node
+/// per byte, each with its own lists. [`Trie::flatten`] turns it into a [`FlatTrie`].
 #[derive(Debug, Clone, Default)]
 struct Trie {
     nodes: Vec<TrieNode>,
@@ -129,20 +130,108 @@ impl Trie {
         }
     }
 
+    /// The same trie in a few flat arrays, with every run of nodes that have one child
+    /// and end no pattern merged into its parent's label.
+    fn flatten(&self) -> FlatTrie {
+        let mut flat = FlatTrie::default();
+        if self.nodes.is_empty() {
+            return flat;
+        }
+        flat.nodes.push(FlatNode::default());
+        // (node of this trie, the flat node it becomes)
+        let mut work = vec![(0usize, 0usize)];
+        while let Some((mut node, at)) = work.pop() {
+            let label_start = flat.labels.len() as u32;
+            while let Some(TrieNode { edges, ends }) = self.nodes.get(node) {
+                match edges.as_slice() {
+                    [(byte, child)] if ends.is_empty() => {
+                        flat.labels.push(*byte);
+                        node = *child;
+                    }
+                    _ => break,
+                }
+            }
+            let Some(TrieNode { edges, ends }) = self.nodes.get(node) else {
+                continue;
+            };
+            let ends_start = flat.ends.len() as u32;
+            flat.ends.extend_from_slice(ends);
+            let edges_start = flat.edge_bytes.len() as u32;
+            for &(byte, child) in edges {
+                let child_at = flat.nodes.len();
+                flat.nodes.push(FlatNode::default());
+                flat.edge_bytes.push(byte);
+                flat.children.push(child_at as u32);
+                work.push((child, child_at));
+            }
+            if let Some(slot) = flat.nodes.get_mut(at) {
+                *slot = FlatNode {
+                    label: [label_start, flat.labels.len() as u32],
+                    ends: [ends_start, flat.ends.len() as u32],
+                    edges: [edges_start, flat.edge_bytes.len() as u32],
+                };
+            }
+        }
+        flat
+    }
+}
+
+/// A byte trie of literal prefixes (or of reversed suffixes), walked along a path, in
+/// flat arrays: a walk touches a few contiguous arrays, not one allocation per node,
+/// and a run of bytes without a branch is one label compared byte after byte.
+#[derive(Debug, Clone, Default)]
+struct FlatTrie {
+    /// Node 0 is the root.
+    nodes: Vec<FlatNode>,
+    labels: Vec<u8>,
+    ends: Vec<usize>,
+    /// Per edge, sorted by byte within a node: the byte and the child node.
+    edge_bytes: Vec<u8>,
+    children: Vec<u32>,
+}
+
+/// Ranges (start, end) into the arrays of a [`FlatTrie`].
+#[derive(Debug, Clone, Copy, Default)]
+struct FlatNode {
+    /// The bytes that follow the edge into this node (for the root, from the start).
+    label: [u32; 2],
+    /// Patterns whose key ends after the label.
+    ends: [u32; 2],
+    edges: [u32; 2],
+}
+
+fn range<T>(items: &[T], [start, end]: [u32; 2]) -> &[T] {
+    items.get(start as usize..end as usize).unwrap_or_default()
+}
+
+impl FlatTrie {
     /// Calls `found` with every pattern whose key is a prefix of `key`.
-    fn walk(&self, key: impl Iterator<Item = u8>, mut found: impl FnMut(usize)) {
+    fn walk(&self, mut key: impl Iterator<Item = u8>, mut found: impl FnMut(usize)) {
         let mut node = 0;
-        for byte in key {
+        loop {
             let Some(current) = self.nodes.get(node) else {
                 return;
             };
-            let Ok(i) = current.edges.binary_search_by_key(&byte, |&(b, _)| b) else {
+            for &expected in range(&self.labels, current.label) {
+                if key.next() != Some(expected) {
+                    return;
+                }
+            }
+            range(&self.ends, current.ends)
+                .iter()
+                .copied()
+                .for_each(&mut found);
+            let Some(byte) = key.next() else {
                 return;
             };
-            node = current.edges.get(i).map_or(usize::MAX, |&(_, child)| child);
-            if let Some(reached) = self.nodes.get(node) {
-                reached.ends.iter().copied().for_each(&mut found);
-            }
+            let Ok(i) = range(&self.edge_bytes, current.edges).binary_search(&byte) else {
+                return;
+            };
+            let [start, _] = current.edges;
+            node = match self.children.get(start as usize + i) {
+                Some(&child) => child as usize,
+                None => return,
+            };
         }
     }
 }
@@ -176,8 +265,8 @@ pub struct PatternSet {
     patterns: Vec<Pattern>,
     values: Vec<u32>,
     literals: FxHashMap<Box<str>, Vec<usize>>,
-    prefixes: Trie,
-    suffixes: Trie,
+    prefixes: FlatTrie,
+    suffixes: FlatTrie,
     inner: Option<InnerIndex>,
     any: Vec<usize>,
     /// The regular expressions of a family, when it has several and they compile
@@ -250,8 +339,8 @@ impl PatternSet {
             patterns,
             values,
             literals,
-            prefixes,
-            suffixes,
+            prefixes: prefixes.flatten(),
+            suffixes: suffixes.flatten(),
             inner,
             any,
             regex_groups,

@@ -543,7 +543,11 @@ proptest! {
             let a = normalize_with(family, &raw, Mode::Path, &mut fast);
             let b = normalize_full(family, &raw, Mode::Path, &mut full);
             prop_assert_eq!(a, b, "{:?} {:?}", family, raw);
-            prop_assert_eq!(fast, full, "{:?} {:?}", family, raw);
+            prop_assert_eq!(&fast, &full, "{:?} {:?}", family, raw);
+            // A path the cheap check vouches for normalizes.
+            if crate::path::surely_normalizes(family, &raw) {
+                prop_assert!(b.is_ok(), "{:?} {:?}", family, raw);
+            }
         }
     }
 }
