@@ -41,9 +41,12 @@ pub struct RegoPlugin {
     /// The parsed policy, without `data`.
     parsed: regorus::Engine,
     /// Engines prepared with `data.config`, most recently used first.
-    prepared: Mutex<Vec<(Arc<BTreeMap<String, String>>, regorus::Engine)>>,
+    prepared: Mutex<Vec<(Settings, regorus::Engine)>>,
     limits: Limits,
 }
+
+/// A tenant's settings, as the registry hands them to every call.
+type Settings = Arc<BTreeMap<String, String>>;
 
 const APPROVAL_PACKAGE: &str = "data.portcullis.approval_review";
 const RULE_PACKAGE: &str = "data.portcullis.rule";
