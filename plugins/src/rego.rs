@@ -7,17 +7,21 @@
 //! the hook's input as JSON; the tenant's settings are `data.config` (strings).
 //! `print` output becomes the call's log.
 //!
-//! The policy is parsed and prepared once; each call clones the prepared engine
-//! (regorus engines are `Clone`, and with the `arc` feature `Send + Sync`, so the
-//! clone shares the parsed modules) and evaluates on the clone, so calls from many
-//! threads never share mutable state. Time is bounded by regorus's cooperative
+//! The policy is parsed once, at load. regorus analyzes a policy (rule schedule, loop
+//! hoisting) the first time it evaluates after its `data` changed, and that analysis
+//! costs far more than a call, so the plugin keeps an engine already prepared with
+//! `data.config` for each of the few most recent settings it was called with. A call
+//! clones that engine (regorus engines are `Clone`, and with the `arc` feature `Send +
+//! Sync`; the clone shares the parsed and analyzed policy), sets `input` (built as a
+//! regorus value, not JSON text) and evaluates on the clone, so calls from many threads
+//! never share mutable evaluation state. Time is bounded by regorus's cooperative
 //! execution timer (checked every few hundred evaluation steps). regorus has no per-
 //! engine memory cap: memory is bounded indirectly by the time budget and by the size
 //! limits regorus puts on policy text.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use portcullis_engine::plugin::{
     Abstain, ApprovalInput, Execution, Failure, FailureKind, Hook, LogLevel, LogLine, Outcome,
@@ -34,12 +38,24 @@ use crate::{Limits, LoadError};
 pub struct RegoPlugin {
     name: String,
     hook: Hook,
-    prepared: regorus::Engine,
+    /// The parsed policy, without `data`.
+    parsed: regorus::Engine,
+    /// Engines prepared with `data.config`, most recently used first.
+    prepared: Mutex<Vec<(Settings, regorus::Engine)>>,
     limits: Limits,
 }
 
+/// A tenant's settings, as the registry hands them to every call.
+type Settings = Arc<BTreeMap<String, String>>;
+
 const APPROVAL_PACKAGE: &str = "data.portcullis.approval_review";
 const RULE_PACKAGE: &str = "data.portcullis.rule";
+
+/// How many settings a policy keeps prepared engines for. A policy attached to several
+/// organizations is called with one settings map per attachment (and one per test
+/// vector while it is validated); past this many, the least recently used is prepared
+/// again when it comes back.
+const PREPARED_CONFIGS: usize = 16;
 
 impl RegoPlugin {
     /// Parse `text` (from `file`, used in messages) and find which hook it targets.
@@ -84,7 +100,8 @@ impl RegoPlugin {
         Ok(RegoPlugin {
             name: name.to_owned(),
             hook,
-            prepared: engine,
+            parsed: engine,
+            prepared: Mutex::new(Vec::new()),
             limits,
         })
     }
@@ -99,27 +116,81 @@ impl RegoPlugin {
         &self.name
     }
 
+    fn verdict_rule(&self) -> &'static str {
+        match self.hook {
+            Hook::ApprovalReview => "data.portcullis.approval_review.verdict",
+            Hook::Rule => "data.portcullis.rule.verdict",
+        }
+    }
+
+    /// An engine with `data.config` set and the policy analyzed: a clone of the one
+    /// kept for these settings, or a new one that is then kept.
+    fn engine_for(
+        &self,
+        config: &Arc<BTreeMap<String, String>>,
+    ) -> Result<regorus::Engine, String> {
+        {
+            let mut prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(at) = prepared
+                .iter()
+                .position(|(c, _)| Arc::ptr_eq(c, config) || c == config)
+            {
+                if at > 0 {
+                    let hit = prepared.remove(at);
+                    prepared.insert(0, hit);
+                }
+                if let Some((_, engine)) = prepared.first() {
+                    return Ok(engine.clone());
+                }
+            }
+        }
+        let mut engine = self.parsed.clone();
+        let settings: BTreeMap<regorus::Value, regorus::Value> = config
+            .iter()
+            .map(|(k, v)| {
+                (
+                    regorus::Value::from(k.as_str()),
+                    regorus::Value::from(v.as_str()),
+                )
+            })
+            .collect();
+        let mut data = BTreeMap::new();
+        data.insert(
+            regorus::Value::from("config"),
+            regorus::Value::from(settings),
+        );
+        engine
+            .add_data(regorus::Value::from(data))
+            .map_err(|e| e.to_string())?;
+        // Analyzes the policy for evaluation (what the first `eval_rule` would do) and
+        // checks that the verdict rule exists; the compiled form it returns is not used.
+        engine
+            .compile_with_entrypoint(&self.verdict_rule().into())
+            .map_err(|e| e.to_string())?;
+        let mut prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
+        prepared.truncate(PREPARED_CONFIGS - 1);
+        prepared.insert(0, (Arc::clone(config), engine.clone()));
+        Ok(engine)
+    }
+
     fn eval<I: Serialize, V: DeserializeOwned + Abstain>(
         &self,
         input: &I,
         config: &Arc<BTreeMap<String, String>>,
         validate: impl Fn(&V) -> Result<(), String>,
     ) -> Outcome<V> {
-        let mut engine = self.prepared.clone();
-        let data = serde_json::json!({ "config": config.as_ref() });
-        let prepared = serde_json::to_string(&data)
-            .map_err(|e| e.to_string())
-            .and_then(|d| engine.add_data_json(&d).map_err(|e| e.to_string()))
-            .and_then(|()| serde_json::to_string(input).map_err(|e| e.to_string()))
-            .and_then(|i| engine.set_input_json(&i).map_err(|e| e.to_string()));
-        if let Err(message) = prepared {
-            return Outcome::failed(FailureKind::Trap, message);
-        }
-        let package = match self.hook {
-            Hook::ApprovalReview => APPROVAL_PACKAGE,
-            Hook::Rule => RULE_PACKAGE,
+        let input = serde_json::to_value(input)
+            .and_then(serde_json::from_value::<regorus::Value>)
+            .map_err(|e| e.to_string());
+        let mut engine = match input.and_then(|input| {
+            let mut engine = self.engine_for(config)?;
+            engine.set_input(input);
+            Ok(engine)
+        }) {
+            Ok(engine) => engine,
+            Err(message) => return Outcome::failed(FailureKind::Trap, message),
         };
-        let value = engine.eval_rule(format!("{package}.verdict"));
+        let value = engine.eval_rule(self.verdict_rule().to_owned());
         let (logs, dropped_logs) = self.logs(&mut engine);
         let result = match value {
             Err(error) => {

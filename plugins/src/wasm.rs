@@ -4,7 +4,10 @@
 //! advances the engine's epoch, and the on-disk cache of compiled components. A
 //! [`WasmPlugin`] is a component compiled once and pre-instantiated (`InstancePre`);
 //! every call gets a fresh `Store` and instance, so no state survives between calls,
-//! with a time budget (epoch deadline) and a memory cap (resource limiter).
+//! with a time budget (epoch deadline) and a memory cap (resource limiter). Instances
+//! come from wasmtime's pooling allocator, so a fresh one reuses memory and table
+//! slots reserved when the host starts instead of mapping new ones: at most
+//! 128 calls can be in flight in one host at once, and a call beyond that fails.
 //!
 //! The sandbox: the only functions a plugin may import are those of
 //! `portcullis:plugin/host`. Anything else it imports (the WASI interfaces a
@@ -25,7 +28,10 @@ use portcullis_engine::plugin::{
 };
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
+    Store, Trap,
+};
 
 use crate::{Limits, LoadError};
 
@@ -69,6 +75,27 @@ const TICK: Duration = Duration::from_millis(1);
 /// The longest deadline, in ticks (about 35 years).
 const MAX_TICKS: u64 = 1 << 40;
 
+/// How many component instances (calls) may be alive at once in one host; a call
+/// beyond that fails (and counts as abstain) instead of waiting.
+const POOL_INSTANCES: u32 = 128;
+
+/// Core instances (and tables) per component instance the pool holds room for. A
+/// `wasm32-wasip2` guest from Rust or C has three or four (its module and the shims
+/// `wasm-component-ld` adds).
+const POOL_CORE_PER_COMPONENT: u32 = 8;
+
+/// Linear memories per component instance the pool holds room for. Those guests have
+/// one. Each costs a 4 GiB reservation of address space (not memory), so the pool
+/// reserves 1 TiB.
+const POOL_MEMORIES_PER_COMPONENT: u32 = 2;
+
+/// Bytes of a linear memory reset in place (rather than handed back to the kernel and
+/// faulted in again) when an instance ends: a Rust guest's 1 MiB stack and the start
+/// of its heap. Only used where the kernel can say which pages a call touched
+/// (`PAGEMAP_SCAN`, Linux 6.7): without it wasmtime would clear all of these bytes on
+/// every call. The scan walks the whole range, so it is kept small.
+const KEEP_RESIDENT: usize = 2 << 20;
+
 /// The process-wide wasmtime engine, its epoch ticker, and the compiled-component cache.
 pub struct WasmHost {
     engine: Engine,
@@ -108,6 +135,7 @@ impl WasmHost {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
         let engine = Engine::new(&config).map_err(|e| LoadError::Host(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
@@ -231,6 +259,25 @@ impl WasmHost {
             limits,
         })
     }
+}
+
+/// The pooling instance allocator: every call's instance, memory and tables come from
+/// slots reserved once, so a fresh instance costs no `mmap` and, where the kernel can
+/// say which pages were touched, no page faults either. Memory is still capped per
+/// plugin by the store's resource limiter.
+fn pool() -> PoolingAllocationConfig {
+    let mut pool = PoolingAllocationConfig::new();
+    let core = POOL_INSTANCES.saturating_mul(POOL_CORE_PER_COMPONENT);
+    pool.total_component_instances(POOL_INSTANCES)
+        .total_core_instances(core)
+        .total_tables(core)
+        .total_memories(POOL_INSTANCES.saturating_mul(POOL_MEMORIES_PER_COMPONENT));
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        pool.pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(KEEP_RESIDENT);
+    }
+    pool
 }
 
 impl Drop for WasmHost {
