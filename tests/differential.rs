@@ -459,16 +459,12 @@ fn vary(change: &mut BundleChange, bundle: &Bundle, organization: &str, variant:
             });
         }
         // Moved under another organization (which may make a cycle).
-        6 => {
-            if !others.is_empty() {
-                e.organizations[org].parent = Some(d.pick(&others).id.clone());
-            }
+        6 if !others.is_empty() => {
+            e.organizations[org].parent = Some(d.pick(&others).id.clone());
         }
         // Another organization removed.
-        7 => {
-            if !others.is_empty() {
-                change.removed.push(d.pick(&others).id.clone());
-            }
+        7 if !others.is_empty() => {
+            change.removed.push(d.pick(&others).id.clone());
         }
         // A policy id another organization's policy holds.
         8 => {

@@ -193,7 +193,7 @@ impl BundleChange {
             .iter()
             .map(|o| o.id.as_str())
             .filter(|id| {
-                changed.contains(id) && !after.get(id).is_some_and(|h| !h.organization.is_empty())
+                changed.contains(id) && after.get(id).is_none_or(|h| h.organization.is_empty())
             })
             .map(str::to_owned)
             .collect();

@@ -227,9 +227,11 @@ struct Kind {
     owner: EntryKind,
 }
 
-/// An owner found: an organization (plan index) of this layout.
+/// Where an entry's owner was found.
 enum Owner {
+    /// An organization of this layout (plan index).
     Here(u32),
+    /// An organization a change leaves alone (tables index).
     Outside(u32),
     Unknown,
 }
