@@ -1,6 +1,7 @@
 //! What compiling costs: a full compile of a medium fleet, and an org-local redeploy
-//! (one organization edited, deployed through `Engine::deploy`, every other partition
-//! reused).
+//! (one organization edited, every other partition reused), deployed as a change to
+//! that organization (`Engine::deploy_change`) and as the whole bundle
+//! (`Engine::deploy`).
 //!
 //! `cargo bench --bench compile`
 #![allow(
@@ -18,7 +19,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_engine::fleet::edit_organization;
-use portcullis_engine::{Engine, Snapshot};
+use portcullis_engine::{BundleChange, Engine, Snapshot};
 
 fn bench(c: &mut Criterion) {
     let fleet = support::fleet();
@@ -34,8 +35,20 @@ fn bench(c: &mut Criterion) {
         fleet.sample_organization(),
         1
     ));
+    let organization = fleet.sample_organization();
+    let to_edited = BundleChange::organizations(&edited, &[organization]);
+    let to_original = BundleChange::organizations(&fleet.bundle, &[organization]);
     let mut flip = false;
     group.bench_function("org_local_redeploy", |b| {
+        b.iter(|| {
+            flip = !flip;
+            let deployed = engine
+                .deploy_change(if flip { &to_edited } else { &to_original })
+                .unwrap();
+            assert_eq!(deployed.stats.recompiled, 1);
+        })
+    });
+    group.bench_function("org_local_redeploy_whole_bundle", |b| {
         b.iter(|| {
             flip = !flip;
             let deployed = engine

@@ -1,6 +1,6 @@
 //! Reader latency while another thread deploys: hash-hit decisions through
 //! `engine.snapshot()` on a medium fleet, idle and while a writer deploys an org-local
-//! change 100 times a second. Compare the two medians; `portcullis bench` reports the
+//! change (`Engine::deploy_change`) 100 times a second. Compare the two medians; `portcullis bench` reports the
 //! p99 of both.
 //!
 //! `cargo bench --bench swap_under_load`
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_engine::fleet::{edit_organization, EventKind};
-use portcullis_engine::{Engine, Scratch};
+use portcullis_engine::{BundleChange, Engine, Scratch};
 
 fn bench(c: &mut Criterion) {
     let fleet = support::fleet();
@@ -33,6 +33,9 @@ fn bench(c: &mut Criterion) {
         fleet.sample_organization(),
         1
     ));
+    let organization = fleet.sample_organization();
+    let to_edited = BundleChange::organizations(&edited, &[organization]);
+    let to_original = BundleChange::organizations(&fleet.bundle, &[organization]);
     let mut group = c.benchmark_group("reader/medium");
     let mut scratch = Scratch::default();
     let mut i = 0;
@@ -55,7 +58,7 @@ fn bench(c: &mut Criterion) {
             while !stop.load(Ordering::Relaxed) {
                 flip = !flip;
                 engine
-                    .deploy(if flip { &edited } else { &fleet.bundle })
+                    .deploy_change(if flip { &to_edited } else { &to_original })
                     .unwrap();
                 next += Duration::from_millis(10);
                 if let Some(wait) = next.checked_duration_since(Instant::now()) {

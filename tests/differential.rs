@@ -4,6 +4,11 @@
 //! deployed a change confined to one organization (reusing the other partitions) must
 //! answer as a fresh compile of the new bundle does.
 //!
+//! A [`BundleChange`] — valid, structural (removing or moving an organization) or bad
+//! (an id another organization holds, an unknown parent, an application the policy
+//! cannot see) — must give what a full deploy of the bundle it makes gives: the same
+//! decisions, or the same errors.
+//!
 //! Cases: 2,000 by default for the evaluator comparison (16 events each) and for the
 //! deploy test; `PROPTEST_CASES` overrides both. A failure prints the (shrunk) bundle
 //! and event as JSON, ready to become a case file in `tests/cases`.
@@ -20,7 +25,13 @@ mod generate;
 use std::cell::RefCell;
 use std::time::Instant;
 
-use portcullis_engine::{reference, Bundle, DecisionRecord, Engine, Event, Outcome, Snapshot};
+use portcullis_engine::model::{
+    Application, Computer, ComputerGroup, FileRule, Organization, Os, Policy, Scope,
+};
+use portcullis_engine::{
+    reference, Action, Bundle, BundleChange, CompileErrors, DecisionRecord, Engine, Event, Outcome,
+    Snapshot,
+};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::json;
 
@@ -327,5 +338,351 @@ fn deploying_a_change_to_one_organization_answers_as_a_fresh_compile() {
     eprintln!(
         "{cases} cases in {:.1?}: {reused} of {orgs} organization partitions reused on deploy",
         started.elapsed()
+    );
+}
+
+/// Variations on a change, each a different way to break it or to reach past the
+/// changed organization; 0 keeps it as it is.
+const VARIANTS: usize = 12;
+
+/// `change` varied by `variant` (see the match), using entries of `bundle` (the bundle
+/// the engine serves) for the ids of other organizations.
+fn vary(change: &mut BundleChange, bundle: &Bundle, organization: &str, variant: usize, seed: u64) {
+    let d = &mut generate::Dice::new(seed);
+    let others: Vec<&Organization> = bundle
+        .organizations
+        .iter()
+        .filter(|o| o.id != organization)
+        .collect();
+    let e = &mut change.entries;
+    let Some(org) = e.organizations.iter().position(|o| o.id == organization) else {
+        return;
+    };
+    match variant {
+        // A group whose id another organization's group holds.
+        1 => {
+            if let Some(g) = bundle
+                .groups
+                .iter()
+                .find(|g| g.organization != organization)
+            {
+                e.groups.push(ComputerGroup {
+                    id: g.id.clone(),
+                    organization: organization.to_owned(),
+                    name: "twin".to_owned(),
+                });
+            }
+        }
+        // An unknown parent.
+        2 => e.organizations[org].parent = Some("nowhere".to_owned()),
+        // A policy targeting an application of an organization that is not an ancestor.
+        3 => {
+            if let Some(app) = bundle
+                .applications
+                .iter()
+                .find(|a| a.organization != organization)
+            {
+                e.policies.push(Policy {
+                    id: "reach".to_owned(),
+                    scope: Scope::Organization(organization.to_owned()),
+                    position: 1_000,
+                    applications: vec![app.id.clone()],
+                    action: Action::Permit,
+                    elevate: false,
+                    users: None,
+                    not_before: None,
+                    expires: None,
+                    enabled: true,
+                    on_deny: None,
+                });
+            }
+        }
+        // An application taken away (others may still target it).
+        4 => {
+            if let Some(a) = e
+                .applications
+                .iter()
+                .position(|a| a.organization == organization)
+            {
+                let id = e.applications.remove(a).id;
+                e.policies.retain(|p| !p.applications.contains(&id));
+            }
+        }
+        // A new child organization with a group, a computer, an application and a
+        // policy on it.
+        5 => {
+            let child = format!("{organization}-child");
+            e.organizations.push(Organization {
+                id: child.clone(),
+                name: "Child".to_owned(),
+                parent: Some(organization.to_owned()),
+                default_deny: None,
+            });
+            e.groups.push(ComputerGroup {
+                id: format!("{child}-g"),
+                organization: child.clone(),
+                name: "G".to_owned(),
+            });
+            e.computers.push(Computer {
+                id: format!("{child}-pc"),
+                group: format!("{child}-g"),
+                name: "PC".to_owned(),
+                os: Os::Windows,
+                maintenance: None,
+            });
+            e.applications.push(Application {
+                id: format!("{child}-app"),
+                organization: child.clone(),
+                name: "App".to_owned(),
+                rules: vec![generate::rule(d.bits())],
+            });
+            let mut targets = vec![format!("{child}-app")];
+            if let Some(a) = e
+                .applications
+                .iter()
+                .find(|a| a.organization == organization)
+            {
+                targets.push(a.id.clone());
+            }
+            e.policies.push(Policy {
+                id: format!("{child}-p"),
+                scope: Scope::Global(child.clone()),
+                position: 1,
+                applications: targets,
+                action: Action::Permit,
+                elevate: false,
+                users: None,
+                not_before: None,
+                expires: None,
+                enabled: true,
+                on_deny: None,
+            });
+        }
+        // Moved under another organization (which may make a cycle).
+        6 if !others.is_empty() => {
+            e.organizations[org].parent = Some(d.pick(&others).id.clone());
+        }
+        // Another organization removed.
+        7 if !others.is_empty() => {
+            change.removed.push(d.pick(&others).id.clone());
+        }
+        // A policy id another organization's policy holds.
+        8 => {
+            let theirs = bundle
+                .policies
+                .iter()
+                .find(|p| !e.policies.iter().any(|q| q.id == p.id));
+            if let (Some(theirs), Some(ours)) = (theirs, e.policies.first_mut()) {
+                ours.id = theirs.id.clone();
+            }
+        }
+        // A computer id another organization's computer holds, in one of our groups.
+        9 => {
+            let ours = e.groups.iter().find(|g| g.organization == organization);
+            let theirs = bundle
+                .computers
+                .iter()
+                .find(|c| !e.computers.iter().any(|k| k.id == c.id));
+            if let (Some(ours), Some(theirs)) = (ours, theirs) {
+                e.computers.push(Computer {
+                    group: ours.id.clone(),
+                    ..theirs.clone()
+                });
+            }
+        }
+        // A computer moved into another of our groups, or out of the organization.
+        10 => {
+            if let Some(c) = e.computers.pop() {
+                e.computers.insert(0, c);
+            }
+        }
+        // An application rule that does not compile.
+        11 => {
+            if let Some(a) = e
+                .applications
+                .iter_mut()
+                .find(|a| a.organization == organization)
+            {
+                a.rules.push(FileRule::default());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Errors as comparable values, paths into entries after `rest` entries of each list
+/// taken back to the change.
+fn error_list(errors: &CompileErrors, rest: Option<[usize; 5]>) -> Vec<String> {
+    const LISTS: [&str; 5] = [
+        "organizations",
+        "groups",
+        "computers",
+        "applications",
+        "policies",
+    ];
+    errors
+        .errors()
+        .iter()
+        .map(|e| {
+            let mut path = e.path.clone();
+            if let Some(rest) = rest {
+                for (list, before) in LISTS.into_iter().zip(rest) {
+                    let Some(tail) = path.strip_prefix(&format!("{list}[")) else {
+                        continue;
+                    };
+                    let (n, tail) = tail.split_once(']').unwrap();
+                    let n: usize = n.parse().unwrap();
+                    if n >= before {
+                        path = format!("{list}[{}]{tail}", n - before);
+                    }
+                    break;
+                }
+            }
+            format!(
+                "{:?} {:?} {:?} {path}: {}",
+                e.kind, e.entry, e.id, e.message
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_bundle_change_answers_and_fails_as_a_full_deploy_of_the_bundle_it_makes() {
+    let config = config(1_000);
+    let cases = config.cases;
+    let started = Instant::now();
+    let tally = RefCell::new([0usize; 3]);
+    let mut runner = TestRunner::new(config);
+    let strategy = (
+        generate::change(EVENTS_PER_BUNDLE),
+        0..VARIANTS,
+        proptest::prelude::any::<u64>(),
+    );
+    let result = runner.run(&strategy, |(change, variant, seed)| {
+        let by_change = Engine::new(&change.before).unwrap();
+        let by_bundle = Engine::new(&change.before).unwrap();
+        let serving = by_change.current().bundle();
+        let mut delta = BundleChange::between(&change.before, &change.after);
+        vary(&mut delta, &serving, &change.organization, variant, seed);
+        let whole = delta.apply(&serving);
+        let rest = [
+            whole.organizations.len() - delta.entries.organizations.len(),
+            whole.groups.len() - delta.entries.groups.len(),
+            whole.computers.len() - delta.entries.computers.len(),
+            whole.applications.len() - delta.entries.applications.len(),
+            whole.policies.len() - delta.entries.policies.len(),
+        ];
+        let want_before = decisions(&by_bundle.snapshot(), &change.events);
+        let got = by_change.deploy_change(&delta);
+        let want = by_bundle.deploy(&whole);
+        let context = || {
+            format!(
+                "variant {variant}\nchange:\n{}\nremoved: {:?}\nbefore:\n{}",
+                serde_json::to_string_pretty(&delta.entries).unwrap(),
+                delta.removed,
+                serde_json::to_string_pretty(&change.before).unwrap()
+            )
+        };
+        match (got, want) {
+            (Ok(got), Ok(_)) => {
+                tally.borrow_mut()[0] += 1;
+                if by_change.generation() != got.generation {
+                    return Err(TestCaseError::fail("the change's generation is not current"));
+                }
+                // Changes that leave the tree and the applications alone compile only
+                // the organizations they hold.
+                let local = !matches!(variant, 2 | 4 | 6 | 7);
+                if local && got.stats.recompiled != delta.entries.organizations.len() {
+                    return Err(TestCaseError::fail(format!(
+                        "a change of {} organizations recompiled {}\n{}",
+                        delta.entries.organizations.len(),
+                        got.stats.recompiled,
+                        context()
+                    )));
+                }
+                same_decisions(
+                    &format!("after a change, the engine (got) answers otherwise than after a full deploy (want)\n{}", context()),
+                    &whole,
+                    &change.events,
+                    &decisions(&by_change.snapshot(), &change.events),
+                    &decisions(&by_bundle.snapshot(), &change.events),
+                )?;
+                // And back: the change from the new bundle to the first one.
+                let back = BundleChange::between(&by_change.current().bundle(), &change.before);
+                by_change.deploy_change(&back).map_err(|errors| {
+                    TestCaseError::fail(format!("changing back failed:\n{errors}\n{}", context()))
+                })?;
+                same_decisions(
+                    "after changing back, the engine (got) answers otherwise than the first bundle (want)",
+                    &change.before,
+                    &change.events,
+                    &decisions(&by_change.snapshot(), &change.events),
+                    &want_before,
+                )?;
+                // History: two rollbacks lead to the first snapshot.
+                by_change.rollback().unwrap();
+                by_change.rollback().unwrap();
+                same_decisions(
+                    "after rolling both changes back, the engine (got) answers otherwise than the first bundle (want)",
+                    &change.before,
+                    &change.events,
+                    &decisions(&by_change.snapshot(), &change.events),
+                    &want_before,
+                )?;
+                // A change after a rollback is checked against the restored snapshot.
+                by_change.deploy_change(&delta).map_err(|errors| {
+                    TestCaseError::fail(format!("the change failed after a rollback:\n{errors}\n{}", context()))
+                })?;
+                same_decisions(
+                    "after a rollback and the change again, the engine (got) answers otherwise than after a full deploy (want)",
+                    &whole,
+                    &change.events,
+                    &decisions(&by_change.snapshot(), &change.events),
+                    &decisions(&by_bundle.snapshot(), &change.events),
+                )?;
+            }
+            (Err(got), Err(want)) => {
+                tally.borrow_mut()[1] += 1;
+                let (got, want) = (error_list(&got, None), error_list(&want, Some(rest)));
+                if got != want {
+                    return Err(TestCaseError::fail(format!(
+                        "the change's errors differ from the full deploy's\n  got:  {got:#?}\n  want: {want:#?}\n{}",
+                        context()
+                    )));
+                }
+                if by_change.generation() != 1 {
+                    return Err(TestCaseError::fail("a failed change moved the generation"));
+                }
+                same_decisions(
+                    "after a failed change, the engine (got) answers otherwise than before (want)",
+                    &change.before,
+                    &change.events,
+                    &decisions(&by_change.snapshot(), &change.events),
+                    &want_before,
+                )?;
+            }
+            (got, want) => {
+                return Err(TestCaseError::fail(format!(
+                    "the change gave {:?} but the full deploy gave {:?}\n{}",
+                    got.map(|d| d.generation).map_err(|e| e.to_string()),
+                    want.map(|d| d.generation).map_err(|e| e.to_string()),
+                    context()
+                )));
+            }
+        }
+        tally.borrow_mut()[2] += usize::from(variant != 0);
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{error}");
+    }
+    let [ok, failed, varied] = tally.into_inner();
+    eprintln!(
+        "{cases} cases in {:.1?}: {ok} deployed, {failed} refused alike, {varied} varied",
+        started.elapsed()
+    );
+    assert!(
+        ok > 0 && failed > 0,
+        "both outcomes must occur: {ok} deployed, {failed} refused"
     );
 }

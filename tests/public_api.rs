@@ -8,8 +8,8 @@
 
 use portcullis_engine::model::{Application, FileRule, Organization, Policy, Scope};
 use portcullis_engine::{
-    Action, Bundle, DeployError, Engine, ErrorKind, Event, Outcome, RollbackError, Snapshot,
-    TraceStatus,
+    Action, Bundle, BundleChange, DeployError, Engine, ErrorKind, Event, Outcome, RollbackError,
+    Snapshot, TraceStatus,
 };
 
 const EXAMPLE: &str = include_str!("../examples/bundle.json");
@@ -343,4 +343,69 @@ fn the_organization_tree_is_bounded_in_depth() {
     );
     bundle.organizations.truncate(32);
     Snapshot::compile(&bundle).unwrap();
+}
+
+#[test]
+fn a_change_is_checked_against_the_rest_of_the_tenancy() {
+    let engine = Engine::new(&example()).unwrap();
+    let lakeside = |edit: &dyn Fn(&mut Bundle)| {
+        let mut bundle = example();
+        edit(&mut bundle);
+        BundleChange::organizations(&bundle, &["lakeside"])
+    };
+    let first_error = |change: &BundleChange| {
+        let errors = engine.deploy_change(change).unwrap_err();
+        let e = &errors.errors()[0];
+        (e.path.clone(), e.message.clone())
+    };
+
+    // A group id that Harbor already holds.
+    let change = lakeside(&|b| b.groups[0].id = "harbor-ws".to_owned());
+    assert_eq!(
+        first_error(&change),
+        (
+            "groups[0].id".to_owned(),
+            "another group already has the id `harbor-ws`".to_owned()
+        )
+    );
+    // An unknown parent.
+    let change = lakeside(&|b| b.organizations[1].parent = Some("nowhere".to_owned()));
+    assert_eq!(
+        first_error(&change),
+        (
+            "organizations[0].parent".to_owned(),
+            "unknown parent organization `nowhere`".to_owned()
+        )
+    );
+    // A policy targeting another customer's application.
+    let harbor_app = example()
+        .applications
+        .iter()
+        .find(|a| a.organization == "harbor")
+        .unwrap()
+        .id
+        .clone();
+    let change = lakeside(&|b| {
+        let p = b
+            .policies
+            .iter_mut()
+            .find(|p| p.scope.target() == "lakeside")
+            .unwrap();
+        p.applications = vec![harbor_app.clone()];
+    });
+    let (path, message) = first_error(&change);
+    assert!(
+        path.starts_with("policies[") && path.ends_with("].applications[0]"),
+        "{path}"
+    );
+    assert!(
+        message.contains("belongs to organization `harbor`, which is neither `lakeside`"),
+        "{message}"
+    );
+    // None of them changed anything; a good change deploys and recompiles only Lakeside.
+    assert_eq!(engine.generation(), 1);
+    let change = lakeside(&|b| b.organizations[1].name = "Lakeside".to_owned());
+    let deployed = engine.deploy_change(&change).unwrap();
+    assert_eq!((deployed.generation, deployed.stats.recompiled), (2, 1));
+    assert_eq!(engine.current().bundle().organizations[1].name, "Lakeside");
 }

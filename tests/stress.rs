@@ -1,5 +1,6 @@
 //! Concurrency stress test of the engine's hot swap (SPEC §5): readers decide in a loop
-//! while a writer deploys bundle variants, rolls back, and tries invalid bundles.
+//! while a writer deploys bundle variants (whole, or as changes), rolls back, and tries
+//! invalid bundles.
 //!
 //! Every variant decides the test events through its own policy (`v3-deny`,
 //! `v4-permit` …), so each decision shows which variant made it. After the run, every
@@ -18,7 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use portcullis_engine::{
-    reference, Bundle, DecisionRecord, Engine, Event, RollbackError, Snapshot, DEFAULT_HISTORY,
+    reference, Bundle, BundleChange, DecisionRecord, Engine, Event, RollbackError, Snapshot,
+    DEFAULT_HISTORY,
 };
 use serde_json::json;
 
@@ -241,7 +243,15 @@ fn writer(
         match rng.below(10) {
             0..=5 => {
                 let v = rng.below(variants.len());
-                let deployed = engine.deploy(&variants[v]).expect("a variant compiles");
+                // Half the time as a change from the variant being served.
+                let deployed = if rng.below(2) == 0 {
+                    engine.deploy(&variants[v]).expect("a variant compiles")
+                } else {
+                    let change = BundleChange::between(&variants[current], &variants[v]);
+                    engine
+                        .deploy_change(&change)
+                        .expect("a variant compiles as a change")
+                };
                 if deployed.generation <= before {
                     log.problems.push(format!(
                         "deploy gave generation {} after {before}",

@@ -3,13 +3,14 @@
 
 use std::collections::VecDeque;
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use arc_swap::{ArcSwap, Guard};
 
-use crate::compile::{self, CompileErrors};
+use crate::change::BundleChange;
+use crate::compile::{self, ChangeCompiled, CompileErrors};
 use crate::model::{Bundle, DecisionRecord, Event};
-use crate::snapshot::{AppKeys, CompileStats, Snapshot};
+use crate::snapshot::{AppKeys, CompileStats, Snapshot, Tables, TenancyIds};
 
 /// How many earlier snapshots an engine keeps for rollback, unless told otherwise.
 pub const DEFAULT_HISTORY: usize = 8;
@@ -42,6 +43,9 @@ struct Writer {
     history_limit: usize,
     next_generation: u64,
     limits: crate::Limits,
+    /// The ids of the tables they were filed for; built again when those are no
+    /// longer the current ones (after a full deploy or a rollback).
+    ids: (Weak<Tables>, TenancyIds),
 }
 
 /// A borrowed view of the current snapshot: cheap to take, lock-free, and stable for as
@@ -112,7 +116,7 @@ impl Engine {
     ) -> Result<Engine, CompileErrors> {
         limits.check_bundle(bundle)?;
         let mut keys = AppKeys::default();
-        let (tables, stats) = compile::compile(bundle.clone(), &mut keys, None)?;
+        let (tables, stats) = compile::compile(bundle, &mut keys, None)?;
         let snapshot = Snapshot {
             generation: 1,
             tables: Arc::new(tables),
@@ -126,6 +130,7 @@ impl Engine {
                 history_limit: history,
                 next_generation: 2,
                 limits,
+                ids: (Weak::new(), TenancyIds::default()),
             }),
         })
     }
@@ -183,9 +188,109 @@ impl Engine {
             .check_bundle(bundle)
             .map_err(DeployError::Compile)?;
         let previous = self.current.load_full();
-        let mut keys = writer.keys.clone();
-        let (tables, stats) = compile::compile(bundle.clone(), &mut keys, Some(&previous.tables))
+        // Keys are only ever added, and a key nobody uses is harmless, so a failed
+        // compile may leave new ones behind.
+        let (tables, stats) = compile::compile(bundle, &mut writer.keys, Some(&previous.tables))
             .map_err(DeployError::Compile)?;
+        self.swap(&mut writer, previous, tables, stats, gate)
+    }
+
+    /// Deploys a change to some organizations: only they are laid out and compiled,
+    /// and they are checked against the rest of the current snapshot exactly as a
+    /// deploy of the whole bundle the change makes ([`BundleChange::apply`]) would
+    /// check them — unique ids across the tenancy, parents, applications a policy may
+    /// target, limits. It costs what the changed organizations cost, not what the
+    /// tenancy costs. Decisions, errors (with paths into the change's entries),
+    /// history and rollback are as with [`Engine::deploy`]; on error nothing changes.
+    ///
+    /// A change that removes organizations, moves one in the tree or takes
+    /// applications away from one may affect other organizations' entries; it is
+    /// deployed as the whole bundle it makes, at the cost of a full deploy.
+    pub fn deploy_change(&self, change: &BundleChange) -> Result<Deployed, CompileErrors> {
+        self.deploy_change_gated(change, |_| Ok::<(), std::convert::Infallible>(()))
+            .map_err(|error| match error {
+                DeployError::Compile(errors) => errors,
+                DeployError::Gate(never) => match never {},
+            })
+    }
+
+    /// As [`Engine::deploy_change`], with a gate as in [`Engine::deploy_gated`]: it
+    /// sees the new snapshot before the swap, and an `Err` from it cancels the swap.
+    pub fn deploy_change_gated<E>(
+        &self,
+        change: &BundleChange,
+        gate: impl FnOnce(&Snapshot) -> Result<(), E>,
+    ) -> Result<Deployed, DeployError<E>> {
+        let mut writer = self.writer();
+        let previous = self.current.load_full();
+        let current = Arc::downgrade(&previous.tables);
+        if !Weak::ptr_eq(&writer.ids.0, &current) {
+            writer.ids = (current, TenancyIds::of(&previous.tables));
+        }
+        let Writer {
+            keys,
+            ids: (_, ids),
+            limits,
+            ..
+        } = &mut *writer;
+        let compiled =
+            compile::compile_change(change, keys, &previous.tables, previous.stats, ids, limits)
+                .map_err(DeployError::Compile)?;
+        let (tables, stats, changed) = match compiled {
+            ChangeCompiled::Tables {
+                tables,
+                stats,
+                changed,
+            } => (tables, stats, changed),
+            ChangeCompiled::Whole => {
+                let bundle = change.apply(&previous.bundle());
+                let rest = [
+                    bundle.organizations.len() - change.entries.organizations.len(),
+                    bundle.groups.len() - change.entries.groups.len(),
+                    bundle.computers.len() - change.entries.computers.len(),
+                    bundle.applications.len() - change.entries.applications.len(),
+                    bundle.policies.len() - change.entries.policies.len(),
+                ];
+                let into_change = |errors: CompileErrors| errors.shifted(rest);
+                writer
+                    .limits
+                    .check_bundle(&bundle)
+                    .map_err(|errors| DeployError::Compile(into_change(errors)))?;
+                let (tables, stats) =
+                    compile::compile(&bundle, &mut writer.keys, Some(&previous.tables))
+                        .map_err(|errors| DeployError::Compile(into_change(errors)))?;
+                return self.swap(&mut writer, previous, tables, stats, gate);
+            }
+        };
+        let old = Arc::clone(&previous.tables);
+        let deployed = self.swap(&mut writer, previous, tables, stats, gate)?;
+        // The ids follow the new tables: the changed organizations' old ids out, their
+        // new ones in.
+        let new = Arc::clone(&self.current.load().tables);
+        let (filed_for, ids) = &mut writer.ids;
+        for &at in &changed {
+            if let Some(node) = old.orgs.get(at as usize) {
+                ids.remove(at, &node.partition.source);
+            }
+        }
+        for &at in &changed {
+            if let Some(node) = new.orgs.get(at as usize) {
+                ids.add(at, &node.partition.source);
+            }
+        }
+        *filed_for = Arc::downgrade(&new);
+        Ok(deployed)
+    }
+
+    /// Lets `gate` see the new snapshot, then swaps it in and remembers the old one.
+    fn swap<E>(
+        &self,
+        writer: &mut Writer,
+        previous: Arc<Snapshot>,
+        tables: Tables,
+        stats: CompileStats,
+        gate: impl FnOnce(&Snapshot) -> Result<(), E>,
+    ) -> Result<Deployed, DeployError<E>> {
         let generation = writer.next_generation;
         let snapshot = Snapshot {
             generation,
@@ -193,7 +298,6 @@ impl Engine {
             stats,
         };
         gate(&snapshot).map_err(DeployError::Gate)?;
-        writer.keys = keys;
         writer.next_generation += 1;
         self.current.store(Arc::new(snapshot));
         writer.remember(previous);

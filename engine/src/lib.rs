@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod change;
 mod compile;
 mod decide;
 mod engine;
@@ -49,6 +50,7 @@ pub mod plugin;
 pub mod reference;
 mod snapshot;
 
+pub use change::BundleChange;
 pub use compile::{parse, CompileError, CompileErrors, EntryKind, ErrorKind, LOCATED_ERRORS};
 pub use decide::{Explanation, PolicyTrace, Scratch, TraceStatus};
 pub use engine::{DeployError, Deployed, Engine, RollbackError, SnapshotGuard, DEFAULT_HISTORY};

@@ -211,18 +211,39 @@ impl Limits {
 
     /// Checks a parsed bundle before it is compiled. Reports up to 100 violations.
     pub fn check_bundle(&self, bundle: &Bundle) -> Result<(), CompileErrors> {
+        let lists = compile::Lists::of(bundle);
+        self.check_lists(
+            lists,
+            [
+                bundle.organizations.len(),
+                bundle.groups.len(),
+                bundle.computers.len(),
+                bundle.applications.len(),
+                bundle.policies.len(),
+            ],
+        )
+    }
+
+    /// Checks the entries in `lists`; `totals` are the lengths of the bundle's five
+    /// lists (organizations, groups, computers, applications, policies), which for a
+    /// change include the entries of the organizations it leaves alone.
+    pub(crate) fn check_lists(
+        &self,
+        bundle: compile::Lists<'_>,
+        totals: [usize; 5],
+    ) -> Result<(), CompileErrors> {
         let mut check = Check {
             limits: self,
             errors: Vec::new(),
         };
-        let lists = [
-            ("organizations", "organizations", bundle.organizations.len()),
-            ("groups", "groups", bundle.groups.len()),
-            ("computers", "computers", bundle.computers.len()),
-            ("applications", "applications", bundle.applications.len()),
-            ("policies", "policies", bundle.policies.len()),
+        let names = [
+            ("organizations", "organizations"),
+            ("groups", "groups"),
+            ("computers", "computers"),
+            ("applications", "applications"),
+            ("policies", "policies"),
         ];
-        for (list, noun, len) in lists {
+        for ((list, noun), len) in names.into_iter().zip(totals) {
             if len > self.max_entries {
                 check.push(
                     EntryKind::Bundle,
@@ -239,39 +260,44 @@ impl Limits {
         if !check.errors.is_empty() {
             return Err(CompileErrors::new(check.errors));
         }
-        check.string(EntryKind::Bundle, None, "format", &bundle.format);
+        check.string(
+            EntryKind::Bundle,
+            None,
+            || "format".to_owned(),
+            bundle.format,
+        );
         for (n, o) in bundle.organizations.iter().enumerate() {
             let (entry, id) = (EntryKind::Organization, Some(o.id.as_str()));
             let at = |field: &str| format!("organizations[{n}].{field}");
-            check.string(entry, id, &at("id"), &o.id);
-            check.string(entry, id, &at("name"), &o.name);
+            check.string(entry, id, || at("id"), &o.id);
+            check.string(entry, id, || at("name"), &o.name);
             if let Some(parent) = &o.parent {
-                check.string(entry, id, &at("parent"), parent);
+                check.string(entry, id, || at("parent"), parent);
             }
             if let Some(deny) = &o.default_deny {
-                check.list(entry, id, &at("default_deny.notify"), deny.notify.len());
+                check.list(entry, id, || at("default_deny.notify"), deny.notify.len());
             }
         }
         for (n, g) in bundle.groups.iter().enumerate() {
             let (entry, id) = (EntryKind::Group, Some(g.id.as_str()));
             let at = |field: &str| format!("groups[{n}].{field}");
-            check.string(entry, id, &at("id"), &g.id);
-            check.string(entry, id, &at("organization"), &g.organization);
-            check.string(entry, id, &at("name"), &g.name);
+            check.string(entry, id, || at("id"), &g.id);
+            check.string(entry, id, || at("organization"), &g.organization);
+            check.string(entry, id, || at("name"), &g.name);
         }
         for (n, c) in bundle.computers.iter().enumerate() {
             let (entry, id) = (EntryKind::Computer, Some(c.id.as_str()));
             let at = |field: &str| format!("computers[{n}].{field}");
-            check.string(entry, id, &at("id"), &c.id);
-            check.string(entry, id, &at("group"), &c.group);
-            check.string(entry, id, &at("name"), &c.name);
+            check.string(entry, id, || at("id"), &c.id);
+            check.string(entry, id, || at("group"), &c.group);
+            check.string(entry, id, || at("name"), &c.name);
         }
         for (n, a) in bundle.applications.iter().enumerate() {
             let (entry, id) = (EntryKind::Application, Some(a.id.as_str()));
             let at = |field: &str| format!("applications[{n}].{field}");
-            check.string(entry, id, &at("id"), &a.id);
-            check.string(entry, id, &at("organization"), &a.organization);
-            check.string(entry, id, &at("name"), &a.name);
+            check.string(entry, id, || at("id"), &a.id);
+            check.string(entry, id, || at("organization"), &a.organization);
+            check.string(entry, id, || at("name"), &a.name);
             if a.rules.len() > self.max_rules_per_application {
                 check.push(
                     entry,
@@ -293,7 +319,7 @@ impl Limits {
                 ];
                 for (field, pattern) in patterns {
                     if let Some(pattern) = pattern {
-                        check.pattern(entry, id, &at(&format!("rules[{r}].{field}")), pattern);
+                        check.pattern(entry, id, || at(&format!("rules[{r}].{field}")), pattern);
                     }
                 }
             }
@@ -301,21 +327,21 @@ impl Limits {
         for (n, p) in bundle.policies.iter().enumerate() {
             let (entry, id) = (EntryKind::Policy, Some(p.id.as_str()));
             let at = |field: &str| format!("policies[{n}].{field}");
-            check.string(entry, id, &at("id"), &p.id);
-            if check.list(entry, id, &at("applications"), p.applications.len()) {
+            check.string(entry, id, || at("id"), &p.id);
+            if check.list(entry, id, || at("applications"), p.applications.len()) {
                 for (k, app) in p.applications.iter().enumerate() {
-                    check.string(entry, id, &at(&format!("applications[{k}]")), app);
+                    check.string(entry, id, || at(&format!("applications[{k}]")), app);
                 }
             }
             if let Some(users) = &p.users {
-                if check.list(entry, id, &at("users"), users.len()) {
+                if check.list(entry, id, || at("users"), users.len()) {
                     for (k, user) in users.iter().enumerate() {
-                        check.string(entry, id, &at(&format!("users[{k}]")), user);
+                        check.string(entry, id, || at(&format!("users[{k}]")), user);
                     }
                 }
             }
             if let Some(deny) = &p.on_deny {
-                check.list(entry, id, &at("on_deny.notify"), deny.notify.len());
+                check.list(entry, id, || at("on_deny.notify"), deny.notify.len());
             }
         }
         if check.errors.is_empty() {
@@ -341,12 +367,18 @@ impl Check<'_> {
         }
     }
 
-    fn string(&mut self, entry: EntryKind, id: Option<&str>, path: &str, value: &str) {
+    fn string(
+        &mut self,
+        entry: EntryKind,
+        id: Option<&str>,
+        path: impl FnOnce() -> String,
+        value: &str,
+    ) {
         if value.len() > self.limits.max_string_bytes {
             self.push(
                 entry,
                 id,
-                path.to_owned(),
+                path(),
                 format!(
                     "the text is {} bytes; the limit is {} bytes (`max_string_bytes`)",
                     value.len(),
@@ -357,14 +389,20 @@ impl Check<'_> {
     }
 
     /// Whether a list of `len` items is within the limit.
-    fn list(&mut self, entry: EntryKind, id: Option<&str>, path: &str, len: usize) -> bool {
+    fn list(
+        &mut self,
+        entry: EntryKind,
+        id: Option<&str>,
+        path: impl FnOnce() -> String,
+        len: usize,
+    ) -> bool {
         if len <= self.limits.max_list_items {
             return true;
         }
         self.push(
             entry,
             id,
-            path.to_owned(),
+            path(),
             format!(
                 "{len} items; the limit is {} (`max_list_items`)",
                 self.limits.max_list_items
@@ -373,13 +411,19 @@ impl Check<'_> {
         false
     }
 
-    fn pattern(&mut self, entry: EntryKind, id: Option<&str>, path: &str, pattern: &str) {
+    fn pattern(
+        &mut self,
+        entry: EntryKind,
+        id: Option<&str>,
+        path: impl FnOnce() -> String,
+        pattern: &str,
+    ) {
         let limits = self.limits;
         if pattern.len() > limits.max_pattern_bytes {
             self.push(
                 entry,
                 id,
-                path.to_owned(),
+                path(),
                 format!(
                     "the pattern is {} bytes; the limit is {} bytes (`max_pattern_bytes`)",
                     pattern.len(),
@@ -392,7 +436,7 @@ impl Check<'_> {
             return;
         };
         if let Some(message) = regex_problem(limits, body) {
-            self.push(entry, id, path.to_owned(), message);
+            self.push(entry, id, path(), message);
         }
     }
 }

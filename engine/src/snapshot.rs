@@ -157,11 +157,70 @@ pub(crate) struct ComputerLoc {
     pub(crate) local: u32,
 }
 
+/// Where every computer lives, by id.
+pub(crate) type ComputerMap = FxHashMap<Box<str>, ComputerLoc>;
+
 /// The compiled tenancy; shared between snapshots that differ only in generation.
 #[derive(Debug)]
 pub(crate) struct Tables {
     pub(crate) orgs: Box<[OrgNode]>,
-    pub(crate) computers: FxHashMap<Box<str>, ComputerLoc>,
+    /// Shared with the previous tables when no organization's computers moved.
+    pub(crate) computers: Arc<ComputerMap>,
+}
+
+/// Which organization (index in the tables) holds each id, for the kinds of entry the
+/// tables do not index themselves. A change is checked against it without walking the
+/// tenancy; the engine's writer keeps one for the current tables.
+#[derive(Debug, Default)]
+pub(crate) struct TenancyIds {
+    pub(crate) orgs: FxHashMap<Box<str>, u32>,
+    pub(crate) groups: FxHashMap<Box<str>, u32>,
+    pub(crate) applications: FxHashMap<Box<str>, u32>,
+    pub(crate) policies: FxHashMap<Box<str>, u32>,
+}
+
+impl TenancyIds {
+    /// The ids of every organization of `tables`.
+    pub(crate) fn of(tables: &Tables) -> TenancyIds {
+        let mut ids = TenancyIds::default();
+        for (at, node) in tables.orgs.iter().enumerate() {
+            ids.add(at as u32, &node.partition.source);
+        }
+        ids
+    }
+
+    /// Files an organization's ids under `at`.
+    pub(crate) fn add(&mut self, at: u32, source: &OrgSource) {
+        self.orgs.insert(source.organization.id.as_str().into(), at);
+        for group in &source.groups {
+            self.groups.insert(group.id.as_str().into(), at);
+        }
+        for app in &source.applications {
+            self.applications.insert(app.id.as_str().into(), at);
+        }
+        for policy in &source.policies {
+            self.policies.insert(policy.id.as_str().into(), at);
+        }
+    }
+
+    /// Forgets the ids an organization held under `at`.
+    pub(crate) fn remove(&mut self, at: u32, source: &OrgSource) {
+        fn forget(map: &mut FxHashMap<Box<str>, u32>, id: &str, at: u32) {
+            if map.get(id) == Some(&at) {
+                map.remove(id);
+            }
+        }
+        forget(&mut self.orgs, &source.organization.id, at);
+        for group in &source.groups {
+            forget(&mut self.groups, &group.id, at);
+        }
+        for app in &source.applications {
+            forget(&mut self.applications, &app.id, at);
+        }
+        for policy in &source.policies {
+            forget(&mut self.policies, &policy.id, at);
+        }
+    }
 }
 
 /// What a compile did.
@@ -197,7 +256,7 @@ impl Snapshot {
 
     /// Compiles a bundle the limits were checked on.
     pub(crate) fn compile_checked(bundle: &Bundle) -> Result<Snapshot, CompileErrors> {
-        let (tables, stats) = compile::compile(bundle.clone(), &mut AppKeys::default(), None)?;
+        let (tables, stats) = compile::compile(bundle, &mut AppKeys::default(), None)?;
         Ok(Snapshot {
             generation: 1,
             tables: Arc::new(tables),

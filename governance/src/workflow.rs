@@ -10,8 +10,8 @@ use portcullis_engine::model::{
     Scope, Sha256, Timestamp,
 };
 use portcullis_engine::{
-    Action, Bundle, CompileErrors, DecisionRecord, DeployError, Deployed, Engine, Event, Outcome,
-    Snapshot,
+    Action, Bundle, BundleChange, CompileErrors, DecisionRecord, DeployError, Deployed, Engine,
+    Event, Outcome, Snapshot,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -1172,9 +1172,11 @@ impl<S: Store> Governance<S> {
         self.store.transaction(|tx| tx.deploys(limit))
     }
 
-    /// Compiles `bundle` aside (only changed organizations), lets `gate` check the new
-    /// snapshot, stores the bundle and whatever `record` writes in one transaction,
-    /// and only then swaps the snapshot in. Returns what the engine deployed.
+    /// Deploys `bundle` aside as a change to the organizations whose entries differ
+    /// from the current bundle (only they are laid out and compiled), lets `gate`
+    /// check the new snapshot, stores the bundle and whatever `record` writes in one
+    /// transaction, and only then swaps the snapshot in. Returns what the engine
+    /// deployed.
     fn commit_bundle(
         &mut self,
         bundle: &Bundle,
@@ -1183,12 +1185,17 @@ impl<S: Store> Governance<S> {
         record: impl FnOnce(&mut dyn Tx) -> Result<(), Error>,
     ) -> Result<Deployed, Error> {
         let expected = self.version;
-        let changed = changed_orgs(&self.bundle, bundle);
+        let change = BundleChange::between(&self.bundle, bundle);
+        let changed: Vec<String> = change
+            .organization_ids()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let store = &mut self.store;
         let mut version = expected;
         let deployed = self
             .engine
-            .deploy_gated(bundle, |snapshot| {
+            .deploy_change_gated(&change, |snapshot| {
                 gate(snapshot)?;
                 version = store.transaction(|tx| {
                     match tx.current_bundle()? {
@@ -1216,7 +1223,14 @@ impl<S: Store> Governance<S> {
                 Ok(())
             })
             .map_err(|e| match e {
-                DeployError::Compile(errors) => compile_error(&errors),
+                // The change's errors name places in the change; the whole bundle's
+                // name places in the bundle the administrator gave.
+                DeployError::Compile(errors) => {
+                    match Snapshot::compile_with_limits(bundle, &self.engine.limits()) {
+                        Err(whole) => compile_error(&whole),
+                        Ok(_) => compile_error(&errors),
+                    }
+                }
                 DeployError::Gate(error) => error,
             })?;
         self.version = version;

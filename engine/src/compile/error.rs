@@ -138,6 +138,38 @@ impl CompileErrors {
         &self.errors
     }
 
+    /// Takes paths into entries appended after `before` entries of each list
+    /// (organizations, groups, computers, applications, policies) back to paths into
+    /// the appended entries alone.
+    pub(crate) fn shifted(mut self, before: [usize; 5]) -> Self {
+        const LISTS: [&str; 5] = [
+            "organizations",
+            "groups",
+            "computers",
+            "applications",
+            "policies",
+        ];
+        for error in &mut self.errors {
+            for (list, before) in LISTS.into_iter().zip(before) {
+                let Some(rest) = error.path.strip_prefix(list) else {
+                    continue;
+                };
+                let Some(rest) = rest.strip_prefix('[') else {
+                    continue;
+                };
+                let Some((number, tail)) = rest.split_once(']') else {
+                    continue;
+                };
+                if let Ok(n) = number.parse::<usize>() {
+                    if n >= before {
+                        error.path = format!("{list}[{}]{tail}", n - before);
+                    }
+                }
+            }
+        }
+        self
+    }
+
     /// Fills in line and column from the text the bundle was read from.
     ///
     /// Each lookup scans the text, so only the first [`LOCATED_ERRORS`] errors are

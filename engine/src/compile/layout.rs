@@ -1,5 +1,11 @@
 //! Checks that hold across entries — unique ids, references, the organization tree,
-//! positions — and splits the bundle into one source per organization.
+//! positions — and splits the bundle into one plan per organization. The bundle is
+//! borrowed: an organization's entries are cloned only when it must be compiled.
+//!
+//! The same checks run on a [`BundleChange`](crate::BundleChange): the change's
+//! entries are laid out with the rest of the current snapshot ([`Rest`]) standing in
+//! for the entries the change leaves alone, so a change is validated exactly as the
+//! bundle it makes would be.
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -7,6 +13,7 @@ use super::error::{CompileError, EntryKind, ErrorKind};
 use crate::model::{
     Application, Bundle, Computer, ComputerGroup, Organization, Policy, Scope, BUNDLE_FORMAT,
 };
+use crate::snapshot::{Tables, TenancyIds};
 
 /// Everything one organization owns, as written. Compiling it is a pure function of
 /// this value (and the application keys), which is what lets an unchanged organization
@@ -30,13 +37,83 @@ pub(crate) struct SourceIndices {
     pub(crate) policies: Vec<usize>,
 }
 
+/// A bundle's lists, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lists<'a> {
+    pub(crate) format: &'a str,
+    pub(crate) organizations: &'a [Organization],
+    pub(crate) groups: &'a [ComputerGroup],
+    pub(crate) computers: &'a [Computer],
+    pub(crate) applications: &'a [Application],
+    pub(crate) policies: &'a [Policy],
+}
+
+impl<'a> Lists<'a> {
+    pub(crate) fn of(bundle: &'a Bundle) -> Self {
+        Lists {
+            format: &bundle.format,
+            organizations: &bundle.organizations,
+            groups: &bundle.groups,
+            computers: &bundle.computers,
+            applications: &bundle.applications,
+            policies: &bundle.policies,
+        }
+    }
+}
+
 /// One organization's place in the tree and what it owns.
 #[derive(Debug)]
 pub(crate) struct OrgPlan {
-    pub(crate) source: OrgSource,
+    /// The organization's index in the compiled tables.
+    pub(crate) at: u32,
     pub(crate) indices: SourceIndices,
-    /// Itself first, then its parent, up to the root.
+    /// Itself first, then its parent, up to the root (indices in the tables).
     pub(crate) chain: Vec<u32>,
+}
+
+impl OrgPlan {
+    /// The organization's entries, cloned out of the bundle.
+    pub(crate) fn source(&self, lists: Lists<'_>) -> OrgSource {
+        fn pick<T: Clone>(list: &[T], at: &[usize]) -> Vec<T> {
+            at.iter().filter_map(|&n| list.get(n).cloned()).collect()
+        }
+        OrgSource {
+            organization: lists
+                .organizations
+                .get(self.indices.organization)
+                .cloned()
+                .unwrap_or_else(|| Organization {
+                    id: String::new(),
+                    name: String::new(),
+                    parent: None,
+                    default_deny: None,
+                }),
+            groups: pick(lists.groups, &self.indices.groups),
+            computers: pick(lists.computers, &self.indices.computers),
+            applications: pick(lists.applications, &self.indices.applications),
+            policies: pick(lists.policies, &self.indices.policies),
+        }
+    }
+
+    /// Whether the organization's entries equal `source`, without cloning them.
+    pub(crate) fn same_as(&self, lists: Lists<'_>, source: &OrgSource) -> bool {
+        fn same<T: PartialEq>(list: &[T], at: &[usize], other: &[T]) -> bool {
+            at.len() == other.len()
+                && at
+                    .iter()
+                    .zip(other)
+                    .all(|(&n, entry)| list.get(n) == Some(entry))
+        }
+        lists.organizations.get(self.indices.organization) == Some(&source.organization)
+            && same(lists.groups, &self.indices.groups, &source.groups)
+            && same(lists.computers, &self.indices.computers, &source.computers)
+            && same(
+                lists.applications,
+                &self.indices.applications,
+                &source.applications,
+            )
+            && same(lists.policies, &self.indices.policies, &source.policies)
+    }
 }
 
 /// The bundle, split by organization, in bundle order.
@@ -49,12 +126,78 @@ pub(crate) struct Layout {
 /// so the depth is bounded; real MSP trees are a handful of levels.
 pub(crate) const MAX_DEPTH: usize = 32;
 
+/// The organizations of the current snapshot that a change leaves as they are, and
+/// the ids they hold.
+pub(crate) struct Rest<'a> {
+    pub(crate) tables: &'a Tables,
+    pub(crate) ids: &'a TenancyIds,
+    /// Tables indices of the organizations the change replaces.
+    pub(crate) replaced: &'a FxHashSet<u32>,
+}
+
+impl Rest<'_> {
+    /// The index of an organization the change does not replace.
+    fn kept(&self, org: Option<&u32>) -> Option<u32> {
+        org.copied().filter(|o| !self.replaced.contains(o))
+    }
+
+    fn org(&self, id: &str) -> Option<u32> {
+        self.kept(self.ids.orgs.get(id))
+    }
+
+    fn org_id(&self, at: u32) -> &str {
+        self.tables
+            .orgs
+            .get(at as usize)
+            .map(|node| node.partition.source.organization.id.as_str())
+            .unwrap_or_default()
+    }
+
+    fn chain(&self, at: u32) -> &[u32] {
+        self.tables
+            .orgs
+            .get(at as usize)
+            .map(|node| &*node.chain)
+            .unwrap_or_default()
+    }
+
+    /// The organization that holds an id of this kind, unless the change replaces it.
+    fn holder(&self, entry: EntryKind, id: &str) -> Option<u32> {
+        match entry {
+            EntryKind::Organization => self.org(id),
+            EntryKind::Group => self.kept(self.ids.groups.get(id)),
+            EntryKind::Computer => self.kept(self.tables.computers.get(id).map(|loc| &loc.org)),
+            EntryKind::Application => self.kept(self.ids.applications.get(id)),
+            EntryKind::Policy => self.kept(self.ids.policies.get(id)),
+            EntryKind::Bundle => None,
+        }
+    }
+
+    /// Why an entry of a change may not name `id`, an entry of kind `what` that
+    /// belongs to organization `at`, which the change leaves alone.
+    fn outside(&self, what: &str, id: &str, at: u32) -> String {
+        if what == "organization" || what == "global" {
+            format!("organization `{id}` is not one of the organizations this change replaces")
+        } else {
+            format!(
+                "{what} `{id}` belongs to organization `{}`, which is not one of the organizations this change replaces",
+                self.org_id(at)
+            )
+        }
+    }
+}
+
 fn err(kind: ErrorKind, entry: EntryKind, id: &str, path: String, message: String) -> CompileError {
     CompileError::new(kind, entry, Some(id), path, message)
 }
 
 /// Ids must be non-empty and printable: they appear in logs, links and messages.
-fn check_id(id: &str, entry: EntryKind, path: &str, errors: &mut Vec<CompileError>) -> bool {
+fn check_id(
+    id: &str,
+    entry: EntryKind,
+    path: impl Fn() -> String,
+    errors: &mut Vec<CompileError>,
+) -> bool {
     let problem = if id.trim().is_empty() {
         Some("the id is empty")
     } else if id.chars().any(char::is_control) {
@@ -67,7 +210,7 @@ fn check_id(id: &str, entry: EntryKind, path: &str, errors: &mut Vec<CompileErro
             ErrorKind::Invalid,
             entry,
             id,
-            format!("{path}.id"),
+            format!("{}.id", path()),
             problem.to_owned(),
         ));
     }
@@ -80,57 +223,112 @@ struct Kind {
     list: &'static str,
     entry: EntryKind,
     noun: &'static str,
+    /// The kind of entry that owns it, for looking the owner up outside a change.
+    owner: EntryKind,
+}
+
+/// Where an entry's owner was found.
+enum Owner {
+    /// An organization of this layout (plan index).
+    Here(u32),
+    /// An organization a change leaves alone (tables index).
+    Outside(u32),
+    Unknown,
 }
 
 /// Files entries that name their owner by id: checks each id, rejects duplicates,
 /// resolves the owner in `owners` (the key and the id come from `fields`), and hands
-/// each good entry to `file` with its organization and bundle index. Returns each
-/// entry's organization by id.
-fn place<T>(
-    entries: Vec<T>,
+/// each good entry to `file` with its organization (plan index) and bundle index.
+/// Returns each entry's organization by id.
+fn place<'a, T>(
+    entries: &'a [T],
     kind: Kind,
-    fields: impl Fn(&T) -> (&str, &'static str, &str),
-    owners: &FxHashMap<String, u32>,
+    fields: impl Fn(&'a T) -> (&'a str, &'static str, &'a str),
+    owners: &FxHashMap<&'a str, u32>,
+    rest: Option<&Rest<'_>>,
     errors: &mut Vec<CompileError>,
-    mut file: impl FnMut(u32, T, usize),
-) -> FxHashMap<String, u32> {
-    let mut placed: FxHashMap<String, u32> = FxHashMap::default();
-    for (n, entry) in entries.into_iter().enumerate() {
-        let path = format!("{}[{n}]", kind.list);
-        let (id, key, owner) = fields(&entry);
-        if !check_id(id, kind.entry, &path, errors) {
+    mut file: impl FnMut(u32, usize),
+) -> FxHashMap<&'a str, u32> {
+    let mut placed: FxHashMap<&'a str, u32> = FxHashMap::default();
+    placed.reserve(entries.len());
+    for (n, entry) in entries.iter().enumerate() {
+        let path = || format!("{}[{n}]", kind.list);
+        let (id, key, owner) = fields(entry);
+        if !check_id(id, kind.entry, path, errors) {
             continue;
         }
-        if placed.contains_key(id) {
+        let taken = placed.contains_key(id)
+            || rest.is_some_and(|rest| rest.holder(kind.entry, id).is_some());
+        if taken {
             let message = format!("another {} already has the id `{id}`", kind.noun);
             errors.push(err(
                 ErrorKind::Duplicate,
                 kind.entry,
                 id,
-                format!("{path}.id"),
+                format!("{}.id", path()),
                 message,
             ));
             continue;
         }
-        let Some(&org) = owners.get(owner) else {
-            let message = format!("unknown {key} `{owner}`");
-            errors.push(err(
-                ErrorKind::Reference,
-                kind.entry,
-                id,
-                format!("{path}.{key}"),
-                message,
-            ));
-            continue;
+        let found = match owners.get(owner) {
+            Some(&org) => Owner::Here(org),
+            None => match rest.and_then(|rest| rest.holder(kind.owner, owner)) {
+                Some(at) => Owner::Outside(at),
+                None => Owner::Unknown,
+            },
         };
-        placed.insert(id.to_owned(), org);
-        file(org, entry, n);
+        let org = match found {
+            Owner::Here(org) => org,
+            Owner::Outside(at) => {
+                let message = rest
+                    .map(|rest| rest.outside(key, owner, at))
+                    .unwrap_or_default();
+                errors.push(err(
+                    ErrorKind::Reference,
+                    kind.entry,
+                    id,
+                    format!("{}.{key}", path()),
+                    message,
+                ));
+                continue;
+            }
+            Owner::Unknown => {
+                let message = format!("unknown {key} `{owner}`");
+                errors.push(err(
+                    ErrorKind::Reference,
+                    kind.entry,
+                    id,
+                    format!("{}.{key}", path()),
+                    message,
+                ));
+                continue;
+            }
+        };
+        placed.insert(id, org);
+        file(org, n);
     }
     placed
 }
 
-pub(crate) fn build(bundle: Bundle, errors: &mut Vec<CompileError>) -> Layout {
-    if bundle.format != BUNDLE_FORMAT {
+/// Where a parent was found.
+#[derive(Clone, Copy)]
+enum Parent {
+    None,
+    /// An organization of this layout (plan index).
+    Here(u32),
+    /// An organization outside the change (tables index).
+    Outside(u32),
+}
+
+/// Lays out a bundle, or a change's entries beside the `rest` of the tenancy. Plans
+/// of organizations that already exist in `rest`'s tables keep their index there;
+/// new ones follow the last.
+pub(crate) fn build(
+    lists: Lists<'_>,
+    rest: Option<&Rest<'_>>,
+    errors: &mut Vec<CompileError>,
+) -> Layout {
+    if lists.format != BUNDLE_FORMAT {
         errors.push(CompileError::new(
             ErrorKind::Format,
             EntryKind::Bundle,
@@ -138,49 +336,46 @@ pub(crate) fn build(bundle: Bundle, errors: &mut Vec<CompileError>) -> Layout {
             "format".to_owned(),
             format!(
                 "unsupported format `{}`: this version reads `{BUNDLE_FORMAT}`",
-                bundle.format
+                lists.format
             ),
         ));
     }
-    let Bundle {
-        organizations,
-        groups,
-        computers,
-        applications,
-        policies,
-        ..
-    } = bundle;
 
     // Organizations and their tree.
-    let mut org_ids: FxHashMap<String, u32> = FxHashMap::default();
-    let mut plans: Vec<OrgPlan> = Vec::with_capacity(organizations.len());
-    let mut parents: Vec<Option<String>> = Vec::with_capacity(organizations.len());
-    for (n, org) in organizations.into_iter().enumerate() {
-        let path = format!("organizations[{n}]");
-        if !check_id(&org.id, EntryKind::Organization, &path, errors) {
+    let mut org_ids: FxHashMap<&str, u32> = FxHashMap::default();
+    org_ids.reserve(lists.organizations.len());
+    let mut plans: Vec<OrgPlan> = Vec::with_capacity(lists.organizations.len());
+    let mut next_new = rest.map_or(0, |rest| rest.tables.orgs.len() as u32);
+    for (n, org) in lists.organizations.iter().enumerate() {
+        let path = || format!("organizations[{n}]");
+        if !check_id(&org.id, EntryKind::Organization, path, errors) {
             continue;
         }
-        if org_ids.contains_key(&org.id) {
+        let outside = rest.is_some_and(|rest| rest.org(&org.id).is_some());
+        if org_ids.contains_key(org.id.as_str()) || outside {
             let message = format!("another organization already has the id `{}`", org.id);
             errors.push(err(
                 ErrorKind::Duplicate,
                 EntryKind::Organization,
                 &org.id,
-                format!("{path}.id"),
+                format!("{}.id", path()),
                 message,
             ));
             continue;
         }
-        org_ids.insert(org.id.clone(), plans.len() as u32);
-        parents.push(org.parent.clone());
-        plans.push(OrgPlan {
-            source: OrgSource {
-                organization: org,
-                groups: Vec::new(),
-                computers: Vec::new(),
-                applications: Vec::new(),
-                policies: Vec::new(),
+        let at = match rest {
+            None => plans.len() as u32,
+            Some(rest) => match rest.ids.orgs.get(org.id.as_str()) {
+                Some(&at) => at,
+                None => {
+                    next_new += 1;
+                    next_new - 1
+                }
             },
+        };
+        org_ids.insert(&org.id, plans.len() as u32);
+        plans.push(OrgPlan {
+            at,
             indices: SourceIndices {
                 organization: n,
                 ..SourceIndices::default()
@@ -188,139 +383,195 @@ pub(crate) fn build(bundle: Bundle, errors: &mut Vec<CompileError>) -> Layout {
             chain: Vec::new(),
         });
     }
-    let mut parent_of: Vec<Option<u32>> = vec![None; plans.len()];
-    for (i, parent) in parents.iter().enumerate() {
-        let Some(parent) = parent else { continue };
-        let Some(plan) = plans.get(i) else { continue };
-        match org_ids.get(parent) {
-            Some(&p) => {
+    let mut parent_of: Vec<Parent> = vec![Parent::None; plans.len()];
+    for (i, plan) in plans.iter().enumerate() {
+        let Some(org) = lists.organizations.get(plan.indices.organization) else {
+            continue;
+        };
+        let Some(parent) = &org.parent else { continue };
+        let found = match org_ids.get(parent.as_str()) {
+            Some(&p) => Some(Parent::Here(p)),
+            None => rest.and_then(|rest| rest.org(parent)).map(Parent::Outside),
+        };
+        match found {
+            Some(found) => {
                 if let Some(slot) = parent_of.get_mut(i) {
-                    *slot = Some(p);
+                    *slot = found;
                 }
             }
             None => errors.push(err(
                 ErrorKind::Reference,
                 EntryKind::Organization,
-                &plan.source.organization.id,
+                &org.id,
                 format!("organizations[{}].parent", plan.indices.organization),
                 format!("unknown parent organization `{parent}`"),
             )),
         }
     }
     for i in 0..plans.len() {
-        let mut chain = vec![i as u32];
-        let mut at = parent_of.get(i).copied().flatten();
+        let Some(plan) = plans.get(i) else { continue };
+        let mut chain = vec![plan.at];
+        let mut walked = vec![i as u32];
+        let mut at = parent_of.get(i).copied().unwrap_or(Parent::None);
         let mut problem = None;
-        while let Some(p) = at {
-            if chain.contains(&p) {
-                let message = if p == i as u32 {
-                    "the organization is its own ancestor: parents form a cycle"
-                } else {
-                    "the organization's ancestors form a cycle"
-                };
-                problem = Some((ErrorKind::Cycle, message.to_owned()));
-                break;
+        loop {
+            match at {
+                Parent::None => break,
+                Parent::Here(p) => {
+                    if walked.contains(&p) {
+                        let message = if p == i as u32 {
+                            "the organization is its own ancestor: parents form a cycle"
+                        } else {
+                            "the organization's ancestors form a cycle"
+                        };
+                        problem = Some((ErrorKind::Cycle, message.to_owned()));
+                        break;
+                    }
+                    if chain.len() >= MAX_DEPTH {
+                        problem = Some(too_deep());
+                        break;
+                    }
+                    walked.push(p);
+                    chain.push(plans.get(p as usize).map_or(0, |plan| plan.at));
+                    at = parent_of.get(p as usize).copied().unwrap_or(Parent::None);
+                }
+                Parent::Outside(p) => {
+                    let above = rest.map(|rest| rest.chain(p)).unwrap_or_default();
+                    if chain.len() + above.len() > MAX_DEPTH {
+                        problem = Some(too_deep());
+                    } else {
+                        chain.extend_from_slice(above);
+                    }
+                    break;
+                }
             }
-            if chain.len() >= MAX_DEPTH {
-                let message = format!("the organization is more than {MAX_DEPTH} levels deep");
-                problem = Some((ErrorKind::Limit, message));
-                break;
-            }
-            chain.push(p);
-            at = parent_of.get(p as usize).copied().flatten();
         }
         if let Some(plan) = plans.get_mut(i) {
             if let Some((kind, message)) = problem {
                 let path = format!("organizations[{}].parent", plan.indices.organization);
-                let id = &plan.source.organization.id;
+                let id = lists
+                    .organizations
+                    .get(plan.indices.organization)
+                    .map(|o| o.id.as_str())
+                    .unwrap_or_default();
                 errors.push(err(kind, EntryKind::Organization, id, path, message));
                 chain.truncate(1);
             }
             plan.chain = chain;
         }
     }
+    // Tables index → id, for the organizations of this layout.
+    let names: FxHashMap<u32, &str> = plans
+        .iter()
+        .filter_map(|plan| {
+            let org = lists.organizations.get(plan.indices.organization)?;
+            Some((plan.at, org.id.as_str()))
+        })
+        .collect();
+    let org_name = |at: u32| -> &str {
+        match names.get(&at) {
+            Some(id) => id,
+            None => rest.map(|rest| rest.org_id(at)).unwrap_or_default(),
+        }
+    };
 
     // Groups, computers and applications each name their owner by id.
+    let mut filed_groups: Vec<(u32, usize)> = Vec::with_capacity(lists.groups.len());
     let group_org = place(
-        groups,
+        lists.groups,
         Kind {
             list: "groups",
             entry: EntryKind::Group,
             noun: "group",
+            owner: EntryKind::Organization,
         },
         |g| (&g.id, "organization", &g.organization),
         &org_ids,
+        rest,
         errors,
-        |org, group, n| {
-            if let Some(plan) = plans.get_mut(org as usize) {
-                plan.source.groups.push(group);
-                plan.indices.groups.push(n);
-            }
-        },
+        |org, n| filed_groups.push((org, n)),
     );
+    let mut filed_computers: Vec<(u32, usize)> = Vec::with_capacity(lists.computers.len());
     let computer_org = place(
-        computers,
+        lists.computers,
         Kind {
             list: "computers",
             entry: EntryKind::Computer,
             noun: "computer",
+            owner: EntryKind::Group,
         },
         |c| (&c.id, "group", &c.group),
         &group_org,
+        rest,
         errors,
-        |org, computer, n| {
-            if let Some(plan) = plans.get_mut(org as usize) {
-                plan.source.computers.push(computer);
-                plan.indices.computers.push(n);
-            }
-        },
+        |org, n| filed_computers.push((org, n)),
     );
+    let mut filed_apps: Vec<(u32, usize)> = Vec::with_capacity(lists.applications.len());
     let app_org = place(
-        applications,
+        lists.applications,
         Kind {
             list: "applications",
             entry: EntryKind::Application,
             noun: "application",
+            owner: EntryKind::Organization,
         },
         |a| (&a.id, "organization", &a.organization),
         &org_ids,
+        rest,
         errors,
-        |org, app, n| {
-            if let Some(plan) = plans.get_mut(org as usize) {
-                plan.source.applications.push(app);
-                plan.indices.applications.push(n);
-            }
-        },
+        |org, n| filed_apps.push((org, n)),
     );
+    for (list, filed) in [(0, filed_groups), (1, filed_computers), (2, filed_apps)] {
+        for (org, n) in filed {
+            if let Some(plan) = plans.get_mut(org as usize) {
+                let indices = &mut plan.indices;
+                match list {
+                    0 => indices.groups.push(n),
+                    1 => indices.computers.push(n),
+                    _ => indices.applications.push(n),
+                }
+            }
+        }
+    }
 
     // Policies: the scope names the owning organization.
-    let mut policy_ids: FxHashSet<String> = FxHashSet::default();
-    let mut positions: FxHashMap<(u32, i64), String> = FxHashMap::default();
-    for (n, policy) in policies.into_iter().enumerate() {
-        let path = format!("policies[{n}]");
-        if !check_id(&policy.id, EntryKind::Policy, &path, errors) {
+    let mut policy_ids: FxHashSet<&str> = FxHashSet::default();
+    policy_ids.reserve(lists.policies.len());
+    let mut positions: FxHashMap<(u32, i64), &str> = FxHashMap::default();
+    positions.reserve(lists.policies.len());
+    for (n, policy) in lists.policies.iter().enumerate() {
+        let path = || format!("policies[{n}]");
+        if !check_id(&policy.id, EntryKind::Policy, path, errors) {
             continue;
         }
-        if !policy_ids.insert(policy.id.clone()) {
+        let taken = !policy_ids.insert(&policy.id)
+            || rest.is_some_and(|rest| rest.holder(EntryKind::Policy, &policy.id).is_some());
+        if taken {
             let message = format!("another policy already has the id `{}`", policy.id);
             errors.push(err(
                 ErrorKind::Duplicate,
                 EntryKind::Policy,
                 &policy.id,
-                format!("{path}.id"),
+                format!("{}.id", path()),
                 message,
             ));
             continue;
         }
         let target = policy.scope.target();
-        let owner = match &policy.scope {
-            Scope::Computer(id) => computer_org.get(id),
-            Scope::Group(id) => group_org.get(id),
-            Scope::Organization(id) | Scope::Global(id) => org_ids.get(id),
+        let (owner, entry) = match &policy.scope {
+            Scope::Computer(id) => (computer_org.get(id.as_str()), EntryKind::Computer),
+            Scope::Group(id) => (group_org.get(id.as_str()), EntryKind::Group),
+            Scope::Organization(id) | Scope::Global(id) => {
+                (org_ids.get(id.as_str()), EntryKind::Organization)
+            }
         };
         let Some(&owner) = owner else {
-            let message = format!("unknown {} `{target}`", policy.scope.kind());
-            let scope_path = format!("{path}.scope.{}", policy.scope.kind());
+            let outside = rest.and_then(|rest| Some((rest, rest.holder(entry, target)?)));
+            let message = match outside {
+                Some((rest, at)) => rest.outside(policy.scope.kind(), target, at),
+                None => format!("unknown {} `{target}`", policy.scope.kind()),
+            };
+            let scope_path = format!("{}.scope.{}", path(), policy.scope.kind());
             errors.push(err(
                 ErrorKind::Reference,
                 EntryKind::Policy,
@@ -333,6 +584,7 @@ pub(crate) fn build(bundle: Bundle, errors: &mut Vec<CompileError>) -> Layout {
         let Some(owner_plan) = plans.get(owner as usize) else {
             continue;
         };
+        let owner_id = org_name(owner_plan.at);
         let mut ok = true;
         if policy.applications.is_empty() {
             let message = "a policy needs at least one application".to_owned();
@@ -340,39 +592,39 @@ pub(crate) fn build(bundle: Bundle, errors: &mut Vec<CompileError>) -> Layout {
                 ErrorKind::Invalid,
                 EntryKind::Policy,
                 &policy.id,
-                format!("{path}.applications"),
+                format!("{}.applications", path()),
                 message,
             ));
             ok = false;
         }
         for (a, app) in policy.applications.iter().enumerate() {
-            let app_path = format!("{path}.applications[{a}]");
-            match app_org.get(app) {
+            let app_path = || format!("{}.applications[{a}]", path());
+            let app_owner = match app_org.get(app.as_str()) {
+                Some(&plan) => plans.get(plan as usize).map(|plan| plan.at),
+                None => rest.and_then(|rest| rest.holder(EntryKind::Application, app)),
+            };
+            match app_owner {
                 None => {
                     let message = format!("unknown application `{app}`");
                     errors.push(err(
                         ErrorKind::Reference,
                         EntryKind::Policy,
                         &policy.id,
-                        app_path,
+                        app_path(),
                         message,
                     ));
                     ok = false;
                 }
-                Some(app_owner) if !owner_plan.chain.contains(app_owner) => {
-                    let app_org_id = plans
-                        .get(*app_owner as usize)
-                        .map(|p| p.source.organization.id.as_str())
-                        .unwrap_or_default();
+                Some(app_owner) if !owner_plan.chain.contains(&app_owner) => {
                     let message = format!(
-                        "application `{app}` belongs to organization `{app_org_id}`, which is neither `{}` nor one of its ancestors",
-                        owner_plan.source.organization.id
+                        "application `{app}` belongs to organization `{}`, which is neither `{owner_id}` nor one of its ancestors",
+                        org_name(app_owner)
                     );
                     errors.push(err(
                         ErrorKind::Reference,
                         EntryKind::Policy,
                         &policy.id,
-                        app_path,
+                        app_path(),
                         message,
                     ));
                     ok = false;
@@ -382,26 +634,32 @@ pub(crate) fn build(bundle: Bundle, errors: &mut Vec<CompileError>) -> Layout {
         }
         if let Some(other) = positions.get(&(owner, policy.position)) {
             let message = format!(
-                "position {} is already taken by policy `{other}` in organization `{}`; positions are unique within an organization",
-                policy.position, owner_plan.source.organization.id
+                "position {} is already taken by policy `{other}` in organization `{owner_id}`; positions are unique within an organization",
+                policy.position
             );
             errors.push(err(
                 ErrorKind::Duplicate,
                 EntryKind::Policy,
                 &policy.id,
-                format!("{path}.position"),
+                format!("{}.position", path()),
                 message,
             ));
             ok = false;
         } else {
-            positions.insert((owner, policy.position), policy.id.clone());
+            positions.insert((owner, policy.position), &policy.id);
         }
         if ok {
             if let Some(plan) = plans.get_mut(owner as usize) {
-                plan.source.policies.push(policy);
                 plan.indices.policies.push(n);
             }
         }
     }
     Layout { orgs: plans }
+}
+
+fn too_deep() -> (ErrorKind, String) {
+    (
+        ErrorKind::Limit,
+        format!("the organization is more than {MAX_DEPTH} levels deep"),
+    )
 }
