@@ -100,6 +100,33 @@ fn filter<T: Clone>(
         .collect()
 }
 
+/// The change holding organizations `orgs` of `bundle` and the other entries whose
+/// owner passes `keep`, removing organizations `removed`.
+fn select(
+    bundle: &Bundle,
+    orgs: &FxHashSet<&str>,
+    keep: impl Fn(Option<&str>) -> bool + Copy,
+    removed: Vec<String>,
+) -> BundleChange {
+    let owners = Owners::of(bundle);
+    BundleChange {
+        entries: Bundle {
+            format: bundle.format.clone(),
+            organizations: bundle
+                .organizations
+                .iter()
+                .filter(|o| orgs.contains(o.id.as_str()))
+                .cloned()
+                .collect(),
+            groups: filter(&bundle.groups, &some(&owners.groups), keep),
+            computers: filter(&bundle.computers, &owners.computers, keep),
+            applications: filter(&bundle.applications, &some(&owners.applications), keep),
+            policies: filter(&bundle.policies, &owners.policies, keep),
+        },
+        removed,
+    }
+}
+
 impl BundleChange {
     /// A change adding or replacing the organizations in `entries`.
     pub fn new(entries: Bundle) -> BundleChange {
@@ -113,7 +140,6 @@ impl BundleChange {
     /// entries there, and removed if `bundle` does not have them.
     pub fn organizations(bundle: &Bundle, ids: &[&str]) -> BundleChange {
         let wanted: FxHashSet<&str> = ids.iter().copied().collect();
-        let owners = Owners::of(bundle);
         let keep = |owner: Option<&str>| owner.is_some_and(|o| wanted.contains(o));
         let present: FxHashSet<&str> = bundle.organizations.iter().map(|o| o.id.as_str()).collect();
         let mut removed: Vec<String> = ids
@@ -122,22 +148,7 @@ impl BundleChange {
             .map(|id| (*id).to_owned())
             .collect();
         removed.dedup();
-        BundleChange {
-            entries: Bundle {
-                format: bundle.format.clone(),
-                organizations: bundle
-                    .organizations
-                    .iter()
-                    .filter(|o| wanted.contains(o.id.as_str()))
-                    .cloned()
-                    .collect(),
-                groups: filter(&bundle.groups, &some(&owners.groups), keep),
-                computers: filter(&bundle.computers, &owners.computers, keep),
-                applications: filter(&bundle.applications, &some(&owners.applications), keep),
-                policies: filter(&bundle.policies, &owners.policies, keep),
-            },
-            removed,
-        }
+        select(bundle, &wanted, keep, removed)
     }
 
     /// The change from bundle `old` to bundle `new`: the organizations whose entries
@@ -187,7 +198,6 @@ impl BundleChange {
             }
         }
         let keep = |owner: Option<&str>| owner.is_none_or(|o| changed.contains(o));
-        let owners = Owners::of(new);
         let mut removed: Vec<String> = old
             .organizations
             .iter()
@@ -199,22 +209,7 @@ impl BundleChange {
             .collect();
         removed.sort();
         removed.dedup();
-        BundleChange {
-            entries: Bundle {
-                format: new.format.clone(),
-                organizations: new
-                    .organizations
-                    .iter()
-                    .filter(|o| changed.contains(o.id.as_str()))
-                    .cloned()
-                    .collect(),
-                groups: filter(&new.groups, &some(&owners.groups), keep),
-                computers: filter(&new.computers, &owners.computers, keep),
-                applications: filter(&new.applications, &some(&owners.applications), keep),
-                policies: filter(&new.policies, &owners.policies, keep),
-            },
-            removed,
-        }
+        select(new, &changed, keep, removed)
     }
 
     /// Whether the change changes nothing.
