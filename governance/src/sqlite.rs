@@ -528,39 +528,19 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn grants(&mut self, admin: &str) -> Result<Vec<Grant>, Error> {
-        let mut stmt = self.tx.prepare(
+        query_grants(
+            self.tx,
             "SELECT admin, organization, what FROM grants WHERE admin = ?1 ORDER BY organization, what",
-        )?;
-        let rows = stmt.query_map(params![admin], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        rows.map(|raw| {
-            let (admin, org, key) = raw?;
-            grant_from_key(admin, org, &key)
-        })
-        .collect()
+            admin,
+        )
     }
 
     fn role_grants(&mut self, role: &str) -> Result<Vec<Grant>, Error> {
-        let mut stmt = self.tx.prepare(
+        query_grants(
+            self.tx,
             "SELECT admin, organization, what FROM grants WHERE what = ?1 ORDER BY admin, organization",
-        )?;
-        let rows = stmt.query_map(params![grant_key(&Grantable::Role(role.to_owned()))], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        rows.map(|raw| {
-            let (admin, org, key) = raw?;
-            grant_from_key(admin, org, &key)
-        })
-        .collect()
+            &grant_key(&Grantable::Role(role.to_owned())),
+        )
     }
 
     fn settings(&mut self, org: &str) -> Result<Option<Settings>, Error> {
@@ -924,4 +904,25 @@ impl From<rusqlite::Error> for Error {
     fn from(error: rusqlite::Error) -> Self {
         Error::Storage(error.to_string())
     }
+}
+
+/// The grants `sql` selects (`admin, organization, what`, one parameter).
+fn query_grants(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    param: &str,
+) -> Result<Vec<Grant>, Error> {
+    let mut stmt = tx.prepare(sql)?;
+    let rows = stmt.query_map(params![param], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    rows.map(|raw| {
+        let (admin, org, key) = raw?;
+        grant_from_key(admin, org, &key)
+    })
+    .collect()
 }
