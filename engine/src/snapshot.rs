@@ -33,7 +33,7 @@ impl AppKeys {
 }
 
 /// Where a policy applies inside its organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Slot {
     Computer(u32),
     Group(u32),
@@ -41,8 +41,8 @@ pub(crate) enum Slot {
     Global,
 }
 
-/// Packs an application key and a slot into one map key.
-pub(crate) fn slot_key(app: u32, slot: Slot) -> u64 {
+/// Packs an application key and a computer or group slot into one map key.
+fn slot_key(app: u32, slot: Slot) -> u64 {
     let low: u64 = match slot {
         Slot::Organization => 0,
         Slot::Global => 1,
@@ -50,6 +50,98 @@ pub(crate) fn slot_key(app: u32, slot: Slot) -> u64 {
         Slot::Group(i) => 3 + 2 * u64::from(i),
     };
     (u64::from(app) << 34) ^ low
+}
+
+/// The bit of a computer's or group's local index in [`Targeting`]'s summaries.
+fn slot_bit(local: u32) -> u64 {
+    1 << (local % 64)
+}
+
+/// The enabled policies of one partition that target one application.
+#[derive(Debug, Default)]
+pub(crate) struct Targeting {
+    /// Scoped to the organization, sorted by position.
+    organization: Box<[u32]>,
+    /// Global, sorted by position.
+    global: Box<[u32]>,
+    /// Bit `i % 64` is set when a policy targets the application at computer `i`;
+    /// a clear bit saves the lookup in `Targets::scoped`.
+    computers: u64,
+    /// The same for groups.
+    groups: u64,
+}
+
+/// Enabled policies by target, sorted by position: one lookup by application gives the
+/// organization-wide and global ones, and says whether a computer's or group's own
+/// list is worth a second lookup.
+#[derive(Debug, Default)]
+pub(crate) struct Targets {
+    by_app: FxHashMap<u32, Targeting>,
+    /// Computer- and group-scoped lists, by `slot_key`.
+    scoped: FxHashMap<u64, Box<[u32]>>,
+}
+
+impl Targets {
+    /// Files each `(application, slot, policy)`; `position` orders each list.
+    pub(crate) fn new(
+        entries: impl IntoIterator<Item = (u32, Slot, u32)>,
+        position: impl Fn(u32) -> i64,
+    ) -> Targets {
+        let mut lists: FxHashMap<(u32, Slot), Vec<u32>> = FxHashMap::default();
+        for (app, slot, policy) in entries {
+            lists.entry((app, slot)).or_default().push(policy);
+        }
+        let mut targets = Targets::default();
+        for ((app, slot), mut list) in lists {
+            list.sort_by_key(|&p| position(p));
+            list.dedup();
+            let list = list.into_boxed_slice();
+            let entry = targets.by_app.entry(app).or_default();
+            match slot {
+                Slot::Organization => entry.organization = list,
+                Slot::Global => entry.global = list,
+                Slot::Computer(i) => {
+                    entry.computers |= slot_bit(i);
+                    targets.scoped.insert(slot_key(app, slot), list);
+                }
+                Slot::Group(i) => {
+                    entry.groups |= slot_bit(i);
+                    targets.scoped.insert(slot_key(app, slot), list);
+                }
+            }
+        }
+        targets.by_app.shrink_to_fit();
+        targets.scoped.shrink_to_fit();
+        targets
+    }
+
+    /// The lists of policies targeting `app` that a computer at `(local, group)` of
+    /// this organization sees (computer, group, organization, global), or with `None`
+    /// one in a descendant organization (global only). Empty lists are left out.
+    pub(crate) fn lists(&self, app: u32, at: Option<(u32, u32)>) -> [&[u32]; 4] {
+        let mut out: [&[u32]; 4] = [&[]; 4];
+        let Some(targeting) = self.by_app.get(&app) else {
+            return out;
+        };
+        let scoped = |bits: u64, i: u32, slot: Slot| -> &[u32] {
+            if bits & slot_bit(i) == 0 {
+                return &[];
+            }
+            self.scoped.get(&slot_key(app, slot)).map_or(&[], |l| &**l)
+        };
+        match at {
+            Some((local, group)) => {
+                out = [
+                    scoped(targeting.computers, local, Slot::Computer(local)),
+                    scoped(targeting.groups, group, Slot::Group(group)),
+                    &targeting.organization,
+                    &targeting.global,
+                ];
+            }
+            None => out[3] = &targeting.global,
+        }
+        out
+    }
 }
 
 /// A policy ready to decide.
@@ -135,8 +227,8 @@ pub(crate) struct Partition {
     /// Where in the position order its path patterns stop mattering.
     pub(crate) path_bounds: PathBounds,
     pub(crate) policies: Box<[CompiledPolicy]>,
-    /// Enabled policies by `slot_key(application, slot)`, sorted by position.
-    pub(crate) by_target: FxHashMap<u64, Box<[u32]>>,
+    /// Enabled policies by the application and the slot they target.
+    pub(crate) targets: Targets,
     /// The group of each computer, by local index.
     pub(crate) computer_groups: Box<[u32]>,
     pub(crate) default_deny: DenyOptions,

@@ -8,7 +8,7 @@ use super::layout::{OrgSource, SourceIndices};
 use crate::index::{CompiledRule, FieldPattern, PathBounds, PathField, RuleIndexBuilder};
 use crate::model::{Action, CertificateCondition, DenyOptions, FileRule, Policy, Scope};
 use crate::path::{fold_char, Family, Pattern, PatternError};
-use crate::snapshot::{slot_key, AppKeys, CompiledPolicy, Partition, Slot};
+use crate::snapshot::{AppKeys, CompiledPolicy, Partition, Slot, Targets};
 
 struct Errors<'a> {
     out: &'a mut Vec<CompileError>,
@@ -99,7 +99,7 @@ pub(crate) fn compile(
     }
 
     let mut policies = Vec::with_capacity(source.policies.len());
-    let mut by_target: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
+    let mut targeted: Vec<(u32, Slot, u32)> = Vec::new();
     for (p, policy) in source.policies.iter().enumerate() {
         let at = indices.policies.get(p).copied().unwrap_or_default();
         let slot = match &policy.scope {
@@ -115,10 +115,7 @@ pub(crate) fn compile(
         let compiled = compile_policy(policy, slot, keys, at, &mut errors);
         if compiled.enabled {
             for &(key, _) in compiled.targets.iter() {
-                by_target
-                    .entry(slot_key(key, slot))
-                    .or_default()
-                    .push(policies.len() as u32);
+                targeted.push((key, slot, policies.len() as u32));
             }
         }
         policies.push(compiled);
@@ -126,18 +123,11 @@ pub(crate) fn compile(
     if !out.is_empty() {
         return Err(out);
     }
-    let by_target = by_target
-        .into_iter()
-        .map(|(key, mut list)| {
-            list.sort_by_key(|&p| {
-                policies
-                    .get(p as usize)
-                    .map_or(i64::MAX, |policy: &CompiledPolicy| policy.position)
-            });
-            list.dedup();
-            (key, list.into_boxed_slice())
-        })
-        .collect();
+    let targets = Targets::new(targeted, |p| {
+        policies
+            .get(p as usize)
+            .map_or(i64::MAX, |policy: &CompiledPolicy| policy.position)
+    });
     let index = rules.build();
     let path_bounds = PathBounds::new(
         &app_keys,
@@ -152,7 +142,7 @@ pub(crate) fn compile(
         index,
         path_bounds,
         policies: policies.into_boxed_slice(),
-        by_target,
+        targets,
         computer_groups,
         default_deny,
     })

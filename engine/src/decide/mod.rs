@@ -26,7 +26,7 @@ use crate::index::{EventView, IndexScratch, Match, PathField, NO_POLICY};
 use crate::model::{
     Action, Decision, DenyOptions, Event, MaintenanceMode, Outcome, Problems, RequestKind,
 };
-use crate::snapshot::{slot_key, CompiledPolicy, OrgNode, Partition, Slot, Snapshot, Tables};
+use crate::snapshot::{CompiledPolicy, OrgNode, Partition, Snapshot, Tables};
 
 /// Reusable buffers for decisions; keep one per thread and pass it to
 /// [`Snapshot::decide_with`] to decide without allocating.
@@ -339,24 +339,15 @@ fn first_policy<'s>(
     event: &Event,
     apps: &[(u32, Match)],
 ) -> Option<Winner<'s>> {
-    let own = [
-        Slot::Computer(place.local),
-        Slot::Group(place.group),
-        Slot::Organization,
-        Slot::Global,
-    ];
     let mut best: Option<Winner<'s>> = None;
     for &(app, strength) in apps {
         for (depth, &org) in place.node.chain.iter().enumerate() {
             let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
                 continue;
             };
-            let slots = if depth == 0 { &own[..] } else { &own[3..] };
-            for &slot in slots {
-                let Some(list) = partition.by_target.get(&slot_key(app, slot)) else {
-                    continue;
-                };
-                for &p in list.iter() {
+            let at = (depth == 0).then_some((place.local, place.group));
+            for list in partition.targets.lists(app, at) {
+                for &p in list {
                     let Some(policy) = partition.policies.get(p as usize) else {
                         continue;
                     };

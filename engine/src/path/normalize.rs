@@ -242,8 +242,8 @@ fn fast_path(family: Family, raw: &str, out: &mut String) -> bool {
 ///
 /// Windows: ASCII, a drive root (`C:\`), then non-empty names separated by one
 /// separator, none ending in a dot or a space, no `:` after the drive and no NUL.
-/// POSIX: `/`, then non-empty names not starting with a dot, no NUL. Every byte is
-/// looked at once, without branching, so the compiler checks many at a time.
+/// POSIX: `/`, then non-empty names not starting with a dot, no NUL. The bytes are
+/// checked in blocks, without branching ([`any_pair`]).
 pub(crate) fn surely_normalizes(family: Family, raw: &str) -> bool {
     let bytes = raw.as_bytes();
     match family {
@@ -266,15 +266,12 @@ pub(crate) fn surely_normalizes(family: Family, raw: &str) -> bool {
             }
             // Each byte after the root with the one before it: no byte outside ASCII,
             // no NUL or `:`, and no separator after a separator, a dot or a space.
-            let next = tail.get(1..).unwrap_or_default();
-            let mut bad = false;
-            for (&before, &b) in tail.iter().zip(next) {
+            !any_pair(tail, |before, b| {
                 let separator = (b == b'\\') | (b == b'/');
                 let stop =
                     (before == b'\\') | (before == b'/') | (before == b'.') | (before == b' ');
-                bad |= (b >= 0x80) | (b == 0) | (b == b':') | (separator & stop);
-            }
-            !bad
+                (b >= 0x80) | (b == 0) | (b == b':') | (separator & stop)
+            })
         }
         Family::Posix => {
             let (Some(b'/'), Some(&last)) = (bytes.first(), bytes.last()) else {
@@ -285,14 +282,57 @@ pub(crate) fn surely_normalizes(family: Family, raw: &str) -> bool {
             }
             // No NUL, and no name that is empty or starts with a dot (which takes in
             // `.` and `..`, and hidden files too: those take the exact rules).
-            let next = bytes.get(1..).unwrap_or_default();
-            let mut bad = false;
-            for (&before, &b) in bytes.iter().zip(next) {
-                bad |= (b == 0) | ((before == b'/') & ((b == b'/') | (b == b'.')));
-            }
-            !bad
+            !any_pair(bytes, |before, b| {
+                (b == 0) | ((before == b'/') & ((b == b'/') | (b == b'.')))
+            })
         }
     }
+}
+
+/// Whether `bad` holds for some byte of `bytes` with the byte before it.
+///
+/// Sixteen pairs at a time, each block checked whole and without branching, so that the
+/// compiler compares a block in a few vector instructions; the last block overlaps the
+/// one before it rather than ending in a loop of single bytes. Paths are short, and a
+/// byte-by-byte loop cost most of the check.
+#[inline(always)]
+pub(crate) fn any_pair(bytes: &[u8], bad: impl Fn(u8, u8) -> bool) -> bool {
+    const BLOCK: usize = 16;
+    let block = |start: usize| -> bool {
+        let (Some(before), Some(now)) = (
+            bytes.get(start..start + BLOCK),
+            bytes.get(start + 1..start + 1 + BLOCK),
+        ) else {
+            return false;
+        };
+        let (Ok(before), Ok(now)) = (
+            <&[u8; BLOCK]>::try_from(before),
+            <&[u8; BLOCK]>::try_from(now),
+        ) else {
+            return false;
+        };
+        let mut found = false;
+        for (&before, &now) in before.iter().zip(now) {
+            found |= bad(before, now);
+        }
+        found
+    };
+    let pairs = bytes.len().saturating_sub(1);
+    if pairs < BLOCK {
+        let next = bytes.get(1..).unwrap_or_default();
+        let mut found = false;
+        for (&before, &now) in bytes.iter().zip(next) {
+            found |= bad(before, now);
+        }
+        return found;
+    }
+    let mut found = false;
+    let mut start = 0;
+    while start + BLOCK < pairs {
+        found |= block(start);
+        start += BLOCK;
+    }
+    found | block(pairs - BLOCK)
 }
 
 /// The unnamed data stream of a file is the file itself: `C:\x.exe::$DATA` is

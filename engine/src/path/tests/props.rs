@@ -551,3 +551,18 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The block-wise pair check of `surely_normalizes` says what a byte-by-byte loop
+    /// over every pair says, at every length around the block size.
+    #[test]
+    fn pair_check_in_blocks_is_the_byte_by_byte_one(
+        bytes in proptest::collection::vec(select(b"\\/.: aZ\x00\x80".to_vec()), 0..70),
+        bad in select(b"\\/.: aZ\x00\x80".to_vec()),
+    ) {
+        // One bad pair at most: a byte equal to `bad` right after a separator.
+        let pair = |before: u8, now: u8| (before == b'\\' || before == b'/') && now == bad;
+        let naive = bytes.windows(2).any(|w| pair(w[0], w[1]));
+        prop_assert_eq!(crate::path::normalize::any_pair(&bytes, pair), naive, "{:?}", bytes);
+    }
+}
