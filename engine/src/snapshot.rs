@@ -395,3 +395,52 @@ impl Snapshot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Slot, Targets};
+
+    const NONE: &[u32] = &[];
+
+    /// Policy `p` is at position `10 - p`, so each list comes out in reverse order.
+    fn targets(entries: &[(u32, Slot, u32)]) -> Targets {
+        Targets::new(entries.iter().copied(), |p| 10 - i64::from(p))
+    }
+
+    #[test]
+    fn lists_by_slot_sorted_by_position() {
+        let t = targets(&[
+            (7, Slot::Global, 1),
+            (7, Slot::Global, 2),
+            (7, Slot::Organization, 3),
+            (7, Slot::Computer(5), 4),
+            (7, Slot::Group(2), 5),
+            (8, Slot::Global, 6),
+        ]);
+        let own = t.lists(7, Some((5, 2)));
+        assert_eq!(own, [&[4][..], &[5], &[3], &[2, 1]]);
+        // A descendant's computer sees the global policies only.
+        let below = t.lists(7, None);
+        assert_eq!(below, [NONE, NONE, NONE, &[2, 1]]);
+        // Another computer and group of the organization.
+        assert_eq!(t.lists(7, Some((6, 3))), [NONE, NONE, &[3], &[2, 1]]);
+        // No policy targets application 9.
+        assert_eq!(t.lists(9, Some((5, 2))), [NONE; 4]);
+    }
+
+    #[test]
+    fn computers_sharing_a_summary_bit_keep_their_own_lists() {
+        // Computers 3, 67 and 131 share bit 3, and groups 0, 64 and 128 bit 0; only
+        // computers 3 and 131 and group 64 have policies.
+        let t = targets(&[
+            (1, Slot::Computer(3), 1),
+            (1, Slot::Computer(131), 2),
+            (1, Slot::Group(64), 3),
+        ]);
+        assert_eq!(t.lists(1, Some((3, 1))), [&[1], NONE, NONE, NONE]);
+        assert_eq!(t.lists(1, Some((131, 1))), [&[2], NONE, NONE, NONE]);
+        assert_eq!(t.lists(1, Some((67, 64))), [NONE, &[3], NONE, NONE]);
+        assert_eq!(t.lists(1, Some((67, 0))), [NONE; 4]);
+        assert_eq!(t.lists(1, Some((67, 128))), [NONE; 4]);
+    }
+}
