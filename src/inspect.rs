@@ -98,7 +98,7 @@ fn make_rule(id: &FileIdentity, path: &str, kind: RuleKind) -> Result<FileRule, 
     let by_certificate = |with_path: bool| {
         match leaf {
         Some(leaf) => Ok(FileRule {
-            certificate: Some(if trusted {
+            certificate: Some(Box::new(if trusted {
                 CertificateCondition {
                     thumbprint: None,
                     subject: leaf.subject.clone(),
@@ -110,7 +110,7 @@ fn make_rule(id: &FileIdentity, path: &str, kind: RuleKind) -> Result<FileRule, 
                     subject: None,
                     issuer: None,
                 }
-            }),
+            })),
             path: with_path.then(|| path.to_owned()),
             ..FileRule::default()
         }),

@@ -2221,11 +2221,11 @@ fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
             ..FileRule::default()
         },
         Matching::Certificate => FileRule {
-            certificate: Some(certificate(signer()?)),
+            certificate: Some(Box::new(certificate(signer()?))),
             ..FileRule::default()
         },
         Matching::CertificatePath => FileRule {
-            certificate: Some(certificate(signer()?)),
+            certificate: Some(Box::new(certificate(signer()?))),
             path: Some(path()?),
             ..FileRule::default()
         },

@@ -898,7 +898,7 @@ pub fn rule(seed: u64) -> FileRule {
     }
     FileRule {
         sha256: sha.then(|| hash(*d.pick(&HASHES))),
-        certificate: cert.then(|| certificate(d)),
+        certificate: cert.then(|| Box::new(certificate(d))),
         path: path.then(|| pattern(d)),
         process: process.then(|| pattern(d)),
         created_by: created_by.then(|| pattern(d)),

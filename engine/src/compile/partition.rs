@@ -211,7 +211,7 @@ fn compile_rule(
         app,
         rule_no,
         sha256: *sha256,
-        certificate: certificate.clone().map(Box::new),
+        certificate: certificate.clone(),
         patterns: patterns
             .iter()
             .any(Option::is_some)

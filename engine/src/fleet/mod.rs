@@ -405,7 +405,7 @@ fn signer(o: usize, j: usize, rng: &mut SplitMix64) -> Option<(FileRule, Signer)
         }
     };
     let rule = FileRule {
-        certificate: Some(condition),
+        certificate: Some(Box::new(condition)),
         ..FileRule::default()
     };
     let signer = Signer {

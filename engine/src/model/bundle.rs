@@ -231,8 +231,10 @@ pub struct FileRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<Sha256>,
     /// The file's signer; only a valid signature matches.
+    // Boxed: most rules have no certificate condition, and a bundle holds millions of
+    // rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<CertificateCondition>,
+    pub certificate: Option<Box<CertificateCondition>>,
     /// A pattern on the file's full path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
