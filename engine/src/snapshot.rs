@@ -117,7 +117,8 @@ impl Targets {
 
     /// The lists of policies targeting `app` that a computer at `(local, group)` of
     /// this organization sees (computer, group, organization, global), or with `None`
-    /// one in a descendant organization (global only). Empty lists are left out.
+    /// one in a descendant organization (global only); a slot with no policy for it
+    /// gets an empty list.
     pub(crate) fn lists(&self, app: u32, at: Option<(u32, u32)>) -> [&[u32]; 4] {
         let mut out: [&[u32]; 4] = [&[]; 4];
         let Some(targeting) = self.by_app.get(&app) else {
