@@ -227,15 +227,6 @@ struct Kind {
     owner: EntryKind,
 }
 
-/// Where an entry's owner was found.
-enum Owner {
-    /// An organization of this layout (plan index).
-    Here(u32),
-    /// An organization a change leaves alone (tables index).
-    Outside(u32),
-    Unknown,
-}
-
 /// Files entries that name their owner by id: checks each id, rejects duplicates,
 /// resolves the owner in `owners` (the key and the id come from `fields`), and hands
 /// each good entry to `file` with its organization (plan index) and bundle index.
@@ -270,39 +261,21 @@ fn place<'a, T>(
             ));
             continue;
         }
-        let found = match owners.get(owner) {
-            Some(&org) => Owner::Here(org),
-            None => match rest.and_then(|rest| rest.holder(kind.owner, owner)) {
-                Some(at) => Owner::Outside(at),
-                None => Owner::Unknown,
-            },
-        };
-        let org = match found {
-            Owner::Here(org) => org,
-            Owner::Outside(at) => {
-                let message = rest
-                    .map(|rest| rest.outside(key, owner, at))
-                    .unwrap_or_default();
-                errors.push(err(
-                    ErrorKind::Reference,
-                    kind.entry,
-                    id,
-                    format!("{}.{key}", path()),
-                    message,
-                ));
-                continue;
-            }
-            Owner::Unknown => {
-                let message = format!("unknown {key} `{owner}`");
-                errors.push(err(
-                    ErrorKind::Reference,
-                    kind.entry,
-                    id,
-                    format!("{}.{key}", path()),
-                    message,
-                ));
-                continue;
-            }
+        let Some(&org) = owners.get(owner) else {
+            // Not an organization of this layout: one a change leaves alone, or none.
+            let outside = rest.and_then(|rest| {
+                rest.holder(kind.owner, owner)
+                    .map(|at| rest.outside(key, owner, at))
+            });
+            let message = outside.unwrap_or_else(|| format!("unknown {key} `{owner}`"));
+            errors.push(err(
+                ErrorKind::Reference,
+                kind.entry,
+                id,
+                format!("{}.{key}", path()),
+                message,
+            ));
+            continue;
         };
         placed.insert(id, org);
         file(org, n);
