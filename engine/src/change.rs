@@ -100,6 +100,29 @@ fn filter<T: Clone>(
         .collect()
 }
 
+/// The organizations of `bundle` that pass `keep_org`, and its other entries whose
+/// owner passes `keep`.
+fn kept(
+    bundle: &Bundle,
+    keep_org: impl Fn(&str) -> bool,
+    keep: impl Fn(Option<&str>) -> bool + Copy,
+) -> Bundle {
+    let owners = Owners::of(bundle);
+    Bundle {
+        format: bundle.format.clone(),
+        organizations: bundle
+            .organizations
+            .iter()
+            .filter(|o| keep_org(&o.id))
+            .cloned()
+            .collect(),
+        groups: filter(&bundle.groups, &some(&owners.groups), keep),
+        computers: filter(&bundle.computers, &owners.computers, keep),
+        applications: filter(&bundle.applications, &some(&owners.applications), keep),
+        policies: filter(&bundle.policies, &owners.policies, keep),
+    }
+}
+
 /// The change holding organizations `orgs` of `bundle` and the other entries whose
 /// owner passes `keep`, removing organizations `removed`.
 fn select(
@@ -108,21 +131,8 @@ fn select(
     keep: impl Fn(Option<&str>) -> bool + Copy,
     removed: Vec<String>,
 ) -> BundleChange {
-    let owners = Owners::of(bundle);
     BundleChange {
-        entries: Bundle {
-            format: bundle.format.clone(),
-            organizations: bundle
-                .organizations
-                .iter()
-                .filter(|o| orgs.contains(o.id.as_str()))
-                .cloned()
-                .collect(),
-            groups: filter(&bundle.groups, &some(&owners.groups), keep),
-            computers: filter(&bundle.computers, &owners.computers, keep),
-            applications: filter(&bundle.applications, &some(&owners.applications), keep),
-            policies: filter(&bundle.policies, &owners.policies, keep),
-        },
+        entries: kept(bundle, |id| orgs.contains(id), keep),
         removed,
     }
 }
@@ -250,21 +260,9 @@ impl BundleChange {
             .map(|o| o.id.as_str())
             .chain(self.removed.iter().map(String::as_str))
             .collect();
-        let owners = Owners::of(bundle);
         let keep = |owner: Option<&str>| owner.is_none_or(|o| !gone.contains(o));
-        let mut out = Bundle {
-            format: self.entries.format.clone(),
-            organizations: bundle
-                .organizations
-                .iter()
-                .filter(|o| !gone.contains(o.id.as_str()))
-                .cloned()
-                .collect(),
-            groups: filter(&bundle.groups, &some(&owners.groups), keep),
-            computers: filter(&bundle.computers, &owners.computers, keep),
-            applications: filter(&bundle.applications, &some(&owners.applications), keep),
-            policies: filter(&bundle.policies, &owners.policies, keep),
-        };
+        let mut out = kept(bundle, |id| !gone.contains(id), keep);
+        out.format = self.entries.format.clone();
         let e = &self.entries;
         out.organizations.extend(e.organizations.iter().cloned());
         out.groups.extend(e.groups.iter().cloned());
