@@ -1274,28 +1274,12 @@ pub fn build_event(bundle: &Bundle, seed: u64) -> Event {
             let leaf = satisfying_signer(d, condition);
             signers.insert(0, leaf);
         }
-        if let Some(p) = rule.path.as_deref().and_then(|p| instantiate(d, p, fam)) {
-            path = p;
-        }
-        if let Some(p) = rule.process.as_deref() {
-            parent = instantiate(d, p, fam).or(parent);
-        }
-        if let Some(p) = rule.created_by.as_deref() {
-            created_by = instantiate(d, p, fam).or(created_by);
-        }
+        match_paths(d, &rule, fam, &mut path, &mut parent, &mut created_by);
         // Sometimes a second rule's paths too: the hash or signer names one
         // application and the paths another, so policies of both compete, and a path
         // rule's policy (often a deny) may come before the one the hash gives.
         if let Some(second) = d.percent(30).then(|| aim(d, bundle, &computer)).flatten() {
-            if let Some(p) = second.path.as_deref().and_then(|p| instantiate(d, p, fam)) {
-                path = p;
-            }
-            if let Some(p) = second.process.as_deref() {
-                parent = instantiate(d, p, fam).or(parent);
-            }
-            if let Some(p) = second.created_by.as_deref() {
-                created_by = instantiate(d, p, fam).or(created_by);
-            }
+            match_paths(d, &second, fam, &mut path, &mut parent, &mut created_by);
             if d.percent(15) {
                 // And one of them unreadable: a deny must still fail closed.
                 match d.below(3) {
@@ -1320,6 +1304,27 @@ pub fn build_event(bundle: &Bundle, seed: u64) -> Event {
         created_by,
         elevation,
         time,
+    }
+}
+
+/// Makes the event's path, parent and creator ones the patterns of `rule` match,
+/// where it has patterns (and they can be instantiated).
+fn match_paths(
+    d: &mut Dice,
+    rule: &FileRule,
+    fam: Fam,
+    path: &mut String,
+    parent: &mut Option<String>,
+    created_by: &mut Option<String>,
+) {
+    if let Some(p) = rule.path.as_deref().and_then(|p| instantiate(d, p, fam)) {
+        *path = p;
+    }
+    if let Some(p) = rule.process.as_deref() {
+        *parent = instantiate(d, p, fam).or(parent.take());
+    }
+    if let Some(p) = rule.created_by.as_deref() {
+        *created_by = instantiate(d, p, fam).or(created_by.take());
     }
 }
 
