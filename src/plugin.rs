@@ -313,15 +313,19 @@ fn load(path: &Path) -> Result<Plugin, String> {
 fn check(path: &Path) -> Result<ExitCode, String> {
     let plugin = load(path)?;
     let hook = plugin.hook();
-    print_json(
-        &json!({
-            "plugin": path.display().to_string(),
-            "kind": plugin.kind(),
-            "world": hook.world(),
-            "contract": hook.to_string(),
-        }),
-        false,
-    )?;
+    let mut report = serde_json::Map::new();
+    report.insert("plugin".into(), json!(path.display().to_string()));
+    report.insert("kind".into(), json!(plugin.kind()));
+    report.insert("world".into(), json!(hook.world()));
+    report.insert("contract".into(), json!(hook.to_string()));
+    if let Plugin::Rego(rego) = &plugin {
+        let (evaluator, reason) = rego.evaluator();
+        report.insert("evaluator".into(), json!(evaluator));
+        if let Some(reason) = reason {
+            report.insert("evaluator_reason".into(), json!(reason));
+        }
+    }
+    print_json(&serde_json::Value::Object(report), false)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use serde_json::json;
+
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/examples")
 }
@@ -55,7 +57,38 @@ fn check_names_the_world_and_version() {
             format!("portcullis:plugin/{world}@0.1.0"),
             "{file}"
         );
+        // The example policies run on regorus's virtual machine; components have no
+        // evaluator to report.
+        let evaluator = if kind == "rego" {
+            json!("vm")
+        } else {
+            json!(null)
+        };
+        assert_eq!(json["evaluator"], evaluator, "{file}");
     }
+}
+
+#[test]
+fn check_says_when_a_policy_runs_on_the_interpreter() {
+    let dir = std::env::temp_dir().join(format!("portcullis-cli-print-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("prints.rego");
+    std::fs::write(
+        &policy,
+        "package portcullis.rule\nverdict := {\"verdict\": \"abstain\"} if print(input.path)\n",
+    )
+    .unwrap();
+    let output = portcullis(&["plugin", "check", policy.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["evaluator"], "interpreter");
+    assert!(
+        json["evaluator_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("print")),
+        "{json}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

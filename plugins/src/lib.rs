@@ -26,6 +26,7 @@ use portcullis_engine::plugin::{ApprovalInput, Execution, Hook, Outcome, RuleVer
 
 mod registry;
 mod rego;
+mod rego_value;
 mod vectors;
 mod wasm;
 

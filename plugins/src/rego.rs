@@ -7,17 +7,27 @@
 //! the hook's input as JSON; the tenant's settings are `data.config` (strings).
 //! `print` output becomes the call's log.
 //!
-//! The policy is parsed once, at load. regorus analyzes a policy (rule schedule, loop
-//! hoisting) the first time it evaluates after its `data` changed, and that analysis
-//! costs far more than a call, so the plugin keeps an engine already prepared with
-//! `data.config` for each of the few most recent settings it was called with. A call
-//! clones that engine (regorus engines are `Clone`, and with the `arc` feature `Send +
-//! Sync`; the clone shares the parsed and analyzed policy), sets `input` (built as a
-//! regorus value, not JSON text) and evaluates on the clone, so calls from many threads
-//! never share mutable evaluation state. Time is bounded by regorus's cooperative
-//! execution timer (checked every few hundred evaluation steps). regorus has no per-
-//! engine memory cap: memory is bounded indirectly by the time budget and by the size
-//! limits regorus puts on policy text.
+//! The policy is parsed once, at load, and compiled once to bytecode for regorus's
+//! virtual machine (RVM), which runs a call several times faster than regorus's
+//! tree-walking interpreter. For each of the few most recent settings the plugin was
+//! called with, it keeps `data.config` and a few idle machines loaded with the program
+//! and that data. A call takes an idle machine (or loads a new one), sets `input`
+//! (built as a regorus value straight from the input, not through JSON) and runs the
+//! verdict rule; the machine then goes back to the idle ones, so calls from many
+//! threads never share a machine.
+//!
+//! A policy the virtual machine cannot run (one that calls `print`, whose output the
+//! machine does not collect, or one its compiler rejects) runs on the interpreter
+//! instead, as before: regorus analyzes a policy (rule schedule, loop hoisting) the
+//! first time it evaluates after its `data` changed, and that analysis costs far more
+//! than a call, so the plugin keeps an engine already prepared with `data.config` per
+//! settings, and a call evaluates on a clone of it. [`RegoPlugin::evaluator`] tells
+//! which one a policy runs on, and why.
+//!
+//! Both are bounded by regorus's cooperative execution timer, checked every 64
+//! evaluation steps or instructions. regorus has no per-call memory cap: memory is
+//! bounded indirectly by the time budget and by the size limits regorus puts on policy
+//! text.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -27,11 +37,15 @@ use portcullis_engine::plugin::{
     Abstain, ApprovalInput, Execution, Failure, FailureKind, Hook, LogLevel, LogLine, Outcome,
     RuleVerdict, Verdict,
 };
+use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::program::Program;
+use regorus::rvm::vm::VmError;
+use regorus::rvm::RegoVM;
 use regorus::utils::limits::ExecutionTimerConfig;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{Limits, LoadError};
+use crate::{rego_value, Limits, LoadError};
 
 /// A prepared Rego policy, callable from any thread.
 #[derive(Debug)]
@@ -40,9 +54,38 @@ pub struct RegoPlugin {
     hook: Hook,
     /// The parsed policy, without `data`.
     parsed: regorus::Engine,
-    /// Engines prepared with `data.config`, most recently used first.
-    prepared: Mutex<Vec<(Settings, regorus::Engine)>>,
+    /// What calls run on.
+    evaluator: Evaluator,
+    /// What is kept per settings, most recently used first.
+    prepared: Mutex<Vec<(Settings, Prepared)>>,
     limits: Limits,
+}
+
+/// What a policy's calls run on.
+#[derive(Debug)]
+enum Evaluator {
+    /// regorus's virtual machine, on this program.
+    Vm {
+        policy: regorus::CompiledPolicy,
+        program: Arc<Program>,
+    },
+    /// regorus's interpreter, because the machine cannot run the policy.
+    Interpreter {
+        /// Why not the machine.
+        reason: String,
+    },
+}
+
+/// What is kept for one settings map.
+#[derive(Debug)]
+enum Prepared {
+    /// `data` with the settings, and idle machines loaded with the program and it.
+    Vm {
+        data: regorus::Value,
+        idle: Vec<RegoVM>,
+    },
+    /// An engine with `data.config` set and the policy analyzed.
+    Interpreter(Box<regorus::Engine>),
 }
 
 /// A tenant's settings, as the registry hands them to every call.
@@ -56,6 +99,10 @@ const RULE_PACKAGE: &str = "data.portcullis.rule";
 /// vector while it is validated); past this many, the least recently used is prepared
 /// again when it comes back.
 const PREPARED_CONFIGS: usize = 16;
+
+/// How many idle machines are kept per settings: one per thread that calls at once, up
+/// to this many; past it, a machine is dropped after its call.
+const IDLE_MACHINES: usize = 8;
 
 impl RegoPlugin {
     /// Parse `text` (from `file`, used in messages) and find which hook it targets.
@@ -91,19 +138,26 @@ impl RegoPlugin {
                 ),
             });
         };
-        let check_interval = NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN);
-        engine.set_execution_timer_config(ExecutionTimerConfig {
-            limit: limits.time,
-            check_interval,
-        });
+        engine.set_execution_timer_config(timer(limits));
         engine.set_gather_prints(true);
+        let evaluator = compile(&engine, verdict_rule(hook));
         Ok(RegoPlugin {
             name: name.to_owned(),
             hook,
             parsed: engine,
+            evaluator,
             prepared: Mutex::new(Vec::new()),
             limits,
         })
+    }
+
+    /// What the policy's calls run on: `vm` (regorus's virtual machine), or
+    /// `interpreter` with the reason the machine cannot run it.
+    pub fn evaluator(&self) -> (&'static str, Option<&str>) {
+        match &self.evaluator {
+            Evaluator::Vm { .. } => ("vm", None),
+            Evaluator::Interpreter { reason } => ("interpreter", Some(reason)),
+        }
     }
 
     /// The hook the policy targets.
@@ -116,19 +170,10 @@ impl RegoPlugin {
         &self.name
     }
 
-    fn verdict_rule(&self) -> &'static str {
-        match self.hook {
-            Hook::ApprovalReview => "data.portcullis.approval_review.verdict",
-            Hook::Rule => "data.portcullis.rule.verdict",
-        }
-    }
-
-    /// An engine with `data.config` set and the policy analyzed: a clone of the one
-    /// kept for these settings, or a new one that is then kept.
-    fn engine_for(
-        &self,
-        config: &Arc<BTreeMap<String, String>>,
-    ) -> Result<regorus::Engine, String> {
+    /// A machine or an engine ready for a call with these settings: one kept idle for
+    /// them, a clone of the engine kept for them, or a new one (and what is needed for
+    /// the next call is then kept).
+    fn take(&self, config: &Settings) -> Result<Ready, String> {
         {
             let mut prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(at) = prepared
@@ -139,38 +184,83 @@ impl RegoPlugin {
                     let hit = prepared.remove(at);
                     prepared.insert(0, hit);
                 }
-                if let Some((_, engine)) = prepared.first() {
-                    return Ok(engine.clone());
+                match prepared.first_mut() {
+                    Some((_, Prepared::Interpreter(engine))) => {
+                        return Ok(Ready::Interpreter(engine.as_ref().clone()))
+                    }
+                    Some((_, Prepared::Vm { data, idle })) => {
+                        if let Some(vm) = idle.pop() {
+                            return Ok(Ready::Vm(vm));
+                        }
+                        let data = data.clone();
+                        drop(prepared);
+                        return self.machine(data).map(Ready::Vm);
+                    }
+                    None => {}
                 }
             }
         }
-        let mut engine = self.parsed.clone();
-        let settings: BTreeMap<regorus::Value, regorus::Value> = config
-            .iter()
-            .map(|(k, v)| {
+        let data = config_data(config);
+        let (kept, ready) = match &self.evaluator {
+            Evaluator::Vm { .. } => {
+                let vm = self.machine(data.clone())?;
                 (
-                    regorus::Value::from(k.as_str()),
-                    regorus::Value::from(v.as_str()),
+                    Prepared::Vm {
+                        data,
+                        idle: Vec::new(),
+                    },
+                    Ready::Vm(vm),
                 )
-            })
-            .collect();
-        let mut data = BTreeMap::new();
-        data.insert(
-            regorus::Value::from("config"),
-            regorus::Value::from(settings),
-        );
-        engine
-            .add_data(regorus::Value::from(data))
-            .map_err(|e| e.to_string())?;
-        // Analyzes the policy for evaluation (what the first `eval_rule` would do) and
-        // checks that the verdict rule exists; the compiled form it returns is not used.
-        engine
-            .compile_with_entrypoint(&self.verdict_rule().into())
-            .map_err(|e| e.to_string())?;
+            }
+            Evaluator::Interpreter { .. } => {
+                let mut engine = self.parsed.clone();
+                engine.add_data(data).map_err(|e| e.to_string())?;
+                // Analyzes the policy for evaluation (what the first `eval_rule` would
+                // do) and checks that the verdict rule exists; the compiled form it
+                // returns is not used.
+                engine
+                    .compile_with_entrypoint(&verdict_rule(self.hook).into())
+                    .map_err(|e| e.to_string())?;
+                (
+                    Prepared::Interpreter(Box::new(engine.clone())),
+                    Ready::Interpreter(engine),
+                )
+            }
+        };
         let mut prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
         prepared.truncate(PREPARED_CONFIGS - 1);
-        prepared.insert(0, (Arc::clone(config), engine.clone()));
-        Ok(engine)
+        prepared.insert(0, (Arc::clone(config), kept));
+        Ok(ready)
+    }
+
+    /// A new machine loaded with the program, `data` and the limits.
+    fn machine(&self, data: regorus::Value) -> Result<RegoVM, String> {
+        let Evaluator::Vm { policy, program } = &self.evaluator else {
+            return Err("the policy does not run on the virtual machine".to_owned());
+        };
+        let mut vm = RegoVM::new_with_policy(policy.clone());
+        vm.load_program(Arc::clone(program));
+        vm.set_data(data).map_err(|e| e.to_string())?;
+        // As the interpreter: a builtin's error is the call's error, and only time
+        // bounds a call.
+        vm.set_strict_builtin_errors(true);
+        vm.set_max_instructions(usize::MAX);
+        vm.set_execution_timer_config(Some(timer(self.limits)));
+        Ok(vm)
+    }
+
+    /// Give a machine back after its call, to be kept idle for these settings.
+    fn put_back(&self, config: &Settings, mut vm: RegoVM) {
+        vm.set_input(regorus::Value::Undefined);
+        let mut prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, Prepared::Vm { idle, .. })) = prepared
+            .iter_mut()
+            .find(|(c, _)| Arc::ptr_eq(c, config) || c == config)
+        {
+            if idle.len() < IDLE_MACHINES {
+                idle.push(vm);
+            }
+        }
     }
 
     fn eval<I: Serialize, V: DeserializeOwned + Abstain>(
@@ -179,31 +269,50 @@ impl RegoPlugin {
         config: &Arc<BTreeMap<String, String>>,
         validate: impl Fn(&V) -> Result<(), String>,
     ) -> Outcome<V> {
-        let input = serde_json::to_value(input)
-            .and_then(serde_json::from_value::<regorus::Value>)
-            .map_err(|e| e.to_string());
-        let mut engine = match input.and_then(|input| {
-            let mut engine = self.engine_for(config)?;
-            engine.set_input(input);
-            Ok(engine)
-        }) {
-            Ok(engine) => engine,
+        let ready = rego_value::to_value(input)
+            .map_err(|e| e.to_string())
+            .and_then(|input| Ok((input, self.take(config)?)));
+        let (input, ready) = match ready {
+            Ok(ready) => ready,
             Err(message) => return Outcome::failed(FailureKind::Trap, message),
         };
-        let value = engine.eval_rule(self.verdict_rule().to_owned());
-        let (logs, dropped_logs) = self.logs(&mut engine);
-        let result = match value {
-            Err(error) => {
-                let message = error.to_string();
-                let kind = if message.contains("execution exceeded time limit")
-                    || message.contains("time limit")
-                {
-                    FailureKind::Timeout
-                } else {
-                    FailureKind::Trap
-                };
-                Err(Failure { kind, message })
+        let (value, (logs, dropped_logs)) = match ready {
+            Ready::Vm(mut vm) => {
+                vm.set_input(input);
+                let value = vm
+                    .execute_entry_point_by_name(verdict_rule(self.hook))
+                    .map_err(|error| Failure {
+                        kind: match error {
+                            VmError::TimeLimitExceeded { .. } => FailureKind::Timeout,
+                            _ => FailureKind::Trap,
+                        },
+                        message: error.to_string(),
+                    });
+                // A machine whose call failed (a timeout stops it mid-rule) is
+                // dropped, not kept.
+                if value.is_ok() {
+                    self.put_back(config, vm);
+                }
+                (value, (Vec::new(), 0))
             }
+            Ready::Interpreter(mut engine) => {
+                engine.set_input(input);
+                let value = engine
+                    .eval_rule(verdict_rule(self.hook).to_owned())
+                    .map_err(|error| {
+                        let message = error.to_string();
+                        let kind = if message.contains("time limit") {
+                            FailureKind::Timeout
+                        } else {
+                            FailureKind::Trap
+                        };
+                        Failure { kind, message }
+                    });
+                (value, self.logs(&mut engine))
+            }
+        };
+        let result = match value {
+            Err(failure) => Err(failure),
             Ok(regorus::Value::Undefined) => Ok(V::abstain()),
             Ok(value) => parse_verdict(&value).and_then(|v: V| match validate(&v) {
                 Ok(()) => Ok(v),
@@ -274,6 +383,65 @@ impl RegoPlugin {
     }
 }
 
+/// A machine or an engine, ready for one call.
+enum Ready {
+    Vm(RegoVM),
+    Interpreter(regorus::Engine),
+}
+
+/// The rule whose value is the hook's verdict.
+fn verdict_rule(hook: Hook) -> &'static str {
+    match hook {
+        Hook::ApprovalReview => "data.portcullis.approval_review.verdict",
+        Hook::Rule => "data.portcullis.rule.verdict",
+    }
+}
+
+/// The time budget of a call, checked every 64 steps.
+fn timer(limits: Limits) -> ExecutionTimerConfig {
+    ExecutionTimerConfig {
+        limit: limits.time,
+        check_interval: NonZeroU32::new(64).unwrap_or(NonZeroU32::MIN),
+    }
+}
+
+/// Compile the parsed policy for the virtual machine, or say why it runs on the
+/// interpreter.
+fn compile(parsed: &regorus::Engine, rule: &str) -> Evaluator {
+    let mut engine = parsed.clone();
+    let compiled = engine
+        .compile_with_entrypoint(&rule.into())
+        .map_err(|e| e.to_string())
+        .and_then(|policy| {
+            let program =
+                Compiler::compile_from_policy(&policy, &[rule]).map_err(|e| e.to_string())?;
+            Ok((policy, program))
+        });
+    match compiled {
+        Ok((policy, program)) => Evaluator::Vm { policy, program },
+        Err(reason) => Evaluator::Interpreter {
+            reason: format!("the virtual machine cannot run it: {reason}"),
+        },
+    }
+}
+
+/// `data` for a call: `{"config": settings}`.
+fn config_data(config: &Settings) -> regorus::Value {
+    let settings: BTreeMap<regorus::Value, regorus::Value> = config
+        .iter()
+        .map(|(k, v)| {
+            (
+                regorus::Value::from(k.as_str()),
+                regorus::Value::from(v.as_str()),
+            )
+        })
+        .collect();
+    regorus::Value::from(BTreeMap::from([(
+        regorus::Value::from("config"),
+        regorus::Value::from(settings),
+    )]))
+}
+
 fn parse_verdict<V: DeserializeOwned>(value: &regorus::Value) -> Result<V, Failure> {
     let malformed = |message: String| Failure {
         kind: FailureKind::Malformed,
@@ -302,4 +470,228 @@ fn shorten(text: &str) -> &str {
         cut -= 1;
     }
     text.get(..cut).unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use std::path::Path;
+    use std::time::Duration;
+
+    use portcullis_engine::plugin::{ApprovalInput, Execution};
+
+    use super::*;
+    use crate::Vector;
+
+    fn load(text: &str, limits: Limits) -> RegoPlugin {
+        RegoPlugin::load("p", "p.rego", text, limits).unwrap()
+    }
+
+    /// The same policy, made to run on the interpreter.
+    fn interpreted(text: &str, limits: Limits) -> RegoPlugin {
+        let mut plugin = load(text, limits);
+        plugin.evaluator = Evaluator::Interpreter {
+            reason: "the test asks for it".to_owned(),
+        };
+        plugin
+    }
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        Arc::new(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    fn examples() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+    }
+
+    /// The execution of the first user-writable vector.
+    fn execution() -> Execution {
+        let vector = &Vector::load_dir(&examples().join("vectors/user-writable")).unwrap()[0];
+        serde_json::from_value(vector.input.clone()).unwrap()
+    }
+
+    /// What must be the same on both: the verdict, or the kind of failure.
+    fn summary<V: std::fmt::Debug>(outcome: &Outcome<V>) -> String {
+        match &outcome.result {
+            Ok(verdict) => format!("{verdict:?}"),
+            Err(failure) => format!("failed: {:?}", failure.kind),
+        }
+    }
+
+    #[test]
+    fn the_examples_run_on_the_machine_and_agree_with_the_interpreter() {
+        let mut compared = 0;
+        for name in ["known-bad", "trusted-publisher", "user-writable"] {
+            let text =
+                std::fs::read_to_string(examples().join(format!("rego/{name}.rego"))).unwrap();
+            let vm = load(&text, Limits::default());
+            assert_eq!(vm.evaluator(), ("vm", None), "{name}");
+            let interpreter = interpreted(&text, Limits::default());
+            for vector in Vector::load_dir(&examples().join("vectors").join(name)).unwrap() {
+                let config = Arc::new(vector.config.clone());
+                // Twice: the second call runs on a machine kept idle by the first.
+                for _ in 0..2 {
+                    let (on_vm, on_interpreter) = match vm.hook() {
+                        Hook::ApprovalReview => {
+                            let input: ApprovalInput =
+                                serde_json::from_value(vector.input.clone()).unwrap();
+                            (
+                                summary(&vm.review(&input, &config)),
+                                summary(&interpreter.review(&input, &config)),
+                            )
+                        }
+                        Hook::Rule => {
+                            let input: Execution =
+                                serde_json::from_value(vector.input.clone()).unwrap();
+                            (
+                                summary(&vm.check(&input, &config)),
+                                summary(&interpreter.check(&input, &config)),
+                            )
+                        }
+                    };
+                    assert_eq!(on_vm, on_interpreter, "{name}: {}", vector.name);
+                    assert!(
+                        !on_vm.starts_with("failed"),
+                        "{name}: {}: {on_vm}",
+                        vector.name
+                    );
+                }
+                compared += 1;
+            }
+        }
+        assert!(compared >= 10, "only {compared} vectors");
+    }
+
+    #[test]
+    fn failures_are_the_same_on_the_machine_and_the_interpreter() {
+        let limits = Limits {
+            time: Duration::from_millis(50),
+            ..Limits::default()
+        };
+        let input: ApprovalInput = serde_json::from_value(
+            Vector::load_dir(&examples().join("vectors/trusted-publisher")).unwrap()[0]
+                .input
+                .clone(),
+        )
+        .unwrap();
+        for (policy, expected) in [
+            (
+                "n := count([x | some a in numbers.range(1, 2000); some b in numbers.range(1, 2000); x := a * b])\n\
+                 verdict := {\"verdict\": \"reject\", \"reason\": sprintf(\"%d\", [n])}",
+                "failed: Timeout",
+            ),
+            ("verdict := {\"verdict\": \"approve\"}", "failed: Malformed"),
+            ("verdict := 42", "failed: Malformed"),
+            ("verdict := {\"verdict\": \"reject\", \"reason\": upper(input.request.kind)}", "Reject { reason: \"APPLICATION\" }"),
+            ("verdict := {\"verdict\": \"reject\", \"reason\": \"x\"} if input.request.nothing == 1", "Abstain"),
+            ("default verdict := {\"verdict\": \"abstain\"}", "Abstain"),
+            ("verdict := {\"verdict\": \"reject\", \"reason\": data.config.why}", "Reject { reason: \"set\" }"),
+        ] {
+            let text = format!("package portcullis.approval_review\n{policy}\n");
+            let config = settings(&[("why", "set")]);
+            let vm = load(&text, limits);
+            assert_eq!(vm.evaluator().0, "vm", "{policy}");
+            let on_vm = summary(&vm.review(&input, &config));
+            let on_interpreter = summary(&interpreted(&text, limits).review(&input, &config));
+            assert_eq!(on_vm, expected, "{policy}");
+            assert_eq!(on_interpreter, expected, "{policy}");
+        }
+
+        // The one difference found: dividing by zero is an error on the interpreter
+        // and undefined on the machine. Either way the call abstains.
+        let text = "package portcullis.approval_review\nverdict := x if { x := 1 / 0 }\n";
+        let config = settings(&[]);
+        let on_vm = load(text, limits).review(&input, &config);
+        let on_interpreter = interpreted(text, limits).review(&input, &config);
+        assert_eq!(summary(&on_vm), "Abstain");
+        assert_eq!(summary(&on_interpreter), "failed: Trap");
+        assert_eq!(on_vm.verdict(), on_interpreter.verdict());
+    }
+
+    #[test]
+    fn settings_are_kept_apart() {
+        let plugin = load(
+            "package portcullis.rule\n\
+             verdict := {\"verdict\": \"deny\", \"reason\": data.config.who}\n",
+            Limits::default(),
+        );
+        let execution = execution();
+        // More settings than are kept, then the first ones again: each call sees its own.
+        for round in 0..2 {
+            for n in 0..PREPARED_CONFIGS + 2 {
+                let who = format!("tenant {n}");
+                let outcome = plugin.check(&execution, &settings(&[("who", &who)]));
+                assert_eq!(
+                    outcome.result.unwrap(),
+                    RuleVerdict::Deny { reason: who },
+                    "round {round}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn calls_from_many_threads_each_get_their_own_machine() {
+        let plugin = load(
+            "package portcullis.rule\n\
+             verdict := {\"verdict\": \"deny\", \"reason\": concat(\" \", [data.config.who, input.user])}\n",
+            Limits::default(),
+        );
+        let execution = execution();
+        std::thread::scope(|scope| {
+            for thread in 0..4 {
+                let (plugin, execution) = (&plugin, &execution);
+                scope.spawn(move || {
+                    for call in 0..200 {
+                        let who = format!("tenant {}", (thread + call) % 3);
+                        let outcome = plugin.check(execution, &settings(&[("who", &who)]));
+                        let expected = format!("{who} {}", execution.user);
+                        assert_eq!(
+                            outcome.result.unwrap(),
+                            RuleVerdict::Deny { reason: expected }
+                        );
+                    }
+                });
+            }
+        });
+        let prepared = plugin.prepared.lock().unwrap();
+        assert_eq!(prepared.len(), 3);
+        for (_, kept) in prepared.iter() {
+            assert!(
+                matches!(kept, Prepared::Vm { idle, .. } if (1..=IDLE_MACHINES).contains(&idle.len())),
+                "{kept:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_policy_that_prints_runs_on_the_interpreter_and_its_lines_are_logged() {
+        let plugin = load(
+            "package portcullis.rule\n\
+             verdict := {\"verdict\": \"deny\", \"reason\": \"no\"} if { print(\"path\", input.path) }\n",
+            Limits::default(),
+        );
+        let (evaluator, reason) = plugin.evaluator();
+        assert_eq!(evaluator, "interpreter");
+        assert!(reason.is_some_and(|r| r.contains("print")), "{reason:?}");
+        let execution = execution();
+        let outcome = plugin.check(&execution, &settings(&[]));
+        assert!(
+            matches!(outcome.result, Ok(RuleVerdict::Deny { .. })),
+            "{outcome:?}"
+        );
+        assert_eq!(outcome.logs.len(), 1, "{outcome:?}");
+        assert!(
+            outcome.logs[0]
+                .message
+                .ends_with(": path C:\\Users\\amy\\Downloads\\setup.exe"),
+            "{outcome:?}"
+        );
+    }
 }
