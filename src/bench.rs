@@ -42,6 +42,7 @@ pub struct BenchArgs {
     pub seconds: f64,
     pub baseline_seconds: f64,
     pub no_rego: bool,
+    pub rego_interpreter: bool,
     pub no_reference: bool,
     pub no_deploy_load: bool,
     pub json: bool,
@@ -451,7 +452,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     if !args.no_rego {
         eprintln!("Rego (regorus): loading data");
         let started = Instant::now();
-        match RegoBaseline::new(&bundle) {
+        match RegoBaseline::new(&bundle, args.rego_interpreter) {
             Ok(mut rego) => {
                 let load = started.elapsed();
                 let started = Instant::now();
@@ -468,7 +469,11 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
                         break;
                     }
                 }
-                let extra = json!({"load_ms": ms(load), "same_policy": agree});
+                let extra = json!({
+                    "load_ms": ms(load),
+                    "same_policy": agree,
+                    "evaluator": rego.evaluator(),
+                });
                 baselines.push(compare("rego", &snapshot, &events, times, extra));
             }
             Err(message) => baselines.push(json!({"name": "rego", "error": message})),

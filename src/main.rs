@@ -111,6 +111,10 @@ enum Command {
         /// Skip the Rego baseline.
         #[arg(long)]
         no_rego: bool,
+        /// Decide the Rego baseline on regorus's interpreter instead of its virtual
+        /// machine.
+        #[arg(long)]
+        rego_interpreter: bool,
         /// Skip the reference evaluator.
         #[arg(long)]
         no_reference: bool,
@@ -167,6 +171,7 @@ fn main() -> ExitCode {
             seconds,
             baseline_seconds,
             no_rego,
+            rego_interpreter,
             no_reference,
             no_deploy_load,
             json,
@@ -180,6 +185,7 @@ fn main() -> ExitCode {
             seconds,
             baseline_seconds,
             no_rego,
+            rego_interpreter,
             no_reference,
             no_deploy_load,
             json,

@@ -27,6 +27,8 @@ use std::collections::BTreeMap;
 
 use portcullis_engine::model::{Action, Bundle, Event, Scope, Sha256};
 use portcullis_engine::path::{normalize, Family, Pattern, Strategy};
+use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::RegoVM;
 use serde_json::{json, Map, Value};
 
 /// The policy. `decision` is `{"policy": id, "allow": bool}`, `policy` null for the
@@ -114,11 +116,21 @@ pub struct Verdict {
     pub allow: bool,
 }
 
-/// A regorus engine loaded with the policy and a bundle's data.
+/// The policy loaded with a bundle's data, on regorus's virtual machine (the default,
+/// and what the plugin host uses) or its interpreter.
 pub struct RegoBaseline {
-    engine: regorus::Engine,
+    evaluator: Evaluator,
     families: BTreeMap<String, Family>,
 }
+
+/// What decides.
+enum Evaluator {
+    Vm(Box<RegoVM>),
+    Interpreter(Box<regorus::Engine>),
+}
+
+/// The rule whose value is the decision.
+const DECISION: &str = "data.portcullis.decision";
 
 fn hex(hash: &Sha256) -> String {
     hash.to_string()
@@ -344,26 +356,52 @@ pub fn encode(bundle: &Bundle) -> Result<Value, String> {
 }
 
 impl RegoBaseline {
-    /// Loads the policy and the bundle's data.
-    pub fn new(bundle: &Bundle) -> Result<RegoBaseline, String> {
-        let data = encode(bundle)?;
+    /// Loads the policy and the bundle's data, for the virtual machine or, with
+    /// `interpreter`, for the interpreter.
+    pub fn new(bundle: &Bundle, interpreter: bool) -> Result<RegoBaseline, String> {
+        let data = regorus::Value::from_json_str(&encode(bundle)?.to_string())
+            .map_err(|e| format!("the Rego data does not load: {e}"))?;
         let mut engine = regorus::Engine::new();
         engine
             .add_policy("portcullis.rego".to_owned(), POLICY.to_owned())
             .map_err(|e| format!("the Rego baseline policy does not load: {e}"))?;
-        let text = data.to_string();
-        engine
-            .add_data(
-                regorus::Value::from_json_str(&text)
-                    .map_err(|e| format!("the Rego data does not load: {e}"))?,
-            )
-            .map_err(|e| format!("the Rego data does not load: {e}"))?;
+        let evaluator = if interpreter {
+            engine
+                .add_data(data)
+                .map_err(|e| format!("the Rego data does not load: {e}"))?;
+            Evaluator::Interpreter(Box::new(engine))
+        } else {
+            let policy = engine
+                .compile_with_entrypoint(&DECISION.into())
+                .map_err(|e| format!("the Rego baseline policy does not compile: {e}"))?;
+            let program = Compiler::compile_from_policy(&policy, &[DECISION])
+                .map_err(|e| format!("the Rego baseline policy does not compile: {e}"))?;
+            let mut vm = RegoVM::new_with_policy(policy);
+            vm.load_program(program);
+            vm.set_data(data)
+                .map_err(|e| format!("the Rego data does not load: {e}"))?;
+            // As the interpreter: builtin errors are errors, and no instruction limit.
+            vm.set_strict_builtin_errors(true);
+            vm.set_max_instructions(usize::MAX);
+            Evaluator::Vm(Box::new(vm))
+        };
         let families = bundle
             .computers
             .iter()
             .map(|c| (c.id.clone(), c.os.family()))
             .collect();
-        Ok(RegoBaseline { engine, families })
+        Ok(RegoBaseline {
+            evaluator,
+            families,
+        })
+    }
+
+    /// `vm` or `interpreter`.
+    pub fn evaluator(&self) -> &'static str {
+        match self.evaluator {
+            Evaluator::Vm(_) => "vm",
+            Evaluator::Interpreter(_) => "interpreter",
+        }
     }
 
     /// The policy's input for an event: the path normalized for the computer's family.
@@ -392,11 +430,20 @@ impl RegoBaseline {
 
     /// Decides one prepared input.
     pub fn decide(&mut self, input: &regorus::Value) -> Result<Verdict, String> {
-        self.engine.set_input(input.clone());
-        let value = self
-            .engine
-            .eval_rule("data.portcullis.decision".to_owned())
-            .map_err(|e| format!("the Rego baseline failed: {e}"))?;
+        let value = match &mut self.evaluator {
+            Evaluator::Vm(vm) => {
+                vm.set_input(input.clone());
+                vm.execute_entry_point_by_name(DECISION)
+                    .map_err(|e| e.to_string())
+            }
+            Evaluator::Interpreter(engine) => {
+                engine.set_input(input.clone());
+                engine
+                    .eval_rule(DECISION.to_owned())
+                    .map_err(|e| e.to_string())
+            }
+        }
+        .map_err(|e| format!("the Rego baseline failed: {e}"))?;
         Ok(Verdict {
             policy: value["policy"].as_string().ok().map(|s| s.to_string()),
             allow: value["allow"].as_bool().ok().copied().unwrap_or(false),
@@ -426,17 +473,25 @@ mod tests {
     fn rego_agrees_with_the_engine_on_a_small_fleet() {
         let fleet = Fleet::preset(Preset::Small, 5);
         let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
-        let mut rego = RegoBaseline::new(&fleet.bundle).unwrap();
-        let mut decided = 0;
-        for event in fleet.events(&EventMix::MIXED, 60, 2) {
-            let decision = snapshot.decide(&event);
-            let verdict = rego.decide(&rego.input(&event).unwrap()).unwrap();
-            assert_eq!(verdict.policy.as_deref(), decision.policy, "{event:?}");
-            if decision.mode.is_none() {
-                assert_eq!(verdict.allow, decision.decision == Outcome::Allow);
+        for interpreter in [false, true] {
+            let mut rego = RegoBaseline::new(&fleet.bundle, interpreter).unwrap();
+            let expected = if interpreter { "interpreter" } else { "vm" };
+            assert_eq!(rego.evaluator(), expected);
+            let mut decided = 0;
+            for event in fleet.events(&EventMix::MIXED, 60, 2) {
+                let decision = snapshot.decide(&event);
+                let verdict = rego.decide(&rego.input(&event).unwrap()).unwrap();
+                assert_eq!(
+                    verdict.policy.as_deref(),
+                    decision.policy,
+                    "{expected}: {event:?}"
+                );
+                if decision.mode.is_none() {
+                    assert_eq!(verdict.allow, decision.decision == Outcome::Allow);
+                }
+                decided += usize::from(decision.policy.is_some());
             }
-            decided += usize::from(decision.policy.is_some());
+            assert!(decided > 30, "{expected}: {decided}");
         }
-        assert!(decided > 30, "{decided}");
     }
 }

@@ -137,8 +137,10 @@ fn bench_reports_every_figure_as_json() {
         assert!(baseline["sampled"].as_u64().unwrap() >= 1, "{baseline}");
         assert!(baseline["speedup"].is_number(), "{baseline}");
     }
-    // Rego decides with the same policy as the engine on every sampled event.
+    // Rego decides with the same policy as the engine on every sampled event, on
+    // regorus's virtual machine unless asked for the interpreter.
     assert_eq!(baselines[1]["same_policy"], baselines[1]["sampled"]);
+    assert_eq!(baselines[1]["evaluator"], "vm");
     assert!(report["machine"]["cpu"].is_string());
 }
 
