@@ -40,7 +40,8 @@ pub use wasm::{Reusable, WasmHost, WasmPlugin};
 pub struct Limits {
     /// Wall-clock budget of one call.
     pub time: Duration,
-    /// The most linear memory a component may grow to, in bytes.
+    /// The most linear memory a component may grow to, and what a Rego call on
+    /// regorus's virtual machine may allocate, in bytes.
     pub memory: usize,
     /// Log lines kept per call; more are counted and dropped.
     pub max_logs: usize,

@@ -24,13 +24,18 @@
 //! settings, and a call evaluates on a clone of it. [`RegoPlugin::evaluator`] tells
 //! which one a policy runs on, and why.
 //!
-//! Both are bounded by regorus's cooperative execution timer, checked every 64
-//! evaluation steps or instructions. regorus has no per-call memory cap: memory is
-//! bounded indirectly by the time budget and by the size limits regorus puts on policy
-//! text.
+//! Both are bounded in time by regorus's cooperative execution timer, checked every 64
+//! evaluation steps or instructions. On the machine a call is also bounded in memory:
+//! regorus's memory budget (`Limits::memory`) counts what the call's thread allocates
+//! and is checked before each instruction, so a call that allocates past it fails as
+//! `memory` (one builtin may overshoot before the next check). The budget needs
+//! regorus's `allocator-memory-limits` feature, which makes regorus's mimalloc the
+//! global allocator of every program that links this crate. The interpreter has no
+//! memory cap: there memory is bounded indirectly by the time budget and by the size
+//! limits regorus puts on policy text.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use portcullis_engine::plugin::{
@@ -42,6 +47,7 @@ use regorus::rvm::program::Program;
 use regorus::rvm::vm::VmError;
 use regorus::rvm::RegoVM;
 use regorus::utils::limits::ExecutionTimerConfig;
+use regorus::MemoryBudgetConfig;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -176,10 +182,7 @@ impl RegoPlugin {
     fn take(&self, config: &Settings) -> Result<Ready, String> {
         {
             let mut prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(at) = prepared
-                .iter()
-                .position(|(c, _)| Arc::ptr_eq(c, config) || c == config)
-            {
+            if let Some(at) = prepared.iter().position(|(c, _)| same(c, config)) {
                 if at > 0 {
                     let hit = prepared.remove(at);
                     prepared.insert(0, hit);
@@ -228,8 +231,11 @@ impl RegoPlugin {
             }
         };
         let mut prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
-        prepared.truncate(PREPARED_CONFIGS - 1);
-        prepared.insert(0, (Arc::clone(config), kept));
+        // Another call with the same settings may have kept its own meanwhile.
+        if !prepared.iter().any(|(c, _)| same(c, config)) {
+            prepared.truncate(PREPARED_CONFIGS - 1);
+            prepared.insert(0, (Arc::clone(config), kept));
+        }
         Ok(ready)
     }
 
@@ -241,11 +247,15 @@ impl RegoPlugin {
         let mut vm = RegoVM::new_with_policy(policy.clone());
         vm.load_program(Arc::clone(program));
         vm.set_data(data).map_err(|e| e.to_string())?;
-        // As the interpreter: a builtin's error is the call's error, and only time
-        // bounds a call.
+        // As the interpreter: a builtin's error is the call's error, and no
+        // instruction limit; time and memory bound a call.
         vm.set_strict_builtin_errors(true);
         vm.set_max_instructions(usize::MAX);
         vm.set_execution_timer_config(Some(timer(self.limits)));
+        vm.set_memory_budget_config(
+            NonZeroU64::new(u64::try_from(self.limits.memory).unwrap_or(u64::MAX))
+                .map(|limit| MemoryBudgetConfig { limit }),
+        );
         Ok(vm)
     }
 
@@ -253,9 +263,8 @@ impl RegoPlugin {
     fn put_back(&self, config: &Settings, mut vm: RegoVM) {
         vm.set_input(regorus::Value::Undefined);
         let mut prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, Prepared::Vm { idle, .. })) = prepared
-            .iter_mut()
-            .find(|(c, _)| Arc::ptr_eq(c, config) || c == config)
+        if let Some((_, Prepared::Vm { idle, .. })) =
+            prepared.iter_mut().find(|(c, _)| same(c, config))
         {
             if idle.len() < IDLE_MACHINES {
                 idle.push(vm);
@@ -284,6 +293,8 @@ impl RegoPlugin {
                     .map_err(|error| Failure {
                         kind: match error {
                             VmError::TimeLimitExceeded { .. } => FailureKind::Timeout,
+                            VmError::MemoryBudgetExceeded { .. }
+                            | VmError::MemoryLimitExceeded { .. } => FailureKind::Memory,
                             _ => FailureKind::Trap,
                         },
                         message: error.to_string(),
@@ -423,6 +434,11 @@ fn compile(parsed: &regorus::Engine, rule: &str) -> Evaluator {
             reason: format!("the virtual machine cannot run it: {reason}"),
         },
     }
+}
+
+/// Whether two settings maps are the same: the same map, or equal ones.
+fn same(a: &Settings, b: &Settings) -> bool {
+    Arc::ptr_eq(a, b) || a == b
 }
 
 /// `data` for a call: `{"config": settings}`.
@@ -612,6 +628,45 @@ mod tests {
         assert_eq!(summary(&on_vm), "Abstain");
         assert_eq!(summary(&on_interpreter), "failed: Trap");
         assert_eq!(on_vm.verdict(), on_interpreter.verdict());
+    }
+
+    #[test]
+    fn a_call_that_allocates_past_its_budget_fails_as_memory() {
+        // A 10 MB string: 100,000 copies of a 100-byte one.
+        let text = format!(
+            "package portcullis.approval_review\n\
+             big := concat(\"\", [s | some _ in numbers.range(1, 100000); s := \"{}\"])\n\
+             verdict := {{\"verdict\": \"reject\", \"reason\": sprintf(\"%d bytes\", [count(big)])}}\n",
+            "x".repeat(100)
+        );
+        let input: ApprovalInput = serde_json::from_value(
+            Vector::load_dir(&examples().join("vectors/known-bad")).unwrap()[0]
+                .input
+                .clone(),
+        )
+        .unwrap();
+        let budget = |memory| Limits {
+            time: Duration::from_secs(30),
+            memory,
+            ..Limits::default()
+        };
+        let tight = load(&text, budget(4 << 20));
+        assert_eq!(tight.evaluator().0, "vm");
+        let outcome = tight.review(&input, &settings(&[]));
+        assert_eq!(
+            outcome.failure().map(|f| f.kind),
+            Some(FailureKind::Memory),
+            "{outcome:?}"
+        );
+        assert_eq!(outcome.verdict(), Verdict::Abstain);
+        // With room for it the same policy answers: the budget stopped it, nothing else.
+        let roomy = load(&text, budget(256 << 20));
+        assert_eq!(
+            roomy.review(&input, &settings(&[])).result.unwrap(),
+            Verdict::Reject {
+                reason: "10000000 bytes".to_owned()
+            }
+        );
     }
 
     #[test]
