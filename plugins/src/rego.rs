@@ -526,10 +526,20 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
     }
 
+    /// The input of the first vector of an example.
+    fn first_input<T: serde::de::DeserializeOwned>(example: &str) -> T {
+        let vector = &Vector::load_dir(&examples().join("vectors").join(example)).unwrap()[0];
+        serde_json::from_value(vector.input.clone()).unwrap()
+    }
+
     /// The execution of the first user-writable vector.
     fn execution() -> Execution {
-        let vector = &Vector::load_dir(&examples().join("vectors/user-writable")).unwrap()[0];
-        serde_json::from_value(vector.input.clone()).unwrap()
+        first_input("user-writable")
+    }
+
+    /// The input of an approval example's first vector.
+    fn approval_input(example: &str) -> ApprovalInput {
+        first_input(example)
     }
 
     /// What must be the same on both: the verdict, or the kind of failure.
@@ -590,12 +600,7 @@ mod tests {
             time: Duration::from_millis(50),
             ..Limits::default()
         };
-        let input: ApprovalInput = serde_json::from_value(
-            Vector::load_dir(&examples().join("vectors/trusted-publisher")).unwrap()[0]
-                .input
-                .clone(),
-        )
-        .unwrap();
+        let input = approval_input("trusted-publisher");
         for (policy, expected) in [
             (
                 "n := count([x | some a in numbers.range(1, 2000); some b in numbers.range(1, 2000); x := a * b])\n\
@@ -639,12 +644,7 @@ mod tests {
              verdict := {{\"verdict\": \"reject\", \"reason\": sprintf(\"%d bytes\", [count(big)])}}\n",
             "x".repeat(100)
         );
-        let input: ApprovalInput = serde_json::from_value(
-            Vector::load_dir(&examples().join("vectors/known-bad")).unwrap()[0]
-                .input
-                .clone(),
-        )
-        .unwrap();
+        let input = approval_input("known-bad");
         let budget = |memory| Limits {
             time: Duration::from_secs(30),
             memory,
