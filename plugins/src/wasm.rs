@@ -27,7 +27,7 @@ use portcullis_engine::plugin::{
     RuleVerdict, Verdict,
 };
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
     Store, Trap,
@@ -39,6 +39,7 @@ mod bindings {
     //! Host bindings generated from `wit/`.
     #![allow(
         missing_docs,
+        unsafe_code,
         clippy::all,
         clippy::unwrap_used,
         clippy::expect_used,
@@ -46,28 +47,26 @@ mod bindings {
         clippy::indexing_slicing
     )]
 
-    pub mod approval {
-        wasmtime::component::bindgen!({
-            path: "../wit",
-            world: "approval-review",
-        });
-    }
-
-    pub mod rule {
-        wasmtime::component::bindgen!({
-            path: "../wit",
-            world: "rule",
-            with: {
-                "portcullis:plugin/types": super::approval::portcullis::plugin::types,
-                "portcullis:plugin/host": super::approval::portcullis::plugin::host,
-            },
-        });
-    }
+    // One world that uses every type of the contract, so that the generated types
+    // that borrow (the inputs) and own (the verdicts) are all well-formed. The host
+    // instantiates a component targeting either world of `wit/` and looks up the one
+    // export it has.
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        inline: "
+            package portcullis:host-bindings;
+            world host-bindings {
+                import portcullis:plugin/host@0.1.0;
+                export portcullis:plugin/approval-reviewer@0.1.0;
+                export portcullis:plugin/rule-checker@0.1.0;
+            }
+        ",
+        ownership: Borrowing { duplicate_if_necessary: true },
+    });
 }
 
-use bindings::approval::portcullis::plugin::{host as wit_host, types as wit};
-use bindings::approval::{ApprovalReview, ApprovalReviewPre};
-use bindings::rule::{Rule, RulePre};
+use bindings::exports::portcullis::plugin::{approval_reviewer, rule_checker};
+use bindings::portcullis::plugin::{host as wit_host, types as wit};
 
 /// How often the ticker advances the epoch; the resolution of time budgets.
 const TICK: Duration = Duration::from_millis(1);
@@ -234,10 +233,10 @@ impl WasmHost {
             .map_err(|e| LoadError::Invalid {
                 message: format!("the component's imports cannot be linked: {e:#}"),
             })?;
-        let target = if let Ok(pre) = ApprovalReviewPre::new(pre.clone()) {
-            Target::Approval(pre)
-        } else if let Ok(pre) = RulePre::new(pre.clone()) {
-            Target::Rule(pre)
+        let target = if let Ok(export) = approval_reviewer::GuestIndices::new(&pre) {
+            Target::Approval(export)
+        } else if let Ok(export) = rule_checker::GuestIndices::new(&pre) {
+            Target::Rule(export)
         } else {
             let exports: Vec<String> = component
                 .component_type()
@@ -255,6 +254,7 @@ impl WasmHost {
         Ok(WasmPlugin {
             host: Arc::clone(self),
             name: name.to_owned(),
+            pre,
             target,
             limits,
         })
@@ -289,15 +289,17 @@ impl Drop for WasmHost {
     }
 }
 
+/// The export a component has, found when it is loaded.
 enum Target {
-    Approval(ApprovalReviewPre<CallState>),
-    Rule(RulePre<CallState>),
+    Approval(approval_reviewer::GuestIndices),
+    Rule(rule_checker::GuestIndices),
 }
 
 /// A compiled, pre-instantiated component, callable from any thread.
 pub struct WasmPlugin {
     host: Arc<WasmHost>,
     name: String,
+    pre: InstancePre<CallState>,
     target: Target,
     limits: Limits,
 }
@@ -424,20 +426,19 @@ impl WasmPlugin {
         input: &ApprovalInput,
         config: &Arc<BTreeMap<String, String>>,
     ) -> Outcome<Verdict> {
-        let Target::Approval(pre) = &self.target else {
+        let Target::Approval(export) = &self.target else {
             return Outcome::failed(
                 FailureKind::Malformed,
                 "the plugin is not an approval-review plugin",
             );
         };
         let mut store = self.store(config);
-        let result = pre
+        let input = WitInput::new(input);
+        let result = self
+            .pre
             .instantiate(&mut store)
-            .and_then(|instance: ApprovalReview| {
-                instance
-                    .portcullis_plugin_approval_reviewer()
-                    .call_review(&mut store, &to_wit_input(input))
-            });
+            .and_then(|instance| export.load(&mut store, &instance))
+            .and_then(|guest| guest.call_review(&mut store, input.record()));
         finish(store, result.map(from_wit_verdict), Verdict::validate)
     }
 
@@ -447,15 +448,16 @@ impl WasmPlugin {
         execution: &Execution,
         config: &Arc<BTreeMap<String, String>>,
     ) -> Outcome<RuleVerdict> {
-        let Target::Rule(pre) = &self.target else {
+        let Target::Rule(export) = &self.target else {
             return Outcome::failed(FailureKind::Malformed, "the plugin is not a rule plugin");
         };
         let mut store = self.store(config);
-        let result = pre.instantiate(&mut store).and_then(|instance: Rule| {
-            instance
-                .portcullis_plugin_rule_checker()
-                .call_check(&mut store, &to_wit_execution(execution))
-        });
+        let signers = wit_signers(execution);
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| export.load(&mut store, &instance))
+            .and_then(|guest| guest.call_check(&mut store, to_wit_execution(execution, &signers)));
         finish(
             store,
             result.map(from_wit_rule_verdict),
@@ -466,35 +468,37 @@ impl WasmPlugin {
     /// A reusable instance for measuring the cost of a call without instantiation.
     /// State survives between calls on it, which the hosts never allow in production.
     pub fn reusable(&self, config: &Arc<BTreeMap<String, String>>) -> Result<Reusable, LoadError> {
-        let Target::Approval(pre) = &self.target else {
+        let Target::Approval(export) = &self.target else {
             return Err(LoadError::Invalid {
                 message: "only approval plugins can be reused".to_owned(),
             });
         };
         let mut store = self.store(config);
         store.set_epoch_deadline(MAX_TICKS);
-        let instance = pre
+        let guest = self
+            .pre
             .instantiate(&mut store)
+            .and_then(|instance| export.load(&mut store, &instance))
             .map_err(|e| LoadError::Invalid {
                 message: format!("{e:#}"),
             })?;
-        Ok(Reusable { store, instance })
+        Ok(Reusable { store, guest })
     }
 }
 
 /// One instance kept across calls (benchmarks only).
 pub struct Reusable {
     store: Store<CallState>,
-    instance: ApprovalReview,
+    guest: approval_reviewer::Guest,
 }
 
 impl Reusable {
     /// Review a request on the kept instance.
     pub fn review(&mut self, input: &ApprovalInput) -> Option<Verdict> {
         self.store.data_mut().logs.clear();
-        self.instance
-            .portcullis_plugin_approval_reviewer()
-            .call_review(&mut self.store, &to_wit_input(input))
+        let input = WitInput::new(input);
+        self.guest
+            .call_review(&mut self.store, input.record())
             .ok()
             .map(from_wit_verdict)
     }
@@ -540,36 +544,43 @@ fn finish<V: contract::Abstain>(
     }
 }
 
-fn to_wit_execution(e: &Execution) -> wit::Execution {
+// The call lowers the input straight from these borrowed records into the guest's
+// memory: no string of the input is copied on the host side. Only the lists need
+// vectors of their own.
+
+fn wit_signers(e: &Execution) -> Vec<wit::Signer<'_>> {
+    e.signers
+        .iter()
+        .map(|s| wit::Signer {
+            subject: &s.subject,
+            issuer: s.issuer.as_deref(),
+            thumbprint: s.thumbprint.as_deref(),
+        })
+        .collect()
+}
+
+fn to_wit_execution<'a>(e: &'a Execution, signers: &'a [wit::Signer<'a>]) -> wit::Execution<'a> {
     use portcullis_engine::model::{Os, SignatureStatus};
     wit::Execution {
-        computer: e.computer.clone(),
+        computer: &e.computer,
         os: match e.os {
             Os::Windows => wit::OsFamily::Windows,
             Os::Linux => wit::OsFamily::Linux,
             Os::Macos => wit::OsFamily::Macos,
         },
-        user: e.user.clone(),
-        path: e.path.clone(),
-        sha256: e.sha256.clone(),
+        user: &e.user,
+        path: &e.path,
+        sha256: &e.sha256,
         signature: match e.signature {
             SignatureStatus::Valid => wit::SignatureStatus::Valid,
             SignatureStatus::Invalid => wit::SignatureStatus::Invalid,
             SignatureStatus::Unsigned => wit::SignatureStatus::Unsigned,
         },
-        signers: e
-            .signers
-            .iter()
-            .map(|s| wit::Signer {
-                subject: s.subject.clone(),
-                issuer: s.issuer.clone(),
-                thumbprint: s.thumbprint.clone(),
-            })
-            .collect(),
-        parent: e.parent.clone(),
-        created_by: e.created_by.clone(),
+        signers,
+        parent: e.parent.as_deref(),
+        created_by: e.created_by.as_deref(),
         elevation: e.elevation,
-        time: e.time.clone(),
+        time: &e.time,
     }
 }
 
@@ -609,53 +620,74 @@ fn from_wit_match(m: wit::MatchKind) -> contract::MatchKind {
     }
 }
 
-fn to_wit_options(o: &contract::ApprovalOptions) -> wit::ApprovalOptions {
-    wit::ApprovalOptions {
+fn to_wit_options(o: &contract::ApprovalOptions) -> wit::ApprovalOptionsParam<'_> {
+    wit::ApprovalOptionsParam {
         scope: to_wit_scope(o.scope),
         match_kind: to_wit_match(o.match_kind),
         elevate: o.elevate,
-        expires: o.expires.clone(),
-        justification: o.justification.clone(),
+        expires: o.expires.as_deref(),
+        justification: &o.justification,
     }
 }
 
-fn to_wit_input(input: &ApprovalInput) -> wit::ApprovalInput {
-    let r = &input.request;
-    wit::ApprovalInput {
-        request: wit::AccessRequest {
-            id: r.id.clone(),
-            kind: match r.kind {
-                contract::RequestKind::Application => wit::RequestKind::Application,
-                contract::RequestKind::Storage => wit::RequestKind::Storage,
-                contract::RequestKind::Elevation => wit::RequestKind::Elevation,
-            },
-            message: r.message.clone(),
-            execution: to_wit_execution(&r.execution),
-        },
-        tenancy: wit::Tenancy {
+/// An approval input and its lists as the records the call borrows.
+struct WitInput<'a> {
+    input: &'a ApprovalInput,
+    signers: Vec<wit::Signer<'a>>,
+    organizations: Vec<wit::Organization<'a>>,
+    prior_approvals: Vec<wit::PriorApproval<'a>>,
+}
+
+impl<'a> WitInput<'a> {
+    fn new(input: &'a ApprovalInput) -> WitInput<'a> {
+        WitInput {
+            input,
+            signers: wit_signers(&input.request.execution),
             organizations: input
                 .tenancy
                 .organizations
                 .iter()
                 .map(|o| wit::Organization {
-                    id: o.id.clone(),
-                    name: o.name.clone(),
+                    id: &o.id,
+                    name: &o.name,
                 })
                 .collect(),
-            group: input.tenancy.group.clone(),
-            computer: input.tenancy.computer.clone(),
-        },
-        prior_approvals: input
-            .prior_approvals
-            .iter()
-            .map(|p| wit::PriorApproval {
-                request: p.request.clone(),
-                computer: p.computer.clone(),
-                approved_by: p.approved_by.clone(),
-                options: to_wit_options(&p.options),
-                time: p.time.clone(),
-            })
-            .collect(),
+            prior_approvals: input
+                .prior_approvals
+                .iter()
+                .map(|p| wit::PriorApproval {
+                    request: &p.request,
+                    computer: &p.computer,
+                    approved_by: &p.approved_by,
+                    options: to_wit_options(&p.options),
+                    time: &p.time,
+                })
+                .collect(),
+        }
+    }
+
+    /// The input as the contract's record.
+    fn record(&self) -> wit::ApprovalInput<'_> {
+        let input = self.input;
+        let r = &input.request;
+        wit::ApprovalInput {
+            request: wit::AccessRequest {
+                id: &r.id,
+                kind: match r.kind {
+                    contract::RequestKind::Application => wit::RequestKind::Application,
+                    contract::RequestKind::Storage => wit::RequestKind::Storage,
+                    contract::RequestKind::Elevation => wit::RequestKind::Elevation,
+                },
+                message: r.message.as_deref(),
+                execution: to_wit_execution(&r.execution, &self.signers),
+            },
+            tenancy: wit::Tenancy {
+                organizations: &self.organizations,
+                group: &input.tenancy.group,
+                computer: &input.tenancy.computer,
+            },
+            prior_approvals: &self.prior_approvals,
+        }
     }
 }
 
