@@ -409,3 +409,80 @@ fn a_change_is_checked_against_the_rest_of_the_tenancy() {
     assert_eq!((deployed.generation, deployed.stats.recompiled), (2, 1));
     assert_eq!(engine.current().bundle().organizations[1].name, "Lakeside");
 }
+
+/// A bundle whose application `mixed` has rules with only a hash (which the index
+/// keeps in its hash map alone) around one with a hash and a path.
+const MIXED_RULES: &str = r#"{"format": "portcullis.bundle/v1",
+  "organizations": [{"id": "acme", "name": "Acme"}],
+  "groups": [{"id": "ws", "organization": "acme", "name": "Workstations"}],
+  "computers": [{"id": "pc-1", "group": "ws", "name": "PC-1", "os": "windows"}],
+  "applications": [
+    {"id": "mixed", "organization": "acme", "name": "Mixed", "rules": [
+      {"sha256": "1111111111111111111111111111111111111111111111111111111111111111"},
+      {"sha256": "2222222222222222222222222222222222222222222222222222222222222222", "path": "C:\\Apps\\*"},
+      {"sha256": "3333333333333333333333333333333333333333333333333333333333333333"}]},
+    {"id": "other", "organization": "acme", "name": "Other", "rules": [
+      {"sha256": "4444444444444444444444444444444444444444444444444444444444444444"}]}],
+  "policies": [
+    {"id": "permit-mixed", "scope": {"organization": "acme"}, "position": 10, "applications": ["mixed"], "action": "permit"},
+    {"id": "permit-other", "scope": {"organization": "acme"}, "position": 20, "applications": ["other"], "action": "permit"}]}"#;
+
+fn mixed_event(digit: char, path: &str) -> Event {
+    let hash: String = std::iter::repeat_n(digit, 64).collect();
+    event(&format!(
+        r#"{{"computer": "pc-1", "user": "ann", "path": {path:?}, "sha256": "{hash}",
+            "time": "2026-11-22T10:00:00Z"}}"#
+    ))
+}
+
+#[test]
+fn hash_only_rules_count_match_and_explain_like_the_others() {
+    let snapshot = Snapshot::compile_json(MIXED_RULES).unwrap();
+    assert_eq!(snapshot.stats().rules, 4);
+    for (digit, path, policy) in [
+        ('1', "C:\\Other\\x.exe", Some("permit-mixed")),
+        ('2', "C:\\Apps\\x.exe", Some("permit-mixed")),
+        ('2', "C:\\Other\\x.exe", None),
+        ('3', "C:\\Other\\x.exe", Some("permit-mixed")),
+        ('4', "C:\\Other\\x.exe", Some("permit-other")),
+        ('5', "C:\\Other\\x.exe", None),
+    ] {
+        let e = mixed_event(digit, path);
+        assert_eq!(snapshot.decide(&e).policy, policy, "{digit} {path}");
+        assert_eq!(snapshot.explain(&e).decision.policy.as_deref(), policy);
+    }
+    // Every rule of `mixed` is explained, in rule order, whether or not it has more
+    // than a hash.
+    let explanation = snapshot.explain(&mixed_event('4', "C:\\Other\\x.exe"));
+    let trace = &explanation.policies[0];
+    assert_eq!(trace.policy, "permit-mixed");
+    assert_eq!(trace.status, TraceStatus::NoMatch);
+    let rules: Vec<&str> = trace
+        .reasons
+        .iter()
+        .map(|r| r.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "application `mixed` rule 0",
+            "application `mixed` rule 1",
+            "application `mixed` rule 1",
+            "application `mixed` rule 2"
+        ],
+        "{:?}",
+        trace.reasons
+    );
+    assert!(
+        trace.reasons[0].contains("not `1111"),
+        "{:?}",
+        trace.reasons
+    );
+    assert!(
+        trace.reasons[3].contains("not `3333"),
+        "{:?}",
+        trace.reasons
+    );
+    let matched = snapshot.explain(&mixed_event('3', "C:\\Other\\x.exe"));
+    assert_eq!(matched.policies[0].status, TraceStatus::Decided);
+}

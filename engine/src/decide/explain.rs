@@ -207,11 +207,12 @@ fn why_no_match(
             reasons.push(format!("application `{app_id}` is not visible here"));
             continue;
         };
-        // Rules are stored grouped by application, in application order.
-        let rules = partition.index.rules();
-        let start = rules.partition_point(|r| r.app < local);
-        let end = rules.partition_point(|r| r.app <= local);
-        for rule in rules.get(start..end).unwrap_or_default() {
+        let source = partition
+            .source
+            .applications
+            .get(local as usize)
+            .map_or(&[][..], |app| &app.rules[..]);
+        partition.index.for_each_rule_of(local, source, |rule| {
             let rule_no = rule.rule_no;
             match rule.check(view, &mut scratch) {
                 Match::Unknown if policy.action == Action::Permit => reasons.push(format!(
@@ -226,7 +227,7 @@ fn why_no_match(
                     }
                 }
             }
-        }
+        });
     }
     reasons
 }

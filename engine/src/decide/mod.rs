@@ -22,7 +22,7 @@ use std::cell::RefCell;
 
 pub use explain::{Explanation, PolicyTrace, TraceStatus};
 
-use crate::index::{EventView, IndexScratch, Match, PathField, NO_POLICY};
+use crate::index::{Candidate, EventView, IndexScratch, Match, PathField, NO_POLICY};
 use crate::model::{
     Action, Decision, DenyOptions, Event, MaintenanceMode, Outcome, Problems, RequestKind,
 };
@@ -254,6 +254,7 @@ pub(crate) fn locate<'s>(tables: &'s Tables, computer: &str) -> Option<Place<'s>
 /// Verifies the candidate rules of `partition` in `index.candidates` and adds the
 /// applications of those that match to `apps`, with the strongest match seen for each.
 /// Returns whether `apps` changed.
+#[inline]
 fn collect(
     partition: &Partition,
     view: &mut EventView<'_>,
@@ -261,15 +262,16 @@ fn collect(
     apps: &mut Vec<(u32, Match)>,
 ) -> bool {
     let mut changed = false;
-    for &rule_id in &index.candidates {
-        let Some(rule) = partition.index.rules().get(rule_id as usize) else {
-            continue;
+    for &id in &index.candidates {
+        let (app, found) = match partition.index.candidate(id) {
+            Some(Candidate::Bare(app)) => (app, Match::Yes),
+            Some(Candidate::Rule(rule)) => (rule.app, rule.check(view, &mut index.patterns)),
+            None => continue,
         };
-        let found = rule.check(view, &mut index.patterns);
         if found == Match::No {
             continue;
         }
-        let Some(&key) = partition.app_keys.get(rule.app as usize) else {
+        let Some(&key) = partition.app_keys.get(app as usize) else {
             continue;
         };
         match apps.iter_mut().find(|(k, _)| *k == key) {

@@ -15,7 +15,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 use rustc_hash::FxHasher;
 
-use crate::model::{DistinguishedName, Sha256};
+use crate::model::{DistinguishedName, FileRule, Sha256};
 use crate::path::{Family, PatternScratch, PatternSet, PatternSetBuilder, SetScratch};
 
 pub(crate) use bound::{PathBounds, NO_POLICY};
@@ -68,6 +68,22 @@ impl<K, S: Default> Default for MultiMap<K, S> {
 
 /// Set on a slot that points into `overflow` rather than at a rule.
 const OVERFLOW: u32 = 1 << 31;
+
+/// Set on a candidate that is a *bare* hash rule (a SHA-256 and nothing else), which
+/// is not kept as a [`CompiledRule`]: the rest is its application's local index. The
+/// hash map's key comparison is the whole check of such a rule, so it needs nothing
+/// more, and most rules of a large fleet are bare.
+const BARE: u32 = 1 << 30;
+
+/// A candidate found by [`RuleIndex::map_candidates`] or
+/// [`RuleIndex::path_candidates`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Candidate<'a> {
+    /// A bare hash rule of this application (local index): it matches.
+    Bare(u32),
+    /// A rule to verify.
+    Rule(&'a CompiledRule),
+}
 
 impl<K: Hash + Eq, S: BuildHasher> MultiMap<K, S> {
     fn insert(&mut self, key: K, rule: u32) {
@@ -126,7 +142,10 @@ impl FieldIndex {
 /// All file rules of one organization, indexed.
 #[derive(Debug)]
 pub(crate) struct RuleIndex {
+    /// The rules that are not bare, grouped by application in application order.
     rules: Vec<CompiledRule>,
+    /// How many bare hash rules `by_hash` holds besides.
+    bare: usize,
     by_hash: MultiMap<Sha256, DigestBuildHasher>,
     by_thumbprint: MultiMap<Sha256, DigestBuildHasher>,
     by_subject: MultiMap<u64>,
@@ -155,8 +174,15 @@ impl RuleIndexBuilder {
         let mut sets: [[PatternSetBuilder; 2]; 3] = Default::default();
         let mut constrained: [Vec<u32>; 3] = Default::default();
         let mut path_apps = Vec::new();
-        for (id, rule) in self.rules.iter().enumerate() {
-            let id = id as u32;
+        let mut bare = 0;
+        let mut rules = Vec::with_capacity(self.rules.len());
+        for rule in self.rules {
+            if let Some(hash) = rule.sha256.filter(|_| rule.is_bare() && rule.app < BARE) {
+                by_hash.insert(hash, BARE | rule.app);
+                bare += 1;
+                continue;
+            }
+            let id = rules.len() as u32;
             for field in PathField::ALL {
                 if rule.pattern(field).is_some() {
                     if let Some(list) = constrained.get_mut(field as usize) {
@@ -191,6 +217,7 @@ impl RuleIndexBuilder {
                     }
                 }
             }
+            rules.push(rule);
         }
         path_apps.sort_unstable();
         path_apps.dedup();
@@ -206,10 +233,10 @@ impl RuleIndexBuilder {
         for (field, list) in fields.iter_mut().zip(constrained) {
             field.constrained = list;
         }
-        let mut rules = self.rules;
         rules.shrink_to_fit();
         RuleIndex {
             rules,
+            bare,
             by_hash,
             by_thumbprint,
             by_subject,
@@ -250,12 +277,51 @@ pub(crate) struct IndexScratch {
 }
 
 impl RuleIndex {
-    pub(crate) fn rules(&self) -> &[CompiledRule] {
-        &self.rules
+    /// The candidate `id` of [`RuleIndex::map_candidates`] or
+    /// [`RuleIndex::path_candidates`].
+    #[inline]
+    pub(crate) fn candidate(&self, id: u32) -> Option<Candidate<'_>> {
+        if id & BARE != 0 {
+            Some(Candidate::Bare(id & !BARE))
+        } else {
+            self.rules.get(id as usize).map(Candidate::Rule)
+        }
     }
 
+    /// Calls `f` with every rule of application `app` (local index) in rule order;
+    /// `source` is that application's rules as the bundle gives them.
+    pub(crate) fn for_each_rule_of(
+        &self,
+        app: u32,
+        source: &[FileRule],
+        mut f: impl FnMut(&CompiledRule),
+    ) {
+        let start = self.rules.partition_point(|r| r.app < app);
+        let end = self.rules.partition_point(|r| r.app <= app);
+        let mut compiled = self
+            .rules
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .peekable();
+        for (rule_no, rule) in (0u32..).zip(source) {
+            match compiled.peek() {
+                Some(next) if next.rule_no == rule_no => {
+                    f(next);
+                    compiled.next();
+                }
+                _ => {
+                    if let Some(hash) = rule.sha256 {
+                        f(&CompiledRule::bare(app, rule_no, hash));
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many rules, bare ones included.
     pub(crate) fn len(&self) -> usize {
-        self.rules.len()
+        self.rules.len() + self.bare
     }
 
     /// The applications (local indices, ascending) with a rule that only a search of
@@ -265,7 +331,8 @@ impl RuleIndex {
     }
 
     /// Collects into `out` the ids of the rules filed under the event's hash or signer
-    /// (duplicates possible); the caller verifies them. Needs no path.
+    /// (duplicates possible), for [`RuleIndex::candidate`]; the caller verifies them.
+    /// Needs no path.
     pub(crate) fn map_candidates(&self, event: &EventView<'_>, out: &mut Vec<u32>) {
         out.clear();
         self.by_hash.get_into(&event.sha256, out);

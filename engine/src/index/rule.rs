@@ -55,6 +55,24 @@ pub(crate) struct CompiledRule {
     pub(crate) patterns: Option<Box<[Option<FieldPattern>; 3]>>,
 }
 
+impl CompiledRule {
+    /// A rule with a SHA-256 and no other condition.
+    pub(crate) fn bare(app: u32, rule_no: u32, sha256: Sha256) -> CompiledRule {
+        CompiledRule {
+            app,
+            rule_no,
+            sha256: Some(sha256),
+            certificate: None,
+            patterns: None,
+        }
+    }
+
+    /// Whether the rule is a SHA-256 and nothing else.
+    pub(crate) fn is_bare(&self) -> bool {
+        self.sha256.is_some() && self.certificate.is_none() && self.patterns.is_none()
+    }
+}
+
 /// The result of checking a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Match {
