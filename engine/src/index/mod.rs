@@ -8,46 +8,21 @@
 //! that could match, not the number of rules.
 
 mod bound;
+mod digest;
 mod rule;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
+use digest::DigestTable;
+
 use rustc_hash::FxHasher;
 
-use crate::model::{DistinguishedName, FileRule, Sha256};
+use crate::model::{DistinguishedName, FileRule};
 use crate::path::{Family, PatternScratch, PatternSet, PatternSetBuilder, SetScratch};
 
 pub(crate) use bound::{PathBounds, NO_POLICY};
 pub(crate) use rule::{CompiledRule, EventView, FieldPattern, Match, PathField};
-
-/// Hashes a SHA-256 digest (a file hash or a certificate thumbprint) by its first
-/// eight bytes: a digest is already uniformly distributed, so mixing it again buys
-/// nothing. Only rule keys written by administrators are stored under it.
-#[derive(Debug, Default, Clone, Copy)]
-struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        match bytes.first_chunk::<8>() {
-            Some(word) => self.0 ^= u64::from_le_bytes(*word),
-            None => {
-                for &b in bytes {
-                    self.0 = self.0.rotate_left(8) ^ u64::from(b);
-                }
-            }
-        }
-    }
-
-    // The length a digest is hashed with first: always 32.
-    fn write_usize(&mut self, _: usize) {}
-}
-
-type DigestBuildHasher = BuildHasherDefault<DigestHasher>;
 
 /// A map from a key to one or more rule ids, stored flat: most keys name one rule, so
 /// the common entry is a single `u32` and no per-key vector is allocated.
@@ -146,8 +121,8 @@ pub(crate) struct RuleIndex {
     rules: Vec<CompiledRule>,
     /// How many bare hash rules `by_hash` holds besides.
     bare: usize,
-    by_hash: MultiMap<Sha256, DigestBuildHasher>,
-    by_thumbprint: MultiMap<Sha256, DigestBuildHasher>,
+    by_hash: DigestTable,
+    by_thumbprint: DigestTable,
     by_subject: MultiMap<u64>,
     fields: [FieldIndex; 3],
     /// The applications (local indices, ascending) with a rule filed under none of the
@@ -168,8 +143,8 @@ impl RuleIndexBuilder {
     }
 
     pub(crate) fn build(self) -> RuleIndex {
-        let mut by_hash = MultiMap::default();
-        let mut by_thumbprint = MultiMap::default();
+        let mut by_hash = Vec::new();
+        let mut by_thumbprint = Vec::new();
         let mut by_subject = MultiMap::default();
         let mut sets: [[PatternSetBuilder; 2]; 3] = Default::default();
         let mut constrained: [Vec<u32>; 3] = Default::default();
@@ -178,7 +153,7 @@ impl RuleIndexBuilder {
         let mut rules = Vec::with_capacity(self.rules.len());
         for rule in self.rules {
             if let Some(hash) = rule.sha256.filter(|_| rule.is_bare() && rule.app < BARE) {
-                by_hash.insert(hash, BARE | rule.app);
+                by_hash.push((hash, BARE | rule.app));
                 bare += 1;
                 continue;
             }
@@ -191,9 +166,9 @@ impl RuleIndexBuilder {
                 }
             }
             if let Some(hash) = rule.sha256 {
-                by_hash.insert(hash, id);
+                by_hash.push((hash, id));
             } else if let Some(thumbprint) = rule.certificate.as_ref().and_then(|c| c.thumbprint) {
-                by_thumbprint.insert(thumbprint, id);
+                by_thumbprint.push((thumbprint, id));
             } else if let Some(key) = rule
                 .certificate
                 .as_ref()
@@ -221,8 +196,6 @@ impl RuleIndexBuilder {
         }
         path_apps.sort_unstable();
         path_apps.dedup();
-        by_hash.shrink();
-        by_thumbprint.shrink();
         by_subject.shrink();
         let fields = sets.map(|[windows, posix]| FieldIndex {
             windows: windows.build(),
@@ -237,8 +210,8 @@ impl RuleIndexBuilder {
         RuleIndex {
             rules,
             bare,
-            by_hash,
-            by_thumbprint,
+            by_hash: DigestTable::new(by_hash),
+            by_thumbprint: DigestTable::new(by_thumbprint),
             by_subject,
             fields,
             path_apps: path_apps.into_boxed_slice(),
