@@ -111,7 +111,7 @@ fn make_rule(id: &FileIdentity, path: &str, kind: RuleKind) -> Result<FileRule, 
                     issuer: None,
                 }
             })),
-            path: with_path.then(|| path.to_owned()),
+            path: with_path.then(|| path.into()),
             ..FileRule::default()
         }),
         None => Err(format!(

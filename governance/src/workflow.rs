@@ -2226,11 +2226,11 @@ fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
         },
         Matching::CertificatePath => FileRule {
             certificate: Some(Box::new(certificate(signer()?))),
-            path: Some(path()?),
+            path: Some(path()?.into()),
             ..FileRule::default()
         },
         Matching::Path => FileRule {
-            path: Some(path()?),
+            path: Some(path()?.into()),
             ..FileRule::default()
         },
         Matching::Custom(rule) => {

@@ -899,9 +899,9 @@ pub fn rule(seed: u64) -> FileRule {
     FileRule {
         sha256: sha.then(|| hash(*d.pick(&HASHES))),
         certificate: cert.then(|| Box::new(certificate(d))),
-        path: path.then(|| pattern(d)),
-        process: process.then(|| pattern(d)),
-        created_by: created_by.then(|| pattern(d)),
+        path: path.then(|| pattern(d).into()),
+        process: process.then(|| pattern(d).into()),
+        created_by: created_by.then(|| pattern(d).into()),
     }
 }
 

@@ -545,7 +545,7 @@ impl Fleet {
                 for j in start..(start + RULES_PER_SMALL_APP).min(patterns) {
                     let (pattern, example, windows) = path_pattern(o, j, &mut rng);
                     rules.push(FileRule {
-                        path: Some(pattern),
+                        path: Some(pattern.into()),
                         ..FileRule::default()
                     });
                     if let Some(list) = facts.paths.get_mut(usize::from(!windows)) {

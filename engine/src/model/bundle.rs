@@ -235,15 +235,17 @@ pub struct FileRule {
     // rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<Box<CertificateCondition>>,
+    // The patterns are boxed strings, not `String`s: 16 bytes each instead of 24, in
+    // every rule a bundle or snapshot holds, and rules are never edited in place.
     /// A pattern on the file's full path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub path: Option<Box<str>>,
     /// A pattern on the parent (calling) process's path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process: Option<String>,
+    pub process: Option<Box<str>>,
     /// A pattern on the path of the process that wrote the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<String>,
+    pub created_by: Option<Box<str>>,
 }
 
 /// The signer of a file: by leaf-certificate thumbprint, or by subject with an optional
