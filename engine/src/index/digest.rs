@@ -1,15 +1,15 @@
 //! A map from SHA-256 digests (file hashes, certificate thumbprints) to rule ids, as one
 //! sorted array with a directory of where each leading-bits prefix starts.
 //!
-//! A hash map keeps free slots (a third to a half of them after `shrink_to_fit`,
-//! since its capacity is a power of two) and a control byte per slot. Here every
-//! entry is 36 bytes, the digest and its rule id side by side, and the directory
-//! about 2 bytes more. Digests are uniformly distributed, so the directory spreads
-//! them over about two entries per prefix, and a look-up reads one directory word
-//! and one or two cache lines of entries. Keys that
-//! are not uniform (an administrator may write any 64 hex digits) only make a range
-//! longer, and a range is searched by bisection, so the worst case is logarithmic.
-//! Several rules may share a digest: their entries are adjacent.
+//! A hash map keeps free slots (up to half of them after `shrink_to_fit`, since its
+//! capacity is a power of two) and a control byte per slot. Here every entry is 36
+//! bytes, the digest and its rule id side by side, and the directory about 2 bytes
+//! more. Digests are uniformly distributed, so the directory spreads them over about
+//! two entries per prefix, and a look-up reads one directory word and one or two
+//! cache lines of entries. Keys that are not uniform (an administrator may write any
+//! 64 hex digits) only make a range longer, and a range longer than a few entries is
+//! bisected, so the worst case is logarithmic. Several rules may share a digest:
+//! their entries are adjacent.
 
 use crate::model::Sha256;
 

@@ -46,8 +46,8 @@ const OVERFLOW: u32 = 1 << 31;
 
 /// Set on a candidate that is a *bare* hash rule (a SHA-256 and nothing else), which
 /// is not kept as a [`CompiledRule`]: the rest is its application's local index. The
-/// hash map's key comparison is the whole check of such a rule, so it needs nothing
-/// more, and most rules of a large fleet are bare.
+/// digest table's key comparison is the whole check of such a rule, so it needs
+/// nothing more, and most rules of a large fleet are bare.
 const BARE: u32 = 1 << 30;
 
 /// A candidate found by [`RuleIndex::map_candidates`] or
