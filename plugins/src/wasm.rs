@@ -212,7 +212,8 @@ impl WasmHost {
     }
 
     /// Load a component: compile it (or take it from the cache), check its imports,
-    /// and find which world it targets.
+    /// find which world it targets, and instantiate it once to check that its export
+    /// has the contract's types.
     pub fn load(
         self: &Arc<Self>,
         name: &str,
@@ -251,13 +252,15 @@ impl WasmHost {
                 },
             });
         };
-        Ok(WasmPlugin {
+        let plugin = WasmPlugin {
             host: Arc::clone(self),
             name: name.to_owned(),
             pre,
             target,
             limits,
-        })
+        };
+        plugin.check_export()?;
+        Ok(plugin)
     }
 }
 
@@ -395,6 +398,32 @@ impl WasmPlugin {
     /// The name it was loaded under.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Instantiates the component once, within its limits, and looks its hook up with
+    /// the contract's types. An export found by name is not yet known to have them: one
+    /// with other types would load and then fail every call.
+    fn check_export(&self) -> Result<(), LoadError> {
+        let mut store = self.store(&Arc::default());
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| LoadError::Invalid {
+                message: format!("the component cannot be instantiated: {e:#}"),
+            })?;
+        let (export, found) = match &self.target {
+            Target::Approval(export) => (
+                "portcullis:plugin/approval-reviewer@0.1.0",
+                export.load(&mut store, &instance).map(drop),
+            ),
+            Target::Rule(export) => (
+                "portcullis:plugin/rule-checker@0.1.0",
+                export.load(&mut store, &instance).map(drop),
+            ),
+        };
+        found.map_err(|e| LoadError::Invalid {
+            message: format!("the export `{export}` does not have the contract's types: {e:#}"),
+        })
     }
 
     fn store(&self, config: &Arc<BTreeMap<String, String>>) -> Store<CallState> {

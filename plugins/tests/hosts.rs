@@ -201,6 +201,28 @@ fn a_component_for_no_supported_world_is_rejected() {
     assert!(matches!(error, LoadError::NoWorld { .. }), "{error}");
     assert!(error.to_string().contains("`review`"), "{error}");
 
+    // The reviewer's export by name, with a `review` of another type: refused when
+    // loaded, not on every call.
+    let mistyped = wat::parse_str(
+        r#"(component
+            (core module $m (func (export "f") (param i32) (result i32) local.get 0))
+            (core instance $i (instantiate $m))
+            (func $review (param "x" u32) (result u32) (canon lift (core func $i "f")))
+            (instance $reviewer (export "review" (func $review)))
+            (export "portcullis:plugin/approval-reviewer@0.1.0" (instance $reviewer)))"#,
+    )
+    .unwrap();
+    let error = host
+        .load("mistyped", &mistyped, Limits::default())
+        .unwrap_err();
+    assert!(matches!(error, LoadError::Invalid { .. }), "{error}");
+    assert!(
+        error.to_string().contains(
+            "`portcullis:plugin/approval-reviewer@0.1.0` does not have the contract's types"
+        ),
+        "{error}"
+    );
+
     let core_module = wat::parse_str("(module)").unwrap();
     let error = host
         .load("core", &core_module, Limits::default())
