@@ -89,9 +89,9 @@ pub(crate) fn compile(
             );
         }
         for (r, rule) in app.rules.iter().enumerate() {
-            let path = format!("applications[{at}].rules[{r}]");
+            let path = EntryPath::Rule(at, r);
             if let Some(compiled) =
-                compile_rule(rule, a as u32, r as u32, &app.id, &path, &mut errors)
+                compile_rule(rule, a as u32, r as u32, &app.id, path, &mut errors)
             {
                 rules.add(compiled);
             }
@@ -153,7 +153,7 @@ fn compile_rule(
     app: u32,
     rule_no: u32,
     app_id: &str,
-    path: &str,
+    path: EntryPath,
     errors: &mut Errors<'_>,
 ) -> Option<CompiledRule> {
     let FileRule {
@@ -173,14 +173,14 @@ fn compile_rule(
         errors.push(
             EntryKind::Application,
             app_id,
-            path.to_owned(),
+            path.to_string(),
             message.to_owned(),
         );
         return None;
     }
     let mut ok = true;
     if let Some(certificate) = certificate {
-        ok &= check_certificate(certificate, app_id, &format!("{path}.certificate"), errors);
+        ok &= check_certificate(certificate, app_id, path, errors);
     }
     let mut patterns: [Option<FieldPattern>; 3] = Default::default();
     for (field, source) in [
@@ -236,10 +236,11 @@ fn compile_pattern(source: &str) -> Result<FieldPattern, PatternError> {
     Ok(FieldPattern { windows, posix })
 }
 
+/// Checks a rule's certificate condition; `rule` is where the rule is.
 fn check_certificate(
     condition: &CertificateCondition,
     app_id: &str,
-    path: &str,
+    rule: EntryPath,
     errors: &mut Errors<'_>,
 ) -> bool {
     let message = match (&condition.thumbprint, &condition.subject, &condition.issuer) {
@@ -252,10 +253,29 @@ fn check_certificate(
     errors.push(
         EntryKind::Application,
         app_id,
-        path.to_owned(),
+        format!("{rule}.certificate"),
         message.to_owned(),
     );
     false
+}
+
+/// Where an entry is in the bundle document, formatted only when an error needs it:
+/// a fleet compiles millions of rules and almost never reports one.
+#[derive(Debug, Clone, Copy)]
+enum EntryPath {
+    /// `applications[A].rules[R]`.
+    Rule(usize, usize),
+    /// `policies[P]`.
+    Policy(usize),
+}
+
+impl std::fmt::Display for EntryPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntryPath::Rule(app, rule) => write!(f, "applications[{app}].rules[{rule}]"),
+            EntryPath::Policy(at) => write!(f, "policies[{at}]"),
+        }
+    }
 }
 
 fn check_deny_options(
@@ -285,7 +305,7 @@ fn compile_policy(
     at: usize,
     errors: &mut Errors<'_>,
 ) -> CompiledPolicy {
-    let path = format!("policies[{at}]");
+    let path = EntryPath::Policy(at);
     let id = policy.id.as_str();
     if policy.elevate && policy.action == Action::Deny {
         let message = "`elevate` only goes with `permit`".to_owned();
