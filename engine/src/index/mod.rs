@@ -12,7 +12,7 @@ mod digest;
 mod rule;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use digest::DigestTable;
 
@@ -27,12 +27,12 @@ pub(crate) use rule::{CompiledRule, EventView, FieldPattern, Match, PathField};
 /// A map from a key to one or more rule ids, stored flat: most keys name one rule, so
 /// the common entry is a single `u32` and no per-key vector is allocated.
 #[derive(Debug)]
-struct MultiMap<K, S = BuildHasherDefault<FxHasher>> {
-    slots: HashMap<K, u32, S>,
+struct MultiMap<K> {
+    slots: HashMap<K, u32, BuildHasherDefault<FxHasher>>,
     overflow: Vec<Vec<u32>>,
 }
 
-impl<K, S: Default> Default for MultiMap<K, S> {
+impl<K> Default for MultiMap<K> {
     fn default() -> Self {
         MultiMap {
             slots: HashMap::default(),
@@ -60,7 +60,7 @@ pub(crate) enum Candidate<'a> {
     Rule(&'a CompiledRule),
 }
 
-impl<K: Hash + Eq, S: BuildHasher> MultiMap<K, S> {
+impl<K: Hash + Eq> MultiMap<K> {
     fn insert(&mut self, key: K, rule: u32) {
         match self.slots.get_mut(&key) {
             None => {
