@@ -150,29 +150,43 @@ fn timer_overhead() -> f64 {
     best
 }
 
-/// Per-decision latency of each event: the event decided `REPEATS` times back to back
-/// (warm), timed once, the timer's own cost taken out. One sample per event.
+/// Per-decision latencies, one sample of each kind per event, each sorted.
+struct Latencies {
+    /// The event's first decision, timed on its own: what an event costs when nothing
+    /// about it is in the caches yet beyond what earlier events left there.
+    cold: Vec<f64>,
+    /// The same event decided `REPEATS` more times back to back and timed once.
+    warm: Vec<f64>,
+}
+
+/// Times each event's first decision (cold), then the mean of `REPEATS` more decisions
+/// of it (warm), the timer's own cost taken out of both.
 fn latencies(
     events: &[Event],
     budget: Duration,
     decide: &mut dyn FnMut(&Event) -> bool,
-) -> Vec<f64> {
+) -> Latencies {
     let overhead = timer_overhead();
     let started = Instant::now();
-    let mut out = Vec::with_capacity(events.len());
+    let mut cold = Vec::with_capacity(events.len());
+    let mut warm = Vec::with_capacity(events.len());
     for event in events {
+        let t = Instant::now();
+        black_box(decide(black_box(event)));
+        cold.push((t.elapsed().as_nanos() as f64 - overhead).max(0.0));
         let t = Instant::now();
         for _ in 0..REPEATS {
             black_box(decide(black_box(event)));
         }
         let ns = (t.elapsed().as_nanos() as f64 - overhead).max(0.0) / f64::from(REPEATS);
-        out.push(ns);
-        if out.len() % 1024 == 0 && started.elapsed() > budget {
+        warm.push(ns);
+        if warm.len() % 1024 == 0 && started.elapsed() > budget {
             break;
         }
     }
-    out.sort_by(f64::total_cmp);
-    out
+    cold.sort_by(f64::total_cmp);
+    warm.sort_by(f64::total_cmp);
+    Latencies { cold, warm }
 }
 
 fn summary(sorted: &[f64]) -> Value {
@@ -360,12 +374,11 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     let one = one_thread(&snapshot, &events, args.seconds);
     let all = all_threads(&snapshot, &events, args.seconds);
     let mut scratch = Scratch::default();
-    let sorted = latencies(
+    let measured = latencies(
         &events,
         Duration::from_secs_f64(args.seconds * 2.0),
         &mut |e| snapshot.decide_with(e, &mut scratch).is_allowed(),
     );
-    let latency = summary(&sorted);
 
     // Reader latency while another thread deploys 100 times a second.
     let under_deploy = if args.no_deploy_load {
@@ -405,30 +418,40 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
                 times
             });
             let started = Instant::now();
-            let mut all = Vec::new();
+            let mut all = Latencies {
+                cold: Vec::new(),
+                warm: Vec::new(),
+            };
             // At least a second of deploys, whatever the sample size.
-            while all.is_empty() || started.elapsed() < budget.max(Duration::from_secs(1)) {
-                all.extend(latencies(sample, budget, &mut |e| {
+            while all.warm.is_empty() || started.elapsed() < budget.max(Duration::from_secs(1)) {
+                let more = latencies(sample, budget, &mut |e| {
                     engine.snapshot().decide_with(e, &mut scratch).is_allowed()
-                }));
+                });
+                all.cold.extend(more.cold);
+                all.warm.extend(more.warm);
             }
             let seconds = started.elapsed().as_secs_f64();
             stop.store(true, Ordering::Relaxed);
-            all.sort_by(f64::total_cmp);
+            all.cold.sort_by(f64::total_cmp);
+            all.warm.sort_by(f64::total_cmp);
             let times = writer.join().unwrap_or_default();
             (all, seconds, times)
         });
         let (busy, seconds, deploy_times) = busy;
         let deploys = deploys.load(Ordering::Relaxed);
-        let idle_p99 = percentile(&idle, 0.99);
-        let busy_p99 = percentile(&busy, 0.99);
+        let ratio = |idle: &[f64], busy: &[f64]| {
+            round(percentile(busy, 0.99) / percentile(idle, 0.99).max(1e-9))
+        };
         json!({
-            "idle": summary(&idle),
-            "deploying": summary(&busy),
+            "idle": summary(&idle.warm),
+            "deploying": summary(&busy.warm),
+            "idle_cold": summary(&idle.cold),
+            "deploying_cold": summary(&busy.cold),
             "deploys_per_second": round(deploys as f64 / seconds),
             "deploy": "Engine::deploy_change, one organization",
             "deploy_median_ms": round(median(deploy_times)),
-            "p99_ratio": round(busy_p99 / idle_p99.max(1e-9)),
+            "p99_ratio": ratio(&idle.warm, &busy.warm),
+            "cold_p99_ratio": ratio(&idle.cold, &busy.cold),
         })
     };
 
@@ -505,8 +528,9 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
             "all_threads_per_s": all.round(),
             "threads": rayon::current_num_threads(),
         },
-        "latency": latency,
-        "latency_method": format!("each event decided {REPEATS} times back to back (warm) and timed once; the timer's own cost taken out; one sample per event"),
+        "latency": summary(&measured.warm),
+        "latency_cold": summary(&measured.cold),
+        "latency_method": format!("per event, its first decision timed on its own (cold), then {REPEATS} more decided back to back and timed once (warm); the timer's own cost taken out; one sample of each per event"),
         "under_deploy": under_deploy,
         "baselines": baselines,
         "seconds": round(total.elapsed().as_secs_f64()),
@@ -531,9 +555,12 @@ fn compare(
     let mean = times.iter().sum::<f64>() / sampled.max(1) as f64;
     let mut scratch = Scratch::default();
     let same = events.get(..sampled).unwrap_or(events);
+    // A baseline decides each event once, so the engine's first decision of each
+    // event is what it is compared with.
     let ours = latencies(same, Duration::from_secs(60), &mut |e| {
         snapshot.decide_with(e, &mut scratch).is_allowed()
-    });
+    })
+    .cold;
     let ours_mean = ours.iter().sum::<f64>() / ours.len().max(1) as f64;
     let mut out = json!({
         "name": name,
@@ -587,23 +614,28 @@ fn print_human(r: &Value) {
         f(at(t, "/all_threads_per_s")) / 1e6,
         at(t, "/threads")
     );
-    let l = at(r, "/latency");
-    println!(
-        "latency: p50 {} ns, p99 {} ns, p99.9 {} ns ({} samples)",
-        at(l, "/p50_ns"),
-        at(l, "/p99_ns"),
-        at(l, "/p999_ns"),
-        at(l, "/samples")
-    );
+    for (name, pointer) in [("warm", "/latency"), ("cold", "/latency_cold")] {
+        let l = at(r, pointer);
+        println!(
+            "latency ({name}): p50 {} ns, p99 {} ns, p99.9 {} ns ({} samples)",
+            at(l, "/p50_ns"),
+            at(l, "/p99_ns"),
+            at(l, "/p999_ns"),
+            at(l, "/samples")
+        );
+    }
     let d = at(r, "/under_deploy");
     if !d.is_null() {
         println!(
-            "while deploying changes ({} deploys/s, {} ms each): reader p99 {} ns vs {} ns idle (x{})",
+            "while deploying changes ({} deploys/s, {} ms each): reader p99 {} ns vs {} ns idle (x{}) warm, {} ns vs {} ns (x{}) cold",
             at(d, "/deploys_per_second"),
             at(d, "/deploy_median_ms"),
             at(d, "/deploying/p99_ns"),
             at(d, "/idle/p99_ns"),
-            at(d, "/p99_ratio")
+            at(d, "/p99_ratio"),
+            at(d, "/deploying_cold/p99_ns"),
+            at(d, "/idle_cold/p99_ns"),
+            at(d, "/cold_p99_ratio")
         );
     }
     for b in at(r, "/baselines").as_array().into_iter().flatten() {

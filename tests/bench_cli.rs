@@ -114,8 +114,11 @@ fn bench_reports_every_figure_as_json() {
     for key in ["one_thread_per_s", "all_threads_per_s", "threads"] {
         assert!(report["throughput"][key].as_f64().unwrap() > 0.0, "{key}");
     }
-    for key in ["p50_ns", "p99_ns", "p999_ns", "samples"] {
-        assert!(report["latency"][key].is_number(), "{key}");
+    for latency in ["latency", "latency_cold"] {
+        for key in ["p50_ns", "p99_ns", "p999_ns"] {
+            assert!(report[latency][key].is_number(), "{latency} {key}");
+        }
+        assert_eq!(report[latency]["samples"], 300, "{latency}");
     }
     for key in [
         "rss_before_kib",
@@ -126,7 +129,12 @@ fn bench_reports_every_figure_as_json() {
         assert!(report["memory"][key].is_number(), "{key}");
     }
     assert!(report["under_deploy"]["deploys_per_second"].is_number());
-    assert!(report["under_deploy"]["idle"]["p99_ns"].is_number());
+    for key in ["idle", "deploying", "idle_cold", "deploying_cold"] {
+        assert!(report["under_deploy"][key]["p99_ns"].is_number(), "{key}");
+    }
+    for key in ["p99_ratio", "cold_p99_ratio"] {
+        assert!(report["under_deploy"][key].as_f64().unwrap() > 0.0, "{key}");
+    }
     let baselines = report["baselines"].as_array().unwrap();
     let names: Vec<&str> = baselines
         .iter()

@@ -329,7 +329,10 @@ fn path_pattern(o: usize, j: usize, rng: &mut SplitMix64) -> (String, String, bo
     let lower = v.to_lowercase();
     let build = rng.below(900) + 100;
     let windows = j % 2 == 0;
-    let (pattern, example) = match ((j / 2) % 10, windows) {
+    // The kind cycles through ten with `j`, and starts at a different one in each
+    // organization, so that every kind occurs even where an organization has fewer
+    // than twenty patterns.
+    let (pattern, example) = match ((o + j / 2) % 10, windows) {
         (0 | 8, true) => (
             format!(r"C:\Program Files\{v}\{v}.exe"),
             format!(r"c:\program files\{v}\{v}.EXE"),
@@ -834,6 +837,54 @@ mod tests {
             assert_eq!(indexed, reference, "{e:?}");
             indexed == reference
         })
+    }
+
+    #[test]
+    fn every_kind_of_pattern_occurs_in_every_preset() {
+        let fleet = Fleet::preset(Preset::Small, 5);
+        let patterns: Vec<&str> = fleet
+            .bundle
+            .applications
+            .iter()
+            .flat_map(|a| &a.rules)
+            .filter_map(|r| r.path.as_deref())
+            .collect();
+        assert_eq!(patterns.len(), Preset::Small.size().path_patterns);
+        let count = |kind: &dyn Fn(&str) -> bool| patterns.iter().filter(|p| kind(p)).count();
+        let regex = count(&|p| p.starts_with("regex:"));
+        let variable = count(&|p| p.starts_with('%'));
+        let suffix = count(&|p| p.starts_with('*'));
+        let globs = count(&|p| !p.starts_with("regex:") && p.contains('*'));
+        let literal =
+            count(&|p| !p.starts_with("regex:") && !p.contains('*') && !p.starts_with('%'));
+        // One in ten of each family is a `regex:`, one in five of the Windows ones a
+        // `%ProgramFiles%` literal.
+        assert_eq!(regex, patterns.len() / 10, "{patterns:?}");
+        assert_eq!(variable, patterns.len() / 10, "{patterns:?}");
+        assert!(suffix > 0 && globs > suffix && literal > 0, "{patterns:?}");
+        // Path hits find the regular expressions and the variables too.
+        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
+        let hits = fleet.events(&EventMix::only(EventKind::PathHit), 400, 2);
+        let by_kind = |kind: &dyn Fn(&str) -> bool| {
+            hits.iter()
+                .filter(|e| {
+                    let decision = snapshot.decide(e);
+                    let Some(app) = decision.application else {
+                        return false;
+                    };
+                    fleet
+                        .bundle
+                        .applications
+                        .iter()
+                        .filter(|a| a.id == app)
+                        .flat_map(|a| &a.rules)
+                        .filter_map(|r| r.path.as_deref())
+                        .any(kind)
+                })
+                .count()
+        };
+        assert!(by_kind(&|p| p.starts_with("regex:")) > 0);
+        assert!(by_kind(&|p| p.starts_with('%')) > 0);
     }
 
     #[test]
