@@ -337,6 +337,12 @@ impl RuleIndex {
                 }
                 continue;
             }
+            // A clean path that no pattern's literal start or end fits is left as it is.
+            if let Some(raw) = event.clean(*field) {
+                if !set.may_match_clean(family, raw) {
+                    continue;
+                }
+            }
             match event.field(*field) {
                 Some(Ok(path)) => set.matches(path, &mut scratch.set, out),
                 Some(Err(_)) => out.extend_from_slice(&index.constrained),

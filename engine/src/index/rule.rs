@@ -1,7 +1,9 @@
 //! One compiled file rule and how it is checked against an event.
 
 use crate::model::{CertificateCondition, Event, Sha256, Signer};
-use crate::path::{normalize_into, surely_normalizes, Family, PathError, Pattern, PatternScratch};
+use crate::path::{
+    normalize_clean, normalize_into, surely_normalizes, Family, PathError, Pattern, PatternScratch,
+};
 
 /// The three event fields that path patterns apply to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,31 +100,53 @@ struct LazyPath<'e> {
 #[derive(Debug, Clone, Copy)]
 enum PathState {
     Pending,
+    /// Not normalized yet, but [`surely_normalizes`] vouched for it.
+    Clean,
     Normalized,
     Failed(PathError),
 }
 
-impl LazyPath<'_> {
+impl<'e> LazyPath<'e> {
     fn get(&mut self, family: Family) -> Option<Result<&str, PathError>> {
         let raw = self.raw?;
-        if let PathState::Pending = self.state {
-            self.state = match normalize_into(family, raw, self.out) {
-                Ok(()) => PathState::Normalized,
-                Err(error) => PathState::Failed(error),
-            };
+        match self.state {
+            PathState::Pending => {
+                self.state = match normalize_into(family, raw, self.out) {
+                    Ok(()) => PathState::Normalized,
+                    Err(error) => PathState::Failed(error),
+                };
+            }
+            PathState::Clean => {
+                normalize_clean(family, raw, self.out);
+                self.state = PathState::Normalized;
+            }
+            PathState::Normalized | PathState::Failed(_) => {}
         }
         Some(match self.state {
             PathState::Failed(error) => Err(error),
-            PathState::Pending | PathState::Normalized => Ok(self.out.as_str()),
+            PathState::Pending | PathState::Clean | PathState::Normalized => Ok(self.out.as_str()),
         })
     }
 
-    fn problem(&mut self, family: Family) -> Option<PathError> {
+    /// The path as the event gives it, when it is not normalized yet and
+    /// [`surely_normalizes`] vouches for it.
+    fn clean(&mut self, family: Family) -> Option<&'e str> {
         let raw = self.raw?;
         match self.state {
-            PathState::Pending if surely_normalizes(family, raw) => None,
-            _ => self.get(family).and_then(Result::err),
+            PathState::Clean => Some(raw),
+            PathState::Pending if surely_normalizes(family, raw) => {
+                self.state = PathState::Clean;
+                Some(raw)
+            }
+            _ => None,
         }
+    }
+
+    fn problem(&mut self, family: Family) -> Option<PathError> {
+        if self.clean(family).is_some() {
+            return None;
+        }
+        self.get(family).and_then(Result::err)
     }
 }
 
@@ -165,6 +189,14 @@ impl<'e> EventView<'e> {
     pub(crate) fn field(&mut self, field: PathField) -> Option<Result<&str, PathError>> {
         let family = self.family;
         self.paths.get_mut(field as usize)?.get(family)
+    }
+
+    /// The field as the event gives it, when it is not normalized yet and a cheap check
+    /// vouches that it normalizes to its bytes folded one by one
+    /// ([`fold_clean_byte`](crate::path::fold_clean_byte)).
+    pub(crate) fn clean(&mut self, field: PathField) -> Option<&'e str> {
+        let family = self.family;
+        self.paths.get_mut(field as usize)?.clean(family)
     }
 
     /// Why the field cannot be normalized, if it cannot: the same answer as

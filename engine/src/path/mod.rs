@@ -137,8 +137,8 @@ mod set;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use normalize::surely_normalizes;
 pub use normalize::{fold_char, normalize, normalize_into, PathError};
+pub(crate) use normalize::{fold_clean_byte, normalize_clean, surely_normalizes};
 pub use pattern::{Pattern, PatternError, PatternScratch, Strategy, REGEX_PREFIX};
 pub use set::{PatternSet, PatternSetBuilder, SetScratch};
 

@@ -289,6 +289,36 @@ pub(crate) fn surely_normalizes(family: Family, raw: &str) -> bool {
     }
 }
 
+/// A byte of a path [`surely_normalizes`] vouches for, as it is in the normalized path:
+/// on Windows an ASCII letter folded and `/` written as `\`, on POSIX the byte itself.
+/// A clean path normalizes to its bytes mapped one by one, nothing added or removed.
+#[inline(always)]
+pub(crate) fn fold_clean_byte(family: Family, b: u8) -> u8 {
+    match family {
+        Family::Windows if b == b'/' => b'\\',
+        Family::Windows => b.to_ascii_lowercase(),
+        Family::Posix => b,
+    }
+}
+
+/// Normalizes a path [`surely_normalizes`] vouched for: its bytes mapped by
+/// [`fold_clean_byte`], without checking it again.
+pub(crate) fn normalize_clean(family: Family, raw: &str, out: &mut String) {
+    out.clear();
+    if family == Family::Posix || !raw.as_bytes().contains(&b'/') {
+        out.push_str(raw);
+        if family == Family::Windows {
+            out.make_ascii_lowercase();
+        }
+        return;
+    }
+    // A clean Windows path is ASCII, and so is every byte folded; the buffer is reused.
+    let mut bytes = std::mem::take(out).into_bytes();
+    bytes.extend(raw.bytes().map(|b| fold_clean_byte(family, b)));
+    *out = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+}
+
 /// Whether `bad` holds for some byte of `bytes` with the byte before it.
 ///
 /// Sixteen pairs at a time, each block checked whole and without branching, so that the

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax;
 use regex_automata::{meta, Input, MatchKind, PatternSet as RegexHits};
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::Look;
 use rustc_hash::FxHashMap;
 
 use crate::path::env;
@@ -371,6 +373,42 @@ impl Pattern {
     /// Whether this is a `regex:` pattern.
     pub fn is_regex(&self) -> bool {
         matches!(self.matcher, Matcher::Regex(_))
+    }
+
+    /// For a regular expression that every match of starts at the beginning of the path
+    /// (`^`), the literal texts one of which every match begins with, as they are in a
+    /// normalized path (folded, for Windows). `None` for a glob, and when there is
+    /// nothing such to tell: no `^`, a match that may begin with any character, or a
+    /// Windows text outside ASCII.
+    ///
+    /// The expression is read case-sensitively, as written, and a Windows text is then
+    /// folded: a Windows expression ignores case, but it searches a folded path, where
+    /// a text it matches at the start is the folded form of one the reading gives.
+    pub(crate) fn anchored_literals(&self) -> Option<Vec<Vec<u8>>> {
+        if !self.is_regex() {
+            return None;
+        }
+        let hir = regex_syntax::ParserBuilder::new()
+            .nest_limit(REGEX_NEST_LIMIT)
+            .build()
+            .parse(&self.normalized)
+            .ok()?;
+        if !hir.properties().look_set_prefix().contains(Look::Start) {
+            return None;
+        }
+        let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+        seq.literals()?
+            .iter()
+            .map(|literal| {
+                let bytes = literal.as_bytes();
+                match self.family {
+                    _ if bytes.is_empty() => None,
+                    Family::Windows if !bytes.is_ascii() => None,
+                    Family::Windows => Some(bytes.to_ascii_lowercase()),
+                    Family::Posix => Some(bytes.to_vec()),
+                }
+            })
+            .collect()
     }
 
     /// How the pattern can be indexed.

@@ -4,7 +4,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use rustc_hash::FxHashMap;
 
 use crate::path::pattern::{CompiledRegex, REGEX_SET_SIZE_LIMIT};
-use crate::path::{Family, Pattern, PatternScratch, Strategy};
+use crate::path::{fold_clean_byte, Family, Pattern, PatternScratch, Strategy};
 
 /// Collects patterns and their values, then builds a [`PatternSet`].
 #[derive(Debug, Clone, Default)]
@@ -236,6 +236,70 @@ impl FlatTrie {
     }
 }
 
+impl FlatTrie {
+    /// Whether some key is a prefix of `key` mapped by `fold` (a suffix, read from the
+    /// end, when `reversed`): [`walk`](Self::walk)'s question when any one answer will
+    /// do, with each label compared as a whole.
+    fn any_key_of(&self, key: &[u8], reversed: bool, fold: impl Fn(u8) -> u8) -> bool {
+        let n = key.len();
+        let mut node = 0;
+        // Bytes of `key` matched so far.
+        let mut done = 0;
+        loop {
+            let Some(current) = self.nodes.get(node) else {
+                return false;
+            };
+            let label = range(&self.labels, current.label);
+            let end = done + label.len();
+            let differ = if reversed {
+                let Some(window) = n
+                    .checked_sub(end)
+                    .and_then(|start| key.get(start..n - done))
+                else {
+                    return false;
+                };
+                window
+                    .iter()
+                    .rev()
+                    .zip(label)
+                    .fold(0, |d, (&b, &expected)| d | (fold(b) ^ expected))
+            } else {
+                let Some(window) = key.get(done..end) else {
+                    return false;
+                };
+                window
+                    .iter()
+                    .zip(label)
+                    .fold(0, |d, (&b, &expected)| d | (fold(b) ^ expected))
+            };
+            if differ != 0 {
+                return false;
+            }
+            let [ends_start, ends_end] = current.ends;
+            if ends_start < ends_end {
+                return true;
+            }
+            let next = if reversed {
+                n.checked_sub(end + 1).and_then(|i| key.get(i))
+            } else {
+                key.get(end)
+            };
+            let Some(&byte) = next else {
+                return false;
+            };
+            let Ok(i) = range(&self.edge_bytes, current.edges).binary_search(&fold(byte)) else {
+                return false;
+            };
+            let [start, _] = current.edges;
+            node = match self.children.get(start as usize + i) {
+                Some(&child) => child as usize,
+                None => return false,
+            };
+            done = end + 1;
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct InnerIndex {
     automaton: AhoCorasick,
@@ -274,6 +338,25 @@ pub struct PatternSet {
     regex_groups: Vec<RegexGroup>,
     /// The other regular expressions, checked one by one.
     regexes: Vec<usize>,
+    gate: Gate,
+}
+
+/// What a clean path (one [`surely_normalizes`](crate::path::surely_normalizes) vouches
+/// for) must show for any pattern of the set to match it, checked on the path as the
+/// event gives it, before it is normalized: see [`PatternSet::may_match_clean`].
+#[derive(Debug, Clone, Default)]
+struct Gate {
+    /// Every pattern's text that a match must start with: a literal glob's whole path,
+    /// a glob's literal prefix, or one of the literal starts of a regular expression
+    /// anchored with `^`. The literal suffixes of the other globs are in
+    /// [`PatternSet::suffixes`].
+    heads: FlatTrie,
+    /// The family all the patterns are of; `None` when there are none, or both.
+    family: Option<Family>,
+    /// Some pattern has no such text (an inner literal, none at all, a regular
+    /// expression not anchored), or the patterns are of both families: every path may
+    /// match.
+    open: bool,
 }
 
 impl Default for PatternSet {
@@ -293,13 +376,22 @@ impl PatternSet {
         let mut inner_keys: Vec<&str> = Vec::new();
         let mut any = Vec::new();
         let mut regexes = Vec::new();
+        let mut heads = Trie::default();
+        let mut open = false;
 
         for (id, pattern) in patterns.iter().enumerate() {
             match pattern.strategy() {
-                Strategy::Literal(text) => literals.entry(text.into()).or_default().push(id),
-                Strategy::Prefix(text) => prefixes.insert(text.bytes(), id),
+                Strategy::Literal(text) => {
+                    heads.insert(text.bytes(), id);
+                    literals.entry(text.into()).or_default().push(id);
+                }
+                Strategy::Prefix(text) => {
+                    heads.insert(text.bytes(), id);
+                    prefixes.insert(text.bytes(), id);
+                }
                 Strategy::Suffix(text) => suffixes.insert(text.bytes().rev(), id),
                 Strategy::Inner(text) => {
+                    open = true;
                     let slot = *inner_literals.entry(text).or_insert_with(|| {
                         inner_keys.push(text);
                         inner_owners.push(Vec::new());
@@ -309,10 +401,30 @@ impl PatternSet {
                         owners.push(id);
                     }
                 }
-                Strategy::Any => any.push(id),
-                Strategy::Regex => regexes.push(id),
+                Strategy::Any => {
+                    open = true;
+                    any.push(id);
+                }
+                Strategy::Regex => {
+                    match pattern.anchored_literals() {
+                        Some(starts) => {
+                            for start in starts {
+                                heads.insert(start.into_iter(), id);
+                            }
+                        }
+                        None => open = true,
+                    }
+                    regexes.push(id);
+                }
             }
         }
+        let family = patterns.first().map(Pattern::family);
+        let family = family.filter(|&f| patterns.iter().all(|p| p.family() == f));
+        let gate = Gate {
+            heads: heads.flatten(),
+            family,
+            open: open || (family.is_none() && !patterns.is_empty()),
+        };
 
         let inner = if inner_keys.is_empty() {
             None
@@ -345,7 +457,29 @@ impl PatternSet {
             any,
             regex_groups,
             regexes,
+            gate,
         }
+    }
+
+    /// Whether some pattern may match `raw`, a path of `family` that
+    /// [`surely_normalizes`](crate::path::surely_normalizes) vouches for, as the event
+    /// gives it: false means that [`matches`](Self::matches) finds nothing in its
+    /// normalized form, which therefore need not be built.
+    ///
+    /// Such a path normalizes to its bytes folded one by one ([`fold_clean_byte`]), so
+    /// the literal starts and ends of the patterns are looked for along the folded
+    /// bytes; a pattern without either makes the answer true for every path.
+    pub(crate) fn may_match_clean(&self, family: Family, raw: &str) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
+        if self.gate.open || self.gate.family != Some(family) {
+            return true;
+        }
+        let fold = |b: u8| fold_clean_byte(family, b);
+        let bytes = raw.as_bytes();
+        self.gate.heads.any_key_of(bytes, false, fold)
+            || self.suffixes.any_key_of(bytes, true, fold)
     }
 
     /// The number of patterns in the set.

@@ -404,12 +404,15 @@ proptest! {
                     select(vec![r"c:\", r"C:\A", "*", "?", "a", "b", r"\", r"ab\", ".exe", r"\\h\s\", "é", "É"]),
                     1..5,
                 ).prop_map(|parts| parts.concat()),
-                1 => select(vec![r"regex:^c:", "regex:a", r"regex:b\.exe$", r"regex:\\\\a", "regex:(?-i)A", "regex:é"])
+                1 => select(vec![
+                    r"regex:^c:", "regex:a", r"regex:b\.exe$", r"regex:\\\\a", "regex:(?-i)A", "regex:é",
+                    r"regex:^C:\\A", r"regex:^c:\\(a|B)", r"regex:^(?-i)C:", r"regex:^c:\\é",
+                ])
                     .prop_map(str::to_string),
             ],
             0..12,
         ),
-        paths in proptest::collection::vec(r"(c:\\|\\\\h\\s\\)[abé\\]{0,6}(\.exe)?", 1..6),
+        paths in proptest::collection::vec(r"(c:\\|C:/|\\\\h\\s\\)[abAB/é\\]{0,6}(\.exe|\.EXE)?", 1..6),
     ) {
         check_set(Family::Windows, &sources, &paths)?;
     }
@@ -420,7 +423,8 @@ proptest! {
             prop_oneof![
                 4 => proptest::collection::vec(select(vec!["/", "/a", "*", "?", "a", "b", "ab/", ".so"]), 1..5)
                     .prop_map(|parts| parts.concat()),
-                1 => select(vec!["regex:^/a", "regex:b", r"regex:\.so$", "regex:a.*b"]).prop_map(str::to_string),
+                1 => select(vec!["regex:^/a", "regex:b", r"regex:\.so$", "regex:a.*b", "regex:^/(a|b)/", "regex:^/a?b"])
+                    .prop_map(str::to_string),
             ],
             0..12,
         ),
@@ -496,6 +500,10 @@ fn check_set_with_limit(
             .filter(|(_, p)| p.is_match(&path))
             .map(|(v, _)| v)
             .collect();
+        // A clean path the set's gate turns away has no match.
+        if crate::path::surely_normalizes(family, raw) && !set.may_match_clean(family, raw) {
+            prop_assert_eq!(&expected, &Vec::<u32>::new(), "{} in {:?}", raw, sources);
+        }
         // Twice, so the reused scratch is exercised.
         for _ in 0..2 {
             out.clear();
@@ -544,9 +552,13 @@ proptest! {
             let b = normalize_full(family, &raw, Mode::Path, &mut full);
             prop_assert_eq!(a, b, "{:?} {:?}", family, raw);
             prop_assert_eq!(&fast, &full, "{:?} {:?}", family, raw);
-            // A path the cheap check vouches for normalizes.
+            // A path the cheap check vouches for normalizes, to its bytes folded one by
+            // one.
             if crate::path::surely_normalizes(family, &raw) {
                 prop_assert!(b.is_ok(), "{:?} {:?}", family, raw);
+                let mut clean = String::new();
+                crate::path::normalize_clean(family, &raw, &mut clean);
+                prop_assert_eq!(&clean, &full, "{:?} {:?}", family, raw);
             }
         }
     }

@@ -220,3 +220,55 @@ fn pattern_scratch_is_bounded() {
     }
     assert_eq!(scratch.cached(), SCRATCH_CACHES);
 }
+
+#[test]
+fn gate_turns_away_only_paths_no_pattern_can_match() {
+    use crate::path::surely_normalizes;
+    let windows = Family::Windows;
+    let set = build(
+        windows,
+        &[
+            r"C:\Program Files\Vendor\*",          // 0 prefix
+            r"*\setup.exe",                        // 1 suffix
+            r"C:\Tools\tool.exe",                  // 2 literal
+            r"regex:^C:\\Apps\\[0-9]+\\svc\.exe$", // 3 anchored regex
+            r"regex:^d:\\(Data|Logs)\\",           // 4 anchored regex, two starts
+        ],
+    );
+    let mut scratch = SetScratch::default();
+    for (raw, hit) in [
+        (r"c:/program files/VENDOR/bin/a.exe", 0),
+        (r"D:\x\SETUP.EXE", 1),
+        (r"C:\TOOLS\Tool.exe", 2),
+        (r"c:/apps/12/SVC.exe", 3),
+        (r"D:\LOGS\today.txt", 4),
+    ] {
+        assert!(surely_normalizes(windows, raw), "{raw}");
+        assert!(set.may_match_clean(windows, raw), "{raw}");
+        assert_eq!(hits(&set, windows, raw, &mut scratch), [hit], "{raw}");
+    }
+    for raw in [
+        r"C:\Users\bob\Downloads\x.exe",
+        r"C:\Program Files\Vendors\x.exe",
+        r"C:\Tools\tool.ex",
+        r"D:\Temp\Logs\x",
+    ] {
+        assert!(surely_normalizes(windows, raw), "{raw}");
+        assert!(!set.may_match_clean(windows, raw), "{raw}");
+        assert!(hits(&set, windows, raw, &mut scratch).is_empty(), "{raw}");
+    }
+    // A pattern with no literal start or end lets every path through.
+    for open in [r"regex:svc", r"*tool*", "*", r"regex:(?m)^c:"] {
+        let set = build(windows, &[r"C:\Tools\tool.exe", open]);
+        assert!(set.may_match_clean(windows, r"C:\Users\x.exe"), "{open}");
+    }
+    // POSIX paths keep their case.
+    let posix = Family::Posix;
+    let set = build(posix, &["/opt/v/*", "regex:^/srv/(a|b)/run$"]);
+    assert!(!set.may_match_clean(posix, "/opt/V/x"));
+    assert!(!set.may_match_clean(posix, "/srv/c/run"));
+    assert!(set.may_match_clean(posix, "/srv/b/run"));
+    assert!(set.may_match_clean(posix, "/opt/v/x"));
+    // Nothing to match: nothing gets through.
+    assert!(!build(posix, &[]).may_match_clean(posix, "/opt/v/x"));
+}
