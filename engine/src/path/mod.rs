@@ -138,7 +138,9 @@ mod set;
 mod tests;
 
 pub use normalize::{fold_char, normalize, normalize_into, PathError};
-pub(crate) use normalize::{fold_clean_byte, normalize_clean, surely_normalizes};
+pub(crate) use normalize::{
+    fold_clean_byte, fold_clean_windows_word, normalize_clean, surely_normalizes,
+};
 pub use pattern::{Pattern, PatternError, PatternScratch, Strategy, REGEX_PREFIX};
 pub use set::{PatternSet, PatternSetBuilder, SetScratch};
 

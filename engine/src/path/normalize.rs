@@ -301,6 +301,25 @@ pub(crate) fn fold_clean_byte(family: Family, b: u8) -> u8 {
     }
 }
 
+/// Eight bytes of a clean Windows path (ASCII, so every byte below `0x80`) mapped as
+/// [`fold_clean_byte`] maps each: the letters folded and `/` written as `\`, with no
+/// branch and no carry from one byte into the next.
+#[inline(always)]
+pub(crate) fn fold_clean_windows_word(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES << 7;
+    // The high bit of a byte is set by the addition when the byte is at least `A`, and
+    // by the second when it is above `Z`.
+    let from_a = x + ONES * u64::from(0x80 - b'A');
+    let above_z = x + ONES * u64::from(0x80 - b'Z' - 1);
+    let upper = from_a & !above_z & HIGH;
+    // The high bit set in each byte of `x ^ '/'` that is not zero.
+    let t = x ^ (ONES * u64::from(b'/'));
+    let not_slash = (((t & !HIGH) + !HIGH) | t) & HIGH;
+    let slash = !not_slash & HIGH;
+    (x | (upper >> 2)) ^ ((slash >> 7) * u64::from(b'/' ^ b'\\'))
+}
+
 /// Normalizes a path [`surely_normalizes`] vouched for: its bytes mapped by
 /// [`fold_clean_byte`], without checking it again.
 pub(crate) fn normalize_clean(family: Family, raw: &str, out: &mut String) {

@@ -578,3 +578,34 @@ proptest! {
         prop_assert_eq!(crate::path::normalize::any_pair(&bytes, pair), naive, "{:?}", bytes);
     }
 }
+
+proptest! {
+    /// Eight ASCII bytes folded at once are the eight folded one by one.
+    #[test]
+    fn word_fold_is_the_byte_fold(bytes in proptest::array::uniform8(0u8..0x80)) {
+        use crate::path::{fold_clean_byte, fold_clean_windows_word};
+        let folded = fold_clean_windows_word(u64::from_le_bytes(bytes)).to_le_bytes();
+        let expected = bytes.map(|b| fold_clean_byte(Family::Windows, b));
+        prop_assert_eq!(folded, expected, "{:?}", bytes);
+    }
+}
+
+#[test]
+fn word_fold_around_the_edges() {
+    use crate::path::{fold_clean_byte, fold_clean_windows_word};
+    // Every ASCII byte in every lane, the neighbours of the letters and `/` included.
+    for b in 0u8..0x80 {
+        for lane in 0..8 {
+            let mut bytes = *b"/AZaz@[\\";
+            if let Some(slot) = bytes.get_mut(lane) {
+                *slot = b;
+            }
+            let folded = fold_clean_windows_word(u64::from_le_bytes(bytes)).to_le_bytes();
+            assert_eq!(
+                folded,
+                bytes.map(|b| fold_clean_byte(Family::Windows, b)),
+                "{bytes:?}"
+            );
+        }
+    }
+}
