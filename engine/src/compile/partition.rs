@@ -222,14 +222,24 @@ fn compile_rule(
 /// Compiles a pattern for both families. Not being an absolute path in one family only
 /// means it never matches there; any other problem, or not being a path in either
 /// family, is an error.
+///
+/// A regular expression that can only match the other family's paths (`^/opt/…` on
+/// Windows, `^c:\\…` on POSIX) is not kept for this one, as it never matches there
+/// and costs tens of kilobytes once compiled.
 fn compile_pattern(source: &str) -> Result<FieldPattern, PatternError> {
     let family = |family| match Pattern::compile(family, source) {
         Ok(pattern) => Ok(Some(pattern)),
         Err(PatternError::NotAbsolute) => Ok(None),
         Err(error) => Err(error),
     };
-    let windows = family(Family::Windows)?;
-    let posix = family(Family::Posix)?;
+    let mut windows = family(Family::Windows)?;
+    let mut posix = family(Family::Posix)?;
+    let can_match = |p: &Option<Pattern>| p.as_ref().is_some_and(Pattern::can_match_family);
+    match (can_match(&windows), can_match(&posix)) {
+        (true, false) => posix = None,
+        (false, true) => windows = None,
+        _ => {}
+    }
     if windows.is_none() && posix.is_none() {
         return Err(PatternError::NotAbsolute);
     }
@@ -380,4 +390,29 @@ fn compile_policy(
 /// Case-folds a name the way Windows compares names.
 pub(crate) fn fold(text: &str) -> String {
     text.chars().map(fold_char).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compile_pattern;
+
+    #[test]
+    fn a_regex_is_kept_only_for_the_family_whose_paths_it_can_start() {
+        let kept = |source: &str| {
+            let field = compile_pattern(source).unwrap();
+            (field.windows.is_some(), field.posix.is_some())
+        };
+        assert_eq!(kept(r"regex:^/opt/x/[0-9]+/svc$"), (false, true));
+        assert_eq!(kept(r"regex:^c:\\tools\\"), (true, false));
+        assert_eq!(kept(r"regex:^(c:\\x|/opt/x)"), (true, true));
+        // Not anchored: kept for both, as always.
+        assert_eq!(kept("regex:svc"), (true, true));
+        assert_eq!(kept("regex:(?m)^/opt"), (true, true));
+        // No POSIX path starts without `/`.
+        assert_eq!(kept("regex:^svc"), (true, false));
+        // Globs keep their rule: not absolute in a family, not kept there.
+        assert_eq!(kept("/opt/x/*"), (false, true));
+        assert_eq!(kept(r"C:\x\*"), (true, false));
+        assert_eq!(kept("*.exe"), (true, true));
+    }
 }

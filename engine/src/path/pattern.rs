@@ -411,6 +411,23 @@ impl Pattern {
             .collect()
     }
 
+    /// Whether some normalized path of the pattern's family could match it. False only
+    /// for a regular expression whose every match starts with a text no such path
+    /// starts with: a normalized Windows path starts with a drive or `\\` and has no
+    /// `/`, a POSIX one starts with `/`.
+    pub(crate) fn can_match_family(&self) -> bool {
+        let Some(starts) = self.anchored_literals() else {
+            return true;
+        };
+        starts.iter().any(|start| {
+            let slash = start.first() == Some(&b'/');
+            match self.family {
+                Family::Windows => !slash,
+                Family::Posix => slash,
+            }
+        })
+    }
+
     /// How the pattern can be indexed.
     pub fn strategy(&self) -> Strategy<'_> {
         let Matcher::Glob {
