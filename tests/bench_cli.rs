@@ -143,7 +143,14 @@ fn bench_reports_every_figure_as_json() {
     assert_eq!(names, ["reference", "rego"]);
     for baseline in baselines {
         assert!(baseline["sampled"].as_u64().unwrap() >= 1, "{baseline}");
-        assert!(baseline["speedup"].is_number(), "{baseline}");
+        for key in [
+            "speedup",
+            "speedup_warm",
+            "indexed_mean_ns",
+            "indexed_warm_mean_ns",
+        ] {
+            assert!(baseline[key].as_f64().unwrap() > 0.0, "{key}: {baseline}");
+        }
     }
     // Rego decides with the same policy as the engine on every sampled event, on
     // regorus's virtual machine unless asked for the interpreter.
