@@ -99,6 +99,12 @@
 //! regular expression, or with more than fit together in 16 MiB compiled, has each
 //! searched on its own.
 //!
+//! Before any of that, a set's gate looks at a clean path as the event gives it (one
+//! the cheap check of the normalizer vouches for, which normalizes to its bytes folded
+//! one by one): when no literal start of a pattern (an exact path, a glob's prefix, an
+//! anchored regular expression's literal start) and no literal suffix fits it, nothing
+//! in the set can match, and the path need not be normalized for the set.
+//!
 //! Regular expressions search with caches passed in, never through `regex_automata`'s
 //! internal pool, which takes a lock (and may allocate a throwaway cache) on every
 //! thread but the first to use an expression. A [`SetScratch`] keeps one cache per
