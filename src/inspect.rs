@@ -97,8 +97,8 @@ fn make_rule(id: &FileIdentity, path: &str, kind: RuleKind) -> Result<FileRule, 
     let trusted = id.signature.trusted == Some(true);
     let by_certificate = |with_path: bool| {
         match leaf {
-        Some(leaf) => Ok(FileRule {
-            certificate: Some(Box::new(if trusted {
+        Some(leaf) => {
+            let rule = FileRule::default().with_certificate(if trusted {
                 CertificateCondition {
                     thumbprint: None,
                     subject: leaf.subject.clone(),
@@ -110,10 +110,9 @@ fn make_rule(id: &FileIdentity, path: &str, kind: RuleKind) -> Result<FileRule, 
                     subject: None,
                     issuer: None,
                 }
-            })),
-            path: with_path.then(|| path.into()),
-            ..FileRule::default()
-        }),
+            });
+            Ok(if with_path { rule.with_path(path) } else { rule })
+        }
         None => Err(format!(
             "no valid signature (status `{}`): a certificate rule would never match; use `--rule=hash`",
             serde_json::to_value(id.signature.status)
@@ -124,16 +123,10 @@ fn make_rule(id: &FileIdentity, path: &str, kind: RuleKind) -> Result<FileRule, 
     }
     };
     match kind {
-        RuleKind::Hash => Ok(FileRule {
-            sha256: Some(id.sha256),
-            ..FileRule::default()
-        }),
+        RuleKind::Hash => Ok(FileRule::hash(id.sha256)),
         RuleKind::Certificate => by_certificate(false),
         RuleKind::CertificatePath => by_certificate(true),
         RuleKind::Auto if leaf.is_some() => by_certificate(true),
-        RuleKind::Auto => Ok(FileRule {
-            sha256: Some(id.sha256),
-            ..FileRule::default()
-        }),
+        RuleKind::Auto => Ok(FileRule::hash(id.sha256)),
     }
 }

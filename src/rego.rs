@@ -206,10 +206,10 @@ pub fn encode(bundle: &Bundle) -> Result<Value, String> {
             .or_default();
         for (r, rule) in app.rules.iter().enumerate() {
             let conditions = usize::from(rule.sha256.is_some())
-                + usize::from(rule.certificate.is_some())
-                + usize::from(rule.path.is_some())
-                + usize::from(rule.process.is_some())
-                + usize::from(rule.created_by.is_some());
+                + usize::from(rule.certificate().is_some())
+                + usize::from(rule.path().is_some())
+                + usize::from(rule.process().is_some())
+                + usize::from(rule.created_by().is_some());
             let unsupported = || {
                 format!(
                     "application `{}` rule {r}: the Rego baseline encodes rules of one \
@@ -223,7 +223,7 @@ pub fn encode(bundle: &Bundle) -> Result<Value, String> {
             let id = json!(app.id);
             if let Some(sha) = &rule.sha256 {
                 push(&mut hash, hex(sha), id);
-            } else if let Some(cert) = &rule.certificate {
+            } else if let Some(cert) = rule.certificate() {
                 if let Some(t) = &cert.thumbprint {
                     push(&mut thumbprint, hex(t), id);
                 } else if let Some(s) = &cert.subject {
@@ -239,7 +239,7 @@ pub fn encode(bundle: &Bundle) -> Result<Value, String> {
                         json!({"app": app.id, "subject": dn_object(s), "issuer": issuer}),
                     );
                 }
-            } else if let Some(path) = &rule.path {
+            } else if let Some(path) = rule.path() {
                 for (f, family) in [Family::Windows, Family::Posix].into_iter().enumerate() {
                     let Ok(pattern) = Pattern::compile(family, path) else {
                         continue;

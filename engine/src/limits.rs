@@ -313,9 +313,9 @@ impl Limits {
             }
             for (r, rule) in a.rules.iter().enumerate() {
                 let patterns = [
-                    ("path", &rule.path),
-                    ("process", &rule.process),
-                    ("created_by", &rule.created_by),
+                    ("path", rule.path()),
+                    ("process", rule.process()),
+                    ("created_by", rule.created_by()),
                 ];
                 for (field, pattern) in patterns {
                     if let Some(pattern) = pattern {

@@ -211,16 +211,16 @@ fn rule_matches(rule: &FileRule, event: &Event, fields: &Fields<'_>) -> Option<b
     if rule.sha256.is_some_and(|h| h != event.sha256) {
         return Some(false);
     }
-    if let Some(condition) = &rule.certificate {
+    if let Some(condition) = rule.certificate() {
         if !certificate_ok(condition, event.signature.valid_leaf()) {
             return Some(false);
         }
     }
     let mut unknown = false;
     for (pattern, value) in [
-        (&rule.path, Some(fields.path)),
-        (&rule.process, fields.parent),
-        (&rule.created_by, fields.created_by),
+        (rule.path(), Some(fields.path)),
+        (rule.process(), fields.parent),
+        (rule.created_by(), fields.created_by),
     ] {
         let Some(pattern) = pattern else { continue };
         match value {

@@ -2216,23 +2216,12 @@ fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
         issuer: signer.issuer.clone(),
     };
     Ok(match matching {
-        Matching::Hash => FileRule {
-            sha256: Some(event.sha256),
-            ..FileRule::default()
-        },
-        Matching::Certificate => FileRule {
-            certificate: Some(Box::new(certificate(signer()?))),
-            ..FileRule::default()
-        },
-        Matching::CertificatePath => FileRule {
-            certificate: Some(Box::new(certificate(signer()?))),
-            path: Some(path()?.into()),
-            ..FileRule::default()
-        },
-        Matching::Path => FileRule {
-            path: Some(path()?.into()),
-            ..FileRule::default()
-        },
+        Matching::Hash => FileRule::hash(event.sha256),
+        Matching::Certificate => FileRule::default().with_certificate(certificate(signer()?)),
+        Matching::CertificatePath => FileRule::default()
+            .with_certificate(certificate(signer()?))
+            .with_path(path()?),
+        Matching::Path => FileRule::default().with_path(path()?),
         Matching::Custom(rule) => {
             if rule == &FileRule::default() {
                 return Err(Error::Invalid(

@@ -323,10 +323,7 @@ fn matching_by_path_and_into_an_existing_application() {
         .iter()
         .find(|a| a.id == "approved-utilities")
         .unwrap();
-    assert!(app
-        .rules
-        .iter()
-        .any(|r| r.path.as_deref() == Some(DOWNLOADS)));
+    assert!(app.rules.iter().any(|r| r.path() == Some(DOWNLOADS)));
     // Matched by path: another file at the same path on pc-1 is allowed too.
     let other = gov_event("pc-1", DOWNLOADS, b"other bytes");
     assert_eq!(f.gov.engine().decide(&other).decision, Outcome::Allow);
@@ -349,10 +346,7 @@ fn certificate_matching_needs_a_valid_signature_and_custom_rules_compile() {
         )
         .unwrap_err();
     assert!(error.to_string().contains("no valid signature"), "{error}");
-    let bad = FileRule {
-        path: Some("relative\\path.exe".into()),
-        ..FileRule::default()
-    };
+    let bad = FileRule::default().with_path("relative\\path.exe");
     let error = f
         .gov
         .approve(
@@ -363,10 +357,7 @@ fn certificate_matching_needs_a_valid_signature_and_custom_rules_compile() {
         .unwrap_err();
     assert!(matches!(error, Error::Compile(_)), "{error}");
     assert_eq!(f.gov.version(), 1);
-    let custom = FileRule {
-        path: Some("C:\\Users\\*\\Downloads\\tool.exe".into()),
-        ..FileRule::default()
-    };
+    let custom = FileRule::default().with_path("C:\\Users\\*\\Downloads\\tool.exe");
     f.gov
         .approve(
             "eve",

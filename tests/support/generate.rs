@@ -31,7 +31,7 @@ use std::fmt;
 use portcullis_engine::model::{
     Action, Application, Bundle, CertificateCondition, Computer, ComputerGroup, DenyOptions,
     DistinguishedName, Event, FileRule, Maintenance, MaintenanceMode, Organization, Os, Policy,
-    Recipient, Scope, Sha256, Signature, SignatureStatus, Signer, Timestamp,
+    Recipient, RuleConditions, Scope, Sha256, Signature, SignatureStatus, Signer, Timestamp,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -896,13 +896,16 @@ pub fn rule(seed: u64) -> FileRule {
     if !(sha || cert || path || process || created_by) {
         path = true;
     }
-    FileRule {
-        sha256: sha.then(|| hash(*d.pick(&HASHES))),
+    let sha256 = sha.then(|| hash(*d.pick(&HASHES)));
+    let conditions = RuleConditions {
         certificate: cert.then(|| Box::new(certificate(d))),
         path: path.then(|| pattern(d).into()),
         process: process.then(|| pattern(d).into()),
         created_by: created_by.then(|| pattern(d).into()),
-    }
+    };
+    // As a bundle reads it: no box when there is nothing besides the hash.
+    let conditions = (conditions != RuleConditions::default()).then(|| Box::new(conditions));
+    FileRule { sha256, conditions }
 }
 
 /// The shape of a bundle; [`build_bundle`] turns it into a valid bundle.
@@ -1267,7 +1270,7 @@ pub fn build_event(bundle: &Bundle, seed: u64) -> Event {
         if let Some(h) = rule.sha256 {
             sha256 = h;
         }
-        if let Some(condition) = &rule.certificate {
+        if let Some(condition) = rule.certificate() {
             if !d.percent(10) {
                 status = SignatureStatus::Valid;
             }
@@ -1317,13 +1320,13 @@ fn match_paths(
     parent: &mut Option<String>,
     created_by: &mut Option<String>,
 ) {
-    if let Some(p) = rule.path.as_deref().and_then(|p| instantiate(d, p, fam)) {
+    if let Some(p) = rule.path().and_then(|p| instantiate(d, p, fam)) {
         *path = p;
     }
-    if let Some(p) = rule.process.as_deref() {
+    if let Some(p) = rule.process() {
         *parent = instantiate(d, p, fam).or(parent.take());
     }
-    if let Some(p) = rule.created_by.as_deref() {
+    if let Some(p) = rule.created_by() {
         *created_by = instantiate(d, p, fam).or(created_by.take());
     }
 }

@@ -156,13 +156,8 @@ fn compile_rule(
     path: EntryPath,
     errors: &mut Errors<'_>,
 ) -> Option<CompiledRule> {
-    let FileRule {
-        sha256,
-        certificate,
-        path: path_pattern,
-        process,
-        created_by,
-    } = rule;
+    let (sha256, certificate) = (&rule.sha256, rule.certificate());
+    let (path_pattern, process, created_by) = (rule.path(), rule.process(), rule.created_by());
     if sha256.is_none()
         && certificate.is_none()
         && path_pattern.is_none()
@@ -211,7 +206,7 @@ fn compile_rule(
         app,
         rule_no,
         sha256: *sha256,
-        certificate: certificate.clone(),
+        certificate: rule.conditions.as_ref().and_then(|c| c.certificate.clone()),
         patterns: patterns
             .iter()
             .any(Option::is_some)

@@ -407,10 +407,7 @@ fn signer(o: usize, j: usize, rng: &mut SplitMix64) -> Option<(FileRule, Signer)
             issuer: Some(issuer.clone()),
         }
     };
-    let rule = FileRule {
-        certificate: Some(Box::new(condition)),
-        ..FileRule::default()
-    };
+    let rule = FileRule::default().with_certificate(condition);
     let signer = Signer {
         subject,
         issuer: Some(issuer),
@@ -547,10 +544,7 @@ impl Fleet {
                 let mut rules = Vec::new();
                 for j in start..(start + RULES_PER_SMALL_APP).min(patterns) {
                     let (pattern, example, windows) = path_pattern(o, j, &mut rng);
-                    rules.push(FileRule {
-                        path: Some(pattern.into()),
-                        ..FileRule::default()
-                    });
+                    rules.push(FileRule::default().with_path(pattern));
                     if let Some(list) = facts.paths.get_mut(usize::from(!windows)) {
                         list.push(example);
                     }
@@ -847,7 +841,7 @@ mod tests {
             .applications
             .iter()
             .flat_map(|a| &a.rules)
-            .filter_map(|r| r.path.as_deref())
+            .filter_map(FileRule::path)
             .collect();
         assert_eq!(patterns.len(), Preset::Small.size().path_patterns);
         let count = |kind: &dyn Fn(&str) -> bool| patterns.iter().filter(|p| kind(p)).count();
@@ -878,7 +872,7 @@ mod tests {
                         .iter()
                         .filter(|a| a.id == app)
                         .flat_map(|a| &a.rules)
-                        .filter_map(|r| r.path.as_deref())
+                        .filter_map(FileRule::path)
                         .any(kind)
                 })
                 .count()

@@ -224,28 +224,182 @@ pub struct Application {
 }
 
 /// A conjunction of conditions on an execution; at least one is required.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+///
+/// In a bundle's JSON every condition is a field of the rule (`sha256`, `certificate`,
+/// `path`, `process`, `created_by`). In memory the conditions other than the SHA-256
+/// are boxed together ([`RuleConditions`]): most rules of a large bundle are a SHA-256
+/// alone, and a rule is then 48 bytes, where it would be 96 with the others inline.
+/// Build one with [`FileRule::hash`] and the `with_` methods, and read the boxed
+/// conditions with [`FileRule::path`] and the like.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileRule {
     /// The file's SHA-256 (64 hexadecimal digits).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<Sha256>,
+    /// The other conditions; `None` when there are none.
+    pub conditions: Option<Box<RuleConditions>>,
+}
+
+/// The conditions of a [`FileRule`] other than its SHA-256.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleConditions {
     /// The file's signer; only a valid signature matches.
-    // Boxed: most rules have no certificate condition, and a bundle holds millions of
-    // rules.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Boxed again: most rules with conditions besides a hash are path rules.
     pub certificate: Option<Box<CertificateCondition>>,
-    // The patterns are boxed strings, not `String`s: 16 bytes each instead of 24, in
-    // every rule a bundle or snapshot holds, and rules are never edited in place.
     /// A pattern on the file's full path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<Box<str>>,
     /// A pattern on the parent (calling) process's path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<Box<str>>,
     /// A pattern on the path of the process that wrote the file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<Box<str>>,
+}
+
+impl RuleConditions {
+    fn is_empty(&self) -> bool {
+        self.certificate.is_none()
+            && self.path.is_none()
+            && self.process.is_none()
+            && self.created_by.is_none()
+    }
+}
+
+impl FileRule {
+    /// A rule on the file's SHA-256 alone.
+    pub fn hash(sha256: Sha256) -> FileRule {
+        FileRule {
+            sha256: Some(sha256),
+            conditions: None,
+        }
+    }
+
+    /// The rule with a condition on the file's signer.
+    pub fn with_certificate(mut self, certificate: CertificateCondition) -> FileRule {
+        self.conditions_mut().certificate = Some(Box::new(certificate));
+        self
+    }
+
+    /// The rule with a pattern on the file's full path.
+    pub fn with_path(mut self, pattern: impl Into<Box<str>>) -> FileRule {
+        self.conditions_mut().path = Some(pattern.into());
+        self
+    }
+
+    /// The rule with a pattern on the parent process's path.
+    pub fn with_process(mut self, pattern: impl Into<Box<str>>) -> FileRule {
+        self.conditions_mut().process = Some(pattern.into());
+        self
+    }
+
+    /// The rule with a pattern on the path of the process that wrote the file.
+    pub fn with_created_by(mut self, pattern: impl Into<Box<str>>) -> FileRule {
+        self.conditions_mut().created_by = Some(pattern.into());
+        self
+    }
+
+    fn conditions_mut(&mut self) -> &mut RuleConditions {
+        self.conditions.get_or_insert_with(Box::default)
+    }
+
+    /// The condition on the file's signer.
+    pub fn certificate(&self) -> Option<&CertificateCondition> {
+        self.conditions.as_ref()?.certificate.as_deref()
+    }
+
+    /// The pattern on the file's full path.
+    pub fn path(&self) -> Option<&str> {
+        self.conditions.as_ref()?.path.as_deref()
+    }
+
+    /// The pattern on the parent process's path.
+    pub fn process(&self) -> Option<&str> {
+        self.conditions.as_ref()?.process.as_deref()
+    }
+
+    /// The pattern on the path of the process that wrote the file.
+    pub fn created_by(&self) -> Option<&str> {
+        self.conditions.as_ref()?.created_by.as_deref()
+    }
+}
+
+// A `FileRule` as a bundle writes it, every condition a field; its doc comment is the
+// schema's description of a rule.
+/// A conjunction of conditions on an execution; at least one is required.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "FileRule")]
+struct FileRuleFields {
+    /// The file's SHA-256 (64 hexadecimal digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<Sha256>,
+    /// The file's signer; only a valid signature matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    certificate: Option<CertificateCondition>,
+    /// A pattern on the file's full path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<Box<str>>,
+    /// A pattern on the parent (calling) process's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    process: Option<Box<str>>,
+    /// A pattern on the path of the process that wrote the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    created_by: Option<Box<str>>,
+}
+
+/// The same fields, borrowed from a [`FileRule`] to write it.
+#[derive(Serialize)]
+struct FileRuleFieldsRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<&'a Sha256>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<&'a CertificateCondition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created_by: Option<&'a str>,
+}
+
+impl<'de> Deserialize<'de> for FileRule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields = FileRuleFields::deserialize(deserializer)?;
+        let conditions = RuleConditions {
+            certificate: fields.certificate.map(Box::new),
+            path: fields.path,
+            process: fields.process,
+            created_by: fields.created_by,
+        };
+        Ok(FileRule {
+            sha256: fields.sha256,
+            conditions: (!conditions.is_empty()).then(|| Box::new(conditions)),
+        })
+    }
+}
+
+impl Serialize for FileRule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        FileRuleFieldsRef {
+            sha256: self.sha256.as_ref(),
+            certificate: self.certificate(),
+            path: self.path(),
+            process: self.process(),
+            created_by: self.created_by(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl JsonSchema for FileRule {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        FileRuleFields::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        FileRuleFields::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        FileRuleFields::json_schema(generator)
+    }
 }
 
 /// The signer of a file: by leaf-certificate thumbprint, or by subject with an optional
@@ -343,4 +497,72 @@ pub enum Action {
     Permit,
     /// Block.
     Deny,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CertificateCondition, FileRule, Sha256};
+
+    fn read(json: &str) -> Result<FileRule, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    #[test]
+    fn a_rule_reads_and_writes_its_conditions_as_fields() {
+        let hash = Sha256([7; 32]);
+        let hex = "07".repeat(32);
+        // A hash alone has nothing boxed.
+        let rule = read(&format!(r#"{{"sha256": "{hex}"}}"#)).unwrap();
+        assert_eq!(rule, FileRule::hash(hash));
+        assert!(rule.conditions.is_none());
+        let condition = CertificateCondition {
+            thumbprint: Some(hash),
+            subject: None,
+            issuer: None,
+        };
+        let full = FileRule::hash(hash)
+            .with_certificate(condition.clone())
+            .with_path(r"C:\Tools\*")
+            .with_process(r"C:\Windows\explorer.exe")
+            .with_created_by("/usr/bin/curl");
+        let json = serde_json::to_value(&full).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "sha256": hex,
+                "certificate": {"thumbprint": hex},
+                "path": r"C:\Tools\*",
+                "process": r"C:\Windows\explorer.exe",
+                "created_by": "/usr/bin/curl",
+            })
+        );
+        let back: FileRule = serde_json::from_value(json).unwrap();
+        assert_eq!(back, full);
+        assert_eq!(back.certificate(), Some(&condition));
+        assert_eq!(back.path(), Some(r"C:\Tools\*"));
+        assert_eq!(back.process(), Some(r"C:\Windows\explorer.exe"));
+        assert_eq!(back.created_by(), Some("/usr/bin/curl"));
+        // A path alone: written without the fields it lacks.
+        let path = FileRule::default().with_path("/opt/x/*");
+        assert_eq!(
+            serde_json::to_string(&path).unwrap(),
+            r#"{"path":"/opt/x/*"}"#
+        );
+        assert_eq!(FileRule::default().path(), None);
+    }
+
+    #[test]
+    fn a_rule_with_an_unknown_field_is_refused_with_its_name() {
+        let error = read(r#"{"path": "/x", "paht": "/y"}"#).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("unknown field `paht`"), "{message}");
+        assert!(message.contains("`created_by`"), "{message}");
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn a_rule_is_small() {
+        // The reason the conditions besides the hash are boxed together.
+        assert_eq!(std::mem::size_of::<FileRule>(), 48);
+    }
 }

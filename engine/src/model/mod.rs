@@ -12,7 +12,8 @@ pub mod time;
 
 pub use bundle::{
     Action, Application, Bundle, CertificateCondition, Computer, ComputerGroup, DenyOptions,
-    FileRule, Maintenance, MaintenanceMode, Organization, Os, Policy, Scope, BUNDLE_FORMAT,
+    FileRule, Maintenance, MaintenanceMode, Organization, Os, Policy, RuleConditions, Scope,
+    BUNDLE_FORMAT,
 };
 pub use decision::{Decision, DecisionRecord, Outcome, Problems, RequestKind};
 pub use dn::DistinguishedName;
