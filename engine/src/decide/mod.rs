@@ -9,9 +9,9 @@
 //!    where a policy that could still come first depends on them, those filed under
 //!    path patterns;
 //! 3. for each such application, look up the enabled policies targeting it at C, G, O
-//!    and global-of-O, and global-of-each-ancestor — each list already sorted by
-//!    position — and keep the first applicable one (time window, users) with the lowest
-//!    (position, depth), where an ancestor wins a tie;
+//!    and global-of-O, and global-of-each-ancestor up to the application's owner — each
+//!    list already sorted by position — and keep the first applicable one (time window,
+//!    users) with the lowest (position, depth), where an ancestor wins a tie;
 //! 4. no policy: the default deny of O; then maintenance modes and elevation. Every
 //!    path that cannot be normalized is reported; one no rule needed is only checked,
 //!    and normalized only when the check cannot vouch for it.
@@ -36,7 +36,17 @@ pub struct Scratch {
     parent: String,
     created_by: String,
     index: IndexScratch,
-    apps: Vec<(u32, Match)>,
+    apps: Vec<Matched>,
+}
+
+/// An application with a rule that matches the event (step 2).
+#[derive(Debug, Clone, Copy)]
+struct Matched {
+    key: u32,
+    /// The strongest match among its rules.
+    strength: Match,
+    /// Index in the computer's organization chain of the organization that owns it.
+    owner: usize,
 }
 
 thread_local! {
@@ -104,12 +114,12 @@ impl Snapshot {
         // Step 2, first the rules filed under the hash and the signer, which need no
         // path, and the policy they give.
         apps.clear();
-        for &org in place.node.chain.iter() {
+        for (depth, &org) in place.node.chain.iter().enumerate() {
             let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
                 continue;
             };
             partition.index.map_candidates(&view, &mut index.candidates);
-            collect(partition, &mut view, index, apps);
+            collect(partition, depth, &mut view, index, apps);
         }
         let mut winner = first_policy(tables, &place, event, apps);
         // Then the path patterns, of the organizations where a policy that could
@@ -251,15 +261,16 @@ pub(crate) fn locate<'s>(tables: &'s Tables, computer: &str) -> Option<Place<'s>
     })
 }
 
-/// Verifies the candidate rules of `partition` in `index.candidates` and adds the
-/// applications of those that match to `apps`, with the strongest match seen for each.
-/// Returns whether `apps` changed.
+/// Verifies the candidate rules of `partition` (at `depth` in the chain) in
+/// `index.candidates` and adds the applications of those that match to `apps`, with the
+/// strongest match seen for each. Returns whether `apps` changed.
 #[inline]
 fn collect(
     partition: &Partition,
+    depth: usize,
     view: &mut EventView<'_>,
     index: &mut IndexScratch,
-    apps: &mut Vec<(u32, Match)>,
+    apps: &mut Vec<Matched>,
 ) -> bool {
     let mut changed = false;
     for &id in &index.candidates {
@@ -274,14 +285,18 @@ fn collect(
         let Some(&key) = partition.app_keys.get(app as usize) else {
             continue;
         };
-        match apps.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, strongest)) if *strongest >= found => {}
-            Some((_, strongest)) => {
-                *strongest = found;
+        match apps.iter_mut().find(|m| m.key == key) {
+            Some(m) if m.strength >= found => {}
+            Some(m) => {
+                m.strength = found;
                 changed = true;
             }
             None => {
-                apps.push((key, found));
+                apps.push(Matched {
+                    key,
+                    strength: found,
+                    owner: depth,
+                });
                 changed = true;
             }
         }
@@ -306,7 +321,7 @@ fn search_paths(
     decided: Option<i64>,
     view: &mut EventView<'_>,
     index: &mut IndexScratch,
-    apps: &mut Vec<(u32, Match)>,
+    apps: &mut Vec<Matched>,
 ) -> bool {
     let chain = &place.node.chain;
     let partitions = || {
@@ -329,7 +344,7 @@ fn search_paths(
             continue;
         }
         partition.index.path_candidates(view, index);
-        changed |= collect(partition, view, index, apps);
+        changed |= collect(partition, depth, view, index, apps);
     }
     changed
 }
@@ -339,11 +354,18 @@ fn first_policy<'s>(
     tables: &'s Tables,
     place: &Place<'s>,
     event: &Event,
-    apps: &[(u32, Match)],
+    apps: &[Matched],
 ) -> Option<Winner<'s>> {
     let mut best: Option<Winner<'s>> = None;
-    for &(app, strength) in apps {
-        for (depth, &org) in place.node.chain.iter().enumerate() {
+    for &Matched {
+        key: app,
+        strength,
+        owner,
+    } in apps
+    {
+        // A policy targets its own organization's applications or an ancestor's (the
+        // compiler checks it), so none above the owner targets this one.
+        for (depth, &org) in place.node.chain.iter().enumerate().take(owner + 1) {
             let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
                 continue;
             };
