@@ -161,12 +161,9 @@ pub(crate) fn normalize_full(
 fn fast_path(family: Family, raw: &str, out: &mut String) -> bool {
     let bytes = raw.as_bytes();
     // The common case, checked without branching per byte: the path is copied as a
-    // whole (and folded, for Windows). A `/` in a Windows path takes the loop below.
-    if surely_normalizes(family, raw) && (family == Family::Posix || !bytes.contains(&b'/')) {
-        out.push_str(raw);
-        if family == Family::Windows {
-            out.make_ascii_lowercase();
-        }
+    // whole (folded, for Windows).
+    if surely_normalizes(family, raw) {
+        normalize_clean(family, raw, out);
         return true;
     }
     match family {
