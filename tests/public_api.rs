@@ -486,3 +486,61 @@ fn hash_only_rules_count_match_and_explain_like_the_others() {
     let matched = snapshot.explain(&mixed_event('3', "C:\\Other\\x.exe"));
     assert_eq!(matched.policies[0].status, TraceStatus::Decided);
 }
+
+/// A rule of the generated applications: a bare hash rule (most rules of a fleet),
+/// a hash with a path, or a path alone. Digests come from a small pool, so that an
+/// application may hold the same bare rule twice.
+fn generated_rule() -> impl proptest::strategy::Strategy<Value = FileRule> {
+    use proptest::prelude::*;
+    let digest = (0u8..6).prop_map(|d| portcullis_engine::model::Sha256([d; 32]));
+    prop_oneof![
+        4 => digest.clone().prop_map(FileRule::hash),
+        1 => digest.prop_map(|d| FileRule::hash(d).with_path("C:\\Apps\\*")),
+        1 => Just(FileRule::default().with_path("C:\\Tools\\*.exe")),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(200))]
+
+    /// A snapshot keeps a bare hash rule in its digest table alone: the bundle it gives
+    /// back still has every rule in place, an unchanged bundle recompiles nothing, and
+    /// moving or changing one rule recompiles its organization.
+    #[test]
+    fn bare_hash_rules_come_back_in_place(
+        apps in proptest::collection::vec(proptest::collection::vec(generated_rule(), 1..8), 1..4),
+        edit in proptest::prelude::any::<(usize, usize, usize, u8)>(),
+    ) {
+        let mut bundle: Bundle = serde_json::from_str(MIXED_RULES).unwrap();
+        bundle.applications.truncate(1);
+        let template = bundle.applications.pop().unwrap();
+        for (n, rules) in apps.into_iter().enumerate() {
+            bundle.applications.push(Application {
+                id: format!("app-{n}"),
+                rules,
+                ..template.clone()
+            });
+        }
+        bundle.policies.truncate(1);
+        bundle.policies[0].applications = vec!["app-0".to_owned()];
+        let engine = Engine::new(&bundle).unwrap();
+        proptest::prop_assert_eq!(&engine.current().bundle(), &bundle);
+        proptest::prop_assert_eq!(engine.deploy(&bundle).unwrap().stats.recompiled, 0);
+
+        // One edit: two rules of an application swapped, one rule left out, or one
+        // rule's digest changed.
+        let (app, a, b, kind) = edit;
+        let count = bundle.applications.len();
+        let app = &mut bundle.applications[app % count];
+        let (a, b) = (a % app.rules.len(), b % app.rules.len());
+        if kind % 3 == 0 && app.rules[a] != app.rules[b] {
+            app.rules.swap(a, b);
+        } else if kind % 3 == 1 && app.rules.len() > 1 {
+            app.rules.remove(a);
+        } else {
+            app.rules[a].sha256 = Some(portcullis_engine::model::Sha256([6 + kind % 8; 32]));
+        }
+        proptest::prop_assert_eq!(engine.deploy(&bundle).unwrap().stats.recompiled, 1);
+        proptest::prop_assert_eq!(&engine.current().bundle(), &bundle);
+    }
+}

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::compile::{self, CompileErrors, OrgSource};
-use crate::index::{PathBounds, RuleIndex};
-use crate::model::{Action, Bundle, DenyOptions, Timestamp};
+use crate::index::{PathBounds, RuleIndex, RuleOf};
+use crate::model::{Action, Application, Bundle, DenyOptions, FileRule, Timestamp};
 
 /// Stable numbers for application ids, shared by every snapshot of one engine, so that
 /// a partition that refers to an ancestor's application stays valid when only the
@@ -235,6 +235,54 @@ pub(crate) struct Partition {
     pub(crate) default_deny: DenyOptions,
 }
 
+impl Partition {
+    /// Application `local` as written, its bare hash rules put back in place.
+    pub(crate) fn application(&self, local: u32) -> Option<Application> {
+        let source = self.source.applications.get(local as usize)?;
+        let mut kept = source.rules.iter();
+        let rules = self
+            .index
+            .rules_of(local)
+            .filter_map(|rule| match rule {
+                RuleOf::Compiled(_) => kept.next().cloned(),
+                RuleOf::Bare(_, digest) => Some(FileRule::hash(*digest)),
+            })
+            .collect();
+        Some(Application {
+            id: source.id.clone(),
+            organization: source.organization.clone(),
+            name: source.name.clone(),
+            rules,
+        })
+    }
+
+    /// Whether application `local` equals `other`, without building it.
+    pub(crate) fn same_application(&self, local: u32, other: &Application) -> bool {
+        let Some(source) = self.source.applications.get(local as usize) else {
+            return false;
+        };
+        // Destructured, so that a field added to `Application` is not left out here.
+        let Application {
+            id,
+            organization,
+            name,
+            rules,
+        } = other;
+        let mut kept = source.rules.iter();
+        let mut ours = self.index.rules_of(local);
+        let same_rules = rules.iter().all(|rule| match ours.next() {
+            Some(RuleOf::Compiled(_)) => kept.next() == Some(rule),
+            Some(RuleOf::Bare(_, digest)) => *rule == FileRule::hash(*digest),
+            None => false,
+        });
+        same_rules
+            && ours.next().is_none()
+            && source.id == *id
+            && source.organization == *organization
+            && source.name == *name
+    }
+}
+
 /// An organization in the snapshot's tree.
 #[derive(Debug)]
 pub(crate) struct OrgNode {
@@ -380,9 +428,10 @@ impl Snapshot {
             bundle.organizations.push(source.organization.clone());
             bundle.groups.extend(source.groups.iter().cloned());
             bundle.computers.extend(source.computers.iter().cloned());
-            bundle
-                .applications
-                .extend(source.applications.iter().cloned());
+            bundle.applications.extend(
+                (0..source.applications.len() as u32)
+                    .filter_map(|local| node.partition.application(local)),
+            );
             bundle.policies.extend(source.policies.iter().cloned());
         }
         bundle

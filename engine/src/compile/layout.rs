@@ -13,7 +13,7 @@ use super::error::{CompileError, EntryKind, ErrorKind};
 use crate::model::{
     Application, Bundle, Computer, ComputerGroup, Organization, Policy, Scope, BUNDLE_FORMAT,
 };
-use crate::snapshot::{Tables, TenancyIds};
+use crate::snapshot::{Partition, Tables, TenancyIds};
 
 /// Everything one organization owns, as written. Compiling it is a pure function of
 /// this value (and the application keys), which is what lets an unchanged organization
@@ -23,6 +23,9 @@ pub(crate) struct OrgSource {
     pub(crate) organization: Organization,
     pub(crate) groups: Vec<ComputerGroup>,
     pub(crate) computers: Vec<Computer>,
+    /// As written until compiled. A compiled partition's source keeps only the rules
+    /// that are not bare hash rules: read an application whole through
+    /// [`Partition::application`].
     pub(crate) applications: Vec<Application>,
     pub(crate) policies: Vec<Policy>,
 }
@@ -99,8 +102,9 @@ impl OrgPlan {
         }
     }
 
-    /// Whether the organization's entries equal `source`, without cloning them.
-    pub(crate) fn same_as(&self, lists: Lists<'_>, source: &OrgSource) -> bool {
+    /// Whether the organization's entries equal those `partition` was compiled from,
+    /// without cloning them.
+    pub(crate) fn same_as(&self, lists: Lists<'_>, partition: &Partition) -> bool {
         fn same<T: PartialEq>(list: &[T], at: &[usize], other: &[T]) -> bool {
             at.len() == other.len()
                 && at
@@ -108,14 +112,17 @@ impl OrgPlan {
                     .zip(other)
                     .all(|(&n, entry)| list.get(n) == Some(entry))
         }
+        let source = &partition.source;
         lists.organizations.get(self.indices.organization) == Some(&source.organization)
             && same(lists.groups, &self.indices.groups, &source.groups)
             && same(lists.computers, &self.indices.computers, &source.computers)
-            && same(
-                lists.applications,
-                &self.indices.applications,
-                &source.applications,
-            )
+            && self.indices.applications.len() == source.applications.len()
+            && (0u32..).zip(&self.indices.applications).all(|(local, &n)| {
+                lists
+                    .applications
+                    .get(n)
+                    .is_some_and(|app| partition.same_application(local, app))
+            })
             && same(lists.policies, &self.indices.policies, &source.policies)
     }
 }

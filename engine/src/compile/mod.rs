@@ -112,7 +112,7 @@ pub(crate) fn compile(
             .id
             .as_str();
         old.get(id)
-            .filter(|partition| plan.same_as(lists, &partition.source))
+            .filter(|partition| plan.same_as(lists, partition))
             .map(|partition| Arc::clone(partition))
     });
 

@@ -26,9 +26,30 @@ impl Errors<'_> {
     }
 }
 
+/// Takes out of `source` the rules the index keeps as bare hash rules: their digests
+/// are in the index's digest table, which gives them back in order
+/// ([`RuleIndex::rules_of`](crate::index::RuleIndex::rules_of)). Most rules of a large
+/// fleet are bare, and a source rule is 48 bytes besides the table's 36.
+fn drop_bare_rules(source: &mut OrgSource, index: &crate::index::RuleIndex) {
+    for (app, application) in (0u32..).zip(source.applications.iter_mut()) {
+        let compiled = index.compiled_of(app);
+        if compiled.len() == application.rules.len() {
+            continue;
+        }
+        let mut kept = compiled.iter().map(|rule| rule.rule_no).peekable();
+        let mut rule_no = 0u32;
+        application.rules.retain(|_| {
+            let keep = kept.next_if_eq(&rule_no).is_some();
+            rule_no += 1;
+            keep
+        });
+        application.rules.shrink_to_fit();
+    }
+}
+
 /// Compiles a partition; every problem in the organization's own entries is reported.
 pub(crate) fn compile(
-    source: OrgSource,
+    mut source: OrgSource,
     indices: &SourceIndices,
     keys: &AppKeys,
 ) -> Result<Partition, Vec<CompileError>> {
@@ -136,6 +157,7 @@ pub(crate) fn compile(
         &computer_groups,
         source.groups.len(),
     );
+    drop_bare_rules(&mut source, &index);
     Ok(Partition {
         source,
         app_keys: app_keys.into_boxed_slice(),

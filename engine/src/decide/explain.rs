@@ -207,12 +207,8 @@ fn why_no_match(
             reasons.push(format!("application `{app_id}` is not visible here"));
             continue;
         };
-        let source = partition
-            .source
-            .applications
-            .get(local as usize)
-            .map_or(&[][..], |app| &app.rules[..]);
-        partition.index.for_each_rule_of(local, source, |rule| {
+        for rule in partition.index.rules_of(local) {
+            rule.as_compiled(local, |rule| {
             let rule_no = rule.rule_no;
             match rule.check(view, &mut scratch) {
                 Match::Unknown if policy.action == Action::Permit => reasons.push(format!(
@@ -227,7 +223,8 @@ fn why_no_match(
                     }
                 }
             }
-        });
+            });
+        }
     }
     reasons
 }

@@ -29,10 +29,39 @@ pub(crate) struct DigestTable {
 impl DigestTable {
     /// Builds the table from `(digest, rule id)` pairs in any order.
     pub(crate) fn new(mut entries: Vec<(Sha256, u32)>) -> DigestTable {
+        entries.sort_unstable();
+        DigestTable::from_sorted(entries)
+    }
+
+    /// Builds the table from `(digest, rule id)` pairs in any order, and says where
+    /// each pair went: `positions[i]` is the place in the table of `pairs[i]`, for
+    /// [`DigestTable::entry`].
+    pub(crate) fn with_positions(pairs: Vec<(Sha256, u32)>) -> (DigestTable, Vec<u32>) {
+        let mut tagged: Vec<(Sha256, u32, u32)> = (0u32..)
+            .zip(pairs)
+            .map(|(i, (key, id))| (key, id, i))
+            .collect();
+        tagged.sort_unstable();
+        let mut positions = vec![0; tagged.len()];
+        let mut entries = Vec::with_capacity(tagged.len());
+        for (at, &(key, id, i)) in (0u32..).zip(&tagged) {
+            entries.push((key, id));
+            if let Some(position) = positions.get_mut(i as usize) {
+                *position = at;
+            }
+        }
+        (DigestTable::from_sorted(entries), positions)
+    }
+
+    /// The entry at `position`: its digest and rule id.
+    pub(crate) fn entry(&self, position: u32) -> Option<&(Sha256, u32)> {
+        self.entries.get(position as usize)
+    }
+
+    fn from_sorted(entries: Vec<(Sha256, u32)>) -> DigestTable {
         if entries.is_empty() {
             return DigestTable::default();
         }
-        entries.sort_unstable();
         // Rule ids are `u32` and so are positions: a partition never holds 2^32 rules.
         let bits = (entries.len() / PER_SLOT)
             .max(1)
@@ -156,6 +185,26 @@ mod tests {
             let table = DigestTable::new(entries.clone());
             for key in entries.iter().map(|(k, _)| k).chain(&probes) {
                 prop_assert_eq!(lookup(&table, key), reference(&entries, key));
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn positions_say_where_each_pair_went(
+            pairs in proptest::collection::vec((digest(), 0u32..8), 0..100),
+        ) {
+            let (table, positions) = DigestTable::with_positions(pairs.clone());
+            prop_assert_eq!(positions.len(), pairs.len());
+            let mut seen = positions.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            prop_assert_eq!(seen.len(), pairs.len());
+            for (pair, &at) in pairs.iter().zip(&positions) {
+                prop_assert_eq!(table.entry(at), Some(pair));
+            }
+            for key in pairs.iter().map(|(k, _)| k) {
+                prop_assert_eq!(lookup(&table, key), reference(&pairs, key));
             }
         }
     }

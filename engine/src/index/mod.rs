@@ -18,7 +18,7 @@ use digest::DigestTable;
 
 use rustc_hash::FxHasher;
 
-use crate::model::{DistinguishedName, FileRule};
+use crate::model::{DistinguishedName, Sha256};
 use crate::path::{Family, PatternScratch, PatternSet, PatternSetBuilder, SetScratch};
 
 pub(crate) use bound::{PathBounds, NO_POLICY};
@@ -58,6 +58,54 @@ pub(crate) enum Candidate<'a> {
     Bare(u32),
     /// A rule to verify.
     Rule(&'a CompiledRule),
+}
+
+/// A rule of an application, from [`RuleIndex::rules_of`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RuleOf<'a> {
+    /// A rule the index keeps compiled: the application's next rule that is not bare.
+    Compiled(&'a CompiledRule),
+    /// A bare hash rule (its rule number and digest), kept in the digest table alone.
+    Bare(u32, &'a Sha256),
+}
+
+impl RuleOf<'_> {
+    /// Calls `f` with the rule as a decision checks it; `app` is its application.
+    pub(crate) fn as_compiled<R>(self, app: u32, f: impl FnOnce(&CompiledRule) -> R) -> R {
+        match self {
+            RuleOf::Compiled(rule) => f(rule),
+            RuleOf::Bare(rule_no, digest) => f(&CompiledRule::bare(app, rule_no, *digest)),
+        }
+    }
+}
+
+/// The iterator of [`RuleIndex::rules_of`]: merges the compiled rules, which carry their
+/// rule numbers, with the bare ones, which fill the numbers in between.
+#[derive(Debug, Clone)]
+pub(crate) struct RulesOf<'a> {
+    compiled: std::slice::Iter<'a, CompiledRule>,
+    bare: std::slice::Iter<'a, u32>,
+    table: &'a DigestTable,
+    rule_no: u32,
+}
+
+impl<'a> Iterator for RulesOf<'a> {
+    type Item = RuleOf<'a>;
+
+    fn next(&mut self) -> Option<RuleOf<'a>> {
+        let rule = match self.compiled.as_slice().first() {
+            Some(rule) if rule.rule_no == self.rule_no => {
+                self.compiled.next();
+                RuleOf::Compiled(rule)
+            }
+            _ => {
+                let at = self.bare.next()?;
+                RuleOf::Bare(self.rule_no, &self.table.entry(*at)?.0)
+            }
+        };
+        self.rule_no += 1;
+        Some(rule)
+    }
 }
 
 impl<K: Hash + Eq> MultiMap<K> {
@@ -119,8 +167,13 @@ impl FieldIndex {
 pub(crate) struct RuleIndex {
     /// The rules that are not bare, grouped by application in application order.
     rules: Vec<CompiledRule>,
-    /// How many bare hash rules `by_hash` holds besides.
-    bare: usize,
+    /// Where in `by_hash` each bare hash rule is, in application order, then rule order.
+    /// The digest table is all that is kept of a bare rule: the organization's source
+    /// does not keep it (see [`RuleIndex::rules_of`]).
+    bare: Box<[u32]>,
+    /// Where each application's rules start in `rules` and in `bare`, by local index;
+    /// one more entry at the end.
+    app_starts: Box<[[u32; 2]]>,
     by_hash: DigestTable,
     by_thumbprint: DigestTable,
     by_subject: MultiMap<u64>,
@@ -130,7 +183,8 @@ pub(crate) struct RuleIndex {
     path_apps: Box<[u32]>,
 }
 
-/// Builds a [`RuleIndex`]; rules are added already compiled.
+/// Builds a [`RuleIndex`]; rules are added already compiled, in application order,
+/// then rule order.
 #[derive(Default)]
 pub(crate) struct RuleIndexBuilder {
     rules: Vec<CompiledRule>,
@@ -149,12 +203,16 @@ impl RuleIndexBuilder {
         let mut sets: [[PatternSetBuilder; 2]; 3] = Default::default();
         let mut constrained: [Vec<u32>; 3] = Default::default();
         let mut path_apps = Vec::new();
-        let mut bare = 0;
+        let mut bare = Vec::new();
         let mut rules = Vec::with_capacity(self.rules.len());
+        let mut app_starts: Vec<[u32; 2]> = Vec::new();
         for rule in self.rules {
+            while app_starts.len() <= rule.app as usize {
+                app_starts.push([rules.len() as u32, bare.len() as u32]);
+            }
             if let Some(hash) = rule.sha256.filter(|_| rule.is_bare() && rule.app < BARE) {
+                bare.push(by_hash.len() as u32);
                 by_hash.push((hash, BARE | rule.app));
-                bare += 1;
                 continue;
             }
             let id = rules.len() as u32;
@@ -206,11 +264,18 @@ impl RuleIndexBuilder {
         for (field, list) in fields.iter_mut().zip(constrained) {
             field.constrained = list;
         }
+        app_starts.push([rules.len() as u32, bare.len() as u32]);
         rules.shrink_to_fit();
+        let (by_hash, positions) = DigestTable::with_positions(by_hash);
+        let bare = bare
+            .iter()
+            .map(|&i| positions.get(i as usize).copied().unwrap_or_default())
+            .collect();
         RuleIndex {
             rules,
             bare,
-            by_hash: DigestTable::new(by_hash),
+            app_starts: app_starts.into_boxed_slice(),
+            by_hash,
             by_thumbprint: DigestTable::new(by_thumbprint),
             by_subject,
             fields,
@@ -261,40 +326,39 @@ impl RuleIndex {
         }
     }
 
-    /// Calls `f` with every rule of application `app` (local index) in rule order;
-    /// `source` is that application's rules as the bundle gives them.
-    pub(crate) fn for_each_rule_of(
-        &self,
-        app: u32,
-        source: &[FileRule],
-        mut f: impl FnMut(&CompiledRule),
-    ) {
-        let start = self.rules.partition_point(|r| r.app < app);
-        let end = self.rules.partition_point(|r| r.app <= app);
-        let mut compiled = self
-            .rules
-            .get(start..end)
-            .unwrap_or_default()
-            .iter()
-            .peekable();
-        for (rule_no, rule) in (0u32..).zip(source) {
-            match compiled.peek() {
-                Some(next) if next.rule_no == rule_no => {
-                    f(next);
-                    compiled.next();
-                }
-                _ => {
-                    if let Some(hash) = rule.sha256 {
-                        f(&CompiledRule::bare(app, rule_no, hash));
-                    }
-                }
-            }
+    /// The rules of application `app` (local index) that are not bare, in rule order.
+    pub(crate) fn compiled_of(&self, app: u32) -> &[CompiledRule] {
+        let [start, end] = self.app_range(app, 0);
+        self.rules.get(start..end).unwrap_or_default()
+    }
+
+    /// Where application `app`'s rules are in `rules` (`which` 0) or `bare` (1).
+    fn app_range(&self, app: u32, which: usize) -> [usize; 2] {
+        let at = |a: usize| {
+            self.app_starts
+                .get(a)
+                .or(self.app_starts.last())
+                .and_then(|starts| starts.get(which))
+                .map_or(0, |&n| n as usize)
+        };
+        [at(app as usize), at(app as usize + 1)]
+    }
+
+    /// Every rule of application `app` (local index) in rule order: the compiled ones,
+    /// and the bare hash rules out of the digest table.
+    pub(crate) fn rules_of(&self, app: u32) -> RulesOf<'_> {
+        let [start, end] = self.app_range(app, 1);
+        RulesOf {
+            compiled: self.compiled_of(app).iter(),
+            bare: self.bare.get(start..end).unwrap_or_default().iter(),
+            table: &self.by_hash,
+            rule_no: 0,
         }
     }
 
     /// How many rules, bare ones included.
     pub(crate) fn len(&self) -> usize {
-        self.rules.len() + self.bare
+        self.rules.len() + self.bare.len()
     }
 
     /// The applications (local indices, ascending) with a rule that only a search of
