@@ -23,7 +23,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use portcullis_engine::fleet::{Fleet, Preset};
+use portcullis_engine::fleet::{Fleet, Preset, SplitMix64};
 use portcullis_engine::model::{FileRule, Sha256};
 use portcullis_engine::Snapshot;
 
@@ -73,25 +73,16 @@ fn main() {
         .map_or(16, |a| a.parse().expect("rules per application"));
     let preset = Preset::from_name(size).expect("size: small, medium, large or xlarge");
     let fleet = Fleet::preset(preset, 7);
-    let rules: usize = fleet
-        .bundle
-        .applications
-        .iter()
-        .map(|a| a.rules.len())
-        .sum();
+    let rules = preset.size().rules();
 
     let mut more = fleet.bundle.clone();
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = SplitMix64::new(11);
     let mut added = 0usize;
     for app in &mut more.applications {
         for _ in 0..per_app {
             let mut digest = [0u8; 32];
             for chunk in digest.chunks_mut(8) {
-                // xorshift64: digests spread like real ones.
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                chunk.copy_from_slice(&state.to_le_bytes());
+                chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
             }
             app.rules.push(FileRule::hash(Sha256(digest)));
             added += 1;
