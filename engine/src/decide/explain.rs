@@ -209,20 +209,20 @@ fn why_no_match(
         };
         for rule in partition.index.rules_of(local) {
             rule.as_compiled(local, |rule| {
-            let rule_no = rule.rule_no;
-            match rule.check(view, &mut scratch) {
-                Match::Unknown if policy.action == Action::Permit => reasons.push(format!(
-                    "application `{app_id}` rule {rule_no}: it depends on a path that cannot be normalized, which never permits"
-                )),
-                Match::Yes | Match::Unknown => {
-                    reasons.push(format!("application `{app_id}` rule {rule_no} matches"))
-                }
-                Match::No => {
-                    for reason in rule.reasons(view) {
-                        reasons.push(format!("application `{app_id}` rule {rule_no}: {reason}"));
+                let rule_no = rule.rule_no;
+                match rule.check(view, &mut scratch) {
+                    Match::Unknown if policy.action == Action::Permit => reasons.push(format!(
+                        "application `{app_id}` rule {rule_no}: it depends on a path that cannot be normalized, which never permits"
+                    )),
+                    Match::Yes | Match::Unknown => {
+                        reasons.push(format!("application `{app_id}` rule {rule_no} matches"))
+                    }
+                    Match::No => {
+                        for reason in rule.reasons(view) {
+                            reasons.push(format!("application `{app_id}` rule {rule_no}: {reason}"));
+                        }
                     }
                 }
-            }
             });
         }
     }
