@@ -354,6 +354,94 @@ impl FlatTrie {
     }
 }
 
+/// A quick "no" in front of [`FlatTrie::any_key_of`], from one word of the path hashed
+/// into a bit set.
+///
+/// Every key is at least `min` bytes long, so a key fits a path only where the path's
+/// bytes at one fixed place equal the key's: for prefixes, the last `len` (at most
+/// eight) of the first `min` bytes; for suffixes, the first `len` of the last `min`.
+/// Each key's bytes at that place set one bit; a path whose bytes there hash to a clear
+/// bit fits no key. The place ends where the keys tend to differ most: prefixes share
+/// their start (`c:\program files\`) and suffixes their end (`.exe`).
+#[derive(Debug, Clone, Default)]
+struct KeyFilter {
+    min: usize,
+    len: usize,
+    /// `64 - log2(bits)`: the hash's top bits pick the bit.
+    shift: u32,
+    /// Empty when there are no keys, and then no path fits.
+    bits: Box<[u64]>,
+}
+
+impl KeyFilter {
+    /// Bits per key: a path no key fits passes by mistake about once in sixteen.
+    const BITS_PER_KEY: usize = 16;
+    const MAX_BITS: usize = 1 << 16;
+
+    /// The filter for `keys` (as they read forward, folded as the trie holds them),
+    /// prefixes or suffixes.
+    fn new<K: AsRef<[u8]>>(keys: &[K], suffixes: bool) -> Self {
+        let Some(min) = keys.iter().map(|k| k.as_ref().len()).min() else {
+            return KeyFilter::default();
+        };
+        let bits = (keys.len() * Self::BITS_PER_KEY)
+            .next_power_of_two()
+            .clamp(64, Self::MAX_BITS);
+        let mut filter = KeyFilter {
+            min,
+            len: min.min(8),
+            shift: 64 - bits.trailing_zeros(),
+            bits: vec![0; bits / 64].into_boxed_slice(),
+        };
+        for key in keys {
+            if let Some(bit) = filter.bit(key.as_ref(), suffixes, PosixFold) {
+                if let Some(word) = filter.bits.get_mut(bit / 64) {
+                    *word |= 1 << (bit % 64);
+                }
+            }
+        }
+        filter
+    }
+
+    /// Whether some key may fit `path` mapped by `fold`: false only when none does.
+    #[inline(always)]
+    fn may_fit(&self, path: &[u8], suffixes: bool, fold: impl CleanFold) -> bool {
+        if self.len == 0 {
+            // No key at all (no bits), or an empty key, which fits every path.
+            return !self.bits.is_empty();
+        }
+        let Some(bit) = self.bit(path, suffixes, fold) else {
+            return false;
+        };
+        self.bits
+            .get(bit / 64)
+            .is_some_and(|word| word & (1 << (bit % 64)) != 0)
+    }
+
+    /// The bit for the window of `bytes` mapped by `fold`; `None` when `bytes` is
+    /// shorter than every key.
+    #[inline(always)]
+    fn bit(&self, bytes: &[u8], suffixes: bool, fold: impl CleanFold) -> Option<usize> {
+        let start = if suffixes {
+            bytes.len().checked_sub(self.min)?
+        } else {
+            self.min.checked_sub(self.len)?
+        };
+        let window = bytes.get(start..start + self.len)?;
+        let word = match <[u8; 8]>::try_from(window) {
+            Ok(word) => fold.word(u64::from_le_bytes(word)),
+            Err(_) => {
+                let mut word = [0u8; 8];
+                for (slot, &b) in word.iter_mut().zip(window) {
+                    *slot = fold.byte(b);
+                }
+                u64::from_le_bytes(word)
+            }
+        };
+        Some((word.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct InnerIndex {
     automaton: AhoCorasick,
@@ -405,6 +493,10 @@ struct Gate {
     /// anchored with `^`. The literal suffixes of the other globs are in
     /// [`PatternSet::suffixes`].
     heads: FlatTrie,
+    /// The quick "no" in front of a walk of `heads`.
+    head_filter: KeyFilter,
+    /// The quick "no" in front of a walk of [`PatternSet::suffixes`].
+    tail_filter: KeyFilter,
     /// The family all the patterns are of; `None` when there are none, or both.
     family: Option<Family>,
     /// Some pattern has no such text (an inner literal, none at all, a regular
@@ -431,19 +523,26 @@ impl PatternSet {
         let mut any = Vec::new();
         let mut regexes = Vec::new();
         let mut heads = Trie::default();
+        let mut head_keys: Vec<Vec<u8>> = Vec::new();
+        let mut tail_keys: Vec<&str> = Vec::new();
         let mut open = false;
 
         for (id, pattern) in patterns.iter().enumerate() {
             match pattern.strategy() {
                 Strategy::Literal(text) => {
                     heads.insert(text.bytes(), id);
+                    head_keys.push(text.as_bytes().to_vec());
                     literals.entry(text.into()).or_default().push(id);
                 }
                 Strategy::Prefix(text) => {
                     heads.insert(text.bytes(), id);
+                    head_keys.push(text.as_bytes().to_vec());
                     prefixes.insert(text.bytes(), id);
                 }
-                Strategy::Suffix(text) => suffixes.insert(text.bytes().rev(), id),
+                Strategy::Suffix(text) => {
+                    suffixes.insert(text.bytes().rev(), id);
+                    tail_keys.push(text);
+                }
                 Strategy::Inner(text) => {
                     open = true;
                     let slot = *inner_literals.entry(text).or_insert_with(|| {
@@ -463,7 +562,8 @@ impl PatternSet {
                     match pattern.anchored_literals() {
                         Some(starts) => {
                             for start in starts {
-                                heads.insert(start.into_iter(), id);
+                                heads.insert(start.iter().copied(), id);
+                                head_keys.push(start);
                             }
                         }
                         None => open = true,
@@ -476,6 +576,8 @@ impl PatternSet {
         let family = family.filter(|&f| patterns.iter().all(|p| p.family() == f));
         let gate = Gate {
             heads: heads.flatten(),
+            head_filter: KeyFilter::new(&head_keys, false),
+            tail_filter: KeyFilter::new(&tail_keys, true),
             family,
             open: open || (family.is_none() && !patterns.is_empty()),
         };
@@ -538,10 +640,37 @@ impl PatternSet {
         }
     }
 
+    /// For `raw`, a clean path of the set's family, what the gate's filter and its walk
+    /// each say: for the literal starts, then for the literal ends.
+    #[cfg(test)]
+    pub(crate) fn gate_parts(&self, raw: &str) -> [[bool; 2]; 2] {
+        match self.gate.family {
+            Some(Family::Windows) => self.gate_parts_folded(raw.as_bytes(), WindowsFold),
+            _ => self.gate_parts_folded(raw.as_bytes(), PosixFold),
+        }
+    }
+
+    #[cfg(test)]
+    fn gate_parts_folded(&self, bytes: &[u8], fold: impl CleanFold) -> [[bool; 2]; 2] {
+        let gate = &self.gate;
+        [
+            [
+                gate.head_filter.may_fit(bytes, false, fold),
+                gate.heads.any_key_of(bytes, false, fold),
+            ],
+            [
+                gate.tail_filter.may_fit(bytes, true, fold),
+                self.suffixes.any_key_of(bytes, true, fold),
+            ],
+        ]
+    }
+
     fn gate_walks(&self, raw: &str, fold: impl CleanFold) -> bool {
         let bytes = raw.as_bytes();
-        self.gate.heads.any_key_of(bytes, false, fold)
-            || self.suffixes.any_key_of(bytes, true, fold)
+        let gate = &self.gate;
+        (gate.head_filter.may_fit(bytes, false, fold) && gate.heads.any_key_of(bytes, false, fold))
+            || (gate.tail_filter.may_fit(bytes, true, fold)
+                && self.suffixes.any_key_of(bytes, true, fold))
     }
 
     /// The number of patterns in the set.

@@ -464,6 +464,49 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The filters in front of the gate's walks never turn away a path a walk accepts,
+    /// with keys long enough for every width of window and sharing starts and ends.
+    #[test]
+    fn gate_filters_never_turn_away_what_a_walk_accepts(
+        windows in any::<bool>(),
+        sources in proptest::collection::vec(
+            proptest::collection::vec(
+                select(vec!["/", "/opt/", "/opt/vendor", "*", "a", "B", "1", "23", "-setup", ".exe", "/bin/"]),
+                1..7,
+            ).prop_map(|parts| parts.concat()),
+            0..10,
+        ),
+        paths in proptest::collection::vec(
+            proptest::collection::vec(
+                select(vec!["/opt/", "/opt/vendor", "a", "b", "B", "1", "23", "-setup", ".exe", "/bin/", "/x"]),
+                1..8,
+            ).prop_map(|parts| parts.concat()),
+            1..8,
+        ),
+    ) {
+        let family = if windows { Family::Windows } else { Family::Posix };
+        let respell = |s: &str| if windows { format!("C:{}", s.replace('/', "\\")) } else { s.to_owned() };
+        let mut builder = PatternSetBuilder::new();
+        for (value, source) in (0u32..).zip(&sources) {
+            let source = if source.starts_with('*') { source.clone() } else { respell(source) };
+            if let Ok(pattern) = Pattern::compile(family, &source) {
+                builder.add(pattern, value);
+            }
+        }
+        let set = builder.build();
+        for raw in paths {
+            let raw = if windows { format!("C:{raw}") } else { raw };
+            if !crate::path::surely_normalizes(family, &raw) {
+                continue;
+            }
+            for [filter, walk] in set.gate_parts(&raw) {
+                prop_assert!(filter || !walk, "{} in {:?}", raw, sources);
+            }
+        }
+    }
+}
+
 fn check_set(family: Family, sources: &[String], paths: &[String]) -> Result<(), TestCaseError> {
     check_set_with_limit(family, sources, paths, None)?;
     // The regular expressions one by one, as when they are too large together.

@@ -272,3 +272,36 @@ fn gate_turns_away_only_paths_no_pattern_can_match() {
     // Nothing to match: nothing gets through.
     assert!(!build(posix, &[]).may_match_clean(posix, "/opt/v/x"));
 }
+
+#[test]
+fn gate_filters_turn_away_most_paths_before_any_walk() {
+    // Patterns as a fleet has them: long shared starts and ends, vendors in between.
+    let windows = Family::Windows;
+    let mut sources = Vec::new();
+    for v in 0..40 {
+        sources.push(format!(r"C:\Program Files\Vendor{v}\*"));
+        sources.push(format!(r"*\Vendor{v}-setup.exe"));
+        sources.push(format!(r"%ProgramFiles%\Vendor{v}\updater.exe"));
+    }
+    let sources: Vec<&str> = sources.iter().map(String::as_str).collect();
+    let set = build(windows, &sources);
+    let mut turned_away = [0; 2];
+    for n in 0..500 {
+        let raw = format!(r"C:\Program Files\Apps\App{n}\bin\app{n}.exe");
+        for (side, [filter, walk]) in set.gate_parts(&raw).into_iter().enumerate() {
+            assert!(!walk, "{raw}");
+            if !filter {
+                turned_away[side] += 1;
+            }
+        }
+    }
+    // One in sixteen passes by mistake, give or take.
+    assert!(turned_away.iter().all(|&n| n >= 400), "{turned_away:?}");
+    for raw in [
+        r"C:\Program Files\Vendor7\bin\x.exe",
+        r"c:/program files/vendor39/updater.exe",
+        r"D:\Downloads\VENDOR12-SETUP.EXE",
+    ] {
+        assert!(set.may_match_clean(windows, raw), "{raw}");
+    }
+}
