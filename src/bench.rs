@@ -19,9 +19,6 @@ use crate::rego::RegoBaseline;
 /// Org-local changes deployed for the redeploy figure (the median is reported).
 const CHANGE_DEPLOYS: usize = 20;
 
-/// Decisions timed together per latency sample (one event, back to back).
-const REPEATS: u32 = 16;
-
 /// What `gen` is asked for.
 pub struct GenArgs {
     pub size: String,
@@ -45,6 +42,8 @@ pub struct BenchArgs {
     pub rego_interpreter: bool,
     pub no_reference: bool,
     pub no_deploy_load: bool,
+    /// Decisions of one event timed together per warm sample.
+    pub repeats: u32,
     pub json: bool,
 }
 
@@ -155,14 +154,15 @@ struct Latencies {
     /// The event's first decision, timed on its own: what an event costs when nothing
     /// about it is in the caches yet beyond what earlier events left there.
     cold: Vec<f64>,
-    /// The same event decided `REPEATS` more times back to back and timed once.
+    /// The same event decided `repeats` more times back to back and timed once.
     warm: Vec<f64>,
 }
 
-/// Times each event's first decision (cold), then the mean of `REPEATS` more decisions
+/// Times each event's first decision (cold), then the mean of `repeats` more decisions
 /// of it (warm), the timer's own cost taken out of both.
 fn latencies(
     events: &[Event],
+    repeats: u32,
     budget: Duration,
     decide: &mut dyn FnMut(&Event) -> bool,
 ) -> Latencies {
@@ -175,10 +175,10 @@ fn latencies(
         black_box(decide(black_box(event)));
         cold.push((t.elapsed().as_nanos() as f64 - overhead).max(0.0));
         let t = Instant::now();
-        for _ in 0..REPEATS {
+        for _ in 0..repeats {
             black_box(decide(black_box(event)));
         }
-        let ns = (t.elapsed().as_nanos() as f64 - overhead).max(0.0) / f64::from(REPEATS);
+        let ns = (t.elapsed().as_nanos() as f64 - overhead).max(0.0) / f64::from(repeats);
         warm.push(ns);
         if warm.len() % 1024 == 0 && started.elapsed() > budget {
             break;
@@ -381,6 +381,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     let mut scratch = Scratch::default();
     let measured = latencies(
         &events,
+        args.repeats,
         Duration::from_secs_f64(args.seconds * 2.0),
         &mut |e| snapshot.decide_with(e, &mut scratch).is_allowed(),
     );
@@ -393,7 +394,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
         let sample = events.get(..events.len().min(20_000)).unwrap_or(&events);
         let mut scratch = Scratch::default();
         let budget = Duration::from_secs_f64(args.seconds);
-        let idle = latencies(sample, budget, &mut |e| {
+        let idle = latencies(sample, args.repeats, budget, &mut |e| {
             engine.snapshot().decide_with(e, &mut scratch).is_allowed()
         });
         let stop = AtomicBool::new(false);
@@ -429,7 +430,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
             };
             // At least a second of deploys, whatever the sample size.
             while all.warm.is_empty() || started.elapsed() < budget.max(Duration::from_secs(1)) {
-                let more = latencies(sample, budget, &mut |e| {
+                let more = latencies(sample, args.repeats, budget, &mut |e| {
                     engine.snapshot().decide_with(e, &mut scratch).is_allowed()
                 });
                 all.cold.extend(more.cold);
@@ -534,7 +535,7 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
         },
         "latency": summary(&measured.warm),
         "latency_cold": summary(&measured.cold),
-        "latency_method": format!("per event, its first decision timed on its own (cold), then {REPEATS} more decided back to back and timed once (warm); the timer's own cost taken out; one sample of each per event"),
+        "latency_method": format!("per event, its first decision timed on its own (cold), then {} more decided back to back and timed once (warm); the timer's own cost taken out; one sample of each per event", args.repeats),
         "under_deploy": under_deploy,
         "baselines": baselines,
         "seconds": round(total.elapsed().as_secs_f64()),

@@ -121,6 +121,10 @@ enum Command {
         /// Skip reader latency under deploys.
         #[arg(long)]
         no_deploy_load: bool,
+        /// Decisions of the same event timed together for each warm latency sample,
+        /// after its first (cold) one.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+        repeats: u32,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -174,6 +178,7 @@ fn main() -> ExitCode {
             rego_interpreter,
             no_reference,
             no_deploy_load,
+            repeats,
             json,
         } => bench::bench(&bench::BenchArgs {
             scenario,
@@ -188,6 +193,7 @@ fn main() -> ExitCode {
             rego_interpreter,
             no_reference,
             no_deploy_load,
+            repeats,
             json,
         }),
         Command::Plugin(command) => plugin::run(command),

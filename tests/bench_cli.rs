@@ -100,11 +100,15 @@ fn bench_reports_every_figure_as_json() {
         "0.05",
         "--baseline-seconds",
         "0.05",
+        "--repeats",
+        "3",
         "--json",
     ]);
     assert!(output.status.success(), "{output:?}");
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["scenario"], "given");
+    let method = report["latency_method"].as_str().unwrap();
+    assert!(method.contains("then 3 more decided"), "{method}");
     assert_eq!(report["events"], 300);
     assert_eq!(report["rules"], 10_200);
     assert_eq!(report["redeploy_recompiled"], 1);
@@ -192,4 +196,8 @@ fn bench_generates_a_scenario_and_rejects_unknown_ones() {
     assert!(String::from_utf8(output.stderr)
         .unwrap()
         .contains("unknown size `huge`"));
+    let output = portcullis(&["bench", "--size", "small", "--repeats", "0"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("--repeats"), "{stderr}");
 }
