@@ -1,6 +1,7 @@
 //! `gen` and `bench`: generate a fleet, and measure decisions on it beside the
 //! baselines (the reference evaluator and the same policies in Rego).
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -9,7 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use portcullis_engine::fleet::{edit_organization, EventKind, EventMix, Fleet, Preset};
-use portcullis_engine::{reference, BundleChange, Engine, Event, Scratch, Snapshot};
+use portcullis_engine::model::Os;
+use portcullis_engine::{reference, Bundle, BundleChange, Engine, Event, Scratch, Snapshot};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
@@ -225,6 +227,37 @@ fn one_thread(snapshot: &Snapshot, events: &[Event], seconds: f64) -> f64 {
     done as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The events one endpoint agent would decide: those on computers of the first event's
+/// computer's organization and operating system, each moved to that computer. Its
+/// organization's index and policies stay in the caches while its programs vary.
+fn one_computer(bundle: &Bundle, events: &[Event]) -> Vec<Event> {
+    let Some(first) = events.first() else {
+        return Vec::new();
+    };
+    let orgs: HashMap<&str, &str> = bundle
+        .groups
+        .iter()
+        .map(|g| (g.id.as_str(), g.organization.as_str()))
+        .collect();
+    let place: HashMap<&str, (Option<&str>, Os)> = bundle
+        .computers
+        .iter()
+        .map(|c| (c.id.as_str(), (orgs.get(c.group.as_str()).copied(), c.os)))
+        .collect();
+    let home = place.get(first.computer.as_str());
+    events
+        .iter()
+        .filter(|e| match home {
+            Some(home) => place.get(e.computer.as_str()) == Some(home),
+            None => e.computer == first.computer,
+        })
+        .map(|e| Event {
+            computer: first.computer.clone(),
+            ..e.clone()
+        })
+        .collect()
+}
+
 /// Decisions per second on every thread (rayon), for at least `seconds`.
 fn all_threads(snapshot: &Snapshot, events: &[Event], seconds: f64) -> f64 {
     let started = Instant::now();
@@ -378,6 +411,8 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
     eprintln!("deciding {} events", events.len());
     let one = one_thread(&snapshot, &events, args.seconds);
     let all = all_threads(&snapshot, &events, args.seconds);
+    let agent = one_computer(&bundle, &events);
+    let agent_rate = one_thread(&snapshot, &agent, args.seconds);
     let mut scratch = Scratch::default();
     let measured = latencies(
         &events,
@@ -531,6 +566,8 @@ pub fn bench(args: &BenchArgs) -> Result<ExitCode, String> {
         "throughput": {
             "one_thread_per_s": one.round(),
             "all_threads_per_s": all.round(),
+            "one_computer_per_s": agent_rate.round(),
+            "one_computer_events": agent.len(),
             "threads": rayon::current_num_threads(),
         },
         "latency": summary(&measured.warm),
@@ -615,6 +652,11 @@ fn print_human(r: &Value) {
         f(at(t, "/all_threads_per_s")) / 1e6,
         at(t, "/threads")
     );
+    println!(
+        "throughput on one computer ({} of the events, moved to it): {:.2} M decisions/s on one thread",
+        at(t, "/one_computer_events"),
+        f(at(t, "/one_computer_per_s")) / 1e6,
+    );
     for (name, pointer) in [("warm", "/latency"), ("cold", "/latency_cold")] {
         let l = at(r, pointer);
         println!(
@@ -683,6 +725,41 @@ mod tests {
             assert!(scenario_mix(name).is_ok(), "{name}");
         }
         assert!(scenario_mix("bogus").is_err());
+    }
+
+    #[test]
+    fn one_computer_takes_the_events_of_the_first_computers_organization_and_system() {
+        let fleet = Fleet::preset(Preset::Small, 3);
+        let events = fleet.events(&EventMix::MIXED, 2_000, 5);
+        let org = |computer: &str| {
+            let c = fleet.bundle.computers.iter().find(|c| c.id == computer)?;
+            let g = fleet.bundle.groups.iter().find(|g| g.id == c.group)?;
+            Some((g.organization.clone(), c.os))
+        };
+        let home = org(&events[0].computer).unwrap();
+        let expected: Vec<&Event> = events
+            .iter()
+            .filter(|e| org(&e.computer).as_ref() == Some(&home))
+            .collect();
+        let agent = one_computer(&fleet.bundle, &events);
+        // Ten organizations and three systems: more than one event, far from all.
+        assert!(
+            agent.len() > 10 && agent.len() < events.len() / 2,
+            "{}",
+            agent.len()
+        );
+        assert_eq!(agent.len(), expected.len());
+        for (moved, original) in agent.iter().zip(expected) {
+            assert_eq!(moved.computer, events[0].computer);
+            assert_eq!(moved.sha256, original.sha256);
+            assert_eq!(moved.path, original.path);
+        }
+        // An unknown first computer keeps its own events only.
+        let mut stray = events[..3].to_vec();
+        stray[0].computer = "nowhere".to_owned();
+        stray[2].computer = "nowhere".to_owned();
+        assert_eq!(one_computer(&fleet.bundle, &stray).len(), 2);
+        assert!(one_computer(&fleet.bundle, &[]).is_empty());
     }
 
     #[test]

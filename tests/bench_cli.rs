@@ -115,7 +115,12 @@ fn bench_reports_every_figure_as_json() {
     for key in ["compile_ms", "redeploy_ms"] {
         assert!(report[key].is_number(), "{key}");
     }
-    for key in ["one_thread_per_s", "all_threads_per_s", "threads"] {
+    for key in [
+        "one_thread_per_s",
+        "all_threads_per_s",
+        "threads",
+        "one_computer_per_s",
+    ] {
         assert!(report["throughput"][key].as_f64().unwrap() > 0.0, "{key}");
     }
     for latency in ["latency", "latency_cold"] {
