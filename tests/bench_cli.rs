@@ -123,6 +123,12 @@ fn bench_reports_every_figure_as_json() {
     ] {
         assert!(report["throughput"][key].as_f64().unwrap() > 0.0, "{key}");
     }
+    // One computer's share of the 300 events: at least the first, never all of a
+    // fleet of ten organizations.
+    let agent = report["throughput"]["one_computer_events"]
+        .as_u64()
+        .unwrap();
+    assert!((1..300).contains(&agent), "{agent}");
     for latency in ["latency", "latency_cold"] {
         for key in ["p50_ns", "p99_ns", "p999_ns"] {
             assert!(report[latency][key].is_number(), "{latency} {key}");
