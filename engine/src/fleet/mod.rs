@@ -328,7 +328,7 @@ fn path_pattern(o: usize, j: usize, rng: &mut SplitMix64) -> (String, String, bo
     let v = vendor(o, j);
     let lower = v.to_lowercase();
     let build = rng.below(900) + 100;
-    let windows = j % 2 == 0;
+    let windows = j.is_multiple_of(2);
     // The kind cycles through ten with `j`, and starts at a different one in each
     // organization, so that every kind occurs even where an organization has fewer
     // than twenty patterns.
@@ -388,7 +388,7 @@ fn signer(o: usize, j: usize, rng: &mut SplitMix64) -> Option<(FileRule, Signer)
     .ok()?;
     let issuer = DistinguishedName::parse(&format!("CN=Issuing CA {}, O=Trust Co", j % 7)).ok()?;
     let thumbprint = Sha256(rng.bytes32());
-    let condition = if j % 2 == 0 {
+    let condition = if j.is_multiple_of(2) {
         CertificateCondition {
             thumbprint: Some(thumbprint),
             subject: None,

@@ -345,7 +345,7 @@ fn decode_string(tag: u32, data: &[u8]) -> String {
         }
         // T.61 in practice carries Latin-1.
         TELETEX => data.iter().map(|&b| char::from(b)).collect(),
-        BMP if data.len() % 2 == 0 => {
+        BMP if data.len().is_multiple_of(2) => {
             let units = data.chunks_exact(2).map(|c| {
                 u16::from_be_bytes([
                     c.first().copied().unwrap_or(0),
@@ -356,7 +356,7 @@ fn decode_string(tag: u32, data: &[u8]) -> String {
                 .collect::<Result<String, _>>()
                 .unwrap_or_else(|_| as_hex())
         }
-        UNIVERSAL if data.len() % 4 == 0 => data
+        UNIVERSAL if data.len().is_multiple_of(4) => data
             .chunks_exact(4)
             .map(|c| {
                 let mut b = [0u8; 4];

@@ -338,47 +338,43 @@ pub(crate) fn normalize_clean(family: Family, raw: &str, out: &mut String) {
 /// Whether `bad` holds for some byte of `bytes` with the byte before it.
 ///
 /// Sixteen pairs at a time, each block checked whole and without branching, so that the
-/// compiler compares a block in a few vector instructions; the last block overlaps the
-/// one before it rather than ending in a loop of single bytes. Paths are short, and a
-/// byte-by-byte loop cost most of the check.
+/// compiler compares a block in a few vector instructions: the whole blocks from the
+/// start, then the last sixteen pairs, which overlap them rather than ending in a loop
+/// of single bytes. Only a path of sixteen bytes or fewer takes the plain loop. Paths
+/// are short, and a byte-by-byte loop cost most of the check.
 #[inline(always)]
 pub(crate) fn any_pair(bytes: &[u8], bad: impl Fn(u8, u8) -> bool) -> bool {
     const BLOCK: usize = 16;
-    let block = |start: usize| -> bool {
-        let (Some(before), Some(now)) = (
-            bytes.get(start..start + BLOCK),
-            bytes.get(start + 1..start + 1 + BLOCK),
-        ) else {
-            return false;
-        };
-        let (Ok(before), Ok(now)) = (
-            <&[u8; BLOCK]>::try_from(before),
-            <&[u8; BLOCK]>::try_from(now),
-        ) else {
-            return false;
-        };
+    let block = |before: &[u8; BLOCK], now: &[u8; BLOCK]| -> bool {
         let mut found = false;
         for (&before, &now) in before.iter().zip(now) {
             found |= bad(before, now);
         }
         found
     };
-    let pairs = bytes.len().saturating_sub(1);
-    if pairs < BLOCK {
-        let next = bytes.get(1..).unwrap_or_default();
+    // Pair `i` is `before[i]` with `now[i]`.
+    let before = bytes
+        .get(..bytes.len().saturating_sub(1))
+        .unwrap_or_default();
+    let now = bytes.get(1..).unwrap_or_default();
+    let (Some(last_before), Some(last_now)) =
+        (before.last_chunk::<BLOCK>(), now.last_chunk::<BLOCK>())
+    else {
         let mut found = false;
-        for (&before, &now) in bytes.iter().zip(next) {
+        for (&before, &now) in before.iter().zip(now) {
             found |= bad(before, now);
         }
         return found;
+    };
+    // Whole blocks from the start, then the last sixteen pairs, which overlap the last
+    // whole block (or are it).
+    let (blocks_before, _) = before.as_chunks::<BLOCK>();
+    let (blocks_now, _) = now.as_chunks::<BLOCK>();
+    let mut found = block(last_before, last_now);
+    for (before, now) in blocks_before.iter().zip(blocks_now) {
+        found |= block(before, now);
     }
-    let mut found = false;
-    let mut start = 0;
-    while start + BLOCK < pairs {
-        found |= block(start);
-        start += BLOCK;
-    }
-    found | block(pairs - BLOCK)
+    found
 }
 
 /// The unnamed data stream of a file is the file itself: `C:\x.exe::$DATA` is
