@@ -12,7 +12,7 @@ mod digest;
 mod rule;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash};
 
 use digest::DigestTable;
 
@@ -288,21 +288,13 @@ impl RuleIndexBuilder {
 /// it is the most selective, else the first attribute.
 fn subject_anchor(subject: &DistinguishedName) -> Option<u64> {
     let mut first = None;
-    for (kind, _, folded) in subject.attributes() {
-        let key = attribute_key(kind, folded);
+    for ((kind, _, _), key) in subject.attributes().zip(subject.attribute_keys()) {
         if *kind == crate::model::dn::AttributeType::CommonName {
             return Some(key);
         }
         first.get_or_insert(key);
     }
     first
-}
-
-fn attribute_key(kind: &crate::model::dn::AttributeType, folded: &str) -> u64 {
-    let mut hasher = FxHasher::default();
-    kind.hash(&mut hasher);
-    folded.hash(&mut hasher);
-    hasher.finish()
 }
 
 /// Scratch space reused across decisions so that the decision path does not allocate.
@@ -378,8 +370,8 @@ impl RuleIndex {
                 self.by_thumbprint.get_into(thumbprint, out);
             }
             if !self.by_subject.slots.is_empty() {
-                for (kind, _, folded) in leaf.subject.attributes() {
-                    self.by_subject.get_into(&attribute_key(kind, folded), out);
+                for key in leaf.subject.attribute_keys() {
+                    self.by_subject.get_into(&key, out);
                 }
             }
         }

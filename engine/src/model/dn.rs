@@ -43,6 +43,7 @@
 //! trimming surrounding whitespace and lowercasing each character.
 
 use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -222,10 +223,34 @@ struct Attribute {
     /// `value` trimmed and lowercased character by character, computed once so
     /// that matching on the decision path does not allocate.
     folded: String,
+    /// [`attribute_key`] of `kind` and `folded`, computed once: rule indexes look
+    /// the attribute up by it, and a match compares it before the strings.
+    key: u64,
+}
+
+impl Attribute {
+    fn new(kind: AttributeType, value: String) -> Attribute {
+        let folded = fold(&value);
+        let key = attribute_key(&kind, &folded);
+        Attribute {
+            kind,
+            value,
+            folded,
+            key,
+        }
+    }
 }
 
 fn fold(value: &str) -> String {
     value.trim().chars().flat_map(char::to_lowercase).collect()
+}
+
+/// A hash of an attribute's type and folded value: equal attributes have equal keys.
+fn attribute_key(kind: &AttributeType, folded: &str) -> u64 {
+    let mut hasher = rustc_hash::FxHasher::default();
+    kind.hash(&mut hasher);
+    folded.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// A distinguished name: a non-empty, ordered list of attributes.
@@ -258,12 +283,7 @@ impl DistinguishedName {
                     AttributeType::Other(name) => AttributeType::from_name(&name)?,
                     known => known,
                 };
-                let folded = fold(&value);
-                Ok(Attribute {
-                    kind,
-                    value,
-                    folded,
-                })
+                Ok(Attribute::new(kind, value))
             })
             .collect::<Result<Vec<_>, DnError>>()?;
         if attributes.is_empty() {
@@ -277,10 +297,16 @@ impl DistinguishedName {
     /// and ignoring case. Order and repetitions in `self` do not matter.
     pub fn matches(&self, condition: &DistinguishedName) -> bool {
         condition.attributes.iter().all(|wanted| {
-            self.attributes
-                .iter()
-                .any(|have| have.kind == wanted.kind && have.folded == wanted.folded)
+            self.attributes.iter().any(|have| {
+                have.key == wanted.key && have.kind == wanted.kind && have.folded == wanted.folded
+            })
         })
+    }
+
+    /// The key of each attribute, in order: a hash of its type and folded value, the
+    /// same for attributes that [`DistinguishedName::matches`] takes as equal.
+    pub(crate) fn attribute_keys(&self) -> impl ExactSizeIterator<Item = u64> + '_ {
+        self.attributes.iter().map(|a| a.key)
     }
 
     /// The attributes in order, each as its type, its value as written (after
@@ -595,12 +621,7 @@ impl<'a> Parser<'a> {
             attribute,
             position: self.position(value_start),
         })?;
-        let folded = fold(&value);
-        Ok(Attribute {
-            kind,
-            value,
-            folded,
-        })
+        Ok(Attribute::new(kind, value))
     }
 
     fn quoted_value(&mut self, attribute: &str) -> Result<Vec<u8>, DnError> {
@@ -973,6 +994,10 @@ mod tests {
             ).unwrap();
             prop_assert!(d.matches(&upper));
             prop_assert!(upper.matches(&d));
+            // The index looks attributes up by key: folding must not change it.
+            let mut reversed: Vec<u64> = upper.attribute_keys().collect();
+            reversed.reverse();
+            prop_assert_eq!(d.attribute_keys().collect::<Vec<_>>(), reversed);
         }
 
         #[test]
