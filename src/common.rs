@@ -54,3 +54,52 @@ pub fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<String, String> 
     }
     .map_err(|e| e.to_string())
 }
+
+/// Text from users, agents and files, made safe to print on a terminal: every control
+/// character (CR, LF, ESC, the C1 controls that also start escape sequences, DEL) and
+/// every bidirectional override is written as a Rust-style escape (`\n`, `\u{1b}`), so
+/// that nothing in a field can move the cursor, rewrite earlier lines, set the window
+/// title or fake another line of output.
+pub fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A whole text output of lines: each line made [`inert`], the line breaks kept.
+pub fn inert_lines(text: &str) -> String {
+    text.split('\n').map(inert).collect::<Vec<_>>().join("\n")
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{inert, inert_lines};
+
+    #[test]
+    fn control_characters_and_escape_sequences_are_written_out() {
+        assert_eq!(inert("amy"), "amy");
+        assert_eq!(inert("a\r\nb"), "a\\r\\nb");
+        assert_eq!(
+            inert("\u{1b}[2J\u{1b}]0;title\u{7}"),
+            "\\u{1b}[2J\\u{1b}]0;title\\u{7}"
+        );
+        assert_eq!(inert("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(inert("\u{202e}exe.txt"), "\\u{202e}exe.txt");
+        assert_eq!(inert_lines("one\u{1b}\ntwo\n"), "one\\u{1b}\ntwo\n");
+    }
+}

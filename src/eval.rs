@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use portcullis_engine::{Event, Snapshot};
+use portcullis_engine::{Event, Limits, Snapshot};
 use rayon::prelude::*;
 
 use crate::common::{compile, read};
@@ -29,6 +29,7 @@ pub fn eval(
     explain: bool,
 ) -> Result<ExitCode, String> {
     let snapshot = compile(bundle)?;
+    let limits = Limits::default();
     if let Some(events) = events {
         let text = read(events)?;
         let lines: Vec<(usize, &str)> = text
@@ -38,7 +39,7 @@ pub fn eval(
             .collect();
         let outputs: Vec<(String, bool)> = lines
             .par_iter()
-            .map(|&(n, line)| match Event::from_json(line) {
+            .map(|&(n, line)| match limits.parse_event(line) {
                 Ok(event) => (render(&snapshot, &event, explain, false), true),
                 Err(error) => {
                     let message = serde_json::json!({"line": n + 1, "column": error.column, "error": error.message});
@@ -67,7 +68,9 @@ pub fn eval(
         return Err("give an event file, `-` for standard input, or `--events FILE`".to_owned());
     };
     let text = read(event)?;
-    let event = Event::from_json(&text).map_err(|e| format!("`{}`: {e}", event.display()))?;
+    let event = limits
+        .parse_event(&text)
+        .map_err(|e| format!("`{}`: {e}", event.display()))?;
     println!("{}", render(&snapshot, &event, explain, true));
     Ok(ExitCode::SUCCESS)
 }

@@ -13,14 +13,15 @@ use portcullis_engine::plugin::{
 };
 use portcullis_engine::{DecisionRecord, Event, Outcome};
 use portcullis_governance::{
-    AdminRecord, ApproveOptions, AuditLog, AuditQuery, Channels, DeliveryReport, FileRequest,
-    Governance, Grant, Grantable, Matching, NotifyConfig, Permission, RequestKind, RequestRecord,
-    RequestState, Review, ReviewOutcome, RoleRecord, ScopeKind, Settings,
+    AdminChanges, AdminRecord, ApproveOptions, AuditLog, AuditQuery, Channels, Checkpoint,
+    DeliveryReport, FileRequest, Governance, Grant, Grantable, Matching, NotifyConfig, Permission,
+    RequestKind, RequestRecord, RequestState, Review, ReviewOutcome, RoleRecord, ScopeKind,
+    Settings,
 };
 use serde::Serialize;
 use serde_json::json;
 
-use crate::common::{read, to_json};
+use crate::common::{inert, inert_lines, read, to_json};
 
 /// Where the state lives, who acts, and how to print.
 #[derive(Args, Debug, Clone)]
@@ -31,6 +32,11 @@ pub struct StateArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// The audit signing key (ed25519, owner-only; made by `init`). Default:
+    /// `audit.key` in the state directory. Keep it where whoever can write the
+    /// database cannot.
+    #[arg(long, value_name = "FILE", env = "PORTCULLIS_AUDIT_KEY")]
+    audit_key: Option<PathBuf>,
 }
 
 /// The administrator an action is done as.
@@ -355,32 +361,60 @@ pub enum AuditCommand {
         #[arg(long)]
         until: Option<Timestamp>,
     },
-    /// Verify the hash chain; exit 1 and name the first bad entry if it breaks.
+    /// Verify the hash chain and its signed head; exit 1 and name the first problem.
+    /// Needs View Unified Audit or View System Audit somewhere.
     Verify {
         #[command(flatten)]
         state: StateArgs,
         #[command(flatten)]
         actor: Actor,
+        /// A checkpoint exported earlier by `audit checkpoint`: the audit must still
+        /// extend it (nothing it covered was removed or rewritten).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print the audit's latest signed checkpoint (entry count, last hash,
+    /// signature) as JSON, to keep somewhere else. Same permission as `verify`.
+    Checkpoint {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// Write it to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// After looking into a damaged audit: record what was lost or broken, sign a new
+    /// head, and let writes go on. Needs Super Admin on every top-level organization.
+    Reanchor {
+        #[command(flatten)]
+        state: StateArgs,
+        #[command(flatten)]
+        actor: Actor,
+        /// What was looked into, and why the audit may go on.
+        #[arg(long)]
+        reason: String,
     },
 }
 
 /// `admin …`
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
-    /// Add an administrator, or edit one's details.
+    /// Add an administrator (`--name` and `--org` needed), or edit one's details
+    /// (what is not given stays as it is).
     Add {
         #[command(flatten)]
         state: StateArgs,
         #[command(flatten)]
         actor: Actor,
-        /// The new administrator's id.
+        /// The administrator's id.
         id: String,
         /// Display name.
         #[arg(long)]
-        name: String,
+        name: Option<String>,
         /// Their organization.
         #[arg(long)]
-        org: String,
+        org: Option<String>,
         /// Email address.
         #[arg(long)]
         email: Option<String>,
@@ -579,7 +613,8 @@ impl Actor {
 
 /// Opens the state directory.
 pub fn open(state: &StateArgs) -> Result<Governance, String> {
-    Governance::open_dir(&state.state).map_err(|e| e.to_string())
+    Governance::open_dir_with_key(&state.state, state.audit_key.as_deref())
+        .map_err(|e| e.to_string())
 }
 
 fn print<T: Serialize>(
@@ -590,14 +625,16 @@ fn print<T: Serialize>(
     if json {
         println!("{}", to_json(value, true)?);
     } else {
-        print!("{}", human());
+        print!("{}", inert_lines(&human()));
     }
     Ok(())
 }
 
 fn read_event(path: &Path) -> Result<Event, String> {
     let text = read(path)?;
-    Event::from_json(&text).map_err(|e| format!("`{}`: {e}", path.display()))
+    portcullis_engine::Limits::default()
+        .parse_event(&text)
+        .map_err(|e| format!("`{}`: {e}", path.display()))
 }
 
 /// Runs one governance command.
@@ -630,8 +667,13 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
                 email,
                 phone: None,
             };
-            let gov = Governance::init_dir(&state.state, parsed, first.clone())
-                .map_err(|e| e.to_string())?;
+            let gov = Governance::init_dir_with_key(
+                &state.state,
+                state.audit_key.as_deref(),
+                parsed,
+                first.clone(),
+            )
+            .map_err(|e| e.to_string())?;
             print(
                 state.json,
                 &json!({"state": state.state, "version": gov.version(), "administrator": first.id}),
@@ -721,7 +763,7 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
                     "request {} filed ({}, pending) for {} on {}\n",
                     request.id,
                     request.filed.kind,
-                    request.filed.event.path,
+                    inert(&request.filed.event.path),
                     request.filed.computer
                 );
                 if let Some(review) = &review {
@@ -1143,8 +1185,15 @@ fn notify(command: NotifyCommand) -> Result<ExitCode, String> {
 
 fn describe_delivery(report: &DeliveryReport) -> String {
     let mut out = format!(
-        "notifications: {} delivered, {} to retry, {} given up\n",
-        report.delivered, report.retrying, report.failed
+        "notifications: {} delivered, {} to retry, {} given up{}\n",
+        report.delivered,
+        report.retrying,
+        report.failed,
+        if report.skipped > 0 {
+            format!(", {} left to the sender that holds them", report.skipped)
+        } else {
+            String::new()
+        }
     );
     for (id, error) in &report.errors {
         let _ = writeln!(out, "  {id}: {error}");
@@ -1218,35 +1267,93 @@ fn audit(command: AuditCommand) -> Result<ExitCode, String> {
                     .collect()
             })?;
         }
-        AuditCommand::Verify { state, actor } => {
+        AuditCommand::Verify {
+            state,
+            actor,
+            checkpoint,
+        } => {
             let mut gov = open(&state)?;
-            // Verifying needs the right to read some audit.
-            let unified = gov.search_audit(&actor.actor, &AuditQuery::default());
-            if let Err(error) = unified {
-                let system = AuditQuery {
-                    log: Some(AuditLog::System),
-                    ..AuditQuery::default()
-                };
-                gov.search_audit(&actor.actor, &system)
-                    .map_err(|_| error.to_string())?;
-            }
-            return match gov.verify_audit().map_err(|e| e.to_string())? {
+            may_read_audit(&mut gov, &actor)?;
+            let result = match &checkpoint {
+                None => gov.verify_audit(),
+                Some(path) => {
+                    let text = read(path)?;
+                    let checkpoint: Checkpoint = serde_json::from_str(&text)
+                        .map_err(|e| format!("`{}`: not a checkpoint: {e}", path.display()))?;
+                    gov.verify_audit_extends(&checkpoint)
+                }
+            };
+            return match result.map_err(|e| e.to_string())? {
                 Ok(count) => {
                     print(state.json, &json!({"verified": count}), || {
-                        format!("the audit chain verifies: {count} entries\n")
+                        let extends = checkpoint
+                            .as_ref()
+                            .map(|p| format!(" and extends `{}`", p.display()))
+                            .unwrap_or_default();
+                        format!("the audit verifies{extends}: {count} entries\n")
                     })?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(problem) => {
                     print(state.json, &json!({"broken": problem}), || {
-                        format!("the audit chain is broken: {problem}\n")
+                        format!("the audit is broken: {problem}\n")
                     })?;
                     Ok(ExitCode::FAILURE)
                 }
             };
         }
+        AuditCommand::Checkpoint { state, actor, out } => {
+            let mut gov = open(&state)?;
+            may_read_audit(&mut gov, &actor)?;
+            let checkpoint = gov.audit_checkpoint().map_err(|e| e.to_string())?;
+            let text = to_json(&checkpoint, true)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, format!("{text}\n"))
+                        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+                    eprintln!(
+                        "wrote the checkpoint of entry {} to `{}`",
+                        checkpoint.count,
+                        path.display()
+                    );
+                }
+                None => println!("{text}"),
+            }
+        }
+        AuditCommand::Reanchor {
+            state,
+            actor,
+            reason,
+        } => {
+            let mut gov = open(&state)?;
+            let problems = gov
+                .reanchor_audit(&actor.actor, &reason)
+                .map_err(|e| e.to_string())?;
+            print(state.json, &json!({"reanchored": problems}), || {
+                let mut out =
+                    String::from("the audit is re-anchored; this entry records what was found:\n");
+                for problem in &problems {
+                    let _ = writeln!(out, "  {problem}");
+                }
+                out
+            })?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reading the audit (to verify it or export its checkpoint) needs the right to read
+/// some audit: View Unified Audit or View System Audit.
+fn may_read_audit(gov: &mut Governance, actor: &Actor) -> Result<(), String> {
+    if let Err(error) = gov.search_audit(&actor.actor, &AuditQuery::default()) {
+        let system = AuditQuery {
+            log: Some(AuditLog::System),
+            ..AuditQuery::default()
+        };
+        gov.search_audit(&actor.actor, &system)
+            .map_err(|_| error.to_string())?;
+    }
+    Ok(())
 }
 
 fn admin(command: AdminCommand) -> Result<ExitCode, String> {
@@ -1261,14 +1368,17 @@ fn admin(command: AdminCommand) -> Result<ExitCode, String> {
             phone,
         } => {
             let mut gov = open(&state)?;
-            let record = AdminRecord {
-                id,
-                name,
-                organization: org,
-                email,
-                phone,
-            };
-            gov.put_admin(&actor.actor, record.clone())
+            let record = gov
+                .update_admin(
+                    &actor.actor,
+                    &id,
+                    AdminChanges {
+                        name,
+                        organization: org,
+                        email,
+                        phone,
+                    },
+                )
                 .map_err(|e| e.to_string())?;
             print(state.json, &record, || {
                 format!(
@@ -1575,10 +1685,10 @@ fn summary(r: &RequestRecord) -> String {
         r.id,
         r.state.as_str(),
         r.filed.kind.as_str(),
-        r.filed.organization,
-        r.filed.computer,
-        r.filed.event.user,
-        r.filed.event.path,
+        inert(&r.filed.organization),
+        inert(&r.filed.computer),
+        inert(&r.filed.event.user),
+        inert(&r.filed.event.path),
         r.filed.created
     )
 }
@@ -1587,22 +1697,23 @@ fn detail(r: &RequestRecord) -> String {
     let mut out = String::new();
     let f = &r.filed;
     let _ = writeln!(out, "request {} ({}, {})", r.id, f.kind, r.state.as_str());
-    let _ = writeln!(out, "  organization  {}", f.organization);
-    let _ = writeln!(out, "  computer      {}", f.computer);
-    let _ = writeln!(out, "  user          {}", f.event.user);
+    let _ = writeln!(out, "  organization  {}", inert(&f.organization));
+    let _ = writeln!(out, "  computer      {}", inert(&f.computer));
+    let _ = writeln!(out, "  user          {}", inert(&f.event.user));
     let _ = writeln!(out, "  filed         {}", f.created);
-    let _ = writeln!(out, "  message       {}", f.message);
+    let _ = writeln!(out, "  message       {}", inert(&f.message));
     if let Some(email) = &f.email {
-        let _ = writeln!(out, "  email         {email}");
+        let _ = writeln!(out, "  email         {}", inert(email));
     }
-    let _ = writeln!(out, "  path          {}", f.event.path);
+    let _ = writeln!(out, "  path          {}", inert(&f.event.path));
     let _ = writeln!(out, "  sha256        {}", f.event.sha256);
     match f.event.signature.signers.first() {
         Some(signer) => {
             let _ = writeln!(
                 out,
                 "  signer        {} ({:?})",
-                signer.subject, f.event.signature.status
+                inert(&signer.subject.to_string()),
+                f.event.signature.status
             );
         }
         None => {
@@ -1626,9 +1737,9 @@ fn detail(r: &RequestRecord) -> String {
             out,
             "  {} by {} at {}: {}",
             c.state.as_str(),
-            c.by,
+            inert(&c.by),
             c.at,
-            c.reason
+            inert(&c.reason)
         );
         if let Some(a) = &c.approval {
             let _ = writeln!(

@@ -34,7 +34,7 @@ use regex_syntax::ast::ErrorKind as AstErrorKind;
 
 use crate::compile::{self, CompileError, CompileErrors, EntryKind, ErrorKind};
 use crate::engine::Engine;
-use crate::model::Bundle;
+use crate::model::{Bundle, Event, EventError};
 use crate::path::REGEX_PREFIX;
 use crate::snapshot::Snapshot;
 
@@ -80,6 +80,10 @@ pub struct Limits {
     pub regex_size_limit: usize,
     /// How deeply groups and repetitions nest in one `regex:` pattern. Default 64.
     pub regex_nest_limit: u32,
+    /// Bytes of one execution event's text. Its strings (computer, user, paths, each
+    /// signer's attributes) are bounded by `max_string_bytes` and its signers by
+    /// `max_list_items` too. Default 1 MiB.
+    pub max_event_bytes: usize,
 }
 
 impl Default for Limits {
@@ -94,6 +98,7 @@ impl Default for Limits {
             max_pattern_bytes: 2_048,
             regex_size_limit: 1 << 20,
             regex_nest_limit: 64,
+            max_event_bytes: 1 << 20,
         }
     }
 }
@@ -106,6 +111,81 @@ fn limit_error(entry: EntryKind, id: Option<&str>, path: String, message: String
 }
 
 impl Limits {
+    /// Reads an execution event from JSON text within these limits: its size before it
+    /// is parsed, then [`Limits::check_event`].
+    ///
+    /// ```
+    /// use portcullis_engine::Limits;
+    ///
+    /// let long = "a".repeat(40_000);
+    /// let text = format!(r#"{{"computer": "pc", "user": "{long}", "path": "/bin/sh",
+    ///     "sha256": "{}", "time": "2026-01-01T00:00:00Z"}}"#, "0".repeat(64));
+    /// let error = Limits::default().parse_event(&text).unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "`user` is 40000 bytes; the limit is 32768 bytes (`max_string_bytes`)"
+    /// );
+    /// ```
+    pub fn parse_event(&self, text: &str) -> Result<Event, EventError> {
+        if text.len() > self.max_event_bytes {
+            return Err(EventError::new(format!(
+                "the event is {} bytes; the limit is {} bytes (`max_event_bytes`)",
+                text.len(),
+                self.max_event_bytes
+            )));
+        }
+        let event = Event::from_json(text)?;
+        self.check_event(&event)?;
+        Ok(event)
+    }
+
+    /// Checks an event's strings against `max_string_bytes` and its signers against
+    /// `max_list_items`; the error names the field. Every entry point that takes an
+    /// event from outside (a file, a request, an agent) checks it before storing or
+    /// copying it anywhere.
+    pub fn check_event(&self, event: &Event) -> Result<(), EventError> {
+        let long = |field: &str, value: &str| -> Result<(), EventError> {
+            if value.len() > self.max_string_bytes {
+                return Err(EventError::new(format!(
+                    "`{field}` is {} bytes; the limit is {} bytes (`max_string_bytes`)",
+                    value.len(),
+                    self.max_string_bytes
+                )));
+            }
+            Ok(())
+        };
+        long("computer", &event.computer)?;
+        long("user", &event.user)?;
+        long("path", &event.path)?;
+        long("parent", event.parent.as_deref().unwrap_or_default())?;
+        long(
+            "created_by",
+            event.created_by.as_deref().unwrap_or_default(),
+        )?;
+        let signers = &event.signature.signers;
+        if signers.len() > self.max_list_items {
+            return Err(EventError::new(format!(
+                "`signature.signers` has {} entries; the limit is {} (`max_list_items`)",
+                signers.len(),
+                self.max_list_items
+            )));
+        }
+        for (i, signer) in signers.iter().enumerate() {
+            let names = std::iter::once(("subject", &signer.subject))
+                .chain(signer.issuer.as_ref().map(|issuer| ("issuer", issuer)));
+            for (which, name) in names {
+                let bytes: usize = name.attributes().map(|(_, value, _)| value.len()).sum();
+                if bytes > self.max_string_bytes {
+                    return Err(EventError::new(format!(
+                        "`signature.signers[{i}].{which}` is {bytes} bytes; the limit is {} bytes (`max_string_bytes`)",
+                        self.max_string_bytes
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks bundle text before it is parsed: its size, its nesting, the length of
     /// its strings, the entries of its lists. Reports the first violation, with line
     /// and column.

@@ -58,6 +58,23 @@ impl OrgTree {
             .filter(move |o| self.within(o, org))
     }
 
+    /// The parent of `org` (`None` for a top-level or unknown organization).
+    pub fn parent(&self, org: &str) -> Option<&str> {
+        self.parent.get(org).and_then(|p| p.as_deref())
+    }
+
+    /// The top-level organizations, sorted.
+    pub fn roots(&self) -> Vec<&str> {
+        let mut roots: Vec<&str> = self
+            .parent
+            .iter()
+            .filter(|(_, p)| p.is_none())
+            .map(|(o, _)| o.as_str())
+            .collect();
+        roots.sort_unstable();
+        roots
+    }
+
     /// Whether `org` is a descendant of `ancestor` (not `ancestor` itself).
     pub fn strictly_within(&self, org: &str, ancestor: &str) -> bool {
         org != ancestor && self.within(org, ancestor)
@@ -140,8 +157,17 @@ pub enum Act {
     Maintenance,
     /// Change the organization's approval guardrails.
     EditSettings,
-    /// Place a policy at a chosen position.
+    /// Add, change or remove policies, or place one at a chosen position.
     EditPolicies,
+    /// Add, change or remove applications and their file rules; write a custom,
+    /// wildcard, regex or subject-only rule in an approval.
+    EditApplications,
+    /// Add, change or remove computers.
+    EditComputers,
+    /// Add, change or remove computer groups.
+    EditComputerGroups,
+    /// Add or remove organizations, or change one's own settings or parent.
+    EditOrganizations,
     /// Configure notification delivery, read the outbox.
     EditIntegrations,
     /// See administrators.
@@ -158,6 +184,8 @@ pub enum Act {
     ViewUnifiedAudit,
     /// View the system audit.
     ViewSystemAudit,
+    /// Re-anchor a damaged audit (Super Admin on every top-level organization).
+    ReanchorAudit,
 }
 
 impl Act {
@@ -181,7 +209,11 @@ impl Act {
             Act::Deploy => "deploy policies".to_owned(),
             Act::Maintenance => "set maintenance modes".to_owned(),
             Act::EditSettings => "change approval settings".to_owned(),
-            Act::EditPolicies => "choose policy positions".to_owned(),
+            Act::EditPolicies => "edit policies".to_owned(),
+            Act::EditApplications => "edit applications".to_owned(),
+            Act::EditComputers => "edit computers".to_owned(),
+            Act::EditComputerGroups => "edit computer groups".to_owned(),
+            Act::EditOrganizations => "edit organizations".to_owned(),
             Act::EditIntegrations => "configure notifications".to_owned(),
             Act::ViewAdministrators => "view administrators".to_owned(),
             Act::EditAdministrators => "edit administrators".to_owned(),
@@ -190,6 +222,7 @@ impl Act {
             Act::DefineRoles => "define roles".to_owned(),
             Act::ViewUnifiedAudit => "view the unified audit".to_owned(),
             Act::ViewSystemAudit => "view the system audit".to_owned(),
+            Act::ReanchorAudit => "re-anchor the audit".to_owned(),
         }
     }
 
@@ -231,6 +264,10 @@ impl Act {
             Act::Deploy => Req::Any(vec![P::EditOrganizations, P::ViewOrganizations]),
             Act::Maintenance => Req::All(vec![Req::Any(vec![P::EditComputers]), approve_any()]),
             Act::EditSettings | Act::EditPolicies => Req::Any(vec![P::EditPolicies]),
+            Act::EditApplications => Req::Any(vec![P::EditApplications]),
+            Act::EditComputers => Req::Any(vec![P::EditComputers]),
+            Act::EditComputerGroups => Req::Any(vec![P::EditComputerGroups]),
+            Act::EditOrganizations => Req::Any(vec![P::EditOrganizations]),
             Act::EditIntegrations => Req::Any(vec![P::EditIntegrations]),
             Act::ViewAdministrators => Req::Any(vec![P::ViewAdministrators, P::EditAdministrators]),
             Act::EditAdministrators => Req::Any(vec![P::EditAdministrators]),
@@ -242,6 +279,7 @@ impl Act {
             Act::DefineRoles => Req::Any(vec![P::RoleAdministrator]),
             Act::ViewUnifiedAudit => Req::Any(vec![P::ViewUnifiedAudit]),
             Act::ViewSystemAudit => Req::Any(vec![P::ViewSystemAudit]),
+            Act::ReanchorAudit => Req::Any(vec![P::SuperAdmin]),
         }
     }
 }

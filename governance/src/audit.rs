@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::sqlite::chain_hash;
 use crate::store::{AuditLog, AuditRecord};
+
 use crate::Error;
 
 /// What to look for in the audit. Empty fields match everything.
@@ -57,7 +58,7 @@ impl AuditQuery {
 }
 
 /// Where and how the audit chain breaks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, thiserror::Error)]
 #[serde(tag = "problem", rename_all = "snake_case")]
 pub enum AuditBreak {
     /// The entry's hash does not match its content and the previous hash: it, or an
@@ -89,43 +90,282 @@ pub enum AuditBreak {
         /// The head's sequence number.
         seq: i64,
     },
+    /// The head file is gone: the newest entries may have been removed with it.
+    #[error("the audit head is missing (the audit ends at entry {last}): entries after it may have been removed")]
+    HeadMissing {
+        /// The last stored entry (0 when none is left).
+        last: i64,
+    },
+    /// The head file does not parse, or its signature is not the state's key's.
+    #[error("the audit head is corrupt: {reason}")]
+    HeadCorrupt {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The audit goes on past the signed head: entries after it were not written
+    /// through the state.
+    #[error("the audit goes on to entry {last}, but its signed head is entry {head}: entries after {head} were not written through the state")]
+    HeadBehind {
+        /// The signed head's entry.
+        head: i64,
+        /// The last stored entry.
+        last: i64,
+    },
 }
 
-/// Checks the chain, entry by entry from the first, then against the recorded head.
-/// Returns the number of entries.
-pub fn verify(
+/// The audit's signing key: ed25519, kept in a file outside the database, readable by
+/// its owner only. It signs every new head, so that someone who can write the
+/// database but not read the key cannot rewrite the chain and its head together.
+pub struct AuditKey {
+    pair: ring::signature::Ed25519KeyPair,
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditKey")
+            .field("public_key", &self.public_key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditKey {
+    /// Reads the key at `path`; with `create`, makes a new one there when the file does
+    /// not exist (mode 0600).
+    pub fn load(path: &std::path::Path, create: bool) -> Result<AuditKey, Error> {
+        let shown = path.display();
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                let rng = ring::rand::SystemRandom::new();
+                let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+                    .map_err(|_| Error::Storage("cannot generate the audit key".to_owned()))?;
+                write_private(path, doc.as_ref())?;
+                doc.as_ref().to_vec()
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Storage(format!(
+                    "the audit signing key `{shown}` is missing: the audit cannot be verified or extended (set its path with `--audit-key`)"
+                )))
+            }
+            Err(e) => return Err(Error::Storage(format!("cannot read `{shown}`: {e}"))),
+        };
+        let pair = ring::signature::Ed25519KeyPair::from_pkcs8(&bytes)
+            .map_err(|_| Error::Storage(format!("`{shown}` is not an ed25519 key (PKCS #8)")))?;
+        Ok(AuditKey { pair })
+    }
+
+    /// The public key, in hex.
+    pub fn public_key(&self) -> String {
+        use ring::signature::KeyPair;
+        hex(self.pair.public_key().as_ref())
+    }
+
+    /// Signs the audit's state: its entry count and the hash of its last entry.
+    pub fn sign(&self, count: i64, hash: &str) -> Checkpoint {
+        let signature = self.pair.sign(checkpoint_message(count, hash).as_bytes());
+        Checkpoint {
+            count,
+            hash: hash.to_owned(),
+            public_key: self.public_key(),
+            signature: hex(signature.as_ref()),
+        }
+    }
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail =
+        |e: std::io::Error| Error::Storage(format!("cannot write `{}`: {e}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).map_err(fail)?;
+    file.write_all(bytes).map_err(fail)?;
+    file.sync_all().map_err(fail)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+        })
+        .collect()
+}
+
+fn checkpoint_message(count: i64, hash: &str) -> String {
+    format!("portcullis audit checkpoint\n{count}\n{hash}")
+}
+
+/// A signed statement of the audit's state: `count` entries, the last of them with
+/// hash `hash`. The head of a state is the latest one; `portcullis audit checkpoint`
+/// exports it to keep elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// Entries in the audit (the last one's sequence number).
+    pub count: i64,
+    /// The last entry's hash (empty for an empty audit).
+    pub hash: String,
+    /// The ed25519 public key that signed it, in hex.
+    pub public_key: String,
+    /// The signature of `count` and `hash`, in hex.
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// Whether the signature is `public_key`'s (hex) over this count and hash.
+    pub fn signed_by(&self, public_key: &str) -> bool {
+        let (Some(key), Some(signature)) = (unhex(public_key), unhex(&self.signature)) else {
+            return false;
+        };
+        self.public_key == public_key
+            && ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+                .verify(
+                    checkpoint_message(self.count, &self.hash).as_bytes(),
+                    &signature,
+                )
+                .is_ok()
+    }
+}
+
+/// The head file: the latest checkpoint and, while a commit is under way, the one it
+/// will make. After a crash in between, the database ends at one of the two.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Head {
+    /// The checkpoint of the last commit (`None` before the first).
+    pub head: Option<Checkpoint>,
+    /// The checkpoint of the commit under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Checkpoint>,
+}
+
+/// What the head file said when it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadRead {
+    /// No head file.
+    Missing,
+    /// A head file that does not parse.
+    Corrupt(String),
+    /// A head file.
+    Found(Head),
+}
+
+impl HeadRead {
+    /// Checks the head against the audit's last entry (`None` for an empty audit) and
+    /// the state's key: the head, or the pending checkpoint after a crash, must be
+    /// signed by the key and name exactly that entry.
+    pub fn check(&self, last: Option<(i64, &str)>, public_key: &str) -> Result<(), AuditBreak> {
+        let last_seq = last.map_or(0, |(seq, _)| seq);
+        let head = match self {
+            HeadRead::Missing => return Err(AuditBreak::HeadMissing { last: last_seq }),
+            HeadRead::Corrupt(why) => {
+                return Err(AuditBreak::HeadCorrupt {
+                    reason: why.clone(),
+                })
+            }
+            HeadRead::Found(head) => head,
+        };
+        let candidates: Vec<&Checkpoint> = head.head.iter().chain(&head.pending).collect();
+        if let Some(forged) = candidates.iter().find(|c| !c.signed_by(public_key)) {
+            return Err(AuditBreak::HeadCorrupt {
+                reason: format!(
+                    "the checkpoint of entry {} is not signed by the state's audit key",
+                    forged.count
+                ),
+            });
+        }
+        let matches = |c: &&Checkpoint| match last {
+            None => c.count == 0,
+            Some((seq, hash)) => c.count == seq && c.hash == hash,
+        };
+        if candidates.iter().any(matches) {
+            return Ok(());
+        }
+        let Some(recorded) = head.pending.as_ref().or(head.head.as_ref()) else {
+            return Err(AuditBreak::HeadMissing { last: last_seq });
+        };
+        Err(if recorded.count > last_seq {
+            AuditBreak::Truncated {
+                last: last_seq,
+                head: recorded.count,
+            }
+        } else if recorded.count < last_seq {
+            AuditBreak::HeadBehind {
+                head: recorded.count,
+                last: last_seq,
+            }
+        } else {
+            AuditBreak::Rewritten {
+                seq: recorded.count,
+            }
+        })
+    }
+}
+
+/// The kind of the audit entry a re-anchoring writes.
+pub const REANCHOR: &str = "audit-reanchor";
+
+/// Every break in the chain and the head, in order; breaks acknowledged by a later
+/// re-anchoring entry are left out.
+pub fn problems(
     records: &[AuditRecord],
-    head: Option<(i64, String)>,
-) -> Result<Result<usize, AuditBreak>, Error> {
+    head: &HeadRead,
+    public_key: &str,
+) -> Result<Vec<AuditBreak>, Error> {
+    let mut found: Vec<(i64, AuditBreak)> = Vec::new();
     let mut previous = String::new();
     let mut expected = 1i64;
     for record in records {
         if record.seq != expected {
-            return Ok(Err(AuditBreak::Missing {
-                expected,
-                found: record.seq,
-            }));
+            found.push((
+                record.seq,
+                AuditBreak::Missing {
+                    expected,
+                    found: record.seq,
+                },
+            ));
+            expected = record.seq;
         }
         if chain_hash(&previous, record.seq, &record.entry)? != record.hash {
-            return Ok(Err(AuditBreak::Edited { seq: record.seq }));
+            found.push((record.seq, AuditBreak::Edited { seq: record.seq }));
         }
         previous.clone_from(&record.hash);
         expected += 1;
     }
-    if let Some((head_seq, head_hash)) = head {
-        let last = expected - 1;
-        if head_seq > last {
-            return Ok(Err(AuditBreak::Truncated {
-                last,
-                head: head_seq,
-            }));
-        }
-        let at_head = usize::try_from(head_seq - 1)
-            .ok()
-            .and_then(|i| records.get(i));
-        if head_seq >= 1 && at_head.map(|r| &r.hash) != Some(&head_hash) {
-            return Ok(Err(AuditBreak::Rewritten { seq: head_seq }));
-        }
+    let acknowledged: Vec<(i64, AuditBreak)> = records
+        .iter()
+        .filter(|r| r.entry.kind == REANCHOR && r.entry.log == AuditLog::System)
+        .flat_map(|r| {
+            r.entry
+                .detail
+                .get("problems")
+                .and_then(|p| serde_json::from_value::<Vec<AuditBreak>>(p.clone()).ok())
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |b| (r.seq, b))
+        })
+        .collect();
+    let mut out: Vec<AuditBreak> = found
+        .into_iter()
+        .filter(|(at, b)| !acknowledged.iter().any(|(seq, a)| seq > at && a == b))
+        .map(|(_, b)| b)
+        .collect();
+    let last = records.last().map(|r| (r.seq, r.hash.as_str()));
+    if let Err(problem) = head.check(last, public_key) {
+        out.push(problem);
     }
-    Ok(Ok(records.len()))
+    Ok(out)
 }

@@ -29,6 +29,7 @@
 
 mod access;
 mod audit;
+mod edits;
 mod notify;
 mod permission;
 mod review;
@@ -37,7 +38,7 @@ mod store;
 mod workflow;
 
 pub use access::{Act, Holdings, OrgTree, Refused, RequestKind, ScopeKind};
-pub use audit::{AuditBreak, AuditQuery};
+pub use audit::{AuditBreak, AuditKey, AuditQuery, Checkpoint, Head, HeadRead, REANCHOR};
 pub use notify::{
     Channel, Channels, DeliveryReport, Notification, NotifyConfig, NotifySetting, OutboxRecord,
     OutboxState, RetryConfig, SmsConfig, SmtpConfig, TlsMode,
@@ -46,12 +47,13 @@ pub use permission::{Permission, UnknownPermission};
 pub use review::{PluginReport, Review, ReviewOutcome};
 pub use sqlite::{chain_hash, SqliteStore};
 pub use store::{
-    AdminRecord, ApprovalRecord, AuditEntry, AuditLog, AuditRecord, Closure, DeployNote,
+    AdminRecord, ApprovalRecord, AuditEntry, AuditLog, AuditRecord, Claim, Closure, DeployNote,
     DeployRecord, Grant, Grantable, NewRequest, PluginAttachment, RequestRecord, RequestState,
     RoleRecord, Settings, Store, Tx,
 };
 pub use workflow::{
-    ApproveOptions, Approved, Clock, FileRequest, Governance, Matching, Suggestion, MAX_ATTACHMENT,
+    AdminChanges, ApproveOptions, Approved, Clock, FileRequest, Governance, Matching, Suggestion,
+    MAX_ATTACHMENT,
 };
 
 /// Why a governed action did not happen. In every case nothing changed.
@@ -113,4 +115,9 @@ pub enum Error {
     /// The database failed.
     #[error("storage: {0}")]
     Storage(String),
+    /// The audit's head does not match the audit: entries were removed, rewritten or
+    /// written around the state. Nothing more is written until a Super Admin looks
+    /// into it and re-anchors the audit.
+    #[error("the audit cannot be extended: {0}; nothing was changed. A Super Admin must look into it and run `portcullis audit reanchor --reason …`")]
+    AuditBlocked(AuditBreak),
 }

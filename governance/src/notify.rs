@@ -112,6 +112,11 @@ pub struct RetryConfig {
     /// Give up after this many attempts (default 10).
     #[serde(default = "attempts")]
     pub max_attempts: u32,
+    /// How long a sender holds a notification it claimed (default 120). A sender
+    /// renews the claim right before it sends, so only one send must fit in it: it must
+    /// be longer than each transport's `timeout_seconds`.
+    #[serde(default = "lease")]
+    pub lease_seconds: i64,
 }
 
 impl Default for RetryConfig {
@@ -119,12 +124,17 @@ impl Default for RetryConfig {
         RetryConfig {
             base_seconds: thirty(),
             max_attempts: attempts(),
+            lease_seconds: lease(),
         }
     }
 }
 
 fn ten() -> u64 {
     10
+}
+
+fn lease() -> i64 {
+    120
 }
 
 fn thirty() -> i64 {
@@ -180,6 +190,18 @@ impl NotifyConfig {
         }
         if self.retry.base_seconds < 0 || self.retry.max_attempts == 0 {
             return bad("`retry.base_seconds` must be ≥ 0 and `retry.max_attempts` ≥ 1".to_owned());
+        }
+        let timeouts = [
+            self.email.as_ref().map(|e| ("email", e.timeout_seconds)),
+            self.sms.as_ref().map(|s| ("sms", s.timeout_seconds)),
+        ];
+        for (transport, timeout) in timeouts.into_iter().flatten() {
+            if u64::try_from(self.retry.lease_seconds).map_or(true, |lease| lease <= timeout) {
+                return bad(format!(
+                    "`retry.lease_seconds` ({}) must be longer than `{transport}.timeout_seconds` ({timeout}): a claim must outlast one send",
+                    self.retry.lease_seconds
+                ));
+            }
         }
         Ok(())
     }
@@ -306,6 +328,9 @@ pub struct DeliveryReport {
     pub retrying: usize,
     /// Failed for the last time.
     pub failed: usize,
+    /// Claimed, then found taken by another sender after the claim lapsed; not sent
+    /// by this run.
+    pub skipped: usize,
     /// The errors of this run, by outbox id.
     pub errors: Vec<(i64, String)>,
 }

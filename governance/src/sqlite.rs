@@ -10,16 +10,24 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::Digest;
 
 use crate::access::RequestKind;
+use crate::audit::{AuditKey, Head, HeadRead};
 use crate::notify::{Channel, Channels, Notification, NotifySetting, OutboxRecord, OutboxState};
 use crate::store::{
-    AdminRecord, AuditEntry, AuditLog, AuditRecord, Closure, DeployNote, DeployRecord, Grant,
-    Grantable, NewRequest, PluginAttachment, RequestRecord, RequestState, RoleRecord, Settings,
-    Store, Tx,
+    AdminRecord, AuditEntry, AuditLog, AuditRecord, Claim, Closure, DeployNote, DeployRecord,
+    Grant, Grantable, NewRequest, PluginAttachment, RequestRecord, RequestState, RoleRecord,
+    Settings, Store, Tx,
 };
 use crate::Error;
 
 /// The schema version this code reads and writes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// What takes a database of an older schema version to the next one.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+     ALTER TABLE outbox ADD COLUMN claim_until INTEGER;",
+)];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,7 +61,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     request INTEGER NOT NULL, reason TEXT NOT NULL, channel TEXT NOT NULL,
     recipient TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,
     state TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt INTEGER NOT NULL,
-    last_error TEXT, delivered INTEGER,
+    last_error TEXT, delivered INTEGER, claimed_by TEXT, claim_until INTEGER,
     UNIQUE (request, reason, channel, recipient));
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
 CREATE TABLE IF NOT EXISTS plugins (
@@ -67,19 +75,22 @@ CREATE TABLE IF NOT EXISTS audit (
     hash TEXT NOT NULL);
 ";
 
-/// State in one SQLite database file, and beside it `<file>.audit-head`: the last
-/// audit entry's sequence number and hash, rewritten after every commit that appended
-/// to the audit.
+/// State in one SQLite database file, and beside it `<file>.audit-head`: the audit's
+/// latest checkpoint (entry count and last hash) signed with the audit key, rewritten
+/// with every commit that appends to the audit. The key is a file of its own (default
+/// `audit.key` beside the database).
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
     head: PathBuf,
+    key_path: PathBuf,
+    key: Option<AuditKey>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, Error> {
-        let conn = Connection::open(path)
+        let mut conn = Connection::open(path)
             .map_err(|e| Error::Storage(format!("cannot open `{}`: {e}", path.display())))?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -91,54 +102,65 @@ impl SqliteStore {
                 r.get(0)
             })
             .optional()?;
-        match version {
+        match version.as_deref().map(str::parse::<i64>) {
             None => {
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
                     params![SCHEMA_VERSION.to_string()],
                 )?;
             }
-            Some(v) if v == SCHEMA_VERSION.to_string() => {}
-            Some(v) => {
+            Some(Ok(v)) if v == SCHEMA_VERSION => {}
+            Some(Ok(mut v)) if v < SCHEMA_VERSION => {
+                while let Some((_, migration)) = MIGRATIONS.iter().find(|(from, _)| *from == v) {
+                    let tx = conn.transaction()?;
+                    tx.execute_batch(migration)?;
+                    v += 1;
+                    tx.execute(
+                        "UPDATE meta SET value = ?1 WHERE key = 'schema'",
+                        params![v.to_string()],
+                    )?;
+                    tx.commit()?;
+                }
+                if v != SCHEMA_VERSION {
+                    return Err(Error::Storage(format!(
+                        "`{}` has schema version {v}, which this build cannot migrate",
+                        path.display()
+                    )));
+                }
+            }
+            Some(_) => {
                 return Err(Error::Storage(format!(
-                    "`{}` has schema version {v}; this build reads version {SCHEMA_VERSION}",
-                    path.display()
+                    "`{}` has schema version {}; this build reads version {SCHEMA_VERSION}",
+                    path.display(),
+                    version.unwrap_or_default()
                 )))
             }
         }
         let mut head = path.as_os_str().to_owned();
         head.push(".audit-head");
+        let key_path = path.with_file_name("audit.key");
         Ok(SqliteStore {
             conn,
             head: PathBuf::from(head),
+            key_path,
+            key: None,
         })
     }
 
-    fn write_head(&self, seq: i64, hash: &str) -> Result<(), Error> {
-        use std::io::Write;
-        let fail = |e: std::io::Error| {
-            Error::Storage(format!("cannot write `{}`: {e}", self.head.display()))
-        };
-        let mut temp = self.head.as_os_str().to_owned();
-        temp.push(".tmp");
-        let temp = PathBuf::from(temp);
-        let mut file = std::fs::File::create(&temp).map_err(fail)?;
-        writeln!(file, "{seq} {hash}").map_err(fail)?;
-        file.sync_all().map_err(fail)?;
-        std::fs::rename(&temp, &self.head).map_err(fail)?;
-        if let Some(dir) = self.head.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // The rename is durable once the directory is synced.
-            if let Ok(dir) = std::fs::File::open(dir) {
-                let _ = dir.sync_all();
-            }
-        }
-        Ok(())
+    /// Opens the database at `path` with the audit key at `key` instead of the default
+    /// `audit.key` beside it.
+    pub fn open_with_key(path: &Path, key: &Path) -> Result<SqliteStore, Error> {
+        let mut store = SqliteStore::open(path)?;
+        key.clone_into(&mut store.key_path);
+        Ok(store)
     }
-}
 
-impl Store for SqliteStore {
-    fn transaction<T>(
+    /// Runs `work` in one transaction. When it appends to the audit, the head must
+    /// first match the audit's last entry (unless `reanchor`), and the new head is
+    /// written, signed, before the commit (as pending) and after it.
+    fn run<T>(
         &mut self,
+        reanchor: bool,
         work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let tx = self
@@ -147,41 +169,118 @@ impl Store for SqliteStore {
         let mut handle = SqliteTx {
             tx: &tx,
             appended: None,
+            before: None,
         };
         let value = work(&mut handle)?;
-        let appended = handle.appended.take();
-        tx.commit()?;
-        if let Some((seq, hash)) = appended {
-            // Committed already; a head that lags after a crash here only means the
-            // newest entries are not yet anchored, which verification accepts.
-            self.write_head(seq, &hash)?;
+        let (appended, before) = (handle.appended.take(), handle.before.take().flatten());
+        let Some((seq, hash)) = appended else {
+            tx.commit()?;
+            return Ok(value);
+        };
+        let head = read_head(&self.head);
+        // A new state: nothing audited yet and no head; its key is made now.
+        let fresh = before.is_none() && head == HeadRead::Missing;
+        let key = load_key(&mut self.key, &self.key_path, fresh)?;
+        if !fresh && !reanchor {
+            let last = before.as_ref().map(|(s, h)| (*s, h.as_str()));
+            head.check(last, &key.public_key())
+                .map_err(Error::AuditBlocked)?;
         }
+        let committed = before.as_ref().map(|(s, h)| key.sign(*s, h));
+        let next = key.sign(seq, &hash);
+        write_head(
+            &self.head,
+            &Head {
+                head: committed,
+                pending: Some(next.clone()),
+            },
+        )?;
+        tx.commit()?;
+        write_head(
+            &self.head,
+            &Head {
+                head: Some(next),
+                pending: None,
+            },
+        )?;
         Ok(value)
     }
+}
 
-    fn audit_head(&mut self) -> Result<Option<(i64, String)>, Error> {
-        let text = match std::fs::read_to_string(&self.head) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::Storage(format!(
-                    "cannot read `{}`: {e}",
-                    self.head.display()
-                )))
-            }
-        };
-        let unreadable = || Error::Storage(format!("`{}` is unreadable", self.head.display()));
-        let (seq, hash) = text.trim().split_once(' ').ok_or_else(unreadable)?;
-        Ok(Some((
-            seq.parse().map_err(|_| unreadable())?,
-            hash.to_owned(),
-        )))
+fn load_key<'k>(
+    slot: &'k mut Option<AuditKey>,
+    path: &Path,
+    create: bool,
+) -> Result<&'k AuditKey, Error> {
+    if slot.is_none() {
+        *slot = Some(AuditKey::load(path, create)?);
+    }
+    slot.as_ref()
+        .ok_or_else(|| Error::Storage("the audit key did not load".to_owned()))
+}
+
+fn read_head(path: &Path) -> HeadRead {
+    match std::fs::read_to_string(path) {
+        Ok(text) => match serde_json::from_str::<Head>(&text) {
+            Ok(head) => HeadRead::Found(head),
+            Err(e) => HeadRead::Corrupt(format!("`{}` does not parse: {e}", path.display())),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => HeadRead::Missing,
+        Err(e) => HeadRead::Corrupt(format!("cannot read `{}`: {e}", path.display())),
+    }
+}
+
+fn write_head(path: &Path, head: &Head) -> Result<(), Error> {
+    use std::io::Write;
+    let fail =
+        |e: std::io::Error| Error::Storage(format!("cannot write `{}`: {e}", path.display()));
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let mut file = std::fs::File::create(&temp).map_err(fail)?;
+    writeln!(file, "{}", json(head)?).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&temp, path).map_err(fail)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The rename is durable once the directory is synced.
+        if let Ok(dir) = std::fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.run(false, work)
+    }
+
+    fn reanchor<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.run(true, work)
+    }
+
+    fn audit_head(&mut self) -> Result<HeadRead, Error> {
+        Ok(read_head(&self.head))
+    }
+
+    fn audit_key(&mut self) -> Result<&AuditKey, Error> {
+        load_key(&mut self.key, &self.key_path, false)
     }
 }
 
 struct SqliteTx<'a> {
     tx: &'a rusqlite::Transaction<'a>,
+    /// The last entry this transaction appended.
     appended: Option<(i64, String)>,
+    /// The audit's last entry before this transaction's first append (`Some(None)`
+    /// for an empty audit).
+    before: Option<Option<(i64, String)>>,
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
@@ -689,29 +788,39 @@ impl Tx for SqliteTx<'_> {
     fn claim_due(
         &mut self,
         now: Timestamp,
-        lease_until: Timestamp,
+        claim: &Claim,
         all: bool,
         limit: usize,
     ) -> Result<Vec<OutboxRecord>, Error> {
         let due = self.outbox_where(
-            "state = 'pending' AND (?1 OR next_attempt <= ?2) ORDER BY next_attempt, id LIMIT ?3",
+            "state = 'pending' AND (claim_until IS NULL OR claim_until <= ?2)
+             AND (?1 OR next_attempt <= ?2) ORDER BY next_attempt, id LIMIT ?3",
             params![all, now.unix(), i64::try_from(limit).unwrap_or(i64::MAX)],
         )?;
         for record in &due {
             self.tx.execute(
-                "UPDATE outbox SET next_attempt = ?2 WHERE id = ?1",
-                params![record.id, lease_until.unix()],
+                "UPDATE outbox SET claimed_by = ?2, claim_until = ?3 WHERE id = ?1",
+                params![record.id, claim.by, claim.until.unix()],
             )?;
         }
         Ok(due)
     }
 
-    fn mark_delivered(&mut self, id: i64, at: Timestamp) -> Result<(), Error> {
-        self.tx.execute(
-            "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered = ?2, last_error = NULL WHERE id = ?1",
-            params![id, at.unix()],
-        )?;
-        Ok(())
+    fn renew_claim(&mut self, id: i64, claim: &Claim) -> Result<bool, Error> {
+        Ok(self.tx.execute(
+            "UPDATE outbox SET claim_until = ?3
+             WHERE id = ?1 AND claimed_by = ?2 AND state = 'pending'",
+            params![id, claim.by, claim.until.unix()],
+        )? == 1)
+    }
+
+    fn mark_delivered(&mut self, id: i64, at: Timestamp, by: &str) -> Result<bool, Error> {
+        Ok(self.tx.execute(
+            "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered = ?2,
+                 last_error = NULL, claimed_by = NULL, claim_until = NULL
+             WHERE id = ?1 AND claimed_by = ?3",
+            params![id, at.unix(), by],
+        )? == 1)
     }
 
     fn mark_failed(
@@ -720,18 +829,23 @@ impl Tx for SqliteTx<'_> {
         attempts: u32,
         next: Option<Timestamp>,
         error: &str,
-    ) -> Result<(), Error> {
-        match next {
+        by: &str,
+    ) -> Result<bool, Error> {
+        let changed = match next {
             Some(next) => self.tx.execute(
-                "UPDATE outbox SET attempts = ?2, next_attempt = ?3, last_error = ?4 WHERE id = ?1",
-                params![id, attempts, next.unix(), error],
+                "UPDATE outbox SET attempts = ?2, next_attempt = ?3, last_error = ?4,
+                     claimed_by = NULL, claim_until = NULL
+                 WHERE id = ?1 AND claimed_by = ?5",
+                params![id, attempts, next.unix(), error, by],
             )?,
             None => self.tx.execute(
-                "UPDATE outbox SET state = 'failed', attempts = ?2, last_error = ?3 WHERE id = ?1",
-                params![id, attempts, error],
+                "UPDATE outbox SET state = 'failed', attempts = ?2, last_error = ?3,
+                     claimed_by = NULL, claim_until = NULL
+                 WHERE id = ?1 AND claimed_by = ?4",
+                params![id, attempts, error, by],
             )?,
         };
-        Ok(())
+        Ok(changed == 1)
     }
 
     fn outbox(&mut self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, Error> {
@@ -750,6 +864,9 @@ impl Tx for SqliteTx<'_> {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
+        if self.before.is_none() {
+            self.before = Some(last.clone());
+        }
         let (seq, previous) = match last {
             Some((seq, hash)) => (seq + 1, hash),
             None => (1, String::new()),

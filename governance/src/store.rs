@@ -6,6 +6,7 @@ use portcullis_engine::{Bundle, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{RequestKind, ScopeKind};
+use crate::audit::{AuditKey, HeadRead};
 use crate::notify::{Notification, NotifySetting, OutboxRecord, OutboxState};
 use crate::permission::Permission;
 use crate::Error;
@@ -19,10 +20,21 @@ pub trait Store {
         work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error>;
 
-    /// The last audit entry's sequence number and hash as recorded outside the
-    /// audit table, after every commit that appended to it; `None` before the first.
-    /// It lets verification notice entries cut off the end of the chain.
-    fn audit_head(&mut self) -> Result<Option<(i64, String)>, Error>;
+    /// Like [`Store::transaction`], but an append to the audit does not first check
+    /// the head against the audit: what re-anchoring a damaged audit runs in.
+    fn reanchor<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error>;
+
+    /// The audit's head as recorded outside the audit table: the signed checkpoint
+    /// of the last commit that appended to it. Every transaction that appends checks
+    /// it first and refuses to write when it does not match, and verification checks
+    /// it, so that entries cut off the end or a rewritten chain are noticed.
+    fn audit_head(&mut self) -> Result<HeadRead, Error>;
+
+    /// The key that signs the audit's head.
+    fn audit_key(&mut self) -> Result<&AuditKey, Error>;
 }
 
 /// The operations on state inside a transaction.
@@ -101,26 +113,33 @@ pub trait Tx {
     /// Writes a notification to the outbox; `false` when the same request, reason,
     /// channel and recipient is already there (each recipient is told once).
     fn enqueue(&mut self, notification: &Notification, now: Timestamp) -> Result<bool, Error>;
-    /// Claims up to `limit` pending notifications due at `now` (or all pending ones
-    /// when `all`), moving their next attempt to `lease_until` so that no other
-    /// sender takes them meanwhile.
+    /// Claims up to `limit` pending notifications due at `now` (or every pending one
+    /// when `all`) that no other sender holds: each gets `claim`, so that no other
+    /// sender takes it until the claim lapses.
     fn claim_due(
         &mut self,
         now: Timestamp,
-        lease_until: Timestamp,
+        claim: &Claim,
         all: bool,
         limit: usize,
     ) -> Result<Vec<OutboxRecord>, Error>;
-    /// Marks a notification delivered.
-    fn mark_delivered(&mut self, id: i64, at: Timestamp) -> Result<(), Error>;
-    /// Records a failed attempt: retried at `next` or, with `next` `None`, given up.
+    /// Renews the sender's claim on one notification right before it sends it; false
+    /// when the notification is no longer the sender's to send (its claim lapsed and
+    /// another sender took it, or it is no longer pending).
+    fn renew_claim(&mut self, id: i64, claim: &Claim) -> Result<bool, Error>;
+    /// Marks a notification delivered and releases `by`'s claim on it; false when `by`
+    /// did not hold it.
+    fn mark_delivered(&mut self, id: i64, at: Timestamp, by: &str) -> Result<bool, Error>;
+    /// Records a failed attempt and releases `by`'s claim: retried at `next` or, with
+    /// `next` `None`, given up. False when `by` did not hold it.
     fn mark_failed(
         &mut self,
         id: i64,
         attempts: u32,
         next: Option<Timestamp>,
         error: &str,
-    ) -> Result<(), Error>;
+        by: &str,
+    ) -> Result<bool, Error>;
     /// The outbox, oldest first, of a state if given.
     fn outbox(&mut self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, Error>;
 
@@ -433,4 +452,13 @@ pub struct AuditRecord {
     pub entry: AuditEntry,
     /// SHA-256 (hex) of the previous entry's hash and this entry.
     pub hash: String,
+}
+
+/// A sender's hold on the notifications it is sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Who holds them: unique to one delivery run.
+    pub by: String,
+    /// Until when, unless renewed.
+    pub until: Timestamp,
 }

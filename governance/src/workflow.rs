@@ -17,14 +17,15 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::access::{Act, Holdings, OrgTree, RequestKind, ScopeKind};
-use crate::audit::{self, AuditBreak, AuditQuery};
+use crate::audit::{self, AuditBreak, AuditQuery, Checkpoint, Head, HeadRead};
+use crate::edits::{self, owner_of};
 use crate::notify::{
     self, Channel, Channels, DeliveryReport, Notification, NotifyConfig, NotifySetting,
     OutboxRecord, OutboxState, RequestFacts,
 };
 use crate::permission::Permission;
 use crate::store::{
-    AdminRecord, ApprovalRecord, AuditEntry, AuditLog, AuditRecord, Closure, DeployNote,
+    AdminRecord, ApprovalRecord, AuditEntry, AuditLog, AuditRecord, Claim, Closure, DeployNote,
     DeployRecord, Grant, Grantable, NewRequest, RequestRecord, RequestState, RoleRecord, Settings,
     Store, Tx,
 };
@@ -57,6 +58,19 @@ impl<S: Store> std::fmt::Debug for Governance<S> {
             .field("generation", &self.engine.generation())
             .finish_non_exhaustive()
     }
+}
+
+/// Details of an administrator to change; `None` keeps what is there.
+#[derive(Debug, Clone, Default)]
+pub struct AdminChanges {
+    /// Display name.
+    pub name: Option<String>,
+    /// Home organization.
+    pub organization: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Phone number for SMS.
+    pub phone: Option<String>,
 }
 
 /// A request as a user files it.
@@ -343,6 +357,7 @@ impl<S: Store> Governance<S> {
     /// Decides an event on the current snapshot and audits it (a deny always, an allow
     /// when the organization's settings ask for it).
     pub fn decide(&mut self, event: &Event) -> Result<DecisionRecord, Error> {
+        self.check_event(event)?;
         let decision = self.engine.decide(event);
         self.record_decisions(&[(event.clone(), decision.clone())])?;
         Ok(decision)
@@ -357,6 +372,7 @@ impl<S: Store> Governance<S> {
             email,
             attachment,
         } = request;
+        self.check_event(&event)?;
         let organization = self.org_of_computer(&event.computer)?;
         let decision = self.engine.decide(&event);
         let asks = match kind {
@@ -430,6 +446,7 @@ impl<S: Store> Governance<S> {
             file,
             created: now,
         };
+        let tree = &self.tree;
         let id = self.store.transaction(|tx| {
             if let Some(pending) = tx
                 .requests(Some(RequestState::Pending))?
@@ -456,7 +473,7 @@ impl<S: Store> Governance<S> {
                 state: RequestState::Pending,
                 closure: None,
             };
-            let notified = enqueue_new_request(tx, &record, &context, &decision.notify, now)?;
+            let notified = enqueue_new_request(tx, tree, &record, &context, &decision.notify, now)?;
             tx.append_audit(&AuditEntry {
                 time: now,
                 actor: format!("user:{}@{}", new.event.user, new.computer),
@@ -618,15 +635,25 @@ impl<S: Store> Governance<S> {
             Approver::Plugin(_) => None,
         };
         if let Some(holdings) = &holdings {
-            holdings.check(
-                &self.tree,
-                Act::Approve {
-                    kind: request.filed.kind,
-                    scope: options.scope,
-                    elevate,
-                },
-                &org,
-            )?;
+            let act = Act::Approve {
+                kind: request.filed.kind,
+                scope: options.scope,
+                elevate,
+            };
+            holdings.check(&self.tree, act, &org)?;
+            if options.scope == ScopeKind::Global {
+                // A global policy reaches every descendant: the approver must be able to
+                // approve there too (Super Admin - Parent Only cannot).
+                for descendant in self.tree.subtree(&org) {
+                    holdings.check(&self.tree, act, descendant)?;
+                }
+            }
+        }
+        let rule = rule_for(&request.filed.event, &options.matching)?;
+        if let Some(holdings) = &holdings {
+            if writes_rule(&options.matching, &rule) {
+                holdings.check(&self.tree, Act::EditApplications, &org)?;
+            }
         }
         let now = self.now();
         let settings = self.settings_for(&computer_org)?;
@@ -665,7 +692,6 @@ impl<S: Store> Governance<S> {
                 )));
             }
         }
-        let rule = rule_for(&request.filed.event, &options.matching)?;
 
         // The new bundle: the rule in a new or existing application, and a policy.
         let mut bundle = self.bundle.clone();
@@ -1103,25 +1129,18 @@ impl<S: Store> Governance<S> {
         Ok(self.version)
     }
 
-    /// Deploys a whole bundle. The actor needs a deploy permission (Edit or View
-    /// Organizations) on every organization the bundle changes.
+    /// Deploys a whole bundle. Every entry it adds, changes or removes needs the
+    /// permission that governs its kind on the organizations it touches, in the current
+    /// tree and in the new one, and every changed organization needs a deploy
+    /// permission (Edit or View Organizations); see [`crate::edits`].
     pub fn deploy(&mut self, actor: &str, bundle: Bundle, reason: &str) -> Result<i64, Error> {
         let holdings = self.holdings(actor)?;
-        let new_tree = OrgTree::of(&bundle);
-        let changed = changed_orgs(&self.bundle, &bundle);
-        if changed.is_empty() {
+        if bundle == self.bundle {
             return Err(Error::Invalid(
                 "the bundle is the one already deployed".to_owned(),
             ));
         }
-        for org in &changed {
-            let tree = if new_tree.contains(org) {
-                &new_tree
-            } else {
-                &self.tree
-            };
-            holdings.check(tree, Act::Deploy, org)?;
-        }
+        let changed = edits::authorize_deploy(&holdings, &self.bundle, &bundle)?;
         let now = self.now();
         let audit = AuditEntry {
             time: now,
@@ -1255,7 +1274,7 @@ impl<S: Store> Governance<S> {
         holdings.check(&self.tree, Act::EditAdministrators, &admin.organization)?;
         let existing = self.store.transaction(|tx| tx.admin(&admin.id))?;
         if let Some(old) = &existing {
-            holdings.check(&self.tree, Act::EditAdministrators, &old.organization)?;
+            self.check_power_over(&holdings, old)?;
         }
         self.commit_system(
             actor,
@@ -1273,14 +1292,50 @@ impl<S: Store> Governance<S> {
         )
     }
 
+    /// Adds an administrator (name and organization needed), or changes the given
+    /// details of an existing one, keeping the rest; returns the record saved.
+    pub fn update_admin(
+        &mut self,
+        actor: &str,
+        id: &str,
+        changes: AdminChanges,
+    ) -> Result<AdminRecord, Error> {
+        let existing = self.store.transaction(|tx| tx.admin(id))?;
+        let record = match existing {
+            Some(old) => AdminRecord {
+                id: old.id,
+                name: changes.name.unwrap_or(old.name),
+                organization: changes.organization.unwrap_or(old.organization),
+                email: changes.email.or(old.email),
+                phone: changes.phone.or(old.phone),
+            },
+            None => {
+                let (Some(name), Some(organization)) = (changes.name, changes.organization) else {
+                    return Err(Error::Invalid(format!(
+                        "`{id}` is a new administrator: give a name and an organization"
+                    )));
+                };
+                AdminRecord {
+                    id: id.to_owned(),
+                    name,
+                    organization,
+                    email: changes.email,
+                    phone: changes.phone,
+                }
+            }
+        };
+        self.put_admin(actor, record.clone())?;
+        Ok(record)
+    }
+
     /// Deletes an administrator and their grants.
     pub fn delete_admin(&mut self, actor: &str, id: &str) -> Result<(), Error> {
         if actor == id {
             return Err(Error::Invalid("nobody can delete themselves".to_owned()));
         }
         let admin = self.load_admin(id)?;
-        self.holdings(actor)?
-            .check(&self.tree, Act::EditAdministrators, &admin.organization)?;
+        let holdings = self.holdings(actor)?;
+        self.check_power_over(&holdings, &admin)?;
         self.commit_system(
             actor,
             &admin.organization,
@@ -1579,12 +1634,116 @@ impl<S: Store> Governance<S> {
             .collect())
     }
 
-    /// Checks the audit's hash chain and its recorded head; returns the number of
-    /// entries, or where the chain breaks.
+    /// Checks the audit's hash chain and its signed head; returns the number of
+    /// entries, or the first place the audit breaks. A break that a re-anchoring
+    /// acknowledged later in the chain is not reported again.
     pub fn verify_audit(&mut self) -> Result<Result<usize, AuditBreak>, Error> {
+        let (count, problems) = self.audit_problems()?;
+        Ok(match problems.into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(count),
+        })
+    }
+
+    /// Like [`Governance::verify_audit`], and the chain must still extend
+    /// `checkpoint`, exported earlier with [`Governance::audit_checkpoint`]: it must be
+    /// signed by this state's key, and the entry it names must have its hash.
+    pub fn verify_audit_extends(
+        &mut self,
+        checkpoint: &Checkpoint,
+    ) -> Result<Result<usize, AuditBreak>, Error> {
+        let key = self.store.audit_key()?.public_key();
+        if !checkpoint.signed_by(&key) {
+            return Ok(Err(AuditBreak::HeadCorrupt {
+                reason: format!(
+                    "the checkpoint of entry {} is not signed by this state's audit key ({key}); the key was replaced, or the checkpoint is not this state's",
+                    checkpoint.count
+                ),
+            }));
+        }
+        let all = self.store.transaction(|tx| tx.audit(0))?;
+        let at = usize::try_from(checkpoint.count - 1)
+            .ok()
+            .and_then(|i| all.get(i));
+        match at {
+            None if checkpoint.count > 0 => {
+                return Ok(Err(AuditBreak::Truncated {
+                    last: all.last().map_or(0, |r| r.seq),
+                    head: checkpoint.count,
+                }))
+            }
+            Some(record) if record.hash != checkpoint.hash || record.seq != checkpoint.count => {
+                return Ok(Err(AuditBreak::Rewritten {
+                    seq: checkpoint.count,
+                }))
+            }
+            _ => {}
+        }
+        self.verify_audit()
+    }
+
+    /// The number of entries and every problem of the audit, in order.
+    fn audit_problems(&mut self) -> Result<(usize, Vec<AuditBreak>), Error> {
         let all = self.store.transaction(|tx| tx.audit(0))?;
         let head = self.store.audit_head()?;
-        audit::verify(&all, head)
+        let key = self.store.audit_key()?.public_key();
+        Ok((all.len(), audit::problems(&all, &head, &key)?))
+    }
+
+    /// The audit's latest signed checkpoint, to keep somewhere else: `audit verify
+    /// --checkpoint` later proves the audit still extends it. Fails when the head does
+    /// not verify.
+    pub fn audit_checkpoint(&mut self) -> Result<Checkpoint, Error> {
+        let (_, problems) = self.audit_problems()?;
+        if let Some(problem) = problems.into_iter().next() {
+            return Err(Error::AuditBlocked(problem));
+        }
+        match self.store.audit_head()? {
+            HeadRead::Found(Head {
+                head: Some(head), ..
+            }) => Ok(head),
+            _ => Err(Error::State("the audit has no head yet".to_owned())),
+        }
+    }
+
+    /// Re-anchors a damaged audit: appends an entry that says what was lost or broken
+    /// (every problem verification finds, and `reason`), signs a new head, and lets
+    /// writes go on. Needs Super Admin on every top-level organization.
+    pub fn reanchor_audit(&mut self, actor: &str, reason: &str) -> Result<Vec<AuditBreak>, Error> {
+        let holdings = self.holdings(actor)?;
+        for root in self.tree.roots() {
+            holdings.check(&self.tree, Act::ReanchorAudit, root)?;
+        }
+        if reason.trim().is_empty() {
+            return Err(Error::Invalid(
+                "re-anchoring needs a reason: what was looked into".to_owned(),
+            ));
+        }
+        let (count, problems) = self.audit_problems()?;
+        if problems.is_empty() {
+            return Err(Error::Invalid(format!(
+                "the audit verifies ({count} entries); there is nothing to re-anchor"
+            )));
+        }
+        let previous = match self.store.audit_head()? {
+            HeadRead::Found(head) => serde_json::to_value(head).unwrap_or_default(),
+            HeadRead::Missing => json!("missing"),
+            HeadRead::Corrupt(why) => json!(why),
+        };
+        let entry = AuditEntry {
+            time: self.now(),
+            actor: actor.to_owned(),
+            organization: None,
+            log: AuditLog::System,
+            kind: audit::REANCHOR.to_owned(),
+            detail: json!({
+                "reason": reason.trim(), "problems": problems, "entries": count,
+                "previous_head": previous,
+            }),
+        };
+        self.store
+            .reanchor(|tx| tx.append_audit(&entry).map(|_| ()))?;
+        Ok(problems)
     }
 
     /// Hands decisions made in-process to the audit, in one transaction: every deny,
@@ -1594,6 +1753,9 @@ impl<S: Store> Governance<S> {
         &mut self,
         decisions: &[(Event, DecisionRecord)],
     ) -> Result<usize, Error> {
+        for (event, _) in decisions {
+            self.check_event(event)?;
+        }
         let now = self.now();
         let mut entries = Vec::new();
         for (event, decision) in decisions {
@@ -1675,20 +1837,17 @@ impl<S: Store> Governance<S> {
     ) -> Result<(), Error> {
         let target = self.load_admin(admin)?;
         if actor != admin {
-            self.holdings(actor)?.check(
-                &self.tree,
-                Act::EditAdministrators,
-                &target.organization,
-            )?;
+            let holdings = self.holdings(actor)?;
+            self.check_power_over(&holdings, &target)?;
         }
         if channels.sms && target.phone.is_none() {
             return Err(Error::Invalid(format!(
-                "SMS needs a phone number on `{admin}`; add one with `portcullis admin add {admin} --phone +…`"
+                "SMS needs a phone number on `{admin}`; add one with `portcullis admin add --state DIR --as ADMIN {admin} --phone +…`"
             )));
         }
         if channels.email && target.email.is_none() {
             return Err(Error::Invalid(format!(
-                "email needs an address on `{admin}`; add one with `portcullis admin add {admin} --email …`"
+                "email needs an address on `{admin}`; add one with `portcullis admin add --state DIR --as ADMIN {admin} --email …`"
             )));
         }
         let setting = NotifySetting {
@@ -1712,32 +1871,59 @@ impl<S: Store> Governance<S> {
 
     /// Sends the notifications that are due (every pending one with `all`), marking
     /// each delivered or scheduling its retry.
+    ///
+    /// Each notification is sent once, however many senders run at once and however
+    /// slow the servers are: a sender claims a batch, renews its claim on each
+    /// notification right before sending it (so only one send has to fit in the lease),
+    /// skips a notification whose lapsed claim another sender took, and releases the
+    /// claim when it records the outcome. Only a crash between a send and its record
+    /// can send a notification again, once its claim lapses.
     pub fn deliver_notifications(&mut self, all: bool) -> Result<DeliveryReport, Error> {
         let config = self.notify_config()?.ok_or_else(|| {
             Error::State(
                 "notifications are not configured; run `portcullis notify configure`".to_owned(),
             )
         })?;
+        let lease = config.retry.lease_seconds.max(1);
+        let by = claimant();
+        let claim = |now: Timestamp| Claim {
+            by: by.clone(),
+            until: Timestamp::from_unix(now.unix().saturating_add(lease)),
+        };
         let now = self.now();
-        let lease = Timestamp::from_unix(now.unix().saturating_add(LEASE_SECONDS));
+        let first = claim(now);
         let due = self
             .store
-            .transaction(|tx| tx.claim_due(now, lease, all, DELIVERY_BATCH))?;
+            .transaction(|tx| tx.claim_due(now, &first, all, DELIVERY_BATCH))?;
         let mut report = DeliveryReport::default();
         for record in due {
+            let renewed = claim(self.now());
+            if !self
+                .store
+                .transaction(|tx| tx.renew_claim(record.id, &renewed))?
+            {
+                report.skipped += 1;
+                continue;
+            }
             let result = notify::send(&config, &record.notification);
             let at = self.now();
             let attempts = record.attempts.saturating_add(1);
-            self.store.transaction(|tx| match &result {
-                Ok(()) => tx.mark_delivered(record.id, at),
+            let recorded = self.store.transaction(|tx| match &result {
+                Ok(()) => tx.mark_delivered(record.id, at, &by),
                 Err(error) if attempts >= config.retry.max_attempts => {
-                    tx.mark_failed(record.id, attempts, None, error)
+                    tx.mark_failed(record.id, attempts, None, error, &by)
                 }
                 Err(error) => {
                     let next = at
                         .unix()
                         .saturating_add(notify::backoff(&config.retry, attempts));
-                    tx.mark_failed(record.id, attempts, Some(Timestamp::from_unix(next)), error)
+                    tx.mark_failed(
+                        record.id,
+                        attempts,
+                        Some(Timestamp::from_unix(next)),
+                        error,
+                        &by,
+                    )
                 }
             })?;
             match result {
@@ -1750,6 +1936,12 @@ impl<S: Store> Governance<S> {
                     }
                     report.errors.push((record.id, error));
                 }
+            }
+            if !recorded {
+                report.errors.push((
+                    record.id,
+                    "the claim lapsed while sending (a send took longer than `retry.lease_seconds`); another sender may send it again".to_owned(),
+                ));
             }
         }
         Ok(report)
@@ -1788,6 +1980,15 @@ impl<S: Store> Governance<S> {
 
     // ---- helpers -----------------------------------------------------------------
 
+    /// Checks an event from outside against the engine's limits before anything is
+    /// decided, stored or copied.
+    fn check_event(&self, event: &Event) -> Result<(), Error> {
+        self.engine
+            .limits()
+            .check_event(event)
+            .map_err(|e| Error::Invalid(format!("the event: {e}")))
+    }
+
     /// Checks one governed action of an administrator.
     pub(crate) fn check(&mut self, actor: &str, act: Act, org: &str) -> Result<(), Error> {
         self.holdings(actor)?.check(&self.tree, act, org)?;
@@ -1812,32 +2013,27 @@ impl<S: Store> Governance<S> {
     }
 
     fn holdings(&mut self, admin: &str) -> Result<Holdings, Error> {
-        let admin = admin.to_owned();
-        let held = self.store.transaction(|tx| {
-            if tx.admin(&admin)?.is_none() {
-                return Err(Error::NotFound {
-                    kind: "administrator",
-                    id: admin.clone(),
-                });
-            }
-            let mut held = Vec::new();
-            for grant in tx.grants(&admin)? {
-                match grant.what {
-                    Grantable::Permission(p) => held.push((grant.organization, p)),
-                    Grantable::Role(role) => {
-                        if let Some(role) = tx.role(&role)? {
-                            held.extend(
-                                role.permissions
-                                    .into_iter()
-                                    .map(|p| (grant.organization.clone(), p)),
-                            );
-                        }
-                    }
-                }
-            }
-            Ok(held)
-        })?;
-        Ok(Holdings::new(&admin, held))
+        self.store
+            .transaction(|tx| holdings_in(tx, admin))?
+            .ok_or_else(|| Error::NotFound {
+                kind: "administrator",
+                id: admin.to_owned(),
+            })
+    }
+
+    /// Editing or deleting an administrator needs Edit Administrators on their home
+    /// organization and on every organization where they hold a grant: a client's
+    /// administrator cannot take over the account of an MSP's Super Admin.
+    fn check_power_over(&mut self, holdings: &Holdings, target: &AdminRecord) -> Result<(), Error> {
+        let grants = self.store.transaction(|tx| tx.grants(&target.id))?;
+        let orgs: BTreeSet<&str> = std::iter::once(target.organization.as_str())
+            .chain(grants.iter().map(|g| g.organization.as_str()))
+            .filter(|o| self.tree.contains(o))
+            .collect();
+        for org in orgs {
+            holdings.check(&self.tree, Act::EditAdministrators, org)?;
+        }
+        Ok(())
     }
 
     fn home_org(&mut self, admin: &str) -> Result<String, Error> {
@@ -1915,6 +2111,11 @@ impl Governance<SqliteStore> {
 
     /// Opens the state in `dir` with the system clock.
     pub fn open_dir(dir: &Path) -> Result<Self, Error> {
+        Self::open_dir_with_key(dir, None)
+    }
+
+    /// Opens the state in `dir`, its audit key at `key` (default `dir/audit.key`).
+    pub fn open_dir_with_key(dir: &Path, key: Option<&Path>) -> Result<Self, Error> {
         if !Self::database(dir).exists() {
             return Err(Error::State(format!(
                 "`{}` holds no state; run `portcullis init --state {}` first",
@@ -1922,22 +2123,37 @@ impl Governance<SqliteStore> {
                 dir.display()
             )));
         }
-        Governance::open(
-            SqliteStore::open(&Self::database(dir))?,
-            Self::system_clock(),
-        )
+        Governance::open(Self::store(dir, key)?, Self::system_clock())
     }
 
-    /// Initializes the state in `dir` (creating the directory).
+    /// Initializes the state in `dir` (creating the directory, owner-only).
     pub fn init_dir(dir: &Path, bundle: Bundle, first: AdminRecord) -> Result<Self, Error> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Storage(format!("cannot create `{}`: {e}", dir.display())))?;
-        Governance::init(
-            SqliteStore::open(&Self::database(dir))?,
-            bundle,
-            first,
-            Self::system_clock(),
-        )
+        Self::init_dir_with_key(dir, None, bundle, first)
+    }
+
+    /// Initializes the state in `dir`, its audit key made at `key` (default
+    /// `dir/audit.key`).
+    pub fn init_dir_with_key(
+        dir: &Path,
+        key: Option<&Path>,
+        bundle: Bundle,
+        first: AdminRecord,
+    ) -> Result<Self, Error> {
+        let fail =
+            |e: std::io::Error| Error::Storage(format!("cannot create `{}`: {e}", dir.display()));
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(fail)?;
+        Governance::init(Self::store(dir, key)?, bundle, first, Self::system_clock())
+    }
+
+    fn store(dir: &Path, key: Option<&Path>) -> Result<SqliteStore, Error> {
+        match key {
+            Some(key) => SqliteStore::open_with_key(&Self::database(dir), key),
+            None => SqliteStore::open(&Self::database(dir)),
+        }
     }
 }
 
@@ -2000,10 +2216,46 @@ impl Approver<'_> {
     }
 }
 
+/// What an administrator holds, from grants and roles; `None` when there is no such
+/// administrator.
+fn holdings_in(tx: &mut dyn Tx, admin: &str) -> Result<Option<Holdings>, Error> {
+    if tx.admin(admin)?.is_none() {
+        return Ok(None);
+    }
+    let mut held = Vec::new();
+    for grant in tx.grants(admin)? {
+        match grant.what {
+            Grantable::Permission(p) => held.push((grant.organization, p)),
+            Grantable::Role(role) => {
+                if let Some(role) = tx.role(&role)? {
+                    held.extend(
+                        role.permissions
+                            .into_iter()
+                            .map(|p| (grant.organization.clone(), p)),
+                    );
+                }
+            }
+        }
+    }
+    Ok(Some(Holdings::new(admin, held)))
+}
+
+/// A name for one delivery run's claims, unique across processes and runs.
+fn claimant() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// Where the notification settings are stored.
 const NOTIFY_CONFIG: &str = "notify-config";
-/// How long a sender holds the notifications it claimed.
-const LEASE_SECONDS: i64 = 120;
 /// How many notifications one delivery run takes.
 const DELIVERY_BATCH: usize = 1000;
 
@@ -2036,6 +2288,7 @@ fn link(config: Option<&NotifyConfig>, request: i64) -> String {
 /// recipients; each address once. Returns how many.
 fn enqueue_new_request(
     tx: &mut dyn Tx,
+    tree: &OrgTree,
     request: &RequestRecord,
     context: &Context,
     policy_recipients: &[Recipient],
@@ -2051,6 +2304,19 @@ fn enqueue_new_request(
             continue;
         };
         if !context.lineage.contains(&admin.organization) {
+            continue;
+        }
+        // Being told of a request needs permission to open it there: the message
+        // carries the user, their message, the path, the hash and the signer.
+        let may_open = holdings_in(tx, &admin.id)?.is_some_and(|h| {
+            h.check(
+                tree,
+                Act::OpenRequest(request.filed.kind),
+                &request.filed.organization,
+            )
+            .is_ok()
+        });
+        if !may_open {
             continue;
         }
         if setting.channels.email {
@@ -2201,9 +2467,9 @@ fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
         })
     };
     let path = || {
-        if event.path.contains(['*', '?']) {
+        if event.path.contains(['*', '?']) || event.path.starts_with("regex:") {
             Err(Error::Invalid(format!(
-                "the path `{}` contains a wildcard character; match it by hash or a custom rule",
+                "the path `{}` would be read as a pattern; match it by hash or a custom rule",
                 event.path
             )))
         } else {
@@ -2233,6 +2499,22 @@ fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
     })
 }
 
+/// Whether an approval's rule goes beyond the built-in match choices an approver has:
+/// a custom rule, a path pattern (wildcard or `regex:`), or a certificate named by its
+/// subject alone. Writing one needs Edit Application Control Applications.
+fn writes_rule(matching: &Matching, rule: &FileRule) -> bool {
+    if matches!(matching, Matching::Custom(_)) {
+        return true;
+    }
+    let pattern = rule
+        .path()
+        .is_some_and(|p| p.contains(['*', '?']) || p.starts_with("regex:"));
+    let subject_only = rule
+        .certificate()
+        .is_some_and(|c| c.thumbprint.is_none() && c.issuer.is_none());
+    pattern || subject_only
+}
+
 fn file_name(path: &str) -> String {
     path.rsplit(['\\', '/'])
         .find(|part| !part.is_empty())
@@ -2257,72 +2539,5 @@ fn positions_of(bundle: &Bundle, org: &str) -> BTreeSet<i64> {
         .iter()
         .filter(|p| owner_of(bundle, &p.scope).as_deref() == Some(org))
         .map(|p| p.position)
-        .collect()
-}
-
-fn owner_of(bundle: &Bundle, scope: &Scope) -> Option<String> {
-    let group_org = |group: &str| {
-        bundle
-            .groups
-            .iter()
-            .find(|g| g.id == group)
-            .map(|g| g.organization.clone())
-    };
-    match scope {
-        Scope::Computer(c) => bundle
-            .computers
-            .iter()
-            .find(|k| &k.id == c)
-            .and_then(|k| group_org(&k.group)),
-        Scope::Group(g) => group_org(g),
-        Scope::Organization(o) | Scope::Global(o) => Some(o.clone()),
-    }
-}
-
-/// The organizations whose entries differ between two bundles (added and removed
-/// ones included).
-fn changed_orgs(old: &Bundle, new: &Bundle) -> Vec<String> {
-    fn content(bundle: &Bundle) -> BTreeMap<String, serde_json::Value> {
-        let mut out: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
-        for o in &bundle.organizations {
-            out.entry(o.id.clone())
-                .or_default()
-                .push(json!({"organization": o}));
-        }
-        let group_org: BTreeMap<&str, &str> = bundle
-            .groups
-            .iter()
-            .map(|g| (g.id.as_str(), g.organization.as_str()))
-            .collect();
-        for g in &bundle.groups {
-            out.entry(g.organization.clone())
-                .or_default()
-                .push(json!({"group": g}));
-        }
-        for c in &bundle.computers {
-            let org = group_org.get(c.group.as_str()).copied().unwrap_or_default();
-            out.entry(org.to_owned())
-                .or_default()
-                .push(json!({"computer": c}));
-        }
-        for a in &bundle.applications {
-            out.entry(a.organization.clone())
-                .or_default()
-                .push(json!({"application": a}));
-        }
-        for p in &bundle.policies {
-            let org = owner_of(bundle, &p.scope).unwrap_or_default();
-            out.entry(org).or_default().push(json!({"policy": p}));
-        }
-        out.into_iter()
-            .map(|(k, v)| (k, serde_json::Value::Array(v)))
-            .collect()
-    }
-    let (a, b) = (content(old), content(new));
-    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.into_iter()
-        .filter(|k| a.get(*k) != b.get(*k))
-        .filter(|k| !k.is_empty())
-        .cloned()
         .collect()
 }

@@ -112,6 +112,17 @@ pub struct EventError {
     pub column: Option<usize>,
 }
 
+impl EventError {
+    /// An error about the event as a whole, with no position in its text.
+    pub fn new(message: String) -> EventError {
+        EventError {
+            message,
+            line: None,
+            column: None,
+        }
+    }
+}
+
 fn location_suffix(line: Option<usize>, column: Option<usize>) -> String {
     match (line, column) {
         (Some(line), Some(column)) => format!(" at line {line} column {column}"),
