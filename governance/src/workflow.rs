@@ -2146,6 +2146,13 @@ impl Governance<SqliteStore> {
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         builder.create(dir).map_err(fail)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Whoever can write the state can act as any administrator in local mode.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(fail)?;
+        }
         Governance::init(Self::store(dir, key)?, bundle, first, Self::system_clock())
     }
 

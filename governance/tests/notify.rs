@@ -11,11 +11,13 @@
 mod servers;
 
 use std::path::Path;
+use std::time::Duration;
 
 use portcullis_engine::Event;
 use portcullis_governance::{
-    AdminRecord, ApproveOptions, Channels, Error, FileRequest, Governance, Matching, NotifyConfig,
-    OutboxState, RequestKind, RetryConfig, ScopeKind, SmsConfig, SmtpConfig, TlsMode,
+    AdminRecord, ApproveOptions, Channels, Error, FileRequest, Governance, Grant, Grantable,
+    Matching, NotifyConfig, OutboxState, Permission, RequestKind, RetryConfig, ScopeKind,
+    SmsConfig, SmtpConfig, TlsMode,
 };
 use servers::{free_port, HttpServer, SmtpServer};
 
@@ -65,6 +67,7 @@ fn config(smtp_port: u16, sms_port: u16, base_seconds: i64, max_attempts: u32) -
         retry: RetryConfig {
             base_seconds,
             max_attempts,
+            ..RetryConfig::default()
         },
     }
 }
@@ -105,6 +108,20 @@ fn staff(gov: &mut Governance) {
     ];
     for (id, org, email, phone) in people {
         gov.put_admin("root", admin(id, org, email, phone)).unwrap();
+        // Being told of a request needs the permission to open it.
+        let grant = match id {
+            "dora" => Permission::ElevationAdministrator,
+            _ => Permission::ApproveComputer,
+        };
+        gov.grant(
+            "root",
+            Grant {
+                admin: id.into(),
+                organization: org.into(),
+                what: Grantable::Permission(grant),
+            },
+        )
+        .unwrap();
     }
     let both = Channels {
         email: true,
@@ -347,6 +364,15 @@ fn bad_configuration_is_a_clear_error_or_a_retried_delivery() {
     // An unreachable server: retried, then given up with the error, never lost.
     gov.configure_notifications("root", config(port, port, 0, 2))
         .unwrap();
+    gov.grant(
+        "root",
+        Grant {
+            admin: "eve".into(),
+            organization: "lakeside".into(),
+            what: Grantable::Permission(Permission::ApproveComputer),
+        },
+    )
+    .unwrap();
     gov.set_notify("eve", "eve", RequestKind::Application, email)
         .unwrap();
     file(&mut gov);
@@ -359,4 +385,130 @@ fn bad_configuration_is_a_clear_error_or_a_retried_delivery() {
     assert!(outbox.iter().all(|o| o.state == OutboxState::Failed
         && o.attempts == 2
         && o.last_error.as_deref().is_some_and(|e| !e.is_empty())));
+}
+
+/// Three approvers of summit, told of application requests by email only, and
+/// `requests` requests on a summit computer (whose default deny names nobody): three
+/// emails a request. Returns the pending notifications.
+fn many(gov: &mut Governance, requests: u32) -> usize {
+    for id in ["sam", "sue", "sid"] {
+        let email = format!("{id}@summit.example");
+        gov.put_admin("root", admin(id, "summit", Some(&email), None))
+            .unwrap();
+        gov.grant(
+            "root",
+            Grant {
+                admin: id.into(),
+                organization: "summit".into(),
+                what: Grantable::Permission(Permission::ApproveComputer),
+            },
+        )
+        .unwrap();
+        let email = Channels {
+            email: true,
+            sms: false,
+        };
+        gov.set_notify("root", id, RequestKind::Application, email)
+            .unwrap();
+    }
+    for n in 0..requests {
+        let event = Event::from_json(&format!(
+            r#"{{"computer": "summit-build-01", "user": "sam", "path": "/home/sam/bin/tool-{n}",
+                "sha256": "{:064x}", "time": "2026-11-22T10:00:00Z"}}"#,
+            0xfeed_0000_u64 + u64::from(n)
+        ))
+        .unwrap();
+        gov.file_request(FileRequest {
+            kind: RequestKind::Application,
+            event,
+            message: format!("request {n}"),
+            email: None,
+            attachment: None,
+        })
+        .unwrap();
+    }
+    gov.outbox("root", Some(OutboxState::Pending))
+        .unwrap()
+        .len()
+}
+
+fn email_only(smtp_port: u16, lease_seconds: i64) -> NotifyConfig {
+    let mut config = config(smtp_port, free_port(), 3600, 5);
+    config.sms = None;
+    if let Some(email) = &mut config.email {
+        email.timeout_seconds = 1;
+    }
+    config.retry.lease_seconds = lease_seconds;
+    config
+}
+
+#[test]
+fn concurrent_senders_against_a_slow_server_send_each_notification_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_port = free_port();
+    let state = dir.path().join("state");
+    let pending = {
+        let mut gov = init(&state);
+        gov.configure_notifications("root", email_only(smtp_port, 120))
+            .unwrap();
+        many(&mut gov, 3)
+    };
+    assert_eq!(pending, 9, "sam, sue and sid for each of 3 requests");
+    let smtp = SmtpServer::start_slow(smtp_port, dir.path(), Duration::from_millis(150));
+    let senders: Vec<_> = (0..3)
+        .map(|_| {
+            let state = state.clone();
+            std::thread::spawn(move || {
+                let mut gov = Governance::open_dir(&state).unwrap();
+                gov.deliver_notifications(true).unwrap()
+            })
+        })
+        .collect();
+    let reports: Vec<_> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+    let delivered: usize = reports.iter().map(|r| r.delivered).sum();
+    assert_eq!(delivered, 9, "{reports:?}");
+    assert_eq!(smtp.messages().len(), 9, "{reports:?}");
+    let mut gov = Governance::open_dir(&state).unwrap();
+    assert!(gov
+        .outbox("root", None)
+        .unwrap()
+        .iter()
+        .all(|o| o.state == OutboxState::Delivered && o.attempts == 1));
+}
+
+#[test]
+fn a_batch_that_outlives_its_lease_is_not_sent_again_by_the_next_sender() {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp_port = free_port();
+    let state = dir.path().join("state");
+    let pending = {
+        let mut gov = init(&state);
+        // Each send fits in the 2-second lease; the whole batch (12 × 0.4 s) does not.
+        gov.configure_notifications("root", email_only(smtp_port, 2))
+            .unwrap();
+        many(&mut gov, 4)
+    };
+    assert_eq!(pending, 12);
+    let smtp = SmtpServer::start_slow(smtp_port, dir.path(), Duration::from_millis(400));
+    let first = {
+        let state = state.clone();
+        std::thread::spawn(move || {
+            let mut gov = Governance::open_dir(&state).unwrap();
+            gov.deliver_notifications(false).unwrap()
+        })
+    };
+    // The next run starts once the first run's batch claim has lapsed.
+    std::thread::sleep(Duration::from_millis(3_200));
+    let mut gov = Governance::open_dir(&state).unwrap();
+    let second = gov.deliver_notifications(false).unwrap();
+    let first = first.join().unwrap();
+    assert_eq!(
+        first.delivered + second.delivered,
+        12,
+        "{first:?} {second:?}"
+    );
+    assert!(second.delivered > 0, "the second run took over: {second:?}");
+    assert_eq!(first.skipped, second.delivered, "{first:?} {second:?}");
+    assert_eq!(smtp.messages().len(), 12);
+    assert!(first.errors.is_empty() && second.errors.is_empty());
 }

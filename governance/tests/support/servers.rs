@@ -39,17 +39,54 @@ pub struct SmtpServer {
     pub port: u16,
 }
 
+/// An aiosmtpd server whose Mailbox handler waits before it accepts each message's data.
+const SLOW_SMTP: &str = r#"
+import asyncio, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+
+class Slow(Mailbox):
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(float(sys.argv[3]))
+        return await super().handle_DATA(server, session, envelope)
+
+Controller(Slow(sys.argv[2]), hostname="127.0.0.1", port=int(sys.argv[1])).start()
+while True:
+    time.sleep(3600)
+"#;
+
 impl SmtpServer {
     pub fn start(port: u16, dir: &Path) -> SmtpServer {
+        Self::spawn(port, dir, None)
+    }
+
+    /// A server that takes `delay` to accept each message.
+    pub fn start_slow(port: u16, dir: &Path, delay: Duration) -> SmtpServer {
+        Self::spawn(port, dir, Some(delay))
+    }
+
+    fn spawn(port: u16, dir: &Path, delay: Option<Duration>) -> SmtpServer {
         let maildir = dir.join(format!("maildir-{port}"));
         for sub in ["tmp", "new", "cur"] {
             std::fs::create_dir_all(maildir.join(sub)).unwrap();
         }
-        let child = Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
+        let mut command = Command::new("python3");
+        match delay {
+            None => {
+                command
+                    .args(["-m", "aiosmtpd", "-n", "-l"])
+                    .arg(format!("127.0.0.1:{port}"))
+                    .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                    .arg(&maildir);
+            }
+            Some(delay) => {
+                command
+                    .args(["-c", SLOW_SMTP, &port.to_string()])
+                    .arg(&maildir)
+                    .arg(delay.as_secs_f64().to_string());
+            }
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
