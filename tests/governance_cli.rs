@@ -405,6 +405,17 @@ fn notifications_from_the_command_line_reach_a_real_smtp_server() {
         "--email",
         "ann@lakeside.example",
     ]);
+    // Being told of requests needs the permission to open them.
+    cmd(&[
+        "grant",
+        "--as",
+        "root",
+        "ann",
+        "--org",
+        "lakeside",
+        "--permission",
+        "approve-computer",
+    ]);
     let on = cmd(&[
         "admin",
         "notify",
@@ -587,4 +598,57 @@ fn attached_plugins_review_requests_and_check_allowed_executions() {
         "audit", "search", "--as", "root", "--kind", "deny", "--json",
     ]);
     assert!(audit.contains("labelprint.exe"));
+}
+
+#[test]
+fn control_characters_from_users_are_printed_inert() {
+    let s = StateDir::new();
+    s.ok(&[
+        "init",
+        "--bundle",
+        "examples/bundle.json",
+        "--admin",
+        "root",
+        "--name",
+        "Root",
+    ]);
+    let blocked = std::fs::read_to_string(root().join("examples/request/blocked.json")).unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&blocked).unwrap();
+    event["user"] =
+        serde_json::json!("LAKESIDE\\amy\r\n   7  pending  fake request\u{1b}]0;owned\u{7}");
+    let path = s.dir.path().join("hostile.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    s.ok(&[
+        "request",
+        path.to_str().unwrap(),
+        "--message",
+        "labels\u{1b}[2J\u{9b}31m\nsecond line",
+    ]);
+    for args in [
+        &["requests", "list", "--as", "root"][..],
+        &["requests", "show", "--as", "root", "1"][..],
+    ] {
+        let out = s.ok(args);
+        assert!(
+            !out.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?} printed a control character: {out:?}"
+        );
+        assert!(
+            out.contains("\\r\\n   7  pending  fake request\\u{1b}]0;owned\\u{7}"),
+            "{out}"
+        );
+        assert!(!out.contains("\n   7  pending"), "{out}");
+    }
+    let shown = s.ok(&["requests", "show", "--as", "root", "1"]);
+    assert!(
+        shown.contains("labels\\u{1b}[2J\\u{9b}31m\\nsecond line"),
+        "{shown}"
+    );
+    // JSON keeps the text exactly, escaped as JSON.
+    let json = s.ok(&["requests", "show", "--as", "root", "1", "--json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        value["filed"]["message"],
+        "labels\u{1b}[2J\u{9b}31m\nsecond line"
+    );
 }

@@ -2150,8 +2150,7 @@ impl Governance<SqliteStore> {
         {
             use std::os::unix::fs::PermissionsExt;
             // Whoever can write the state can act as any administrator in local mode.
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(fail)?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
         }
         Governance::init(Self::store(dir, key)?, bundle, first, Self::system_clock())
     }
