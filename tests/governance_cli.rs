@@ -648,7 +648,7 @@ fn control_characters_from_users_are_printed_inert() {
     let json = s.ok(&["requests", "show", "--as", "root", "1", "--json"]);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(
-        value["filed"]["message"],
+        value["message"],
         "labels\u{1b}[2J\u{9b}31m\nsecond line"
     );
 }
