@@ -244,7 +244,8 @@ pub enum GovernCommand {
         /// The organization.
         org: String,
         /// Change a setting: `suggest_after=2`, `request_ttl_seconds=86400`,
-        /// `new_software_computer_first=false`, `wider_needs_justification=false`.
+        /// `new_software_computer_first=false`, `wider_needs_justification=false`,
+        /// `audit_allows=true`.
         #[arg(long, value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
@@ -1059,11 +1060,12 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, String> {
             }
             print(state.json, &settings, || {
                 format!(
-                    "`{org}`: new software at computer scope first: {}; wider approvals need a justification: {}; suggest a wider policy after {} computers; requests expire after {} s\n",
+                    "`{org}`: new software at computer scope first: {}; wider approvals need a justification: {}; suggest a wider policy after {} computers; requests expire after {} s; allowed executions audited: {}\n",
                     settings.new_software_computer_first,
                     settings.wider_needs_justification,
                     settings.suggest_after,
-                    settings.request_ttl_seconds
+                    settings.request_ttl_seconds,
+                    settings.audit_allows
                 )
             })?;
         }
@@ -1666,14 +1668,13 @@ fn describe_decision(d: &DecisionRecord) -> String {
         Outcome::Deny => format!("deny ({by})"),
     };
     if d.can_request {
-        let kind = match d.request_kind {
-            Some(portcullis_engine::RequestKind::Elevation) => "elevation",
-            _ => "application",
+        let (kind, command) = match d.request_kind {
+            Some(portcullis_engine::RequestKind::Elevation) => {
+                ("elevation", "portcullis request --kind elevation")
+            }
+            _ => ("application", "portcullis request"),
         };
-        let _ = write!(
-            out,
-            "; the user may request {kind} access (`portcullis request`)"
-        );
+        let _ = write!(out, "; the user may request {kind} access (`{command}`)");
     }
     out.push('\n');
     out

@@ -647,8 +647,5 @@ fn control_characters_from_users_are_printed_inert() {
     // JSON keeps the text exactly, escaped as JSON.
     let json = s.ok(&["requests", "show", "--as", "root", "1", "--json"]);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(
-        value["message"],
-        "labels\u{1b}[2J\u{9b}31m\nsecond line"
-    );
+    assert_eq!(value["message"], "labels\u{1b}[2J\u{9b}31m\nsecond line");
 }

@@ -1577,6 +1577,11 @@ impl<S: Store> Governance<S> {
                 "request_ttl_seconds must be positive".to_owned(),
             ));
         }
+        if settings.suggest_after < 1 {
+            return Err(Error::Invalid(
+                "suggest_after must be at least 1 (computers)".to_owned(),
+            ));
+        }
         self.holdings(actor)?
             .check(&self.tree, Act::EditSettings, org)?;
         self.commit_system(
