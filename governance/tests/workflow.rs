@@ -347,6 +347,19 @@ fn certificate_matching_needs_a_valid_signature_and_custom_rules_compile() {
         .unwrap_err();
     assert!(error.to_string().contains("no valid signature"), "{error}");
     let bad = FileRule::default().with_path("relative\\path.exe");
+    // A custom rule needs Edit Application Control Applications besides the approval.
+    let error = f
+        .gov
+        .approve(
+            "eve",
+            id,
+            ApproveOptions::new(ScopeKind::Computer, Matching::Custom(bad.clone())),
+        )
+        .unwrap_err();
+    assert!(matches!(error, Error::Refused(_)), "{error}");
+    f.gov
+        .grant("root", grant("eve", "acme", Permission::EditApplications))
+        .unwrap();
     let error = f
         .gov
         .approve(
@@ -667,6 +680,21 @@ fn deploy_and_rollback_are_checked_and_versioned() {
     let mut f = fixture();
     let mut bundle = f.gov.bundle().clone();
     bundle.policies.retain(|p| p.id != "deny-tools");
+    let refused = f
+        .gov
+        .deploy("eve", bundle.clone(), "drop deny")
+        .unwrap_err();
+    // Removing a policy needs Edit Application Control Policies on its organization.
+    assert!(
+        refused
+            .to_string()
+            .contains("Edit Application Control Policies"),
+        "{refused}"
+    );
+    // With it, publishing still needs Edit or View Organizations.
+    f.gov
+        .grant("root", grant("eve", "acme", Permission::EditPolicies))
+        .unwrap();
     let refused = f
         .gov
         .deploy("eve", bundle.clone(), "drop deny")
