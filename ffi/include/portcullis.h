@@ -190,8 +190,8 @@ extern "C" {
 
 // Decides one event and writes the decision to `*out`. Thread-safe: any number of
 // threads may decide on one snapshot at once. Once the thread has decided a first
-// event it allocates nothing, unless the event's signer differs from the previous
-// one's on this thread (its names are then parsed), or a path is longer than any
+// event it allocates nothing, unless the event's signer is not among the last 32
+// this thread has seen (its names are then parsed), or a string is longer than any
 // before.
 //
 // # Safety

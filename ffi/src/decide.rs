@@ -1,11 +1,12 @@
 //! The snapshot handle and decisions: the hot path.
 //!
 //! The engine decides on `&Event`, whose strings are owned. An event from C is a set of
-//! borrowed strings, so each thread keeps one `Event` whose strings are cleared and
-//! refilled for every call: once they have grown to the longest path seen, filling
-//! them allocates nothing. A signer's names are parsed into distinguished names,
-//! which allocates; the thread keeps the last subject and issuer it parsed, so a run
-//! of events from the same signer (or unsigned files) parses nothing.
+//! borrowed strings, so each thread keeps one `Event` whose strings are refilled for
+//! every call: once they have grown to the longest path seen, filling them allocates
+//! nothing, and a string equal to the previous event's (the computer, the user) is
+//! neither copied nor checked again. A signer's names are parsed into distinguished
+//! names, which allocates; the thread keeps the last 32 signers it parsed, so only a
+//! publisher it has not seen lately is parsed.
 #![expect(
     unsafe_code,
     reason = "exported functions read caller structs and write caller buffers"
@@ -55,16 +56,25 @@ impl PortcullisStr {
         unsafe { text(self.ptr, self.len, what) }
     }
 
-    /// As [`PortcullisStr::as_str`], with `None` for a null pointer.
+    /// The bytes, or an error naming `what` when the pointer is null.
     ///
     /// # Safety
     /// `ptr` is null or points to `len` readable bytes.
-    unsafe fn as_optional<'a>(&self, what: &str) -> Result<Option<&'a str>, Failure> {
-        if self.ptr.is_null() {
-            return Ok(None);
-        }
+    unsafe fn bytes<'a>(&self, what: &str) -> Result<&'a [u8], Failure> {
         // SAFETY: as promised by the caller.
-        unsafe { self.as_str(what) }.map(Some)
+        unsafe { self.optional_bytes() }.ok_or_else(|| Failure::null(what))
+    }
+
+    /// The bytes, or `None` for a null pointer.
+    ///
+    /// # Safety
+    /// `ptr` is null or points to `len` readable bytes.
+    unsafe fn optional_bytes<'a>(&self) -> Option<&'a [u8]> {
+        if self.ptr.is_null() {
+            return None;
+        }
+        // SAFETY: non-null and `len` readable bytes, as the caller promises.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) })
     }
 }
 
@@ -258,11 +268,23 @@ struct EventBuffer {
     /// Buffers of `parent` and `created_by` while the event has none.
     spare_parent: String,
     spare_created_by: String,
-    /// The last signer parsed, while the event holds none, and the text of its
-    /// subject and issuer.
-    signer: Option<Signer>,
+    /// The signers parsed on this thread, most recent ones kept.
+    known: Vec<KnownSigner>,
+    /// Which of them the event holds.
+    lent: Option<usize>,
+    /// The one replaced next when `known` is full.
+    evict: usize,
+}
+
+/// How many signers a thread keeps parsed: an endpoint sees few publishers.
+const KNOWN_SIGNERS: usize = 32;
+
+/// A signer as parsed, and the text it was parsed from.
+struct KnownSigner {
     subject: String,
     issuer: Option<String>,
+    /// `None` while lent to the event.
+    signer: Option<Signer>,
 }
 
 impl EventBuffer {
@@ -283,9 +305,9 @@ impl EventBuffer {
             },
             spare_parent: String::new(),
             spare_created_by: String::new(),
-            signer: None,
-            subject: String::new(),
-            issuer: None,
+            known: Vec::new(),
+            lent: None,
+            evict: 0,
         }
     }
 
@@ -297,28 +319,29 @@ impl EventBuffer {
         // SAFETY: every non-null string of `from` is readable, as the caller promises.
         let (computer, user, path, parent, created_by, subject, issuer) = unsafe {
             (
-                from.computer.as_str("computer")?,
-                from.user.as_str("user")?,
-                from.path.as_str("path")?,
-                from.parent.as_optional("parent")?,
-                from.created_by.as_optional("created_by")?,
-                from.signer_subject.as_optional("signer_subject")?,
-                from.signer_issuer.as_optional("signer_issuer")?,
+                from.computer.bytes("computer")?,
+                from.user.bytes("user")?,
+                from.path.bytes("path")?,
+                from.parent.optional_bytes(),
+                from.created_by.optional_bytes(),
+                from.signer_subject.optional_bytes(),
+                from.signer_issuer.optional_bytes(),
             )
         };
         let event = &mut self.event;
-        refill(&mut event.computer, computer);
-        refill(&mut event.user, user);
-        refill(&mut event.path, path);
+        refill(&mut event.computer, computer, "computer")?;
+        refill(&mut event.user, user, "user")?;
+        refill(&mut event.path, path, "path")?;
         event.sha256 = Sha256(from.sha256);
         event.time = Timestamp::from_unix(from.time);
         event.elevation = from.elevation;
-        refill_optional(&mut event.parent, &mut self.spare_parent, parent);
+        refill_optional(&mut event.parent, &mut self.spare_parent, parent, "parent")?;
         refill_optional(
             &mut event.created_by,
             &mut self.spare_created_by,
             created_by,
-        );
+            "created_by",
+        )?;
         event.signature.status = match from.signature_status {
             PORTCULLIS_SIGNATURE_UNSIGNED => SignatureStatus::Unsigned,
             PORTCULLIS_SIGNATURE_VALID => SignatureStatus::Valid,
@@ -330,63 +353,108 @@ impl EventBuffer {
                 ))
             }
         };
-        // The signer leaves the event (into `self.signer`) and comes back when the
-        // next event names it too, so that only a new signer is parsed.
+        // The signer is lent to the event from the thread's known signers, and
+        // returned before the next event is filled; only a signer not among them is
+        // parsed (which allocates).
         let signers = &mut event.signature.signers;
-        if let Some(signer) = signers.pop() {
-            self.signer = Some(signer);
+        if let (Some(at), Some(signer)) = (self.lent.take(), signers.pop()) {
+            if let Some(known) = self.known.get_mut(at) {
+                known.signer = Some(signer);
+            }
         }
         signers.clear();
         if let Some(subject) = subject {
-            let known = self.signer.is_some()
-                && self.subject == subject
-                && self.issuer.as_deref() == issuer;
-            if !known {
-                let dn = |text: &str, field: &str| {
-                    DistinguishedName::parse(text).map_err(|e| {
-                        Failure::new(
-                            PortcullisStatus::InvalidEvent,
-                            format!("invalid event: `{field}`: {e}"),
-                        )
-                    })
-                };
-                self.signer = Some(Signer {
-                    subject: dn(subject, "signer_subject")?,
-                    issuer: issuer.map(|i| dn(i, "signer_issuer")).transpose()?,
-                    thumbprint: None,
-                });
-                refill(&mut self.subject, subject);
-                self.issuer = issuer.map(str::to_owned);
-            }
-            if let Some(mut signer) = self.signer.take() {
+            let found = self.known.iter().position(|k| {
+                k.subject.as_bytes() == subject && k.issuer.as_deref().map(str::as_bytes) == issuer
+            });
+            let at = match found {
+                Some(at) => at,
+                None => {
+                    let dn = |text: &str, field: &str| {
+                        DistinguishedName::parse(text).map_err(|e| {
+                            Failure::new(
+                                PortcullisStatus::InvalidEvent,
+                                format!("invalid event: `{field}`: {e}"),
+                            )
+                        })
+                    };
+                    let subject = utf8(subject, "signer_subject")?;
+                    let issuer = issuer.map(|i| utf8(i, "signer_issuer")).transpose()?;
+                    let known = KnownSigner {
+                        signer: Some(Signer {
+                            subject: dn(subject, "signer_subject")?,
+                            issuer: issuer.map(|i| dn(i, "signer_issuer")).transpose()?,
+                            thumbprint: None,
+                        }),
+                        subject: subject.to_owned(),
+                        issuer: issuer.map(str::to_owned),
+                    };
+                    if self.known.len() < KNOWN_SIGNERS {
+                        self.known.push(known);
+                        self.known.len() - 1
+                    } else {
+                        let at = self.evict;
+                        self.evict = (at + 1) % KNOWN_SIGNERS;
+                        if let Some(slot) = self.known.get_mut(at) {
+                            *slot = known;
+                        }
+                        at
+                    }
+                }
+            };
+            if let Some(mut signer) = self.known.get_mut(at).and_then(|k| k.signer.take()) {
                 signer.thumbprint = from
                     .has_signer_thumbprint
                     .then_some(Sha256(from.signer_thumbprint));
                 signers.push(signer);
+                self.lent = Some(at);
             }
         }
         Ok(&self.event)
     }
 }
 
-fn refill(buffer: &mut String, text: &str) {
-    buffer.clear();
-    buffer.push_str(text);
+fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str, Failure> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        Failure::new(
+            PortcullisStatus::InvalidUtf8,
+            format!("`{what}` is not valid UTF-8 (at byte {})", e.valid_up_to()),
+        )
+    })
 }
 
-fn refill_optional(field: &mut Option<String>, spare: &mut String, text: Option<&str>) {
-    match text {
+/// Makes `buffer` hold `bytes`. Bytes equal to what it holds (the same computer and
+/// user as the previous event, most of the time) are neither checked nor copied: they
+/// are already known to be UTF-8.
+fn refill(buffer: &mut String, bytes: &[u8], what: &str) -> Result<(), Failure> {
+    if buffer.as_bytes() != bytes {
+        let text = utf8(bytes, what)?;
+        buffer.clear();
+        buffer.push_str(text);
+    }
+    Ok(())
+}
+
+fn refill_optional(
+    field: &mut Option<String>,
+    spare: &mut String,
+    bytes: Option<&[u8]>,
+    what: &str,
+) -> Result<(), Failure> {
+    match bytes {
         None => {
             if let Some(buffer) = field.take() {
                 *spare = buffer;
             }
         }
-        Some(text) => {
+        Some(bytes) => {
             let mut buffer = field.take().unwrap_or_else(|| std::mem::take(spare));
-            refill(&mut buffer, text);
+            let filled = refill(&mut buffer, bytes, what);
             *field = Some(buffer);
+            filled?;
         }
     }
+    Ok(())
 }
 
 thread_local! {
@@ -426,8 +494,8 @@ unsafe fn handle<'a>(
 
 /// Decides one event and writes the decision to `*out`. Thread-safe: any number of
 /// threads may decide on one snapshot at once. Once the thread has decided a first
-/// event it allocates nothing, unless the event's signer differs from the previous
-/// one's on this thread (its names are then parsed), or a path is longer than any
+/// event it allocates nothing, unless the event's signer is not among the last 32
+/// this thread has seen (its names are then parsed), or a string is longer than any
 /// before.
 ///
 /// # Safety

@@ -186,6 +186,15 @@ fn deciding_through_the_c_abi_allocates_nothing_once_warm() {
         });
         assert_eq!(n, 0, "{:?}", event.path);
     }
+    // Every event in turn, each signer after another: the signers stay parsed.
+    let n = allocations_during(|| {
+        for _ in 0..10 {
+            for event in &c_events {
+                assert_eq!(handles.decide(event).0, PortcullisStatus::Ok);
+            }
+        }
+    });
+    assert_eq!(n, 0);
     // Unsigned events in any order: nothing either.
     let unsigned: Vec<&PortcullisEvent> = c_events
         .iter()
