@@ -288,14 +288,17 @@ struct KnownSigner {
 }
 
 impl EventBuffer {
-    fn new() -> EventBuffer {
+    const fn new() -> EventBuffer {
         EventBuffer {
             event: Event {
                 computer: String::new(),
                 user: String::new(),
                 path: String::new(),
                 sha256: Sha256([0; 32]),
-                signature: Signature::default(),
+                signature: Signature {
+                    status: SignatureStatus::Unsigned,
+                    signers: Vec::new(),
+                },
                 size: None,
                 authenticode_digest: None,
                 parent: None,
@@ -458,7 +461,7 @@ fn refill_optional(
 }
 
 thread_local! {
-    static EVENT: RefCell<EventBuffer> = RefCell::new(EventBuffer::new());
+    static EVENT: RefCell<EventBuffer> = const { RefCell::new(EventBuffer::new()) };
 }
 
 /// Decides `event` on `snapshot` with this thread's event buffer.
