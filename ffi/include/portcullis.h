@@ -395,8 +395,9 @@ size_t portcullis_last_error(char *buffer, size_t capacity);
 // `line` and `column` are null or writable.
 bool portcullis_last_error_location(size_t *line, size_t *column);
 
-// The name of a status, e.g. `"invalid bundle"`: a static string, never freed.
-const char *portcullis_status_name(enum PortcullisStatus status);
+// The name of a status (a `PortcullisStatus`), e.g. `"invalid bundle"`: a static
+// string, never freed; `"unknown status"` for a number that is none.
+const char *portcullis_status_name(int status);
 
 // The library's version, e.g. `"0.1.0"`: a static string, never freed.
 const char *portcullis_version(void);

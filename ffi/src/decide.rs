@@ -472,13 +472,18 @@ unsafe fn decide_one<'s>(
     snapshot: &'s Snapshot,
     event: &PortcullisEvent,
 ) -> Result<Decision<'s>, Failure> {
-    EVENT.with(|cell| match cell.try_borrow_mut() {
+    let decided = EVENT.try_with(|cell| {
+        let mut buffer = cell.try_borrow_mut().ok()?;
         // SAFETY: as promised by the caller.
-        Ok(mut buffer) => Ok(snapshot.decide(unsafe { buffer.fill(event) }?)),
-        // Only reached if a decision re-entered this function on the same thread.
+        Some(unsafe { buffer.fill(event) }.map(|event| snapshot.decide(event)))
+    });
+    match decided {
+        Ok(Some(decided)) => decided,
+        // A decision that re-entered this function on the same thread, or a thread
+        // whose locals are being destroyed: a buffer for this event alone.
         // SAFETY: as promised by the caller.
-        Err(_) => Ok(snapshot.decide(unsafe { EventBuffer::new().fill(event) }?)),
-    })
+        Ok(None) | Err(_) => Ok(snapshot.decide(unsafe { EventBuffer::new().fill(event) }?)),
+    }
 }
 
 /// The live snapshot behind a handle pointer.

@@ -6,7 +6,7 @@
 )]
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -311,20 +311,26 @@ pub unsafe extern "C" fn portcullis_last_error_location(
     unsafe { write_location(location, line, column) }
 }
 
-/// The name of a status, e.g. `"invalid bundle"`: a static string, never freed.
+/// The name of a status (a `PortcullisStatus`), e.g. `"invalid bundle"`: a static
+/// string, never freed; `"unknown status"` for a number that is none.
 #[no_mangle]
-pub extern "C" fn portcullis_status_name(status: PortcullisStatus) -> *const c_char {
-    let name: &'static CStr = match status {
-        PortcullisStatus::Ok => c"ok",
-        PortcullisStatus::NullArgument => c"null argument",
-        PortcullisStatus::InvalidUtf8 => c"invalid UTF-8",
-        PortcullisStatus::InvalidBundle => c"invalid bundle",
-        PortcullisStatus::InvalidEvent => c"invalid event",
-        PortcullisStatus::NoHistory => c"no history",
-        PortcullisStatus::Io => c"input/output error",
-        PortcullisStatus::Panic => c"panic",
-        PortcullisStatus::Poisoned => c"poisoned handle",
-    };
+pub extern "C" fn portcullis_status_name(status: c_int) -> *const c_char {
+    const NAMES: [(PortcullisStatus, &CStr); 9] = [
+        (PortcullisStatus::Ok, c"ok"),
+        (PortcullisStatus::NullArgument, c"null argument"),
+        (PortcullisStatus::InvalidUtf8, c"invalid UTF-8"),
+        (PortcullisStatus::InvalidBundle, c"invalid bundle"),
+        (PortcullisStatus::InvalidEvent, c"invalid event"),
+        (PortcullisStatus::NoHistory, c"no history"),
+        (PortcullisStatus::Io, c"input/output error"),
+        (PortcullisStatus::Panic, c"panic"),
+        (PortcullisStatus::Poisoned, c"poisoned handle"),
+    ];
+    // The number is compared, never turned into the enum: C may pass any `int`.
+    let name = NAMES
+        .iter()
+        .find(|(known, _)| *known as c_int == status)
+        .map_or(c"unknown status", |(_, name)| name);
     name.as_ptr()
 }
 

@@ -568,8 +568,14 @@ fn a_failed_create_hands_out_a_handle_holding_the_error() {
         );
         portcullis_engine_free(engine);
         assert_eq!(
-            CStr::from_ptr(portcullis_status_name(PortcullisStatus::InvalidBundle)),
+            CStr::from_ptr(portcullis_status_name(
+                PortcullisStatus::InvalidBundle as i32
+            )),
             c"invalid bundle"
+        );
+        assert_eq!(
+            CStr::from_ptr(portcullis_status_name(42)),
+            c"unknown status"
         );
     }
 }

@@ -42,7 +42,7 @@ const (
 )
 
 func (s Status) String() string {
-	return C.GoString(C.portcullis_status_name(uint32(s)))
+	return C.GoString(C.portcullis_status_name(C.int(s)))
 }
 
 // Error is a failed call: the library's message, and the line and column in the
