@@ -11,8 +11,8 @@ use portcullis_ffi::{
 /// An event and the text of its leaf signer's names, which the C event borrows.
 pub struct CEvent {
     pub event: Event,
-    subject: Option<String>,
-    issuer: Option<String>,
+    pub subject: Option<String>,
+    pub issuer: Option<String>,
 }
 
 fn borrow(text: Option<&str>) -> PortcullisStr {
