@@ -10,13 +10,17 @@
 #![deny(missing_docs)]
 
 use portcullis_engine::identity::{self, FileIdentity, TrustRoots};
-use portcullis_engine::{BundleChange, CompileErrors, Decision, Event, Snapshot};
-use pyo3::create_exception;
+use portcullis_engine::model::{
+    DistinguishedName, MaintenanceMode, Sha256, Signature, SignatureStatus, Signer, Timestamp,
+};
+use portcullis_engine::{BundleChange, CompileErrors, Decision, Event, RequestKind, Snapshot};
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
+use pyo3::{create_exception, intern};
 use serde::Serialize;
 use serde_json::Value;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 create_exception!(
@@ -166,6 +170,11 @@ fn to_python<'py>(py: Python<'py>, value: &impl Serialize) -> PyResult<Bound<'py
 
 /// Reads an event given as JSON text or as a dict of the same shape.
 fn read_event(py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<Event> {
+    if let Ok(dict) = event.cast::<PyDict>() {
+        if let Some(event) = event_from_dict(dict)? {
+            return Ok(event);
+        }
+    }
     let parsed = if let Ok(text) = event.cast::<PyString>() {
         Event::from_json(&text.to_cow()?)
     } else {
@@ -175,41 +184,229 @@ fn read_event(py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<Event> {
     parsed.map_err(|e| event_error(py, &e))
 }
 
-/// A decision as a dict with the keys of its JSON.
+/// How many distinguished names a thread keeps parsed: an endpoint sees few publishers.
+const KNOWN_NAMES: usize = 64;
+
+thread_local! {
+    /// The names this thread parsed lately, by their text.
+    static NAMES: RefCell<Vec<(String, DistinguishedName)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `text` parsed as a distinguished name, from the thread's recent names when it is
+/// there; `None` when it is not a name.
+fn name(text: &str) -> Option<DistinguishedName> {
+    let cached = NAMES
+        .try_with(|names| {
+            names
+                .borrow()
+                .iter()
+                .find(|(known, _)| known == text)
+                .map(|(_, dn)| dn.clone())
+        })
+        .ok()
+        .flatten();
+    if cached.is_some() {
+        return cached;
+    }
+    let dn = DistinguishedName::parse(text).ok()?;
+    let _ = NAMES.try_with(|names| {
+        let mut names = names.borrow_mut();
+        if names.len() >= KNOWN_NAMES {
+            names.remove(0);
+        }
+        names.push((text.to_owned(), dn.clone()));
+    });
+    Some(dn)
+}
+
+fn string(value: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    match value.cast::<PyString>() {
+        Ok(s) => Ok(Some(s.to_cow()?.into_owned())),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A null or a string.
+fn optional_string(value: &Bound<'_, PyAny>) -> PyResult<Option<Option<String>>> {
+    if value.is_none() {
+        return Ok(Some(None));
+    }
+    Ok(string(value)?.map(Some))
+}
+
+/// An event read straight from a dict of the plain shape, as `Event::from_json` would
+/// read its JSON; `None` for anything else (an unknown field, a value of another type,
+/// a value that does not parse), which is then read as JSON, giving the same error as
+/// JSON text would. It saves writing and reading JSON, and keeps signers' names parsed.
+fn event_from_dict(dict: &Bound<'_, PyDict>) -> PyResult<Option<Event>> {
+    macro_rules! or_json {
+        ($value:expr) => {
+            match $value {
+                Some(value) => value,
+                None => return Ok(None),
+            }
+        };
+    }
+    let mut event = Event {
+        computer: String::new(),
+        user: String::new(),
+        path: String::new(),
+        sha256: Sha256([0; 32]),
+        signature: Signature::default(),
+        size: None,
+        authenticode_digest: None,
+        parent: None,
+        created_by: None,
+        elevation: false,
+        time: Timestamp::from_unix(0),
+    };
+    let mut required = 0;
+    for (key, value) in dict.iter() {
+        let key = or_json!(string(&key)?);
+        match key.as_str() {
+            "computer" | "user" | "path" => {
+                let text = or_json!(string(&value)?);
+                required += 1;
+                match key.as_str() {
+                    "computer" => event.computer = text,
+                    "user" => event.user = text,
+                    _ => event.path = text,
+                }
+            }
+            "sha256" => {
+                event.sha256 = or_json!(string(&value)?.and_then(|t| t.parse().ok()));
+                required += 1;
+            }
+            "time" => {
+                event.time = or_json!(string(&value)?.and_then(|t| t.parse().ok()));
+                required += 1;
+            }
+            "parent" => event.parent = or_json!(optional_string(&value)?),
+            "created_by" => event.created_by = or_json!(optional_string(&value)?),
+            "elevation" => {
+                event.elevation = or_json!(value.cast::<PyBool>().ok()).is_true();
+            }
+            "size" => {
+                if !value.is_none() {
+                    if value.cast::<PyBool>().is_ok() {
+                        return Ok(None);
+                    }
+                    event.size = Some(or_json!(value.extract::<u64>().ok()));
+                }
+            }
+            "authenticode_digest" => {
+                event.authenticode_digest = match or_json!(optional_string(&value)?) {
+                    None => None,
+                    Some(text) => Some(or_json!(text.parse().ok())),
+                };
+            }
+            "signature" => {
+                event.signature = or_json!(signature_from_dict(&value)?);
+            }
+            _ => return Ok(None),
+        }
+    }
+    Ok((required == 5).then_some(event))
+}
+
+/// A signature as `Event::from_json` reads it (other fields are ignored, as there).
+fn signature_from_dict(value: &Bound<'_, PyAny>) -> PyResult<Option<Signature>> {
+    let Ok(dict) = value.cast::<PyDict>() else {
+        return Ok(None);
+    };
+    let mut signature = Signature::default();
+    let Some(status) = dict.get_item("status")? else {
+        return Ok(None);
+    };
+    signature.status = match string(&status)?.as_deref() {
+        Some("valid") => SignatureStatus::Valid,
+        Some("invalid") => SignatureStatus::Invalid,
+        Some("unsigned") => SignatureStatus::Unsigned,
+        _ => return Ok(None),
+    };
+    if let Some(signers) = dict.get_item("signers")? {
+        let Ok(signers) = signers.cast::<PyList>() else {
+            return Ok(None);
+        };
+        for signer in signers.iter() {
+            let Ok(signer) = signer.cast::<PyDict>() else {
+                return Ok(None);
+            };
+            let Some(subject) = signer.get_item("subject")? else {
+                return Ok(None);
+            };
+            let Some(subject) = string(&subject)?.as_deref().and_then(name) else {
+                return Ok(None);
+            };
+            let issuer = match signer.get_item("issuer")? {
+                None => None,
+                Some(issuer) => match optional_string(&issuer)? {
+                    Some(None) => None,
+                    Some(Some(text)) => match name(&text) {
+                        Some(dn) => Some(dn),
+                        None => return Ok(None),
+                    },
+                    None => return Ok(None),
+                },
+            };
+            let thumbprint = match signer.get_item("thumbprint")? {
+                None => None,
+                Some(thumbprint) => match optional_string(&thumbprint)? {
+                    Some(None) => None,
+                    Some(Some(text)) => match text.parse() {
+                        Ok(digest) => Some(digest),
+                        Err(_) => return Ok(None),
+                    },
+                    None => return Ok(None),
+                },
+            };
+            signature.signers.push(Signer {
+                subject,
+                issuer,
+                thumbprint,
+            });
+        }
+    }
+    Ok(Some(signature))
+}
+
+/// A decision as a dict with the keys of its JSON. Keys and fixed values are interned
+/// strings, made once per interpreter.
 fn decision_dict<'py>(py: Python<'py>, decision: &Decision<'_>) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
-    dict.set_item(
-        "decision",
-        if decision.is_allowed() {
-            "allow"
-        } else {
-            "deny"
-        },
-    )?;
-    dict.set_item("elevated", decision.elevated)?;
-    dict.set_item("policy", decision.policy)?;
-    dict.set_item("application", decision.application)?;
-    dict.set_item("default_deny", decision.default_deny)?;
-    dict.set_item("would_deny", decision.would_deny)?;
-    dict.set_item("mode", decision.mode.map(|m| m.as_str()))?;
-    dict.set_item("notify_user", decision.notify_user)?;
-    dict.set_item("can_request", decision.can_request)?;
-    dict.set_item(
-        "request_kind",
-        decision.request_kind.map(|k| match k {
-            portcullis_engine::RequestKind::Application => "application",
-            portcullis_engine::RequestKind::Elevation => "elevation",
-        }),
-    )?;
+    let outcome = if decision.is_allowed() {
+        intern!(py, "allow")
+    } else {
+        intern!(py, "deny")
+    };
+    dict.set_item(intern!(py, "decision"), outcome)?;
+    dict.set_item(intern!(py, "elevated"), decision.elevated)?;
+    dict.set_item(intern!(py, "policy"), decision.policy)?;
+    dict.set_item(intern!(py, "application"), decision.application)?;
+    dict.set_item(intern!(py, "default_deny"), decision.default_deny)?;
+    dict.set_item(intern!(py, "would_deny"), decision.would_deny)?;
+    let mode = decision.mode.map(|mode| match mode {
+        MaintenanceMode::Monitor => intern!(py, "monitor"),
+        MaintenanceMode::Learning => intern!(py, "learning"),
+        MaintenanceMode::Installation => intern!(py, "installation"),
+    });
+    dict.set_item(intern!(py, "mode"), mode)?;
+    dict.set_item(intern!(py, "notify_user"), decision.notify_user)?;
+    dict.set_item(intern!(py, "can_request"), decision.can_request)?;
+    let kind = decision.request_kind.map(|kind| match kind {
+        RequestKind::Application => intern!(py, "application"),
+        RequestKind::Elevation => intern!(py, "elevation"),
+    });
+    dict.set_item(intern!(py, "request_kind"), kind)?;
     let notify = PyList::empty(py);
     for recipient in decision.notify {
         notify.append(to_python(py, recipient)?)?;
     }
-    dict.set_item("notify", notify)?;
-    dict.set_item("learn", decision.learn)?;
-    dict.set_item("generation", decision.generation)?;
+    dict.set_item(intern!(py, "notify"), notify)?;
+    dict.set_item(intern!(py, "learn"), decision.learn)?;
+    dict.set_item(intern!(py, "generation"), decision.generation)?;
     if !decision.problems.is_empty() {
-        dict.set_item("problems", decision.problems.messages())?;
+        dict.set_item(intern!(py, "problems"), decision.problems.messages())?;
     }
     Ok(dict)
 }

@@ -153,3 +153,36 @@ def test_the_package_has_stubs_and_docstrings():
     names = {entry.name for entry in files.iterdir()}
     assert "py.typed" in names
     assert any(name.endswith(".pyi") for name in names), names
+
+
+def test_dicts_read_as_their_json_would_be(bundle_text, events):
+    engine = portcullis.Engine(bundle_text)
+    signed = next(e for e in events if e.get("signature", {}).get("signers"))
+    # Fields the engine ignores, as `portcullis inspect` prints them, change nothing.
+    extra = json.loads(json.dumps(signed))
+    extra["signature"]["reason"] = None
+    extra["signature"]["signers"][0]["serial"] = "01"
+    extra["size"] = 1234
+    assert engine.decide(extra) == engine.decide(json.dumps(extra)) == engine.decide(signed)
+    # Values of the wrong type or shape fail as their JSON fails, with the same message
+    # (the column is that of the dict written as compact JSON).
+    wrong = [
+        {**signed, "elevation": 1},
+        {**signed, "size": -1},
+        {**signed, "size": True},
+        {**signed, "signature": None},
+        {**signed, "signature": {"signers": []}},
+        {**signed, "signature": {"status": "valid", "signers": [{"subject": "no name"}]}},
+        {**signed, "sha256": "12"},
+        {**signed, "time": "soon"},
+        {**signed, "parent": 3},
+        {k: v for k, v in signed.items() if k != "user"},
+    ]
+    for event in wrong:
+        with pytest.raises(portcullis.EventError) as from_dict:
+            engine.decide(event)
+        with pytest.raises(portcullis.EventError) as from_text:
+            engine.decide(json.dumps(event))
+        message = str(from_dict.value).split(" at line ")[0]
+        assert message == str(from_text.value).split(" at line ")[0], event
+        assert from_dict.value.line == 1

@@ -28,6 +28,10 @@ def test_spec_cases(path):
         for case, batched in zip(spec["cases"], batch):
             decision = snapshot.decide(case["event"])
             assert decision == batched, case["name"]
+            # A dict is read straight, JSON text by the engine's reader: the same event.
+            text = json.dumps(case["event"])
+            assert snapshot.decide(text) == decision, case["name"]
+            assert snapshot.explain(case["event"]) == snapshot.explain(text), case["name"]
             for field, want in case["expect"].items():
                 got = decision.get(field, [] if field == "problems" else None)
                 assert got == want, f"{case['name']}: `{field}` is {got!r}, expected {want!r}"
