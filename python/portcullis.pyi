@@ -10,14 +10,26 @@ denied unless a policy permits it.
 """
 
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union, final
+
+__all__ = [
+    "Engine",
+    "Snapshot",
+    "inspect",
+    "PortcullisError",
+    "BundleError",
+    "EventError",
+    "NoHistoryError",
+    "InspectError",
+    "__version__",
+]
 
 __version__: str
 
-Event = Union[str, Mapping[str, Any]]
+_Event = Union[str, Mapping[str, Any]]
 """An execution event: JSON text, or a dict of the same shape (docs/events.md)."""
 
-Decision = Dict[str, Any]
+_Decision = Dict[str, Any]
 """A decision: `decision` ("allow" or "deny"), `elevated`, `policy`, `application`,
 `default_deny`, `would_deny`, `mode`, `notify_user`, `can_request`, `request_kind`,
 `notify`, `learn`, `generation`, and `problems` when there are any."""
@@ -45,23 +57,25 @@ class NoHistoryError(PortcullisError):
 class InspectError(PortcullisError):
     """A file whose identity could not be read."""
 
+@final
 class Snapshot:
     """One compiled snapshot; it does not change when the engine deploys."""
 
     @property
     def generation(self) -> int:
         """The snapshot's generation."""
-    def decide(self, event: Event) -> Decision:
+    def decide(self, event: _Event) -> _Decision:
         """Decides one event on this snapshot. Raises EventError."""
-    def decide_many(self, events: Iterable[Event]) -> List[Decision]:
+    def decide_many(self, events: Iterable[_Event]) -> List[_Decision]:
         """Decides every event on this snapshot, without the GIL; in order."""
-    def explain(self, event: Event) -> Dict[str, Any]:
+    def explain(self, event: _Event) -> Dict[str, Any]:
         """The decision with every policy considered and why each did not decide."""
 
+@final
 class Engine:
     """Holds the current snapshot and swaps in new ones atomically."""
 
-    def __init__(self, bundle: str) -> None:
+    def __new__(cls, bundle: str) -> "Engine":
         """Compiles a bundle given as JSON text (without the GIL). Raises BundleError."""
     @staticmethod
     def from_file(path: Union[str, "os.PathLike[str]"]) -> "Engine":
@@ -80,11 +94,11 @@ class Engine:
         """The current snapshot's generation."""
     def snapshot(self) -> Snapshot:
         """The current snapshot."""
-    def decide(self, event: Event) -> Decision:
+    def decide(self, event: _Event) -> _Decision:
         """Decides one event on the current snapshot. Raises EventError."""
-    def decide_many(self, events: Iterable[Event]) -> List[Decision]:
+    def decide_many(self, events: Iterable[_Event]) -> List[_Decision]:
         """Decides every event on one snapshot, without the GIL; in order."""
-    def explain(self, event: Event) -> Dict[str, Any]:
+    def explain(self, event: _Event) -> Dict[str, Any]:
         """The decision with every policy considered and why each did not decide."""
 
 def inspect(

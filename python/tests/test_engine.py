@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -186,3 +188,17 @@ def test_dicts_read_as_their_json_would_be(bundle_text, events):
         message = str(from_dict.value).split(" at line ")[0]
         assert message == str(from_text.value).split(" at line ")[0], event
         assert from_dict.value.line == 1
+
+
+def test_the_stubs_match_the_module(tmp_path):
+    # mypy's stubtest imports the installed package and checks every name, signature
+    # and class of portcullis.pyi against it (scripts/test installs mypy).
+    pytest.importorskip("mypy")
+    allowlist = ROOT / "python" / "stubtest-allowlist.txt"
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy.stubtest", "portcullis", "--allowlist", str(allowlist)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
