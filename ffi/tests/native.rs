@@ -158,6 +158,7 @@ fn the_go_package_passes_its_tests() {
             format!("-L{} -Wl,-rpath,{}", lib.display(), lib.display()),
         )
         .env("GOCACHE", &cache)
+        .env("GOPATH", out_dir().join("go-path"))
         .env("GOFLAGS", "-mod=mod")
         .env("GOPROXY", "off")
         .env("GOTOOLCHAIN", "local"));
