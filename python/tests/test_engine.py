@@ -202,3 +202,15 @@ def test_the_stubs_match_the_module(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_example_prints_what_it_says(monkeypatch, capsys):
+    # The Python block of the README's "Other languages" section, run as written; the
+    # comment on its last line is the output it promises.
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Other languages: C, C++, Go, Python")[1].split("\n## ")[0]
+    code = section.split("```python\n")[1].split("```")[0]
+    promised = code.rstrip().splitlines()[-1].split("# ", 1)[1]
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip() == promised
