@@ -163,6 +163,12 @@ struct Event : PortcullisEvent {
         signer_issuer = issuer.empty() ? PortcullisStr{nullptr, 0} : detail::str(issuer);
         return *this;
     }
+    /// The signing certificate's SHA-256 thumbprint.
+    Event &with_thumbprint(const std::uint8_t (&thumbprint)[32]) noexcept {
+        has_signer_thumbprint = true;
+        for (int i = 0; i < 32; ++i) signer_thumbprint[i] = thumbprint[i];
+        return *this;
+    }
 };
 
 /// One compiled snapshot: immutable, shared by any number of threads.

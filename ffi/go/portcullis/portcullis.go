@@ -186,6 +186,8 @@ type Event struct {
 	SignatureStatus      uint32
 	SignerSubject        string
 	SignerIssuer         string
+	// SignerThumbprint is the signing certificate's SHA-256, when known.
+	SignerThumbprint *[32]byte
 }
 
 // Decision is what the engine answered.
@@ -262,6 +264,12 @@ func (s *Snapshot) Decide(ev *Event) (Decision, error) {
 	c.signature_status = C.uint32_t(ev.SignatureStatus)
 	c.signer_subject = b.str(ev.SignerSubject, true)
 	c.signer_issuer = b.str(ev.SignerIssuer, true)
+	if ev.SignerThumbprint != nil {
+		c.has_signer_thumbprint = true
+		for i, v := range ev.SignerThumbprint {
+			c.signer_thumbprint[i] = C.uint8_t(v)
+		}
+	}
 	var out C.PortcullisDecision
 	status := C.portcullis_snapshot_decide(s.raw, &c, &out)
 	if err := snapshotError(status, s.raw); err != nil {

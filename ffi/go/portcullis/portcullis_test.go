@@ -48,6 +48,11 @@ func TestDecide(t *testing.T) {
 	if !d.Allow || d.Policy != "permit-windows" || d.Application != "windows-os" || d.Generation != 1 {
 		t.Fatalf("unexpected decision %+v", d)
 	}
+	withThumbprint := notepad()
+	withThumbprint.SignerThumbprint = &[32]byte{1, 2, 3}
+	if d2, err := snapshot.Decide(withThumbprint); err != nil || d2 != d {
+		t.Fatalf("a thumbprint no rule names changed the decision: %+v, %v", d2, err)
+	}
 	unsigned := notepad()
 	unsigned.Path = `C:\Users\amy\Downloads\labelprint.exe`
 	unsigned.SignatureStatus = Unsigned

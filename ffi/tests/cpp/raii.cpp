@@ -42,6 +42,9 @@ int main(int argc, char **argv) {
                         "CN=Microsoft Windows, O=Microsoft Corporation, L=Redmond, "
                         "S=Washington, C=US",
                         "CN=Microsoft Windows Production PCA 2011, O=Microsoft Corporation, C=US");
+    static const std::uint8_t THUMBPRINT[32] = {1, 2, 3};
+    notepad.with_thumbprint(THUMBPRINT);
+    CHECK(notepad.has_signer_thumbprint && notepad.signer_thumbprint[2] == 3);
     PortcullisDecision d = snapshot.decide(notepad);
     CHECK(d.outcome == PORTCULLIS_OUTCOME_ALLOW);
     CHECK(portcullis::policy(d) == "permit-windows");
