@@ -1,0 +1,3 @@
+module portcullis.invalid/portcullis
+
+go 1.19
