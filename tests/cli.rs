@@ -78,6 +78,27 @@ fn check_names_every_error_with_line_and_column() {
 }
 
 #[test]
+fn check_names_every_value_of_the_wrong_type_too() {
+    let text = std::fs::read_to_string(root().join("examples/bundle.json"))
+        .unwrap()
+        .replace(r#""position": 1100,"#, r#""position": "last","#)
+        .replace(r#""os": "linux"}"#, r#""os": "plan9"}"#);
+    let bundle = temp_file("types.json", &text);
+    let output = portcullis(&["check", bundle.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    let wrong = text.matches(r#""position": "last""#).count() + text.matches("plan9").count();
+    assert!(wrong >= 2, "the example changed");
+    assert!(err.contains(&format!("{wrong} errors")), "{err}");
+    let os_line = text.lines().position(|l| l.contains("plan9")).unwrap() + 1;
+    assert!(err.contains(&format!(":{os_line}:")), "{err}");
+    assert!(
+        err.contains("policies[") && err.contains("].position"),
+        "{err}"
+    );
+}
+
+#[test]
 fn eval_decides_the_example_events_in_order() {
     let output = portcullis(&[
         "eval",

@@ -94,7 +94,7 @@ impl<S: Store> Governance<S> {
                 plugin.name
             )));
         }
-        self.check(actor, Act::EditIntegrations, &plugin.organization)?;
+        self.authorize(actor, Act::EditIntegrations, &plugin.organization)?;
         let detail = json!({"plugin": plugin});
         let org = plugin.organization.clone();
         self.commit_system(actor, &org, "plugin-attach", detail, |tx| {
@@ -109,7 +109,7 @@ impl<S: Store> Governance<S> {
         organization: &str,
         name: &str,
     ) -> Result<(), Error> {
-        self.check(actor, Act::EditIntegrations, organization)?;
+        self.authorize(actor, Act::EditIntegrations, organization)?;
         let detail = json!({"plugin": name});
         self.commit_system(actor, organization, "plugin-detach", detail, |tx| {
             if tx.delete_plugin(organization, name)? {

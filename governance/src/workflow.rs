@@ -1994,8 +1994,13 @@ impl<S: Store> Governance<S> {
             .map_err(|e| Error::Invalid(format!("the event: {e}")))
     }
 
-    /// Checks one governed action of an administrator.
-    pub(crate) fn check(&mut self, actor: &str, act: Act, org: &str) -> Result<(), Error> {
+    /// The one authorization point: may `actor` do `act` on organization `org`? Allowed,
+    /// or refused with the message that names the action, the organization and the
+    /// missing permission (SPEC §8; the requirements table is `Act`'s). Every governed
+    /// action of this crate goes through it (or through `Holdings::check`, the same
+    /// rules on permissions already loaded), and so does anything built on top, such as
+    /// a server.
+    pub fn authorize(&mut self, actor: &str, act: Act, org: &str) -> Result<(), Error> {
         self.holdings(actor)?.check(&self.tree, act, org)?;
         Ok(())
     }

@@ -4,6 +4,7 @@
 mod error;
 mod layout;
 mod partition;
+mod shapes;
 pub(crate) mod span;
 
 use std::sync::Arc;
@@ -42,6 +43,27 @@ pub fn parse(text: &str) -> Result<Bundle, CompileErrors> {
         }
     };
     let (path, inner) = error;
+    if inner.is_data() {
+        // A value of the wrong shape: report every entry that has one, not only the
+        // first (the strict parse stops there).
+        let mut all = shapes::entry_errors(text);
+        if !all.is_empty() {
+            if !all.iter().any(|e| e.path == path) {
+                let mut first = CompileError::new(
+                    ErrorKind::Syntax,
+                    EntryKind::Bundle,
+                    None,
+                    path,
+                    strip_position(&inner),
+                );
+                if inner.line() > 0 {
+                    first.location = Some((inner.line(), inner.column()));
+                }
+                all.insert(0, first);
+            }
+            return Err(CompileErrors::new(all));
+        }
+    }
     let mut compile_error = CompileError::new(
         ErrorKind::Syntax,
         EntryKind::Bundle,
