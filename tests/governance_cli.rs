@@ -103,16 +103,26 @@ fn words(line: &str) -> Vec<String> {
 /// output it promises (from `# …` comments), in order.
 fn walkthrough() -> Vec<(Vec<String>, Vec<String>)> {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let section = readme
-        .split("## Requests and approvals")
-        .nth(1)
-        .unwrap()
-        .split("\n## ")
-        .next()
-        .unwrap();
+    // The walk-through, and the plugin section that continues it on the same state;
+    // commands that are not `portcullis` (`cargo run …`) are left out with what they
+    // print.
+    let section: String = ["## Requests and approvals", "## Plugins"]
+        .iter()
+        .map(|heading| {
+            readme
+                .split(heading)
+                .nth(1)
+                .unwrap()
+                .split("\n## ")
+                .next()
+                .unwrap()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     let mut commands: Vec<(Vec<String>, Vec<String>)> = Vec::new();
     let mut in_code = false;
     let mut pending = String::new();
+    let mut skipping = false;
     for line in section.lines() {
         if line.starts_with("```") {
             in_code = !in_code;
@@ -122,7 +132,15 @@ fn walkthrough() -> Vec<(Vec<String>, Vec<String>)> {
             continue;
         }
         if let Some(expected) = line.strip_prefix("# ") {
-            commands.last_mut().unwrap().1.push(expected.to_owned());
+            if !skipping {
+                commands.last_mut().unwrap().1.push(expected.to_owned());
+            }
+            continue;
+        }
+        if pending.is_empty() {
+            skipping = !line.starts_with("portcullis ");
+        }
+        if skipping {
             continue;
         }
         let (command, comment) = match line.split_once("   # ") {
@@ -648,4 +666,44 @@ fn control_characters_from_users_are_printed_inert() {
     let json = s.ok(&["requests", "show", "--as", "root", "1", "--json"]);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["message"], "labels\u{1b}[2J\u{9b}31m\nsecond line");
+}
+
+#[test]
+fn the_elevation_hint_names_the_command_that_files_it() {
+    let s = StateDir::new();
+    s.ok(&[
+        "init",
+        "--bundle",
+        "examples/bundle.json",
+        "--admin",
+        "root",
+        "--name",
+        "Root",
+    ]);
+    let blocked = std::fs::read_to_string(root().join("examples/request/blocked.json")).unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&blocked).unwrap();
+    event["elevation"] = serde_json::json!(true);
+    event["path"] = serde_json::json!("C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe");
+    event["sha256"] =
+        serde_json::json!("1b4f0e9851971998e732078544c96b36c3d01cedf7caa332359d6f1d83567014");
+    event["signature"] = serde_json::json!(
+        {"status": "valid", "signers": [{"subject": "CN=Google LLC, O=Google LLC"}]}
+    );
+    let path = s.dir.path().join("elevate.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    let out = s.ok(&["decide", path.to_str().unwrap()]);
+    assert!(
+        out.contains("may request elevation access (`portcullis request --kind elevation`)"),
+        "{out}"
+    );
+    // The hint works as written.
+    let filed = s.ok(&[
+        "request",
+        path.to_str().unwrap(),
+        "--kind",
+        "elevation",
+        "--message",
+        "installer",
+    ]);
+    assert!(filed.contains("(elevation, pending)"), "{filed}");
 }

@@ -27,22 +27,31 @@ fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `target/<profile>/`, where cargo puts `libportcullis_ffi.{a,so}`.
+/// Where cargo put `libportcullis_ffi.{a,so}` for this build: beside the test binary
+/// in `target/<profile>/deps/` (a workspace build leaves them there), or in
+/// `target/<profile>/` (where `cargo build -p portcullis-ffi` copies them).
 fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     // target/<profile>/deps/native-<hash>
-    let dir = exe
+    let deps = exe
         .parent()
-        .and_then(Path::parent)
         .expect("the test binary lies in target/<profile>/deps");
-    for name in ["libportcullis_ffi.a", "libportcullis_ffi.so"] {
-        assert!(
-            dir.join(name).is_file(),
-            "{} is missing: build with `cargo test -p portcullis-ffi`",
-            dir.join(name).display()
-        );
-    }
-    dir.to_path_buf()
+    let has_both = |dir: &Path| {
+        ["libportcullis_ffi.a", "libportcullis_ffi.so"]
+            .iter()
+            .all(|name| dir.join(name).is_file())
+    };
+    let found = [Some(deps), deps.parent()]
+        .into_iter()
+        .flatten()
+        .find(|dir| has_both(dir))
+        .map(Path::to_path_buf);
+    found.unwrap_or_else(|| {
+        panic!(
+            "libportcullis_ffi.a and .so are in neither {} nor its parent: build with `cargo test -p portcullis-ffi`",
+            deps.display()
+        )
+    })
 }
 
 fn out_dir() -> PathBuf {

@@ -581,3 +581,20 @@ fn a_replaced_key_or_head_is_found_by_an_exported_checkpoint() {
         "{verdict:?}"
     );
 }
+
+#[test]
+fn a_suggestion_threshold_of_zero_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = init_state(dir.path());
+    let before = state_of(&mut gov);
+    let settings = portcullis_governance::Settings {
+        suggest_after: 0,
+        ..portcullis_governance::Settings::default()
+    };
+    let error = gov.set_settings(ROOT, "lakeside", settings).unwrap_err();
+    assert!(
+        matches!(&error, Error::Invalid(m) if m.contains("suggest_after")),
+        "{error}"
+    );
+    assert_eq!(state_of(&mut gov), before);
+}
