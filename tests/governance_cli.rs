@@ -24,6 +24,12 @@ fn run(args: &[String]) -> Output {
         .unwrap()
 }
 
+/// `examples/request/blocked.json`, to change a field of.
+fn blocked_event() -> serde_json::Value {
+    let text = std::fs::read_to_string(root().join("examples/request/blocked.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8(bytes.to_vec()).unwrap()
 }
@@ -39,6 +45,19 @@ impl StateDir {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("s").to_str().unwrap().to_owned();
         StateDir { dir, state }
+    }
+
+    /// `init` from the example bundle, with `root` as the first administrator.
+    fn init_example(&self) {
+        self.ok(&[
+            "init",
+            "--bundle",
+            "examples/bundle.json",
+            "--admin",
+            "root",
+            "--name",
+            "Root",
+        ]);
     }
 
     /// Runs `portcullis ARGS --state DIR`.
@@ -621,17 +640,8 @@ fn attached_plugins_review_requests_and_check_allowed_executions() {
 #[test]
 fn control_characters_from_users_are_printed_inert() {
     let s = StateDir::new();
-    s.ok(&[
-        "init",
-        "--bundle",
-        "examples/bundle.json",
-        "--admin",
-        "root",
-        "--name",
-        "Root",
-    ]);
-    let blocked = std::fs::read_to_string(root().join("examples/request/blocked.json")).unwrap();
-    let mut event: serde_json::Value = serde_json::from_str(&blocked).unwrap();
+    s.init_example();
+    let mut event = blocked_event();
     event["user"] =
         serde_json::json!("LAKESIDE\\amy\r\n   7  pending  fake request\u{1b}]0;owned\u{7}");
     let path = s.dir.path().join("hostile.json");
@@ -671,17 +681,8 @@ fn control_characters_from_users_are_printed_inert() {
 #[test]
 fn the_elevation_hint_names_the_command_that_files_it() {
     let s = StateDir::new();
-    s.ok(&[
-        "init",
-        "--bundle",
-        "examples/bundle.json",
-        "--admin",
-        "root",
-        "--name",
-        "Root",
-    ]);
-    let blocked = std::fs::read_to_string(root().join("examples/request/blocked.json")).unwrap();
-    let mut event: serde_json::Value = serde_json::from_str(&blocked).unwrap();
+    s.init_example();
+    let mut event = blocked_event();
     event["elevation"] = serde_json::json!(true);
     event["path"] = serde_json::json!("C:\\Program Files\\Google\\Chrome\\Application\\chrome.exe");
     event["sha256"] =

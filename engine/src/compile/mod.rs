@@ -43,28 +43,7 @@ pub fn parse(text: &str) -> Result<Bundle, CompileErrors> {
         }
     };
     let (path, inner) = error;
-    if inner.is_data() {
-        // A value of the wrong shape: report every entry that has one, not only the
-        // first (the strict parse stops there).
-        let mut all = shapes::entry_errors(text);
-        if !all.is_empty() {
-            if !all.iter().any(|e| e.path == path) {
-                let mut first = CompileError::new(
-                    ErrorKind::Syntax,
-                    EntryKind::Bundle,
-                    None,
-                    path,
-                    strip_position(&inner),
-                );
-                if inner.line() > 0 {
-                    first.location = Some((inner.line(), inner.column()));
-                }
-                all.insert(0, first);
-            }
-            return Err(CompileErrors::new(all));
-        }
-    }
-    let mut compile_error = CompileError::new(
+    let mut first = CompileError::new(
         ErrorKind::Syntax,
         EntryKind::Bundle,
         None,
@@ -72,9 +51,20 @@ pub fn parse(text: &str) -> Result<Bundle, CompileErrors> {
         strip_position(&inner),
     );
     if inner.line() > 0 {
-        compile_error.location = Some((inner.line(), inner.column()));
+        first.location = Some((inner.line(), inner.column()));
     }
-    Err(CompileErrors::one(compile_error))
+    if inner.is_data() {
+        // A value of the wrong shape: report every entry that has one, not only the
+        // first (the strict parse stops there).
+        let mut all = shapes::entry_errors(text);
+        if !all.is_empty() {
+            if !all.iter().any(|e| e.path == first.path) {
+                all.insert(0, first);
+            }
+            return Err(CompileErrors::new(all));
+        }
+    }
+    Err(CompileErrors::one(first))
 }
 
 /// A compiled partition, or the errors of its organization's entries.
