@@ -2,12 +2,70 @@
 //! head recorded outside the table.
 
 use portcullis_engine::model::{Sha256, Timestamp};
-use serde::Serialize;
-
-use crate::sqlite::chain_hash;
-use crate::store::{AuditLog, AuditRecord};
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
+
+/// An audit entry to append.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub time: Timestamp,
+    /// Who: an administrator, `plugin:NAME`, `user:NAME@COMPUTER` or `system`.
+    pub actor: String,
+    /// The organization concerned, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// `system` for administrators' actions, `unified` for the rest.
+    pub log: AuditLog,
+    /// What happened: `request`, `approve`, `reject`, `expire`, `deploy`, …
+    pub kind: String,
+    /// The ids involved and the details.
+    pub detail: serde_json::Value,
+}
+
+/// The two audits of SPEC §9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditLog {
+    /// Decisions, requests, approvals, rejections, maintenance modes, deploys.
+    Unified,
+    /// Administrators' actions on administrators, roles, permissions and settings.
+    System,
+}
+
+/// A stored audit entry with its place in the hash chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Sequence number, from 1.
+    pub seq: i64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// SHA-256 (hex) of the previous entry's hash and this entry.
+    pub hash: String,
+}
+
+/// The chained hash of an audit entry: SHA-256 over the previous entry's hash, the
+/// sequence number and the entry's canonical JSON.
+pub fn chain_hash(previous: &str, seq: i64, entry: &AuditEntry) -> Result<String, Error> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(previous.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(seq.to_string().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(
+        serde_json::to_string(entry)
+            .map_err(|e| Error::Storage(format!("cannot encode: {e}")))?
+            .as_bytes(),
+    );
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
 
 /// What to look for in the audit. Empty fields match everything.
 #[derive(Debug, Clone, Default)]

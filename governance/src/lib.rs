@@ -38,18 +38,18 @@ mod store;
 mod workflow;
 
 pub use access::{Act, Holdings, OrgTree, Refused, RequestKind, ScopeKind};
-pub use audit::{AuditBreak, AuditKey, AuditQuery, Checkpoint, Head, HeadRead, REANCHOR};
-pub use notify::{
-    Channel, Channels, DeliveryReport, Notification, NotifyConfig, NotifySetting, OutboxRecord,
-    OutboxState, RetryConfig, SmsConfig, SmtpConfig, TlsMode,
+pub use audit::{
+    chain_hash, AuditBreak, AuditEntry, AuditKey, AuditLog, AuditQuery, AuditRecord, Checkpoint,
+    Head, HeadRead, REANCHOR,
 };
+pub use notify::{DeliveryReport, NotifyConfig, RetryConfig, SmsConfig, SmtpConfig, TlsMode};
 pub use permission::{Permission, UnknownPermission};
 pub use review::{PluginReport, Review, ReviewOutcome};
-pub use sqlite::{chain_hash, SqliteStore};
+pub use sqlite::SqliteStore;
 pub use store::{
-    AdminRecord, ApprovalRecord, AuditEntry, AuditLog, AuditRecord, Claim, Closure, DeployNote,
-    DeployRecord, Grant, Grantable, NewRequest, PluginAttachment, RequestRecord, RequestState,
-    RoleRecord, Settings, Store, Tx,
+    AdminRecord, ApprovalRecord, Channel, Channels, Claim, Closure, DeployNote, DeployRecord,
+    Grant, Grantable, NewRequest, Notification, NotifySetting, OutboxRecord, OutboxState,
+    PluginAttachment, RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
 };
 pub use workflow::{
     AdminChanges, ApproveOptions, Approved, Clock, FileRequest, Governance, Matching, Suggestion,

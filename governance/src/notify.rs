@@ -10,11 +10,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use portcullis_engine::model::{Recipient, Timestamp};
+use portcullis_engine::model::Recipient;
 use serde::{Deserialize, Serialize};
 
-use crate::access::RequestKind;
-use crate::store::RequestRecord;
+use crate::store::{Channel, Notification, RequestRecord};
 use crate::Error;
 
 /// How notifications are delivered. Stored in the state; set with
@@ -213,110 +212,6 @@ impl NotifyConfig {
             self.link_base.trim_end_matches('/')
         )
     }
-}
-
-/// A delivery channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    /// Email over SMTP.
-    Email,
-    /// SMS through the gateway.
-    Sms,
-}
-
-impl Channel {
-    /// The name used in storage and output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Sms => "sms",
-        }
-    }
-}
-
-/// Which channels an administrator wants for a request kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Channels {
-    /// By email.
-    pub email: bool,
-    /// By SMS.
-    pub sms: bool,
-}
-
-/// An administrator's *notify on request* setting for one kind.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotifySetting {
-    /// The administrator.
-    pub admin: String,
-    /// The request kind.
-    pub kind: RequestKind,
-    /// The channels.
-    pub channels: Channels,
-}
-
-/// One message to one recipient.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Notification {
-    /// The request it is about.
-    pub request: i64,
-    /// `new-request`, `approved`, `rejected` or `expired`.
-    pub reason: String,
-    /// How it is sent.
-    pub channel: Channel,
-    /// An email address, or a phone number in E.164 form.
-    pub recipient: String,
-    /// The subject (email).
-    pub subject: String,
-    /// The text.
-    pub body: String,
-}
-
-/// The states of an outbox row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutboxState {
-    /// Not delivered yet; retried when due.
-    Pending,
-    /// Sent and acknowledged by the server.
-    Delivered,
-    /// Given up after the configured attempts.
-    Failed,
-}
-
-impl OutboxState {
-    /// The name used in storage and output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxState::Pending => "pending",
-            OutboxState::Delivered => "delivered",
-            OutboxState::Failed => "failed",
-        }
-    }
-}
-
-/// A stored notification and its delivery state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxRecord {
-    /// Its number.
-    pub id: i64,
-    /// When it was written.
-    pub created: Timestamp,
-    /// The message.
-    #[serde(flatten)]
-    pub notification: Notification,
-    /// Where it stands.
-    pub state: OutboxState,
-    /// Delivery attempts so far.
-    pub attempts: u32,
-    /// When it is next due (pending only).
-    pub next_attempt: Timestamp,
-    /// The last error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<String>,
-    /// When it was delivered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delivered: Option<Timestamp>,
 }
 
 /// What one delivery run did.

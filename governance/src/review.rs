@@ -16,7 +16,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::access::{Act, RequestKind, ScopeKind};
-use crate::store::{AuditEntry, AuditLog, PluginAttachment, RequestRecord, RequestState, Store};
+use crate::audit::{AuditEntry, AuditLog};
+use crate::store::{PluginAttachment, RequestRecord, RequestState, Store};
 use crate::workflow::{ApproveOptions, Approver, Governance, Matching};
 use crate::Error;
 
@@ -399,11 +400,11 @@ impl<S: Store> Governance<S> {
                 for admin in admins.iter().filter(|a| lineage.contains(&a.organization)) {
                     let Some(email) = &admin.email else { continue };
                     tx.enqueue(
-                        &crate::notify::Notification {
+                        &crate::store::Notification {
                             // Not about one request: told once per plugin and person.
                             request: 0,
                             reason: format!("plugin-disabled:{}", report.plugin),
-                            channel: crate::notify::Channel::Email,
+                            channel: crate::store::Channel::Email,
                             recipient: email.to_lowercase(),
                             subject: format!("Approval plugin {} was switched off", report.plugin),
                             body: format!(
@@ -441,10 +442,10 @@ impl<S: Store> Governance<S> {
                 };
                 if let Some(email) = email {
                     let fresh = tx.enqueue(
-                        &crate::notify::Notification {
+                        &crate::store::Notification {
                             request: request.id,
                             reason: "route".to_owned(),
-                            channel: crate::notify::Channel::Email,
+                            channel: crate::store::Channel::Email,
                             recipient: email.to_lowercase(),
                             subject: facts.0.clone(),
                             body: facts.1.clone(),

@@ -7,15 +7,13 @@ use std::time::Duration;
 use portcullis_engine::model::{Sha256, Timestamp};
 use portcullis_engine::{Bundle, Event};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use sha2::Digest;
 
 use crate::access::RequestKind;
-use crate::audit::{AuditKey, Head, HeadRead};
-use crate::notify::{Channel, Channels, Notification, NotifySetting, OutboxRecord, OutboxState};
+use crate::audit::{chain_hash, AuditEntry, AuditKey, AuditLog, AuditRecord, Head, HeadRead};
 use crate::store::{
-    AdminRecord, AuditEntry, AuditLog, AuditRecord, Claim, Closure, DeployNote, DeployRecord,
-    Grant, Grantable, NewRequest, PluginAttachment, RequestRecord, RequestState, RoleRecord,
-    Settings, Store, Tx,
+    AdminRecord, Channel, Channels, Claim, Closure, DeployNote, DeployRecord, Grant, Grantable,
+    NewRequest, Notification, NotifySetting, OutboxRecord, OutboxState, PluginAttachment,
+    RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
 };
 use crate::Error;
 
@@ -400,22 +398,6 @@ fn grant_from_key(admin: String, organization: String, key: &str) -> Result<Gran
         organization,
         what,
     })
-}
-
-/// The chained hash of an audit entry: SHA-256 over the previous entry's hash, the
-/// sequence number and the entry's canonical JSON.
-pub fn chain_hash(previous: &str, seq: i64, entry: &AuditEntry) -> Result<String, Error> {
-    let mut hasher = sha2::Sha256::new();
-    hasher.update(previous.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(seq.to_string().as_bytes());
-    hasher.update(b"\n");
-    hasher.update(json(entry)?.as_bytes());
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 impl Tx for SqliteTx<'_> {

@@ -6,8 +6,7 @@ use portcullis_engine::{Bundle, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{RequestKind, ScopeKind};
-use crate::audit::{AuditKey, HeadRead};
-use crate::notify::{Notification, NotifySetting, OutboxRecord, OutboxState};
+use crate::audit::{AuditEntry, AuditKey, AuditRecord, HeadRead};
 use crate::permission::Permission;
 use crate::Error;
 
@@ -414,46 +413,6 @@ impl Default for Settings {
     }
 }
 
-/// An audit entry to append.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// When.
-    pub time: Timestamp,
-    /// Who: an administrator, `plugin:NAME`, `user:NAME@COMPUTER` or `system`.
-    pub actor: String,
-    /// The organization concerned, if one is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub organization: Option<String>,
-    /// `system` for administrators' actions, `unified` for the rest.
-    pub log: AuditLog,
-    /// What happened: `request`, `approve`, `reject`, `expire`, `deploy`, …
-    pub kind: String,
-    /// The ids involved and the details.
-    pub detail: serde_json::Value,
-}
-
-/// The two audits of SPEC §9.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuditLog {
-    /// Decisions, requests, approvals, rejections, maintenance modes, deploys.
-    Unified,
-    /// Administrators' actions on administrators, roles, permissions and settings.
-    System,
-}
-
-/// A stored audit entry with its place in the hash chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    /// Sequence number, from 1.
-    pub seq: i64,
-    /// The entry.
-    #[serde(flatten)]
-    pub entry: AuditEntry,
-    /// SHA-256 (hex) of the previous entry's hash and this entry.
-    pub hash: String,
-}
-
 /// A sender's hold on the notifications it is sending.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
@@ -461,4 +420,108 @@ pub struct Claim {
     pub by: String,
     /// Until when, unless renewed.
     pub until: Timestamp,
+}
+
+/// A delivery channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Email over SMTP.
+    Email,
+    /// SMS through the gateway.
+    Sms,
+}
+
+impl Channel {
+    /// The name used in storage and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+/// Which channels an administrator wants for a request kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channels {
+    /// By email.
+    pub email: bool,
+    /// By SMS.
+    pub sms: bool,
+}
+
+/// An administrator's *notify on request* setting for one kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifySetting {
+    /// The administrator.
+    pub admin: String,
+    /// The request kind.
+    pub kind: RequestKind,
+    /// The channels.
+    pub channels: Channels,
+}
+
+/// One message to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The request it is about.
+    pub request: i64,
+    /// `new-request`, `approved`, `rejected` or `expired`.
+    pub reason: String,
+    /// How it is sent.
+    pub channel: Channel,
+    /// An email address, or a phone number in E.164 form.
+    pub recipient: String,
+    /// The subject (email).
+    pub subject: String,
+    /// The text.
+    pub body: String,
+}
+
+/// The states of an outbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxState {
+    /// Not delivered yet; retried when due.
+    Pending,
+    /// Sent and acknowledged by the server.
+    Delivered,
+    /// Given up after the configured attempts.
+    Failed,
+}
+
+impl OutboxState {
+    /// The name used in storage and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Failed => "failed",
+        }
+    }
+}
+
+/// A stored notification and its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRecord {
+    /// Its number.
+    pub id: i64,
+    /// When it was written.
+    pub created: Timestamp,
+    /// The message.
+    #[serde(flatten)]
+    pub notification: Notification,
+    /// Where it stands.
+    pub state: OutboxState,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// When it is next due (pending only).
+    pub next_attempt: Timestamp,
+    /// The last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<Timestamp>,
 }

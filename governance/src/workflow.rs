@@ -17,17 +17,16 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::access::{Act, Holdings, OrgTree, RequestKind, ScopeKind};
-use crate::audit::{self, AuditBreak, AuditQuery, Checkpoint, Head, HeadRead};
-use crate::edits::{self, owner_of};
-use crate::notify::{
-    self, Channel, Channels, DeliveryReport, Notification, NotifyConfig, NotifySetting,
-    OutboxRecord, OutboxState, RequestFacts,
+use crate::audit::{
+    self, AuditBreak, AuditEntry, AuditLog, AuditQuery, AuditRecord, Checkpoint, Head, HeadRead,
 };
+use crate::edits::{self, owner_of};
+use crate::notify::{self, DeliveryReport, NotifyConfig, RequestFacts};
 use crate::permission::Permission;
 use crate::store::{
-    AdminRecord, ApprovalRecord, AuditEntry, AuditLog, AuditRecord, Claim, Closure, DeployNote,
-    DeployRecord, Grant, Grantable, NewRequest, RequestRecord, RequestState, RoleRecord, Settings,
-    Store, Tx,
+    AdminRecord, ApprovalRecord, Channel, Channels, Claim, Closure, DeployNote, DeployRecord,
+    Grant, Grantable, NewRequest, Notification, NotifySetting, OutboxRecord, OutboxState,
+    RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
 };
 use crate::{Error, SqliteStore};
 
