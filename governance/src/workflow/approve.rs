@@ -1,0 +1,570 @@
+//! Approving and rejecting requests: where the new policy goes, who may write it,
+//! the rule it matches by, and the proof that it allows the request's execution.
+
+use std::collections::BTreeSet;
+
+use portcullis_engine::model::{
+    Application, CertificateCondition, FileRule, Policy, Scope, Timestamp,
+};
+use portcullis_engine::{Action, Bundle, DecisionRecord, Event, Outcome};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::access::{Act, RequestKind, ScopeKind};
+use crate::audit::{AuditEntry, AuditLog};
+use crate::edits::owner_of;
+use crate::store::{ApprovalRecord, Closure, DeployNote, RequestRecord, RequestState, Store};
+use crate::Error;
+
+use super::{about, describe_decider, enqueue_outcome, Approver, Governance, Suggestion};
+
+/// How an approval's rule matches the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Matching {
+    /// The file's SHA-256.
+    Hash,
+    /// The signer's subject and issuer (needs a valid signature).
+    Certificate,
+    /// The signer and the file's path.
+    CertificatePath,
+    /// The file's path.
+    Path,
+    /// A rule the approver writes.
+    Custom(FileRule),
+}
+
+impl Matching {
+    /// The name used in commands and records.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Matching::Hash => "hash",
+            Matching::Certificate => "certificate",
+            Matching::CertificatePath => "certificate-path",
+            Matching::Path => "path",
+            Matching::Custom(_) => "custom",
+        }
+    }
+}
+
+/// What an approver chooses.
+#[derive(Debug, Clone)]
+pub struct ApproveOptions {
+    /// Where the new policy applies.
+    pub scope: ScopeKind,
+    /// The scope's target: the computer, group or organization. Default: the
+    /// requesting computer, its group, its organization. An organization scope may name
+    /// an ancestor of the computer's organization; every target must contain the
+    /// requesting computer.
+    pub target: Option<String>,
+    /// How its rule matches the file.
+    pub matching: Matching,
+    /// Add the rule to this existing application instead of creating one.
+    pub application: Option<String>,
+    /// The name of a new application (default: the file's name).
+    pub application_name: Option<String>,
+    /// Permit with elevation (always so for an elevation request).
+    pub elevate: bool,
+    /// The policy stops applying at this time.
+    pub expires: Option<Timestamp>,
+    /// Why; needed for approvals wider than one computer.
+    pub justification: Option<String>,
+    /// The new policy's position (default: after the organization's last policy).
+    pub position: Option<i64>,
+}
+
+impl ApproveOptions {
+    /// Computer scope, matched by hash, into a new application.
+    pub fn new(scope: ScopeKind, matching: Matching) -> ApproveOptions {
+        ApproveOptions {
+            scope,
+            target: None,
+            matching,
+            application: None,
+            application_name: None,
+            elevate: false,
+            expires: None,
+            justification: None,
+            position: None,
+        }
+    }
+}
+
+/// A successful approval.
+#[derive(Debug, Clone, Serialize)]
+pub struct Approved {
+    /// The request, now approved.
+    pub request: RequestRecord,
+    /// The snapshot generation that allows it.
+    pub generation: u64,
+    /// How many organizations were compiled anew for it (the others were reused).
+    pub recompiled: usize,
+    /// The decision on the new snapshot that proves the approval.
+    pub proof: DecisionRecord,
+    /// A wider policy to consider, when this software has now been approved manually
+    /// on enough computers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<Suggestion>,
+}
+
+/// The rule an approval writes for an execution.
+fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
+    let signer = || {
+        event.signature.valid_leaf().ok_or_else(|| {
+            Error::Invalid(
+                "the execution has no valid signature; match it by hash or path".to_owned(),
+            )
+        })
+    };
+    let path = || {
+        if event.path.contains(['*', '?']) || event.path.starts_with("regex:") {
+            Err(Error::Invalid(format!(
+                "the path `{}` would be read as a pattern; match it by hash or a custom rule",
+                event.path
+            )))
+        } else {
+            Ok(event.path.clone())
+        }
+    };
+    let certificate = |signer: &portcullis_engine::model::Signer| CertificateCondition {
+        thumbprint: None,
+        subject: Some(signer.subject.clone()),
+        issuer: signer.issuer.clone(),
+    };
+    Ok(match matching {
+        Matching::Hash => FileRule::hash(event.sha256),
+        Matching::Certificate => FileRule::default().with_certificate(certificate(signer()?)),
+        Matching::CertificatePath => FileRule::default()
+            .with_certificate(certificate(signer()?))
+            .with_path(path()?),
+        Matching::Path => FileRule::default().with_path(path()?),
+        Matching::Custom(rule) => {
+            if rule == &FileRule::default() {
+                return Err(Error::Invalid(
+                    "a custom rule needs at least one condition".to_owned(),
+                ));
+            }
+            rule.clone()
+        }
+    })
+}
+
+/// Whether an approval's rule goes beyond the built-in match choices an approver has:
+/// a custom rule, a path pattern (wildcard or `regex:`), or a certificate named by its
+/// subject alone. Writing one needs Edit Application Control Applications.
+fn writes_rule(matching: &Matching, rule: &FileRule) -> bool {
+    if matches!(matching, Matching::Custom(_)) {
+        return true;
+    }
+    let pattern = rule
+        .path()
+        .is_some_and(|p| p.contains(['*', '?']) || p.starts_with("regex:"));
+    let subject_only = rule
+        .certificate()
+        .is_some_and(|c| c.thumbprint.is_none() && c.issuer.is_none());
+    pattern || subject_only
+}
+
+fn file_name(path: &str) -> String {
+    path.rsplit(['\\', '/'])
+        .find(|part| !part.is_empty())
+        .unwrap_or(path)
+        .to_owned()
+}
+
+fn unique_id(base: &str, taken: impl Fn(&str) -> bool) -> String {
+    if !taken(base) {
+        return base.to_owned();
+    }
+    (2..)
+        .map(|n| format!("{base}-{n}"))
+        .find(|candidate| !taken(candidate))
+        .unwrap_or_else(|| base.to_owned())
+}
+
+/// The positions of the policies an organization owns.
+fn positions_of(bundle: &Bundle, org: &str) -> BTreeSet<i64> {
+    bundle
+        .policies
+        .iter()
+        .filter(|p| owner_of(bundle, &p.scope).as_deref() == Some(org))
+        .map(|p| p.position)
+        .collect()
+}
+
+impl<S: Store> Governance<S> {
+    /// Approves a request: writes the rule and policy, deploys them (one organization
+    /// recompiled), and proves that the request's execution is now allowed. If an
+    /// earlier policy still decides it, nothing is deployed or recorded and the error
+    /// names that policy.
+    pub fn approve(
+        &mut self,
+        actor: &str,
+        id: i64,
+        options: ApproveOptions,
+    ) -> Result<Approved, Error> {
+        self.approve_by(Approver::Admin(actor), id, options)
+    }
+
+    /// Approves as an administrator (permission-checked) or as an approval plugin
+    /// attached to the organization (its verdict is the organization's own logic; it
+    /// cannot choose a target, an existing application or a position).
+    pub(crate) fn approve_by(
+        &mut self,
+        approver: Approver<'_>,
+        id: i64,
+        options: ApproveOptions,
+    ) -> Result<Approved, Error> {
+        let actor = approver.audit_name();
+        let actor = actor.as_str();
+        if let Approver::Plugin(name) = approver {
+            if options.target.is_some()
+                || options.application.is_some()
+                || options.position.is_some()
+            {
+                return Err(Error::Invalid(format!(
+                    "plugin `{name}` may only choose scope, match, elevation, expiry and justification"
+                )));
+            }
+        }
+        self.expire_due()?;
+        let request = self.load_request(id)?;
+        if request.state != RequestState::Pending {
+            return Err(Error::AlreadyClosed {
+                id,
+                state: request.state.as_str(),
+                action: "approved",
+            });
+        }
+        let computer = self.computer(&request.filed.computer)?.clone();
+        let computer_org = self.org_of_computer(&computer.id)?;
+        let target = match (options.scope, options.target.clone()) {
+            (ScopeKind::Computer, None) => computer.id.clone(),
+            (ScopeKind::Group, None) => computer.group.clone(),
+            (ScopeKind::Organization | ScopeKind::Global, None) => computer_org.clone(),
+            (ScopeKind::Computer, Some(t)) if t == computer.id => t,
+            (ScopeKind::Group, Some(t)) if t == computer.group => t,
+            (ScopeKind::Organization | ScopeKind::Global, Some(t))
+                if self.tree.within(&computer_org, &t) =>
+            {
+                t
+            }
+            (scope, Some(t)) => {
+                return Err(Error::Invalid(format!(
+                    "{scope} `{t}` does not contain `{}`, the computer of request {id}",
+                    computer.id
+                )))
+            }
+        };
+        // The organization that owns the new policy, and whose permissions, guardrails
+        // and positions apply.
+        let org = match options.scope {
+            ScopeKind::Computer | ScopeKind::Group => computer_org.clone(),
+            ScopeKind::Organization | ScopeKind::Global => target.clone(),
+        };
+        let elevate = options.elevate || request.filed.kind == RequestKind::Elevation;
+        let context = self.context(&computer_org, &computer.id);
+        let holdings = match approver {
+            Approver::Admin(admin) => Some(self.holdings(admin)?),
+            Approver::Plugin(_) => None,
+        };
+        if let Some(holdings) = &holdings {
+            let act = Act::Approve {
+                kind: request.filed.kind,
+                scope: options.scope,
+                elevate,
+            };
+            holdings.check(&self.tree, act, &org)?;
+            if options.scope == ScopeKind::Global {
+                // A global policy reaches every descendant: the approver must be able to
+                // approve there too (Super Admin - Parent Only cannot).
+                for descendant in self.tree.subtree(&org) {
+                    holdings.check(&self.tree, act, descendant)?;
+                }
+            }
+        }
+        let rule = rule_for(&request.filed.event, &options.matching)?;
+        if let Some(holdings) = &holdings {
+            if writes_rule(&options.matching, &rule) {
+                holdings.check(&self.tree, Act::EditApplications, &org)?;
+            }
+        }
+        let now = self.now();
+        let settings = self.settings_for(&computer_org)?;
+        let justification = options
+            .justification
+            .as_deref()
+            .map(str::trim)
+            .filter(|j| !j.is_empty())
+            .map(str::to_owned);
+        if options.scope != ScopeKind::Computer {
+            if settings.new_software_computer_first
+                && !self.seen_before(&computer_org, &request.filed.event.sha256)?
+            {
+                return Err(Error::Guardrail {
+                    organization: org,
+                    message: format!(
+                        "software {} was never approved in this organization; approve it at computer scope first",
+                        request.filed.event.sha256
+                    ),
+                });
+            }
+            if settings.wider_needs_justification && justification.is_none() {
+                return Err(Error::Guardrail {
+                    organization: org,
+                    message: format!(
+                        "an approval at {} scope needs a justification",
+                        options.scope
+                    ),
+                });
+            }
+        }
+        if let Some(expires) = options.expires {
+            if expires <= now {
+                return Err(Error::Invalid(format!(
+                    "the expiry {expires} is not in the future"
+                )));
+            }
+        }
+
+        // The new bundle: the rule in a new or existing application, and a policy.
+        let mut bundle = self.bundle.clone();
+        let scope = match options.scope {
+            ScopeKind::Computer => Scope::Computer(target.clone()),
+            ScopeKind::Group => Scope::Group(target.clone()),
+            ScopeKind::Organization => Scope::Organization(target.clone()),
+            ScopeKind::Global => Scope::Global(target.clone()),
+        };
+        let (application, new_application) = match &options.application {
+            Some(app_id) => {
+                let app = bundle
+                    .applications
+                    .iter_mut()
+                    .find(|a| &a.id == app_id)
+                    .ok_or_else(|| Error::NotFound {
+                        kind: "application",
+                        id: app_id.clone(),
+                    })?;
+                if !self.tree.within(&org, &app.organization) {
+                    return Err(Error::Invalid(format!(
+                        "application `{app_id}` belongs to `{}`, which is not `{org}` or an ancestor of it",
+                        app.organization
+                    )));
+                }
+                if let Some(holdings) = &holdings {
+                    holdings.check(&self.tree, Act::MergeIntoApplication, &app.organization)?;
+                }
+                if !app.rules.contains(&rule) {
+                    app.rules.push(rule.clone());
+                }
+                (app_id.clone(), false)
+            }
+            None => {
+                let app_id = unique_id(&format!("approval-{id}"), |c| {
+                    bundle.applications.iter().any(|a| a.id == c)
+                });
+                let name = options
+                    .application_name
+                    .clone()
+                    .unwrap_or_else(|| file_name(&request.filed.event.path));
+                bundle.applications.push(Application {
+                    id: app_id.clone(),
+                    organization: org.clone(),
+                    name,
+                    rules: vec![rule.clone()],
+                });
+                (app_id, true)
+            }
+        };
+        let positions = positions_of(&bundle, &org);
+        // An approval never jumps ahead of an ancestor's policies: an inherited deny
+        // still blocks (and is reported), whoever approves.
+        let inherited = self
+            .tree
+            .lineage(&org)
+            .skip(1)
+            .flat_map(|ancestor| positions_of(&bundle, ancestor))
+            .max();
+        let position = match options.position {
+            Some(p) => {
+                if let Some(holdings) = &holdings {
+                    holdings.check(&self.tree, Act::EditPolicies, &org)?;
+                }
+                if positions.contains(&p) {
+                    return Err(Error::Invalid(format!(
+                        "position {p} is taken in `{org}`; positions are unique within an organization"
+                    )));
+                }
+                if let Some(limit) = inherited.filter(|&limit| p <= limit) {
+                    return Err(Error::Invalid(format!(
+                        "position {p} is not after {limit}, the last position of `{org}`'s ancestors; an approval cannot come before an ancestor's policies"
+                    )));
+                }
+                p
+            }
+            None => positions
+                .iter()
+                .copied()
+                .chain(inherited)
+                .max()
+                .map_or(100, |last| last.saturating_add(10)),
+        };
+        let policy_id = unique_id(&format!("approval-{id}"), |c| {
+            bundle.policies.iter().any(|p| p.id == c)
+        });
+        bundle.policies.push(Policy {
+            id: policy_id.clone(),
+            scope,
+            position,
+            applications: vec![application.clone()],
+            action: Action::Permit,
+            elevate,
+            users: None,
+            not_before: None,
+            expires: options.expires,
+            enabled: true,
+            on_deny: None,
+        });
+
+        let mut probe = request.filed.event.clone();
+        probe.time = now;
+        let approval = ApprovalRecord {
+            scope: options.scope,
+            target,
+            matching: options.matching.as_str().to_owned(),
+            application,
+            new_application,
+            policy: policy_id,
+            position,
+            elevate,
+            expires: options.expires,
+            version: self.version + 1,
+        };
+        let closure = Closure {
+            state: RequestState::Approved,
+            by: actor.to_owned(),
+            at: now,
+            reason: justification.unwrap_or_default(),
+            approval: Some(approval.clone()),
+        };
+        let audit = AuditEntry {
+            time: now,
+            actor: actor.to_owned(),
+            organization: Some(org.clone()),
+            log: AuditLog::Unified,
+            kind: "approve".to_owned(),
+            detail: about(
+                &request,
+                json!({"approval": approval, "justification": closure.reason}),
+            ),
+        };
+        let mut proof = None;
+        let needs_elevation = elevate && request.filed.event.elevation;
+        let deployed = self.commit_bundle(
+            &bundle,
+            DeployNote {
+                actor: actor.to_owned(),
+                time: now,
+                reason: format!("approve request {id}"),
+            },
+            |snapshot| {
+                let decision = snapshot.decide(&probe).to_record();
+                let allowed = decision.decision == Outcome::Allow
+                    && !decision.would_deny
+                    && (!needs_elevation || decision.elevated);
+                if !allowed {
+                    return Err(Error::Shadowed {
+                        id,
+                        blocker: describe_decider(&decision),
+                        outcome: if decision.decision == Outcome::Allow {
+                            "allow without elevation".to_owned()
+                        } else {
+                            "deny".to_owned()
+                        },
+                    });
+                }
+                proof = Some(decision);
+                Ok(())
+            },
+            |tx| {
+                if !tx.close_request(id, &closure)? {
+                    return Err(Error::Conflict);
+                }
+                tx.append_audit(&audit)?;
+                enqueue_outcome(tx, &request, &closure, &context, now)?;
+                Ok(())
+            },
+        )?;
+        let request = self.load_request(id)?;
+        let suggestion = self
+            .suggestions_for(&org)?
+            .into_iter()
+            .find(|s| s.sha256 == request.filed.event.sha256);
+        Ok(Approved {
+            request,
+            generation: deployed.generation,
+            recompiled: deployed.stats.recompiled,
+            proof: proof.ok_or(Error::Conflict)?,
+            suggestion,
+        })
+    }
+
+    /// Rejects a pending request with a reason.
+    pub fn reject(&mut self, actor: &str, id: i64, reason: &str) -> Result<RequestRecord, Error> {
+        self.reject_by(Approver::Admin(actor), id, reason)
+    }
+
+    /// Rejects as an administrator (permission-checked) or as an approval plugin.
+    pub(crate) fn reject_by(
+        &mut self,
+        approver: Approver<'_>,
+        id: i64,
+        reason: &str,
+    ) -> Result<RequestRecord, Error> {
+        let actor = approver.audit_name();
+        let actor = actor.as_str();
+        self.expire_due()?;
+        let request = self.load_request(id)?;
+        if let Approver::Admin(admin) = approver {
+            self.holdings(admin)?.check(
+                &self.tree,
+                Act::Reject(request.filed.kind),
+                &request.filed.organization,
+            )?;
+        }
+        if request.state != RequestState::Pending {
+            return Err(Error::AlreadyClosed {
+                id,
+                state: request.state.as_str(),
+                action: "rejected",
+            });
+        }
+        if reason.trim().is_empty() {
+            return Err(Error::Invalid("a rejection needs a reason".to_owned()));
+        }
+        let now = self.now();
+        let closure = Closure {
+            state: RequestState::Rejected,
+            by: actor.to_owned(),
+            at: now,
+            reason: reason.trim().to_owned(),
+            approval: None,
+        };
+        let context = self.context(&request.filed.organization, &request.filed.computer);
+        self.store.transaction(|tx| {
+            if !tx.close_request(id, &closure)? {
+                return Err(Error::Conflict);
+            }
+            enqueue_outcome(tx, &request, &closure, &context, now)?;
+            tx.append_audit(&AuditEntry {
+                time: now,
+                actor: actor.to_owned(),
+                organization: Some(request.filed.organization.clone()),
+                log: AuditLog::Unified,
+                kind: "reject".to_owned(),
+                detail: about(&request, json!({"reason": closure.reason})),
+            })?;
+            Ok(())
+        })?;
+        self.load_request(id)
+    }
+}

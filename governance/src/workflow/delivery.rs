@@ -1,0 +1,361 @@
+//! Notification settings, the outbox, and delivering what it holds.
+
+use std::collections::BTreeMap;
+
+use portcullis_engine::model::{Recipient, Timestamp};
+use serde_json::json;
+
+use crate::access::{Act, OrgTree, RequestKind};
+use crate::audit::{AuditEntry, AuditLog};
+use crate::notify::{self, DeliveryReport, NotifyConfig, RequestFacts};
+use crate::store::{
+    Channel, Channels, Claim, Closure, Notification, NotifySetting, OutboxRecord, OutboxState,
+    RequestRecord, Store, Tx,
+};
+use crate::Error;
+
+use super::{holdings_in, Context, Governance};
+
+/// A name for one delivery run's claims, unique across processes and runs.
+fn claimant() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Where the notification settings are stored.
+const NOTIFY_CONFIG: &str = "notify-config";
+
+/// How many notifications one delivery run takes.
+const DELIVERY_BATCH: usize = 1000;
+
+fn notify_config(tx: &mut dyn Tx) -> Result<Option<NotifyConfig>, Error> {
+    tx.meta(NOTIFY_CONFIG)?
+        .map(|text| {
+            serde_json::from_str(&text).map_err(|e| {
+                Error::Storage(format!("stored notification settings are unreadable: {e}"))
+            })
+        })
+        .transpose()
+}
+
+fn link(config: Option<&NotifyConfig>, request: i64) -> String {
+    config.map_or_else(
+        || format!("portcullis requests show {request}"),
+        |c| c.link(request),
+    )
+}
+
+/// Writes the messages about a new request to the outbox: administrators of the
+/// organization or an ancestor who asked for this kind, and the deciding deny's
+/// recipients; each address once. Returns how many.
+pub(super) fn enqueue_new_request(
+    tx: &mut dyn Tx,
+    tree: &OrgTree,
+    request: &RequestRecord,
+    context: &Context,
+    policy_recipients: &[Recipient],
+    now: Timestamp,
+) -> Result<usize, Error> {
+    let config = notify_config(tx)?;
+    let mut recipients: BTreeMap<(Channel, String), ()> = BTreeMap::new();
+    for setting in tx.notify_settings()? {
+        if setting.kind != request.filed.kind {
+            continue;
+        }
+        let Some(admin) = tx.admin(&setting.admin)? else {
+            continue;
+        };
+        if !context.lineage.contains(&admin.organization) {
+            continue;
+        }
+        // Being told of a request needs permission to open it there: the message
+        // carries the user, their message, the path, the hash and the signer.
+        let may_open = holdings_in(tx, &admin.id)?.is_some_and(|h| {
+            h.check(
+                tree,
+                Act::OpenRequest(request.filed.kind),
+                &request.filed.organization,
+            )
+            .is_ok()
+        });
+        if !may_open {
+            continue;
+        }
+        if setting.channels.email {
+            if let Some(email) = &admin.email {
+                notify::add_recipient(&mut recipients, &Recipient::Email(email.clone()));
+            }
+        }
+        if setting.channels.sms {
+            if let Some(phone) = &admin.phone {
+                if let Ok(sms) = Recipient::parse(&format!("SMS:{phone}")) {
+                    notify::add_recipient(&mut recipients, &sms);
+                }
+            }
+        }
+    }
+    for recipient in policy_recipients {
+        notify::add_recipient(&mut recipients, recipient);
+    }
+    let facts = RequestFacts {
+        request,
+        organization: &context.organization_name,
+        computer: &context.computer_name,
+        link: link(config.as_ref(), request.id),
+    };
+    let (subject, body, sms) = facts.new_request();
+    let mut count = 0;
+    for (channel, recipient) in recipients.into_keys() {
+        let notification = Notification {
+            request: request.id,
+            reason: "new-request".to_owned(),
+            channel,
+            recipient,
+            subject: subject.clone(),
+            body: match channel {
+                Channel::Email => body.clone(),
+                Channel::Sms => sms.clone(),
+            },
+        };
+        count += usize::from(tx.enqueue(&notification, now)?);
+    }
+    Ok(count)
+}
+
+/// Tells the requester, when they gave an email address, how their request ended.
+pub(super) fn enqueue_outcome(
+    tx: &mut dyn Tx,
+    request: &RequestRecord,
+    closure: &Closure,
+    context: &Context,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let Some(email) = &request.filed.email else {
+        return Ok(());
+    };
+    let config = notify_config(tx)?;
+    let mut closed = request.clone();
+    closed.state = closure.state;
+    closed.closure = Some(closure.clone());
+    let facts = RequestFacts {
+        request: &closed,
+        organization: &context.organization_name,
+        computer: &context.computer_name,
+        link: link(config.as_ref(), request.id),
+    };
+    let (subject, body) = facts.outcome();
+    tx.enqueue(
+        &Notification {
+            request: request.id,
+            reason: closure.state.as_str().to_owned(),
+            channel: Channel::Email,
+            recipient: email.clone(),
+            subject,
+            body,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+impl<S: Store> Governance<S> {
+    /// Sets how notifications are delivered (Edit Integrations on every top-level
+    /// organization).
+    pub fn configure_notifications(
+        &mut self,
+        actor: &str,
+        config: NotifyConfig,
+    ) -> Result<(), Error> {
+        config.validate()?;
+        let holdings = self.holdings(actor)?;
+        let roots: Vec<String> = self
+            .bundle
+            .organizations
+            .iter()
+            .filter(|o| o.parent.is_none())
+            .map(|o| o.id.clone())
+            .collect();
+        for root in &roots {
+            holdings.check(&self.tree, Act::EditIntegrations, root)?;
+        }
+        let text = serde_json::to_string(&config)
+            .map_err(|e| Error::Invalid(format!("notification settings: {e}")))?;
+        let now = self.now();
+        self.store.transaction(|tx| {
+            tx.set_meta(NOTIFY_CONFIG, &text)?;
+            tx.append_audit(&AuditEntry {
+                time: now,
+                actor: actor.to_owned(),
+                organization: None,
+                log: AuditLog::System,
+                kind: "notify-configure".to_owned(),
+                detail: json!({"config": config}),
+            })?;
+            Ok(())
+        })
+    }
+
+    /// How notifications are delivered, once configured.
+    pub fn notify_config(&mut self) -> Result<Option<NotifyConfig>, Error> {
+        self.store.transaction(|tx| notify_config(tx))
+    }
+
+    /// Sets an administrator's *notify on request* channels for a request kind. SMS
+    /// needs a phone number on the administrator, email an address. Administrators
+    /// set their own; others need Edit Administrators.
+    pub fn set_notify(
+        &mut self,
+        actor: &str,
+        admin: &str,
+        kind: RequestKind,
+        channels: Channels,
+    ) -> Result<(), Error> {
+        let target = self.load_admin(admin)?;
+        if actor != admin {
+            let holdings = self.holdings(actor)?;
+            self.check_power_over(&holdings, &target)?;
+        }
+        if channels.sms && target.phone.is_none() {
+            return Err(Error::Invalid(format!(
+                "SMS needs a phone number on `{admin}`; add one with `portcullis admin add --state DIR --as ADMIN {admin} --phone +…`"
+            )));
+        }
+        if channels.email && target.email.is_none() {
+            return Err(Error::Invalid(format!(
+                "email needs an address on `{admin}`; add one with `portcullis admin add --state DIR --as ADMIN {admin} --email …`"
+            )));
+        }
+        let setting = NotifySetting {
+            admin: admin.to_owned(),
+            kind,
+            channels,
+        };
+        self.commit_system(
+            actor,
+            &target.organization,
+            "notify-setting",
+            json!({"setting": setting}),
+            |tx| tx.put_notify(&setting),
+        )
+    }
+
+    /// Every *notify on request* setting.
+    pub fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error> {
+        self.store.transaction(|tx| tx.notify_settings())
+    }
+
+    /// Sends the notifications that are due (every pending one with `all`), marking
+    /// each delivered or scheduling its retry.
+    ///
+    /// Each notification is sent once, however many senders run at once and however
+    /// slow the servers are: a sender claims a batch, renews its claim on each
+    /// notification right before sending it (so only one send has to fit in the lease),
+    /// skips a notification whose lapsed claim another sender took, and releases the
+    /// claim when it records the outcome. Only a crash between a send and its record
+    /// can send a notification again, once its claim lapses.
+    pub fn deliver_notifications(&mut self, all: bool) -> Result<DeliveryReport, Error> {
+        let config = self.notify_config()?.ok_or_else(|| {
+            Error::State(
+                "notifications are not configured; run `portcullis notify configure`".to_owned(),
+            )
+        })?;
+        let lease = config.retry.lease_seconds.max(1);
+        let by = claimant();
+        let claim = |now: Timestamp| Claim {
+            by: by.clone(),
+            until: Timestamp::from_unix(now.unix().saturating_add(lease)),
+        };
+        let now = self.now();
+        let first = claim(now);
+        let due = self
+            .store
+            .transaction(|tx| tx.claim_due(now, &first, all, DELIVERY_BATCH))?;
+        let mut report = DeliveryReport::default();
+        for record in due {
+            let renewed = claim(self.now());
+            if !self
+                .store
+                .transaction(|tx| tx.renew_claim(record.id, &renewed))?
+            {
+                report.skipped += 1;
+                continue;
+            }
+            let result = notify::send(&config, &record.notification);
+            let at = self.now();
+            let attempts = record.attempts.saturating_add(1);
+            let recorded = self.store.transaction(|tx| match &result {
+                Ok(()) => tx.mark_delivered(record.id, at, &by),
+                Err(error) if attempts >= config.retry.max_attempts => {
+                    tx.mark_failed(record.id, attempts, None, error, &by)
+                }
+                Err(error) => {
+                    let next = at
+                        .unix()
+                        .saturating_add(notify::backoff(&config.retry, attempts));
+                    tx.mark_failed(
+                        record.id,
+                        attempts,
+                        Some(Timestamp::from_unix(next)),
+                        error,
+                        &by,
+                    )
+                }
+            })?;
+            match result {
+                Ok(()) => report.delivered += 1,
+                Err(error) => {
+                    if attempts >= config.retry.max_attempts {
+                        report.failed += 1;
+                    } else {
+                        report.retrying += 1;
+                    }
+                    report.errors.push((record.id, error));
+                }
+            }
+            if !recorded {
+                report.errors.push((
+                    record.id,
+                    "the claim lapsed while sending (a send took longer than `retry.lease_seconds`); another sender may send it again".to_owned(),
+                ));
+            }
+        }
+        Ok(report)
+    }
+
+    /// The outbox (Edit Integrations on the actor's organization).
+    pub fn outbox(
+        &mut self,
+        actor: &str,
+        state: Option<OutboxState>,
+    ) -> Result<Vec<OutboxRecord>, Error> {
+        let home = self.home_org(actor)?;
+        self.holdings(actor)?
+            .check(&self.tree, Act::EditIntegrations, &home)?;
+        self.store.transaction(|tx| tx.outbox(state))
+    }
+
+    /// The subject and email text that tell administrators about a request.
+    pub(crate) fn request_message(
+        &mut self,
+        request: &RequestRecord,
+    ) -> Result<(String, String), Error> {
+        let context = self.context(&request.filed.organization, &request.filed.computer);
+        let config = self.notify_config()?;
+        let facts = RequestFacts {
+            request,
+            organization: &context.organization_name,
+            computer: &context.computer_name,
+            link: link(config.as_ref(), request.id),
+        };
+        let (subject, body, _) = facts.new_request();
+        Ok((subject, body))
+    }
+}

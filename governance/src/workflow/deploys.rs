@@ -1,0 +1,212 @@
+//! Maintenance modes, deploys and rollbacks: every change to the bundle goes through
+//! `commit_bundle`, which deploys it aside, lets a gate prove something, and commits
+//! it with its audit entries before the new snapshot is swapped in.
+
+use portcullis_engine::model::{Maintenance, MaintenanceMode, Timestamp};
+use portcullis_engine::{Bundle, BundleChange, DeployError, Deployed, Snapshot};
+use serde_json::json;
+
+use crate::access::{Act, OrgTree};
+use crate::audit::{AuditEntry, AuditLog};
+use crate::edits::{self};
+use crate::store::{DeployNote, DeployRecord, Store, Tx};
+use crate::Error;
+
+use super::{compile_error, Governance};
+
+impl<S: Store> Governance<S> {
+    /// Sets a computer's maintenance mode until `until`, or ends it (`mode` `None`).
+    pub fn set_maintenance(
+        &mut self,
+        actor: &str,
+        computer: &str,
+        mode: Option<(MaintenanceMode, Timestamp)>,
+    ) -> Result<i64, Error> {
+        let org = self.org_of_computer(computer)?;
+        self.holdings(actor)?
+            .check(&self.tree, Act::Maintenance, &org)?;
+        let now = self.now();
+        if let Some((_, until)) = mode {
+            if until <= now {
+                return Err(Error::Invalid(format!(
+                    "the end time {until} is not in the future"
+                )));
+            }
+        }
+        let mut bundle = self.bundle.clone();
+        let entry = bundle
+            .computers
+            .iter_mut()
+            .find(|c| c.id == computer)
+            .ok_or_else(|| Error::NotFound {
+                kind: "computer",
+                id: computer.to_owned(),
+            })?;
+        if mode.is_none() && entry.maintenance.is_none() {
+            return Err(Error::Invalid(format!(
+                "`{computer}` is not in a maintenance mode"
+            )));
+        }
+        entry.maintenance = mode.map(|(mode, until)| Maintenance { mode, until });
+        let audit = AuditEntry {
+            time: now,
+            actor: actor.to_owned(),
+            organization: Some(org.clone()),
+            log: AuditLog::Unified,
+            kind: if mode.is_some() {
+                "maintenance-set"
+            } else {
+                "maintenance-end"
+            }
+            .to_owned(),
+            detail: json!({
+                "computer": computer,
+                "mode": mode.map(|(m, _)| m.as_str()),
+                "until": mode.map(|(_, u)| u),
+            }),
+        };
+        self.commit_bundle(
+            &bundle,
+            DeployNote {
+                actor: actor.to_owned(),
+                time: now,
+                reason: format!(
+                    "{} maintenance mode of {computer}",
+                    if mode.is_some() { "set" } else { "end" }
+                ),
+            },
+            |_| Ok(()),
+            |tx| tx.append_audit(&audit).map(|_| ()),
+        )?;
+        Ok(self.version)
+    }
+
+    /// Deploys a whole bundle. Every entry it adds, changes or removes needs the
+    /// permission that governs its kind on the organizations it touches, in the current
+    /// tree and in the new one, and every changed organization needs a deploy
+    /// permission (Edit or View Organizations); see [`crate::edits`].
+    pub fn deploy(&mut self, actor: &str, bundle: Bundle, reason: &str) -> Result<i64, Error> {
+        let holdings = self.holdings(actor)?;
+        if bundle == self.bundle {
+            return Err(Error::Invalid(
+                "the bundle is the one already deployed".to_owned(),
+            ));
+        }
+        let changed = edits::authorize_deploy(&holdings, &self.bundle, &bundle)?;
+        let now = self.now();
+        let audit = AuditEntry {
+            time: now,
+            actor: actor.to_owned(),
+            organization: None,
+            log: AuditLog::Unified,
+            kind: "deploy".to_owned(),
+            detail: json!({"organizations": changed, "reason": reason}),
+        };
+        self.commit_bundle(
+            &bundle,
+            DeployNote {
+                actor: actor.to_owned(),
+                time: now,
+                reason: reason.to_owned(),
+            },
+            |_| Ok(()),
+            |tx| tx.append_audit(&audit).map(|_| ()),
+        )?;
+        Ok(self.version)
+    }
+
+    /// Restores an earlier bundle version (default: the one before the current) as a
+    /// new version.
+    pub fn rollback(&mut self, actor: &str, to: Option<i64>) -> Result<i64, Error> {
+        let target = match to {
+            Some(v) => v,
+            None => self.version - 1,
+        };
+        if target < 1 || target >= self.version {
+            return Err(Error::Invalid(format!(
+                "there is no earlier version {target} to roll back to (the current version is {})",
+                self.version
+            )));
+        }
+        let bundle = self
+            .store
+            .transaction(|tx| tx.bundle(target))?
+            .ok_or(Error::NotFound {
+                kind: "bundle version",
+                id: target.to_string(),
+            })?;
+        self.deploy(actor, bundle, &format!("rollback to version {target}"))
+    }
+
+    /// The deploy history, newest first.
+    pub fn deploys(&mut self, limit: usize) -> Result<Vec<DeployRecord>, Error> {
+        self.store.transaction(|tx| tx.deploys(limit))
+    }
+
+    /// Deploys `bundle` aside as a change to the organizations whose entries differ
+    /// from the current bundle (only they are laid out and compiled), lets `gate`
+    /// check the new snapshot, stores the bundle and whatever `record` writes in one
+    /// transaction, and only then swaps the snapshot in. Returns what the engine
+    /// deployed.
+    pub(super) fn commit_bundle(
+        &mut self,
+        bundle: &Bundle,
+        note: DeployNote,
+        gate: impl FnOnce(&Snapshot) -> Result<(), Error>,
+        record: impl FnOnce(&mut dyn Tx) -> Result<(), Error>,
+    ) -> Result<Deployed, Error> {
+        let expected = self.version;
+        let change = BundleChange::between(&self.bundle, bundle);
+        let changed: Vec<String> = change
+            .organization_ids()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let store = &mut self.store;
+        let mut version = expected;
+        let deployed = self
+            .engine
+            .deploy_change_gated(&change, |snapshot| {
+                gate(snapshot)?;
+                version = store.transaction(|tx| {
+                    match tx.current_bundle()? {
+                        Some((current, _)) if current == expected => {}
+                        _ => return Err(Error::Conflict),
+                    }
+                    let version = tx.push_bundle(bundle, &note)?;
+                    record(tx)?;
+                    // Every policy edit is an administrator's action too.
+                    tx.append_audit(&AuditEntry {
+                        time: note.time,
+                        actor: note.actor.clone(),
+                        organization: match changed.as_slice() {
+                            [only] => Some(only.clone()),
+                            _ => None,
+                        },
+                        log: AuditLog::System,
+                        kind: "policy-edit".to_owned(),
+                        detail: json!({
+                            "version": version, "reason": note.reason, "organizations": changed,
+                        }),
+                    })?;
+                    Ok(version)
+                })?;
+                Ok(())
+            })
+            .map_err(|e| match e {
+                // The change's errors name places in the change; the whole bundle's
+                // name places in the bundle the administrator gave.
+                DeployError::Compile(errors) => {
+                    match Snapshot::compile_with_limits(bundle, &self.engine.limits()) {
+                        Err(whole) => compile_error(&whole),
+                        Ok(_) => compile_error(&errors),
+                    }
+                }
+                DeployError::Gate(error) => error,
+            })?;
+        self.version = version;
+        self.bundle = bundle.clone();
+        self.tree = OrgTree::of(bundle);
+        Ok(deployed)
+    }
+}

@@ -1,0 +1,466 @@
+//! The governed workflow: requests, approvals, rejections, expiry, maintenance modes,
+//! deploys, administrators, roles and grants. Every action checks the actor's
+//! permissions first, changes state in one transaction, and audits what it did.
+
+use std::path::Path;
+
+use portcullis_engine::model::Timestamp;
+use portcullis_engine::{Bundle, CompileErrors, DecisionRecord, Engine, Event};
+use serde_json::json;
+
+use crate::access::{Act, Holdings, OrgTree};
+use crate::audit::{AuditEntry, AuditLog};
+use crate::permission::Permission;
+use crate::store::{AdminRecord, DeployNote, Grant, Grantable, RequestRecord, Store, Tx};
+use crate::{Error, SqliteStore};
+
+mod admin;
+mod approve;
+mod auditing;
+mod delivery;
+mod deploys;
+mod requests;
+
+use admin::validate_admin;
+pub use admin::AdminChanges;
+pub use approve::{ApproveOptions, Approved, Matching};
+use delivery::{enqueue_new_request, enqueue_outcome};
+pub use requests::{FileRequest, Suggestion, MAX_ATTACHMENT};
+
+/// Where the time comes from; tests hand in their own.
+pub type Clock = Box<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The actor name of expiry and other automatic transitions.
+const SYSTEM: &str = "system";
+
+/// The governance state of one tenancy: durable store, the engine serving its current
+/// bundle, and the clock.
+pub struct Governance<S: Store = SqliteStore> {
+    store: S,
+    engine: Engine,
+    bundle: Bundle,
+    version: i64,
+    tree: OrgTree,
+    clock: Clock,
+}
+
+impl<S: Store> std::fmt::Debug for Governance<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Governance")
+            .field("version", &self.version)
+            .field("generation", &self.engine.generation())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> Governance<S> {
+    /// The system's clock.
+    pub fn system_clock() -> Clock {
+        Box::new(|| {
+            let seconds = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+                .unwrap_or(0);
+            Timestamp::from_unix(seconds)
+        })
+    }
+
+    /// Starts a new state from a bundle, with a first administrator who holds Super
+    /// Admin on every top-level organization.
+    pub fn init(
+        mut store: S,
+        bundle: Bundle,
+        first: AdminRecord,
+        clock: Clock,
+    ) -> Result<Self, Error> {
+        let engine = Engine::new(&bundle).map_err(|e| compile_error(&e))?;
+        let tree = OrgTree::of(&bundle);
+        if !tree.contains(&first.organization) {
+            return Err(Error::NotFound {
+                kind: "organization",
+                id: first.organization.clone(),
+            });
+        }
+        validate_admin(&first)?;
+        let now = clock();
+        let roots: Vec<String> = bundle
+            .organizations
+            .iter()
+            .filter(|o| o.parent.is_none())
+            .map(|o| o.id.clone())
+            .collect();
+        let version = store.transaction(|tx| {
+            if tx.current_bundle()?.is_some() {
+                return Err(Error::State("the state is already initialized".to_owned()));
+            }
+            let note = DeployNote {
+                actor: first.id.clone(),
+                time: now,
+                reason: "init".to_owned(),
+            };
+            let version = tx.push_bundle(&bundle, &note)?;
+            tx.put_admin(&first)?;
+            for root in &roots {
+                tx.insert_grant(&Grant {
+                    admin: first.id.clone(),
+                    organization: root.clone(),
+                    what: Grantable::Permission(Permission::SuperAdmin),
+                })?;
+            }
+            tx.append_audit(&AuditEntry {
+                time: now,
+                actor: first.id.clone(),
+                organization: None,
+                log: AuditLog::System,
+                kind: "init".to_owned(),
+                detail: json!({"version": version, "administrator": first.id, "super_admin_on": roots}),
+            })?;
+            Ok(version)
+        })?;
+        Ok(Governance {
+            store,
+            engine,
+            bundle,
+            version,
+            tree,
+            clock,
+        })
+    }
+
+    /// Opens an initialized state and compiles its current bundle.
+    pub fn open(mut store: S, clock: Clock) -> Result<Self, Error> {
+        let (version, bundle) = store
+            .transaction(|tx| tx.current_bundle())?
+            .ok_or_else(|| {
+                Error::State("the state is not initialized; run `portcullis init`".to_owned())
+            })?;
+        let engine = Engine::new(&bundle).map_err(|e| {
+            Error::Storage(format!(
+                "the stored bundle (version {version}) does not compile: {}",
+                compile_error(&e)
+            ))
+        })?;
+        let tree = OrgTree::of(&bundle);
+        Ok(Governance {
+            store,
+            engine,
+            bundle,
+            version,
+            tree,
+            clock,
+        })
+    }
+
+    /// The engine serving the current bundle; agents in the same process decide on it.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The current bundle.
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    /// The current bundle's version (durable; grows with every deploy).
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// The organization tree of the current bundle.
+    pub fn tree(&self) -> &OrgTree {
+        &self.tree
+    }
+
+    /// The time now, by this state's clock.
+    pub fn now(&self) -> Timestamp {
+        (self.clock)()
+    }
+
+    /// Runs a unit of work on the store, in one transaction.
+    pub(crate) fn write<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.store.transaction(work)
+    }
+
+    /// Runs a read-only look at the store.
+    pub fn read<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.store.transaction(work)
+    }
+
+    /// What messages about requests of `org` on `computer` name.
+    fn context(&self, org: &str, computer: &str) -> Context {
+        Context {
+            organization_name: self
+                .bundle
+                .organizations
+                .iter()
+                .find(|o| o.id == org)
+                .map_or_else(|| org.to_owned(), |o| o.name.clone()),
+            computer_name: self
+                .bundle
+                .computers
+                .iter()
+                .find(|c| c.id == computer)
+                .map_or_else(|| computer.to_owned(), |c| c.name.clone()),
+            lineage: self.tree.lineage(org).map(str::to_owned).collect(),
+        }
+    }
+
+    /// Checks an event from outside against the engine's limits before anything is
+    /// decided, stored or copied.
+    fn check_event(&self, event: &Event) -> Result<(), Error> {
+        self.engine
+            .limits()
+            .check_event(event)
+            .map_err(|e| Error::Invalid(format!("the event: {e}")))
+    }
+
+    /// The one authorization point: may `actor` do `act` on organization `org`? Allowed,
+    /// or refused with the message that names the action, the organization and the
+    /// missing permission (SPEC §8; the requirements table is `Act`'s). Every governed
+    /// action of this crate goes through it (or through `Holdings::check`, the same
+    /// rules on permissions already loaded), and so does anything built on top, such as
+    /// a server.
+    pub fn authorize(&mut self, actor: &str, act: Act, org: &str) -> Result<(), Error> {
+        self.holdings(actor)?.check(&self.tree, act, org)?;
+        Ok(())
+    }
+
+    /// Runs `write` and appends its system-audit entry in one transaction.
+    pub(crate) fn commit_system(
+        &mut self,
+        actor: &str,
+        org: &str,
+        kind: &str,
+        detail: serde_json::Value,
+        write: impl FnOnce(&mut dyn Tx) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let entry = system_entry(self.now(), actor, org, kind, detail);
+        self.store.transaction(|tx| {
+            write(tx)?;
+            tx.append_audit(&entry)?;
+            Ok(())
+        })
+    }
+
+    fn holdings(&mut self, admin: &str) -> Result<Holdings, Error> {
+        self.store
+            .transaction(|tx| holdings_in(tx, admin))?
+            .ok_or_else(|| Error::NotFound {
+                kind: "administrator",
+                id: admin.to_owned(),
+            })
+    }
+
+    fn home_org(&mut self, admin: &str) -> Result<String, Error> {
+        Ok(self.load_admin(admin)?.organization)
+    }
+
+    fn load_admin(&mut self, id: &str) -> Result<AdminRecord, Error> {
+        self.store
+            .transaction(|tx| tx.admin(id))?
+            .ok_or_else(|| Error::NotFound {
+                kind: "administrator",
+                id: id.to_owned(),
+            })
+    }
+
+    fn load_request(&mut self, id: i64) -> Result<RequestRecord, Error> {
+        self.store
+            .transaction(|tx| tx.request(id))?
+            .ok_or_else(|| Error::NotFound {
+                kind: "request",
+                id: id.to_string(),
+            })
+    }
+
+    fn computer(&self, id: &str) -> Result<&portcullis_engine::model::Computer, Error> {
+        self.bundle
+            .computers
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| Error::NotFound {
+                kind: "computer",
+                id: id.to_owned(),
+            })
+    }
+
+    fn org_of_computer(&self, id: &str) -> Result<String, Error> {
+        let computer = self.computer(id)?;
+        self.bundle
+            .groups
+            .iter()
+            .find(|g| g.id == computer.group)
+            .map(|g| g.organization.clone())
+            .ok_or_else(|| Error::NotFound {
+                kind: "group",
+                id: computer.group.clone(),
+            })
+    }
+}
+
+/// Creates a state directory's database, or opens it.
+impl Governance<SqliteStore> {
+    /// The database file of a state directory.
+    pub fn database(dir: &Path) -> std::path::PathBuf {
+        dir.join("state.db")
+    }
+
+    /// Opens the state in `dir` with the system clock.
+    pub fn open_dir(dir: &Path) -> Result<Self, Error> {
+        Self::open_dir_with_key(dir, None)
+    }
+
+    /// Opens the state in `dir`, its audit key at `key` (default `dir/audit.key`).
+    pub fn open_dir_with_key(dir: &Path, key: Option<&Path>) -> Result<Self, Error> {
+        if !Self::database(dir).exists() {
+            return Err(Error::State(format!(
+                "`{}` holds no state; run `portcullis init --state {}` first",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        Governance::open(Self::store(dir, key)?, Self::system_clock())
+    }
+
+    /// Initializes the state in `dir` (creating the directory, owner-only).
+    pub fn init_dir(dir: &Path, bundle: Bundle, first: AdminRecord) -> Result<Self, Error> {
+        Self::init_dir_with_key(dir, None, bundle, first)
+    }
+
+    /// Initializes the state in `dir`, its audit key made at `key` (default
+    /// `dir/audit.key`).
+    pub fn init_dir_with_key(
+        dir: &Path,
+        key: Option<&Path>,
+        bundle: Bundle,
+        first: AdminRecord,
+    ) -> Result<Self, Error> {
+        let fail =
+            |e: std::io::Error| Error::Storage(format!("cannot create `{}`: {e}", dir.display()));
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(fail)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Whoever can write the state can act as any administrator in local mode.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+        }
+        Governance::init(Self::store(dir, key)?, bundle, first, Self::system_clock())
+    }
+
+    fn store(dir: &Path, key: Option<&Path>) -> Result<SqliteStore, Error> {
+        match key {
+            Some(key) => SqliteStore::open_with_key(&Self::database(dir), key),
+            None => SqliteStore::open(&Self::database(dir)),
+        }
+    }
+}
+
+fn compile_error(errors: &CompileErrors) -> Error {
+    Error::Compile(
+        errors
+            .errors()
+            .iter()
+            .take(portcullis_engine::LOCATED_ERRORS)
+            .map(|e| format!("  {e}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+fn describe_decider(decision: &DecisionRecord) -> String {
+    match (&decision.policy, decision.mode) {
+        (Some(policy), _) => format!("policy `{policy}`"),
+        (None, Some(mode)) => format!("the computer's {} mode", mode.as_str()),
+        (None, None) => "the default deny".to_owned(),
+    }
+}
+
+/// Who approves: an administrator, or an approval plugin.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Approver<'a> {
+    /// An administrator, by id; every permission is checked.
+    Admin(&'a str),
+    /// An approval plugin, by name; audited as `plugin:NAME`.
+    Plugin(&'a str),
+}
+
+impl Approver<'_> {
+    /// The actor in the audit and the request's closure.
+    pub(crate) fn audit_name(self) -> String {
+        match self {
+            Approver::Admin(id) => id.to_owned(),
+            Approver::Plugin(name) => format!("plugin:{name}"),
+        }
+    }
+}
+
+/// What an administrator holds, from grants and roles; `None` when there is no such
+/// administrator.
+fn holdings_in(tx: &mut dyn Tx, admin: &str) -> Result<Option<Holdings>, Error> {
+    if tx.admin(admin)?.is_none() {
+        return Ok(None);
+    }
+    let mut held = Vec::new();
+    for grant in tx.grants(admin)? {
+        match grant.what {
+            Grantable::Permission(p) => held.push((grant.organization, p)),
+            Grantable::Role(role) => {
+                if let Some(role) = tx.role(&role)? {
+                    held.extend(
+                        role.permissions
+                            .into_iter()
+                            .map(|p| (grant.organization.clone(), p)),
+                    );
+                }
+            }
+        }
+    }
+    Ok(Some(Holdings::new(admin, held)))
+}
+
+/// What messages about one request name, gathered before the transaction.
+struct Context {
+    organization_name: String,
+    computer_name: String,
+    lineage: Vec<String>,
+}
+
+/// An audit detail about a request: its id, computer, user, file and path, and `more`.
+fn about(request: &RequestRecord, more: serde_json::Value) -> serde_json::Value {
+    let mut detail = json!({
+        "request": request.id, "kind": request.filed.kind,
+        "computer": request.filed.computer, "user": request.filed.event.user,
+        "sha256": request.filed.event.sha256, "path": request.filed.event.path,
+    });
+    if let (Some(detail), serde_json::Value::Object(more)) = (detail.as_object_mut(), more) {
+        detail.extend(more);
+    }
+    detail
+}
+
+fn system_entry(
+    time: Timestamp,
+    actor: &str,
+    org: &str,
+    kind: &str,
+    detail: serde_json::Value,
+) -> AuditEntry {
+    AuditEntry {
+        time,
+        actor: actor.to_owned(),
+        organization: Some(org.to_owned()),
+        log: AuditLog::System,
+        kind: kind.to_owned(),
+        detail,
+    }
+}

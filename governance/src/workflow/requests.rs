@@ -1,0 +1,475 @@
+//! Decisions through the state, requests as users file them, the approval queue,
+//! expiry and suggestions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use portcullis_engine::model::{Recipient, Sha256, Timestamp};
+use portcullis_engine::{DecisionRecord, Event, Outcome};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::access::{Act, RequestKind, ScopeKind};
+use crate::audit::{AuditEntry, AuditLog};
+use crate::store::{Closure, NewRequest, RequestRecord, RequestState, Store};
+use crate::Error;
+
+use super::{
+    about, describe_decider, enqueue_new_request, enqueue_outcome, Context, Governance, SYSTEM,
+};
+
+/// The largest file a request may carry (64 MiB).
+pub const MAX_ATTACHMENT: usize = 64 << 20;
+
+/// A request as a user files it.
+#[derive(Debug, Clone)]
+pub struct FileRequest {
+    /// What it asks for.
+    pub kind: RequestKind,
+    /// The blocked execution.
+    pub event: Event,
+    /// The user's message.
+    pub message: String,
+    /// Where to tell the user the outcome.
+    pub email: Option<String>,
+    /// A copy of the file; its SHA-256 must be the event's.
+    pub attachment: Option<Vec<u8>>,
+}
+
+/// The same software approved manually, one computer at a time, on enough computers
+/// that a wider policy would serve better.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Suggestion {
+    /// The organization.
+    pub organization: String,
+    /// The software.
+    pub sha256: Sha256,
+    /// The file's path in the latest request.
+    pub path: String,
+    /// The computers it was approved on.
+    pub computers: Vec<String>,
+    /// The approved requests.
+    pub requests: Vec<i64>,
+    /// `group` when every computer is in one group, else `organization`.
+    pub scope: ScopeKind,
+    /// The group or organization.
+    pub target: String,
+}
+
+fn decision_entry(
+    time: Timestamp,
+    org: Option<String>,
+    event: &Event,
+    decision: &DecisionRecord,
+    version: i64,
+) -> AuditEntry {
+    AuditEntry {
+        time,
+        actor: format!("user:{}@{}", event.user, event.computer),
+        organization: org,
+        log: AuditLog::Unified,
+        kind: match decision.decision {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+        }
+        .to_owned(),
+        detail: json!({
+            "computer": event.computer, "user": event.user, "path": event.path,
+            "sha256": event.sha256, "time": event.time, "policy": decision.policy,
+            "default_deny": decision.default_deny, "would_deny": decision.would_deny,
+            "mode": decision.mode.map(|m| m.as_str()), "version": version,
+        }),
+    }
+}
+
+fn sha256_of(bytes: &[u8]) -> Sha256 {
+    use sha2::Digest;
+    Sha256(sha2::Sha256::digest(bytes).into())
+}
+
+impl<S: Store> Governance<S> {
+    /// Decides an event on the current snapshot and audits it (a deny always, an allow
+    /// when the organization's settings ask for it).
+    pub fn decide(&mut self, event: &Event) -> Result<DecisionRecord, Error> {
+        self.check_event(event)?;
+        let decision = self.engine.decide(event);
+        self.record_decisions(&[(event.clone(), decision.clone())])?;
+        Ok(decision)
+    }
+
+    /// Files a request for a denied execution, where the deciding deny allows requests.
+    pub fn file_request(&mut self, request: FileRequest) -> Result<RequestRecord, Error> {
+        let FileRequest {
+            kind,
+            event,
+            message,
+            email,
+            attachment,
+        } = request;
+        self.check_event(&event)?;
+        let organization = self.org_of_computer(&event.computer)?;
+        let decision = self.engine.decide(&event);
+        let asks = match kind {
+            RequestKind::Application | RequestKind::Storage => {
+                portcullis_engine::RequestKind::Application
+            }
+            RequestKind::Elevation => portcullis_engine::RequestKind::Elevation,
+        };
+        if !decision.can_request {
+            let by = describe_decider(&decision);
+            return Err(Error::Invalid(match decision.decision {
+                Outcome::Allow if !event.elevation || decision.elevated => {
+                    format!("this execution is allowed ({by}); there is nothing to request")
+                }
+                _ => format!("{by} does not allow requests for this execution"),
+            }));
+        }
+        if decision.request_kind != Some(asks) {
+            return Err(Error::Invalid(format!(
+                "this execution calls for {} request, not {}",
+                match decision.request_kind {
+                    Some(portcullis_engine::RequestKind::Elevation) => "an `elevation`",
+                    _ => "an `application` or `storage`",
+                },
+                kind.as_str()
+            )));
+        }
+        if message.trim().is_empty() {
+            return Err(Error::Invalid(
+                "a request needs a message saying why".to_owned(),
+            ));
+        }
+        if let Some(email) = &email {
+            match Recipient::parse(email) {
+                Ok(Recipient::Email(_)) => {}
+                Ok(Recipient::Sms(_)) => {
+                    return Err(Error::Invalid(format!("`{email}` is not an email address")))
+                }
+                Err(e) => return Err(Error::Invalid(format!("email: {e}"))),
+            }
+        }
+        let file = match &attachment {
+            None => None,
+            Some(bytes) => {
+                if bytes.len() > MAX_ATTACHMENT {
+                    return Err(Error::Invalid(format!(
+                        "the attached file has {} bytes; the limit is {MAX_ATTACHMENT}",
+                        bytes.len()
+                    )));
+                }
+                let sha = sha256_of(bytes);
+                if sha != event.sha256 {
+                    return Err(Error::Invalid(format!(
+                        "the attached file's SHA-256 is {sha}, but the execution's is {}; attach the blocked file",
+                        event.sha256
+                    )));
+                }
+                Some(sha)
+            }
+        };
+        let now = self.now();
+        let context = self.context(&organization, &event.computer);
+        let new = NewRequest {
+            kind,
+            organization: organization.clone(),
+            computer: event.computer.clone(),
+            event,
+            denied_by: decision.policy.clone(),
+            message,
+            email,
+            file,
+            created: now,
+        };
+        let tree = &self.tree;
+        let id = self.store.transaction(|tx| {
+            if let Some(pending) = tx
+                .requests(Some(RequestState::Pending))?
+                .into_iter()
+                .find(|r| {
+                    r.filed.kind == new.kind
+                        && r.filed.computer == new.computer
+                        && r.filed.event.sha256 == new.event.sha256
+                })
+            {
+                return Err(Error::Invalid(format!(
+                    "request {} for this file on `{}` is already pending",
+                    pending.id, new.computer
+                )));
+            }
+            let stored_new = match (&new.file, &attachment) {
+                (Some(sha), Some(bytes)) => tx.put_file(sha, bytes)?,
+                _ => false,
+            };
+            let id = tx.insert_request(&new)?;
+            let record = RequestRecord {
+                id,
+                filed: new.clone(),
+                state: RequestState::Pending,
+                closure: None,
+            };
+            let notified = enqueue_new_request(tx, tree, &record, &context, &decision.notify, now)?;
+            tx.append_audit(&AuditEntry {
+                time: now,
+                actor: format!("user:{}@{}", new.event.user, new.computer),
+                organization: Some(new.organization.clone()),
+                log: AuditLog::Unified,
+                kind: "request".to_owned(),
+                detail: json!({
+                    "request": id, "kind": new.kind, "computer": new.computer, "user": new.event.user,
+                    "sha256": new.event.sha256, "path": new.event.path,
+                    "denied_by": new.denied_by, "file_stored": new.file.is_some(),
+                    "file_new": stored_new, "notified": notified,
+                }),
+            })?;
+            Ok(id)
+        })?;
+        self.store
+            .transaction(|tx| tx.request(id))?
+            .ok_or(Error::NotFound {
+                kind: "request",
+                id: id.to_string(),
+            })
+    }
+
+    /// The approval queue the actor may see (pending requests unless `state` says
+    /// otherwise), after expiring overdue requests.
+    pub fn requests(
+        &mut self,
+        actor: &str,
+        state: Option<RequestState>,
+    ) -> Result<Vec<RequestRecord>, Error> {
+        self.expire_due()?;
+        let holdings = self.holdings(actor)?;
+        let all = self.store.transaction(|tx| tx.requests(state))?;
+        let visible: Vec<RequestRecord> = all
+            .into_iter()
+            .filter(|r| {
+                holdings
+                    .check(&self.tree, Act::ListRequests, &r.filed.organization)
+                    .is_ok()
+            })
+            .collect();
+        if visible.is_empty() {
+            // Say why an empty queue may be empty: no permission anywhere.
+            let anywhere = self
+                .bundle
+                .organizations
+                .iter()
+                .any(|o| holdings.check(&self.tree, Act::ListRequests, &o.id).is_ok());
+            if !anywhere {
+                let org = self.home_org(actor)?;
+                holdings.check(&self.tree, Act::ListRequests, &org)?;
+            }
+        }
+        Ok(visible)
+    }
+
+    /// Opens one request (needs an approve permission for its kind; View Approvals is
+    /// not enough).
+    pub fn request(&mut self, actor: &str, id: i64) -> Result<RequestRecord, Error> {
+        self.expire_due()?;
+        let request = self.load_request(id)?;
+        let holdings = self.holdings(actor)?;
+        holdings.check(
+            &self.tree,
+            Act::OpenRequest(request.filed.kind),
+            &request.filed.organization,
+        )?;
+        Ok(request)
+    }
+
+    /// The stored copy of a request's file.
+    pub fn request_file(&mut self, actor: &str, id: i64) -> Result<Vec<u8>, Error> {
+        let request = self.request(actor, id)?;
+        let sha = request
+            .filed
+            .file
+            .ok_or_else(|| Error::Invalid(format!("request {id} carries no file")))?;
+        self.store
+            .transaction(|tx| tx.file(&sha))?
+            .ok_or(Error::NotFound {
+                kind: "file",
+                id: sha.to_string(),
+            })
+    }
+
+    /// Expires every pending request older than its organization's time limit;
+    /// returns their ids.
+    pub fn expire_due(&mut self) -> Result<Vec<i64>, Error> {
+        let now = self.now();
+        let pending = self
+            .store
+            .transaction(|tx| tx.requests(Some(RequestState::Pending)))?;
+        let mut due = Vec::new();
+        for request in pending {
+            let ttl = self
+                .settings_for(&request.filed.organization)?
+                .request_ttl_seconds;
+            if request.filed.created.unix().saturating_add(ttl) <= now.unix() {
+                due.push((request, ttl));
+            }
+        }
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let contexts: Vec<Context> = due
+            .iter()
+            .map(|(r, _)| self.context(&r.filed.organization, &r.filed.computer))
+            .collect();
+        self.store.transaction(|tx| {
+            let mut expired = Vec::new();
+            for ((request, ttl), context) in due.iter().zip(&contexts) {
+                let (id, org) = (&request.id, &request.filed.organization);
+                let closure = Closure {
+                    state: RequestState::Expired,
+                    by: SYSTEM.to_owned(),
+                    at: now,
+                    reason: format!("not handled within {ttl} seconds"),
+                    approval: None,
+                };
+                if tx.close_request(*id, &closure)? {
+                    enqueue_outcome(tx, request, &closure, context, now)?;
+                    tx.append_audit(&AuditEntry {
+                        time: now,
+                        actor: SYSTEM.to_owned(),
+                        organization: Some(org.clone()),
+                        log: AuditLog::Unified,
+                        kind: "expire".to_owned(),
+                        detail: about(request, json!({"reason": closure.reason})),
+                    })?;
+                    expired.push(*id);
+                }
+            }
+            Ok(expired)
+        })
+    }
+
+    /// Software approved manually at computer scope on at least the organization's
+    /// threshold of computers, and not yet approved wider: a wider policy to consider.
+    pub fn suggestions(&mut self, actor: &str) -> Result<Vec<Suggestion>, Error> {
+        let holdings = self.holdings(actor)?;
+        let mut out = Vec::new();
+        let orgs: Vec<String> = self
+            .bundle
+            .organizations
+            .iter()
+            .map(|o| o.id.clone())
+            .collect();
+        for org in orgs {
+            if holdings.check(&self.tree, Act::ListRequests, &org).is_ok() {
+                out.extend(self.suggestions_for(&org)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn suggestions_for(&mut self, org: &str) -> Result<Vec<Suggestion>, Error> {
+        let threshold =
+            usize::try_from(self.settings_for(org)?.suggest_after).unwrap_or(usize::MAX);
+        let approved = self
+            .store
+            .transaction(|tx| tx.requests(Some(RequestState::Approved)))?;
+        let mut by_software: BTreeMap<Sha256, Vec<&RequestRecord>> = BTreeMap::new();
+        let mut wider: BTreeSet<Sha256> = BTreeSet::new();
+        for r in approved.iter().filter(|r| r.filed.organization == org) {
+            let Some(approval) = r.closure.as_ref().and_then(|c| c.approval.as_ref()) else {
+                continue;
+            };
+            if r.closure
+                .as_ref()
+                .is_some_and(|c| c.by.starts_with("plugin:"))
+            {
+                continue;
+            }
+            if approval.scope == ScopeKind::Computer {
+                by_software.entry(r.filed.event.sha256).or_default().push(r);
+            } else {
+                wider.insert(r.filed.event.sha256);
+            }
+        }
+        let mut out = Vec::new();
+        for (sha, requests) in by_software {
+            let computers: BTreeSet<&str> =
+                requests.iter().map(|r| r.filed.computer.as_str()).collect();
+            if wider.contains(&sha) || computers.len() < threshold.max(1) {
+                continue;
+            }
+            let groups: BTreeSet<&str> = computers
+                .iter()
+                .filter_map(|c| self.bundle.computers.iter().find(|k| k.id == *c))
+                .map(|k| k.group.as_str())
+                .collect();
+            let (scope, target) = match groups.iter().next() {
+                Some(group) if groups.len() == 1 => (ScopeKind::Group, (*group).to_owned()),
+                _ => (ScopeKind::Organization, org.to_owned()),
+            };
+            out.push(Suggestion {
+                organization: org.to_owned(),
+                sha256: sha,
+                path: requests
+                    .last()
+                    .map(|r| r.filed.event.path.clone())
+                    .unwrap_or_default(),
+                computers: computers.into_iter().map(str::to_owned).collect(),
+                requests: requests.iter().map(|r| r.id).collect(),
+                scope,
+                target,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Software counts as seen in an organization once it was approved there before,
+    /// or a rule of an application the organization can use names its hash.
+    pub(super) fn seen_before(&mut self, org: &str, sha: &Sha256) -> Result<bool, Error> {
+        let lineage: BTreeSet<&str> = self.tree.lineage(org).collect();
+        let in_rules = self.bundle.applications.iter().any(|a| {
+            lineage.contains(a.organization.as_str())
+                && a.rules.iter().any(|r| r.sha256.as_ref() == Some(sha))
+        });
+        if in_rules {
+            return Ok(true);
+        }
+        let approved = self
+            .store
+            .transaction(|tx| tx.requests(Some(RequestState::Approved)))?;
+        Ok(approved
+            .iter()
+            .any(|r| r.filed.organization == org && r.filed.event.sha256 == *sha))
+    }
+
+    /// Hands decisions made in-process to the audit, in one transaction: every deny,
+    /// and allows of organizations whose settings ask for them. Returns how many
+    /// entries were written; they are durable when this returns.
+    pub fn record_decisions(
+        &mut self,
+        decisions: &[(Event, DecisionRecord)],
+    ) -> Result<usize, Error> {
+        for (event, _) in decisions {
+            self.check_event(event)?;
+        }
+        let now = self.now();
+        let mut entries = Vec::new();
+        for (event, decision) in decisions {
+            let org = self.org_of_computer(&event.computer).ok();
+            let wanted = match decision.decision {
+                Outcome::Deny => true,
+                Outcome::Allow => match &org {
+                    Some(org) => self.settings_for(org)?.audit_allows,
+                    None => false,
+                },
+            };
+            if wanted {
+                entries.push(decision_entry(now, org, event, decision, self.version));
+            }
+        }
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        self.store.transaction(|tx| {
+            for entry in &entries {
+                tx.append_audit(entry)?;
+            }
+            Ok(entries.len())
+        })
+    }
+}
