@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 use portcullis_engine::model::{
     Application, CertificateCondition, FileRule, Policy, Scope, Timestamp,
 };
-use portcullis_engine::{Action, Bundle, DecisionRecord, Event, Outcome};
+use portcullis_engine::{Action, Bundle, DecisionRecord, Event, Outcome, Snapshot};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::access::{Act, RequestKind, ScopeKind};
+use crate::access::{Act, Holdings, RequestKind, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::edits::owner_of;
 use crate::store::{ApprovalRecord, Closure, DeployNote, RequestRecord, RequestState, Store};
@@ -104,6 +104,57 @@ pub struct Approved {
     /// on enough computers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<Suggestion>,
+}
+
+/// Where an approval's policy goes.
+struct Place {
+    /// The requesting computer.
+    computer: String,
+    /// Its organization.
+    computer_org: String,
+    /// The computer, group or organization the scope names.
+    target: String,
+    /// The organization that owns the new policy.
+    org: String,
+}
+
+/// An approval checked and ready to commit.
+struct Plan {
+    request: RequestRecord,
+    place: Place,
+    /// The current bundle with the rule and the policy added.
+    bundle: Bundle,
+    approval: ApprovalRecord,
+    justification: Option<String>,
+    elevate: bool,
+    now: Timestamp,
+}
+
+/// The decision on the new snapshot that proves an approval: the request's execution
+/// is allowed (with elevation when it asked for it), or the error names what still
+/// decides it.
+fn prove(
+    snapshot: &Snapshot,
+    probe: &Event,
+    id: i64,
+    needs_elevation: bool,
+) -> Result<DecisionRecord, Error> {
+    let decision = snapshot.decide(probe).to_record();
+    let allowed = decision.decision == Outcome::Allow
+        && !decision.would_deny
+        && (!needs_elevation || decision.elevated);
+    if allowed {
+        return Ok(decision);
+    }
+    Err(Error::Shadowed {
+        id,
+        blocker: describe_decider(&decision),
+        outcome: if decision.decision == Outcome::Allow {
+            "allow without elevation".to_owned()
+        } else {
+            "deny".to_owned()
+        },
+    })
 }
 
 /// The rule an approval writes for an execution.
@@ -207,15 +258,15 @@ impl<S: Store> Governance<S> {
 
     /// Approves as an administrator (permission-checked) or as an approval plugin
     /// attached to the organization (its verdict is the organization's own logic; it
-    /// cannot choose a target, an existing application or a position).
+    /// cannot choose a target, an existing application or a position). Plan, check,
+    /// commit: nothing is written until every check passed and the new snapshot proved
+    /// the approval.
     pub(crate) fn approve_by(
         &mut self,
         approver: Approver<'_>,
         id: i64,
         options: ApproveOptions,
     ) -> Result<Approved, Error> {
-        let actor = approver.audit_name();
-        let actor = actor.as_str();
         if let Approver::Plugin(name) = approver {
             if options.target.is_some()
                 || options.application.is_some()
@@ -235,7 +286,77 @@ impl<S: Store> Governance<S> {
                 action: "approved",
             });
         }
-        let computer = self.computer(&request.filed.computer)?.clone();
+        let plan = self.plan_approval(approver, request, &options)?;
+        self.commit_approval(&approver.audit_name(), plan)
+    }
+
+    /// Where the policy goes, who may write it, and the bundle with it: every check of
+    /// an approval, before anything is written.
+    fn plan_approval(
+        &mut self,
+        approver: Approver<'_>,
+        request: RequestRecord,
+        options: &ApproveOptions,
+    ) -> Result<Plan, Error> {
+        let place = self.place(&request, options)?;
+        let elevate = options.elevate || request.filed.kind == RequestKind::Elevation;
+        let holdings = match approver {
+            Approver::Admin(admin) => Some(self.holdings(admin)?),
+            Approver::Plugin(_) => None,
+        };
+        if let Some(holdings) = &holdings {
+            let act = Act::Approve {
+                kind: request.filed.kind,
+                scope: options.scope,
+                elevate,
+            };
+            holdings.check(&self.tree, act, &place.org)?;
+            if options.scope == ScopeKind::Global {
+                // A global policy reaches every descendant: the approver must be able to
+                // approve there too (Super Admin - Parent Only cannot).
+                for descendant in self.tree.subtree(&place.org) {
+                    holdings.check(&self.tree, act, descendant)?;
+                }
+            }
+        }
+        let rule = rule_for(&request.filed.event, &options.matching)?;
+        if let Some(holdings) = &holdings {
+            if writes_rule(&options.matching, &rule) {
+                holdings.check(&self.tree, Act::EditApplications, &place.org)?;
+            }
+        }
+        let now = self.now();
+        let justification = options
+            .justification
+            .as_deref()
+            .map(str::trim)
+            .filter(|j| !j.is_empty())
+            .map(str::to_owned);
+        self.check_guardrails(&request, &place, options, justification.is_some())?;
+        if let Some(expires) = options.expires {
+            if expires <= now {
+                return Err(Error::Invalid(format!(
+                    "the expiry {expires} is not in the future"
+                )));
+            }
+        }
+        let (bundle, approval) =
+            self.write_approval(holdings.as_ref(), &request, &place, options, rule, elevate)?;
+        Ok(Plan {
+            request,
+            place,
+            bundle,
+            approval,
+            justification,
+            elevate,
+            now,
+        })
+    }
+
+    /// The target of the approval's scope (it must contain the requesting computer),
+    /// and the organization that owns the new policy.
+    fn place(&self, request: &RequestRecord, options: &ApproveOptions) -> Result<Place, Error> {
+        let computer = self.computer(&request.filed.computer)?;
         let computer_org = self.org_of_computer(&computer.id)?;
         let target = match (options.scope, options.target.clone()) {
             (ScopeKind::Computer, None) => computer.id.clone(),
@@ -250,170 +371,86 @@ impl<S: Store> Governance<S> {
             }
             (scope, Some(t)) => {
                 return Err(Error::Invalid(format!(
-                    "{scope} `{t}` does not contain `{}`, the computer of request {id}",
-                    computer.id
+                    "{scope} `{t}` does not contain `{}`, the computer of request {}",
+                    computer.id, request.id
                 )))
             }
         };
-        // The organization that owns the new policy, and whose permissions, guardrails
-        // and positions apply.
+        // The organization whose permissions, guardrails and positions apply.
         let org = match options.scope {
             ScopeKind::Computer | ScopeKind::Group => computer_org.clone(),
             ScopeKind::Organization | ScopeKind::Global => target.clone(),
         };
-        let elevate = options.elevate || request.filed.kind == RequestKind::Elevation;
-        let context = self.context(&computer_org, &computer.id);
-        let holdings = match approver {
-            Approver::Admin(admin) => Some(self.holdings(admin)?),
-            Approver::Plugin(_) => None,
-        };
-        if let Some(holdings) = &holdings {
-            let act = Act::Approve {
-                kind: request.filed.kind,
-                scope: options.scope,
-                elevate,
-            };
-            holdings.check(&self.tree, act, &org)?;
-            if options.scope == ScopeKind::Global {
-                // A global policy reaches every descendant: the approver must be able to
-                // approve there too (Super Admin - Parent Only cannot).
-                for descendant in self.tree.subtree(&org) {
-                    holdings.check(&self.tree, act, descendant)?;
-                }
-            }
-        }
-        let rule = rule_for(&request.filed.event, &options.matching)?;
-        if let Some(holdings) = &holdings {
-            if writes_rule(&options.matching, &rule) {
-                holdings.check(&self.tree, Act::EditApplications, &org)?;
-            }
-        }
-        let now = self.now();
-        let settings = self.settings_for(&computer_org)?;
-        let justification = options
-            .justification
-            .as_deref()
-            .map(str::trim)
-            .filter(|j| !j.is_empty())
-            .map(str::to_owned);
-        if options.scope != ScopeKind::Computer {
-            if settings.new_software_computer_first
-                && !self.seen_before(&computer_org, &request.filed.event.sha256)?
-            {
-                return Err(Error::Guardrail {
-                    organization: org,
-                    message: format!(
-                        "software {} was never approved in this organization; approve it at computer scope first",
-                        request.filed.event.sha256
-                    ),
-                });
-            }
-            if settings.wider_needs_justification && justification.is_none() {
-                return Err(Error::Guardrail {
-                    organization: org,
-                    message: format!(
-                        "an approval at {} scope needs a justification",
-                        options.scope
-                    ),
-                });
-            }
-        }
-        if let Some(expires) = options.expires {
-            if expires <= now {
-                return Err(Error::Invalid(format!(
-                    "the expiry {expires} is not in the future"
-                )));
-            }
-        }
+        Ok(Place {
+            computer: computer.id.clone(),
+            computer_org,
+            target,
+            org,
+        })
+    }
 
-        // The new bundle: the rule in a new or existing application, and a policy.
+    /// The organization's guardrails on approvals wider than one computer.
+    fn check_guardrails(
+        &mut self,
+        request: &RequestRecord,
+        place: &Place,
+        options: &ApproveOptions,
+        justified: bool,
+    ) -> Result<(), Error> {
+        if options.scope == ScopeKind::Computer {
+            return Ok(());
+        }
+        let settings = self.settings_for(&place.computer_org)?;
+        if settings.new_software_computer_first
+            && !self.seen_before(&place.computer_org, &request.filed.event.sha256)?
+        {
+            return Err(Error::Guardrail {
+                organization: place.org.clone(),
+                message: format!(
+                    "software {} was never approved in this organization; approve it at computer scope first",
+                    request.filed.event.sha256
+                ),
+            });
+        }
+        if settings.wider_needs_justification && !justified {
+            return Err(Error::Guardrail {
+                organization: place.org.clone(),
+                message: format!(
+                    "an approval at {} scope needs a justification",
+                    options.scope
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The new bundle: the rule in a new or existing application, and a permit policy
+    /// for it; and the record of what was written.
+    fn write_approval(
+        &self,
+        holdings: Option<&Holdings>,
+        request: &RequestRecord,
+        place: &Place,
+        options: &ApproveOptions,
+        rule: FileRule,
+        elevate: bool,
+    ) -> Result<(Bundle, ApprovalRecord), Error> {
         let mut bundle = self.bundle.clone();
-        let scope = match options.scope {
-            ScopeKind::Computer => Scope::Computer(target.clone()),
-            ScopeKind::Group => Scope::Group(target.clone()),
-            ScopeKind::Organization => Scope::Organization(target.clone()),
-            ScopeKind::Global => Scope::Global(target.clone()),
-        };
-        let (application, new_application) = match &options.application {
-            Some(app_id) => {
-                let app = bundle
-                    .applications
-                    .iter_mut()
-                    .find(|a| &a.id == app_id)
-                    .ok_or_else(|| Error::NotFound {
-                        kind: "application",
-                        id: app_id.clone(),
-                    })?;
-                if !self.tree.within(&org, &app.organization) {
-                    return Err(Error::Invalid(format!(
-                        "application `{app_id}` belongs to `{}`, which is not `{org}` or an ancestor of it",
-                        app.organization
-                    )));
-                }
-                if let Some(holdings) = &holdings {
-                    holdings.check(&self.tree, Act::MergeIntoApplication, &app.organization)?;
-                }
-                if !app.rules.contains(&rule) {
-                    app.rules.push(rule.clone());
-                }
-                (app_id.clone(), false)
-            }
-            None => {
-                let app_id = unique_id(&format!("approval-{id}"), |c| {
-                    bundle.applications.iter().any(|a| a.id == c)
-                });
-                let name = options
-                    .application_name
-                    .clone()
-                    .unwrap_or_else(|| file_name(&request.filed.event.path));
-                bundle.applications.push(Application {
-                    id: app_id.clone(),
-                    organization: org.clone(),
-                    name,
-                    rules: vec![rule.clone()],
-                });
-                (app_id, true)
-            }
-        };
-        let positions = positions_of(&bundle, &org);
-        // An approval never jumps ahead of an ancestor's policies: an inherited deny
-        // still blocks (and is reported), whoever approves.
-        let inherited = self
-            .tree
-            .lineage(&org)
-            .skip(1)
-            .flat_map(|ancestor| positions_of(&bundle, ancestor))
-            .max();
-        let position = match options.position {
-            Some(p) => {
-                if let Some(holdings) = &holdings {
-                    holdings.check(&self.tree, Act::EditPolicies, &org)?;
-                }
-                if positions.contains(&p) {
-                    return Err(Error::Invalid(format!(
-                        "position {p} is taken in `{org}`; positions are unique within an organization"
-                    )));
-                }
-                if let Some(limit) = inherited.filter(|&limit| p <= limit) {
-                    return Err(Error::Invalid(format!(
-                        "position {p} is not after {limit}, the last position of `{org}`'s ancestors; an approval cannot come before an ancestor's policies"
-                    )));
-                }
-                p
-            }
-            None => positions
-                .iter()
-                .copied()
-                .chain(inherited)
-                .max()
-                .map_or(100, |last| last.saturating_add(10)),
-        };
-        let policy_id = unique_id(&format!("approval-{id}"), |c| {
+        let (application, new_application) =
+            self.add_rule(&mut bundle, holdings, request, place, options, rule)?;
+        let position = self.position(&bundle, holdings, &place.org, options.position)?;
+        let policy = unique_id(&format!("approval-{}", request.id), |c| {
             bundle.policies.iter().any(|p| p.id == c)
         });
+        let target = place.target.clone();
         bundle.policies.push(Policy {
-            id: policy_id.clone(),
-            scope,
+            id: policy.clone(),
+            scope: match options.scope {
+                ScopeKind::Computer => Scope::Computer(target.clone()),
+                ScopeKind::Group => Scope::Group(target.clone()),
+                ScopeKind::Organization => Scope::Organization(target.clone()),
+                ScopeKind::Global => Scope::Global(target.clone()),
+            },
             position,
             applications: vec![application.clone()],
             action: Action::Permit,
@@ -424,21 +461,131 @@ impl<S: Store> Governance<S> {
             enabled: true,
             on_deny: None,
         });
-
-        let mut probe = request.filed.event.clone();
-        probe.time = now;
         let approval = ApprovalRecord {
             scope: options.scope,
             target,
             matching: options.matching.as_str().to_owned(),
             application,
             new_application,
-            policy: policy_id,
+            policy,
             position,
             elevate,
             expires: options.expires,
             version: self.version + 1,
         };
+        Ok((bundle, approval))
+    }
+
+    /// Puts the rule into the chosen existing application (Allow Application Merge and
+    /// Edit Applications on its owner) or a new one; returns its id and whether it is
+    /// new.
+    fn add_rule(
+        &self,
+        bundle: &mut Bundle,
+        holdings: Option<&Holdings>,
+        request: &RequestRecord,
+        place: &Place,
+        options: &ApproveOptions,
+        rule: FileRule,
+    ) -> Result<(String, bool), Error> {
+        let org = &place.org;
+        let Some(app_id) = &options.application else {
+            let app_id = unique_id(&format!("approval-{}", request.id), |c| {
+                bundle.applications.iter().any(|a| a.id == c)
+            });
+            let name = options
+                .application_name
+                .clone()
+                .unwrap_or_else(|| file_name(&request.filed.event.path));
+            bundle.applications.push(Application {
+                id: app_id.clone(),
+                organization: org.clone(),
+                name,
+                rules: vec![rule],
+            });
+            return Ok((app_id, true));
+        };
+        let app = bundle
+            .applications
+            .iter_mut()
+            .find(|a| &a.id == app_id)
+            .ok_or_else(|| Error::NotFound {
+                kind: "application",
+                id: app_id.clone(),
+            })?;
+        if !self.tree.within(org, &app.organization) {
+            return Err(Error::Invalid(format!(
+                "application `{app_id}` belongs to `{}`, which is not `{org}` or an ancestor of it",
+                app.organization
+            )));
+        }
+        if let Some(holdings) = holdings {
+            holdings.check(&self.tree, Act::MergeIntoApplication, &app.organization)?;
+        }
+        if !app.rules.contains(&rule) {
+            app.rules.push(rule);
+        }
+        Ok((app_id.clone(), false))
+    }
+
+    /// The new policy's position: the one chosen (Edit Policies; free in the
+    /// organization, and after every ancestor's policy), or the next after the
+    /// organization's and its ancestors' last. An approval never jumps ahead of an
+    /// ancestor's policies: an inherited deny still blocks (and is reported), whoever
+    /// approves.
+    fn position(
+        &self,
+        bundle: &Bundle,
+        holdings: Option<&Holdings>,
+        org: &str,
+        chosen: Option<i64>,
+    ) -> Result<i64, Error> {
+        let positions = positions_of(bundle, org);
+        let inherited = self
+            .tree
+            .lineage(org)
+            .skip(1)
+            .flat_map(|ancestor| positions_of(bundle, ancestor))
+            .max();
+        let Some(p) = chosen else {
+            return Ok(positions
+                .iter()
+                .copied()
+                .chain(inherited)
+                .max()
+                .map_or(100, |last| last.saturating_add(10)));
+        };
+        if let Some(holdings) = holdings {
+            holdings.check(&self.tree, Act::EditPolicies, org)?;
+        }
+        if positions.contains(&p) {
+            return Err(Error::Invalid(format!(
+                "position {p} is taken in `{org}`; positions are unique within an organization"
+            )));
+        }
+        if let Some(limit) = inherited.filter(|&limit| p <= limit) {
+            return Err(Error::Invalid(format!(
+                "position {p} is not after {limit}, the last position of `{org}`'s ancestors; an approval cannot come before an ancestor's policies"
+            )));
+        }
+        Ok(p)
+    }
+
+    /// Deploys the planned bundle, proves on the new snapshot that the request's
+    /// execution is allowed (else nothing is written), and records the approval, its
+    /// audit entry and the requester's notification in the same transaction.
+    fn commit_approval(&mut self, actor: &str, plan: Plan) -> Result<Approved, Error> {
+        let Plan {
+            request,
+            place,
+            bundle,
+            approval,
+            justification,
+            elevate,
+            now,
+        } = plan;
+        let id = request.id;
+        let context = self.context(&place.computer_org, &place.computer);
         let closure = Closure {
             state: RequestState::Approved,
             by: actor.to_owned(),
@@ -449,7 +596,7 @@ impl<S: Store> Governance<S> {
         let audit = AuditEntry {
             time: now,
             actor: actor.to_owned(),
-            organization: Some(org.clone()),
+            organization: Some(place.org.clone()),
             log: AuditLog::Unified,
             kind: "approve".to_owned(),
             detail: about(
@@ -457,32 +604,20 @@ impl<S: Store> Governance<S> {
                 json!({"approval": approval, "justification": closure.reason}),
             ),
         };
-        let mut proof = None;
+        let mut probe = request.filed.event.clone();
+        probe.time = now;
         let needs_elevation = elevate && request.filed.event.elevation;
+        let mut proof = None;
+        let note = DeployNote {
+            actor: actor.to_owned(),
+            time: now,
+            reason: format!("approve request {id}"),
+        };
         let deployed = self.commit_bundle(
             &bundle,
-            DeployNote {
-                actor: actor.to_owned(),
-                time: now,
-                reason: format!("approve request {id}"),
-            },
+            note,
             |snapshot| {
-                let decision = snapshot.decide(&probe).to_record();
-                let allowed = decision.decision == Outcome::Allow
-                    && !decision.would_deny
-                    && (!needs_elevation || decision.elevated);
-                if !allowed {
-                    return Err(Error::Shadowed {
-                        id,
-                        blocker: describe_decider(&decision),
-                        outcome: if decision.decision == Outcome::Allow {
-                            "allow without elevation".to_owned()
-                        } else {
-                            "deny".to_owned()
-                        },
-                    });
-                }
-                proof = Some(decision);
+                proof = Some(prove(snapshot, &probe, id, needs_elevation)?);
                 Ok(())
             },
             |tx| {
@@ -496,7 +631,7 @@ impl<S: Store> Governance<S> {
         )?;
         let request = self.load_request(id)?;
         let suggestion = self
-            .suggestions_for(&org)?
+            .suggestions_for(&place.org)?
             .into_iter()
             .find(|s| s.sha256 == request.filed.event.sha256);
         Ok(Approved {
