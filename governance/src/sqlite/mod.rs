@@ -1,0 +1,272 @@
+//! The embedded store: one SQLite database in WAL mode, synchronous commits, so an
+//! acknowledged change survives a crash of the process or the machine.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::audit::{AuditKey, Head, HeadRead};
+use crate::store::{Store, Tx};
+use crate::Error;
+
+mod rows;
+mod tx;
+
+use rows::json;
+use tx::SqliteTx;
+
+/// The schema version this code reads and writes.
+const SCHEMA_VERSION: i64 = 2;
+
+/// What takes a database of an older schema version to the next one.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+     ALTER TABLE outbox ADD COLUMN claim_until INTEGER;",
+)];
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bundles (
+    version INTEGER PRIMARY KEY AUTOINCREMENT,
+    time INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL,
+    bundle TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL, organization TEXT NOT NULL, computer TEXT NOT NULL,
+    sha256 TEXT NOT NULL, event TEXT NOT NULL, denied_by TEXT,
+    message TEXT NOT NULL, email TEXT, file TEXT, created INTEGER NOT NULL,
+    state TEXT NOT NULL, closure TEXT);
+CREATE INDEX IF NOT EXISTS requests_state ON requests (state, id);
+CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, content BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS admins (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, organization TEXT NOT NULL,
+    email TEXT, phone TEXT);
+CREATE TABLE IF NOT EXISTS roles (
+    id TEXT PRIMARY KEY, organization TEXT NOT NULL, name TEXT NOT NULL,
+    permissions TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS grants (
+    admin TEXT NOT NULL, organization TEXT NOT NULL, what TEXT NOT NULL,
+    PRIMARY KEY (admin, organization, what));
+CREATE TABLE IF NOT EXISTS settings (organization TEXT PRIMARY KEY, settings TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS notify_settings (
+    admin TEXT NOT NULL, kind TEXT NOT NULL, email INTEGER NOT NULL, sms INTEGER NOT NULL,
+    PRIMARY KEY (admin, kind));
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, created INTEGER NOT NULL,
+    request INTEGER NOT NULL, reason TEXT NOT NULL, channel TEXT NOT NULL,
+    recipient TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,
+    state TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt INTEGER NOT NULL,
+    last_error TEXT, delivered INTEGER, claimed_by TEXT, claim_until INTEGER,
+    UNIQUE (request, reason, channel, recipient));
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
+CREATE TABLE IF NOT EXISTS plugins (
+    organization TEXT NOT NULL, name TEXT NOT NULL, hook TEXT NOT NULL,
+    file_name TEXT NOT NULL, content BLOB NOT NULL, sha256 TEXT NOT NULL,
+    config TEXT NOT NULL, vectors TEXT NOT NULL,
+    PRIMARY KEY (organization, name));
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,
+    organization TEXT, log TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+    hash TEXT NOT NULL);
+";
+
+/// State in one SQLite database file, and beside it `<file>.audit-head`: the audit's
+/// latest checkpoint (entry count and last hash) signed with the audit key, rewritten
+/// with every commit that appends to the audit. The key is a file of its own (default
+/// `audit.key` beside the database).
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+    head: PathBuf,
+    key_path: PathBuf,
+    key: Option<AuditKey>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, Error> {
+        let mut conn = Connection::open(path)
+            .map_err(|e| Error::Storage(format!("cannot open `{}`: {e}", path.display())))?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match version.as_deref().map(str::parse::<i64>) {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    params![SCHEMA_VERSION.to_string()],
+                )?;
+            }
+            Some(Ok(v)) if v == SCHEMA_VERSION => {}
+            Some(Ok(mut v)) if v < SCHEMA_VERSION => {
+                while let Some((_, migration)) = MIGRATIONS.iter().find(|(from, _)| *from == v) {
+                    let tx = conn.transaction()?;
+                    tx.execute_batch(migration)?;
+                    v += 1;
+                    tx.execute(
+                        "UPDATE meta SET value = ?1 WHERE key = 'schema'",
+                        params![v.to_string()],
+                    )?;
+                    tx.commit()?;
+                }
+                if v != SCHEMA_VERSION {
+                    return Err(Error::Storage(format!(
+                        "`{}` has schema version {v}, which this build cannot migrate",
+                        path.display()
+                    )));
+                }
+            }
+            Some(_) => {
+                return Err(Error::Storage(format!(
+                    "`{}` has schema version {}; this build reads version {SCHEMA_VERSION}",
+                    path.display(),
+                    version.unwrap_or_default()
+                )))
+            }
+        }
+        let mut head = path.as_os_str().to_owned();
+        head.push(".audit-head");
+        let key_path = path.with_file_name("audit.key");
+        Ok(SqliteStore {
+            conn,
+            head: PathBuf::from(head),
+            key_path,
+            key: None,
+        })
+    }
+
+    /// Opens the database at `path` with the audit key at `key` instead of the default
+    /// `audit.key` beside it.
+    pub fn open_with_key(path: &Path, key: &Path) -> Result<SqliteStore, Error> {
+        let mut store = SqliteStore::open(path)?;
+        key.clone_into(&mut store.key_path);
+        Ok(store)
+    }
+
+    /// Runs `work` in one transaction. When it appends to the audit, the head must
+    /// first match the audit's last entry (unless `reanchor`), and the new head is
+    /// written, signed, before the commit (as pending) and after it.
+    fn run<T>(
+        &mut self,
+        reanchor: bool,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut handle = SqliteTx {
+            tx: &tx,
+            appended: None,
+            before: None,
+        };
+        let value = work(&mut handle)?;
+        let (appended, before) = (handle.appended.take(), handle.before.take().flatten());
+        let Some((seq, hash)) = appended else {
+            tx.commit()?;
+            return Ok(value);
+        };
+        let head = read_head(&self.head);
+        // A new state: nothing audited yet and no head; its key is made now.
+        let fresh = before.is_none() && head == HeadRead::Missing;
+        let key = load_key(&mut self.key, &self.key_path, fresh)?;
+        if !fresh && !reanchor {
+            let last = before.as_ref().map(|(s, h)| (*s, h.as_str()));
+            head.check(last, &key.public_key())
+                .map_err(Error::AuditBlocked)?;
+        }
+        let committed = before.as_ref().map(|(s, h)| key.sign(*s, h));
+        let next = key.sign(seq, &hash);
+        write_head(
+            &self.head,
+            &Head {
+                head: committed,
+                pending: Some(next.clone()),
+            },
+        )?;
+        tx.commit()?;
+        write_head(
+            &self.head,
+            &Head {
+                head: Some(next),
+                pending: None,
+            },
+        )?;
+        Ok(value)
+    }
+}
+
+fn load_key<'k>(
+    slot: &'k mut Option<AuditKey>,
+    path: &Path,
+    create: bool,
+) -> Result<&'k AuditKey, Error> {
+    if slot.is_none() {
+        *slot = Some(AuditKey::load(path, create)?);
+    }
+    slot.as_ref()
+        .ok_or_else(|| Error::Storage("the audit key did not load".to_owned()))
+}
+
+fn read_head(path: &Path) -> HeadRead {
+    match std::fs::read_to_string(path) {
+        Ok(text) => match serde_json::from_str::<Head>(&text) {
+            Ok(head) => HeadRead::Found(head),
+            Err(e) => HeadRead::Corrupt(format!("`{}` does not parse: {e}", path.display())),
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => HeadRead::Missing,
+        Err(e) => HeadRead::Corrupt(format!("cannot read `{}`: {e}", path.display())),
+    }
+}
+
+fn write_head(path: &Path, head: &Head) -> Result<(), Error> {
+    use std::io::Write;
+    let fail =
+        |e: std::io::Error| Error::Storage(format!("cannot write `{}`: {e}", path.display()));
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let mut file = std::fs::File::create(&temp).map_err(fail)?;
+    writeln!(file, "{}", json(head)?).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&temp, path).map_err(fail)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The rename is durable once the directory is synced.
+        if let Ok(dir) = std::fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn transaction<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.run(false, work)
+    }
+
+    fn reanchor<T>(
+        &mut self,
+        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.run(true, work)
+    }
+
+    fn audit_head(&mut self) -> Result<HeadRead, Error> {
+        Ok(read_head(&self.head))
+    }
+
+    fn audit_key(&mut self) -> Result<&AuditKey, Error> {
+        load_key(&mut self.key, &self.key_path, false)
+    }
+}
