@@ -406,6 +406,22 @@ fn an_event_over_the_limits_is_refused_before_anything_is_stored() {
         assert!(gov.decide(&long).is_err());
         assert_eq!(state_of(&mut gov), before);
     }
+    // The user's message is bounded too.
+    let before = state_of(&mut gov);
+    let error = gov
+        .file_request(portcullis_governance::FileRequest {
+            kind: RequestKind::Application,
+            event: event.clone(),
+            message: "m".repeat(1 << 20),
+            email: None,
+            attachment: None,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Invalid(m) if m.contains("message") && m.contains("max_string_bytes")),
+        "{error}"
+    );
+    assert_eq!(state_of(&mut gov), before);
     event.user = "amy".into();
     assert!(gov.decide(&event).is_ok());
 }

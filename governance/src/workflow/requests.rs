@@ -108,64 +108,10 @@ impl<S: Store> Governance<S> {
         self.check_event(&event)?;
         let organization = self.org_of_computer(&event.computer)?;
         let decision = self.engine.decide(&event);
-        let asks = match kind {
-            RequestKind::Application | RequestKind::Storage => {
-                portcullis_engine::RequestKind::Application
-            }
-            RequestKind::Elevation => portcullis_engine::RequestKind::Elevation,
-        };
-        if !decision.can_request {
-            let by = describe_decider(&decision);
-            return Err(Error::Invalid(match decision.decision {
-                Outcome::Allow if !event.elevation || decision.elevated => {
-                    format!("this execution is allowed ({by}); there is nothing to request")
-                }
-                _ => format!("{by} does not allow requests for this execution"),
-            }));
-        }
-        if decision.request_kind != Some(asks) {
-            return Err(Error::Invalid(format!(
-                "this execution calls for {} request, not {}",
-                match decision.request_kind {
-                    Some(portcullis_engine::RequestKind::Elevation) => "an `elevation`",
-                    _ => "an `application` or `storage`",
-                },
-                kind.as_str()
-            )));
-        }
-        if message.trim().is_empty() {
-            return Err(Error::Invalid(
-                "a request needs a message saying why".to_owned(),
-            ));
-        }
-        if let Some(email) = &email {
-            match Recipient::parse(email) {
-                Ok(Recipient::Email(_)) => {}
-                Ok(Recipient::Sms(_)) => {
-                    return Err(Error::Invalid(format!("`{email}` is not an email address")))
-                }
-                Err(e) => return Err(Error::Invalid(format!("email: {e}"))),
-            }
-        }
-        let file = match &attachment {
-            None => None,
-            Some(bytes) => {
-                if bytes.len() > MAX_ATTACHMENT {
-                    return Err(Error::Invalid(format!(
-                        "the attached file has {} bytes; the limit is {MAX_ATTACHMENT}",
-                        bytes.len()
-                    )));
-                }
-                let sha = sha256_of(bytes);
-                if sha != event.sha256 {
-                    return Err(Error::Invalid(format!(
-                        "the attached file's SHA-256 is {sha}, but the execution's is {}; attach the blocked file",
-                        event.sha256
-                    )));
-                }
-                Some(sha)
-            }
-        };
+        may_request(&decision, &event, kind)?;
+        let limit = self.engine.limits().max_string_bytes;
+        check_message(&message, email.as_deref(), limit)?;
+        let file = attached(attachment.as_deref(), &event)?;
         let now = self.now();
         let context = self.context(&organization, &event.computer);
         let new = NewRequest {
@@ -472,4 +418,82 @@ impl<S: Store> Governance<S> {
             Ok(entries.len())
         })
     }
+}
+
+/// Whether the deciding policy lets the user ask for `kind` for this execution.
+fn may_request(decision: &DecisionRecord, event: &Event, kind: RequestKind) -> Result<(), Error> {
+    let asks = match kind {
+        RequestKind::Application | RequestKind::Storage => {
+            portcullis_engine::RequestKind::Application
+        }
+        RequestKind::Elevation => portcullis_engine::RequestKind::Elevation,
+    };
+    if !decision.can_request {
+        let by = describe_decider(decision);
+        return Err(Error::Invalid(match decision.decision {
+            Outcome::Allow if !event.elevation || decision.elevated => {
+                format!("this execution is allowed ({by}); there is nothing to request")
+            }
+            _ => format!("{by} does not allow requests for this execution"),
+        }));
+    }
+    if decision.request_kind != Some(asks) {
+        return Err(Error::Invalid(format!(
+            "this execution calls for {} request, not {}",
+            match decision.request_kind {
+                Some(portcullis_engine::RequestKind::Elevation) => "an `elevation`",
+                _ => "an `application` or `storage`",
+            },
+            kind.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// The user's message (needed, and at most `limit` bytes) and email address.
+fn check_message(message: &str, email: Option<&str>, limit: usize) -> Result<(), Error> {
+    if message.trim().is_empty() {
+        return Err(Error::Invalid(
+            "a request needs a message saying why".to_owned(),
+        ));
+    }
+    for (field, text) in [("message", Some(message)), ("email", email)] {
+        let length = text.map_or(0, str::len);
+        if length > limit {
+            return Err(Error::Invalid(format!(
+                "the request's {field} is {length} bytes; the limit is {limit} bytes (`max_string_bytes`)"
+            )));
+        }
+    }
+    if let Some(email) = email {
+        match Recipient::parse(email) {
+            Ok(Recipient::Email(_)) => {}
+            Ok(Recipient::Sms(_)) => {
+                return Err(Error::Invalid(format!("`{email}` is not an email address")))
+            }
+            Err(e) => return Err(Error::Invalid(format!("email: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// The SHA-256 of the attached copy, which must be the execution's file.
+fn attached(attachment: Option<&[u8]>, event: &Event) -> Result<Option<Sha256>, Error> {
+    let Some(bytes) = attachment else {
+        return Ok(None);
+    };
+    if bytes.len() > MAX_ATTACHMENT {
+        return Err(Error::Invalid(format!(
+            "the attached file has {} bytes; the limit is {MAX_ATTACHMENT}",
+            bytes.len()
+        )));
+    }
+    let sha = sha256_of(bytes);
+    if sha != event.sha256 {
+        return Err(Error::Invalid(format!(
+            "the attached file's SHA-256 is {sha}, but the execution's is {}; attach the blocked file",
+            event.sha256
+        )));
+    }
+    Ok(Some(sha))
 }
