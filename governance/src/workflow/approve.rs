@@ -575,23 +575,15 @@ impl<S: Store> Governance<S> {
     /// execution is allowed (else nothing is written), and records the approval, its
     /// audit entry and the requester's notification in the same transaction.
     fn commit_approval(&mut self, actor: &str, plan: Plan) -> Result<Approved, Error> {
-        let Plan {
-            request,
-            place,
-            bundle,
-            approval,
-            justification,
-            elevate,
-            now,
-        } = plan;
+        let (request, place, now) = (plan.request, plan.place, plan.now);
         let id = request.id;
         let context = self.context(&place.computer_org, &place.computer);
         let closure = Closure {
             state: RequestState::Approved,
             by: actor.to_owned(),
             at: now,
-            reason: justification.unwrap_or_default(),
-            approval: Some(approval.clone()),
+            reason: plan.justification.unwrap_or_default(),
+            approval: Some(plan.approval.clone()),
         };
         let audit = AuditEntry {
             time: now,
@@ -601,12 +593,12 @@ impl<S: Store> Governance<S> {
             kind: "approve".to_owned(),
             detail: about(
                 &request,
-                json!({"approval": approval, "justification": closure.reason}),
+                json!({"approval": plan.approval, "justification": closure.reason}),
             ),
         };
         let mut probe = request.filed.event.clone();
         probe.time = now;
-        let needs_elevation = elevate && request.filed.event.elevation;
+        let needs_elevation = plan.elevate && request.filed.event.elevation;
         let mut proof = None;
         let note = DeployNote {
             actor: actor.to_owned(),
@@ -614,7 +606,7 @@ impl<S: Store> Governance<S> {
             reason: format!("approve request {id}"),
         };
         let deployed = self.commit_bundle(
-            &bundle,
+            &plan.bundle,
             note,
             |snapshot| {
                 proof = Some(prove(snapshot, &probe, id, needs_elevation)?);

@@ -117,14 +117,20 @@ impl<S: Store> Governance<S> {
             })?;
             Ok(version)
         })?;
-        Ok(Governance {
+        Ok(Self::serving(store, engine, bundle, version, clock))
+    }
+
+    /// The state `store` holds, with `engine` serving its bundle `bundle` at `version`.
+    fn serving(store: S, engine: Engine, bundle: Bundle, version: i64, clock: Clock) -> Self {
+        let tree = OrgTree::of(&bundle);
+        Governance {
             store,
             engine,
             bundle,
             version,
             tree,
             clock,
-        })
+        }
     }
 
     /// Opens an initialized state and compiles its current bundle.
@@ -140,15 +146,7 @@ impl<S: Store> Governance<S> {
                 compile_error(&e)
             ))
         })?;
-        let tree = OrgTree::of(&bundle);
-        Ok(Governance {
-            store,
-            engine,
-            bundle,
-            version,
-            tree,
-            clock,
-        })
+        Ok(Self::serving(store, engine, bundle, version, clock))
     }
 
     /// The engine serving the current bundle; agents in the same process decide on it.
