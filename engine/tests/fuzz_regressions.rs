@@ -8,11 +8,13 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 #[allow(dead_code, missing_docs)]
 mod bodies;
 
 use std::path::{Path, PathBuf};
+
+use portcullis_testkit::pe::{self, Kind};
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -55,7 +57,7 @@ fn failures(
 
 fn run(kind: &str, require_some: bool) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz")
+        .join("../fuzz")
         .join(kind);
     let (failed, total) = failures(&root, &bodies::TARGETS, require_some);
     assert!(failed.is_empty(), "{}", failed.join("\n"));
@@ -91,7 +93,7 @@ fn seed_corpora_pass() {
 
 #[test]
 fn every_target_has_a_binary() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/fuzz_targets");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/fuzz_targets");
     for target in bodies::TARGETS
         .iter()
         .map(|(t, _)| *t)
@@ -123,21 +125,17 @@ fn the_naive_glob_matcher_is_right_on_known_cases() {
     }
 }
 
-#[path = "support/pe.rs"]
-#[allow(dead_code)]
-mod pe;
-
 /// Writes the unsigned PE seeds of `pe_authenticode` (`fuzz/corpus/pe_authenticode/`);
 /// docs/ROBUSTNESS.md shows how the signed seed is made from one of them.
 #[test]
 #[ignore = "writes seed files; run by hand when the PE builder changes"]
 fn write_pe_seeds() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/pe_authenticode");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/pe_authenticode");
     std::fs::create_dir_all(&dir).unwrap();
     for (name, kind, overlay) in [
-        ("pe32.exe", pe::Kind::Pe32, 0),
-        ("pe32plus.exe", pe::Kind::Pe32Plus, 5),
-        ("efi.efi", pe::Kind::Efi, 0),
+        ("pe32.exe", Kind::Pe32, 0),
+        ("pe32plus.exe", Kind::Pe32Plus, 5),
+        ("efi.efi", Kind::Efi, 0),
     ] {
         let (bytes, _) = pe::build(kind, overlay);
         std::fs::write(dir.join(name), bytes).unwrap();
