@@ -55,14 +55,32 @@ fn failures(
     (failed, total)
 }
 
-fn run(kind: &str, require_some: bool) {
+/// Runs `fuzz/<kind>/`; returns the number of files run.
+fn run(kind: &str, require_some: bool) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fuzz")
         .join(kind);
+    // A directory that names no target would be skipped without a word.
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                bodies::TARGETS.iter().any(|(t, _)| *t == name),
+                "{} is not the directory of a fuzz target",
+                path.display()
+            );
+        }
+    }
     let (failed, total) = failures(&root, &bodies::TARGETS, require_some);
     assert!(failed.is_empty(), "{}", failed.join("\n"));
     eprintln!("fuzz/{kind}: {total} inputs passed");
+    total
 }
+
+/// The regression cases committed under `fuzz/regressions/`: a run over fewer (an empty
+/// or misplaced folder) fails instead of passing on nothing.
+const SAVED_REGRESSIONS: usize = 10;
 
 /// A saved crash that still crashes fails the run: the regression directory layout
 /// `scripts/fuzz` writes (`<target>/crash-<sha1>`), with the canary target's crashing
@@ -83,7 +101,11 @@ fn a_saved_crash_that_still_crashes_fails() {
 
 #[test]
 fn saved_crashes_stay_fixed() {
-    run("regressions", false);
+    let total = run("regressions", false);
+    assert!(
+        total >= SAVED_REGRESSIONS,
+        "fuzz/regressions holds {total} case files, fewer than the {SAVED_REGRESSIONS} committed"
+    );
 }
 
 #[test]
