@@ -11,18 +11,15 @@
     missing_docs
 )]
 
-#[path = "support/pe.rs"]
-mod pe;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use pe::Kind;
 use portcullis_engine::identity::{
     inspect_file, parse_certificates, FileIdentity, IdentityError, InvalidReason, TrustRoots,
 };
 use portcullis_engine::model::{DistinguishedName, SignatureStatus};
+use portcullis_testkit::pe::{self, Kind};
 
 fn require(tool: &str) {
     let found = Command::new(tool)

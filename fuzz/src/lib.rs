@@ -2,7 +2,7 @@
 //! property of the engine is broken.
 //!
 //! The targets in `fuzz/fuzz_targets/` are one call each into this file, and
-//! `tests/fuzz_regressions.rs` includes it (`#[path]`) to run every saved crash and
+//! `engine/tests/fuzz_regressions.rs` includes it (`#[path]`) to run every saved crash and
 //! every seed through the same bodies on the stable toolchain, so a crash found once
 //! stays a test forever.
 #![allow(
@@ -12,9 +12,7 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../../tests/support/generate.rs"]
-#[allow(missing_docs, unreachable_pub)]
-pub mod generate;
+pub use portcullis_testkit::generate;
 
 use std::io::Cursor;
 
@@ -45,7 +43,7 @@ pub const CANARY_INPUT: &[u8] = b"portcullis crash canary";
 
 /// Not a property: a target that panics on [`CANARY_INPUT`] and on nothing else.
 /// `scripts/fuzz` runs it on that input to check that a crash is reported and saved
-/// as a regression file, and `tests/fuzz_regressions.rs` checks that a saved crash
+/// as a regression file, and `engine/tests/fuzz_regressions.rs` checks that a saved crash
 /// fails the regression run. It is not in [`TARGETS`].
 pub fn crash_canary(data: &[u8]) {
     if data == CANARY_INPUT {
@@ -386,7 +384,7 @@ pub fn certificate_parse(data: &[u8]) {
 }
 
 /// A proptest runner whose random source is seeded from `data`, so that the fuzzer's
-/// bytes choose what the shared generators of `tests/support/generate.rs` produce.
+/// bytes choose what the shared generators of `portcullis_testkit::generate` produce.
 pub fn seeded_runner(data: &[u8]) -> TestRunner {
     let mut seed = [0u8; 32];
     for (n, b) in data.iter().enumerate() {

@@ -116,7 +116,10 @@
 //! an output vector reused on one thread, matching takes no lock and, once the
 //! caches have grown for the paths seen, allocates nothing.
 //!
-//! ```text
+//! ```
+//! # use portcullis_engine::path::{normalize_into, Family, Pattern};
+//! # use portcullis_engine::path::{PatternSetBuilder, SetScratch};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut path = String::new();
 //! normalize_into(Family::Windows, r"C:/WINDOWS\system32\.\CMD.EXE ", &mut path)?;
 //! assert_eq!(path, r"c:\windows\system32\cmd.exe");
@@ -133,6 +136,8 @@
 //! let (mut scratch, mut hits) = (SetScratch::default(), Vec::new());
 //! set.matches(&path, &mut scratch, &mut hits);
 //! assert_eq!(hits, [1]);
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod env;

@@ -1,4 +1,4 @@
-//! Runs every SPEC case file in `tests/cases/` against every evaluator: the indexed
+//! Runs every SPEC case file in `engine/tests/cases/` against every evaluator: the indexed
 //! snapshot, the reference evaluator, and the explanation path.
 //!
 //! A case file is JSON:
@@ -203,7 +203,7 @@ fn run_file(path: &Path) -> Result<usize, Vec<String>> {
 #[test]
 fn spec_cases() {
     let files = case_files();
-    assert!(!files.is_empty(), "no case files in tests/cases");
+    assert!(!files.is_empty(), "no case files in engine/tests/cases");
     let mut failures = Vec::new();
     let mut checks = 0;
     for file in &files {

@@ -16,8 +16,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_engine::{parse, reference, Event, Scratch, Snapshot};
 
-const BUNDLE: &str = include_str!("../examples/bundle.json");
-const EVENTS: &str = include_str!("../examples/events.jsonl");
+const BUNDLE: &str = include_str!("../../examples/bundle.json");
+const EVENTS: &str = include_str!("../../examples/events.jsonl");
 
 fn event(n: usize) -> Event {
     Event::from_json(EVENTS.lines().nth(n).unwrap()).unwrap()

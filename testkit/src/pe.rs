@@ -13,14 +13,20 @@ pub enum Kind {
     Efi,
 }
 
+/// The file alignment of every image built here; the section's data starts at it.
 pub const FILE_ALIGNMENT: usize = 0x200;
 
 /// Where the structures are, for truncation tests.
 pub struct Layout {
+    /// Offset of the optional header.
     pub optional_header: usize,
+    /// Size of the optional header, data directories included.
     pub optional_header_size: usize,
+    /// Offset of the section table (one entry).
     pub section_table: usize,
+    /// Offset of the `.text` section's data.
     pub section_data: usize,
+    /// Size of the `.text` section's data.
     pub section_size: usize,
 }
 

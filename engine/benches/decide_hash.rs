@@ -1,6 +1,6 @@
-//! What one decision costs on a medium fleet for a file signed by a publisher a rule names.
+//! What one decision costs on a medium fleet for a file known by its SHA-256.
 //!
-//! `cargo bench --bench decide_certificate`
+//! `cargo bench --bench decide_hash`
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,18 +9,16 @@
     missing_docs
 )]
 
-#[path = "support/fleet.rs"]
-mod support;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_engine::fleet::EventKind;
+use portcullis_testkit::fleet as support;
 
 fn bench(c: &mut Criterion) {
     support::bench_decisions(
         c,
-        "decide/certificate/medium",
+        "decide/hash/medium",
         &support::fleet(),
-        EventKind::CertificateHit,
+        EventKind::HashHit,
     );
 }
 

@@ -1,6 +1,6 @@
-//! What one decision costs on a medium fleet for a file known by its SHA-256.
+//! What one decision costs on a medium fleet for an unknown file: nothing matches and the default deny decides.
 //!
-//! `cargo bench --bench decide_hash`
+//! `cargo bench --bench decide_miss`
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,19 +9,12 @@
     missing_docs
 )]
 
-#[path = "support/fleet.rs"]
-mod support;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_engine::fleet::EventKind;
+use portcullis_testkit::fleet as support;
 
 fn bench(c: &mut Criterion) {
-    support::bench_decisions(
-        c,
-        "decide/hash/medium",
-        &support::fleet(),
-        EventKind::HashHit,
-    );
+    support::bench_decisions(c, "decide/miss/medium", &support::fleet(), EventKind::Miss);
 }
 
 criterion_group!(benches, bench);

@@ -1,5 +1,5 @@
 //! Differential tests: on random but valid bundles and events (see
-//! `support/generate.rs`), the indexed snapshot, its explanation and the reference
+//! `portcullis_testkit::generate`), the indexed snapshot, its explanation and the reference
 //! evaluator (SPEC §4 read literally) must give the same decision; and an engine that
 //! deployed a change confined to one organization (reusing the other partitions) must
 //! answer as a fresh compile of the new bundle does.
@@ -11,7 +11,7 @@
 //!
 //! Cases: 2,000 by default for the evaluator comparison (16 events each) and for the
 //! deploy test; `PROPTEST_CASES` overrides both. A failure prints the (shrunk) bundle
-//! and event as JSON, ready to become a case file in `tests/cases`.
+//! and event as JSON, ready to become a case file in `engine/tests/cases`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,11 +19,10 @@
     clippy::indexing_slicing
 )]
 
-#[path = "support/generate.rs"]
-mod generate;
-
 use std::cell::RefCell;
 use std::time::Instant;
+
+use portcullis_testkit::generate;
 
 use portcullis_engine::model::{
     Application, Computer, ComputerGroup, FileRule, Organization, Os, Policy, Scope,

@@ -11,14 +11,12 @@
     missing_docs
 )]
 
-#[path = "support/fleet.rs"]
-mod support;
-
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use portcullis_engine::fleet::EventMix;
 use portcullis_engine::Scratch;
+use portcullis_testkit::fleet as support;
 use rayon::prelude::*;
 
 fn bench(c: &mut Criterion) {

@@ -12,11 +12,9 @@
     missing_docs
 )]
 
-#[path = "support/fleet.rs"]
-mod support;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_engine::fleet::{EventKind, Fleet, FleetSize};
+use portcullis_testkit::fleet as support;
 
 fn bench(c: &mut Criterion) {
     let dense = Fleet::generate(FleetSize::patterns_in_one_organization(10_000), 1);

@@ -1,8 +1,6 @@
 //! Proptest strategies for random but *valid* Portcullis bundles and execution events,
 //! built to make the evaluators disagree if they can.
 //!
-//! Include it as a plain module: `#[path = "support/generate.rs"] mod generate;`.
-//!
 //! - The *structure* — how many organizations, groups, computers, applications and
 //!   policies, and which entity each one hangs off — is drawn by proptest (vectors and
 //!   [`Index`]es), so it shrinks: entities disappear, references move to the first one.
@@ -17,13 +15,6 @@
 //! Positions are made unique within an organization, as the compiler demands; every
 //! other compiler rule is respected by construction, and the tests assert that every
 //! generated bundle compiles.
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::collections::HashSet;
 use std::fmt;

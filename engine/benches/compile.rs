@@ -12,14 +12,12 @@
     missing_docs
 )]
 
-#[path = "support/fleet.rs"]
-mod support;
-
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_engine::fleet::edit_organization;
 use portcullis_engine::{BundleChange, Engine, Snapshot};
+use portcullis_testkit::fleet as support;
 
 fn bench(c: &mut Criterion) {
     let fleet = support::fleet();

@@ -8,11 +8,13 @@
     clippy::indexing_slicing
 )]
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 #[allow(dead_code, missing_docs)]
 mod bodies;
 
 use std::path::{Path, PathBuf};
+
+use portcullis_testkit::pe::{self, Kind};
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -53,14 +55,32 @@ fn failures(
     (failed, total)
 }
 
-fn run(kind: &str, require_some: bool) {
+/// Runs `fuzz/<kind>/`; returns the number of files run.
+fn run(kind: &str, require_some: bool) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz")
+        .join("../fuzz")
         .join(kind);
+    // A directory that names no target would be skipped without a word.
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                bodies::TARGETS.iter().any(|(t, _)| *t == name),
+                "{} is not the directory of a fuzz target",
+                path.display()
+            );
+        }
+    }
     let (failed, total) = failures(&root, &bodies::TARGETS, require_some);
     assert!(failed.is_empty(), "{}", failed.join("\n"));
     eprintln!("fuzz/{kind}: {total} inputs passed");
+    total
 }
+
+/// The regression cases committed under `fuzz/regressions/`: a run over fewer (an empty
+/// or misplaced folder) fails instead of passing on nothing.
+const SAVED_REGRESSIONS: usize = 10;
 
 /// A saved crash that still crashes fails the run: the regression directory layout
 /// `scripts/fuzz` writes (`<target>/crash-<sha1>`), with the canary target's crashing
@@ -81,7 +101,11 @@ fn a_saved_crash_that_still_crashes_fails() {
 
 #[test]
 fn saved_crashes_stay_fixed() {
-    run("regressions", false);
+    let total = run("regressions", false);
+    assert!(
+        total >= SAVED_REGRESSIONS,
+        "fuzz/regressions holds {total} case files, fewer than the {SAVED_REGRESSIONS} committed"
+    );
 }
 
 #[test]
@@ -91,7 +115,7 @@ fn seed_corpora_pass() {
 
 #[test]
 fn every_target_has_a_binary() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/fuzz_targets");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/fuzz_targets");
     for target in bodies::TARGETS
         .iter()
         .map(|(t, _)| *t)
@@ -123,21 +147,17 @@ fn the_naive_glob_matcher_is_right_on_known_cases() {
     }
 }
 
-#[path = "support/pe.rs"]
-#[allow(dead_code)]
-mod pe;
-
 /// Writes the unsigned PE seeds of `pe_authenticode` (`fuzz/corpus/pe_authenticode/`);
 /// docs/ROBUSTNESS.md shows how the signed seed is made from one of them.
 #[test]
 #[ignore = "writes seed files; run by hand when the PE builder changes"]
 fn write_pe_seeds() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/pe_authenticode");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/pe_authenticode");
     std::fs::create_dir_all(&dir).unwrap();
     for (name, kind, overlay) in [
-        ("pe32.exe", pe::Kind::Pe32, 0),
-        ("pe32plus.exe", pe::Kind::Pe32Plus, 5),
-        ("efi.efi", pe::Kind::Efi, 0),
+        ("pe32.exe", Kind::Pe32, 0),
+        ("pe32plus.exe", Kind::Pe32Plus, 5),
+        ("efi.efi", Kind::Efi, 0),
     ] {
         let (bytes, _) = pe::build(kind, overlay);
         std::fs::write(dir.join(name), bytes).unwrap();

@@ -74,8 +74,8 @@ fn decide_all(engine: &Engine, events: &[Event], scratch: &mut Scratch) -> usize
 
 #[test]
 fn deciding_does_not_allocate() {
-    let engine = Engine::from_json(include_str!("../examples/bundle.json")).unwrap();
-    let events = events(include_str!("../examples/events.jsonl"));
+    let engine = Engine::from_json(include_str!("../../examples/bundle.json")).unwrap();
+    let events = events(include_str!("../../examples/events.jsonl"));
     let mut scratch = Scratch::default();
     // Warm up: the scratch buffers grow to their working size.
     decide_all(&engine, &events, &mut scratch);

@@ -1,7 +1,6 @@
 //! Shared setup of the fleet benches: a generated fleet of the medium preset (100
 //! organizations, 10,000 computers, 100,000 hash rules) keeps setup under a second; the
 //! `portcullis bench` command measures the large one.
-#![allow(dead_code)]
 
 use std::hint::black_box;
 
@@ -12,14 +11,17 @@ use portcullis_engine::{Event, Scratch, Snapshot};
 /// Events per kind; benches cycle through them so that no single event is measured.
 pub const EVENTS: usize = 1024;
 
+/// The medium preset's fleet, seed 1.
 pub fn fleet() -> Fleet {
     Fleet::preset(Preset::Medium, 1)
 }
 
+/// [`EVENTS`] events of `kind` on `fleet`, seed 1.
 pub fn events(fleet: &Fleet, kind: EventKind) -> Vec<Event> {
     fleet.events(&EventMix::only(kind), EVENTS, 1)
 }
 
+/// `fleet`'s bundle compiled; panics when it does not compile.
 pub fn snapshot(fleet: &Fleet) -> Snapshot {
     Snapshot::compile(&fleet.bundle).unwrap()
 }

@@ -12,9 +12,6 @@
     missing_docs
 )]
 
-#[path = "support/fleet.rs"]
-mod support;
-
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -22,6 +19,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_engine::fleet::{edit_organization, EventKind};
 use portcullis_engine::{BundleChange, Engine, Scratch};
+use portcullis_testkit::fleet as support;
 
 fn bench(c: &mut Criterion) {
     let fleet = support::fleet();

@@ -12,7 +12,7 @@ use portcullis_engine::{
     Snapshot, TraceStatus,
 };
 
-const EXAMPLE: &str = include_str!("../examples/bundle.json");
+const EXAMPLE: &str = include_str!("../../examples/bundle.json");
 
 fn event(json: &str) -> Event {
     Event::from_json(json).unwrap()
@@ -299,7 +299,7 @@ fn the_bundle_round_trips_through_a_snapshot() {
 /// The README's "library in 20 lines", verbatim apart from the wrapper.
 #[test]
 fn readme_example() -> Result<(), Box<dyn std::error::Error>> {
-    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR"))?;
+    std::env::set_current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))?;
     let engine = Engine::from_json(&std::fs::read_to_string("examples/bundle.json")?)?;
     let event = Event::from_json(
         r#"{"computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",

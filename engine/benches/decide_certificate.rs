@@ -1,6 +1,6 @@
-//! What one decision costs on a medium fleet for an unknown file: nothing matches and the default deny decides.
+//! What one decision costs on a medium fleet for a file signed by a publisher a rule names.
 //!
-//! `cargo bench --bench decide_miss`
+//! `cargo bench --bench decide_certificate`
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,14 +9,17 @@
     missing_docs
 )]
 
-#[path = "support/fleet.rs"]
-mod support;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use portcullis_engine::fleet::EventKind;
+use portcullis_testkit::fleet as support;
 
 fn bench(c: &mut Criterion) {
-    support::bench_decisions(c, "decide/miss/medium", &support::fleet(), EventKind::Miss);
+    support::bench_decisions(
+        c,
+        "decide/certificate/medium",
+        &support::fleet(),
+        EventKind::CertificateHit,
+    );
 }
 
 criterion_group!(benches, bench);

@@ -1,0 +1,23 @@
+//! Test support shared by the engine's integration tests (`engine/tests/`), its benches
+//! (`engine/benches/`), the root crate's tests and the fuzz targets (`fuzz/`).
+//!
+//! - [`generate`]: proptest strategies for random but valid bundles and events, used by
+//!   the differential test and the `eval_differential` fuzz target.
+//! - [`pe`]: small, valid PE images written byte by byte, for the identity tests and the
+//!   `pe_authenticode` seeds.
+//! - `fleet` (feature `fleet`): the generated fleet and the decision timer the fleet
+//!   benches share.
+//!
+//! It is test code: it panics instead of returning errors, so the lints that keep
+//! panics out of the engine are off here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[cfg(feature = "fleet")]
+pub mod fleet;
+pub mod generate;
+pub mod pe;
