@@ -50,7 +50,7 @@ fn decide(c: &mut Criterion) {
         .lines()
         .map(|line| CEvent::new(Event::from_json(line).unwrap()))
         .collect();
-    // The example events, as in `benches/decide.rs`: a certificate + path hit and a
+    // The example events, as in `engine/benches/decide.rs`: a certificate + path hit and a
     // hash hit (both signed, so the signer's names are read), and a default-deny miss.
     let cases = [
         ("certificate_path_hit", 0),

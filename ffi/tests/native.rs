@@ -229,7 +229,7 @@ fn every_spec_case_decides_in_c_as_in_rust() {
         .args(["-ldl", "-Wl,-z,noexecstack", "-o"])
         .arg(&exe);
     run(&mut cc);
-    let dir = crate_dir().join("../tests/cases");
+    let dir = crate_dir().join("../engine/tests/cases");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

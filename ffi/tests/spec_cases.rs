@@ -1,8 +1,8 @@
-//! Every SPEC case of `tests/cases/*.json` through the C ABI: each event goes through
+//! Every SPEC case of `engine/tests/cases/*.json` through the C ABI: each event goes through
 //! `portcullis_snapshot_decide` (the C struct), `portcullis_snapshot_decide_json` and
 //! `portcullis_snapshot_explain_json`, and each must give the engine's Rust decision
 //! and the case's expectations. Invalid bundles must fail to create an engine with the
-//! case's errors. (The case format is described in the root `tests/spec_cases.rs`.)
+//! case's errors. (The case format is described in `engine/tests/spec_cases.rs`.)
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,7 +23,7 @@ use serde_json::Value;
 use support::CEvent;
 
 fn case_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/cases");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/cases");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .map(|entry| entry.unwrap().path())

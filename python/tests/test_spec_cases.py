@@ -1,6 +1,6 @@
-"""Every SPEC case of tests/cases/*.json through the Python package: each event must
+"""Every SPEC case of engine/tests/cases/*.json through the Python package: each event must
 give the expected fields, and invalid bundles must raise BundleError naming each
-expected error's path and message. (The format is described in tests/spec_cases.rs.)"""
+expected error's path and message. (The format is described in engine/tests/spec_cases.rs.)"""
 
 import json
 
@@ -9,7 +9,7 @@ import pytest
 import portcullis
 from conftest import ROOT
 
-FILES = sorted((ROOT / "tests" / "cases").glob("*.json"))
+FILES = sorted((ROOT / "engine" / "tests" / "cases").glob("*.json"))
 
 
 def test_there_are_case_files():
