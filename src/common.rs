@@ -3,10 +3,12 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-use portcullis_engine::{CompileErrors, Snapshot, LOCATED_ERRORS};
+use portcullis_engine::{Bundle, CompileErrors, Snapshot, LOCATED_ERRORS};
 use serde::Serialize;
 
-pub fn read(path: &Path) -> Result<String, String> {
+use crate::error::CliError;
+
+pub fn read(path: &Path) -> Result<String, CliError> {
     if path == Path::new("-") {
         let mut text = String::new();
         io::stdin()
@@ -14,12 +16,18 @@ pub fn read(path: &Path) -> Result<String, String> {
             .map_err(|e| format!("cannot read standard input: {e}"))?;
         return Ok(text);
     }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+    std::fs::read_to_string(path).map_err(CliError::read(path))
 }
 
-pub fn compile(path: &Path) -> Result<Snapshot, String> {
+pub fn compile(path: &Path) -> Result<Snapshot, CliError> {
     let text = read(path)?;
-    Snapshot::compile_json(&text).map_err(|errors| render_errors(path, &errors))
+    Snapshot::compile_json(&text).map_err(CliError::compile(path))
+}
+
+/// Reads and parses a bundle without compiling it.
+pub fn parse_bundle(path: &Path) -> Result<Bundle, CliError> {
+    let text = read(path)?;
+    portcullis_engine::parse(&text).map_err(CliError::compile(path))
 }
 
 pub fn render_errors(path: &Path, errors: &CompileErrors) -> String {
@@ -37,22 +45,32 @@ pub fn render_errors(path: &Path, errors: &CompileErrors) -> String {
     }
     out
 }
-pub fn print_json(value: &serde_json::Value, pretty: bool) -> Result<(), String> {
-    let text = if pretty {
-        serde_json::to_string_pretty(value)
-    } else {
-        serde_json::to_string(value)
-    };
-    println!("{}", text.map_err(|e| e.to_string())?);
+
+pub fn print_json(value: &serde_json::Value, pretty: bool) -> Result<(), CliError> {
+    println!("{}", to_json(value, pretty)?);
     Ok(())
 }
-pub fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<String, String> {
-    if pretty {
+
+pub fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<String, CliError> {
+    Ok(if pretty {
         serde_json::to_string_pretty(value)
     } else {
         serde_json::to_string(value)
+    }?)
+}
+
+/// Prints `value` as JSON when `json`, else the text `human` makes, made [`inert`].
+pub fn print_either<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> Result<(), CliError> {
+    if json {
+        println!("{}", to_json(value, true)?);
+    } else {
+        print!("{}", inert_lines(&human()));
     }
-    .map_err(|e| e.to_string())
+    Ok(())
 }
 
 /// Text from users, agents and files, made safe to print on a terminal: every control
