@@ -2,8 +2,9 @@
 
 use std::io::{self, Read};
 use std::path::Path;
+use std::process::ExitCode;
 
-use portcullis_engine::{Bundle, CompileErrors, Snapshot, LOCATED_ERRORS};
+use portcullis_engine::{Bundle, Event, Snapshot};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -28,22 +29,6 @@ pub fn compile(path: &Path) -> Result<Snapshot, CliError> {
 pub fn parse_bundle(path: &Path) -> Result<Bundle, CliError> {
     let text = read(path)?;
     portcullis_engine::parse(&text).map_err(CliError::compile(path))
-}
-
-pub fn render_errors(path: &Path, errors: &CompileErrors) -> String {
-    let count = errors.errors().len();
-    let mut out = format!(
-        "`{}` has {count} error{}:",
-        path.display(),
-        if count == 1 { "" } else { "s" }
-    );
-    for error in errors.errors().iter().take(LOCATED_ERRORS) {
-        out.push_str(&format!("\n  {}:{error}", path.display()));
-    }
-    if count > LOCATED_ERRORS {
-        out.push_str(&format!("\n  … and {} more", count - LOCATED_ERRORS));
-    }
-    out
 }
 
 pub fn print_json(value: &serde_json::Value, pretty: bool) -> Result<(), CliError> {
@@ -71,6 +56,24 @@ pub fn print_either<T: Serialize>(
         print!("{}", inert_lines(&human()));
     }
     Ok(())
+}
+
+/// Prints `value` (JSON) or `human` (text), and succeeds.
+pub fn shown<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> Result<ExitCode, CliError> {
+    print_either(json, value, human)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads an execution event (JSON) from a file or standard input.
+pub fn read_event(path: &Path) -> Result<Event, CliError> {
+    let text = read(path)?;
+    portcullis_engine::Limits::default()
+        .parse_event(&text)
+        .map_err(|e| CliError::Message(format!("`{}`: {e}", path.display())))
 }
 
 /// Text from users, agents and files, made safe to print on a terminal: every control

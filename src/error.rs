@@ -4,9 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use portcullis_engine::CompileErrors;
-
-use crate::common::render_errors;
+use portcullis_engine::{CompileErrors, LOCATED_ERRORS};
 
 /// Why a command could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
@@ -80,4 +78,21 @@ impl From<&str> for CliError {
     fn from(message: &str) -> CliError {
         CliError::Message(message.to_owned())
     }
+}
+
+/// A bundle's errors: how many, then the first ones, each with its place.
+fn render_errors(path: &Path, errors: &CompileErrors) -> String {
+    let count = errors.errors().len();
+    let mut out = format!(
+        "`{}` has {count} error{}:",
+        path.display(),
+        if count == 1 { "" } else { "s" }
+    );
+    for error in errors.errors().iter().take(LOCATED_ERRORS) {
+        out.push_str(&format!("\n  {}:{error}", path.display()));
+    }
+    if count > LOCATED_ERRORS {
+        out.push_str(&format!("\n  … and {} more", count - LOCATED_ERRORS));
+    }
+    out
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{median, round, Latencies};
+use super::measure::{median, round, Latencies};
 
 /// A baseline's per-decision times beside the engine's on the same events.
 pub fn compare(name: &str, measured: &Latencies, mut times: Vec<f64>, extra: Value) -> Value {

@@ -7,7 +7,9 @@ use clap::{Args, Subcommand};
 use portcullis_governance::{AdminChanges, Channels, Grant, Grantable, Permission, RoleRecord};
 use serde_json::json;
 
-use super::{shown, text, KindArg};
+use super::requests::KindArg;
+use super::text;
+use crate::common::shown;
 use crate::error::CliError;
 use crate::state::{Acting, StateArgs};
 

@@ -8,7 +8,9 @@ use portcullis_engine::model::{FileRule, MaintenanceMode, Timestamp};
 use portcullis_governance::{ApproveOptions, Matching, ScopeKind};
 use serde_json::json;
 
-use super::{notify::deliver_now, shown, text};
+use super::notify::deliver_now;
+use super::text;
+use crate::common::shown;
 use crate::error::CliError;
 use crate::state::{open, Acting, StateArgs};
 

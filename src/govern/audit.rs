@@ -9,8 +9,8 @@ use portcullis_engine::model::{Sha256, Timestamp};
 use portcullis_governance::{AuditLog, AuditQuery, Checkpoint, Governance};
 use serde_json::json;
 
-use super::{shown, text};
-use crate::common::{print_either, read, to_json};
+use super::text;
+use crate::common::{print_either, read, shown, to_json};
 use crate::error::CliError;
 use crate::state::Acting;
 

@@ -8,8 +8,8 @@ use clap::Args;
 use portcullis_governance::{AdminRecord, Governance, Settings};
 use serde_json::json;
 
-use super::{shown, text};
-use crate::common::parse_bundle;
+use super::text;
+use crate::common::{parse_bundle, shown};
 use crate::error::CliError;
 use crate::state::{open, Acting, StateArgs};
 

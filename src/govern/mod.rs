@@ -13,15 +13,11 @@ mod notify;
 mod requests;
 mod text;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Subcommand, ValueEnum};
-use portcullis_engine::Event;
-use portcullis_governance::RequestKind;
-use serde::Serialize;
+use clap::Subcommand;
 
-use crate::common::{print_either, read};
 use crate::error::CliError;
 use crate::state::{Acting, StateArgs};
 
@@ -109,27 +105,6 @@ pub enum GovernCommand {
     Permissions,
 }
 
-/// Request kinds on the command line.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum KindArg {
-    /// Run a blocked application.
-    Application,
-    /// Run a blocked file from a storage device.
-    Storage,
-    /// Run an application with administrator rights.
-    Elevation,
-}
-
-impl From<KindArg> for RequestKind {
-    fn from(kind: KindArg) -> RequestKind {
-        match kind {
-            KindArg::Application => RequestKind::Application,
-            KindArg::Storage => RequestKind::Storage,
-            KindArg::Elevation => RequestKind::Elevation,
-        }
-    }
-}
-
 /// Runs one governance command.
 pub fn run(command: GovernCommand) -> Result<ExitCode, CliError> {
     match command {
@@ -154,22 +129,4 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, CliError> {
         GovernCommand::Audit(command) => audit::run(command),
         GovernCommand::Permissions => admin::permissions(),
     }
-}
-
-/// Prints `value` (JSON) or `human` (text), and succeeds.
-fn shown<T: Serialize>(
-    json: bool,
-    value: &T,
-    human: impl FnOnce() -> String,
-) -> Result<ExitCode, CliError> {
-    print_either(json, value, human)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Reads an execution event (JSON) from a file or standard input.
-fn read_event(path: &Path) -> Result<Event, CliError> {
-    let text = read(path)?;
-    portcullis_engine::Limits::default()
-        .parse_event(&text)
-        .map_err(|e| CliError::Message(format!("`{}`: {e}", path.display())))
 }

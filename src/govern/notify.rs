@@ -8,8 +8,8 @@ use clap::Subcommand;
 use portcullis_governance::{Governance, NotifyConfig};
 use serde_json::json;
 
-use super::{shown, text};
-use crate::common::{print_either, read};
+use super::text;
+use crate::common::{print_either, read, shown};
 use crate::error::CliError;
 use crate::state::{open, Acting, StateArgs};
 

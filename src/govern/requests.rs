@@ -9,10 +9,12 @@ use portcullis_engine::plugin::{
     apply_rules, ApprovalReviewer, Execution, Hook, RulePlugin, RuledDecision,
 };
 use portcullis_engine::Event;
-use portcullis_governance::{FileRequest, Governance, RequestState};
+use portcullis_governance::{FileRequest, Governance, RequestKind, RequestState};
 use serde_json::json;
 
-use super::{notify::deliver_now, read_event, shown, text, KindArg};
+use super::notify::deliver_now;
+use super::text;
+use crate::common::{read_event, shown};
 use crate::error::CliError;
 use crate::plugin::state_plugins;
 use crate::state::{open, Acting, StateArgs};
@@ -91,6 +93,27 @@ impl StatusArg {
             StatusArg::Rejected => Some(RequestState::Rejected),
             StatusArg::Expired => Some(RequestState::Expired),
             StatusArg::All => None,
+        }
+    }
+}
+
+/// Request kinds on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KindArg {
+    /// Run a blocked application.
+    Application,
+    /// Run a blocked file from a storage device.
+    Storage,
+    /// Run an application with administrator rights.
+    Elevation,
+}
+
+impl From<KindArg> for RequestKind {
+    fn from(kind: KindArg) -> RequestKind {
+        match kind {
+            KindArg::Application => RequestKind::Application,
+            KindArg::Storage => RequestKind::Storage,
+            KindArg::Elevation => RequestKind::Elevation,
         }
     }
 }
