@@ -242,18 +242,17 @@ pub fn state_plugins(
     let host = WasmHost::new()?;
     let mut out = Vec::new();
     for a in wanted {
-        let loaded = if a.file_name.ends_with(".rego") {
+        let loaded: Result<Plugin, CliError> = if a.file_name.ends_with(".rego") {
             String::from_utf8(a.content.clone())
-                .map_err(|_| "not UTF-8".to_owned())
+                .map_err(|_| CliError::from("not UTF-8"))
                 .and_then(|text| {
-                    RegoPlugin::load(&a.name, &a.file_name, &text, Limits::default())
-                        .map(|p| Plugin::Rego(Box::new(p)))
-                        .map_err(|e| e.to_string())
+                    let plugin = RegoPlugin::load(&a.name, &a.file_name, &text, Limits::default())?;
+                    Ok(Plugin::Rego(Box::new(plugin)))
                 })
         } else {
             host.load(&a.name, &a.content, Limits::default())
                 .map(Plugin::Wasm)
-                .map_err(|e| e.to_string())
+                .map_err(CliError::from)
         };
         match loaded {
             Ok(plugin) => out.push(StatePlugin {

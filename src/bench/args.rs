@@ -82,16 +82,17 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-/// Fleet sizes.
+/// Fleet sizes. The variants have plain comments, not doc comments, so that clap lists
+/// their names on one line in the help.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Size {
-    /// 10 organizations, 10,000 hash rules.
+    // 10 organizations, 10,000 hash rules.
     Small,
-    /// 100 organizations, 100,000 hash rules.
+    // 100 organizations, 100,000 hash rules.
     Medium,
-    /// 1,000 organizations, 1,000,000 hash rules.
+    // 1,000 organizations, 1,000,000 hash rules.
     Large,
-    /// The largest preset.
+    // The largest preset.
     Xlarge,
 }
 
@@ -106,20 +107,21 @@ impl From<Size> for Preset {
     }
 }
 
-/// The events a generated bench decides.
+/// The events a generated bench decides (plain comments on the variants, as for
+/// [`Size`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
-    /// Hashes an application lists.
+    // Hashes an application lists.
     HashHit,
-    /// Signers a certificate rule names.
+    // Signers a certificate rule names.
     CertHit,
-    /// Paths a pattern matches.
+    // Paths a pattern matches.
     PathHit,
-    /// Nothing matches.
+    // Nothing matches.
     Miss,
-    /// Hash hits that ask for elevation.
+    // Hash hits that ask for elevation.
     Elevation,
-    /// The default mix of all of them.
+    // The default mix of all of them.
     Mixed,
 }
 
