@@ -2,11 +2,14 @@
 
 use std::io::{self, Read};
 use std::path::Path;
+use std::process::ExitCode;
 
-use portcullis_engine::{CompileErrors, Snapshot, LOCATED_ERRORS};
+use portcullis_engine::{Bundle, Event, Snapshot};
 use serde::Serialize;
 
-pub fn read(path: &Path) -> Result<String, String> {
+use crate::error::CliError;
+
+pub fn read(path: &Path) -> Result<String, CliError> {
     if path == Path::new("-") {
         let mut text = String::new();
         io::stdin()
@@ -14,45 +17,63 @@ pub fn read(path: &Path) -> Result<String, String> {
             .map_err(|e| format!("cannot read standard input: {e}"))?;
         return Ok(text);
     }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+    std::fs::read_to_string(path).map_err(CliError::read(path))
 }
 
-pub fn compile(path: &Path) -> Result<Snapshot, String> {
+pub fn compile(path: &Path) -> Result<Snapshot, CliError> {
     let text = read(path)?;
-    Snapshot::compile_json(&text).map_err(|errors| render_errors(path, &errors))
+    Snapshot::compile_json(&text).map_err(CliError::compile(path))
 }
 
-pub fn render_errors(path: &Path, errors: &CompileErrors) -> String {
-    let count = errors.errors().len();
-    let mut out = format!(
-        "`{}` has {count} error{}:",
-        path.display(),
-        if count == 1 { "" } else { "s" }
-    );
-    for error in errors.errors().iter().take(LOCATED_ERRORS) {
-        out.push_str(&format!("\n  {}:{error}", path.display()));
-    }
-    if count > LOCATED_ERRORS {
-        out.push_str(&format!("\n  … and {} more", count - LOCATED_ERRORS));
-    }
-    out
+/// Reads and parses a bundle without compiling it.
+pub fn parse_bundle(path: &Path) -> Result<Bundle, CliError> {
+    let text = read(path)?;
+    portcullis_engine::parse(&text).map_err(CliError::compile(path))
 }
-pub fn print_json(value: &serde_json::Value, pretty: bool) -> Result<(), String> {
-    let text = if pretty {
-        serde_json::to_string_pretty(value)
-    } else {
-        serde_json::to_string(value)
-    };
-    println!("{}", text.map_err(|e| e.to_string())?);
+
+pub fn print_json(value: &serde_json::Value, pretty: bool) -> Result<(), CliError> {
+    println!("{}", to_json(value, pretty)?);
     Ok(())
 }
-pub fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<String, String> {
-    if pretty {
+
+pub fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<String, CliError> {
+    Ok(if pretty {
         serde_json::to_string_pretty(value)
     } else {
         serde_json::to_string(value)
+    }?)
+}
+
+/// Prints `value` as JSON when `json`, else the text `human` makes, made [`inert`].
+pub fn print_either<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> Result<(), CliError> {
+    if json {
+        println!("{}", to_json(value, true)?);
+    } else {
+        print!("{}", inert_lines(&human()));
     }
-    .map_err(|e| e.to_string())
+    Ok(())
+}
+
+/// Prints `value` (JSON) or `human` (text), and succeeds.
+pub fn shown<T: Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> Result<ExitCode, CliError> {
+    print_either(json, value, human)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads an execution event (JSON) from a file or standard input.
+pub fn read_event(path: &Path) -> Result<Event, CliError> {
+    let text = read(path)?;
+    portcullis_engine::Limits::default()
+        .parse_event(&text)
+        .map_err(|e| CliError::Message(format!("`{}`: {e}", path.display())))
 }
 
 /// Text from users, agents and files, made safe to print on a terminal: every control

@@ -8,8 +8,9 @@ use portcullis_engine::{Event, Limits, Snapshot};
 use rayon::prelude::*;
 
 use crate::common::{compile, read};
+use crate::error::CliError;
 
-pub fn check(path: &Path) -> Result<ExitCode, String> {
+pub fn check(path: &Path) -> Result<ExitCode, CliError> {
     let snapshot = compile(path)?;
     let stats = snapshot.stats();
     println!(
@@ -27,7 +28,7 @@ pub fn eval(
     event: Option<&Path>,
     events: Option<&Path>,
     explain: bool,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, CliError> {
     let snapshot = compile(bundle)?;
     let limits = Limits::default();
     if let Some(events) = events {
@@ -65,7 +66,7 @@ pub fn eval(
         return Ok(ExitCode::SUCCESS);
     }
     let Some(event) = event else {
-        return Err("give an event file, `-` for standard input, or `--events FILE`".to_owned());
+        return Err("give an event file, `-` for standard input, or `--events FILE`".into());
     };
     let text = read(event)?;
     let event = limits

@@ -9,6 +9,7 @@ use portcullis_engine::model::{CertificateCondition, FileRule, SignatureStatus};
 use serde::Serialize;
 
 use crate::common::to_json;
+use crate::error::CliError;
 
 /// How `inspect --rule` identifies the file.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -35,11 +36,10 @@ pub fn inspect(
     files: &[PathBuf],
     rule: Option<RuleKind>,
     roots: Option<&Path>,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, CliError> {
     let roots = match roots {
         Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+            let pem = std::fs::read(path).map_err(CliError::read(path))?;
             TrustRoots::from_pem(&pem).map_err(|e| format!("`{}`: {e}", path.display()))?
         }
         None => TrustRoots::none(),
@@ -52,7 +52,7 @@ pub fn inspect(
             .display()
             .to_string();
         let result = identity::inspect_file(file, &roots)
-            .map_err(|e| e.to_string())
+            .map_err(|e| CliError::Message(e.to_string()))
             .and_then(|id| match rule {
                 None => to_json(
                     &Inspected {
@@ -61,13 +61,16 @@ pub fn inspect(
                     },
                     pretty,
                 ),
-                Some(kind) => make_rule(&id, &path, kind).and_then(|r| to_json(&r, pretty)),
+                Some(kind) => to_json(&make_rule(&id, &path, kind)?, pretty),
             });
         match result {
             Ok(text) => println!("{text}"),
             Err(error) => {
                 failed += 1;
-                println!("{}", serde_json::json!({"path": path, "error": error}));
+                println!(
+                    "{}",
+                    serde_json::json!({"path": path, "error": error.to_string()})
+                );
             }
         }
     }

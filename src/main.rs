@@ -2,11 +2,13 @@
 
 mod bench;
 mod common;
+mod error;
 mod eval;
 mod govern;
 mod inspect;
 mod plugin;
 mod rego;
+mod state;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,71 +66,10 @@ enum Command {
     #[command(flatten)]
     Govern(govern::GovernCommand),
     /// Generate a fleet (bundle and events) of a chosen size, from a seed.
-    Gen {
-        /// small, medium, large (1,000 organizations, 1,000,000 hash rules) or xlarge.
-        #[arg(long, default_value = "large")]
-        size: String,
-        /// The same seed gives the same fleet.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// How many events to write.
-        #[arg(long, default_value_t = 100_000)]
-        events: usize,
-        /// Weights of the event kinds: hash, cert, path, miss, elevation.
-        #[arg(long, default_value = "hash=60,cert=15,path=10,miss=10,elevation=5")]
-        mix: String,
-        /// Directory to write `bundle.json` and `events.jsonl` to.
-        #[arg(long, default_value = "fleet")]
-        out: PathBuf,
-    },
+    Gen(bench::GenArgs),
     /// Measure decisions on a generated (or given) fleet, beside the reference evaluator
     /// and the same policies in Rego (regorus).
-    Bench {
-        /// hash-hit, cert-hit, path-hit, miss, elevation or mixed.
-        #[arg(long, default_value = "mixed")]
-        scenario: String,
-        /// Size of the generated fleet: small, medium, large or xlarge.
-        #[arg(long, default_value = "large")]
-        size: String,
-        /// Seed of the generated fleet and events.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// A bundle to measure instead of a generated one (with `--events`).
-        #[arg(long, requires = "events")]
-        bundle: Option<PathBuf>,
-        /// Events (JSONL) to decide, with `--bundle`.
-        #[arg(long, requires = "bundle")]
-        events: Option<PathBuf>,
-        /// How many events to generate.
-        #[arg(long, default_value_t = 100_000)]
-        count: usize,
-        /// Seconds to spend on each throughput figure.
-        #[arg(long, default_value_t = 2.0)]
-        seconds: f64,
-        /// Seconds to spend on each baseline.
-        #[arg(long, default_value_t = 5.0)]
-        baseline_seconds: f64,
-        /// Skip the Rego baseline.
-        #[arg(long)]
-        no_rego: bool,
-        /// Decide the Rego baseline on regorus's interpreter instead of its virtual
-        /// machine.
-        #[arg(long)]
-        rego_interpreter: bool,
-        /// Skip the reference evaluator.
-        #[arg(long)]
-        no_reference: bool,
-        /// Skip reader latency under deploys.
-        #[arg(long)]
-        no_deploy_load: bool,
-        /// Decisions of the same event timed together for each warm latency sample,
-        /// after its first (cold) one.
-        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
-        repeats: u32,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Bench(bench::BenchArgs),
     /// Check plugins and run them on requests or test vectors.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -152,50 +93,8 @@ fn main() -> ExitCode {
         } => eval::eval(&bundle, event.as_deref(), events.as_deref(), explain),
         Command::Inspect { files, rule, roots } => inspect::inspect(&files, rule, roots.as_deref()),
         Command::Govern(command) => govern::run(command),
-        Command::Gen {
-            size,
-            seed,
-            events,
-            mix,
-            out,
-        } => bench::gen(&bench::GenArgs {
-            size,
-            seed,
-            events,
-            mix,
-            out,
-        }),
-        Command::Bench {
-            scenario,
-            size,
-            seed,
-            bundle,
-            events,
-            count,
-            seconds,
-            baseline_seconds,
-            no_rego,
-            rego_interpreter,
-            no_reference,
-            no_deploy_load,
-            repeats,
-            json,
-        } => bench::bench(&bench::BenchArgs {
-            scenario,
-            size,
-            seed,
-            bundle,
-            events,
-            count,
-            seconds,
-            baseline_seconds,
-            no_rego,
-            rego_interpreter,
-            no_reference,
-            no_deploy_load,
-            repeats,
-            json,
-        }),
+        Command::Gen(args) => bench::gen(&args),
+        Command::Bench(args) => bench::bench(&args),
         Command::Plugin(command) => plugin::run(command),
         Command::Schema { event } => {
             let schema = if event {
@@ -208,8 +107,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(message) => {
-            eprintln!("portcullis: {message}");
+        Err(error) => {
+            eprintln!("portcullis: {error}");
             ExitCode::FAILURE
         }
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use portcullis_engine::plugin::{
     Abstain, ApprovalInput, ApprovalReviewer, Execution, Hook, Outcome, RulePlugin, RuleVerdict,
     Verdict,
@@ -17,7 +17,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::common::{print_json, read};
-use crate::govern::{open, Actor, StateArgs};
+use crate::error::CliError;
+use crate::state::{open, Acting, StateArgs};
 
 /// What `portcullis plugin` does.
 #[derive(Subcommand)]
@@ -40,46 +41,18 @@ pub enum PluginCommand {
         /// A directory of test vectors (`*.json`); exits 1 when one fails.
         #[arg(long)]
         vectors: Option<PathBuf>,
-        /// A tenant setting the plugin reads through the host's `config`; repeatable.
-        #[arg(long = "config", value_name = "KEY=VALUE")]
-        config: Vec<String>,
-        /// Tenant settings from a JSON object of strings; `--config` wins over it.
-        #[arg(long, value_name = "FILE")]
-        config_file: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Attach a plugin to an organization in a state directory (Edit Integrations). It
     /// is loaded and its test vectors must pass first; it then reviews the requests of
     /// the organization and its descendants (approval plugins) or checks their allowed
     /// executions (rule plugins).
-    Attach {
-        #[command(flatten)]
-        state: StateArgs,
-        #[command(flatten)]
-        actor: Actor,
-        /// The plugin file.
-        plugin: PathBuf,
-        /// The organization.
-        #[arg(long)]
-        org: String,
-        /// The name it is audited under (default: the file's stem).
-        #[arg(long)]
-        name: Option<String>,
-        /// Its test vectors (`*.json`); every one must pass.
-        #[arg(long)]
-        vectors: Option<PathBuf>,
-        /// A tenant setting; repeatable.
-        #[arg(long = "config", value_name = "KEY=VALUE")]
-        config: Vec<String>,
-        /// Tenant settings from a JSON object of strings.
-        #[arg(long, value_name = "FILE")]
-        config_file: Option<PathBuf>,
-    },
+    Attach(AttachArgs),
     /// Detach a plugin from an organization.
     Detach {
         #[command(flatten)]
-        state: StateArgs,
-        #[command(flatten)]
-        actor: Actor,
+        acting: Acting,
         /// The plugin's name.
         name: String,
         /// The organization.
@@ -93,7 +66,39 @@ pub enum PluginCommand {
     },
 }
 
-pub fn run(command: PluginCommand) -> Result<ExitCode, String> {
+// What `plugin attach` is given.
+#[derive(Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    acting: Acting,
+    /// The plugin file.
+    plugin: PathBuf,
+    /// The organization.
+    #[arg(long)]
+    org: String,
+    /// The name it is audited under (default: the file's stem).
+    #[arg(long)]
+    name: Option<String>,
+    /// Its test vectors (`*.json`); every one must pass.
+    #[arg(long)]
+    vectors: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+// The tenant settings a plugin reads through the host's `config`.
+#[derive(Args)]
+pub struct ConfigArgs {
+    /// A tenant setting the plugin reads through the host's `config`; repeatable.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// Tenant settings from a JSON object of strings; `--config` wins over it.
+    #[arg(long, value_name = "FILE")]
+    config_file: Option<PathBuf>,
+}
+
+/// Runs one `plugin` command.
+pub fn run(command: PluginCommand) -> Result<ExitCode, CliError> {
     match command {
         PluginCommand::Check { plugin } => check(&plugin),
         PluginCommand::Test {
@@ -101,55 +106,25 @@ pub fn run(command: PluginCommand) -> Result<ExitCode, String> {
             request,
             vectors,
             config,
-            config_file,
         } => {
-            let config = settings(&config, config_file.as_deref())?;
+            let config = settings(&config)?;
             let plugin = load(&plugin)?;
             match (request, vectors) {
                 (_, Some(dir)) => run_vectors(&plugin, &dir, &config),
                 (Some(request), None) => run_request(&plugin, &request, config),
-                (None, None) => Err("give --request or --vectors".to_owned()),
+                (None, None) => Err("give --request or --vectors".into()),
             }
         }
-        PluginCommand::Attach {
-            state,
-            actor,
-            plugin,
-            org,
-            name,
-            vectors,
-            config,
-            config_file,
-        } => attach(
-            &state,
-            &actor,
-            &plugin,
-            &org,
-            name,
-            vectors.as_deref(),
-            &config,
-            config_file.as_deref(),
-        ),
-        PluginCommand::Detach {
-            state,
-            actor,
-            name,
-            org,
-        } => {
-            let mut gov = open(&state)?;
-            gov.detach_plugin(actor.id(), &org, &name)
-                .map_err(|e| e.to_string())?;
+        PluginCommand::Attach(args) => attach(args),
+        PluginCommand::Detach { acting, name, org } => {
+            acting.open()?.detach_plugin(acting.id(), &org, &name)?;
             println!("plugin `{name}` detached from `{org}`");
             Ok(ExitCode::SUCCESS)
         }
         PluginCommand::List { state } => {
-            let mut gov = open(&state)?;
-            let plugins = gov.all_plugins().map_err(|e| e.to_string())?;
-            if state.json() {
-                print_json(
-                    &serde_json::to_value(&plugins).map_err(|e| e.to_string())?,
-                    true,
-                )?;
+            let plugins = open(&state)?.all_plugins()?;
+            if state.json {
+                print_json(&serde_json::to_value(&plugins)?, true)?;
             } else if plugins.is_empty() {
                 println!("no plugins attached");
             } else {
@@ -165,35 +140,28 @@ pub fn run(command: PluginCommand) -> Result<ExitCode, String> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn attach(
-    state: &StateArgs,
-    actor: &Actor,
-    path: &Path,
-    org: &str,
-    name: Option<String>,
-    vectors: Option<&Path>,
-    config: &[String],
-    config_file: Option<&Path>,
-) -> Result<ExitCode, String> {
-    let config = settings(config, config_file)?;
+/// `plugin attach`: loads the plugin, runs its vectors, stores it in the state.
+fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
+    let path = args.plugin.as_path();
+    let org = args.org.as_str();
+    let config = settings(&args.config)?;
     let plugin = load(path)?;
     let mut stored_vectors = Vec::new();
-    if let Some(dir) = vectors {
-        for vector in Vector::load_dir(dir).map_err(|e| e.to_string())? {
+    if let Some(dir) = &args.vectors {
+        for vector in Vector::load_dir(dir)? {
             let mut vector = vector;
             for (k, v) in &config {
                 vector.config.entry(k.clone()).or_insert_with(|| v.clone());
             }
-            let result = vector.run(&plugin).map_err(|e| e.to_string())?;
+            let result = vector.run(&plugin)?;
             if !result.pass {
-                return Err(format!(
+                return Err(CliError::Message(format!(
                     "`{}`: vector `{}` failed: expected {}, got {}; nothing was attached",
                     path.display(),
                     result.name,
                     vector.expected,
                     result.actual
-                ));
+                )));
             }
             let text = read(&vector.file)?;
             let file = vector
@@ -203,12 +171,11 @@ fn attach(
             stored_vectors.push((file, text));
         }
     }
-    let content =
-        std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let content = std::fs::read(path).map_err(CliError::read(path))?;
     let sha256 = portcullis_engine::identity::sha256_bytes(&content);
     let attachment = PluginAttachment {
         organization: org.to_owned(),
-        name: name.unwrap_or_else(|| plugin.name().to_owned()),
+        name: args.name.unwrap_or_else(|| plugin.name().to_owned()),
         hook: plugin.hook().world().to_owned(),
         file_name: path
             .file_name()
@@ -218,15 +185,14 @@ fn attach(
         config,
         vectors: stored_vectors,
     };
-    let mut gov = open(state)?;
+    let mut gov = args.acting.open()?;
     let summary = format!(
         "plugin `{}` ({}, {} vectors passed) attached to `{org}`",
         attachment.name,
         attachment.hook,
         attachment.vectors.len()
     );
-    gov.attach_plugin(actor.id(), attachment)
-        .map_err(|e| e.to_string())?;
+    gov.attach_plugin(args.acting.id(), attachment)?;
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
@@ -264,8 +230,8 @@ pub fn state_plugins(
     gov: &mut Governance,
     org: &str,
     hook: Hook,
-) -> Result<Vec<StatePlugin>, String> {
-    let attached = gov.plugins_for(org).map_err(|e| e.to_string())?;
+) -> Result<Vec<StatePlugin>, CliError> {
+    let attached = gov.plugins_for(org)?;
     let wanted: Vec<PluginAttachment> = attached
         .into_iter()
         .filter(|a| a.hook == hook.world())
@@ -273,21 +239,20 @@ pub fn state_plugins(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let host = WasmHost::new().map_err(|e| e.to_string())?;
+    let host = WasmHost::new()?;
     let mut out = Vec::new();
     for a in wanted {
-        let loaded = if a.file_name.ends_with(".rego") {
+        let loaded: Result<Plugin, CliError> = if a.file_name.ends_with(".rego") {
             String::from_utf8(a.content.clone())
-                .map_err(|_| "not UTF-8".to_owned())
+                .map_err(|_| CliError::from("not UTF-8"))
                 .and_then(|text| {
-                    RegoPlugin::load(&a.name, &a.file_name, &text, Limits::default())
-                        .map(|p| Plugin::Rego(Box::new(p)))
-                        .map_err(|e| e.to_string())
+                    let plugin = RegoPlugin::load(&a.name, &a.file_name, &text, Limits::default())?;
+                    Ok(Plugin::Rego(Box::new(plugin)))
                 })
         } else {
             host.load(&a.name, &a.content, Limits::default())
                 .map(Plugin::Wasm)
-                .map_err(|e| e.to_string())
+                .map_err(CliError::from)
         };
         match loaded {
             Ok(plugin) => out.push(StatePlugin {
@@ -304,13 +269,13 @@ pub fn state_plugins(
     Ok(out)
 }
 
-fn load(path: &Path) -> Result<Plugin, String> {
-    let host = WasmHost::new().map_err(|e| e.to_string())?;
+fn load(path: &Path) -> Result<Plugin, CliError> {
+    let host = WasmHost::new()?;
     Plugin::load_file(&host, path, Limits::default())
-        .map_err(|e| format!("`{}`: {e}", path.display()))
+        .map_err(|e| CliError::Message(format!("`{}`: {e}", path.display())))
 }
 
-fn check(path: &Path) -> Result<ExitCode, String> {
+fn check(path: &Path) -> Result<ExitCode, CliError> {
     let plugin = load(path)?;
     let hook = plugin.hook();
     let mut report = serde_json::Map::new();
@@ -329,9 +294,9 @@ fn check(path: &Path) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn settings(pairs: &[String], file: Option<&Path>) -> Result<BTreeMap<String, String>, String> {
+fn settings(args: &ConfigArgs) -> Result<BTreeMap<String, String>, CliError> {
     let mut config = BTreeMap::new();
-    if let Some(file) = file {
+    if let Some(file) = &args.config_file {
         let text = read(file)?;
         config = serde_json::from_str(&text).map_err(|e| {
             format!(
@@ -340,7 +305,7 @@ fn settings(pairs: &[String], file: Option<&Path>) -> Result<BTreeMap<String, St
             )
         })?;
     }
-    for pair in pairs {
+    for pair in &args.config {
         let (key, value) = pair
             .split_once('=')
             .ok_or_else(|| format!("`--config {pair}`: expected KEY=VALUE"))?;
@@ -353,7 +318,7 @@ fn run_request(
     plugin: &Plugin,
     request: &Path,
     config: BTreeMap<String, String>,
-) -> Result<ExitCode, String> {
+) -> Result<ExitCode, CliError> {
     let text = read(request)?;
     let config = Arc::new(config);
     let where_ = |e: serde_json::Error| format!("`{}`: {e}", request.display());
@@ -415,15 +380,15 @@ fn run_vectors(
     plugin: &Plugin,
     dir: &Path,
     config: &BTreeMap<String, String>,
-) -> Result<ExitCode, String> {
-    let vectors = Vector::load_dir(dir).map_err(|e| e.to_string())?;
+) -> Result<ExitCode, CliError> {
+    let vectors = Vector::load_dir(dir)?;
     let mut failed = 0usize;
     println!("{:<6} {:>10}  vector", "result", "time");
     for mut vector in vectors {
         for (k, v) in config {
             vector.config.insert(k.clone(), v.clone());
         }
-        let result = vector.run(plugin).map_err(|e| e.to_string())?;
+        let result = vector.run(plugin)?;
         println!(
             "{:<6} {:>8}µs  {}",
             if result.pass { "pass" } else { "FAIL" },

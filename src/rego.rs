@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 
-use portcullis_engine::model::{Action, Bundle, Event, Scope, Sha256};
+use portcullis_engine::model::{Action, Application, Bundle, Event, FileRule, Scope, Sha256};
 use portcullis_engine::path::{normalize, Family, Pattern, Strategy};
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::RegoVM;
@@ -192,83 +192,137 @@ fn dn_object(dn: &portcullis_engine::model::DistinguishedName) -> Value {
     Value::Object(map)
 }
 
-/// The bundle as the policy's `data` document.
-pub fn encode(bundle: &Bundle) -> Result<Value, String> {
-    let mut hash = Map::new();
-    let mut thumbprint = Map::new();
-    let mut subject = Map::new();
-    let mut literal_by_org: BTreeMap<&str, [Map<String, Value>; 2]> = BTreeMap::new();
-    let mut patterns_by_org: BTreeMap<&str, [Vec<Value>; 2]> = BTreeMap::new();
-    for app in &bundle.applications {
-        let literal = literal_by_org.entry(app.organization.as_str()).or_default();
-        let patterns = patterns_by_org
-            .entry(app.organization.as_str())
-            .or_default();
-        for (r, rule) in app.rules.iter().enumerate() {
-            let conditions = usize::from(rule.sha256.is_some())
-                + usize::from(rule.certificate().is_some())
-                + usize::from(rule.path().is_some())
-                + usize::from(rule.process().is_some())
-                + usize::from(rule.created_by().is_some());
-            let unsupported = || {
-                format!(
-                    "application `{}` rule {r}: the Rego baseline encodes rules of one \
-                     condition (sha256, certificate or path) only",
-                    app.id
-                )
-            };
-            if conditions != 1 {
-                return Err(unsupported());
+/// The file rules as lookups: by hash, thumbprint, subject common name, literal path
+/// and path pattern.
+#[derive(Default)]
+struct Lookups<'b> {
+    hash: Map<String, Value>,
+    thumbprint: Map<String, Value>,
+    subject: Map<String, Value>,
+    /// By owning organization, then Windows and POSIX.
+    literal: BTreeMap<&'b str, [Map<String, Value>; 2]>,
+    /// By owning organization, then Windows and POSIX.
+    patterns: BTreeMap<&'b str, [Vec<Value>; 2]>,
+}
+
+impl<'b> Lookups<'b> {
+    /// Files every rule of every application.
+    fn of(bundle: &'b Bundle) -> Result<Lookups<'b>, String> {
+        let mut lookups = Lookups::default();
+        for app in &bundle.applications {
+            let owner = app.organization.as_str();
+            lookups.literal.entry(owner).or_default();
+            lookups.patterns.entry(owner).or_default();
+            for (r, rule) in app.rules.iter().enumerate() {
+                lookups.add(app, r, rule)?;
             }
-            let id = json!(app.id);
-            if let Some(sha) = &rule.sha256 {
-                push(&mut hash, hex(sha), id);
-            } else if let Some(cert) = rule.certificate() {
-                if let Some(t) = &cert.thumbprint {
-                    push(&mut thumbprint, hex(t), id);
-                } else if let Some(s) = &cert.subject {
-                    let cn = s
-                        .attributes()
-                        .find(|(kind, _, _)| kind.to_string() == "CN")
-                        .map(|(_, _, folded)| folded.to_owned())
-                        .ok_or_else(unsupported)?;
-                    let issuer = cert.issuer.as_ref().map_or(json!({}), dn_object);
-                    push(
-                        &mut subject,
-                        cn,
-                        json!({"app": app.id, "subject": dn_object(s), "issuer": issuer}),
-                    );
-                }
-            } else if let Some(path) = rule.path() {
-                for (f, family) in [Family::Windows, Family::Posix].into_iter().enumerate() {
-                    let Ok(pattern) = Pattern::compile(family, path) else {
-                        continue;
+        }
+        Ok(lookups)
+    }
+
+    /// Files one rule (of one condition) of an application.
+    fn add(&mut self, app: &'b Application, r: usize, rule: &FileRule) -> Result<(), String> {
+        let conditions = usize::from(rule.sha256.is_some())
+            + usize::from(rule.certificate().is_some())
+            + usize::from(rule.path().is_some())
+            + usize::from(rule.process().is_some())
+            + usize::from(rule.created_by().is_some());
+        let unsupported = || {
+            format!(
+                "application `{}` rule {r}: the Rego baseline encodes rules of one \
+                 condition (sha256, certificate or path) only",
+                app.id
+            )
+        };
+        if conditions != 1 {
+            return Err(unsupported());
+        }
+        let id = json!(app.id);
+        if let Some(sha) = &rule.sha256 {
+            push(&mut self.hash, hex(sha), id);
+        } else if let Some(cert) = rule.certificate() {
+            if let Some(t) = &cert.thumbprint {
+                push(&mut self.thumbprint, hex(t), id);
+            } else if let Some(s) = &cert.subject {
+                let cn = s
+                    .attributes()
+                    .find(|(kind, _, _)| kind.to_string() == "CN")
+                    .map(|(_, _, folded)| folded.to_owned())
+                    .ok_or_else(unsupported)?;
+                let issuer = cert.issuer.as_ref().map_or(json!({}), dn_object);
+                push(
+                    &mut self.subject,
+                    cn,
+                    json!({"app": app.id, "subject": dn_object(s), "issuer": issuer}),
+                );
+            }
+        } else if let Some(path) = rule.path() {
+            self.add_path(app, path);
+        } else {
+            return Err(unsupported());
+        }
+        Ok(())
+    }
+
+    /// Files a path pattern for both path families: a literal by its text, anything
+    /// else as an anchored regular expression.
+    fn add_path(&mut self, app: &'b Application, path: &str) {
+        let owner = app.organization.as_str();
+        let literal = self.literal.entry(owner).or_default();
+        let patterns = self.patterns.entry(owner).or_default();
+        for (f, family) in [Family::Windows, Family::Posix].into_iter().enumerate() {
+            let Ok(pattern) = Pattern::compile(family, path) else {
+                continue;
+            };
+            let (Some(literal), Some(patterns)) = (literal.get_mut(f), patterns.get_mut(f)) else {
+                continue;
+            };
+            match pattern.strategy() {
+                Strategy::Literal(text) => push(literal, text.to_owned(), json!(app.id)),
+                Strategy::Regex => {
+                    let flags = if family == Family::Windows {
+                        "(?i)"
+                    } else {
+                        ""
                     };
-                    let (Some(literal), Some(patterns)) = (literal.get_mut(f), patterns.get_mut(f))
-                    else {
-                        continue;
-                    };
-                    match pattern.strategy() {
-                        Strategy::Literal(text) => push(literal, text.to_owned(), id.clone()),
-                        Strategy::Regex => {
-                            let flags = if family == Family::Windows {
-                                "(?i)"
-                            } else {
-                                ""
-                            };
-                            patterns.push(json!({"app": app.id,
-                                "re": format!("{flags}{}", pattern.normalized())}));
-                        }
-                        _ => patterns.push(json!({"app": app.id,
-                            "re": glob_regex(pattern.normalized(), family)})),
-                    }
+                    patterns.push(json!({"app": app.id,
+                        "re": format!("{flags}{}", pattern.normalized())}));
                 }
-            } else {
-                return Err(unsupported());
+                _ => patterns.push(json!({"app": app.id,
+                    "re": glob_regex(pattern.normalized(), family)})),
             }
         }
     }
+}
 
+/// Where groups and computers belong.
+struct Places<'b> {
+    group_org: BTreeMap<&'b str, &'b str>,
+    computer_org: BTreeMap<&'b str, &'b str>,
+}
+
+impl<'b> Places<'b> {
+    fn of(bundle: &'b Bundle) -> Places<'b> {
+        let group_org: BTreeMap<&str, &str> = bundle
+            .groups
+            .iter()
+            .map(|g| (g.id.as_str(), g.organization.as_str()))
+            .collect();
+        let computer_org = bundle
+            .computers
+            .iter()
+            .filter_map(|c| Some((c.id.as_str(), *group_org.get(c.group.as_str())?)))
+            .collect();
+        Places {
+            group_org,
+            computer_org,
+        }
+    }
+}
+
+/// `data.computers`: each computer's organization, group, path family and
+/// organization chain.
+fn computers(bundle: &Bundle, places: &Places) -> Map<String, Value> {
     let parents: BTreeMap<&str, Option<&str>> = bundle
         .organizations
         .iter()
@@ -288,19 +342,9 @@ pub fn encode(bundle: &Bundle) -> Result<Value, String> {
         }
         out
     };
-    let group_org: BTreeMap<&str, &str> = bundle
-        .groups
-        .iter()
-        .map(|g| (g.id.as_str(), g.organization.as_str()))
-        .collect();
-    let computer_org: BTreeMap<&str, &str> = bundle
-        .computers
-        .iter()
-        .filter_map(|c| Some((c.id.as_str(), *group_org.get(c.group.as_str())?)))
-        .collect();
     let mut computers = Map::new();
     for c in &bundle.computers {
-        let Some(&org) = group_org.get(c.group.as_str()) else {
+        let Some(&org) = places.group_org.get(c.group.as_str()) else {
             continue;
         };
         computers.insert(
@@ -309,11 +353,16 @@ pub fn encode(bundle: &Bundle) -> Result<Value, String> {
                    "chain": chain(org)}),
         );
     }
+    computers
+}
+
+/// `data.policies`: the enabled policies, filed under each application they target.
+fn policies(bundle: &Bundle, places: &Places) -> Result<Map<String, Value>, String> {
     let mut policies = Map::new();
     for p in bundle.policies.iter().filter(|p| p.enabled) {
         let owner = match &p.scope {
-            Scope::Computer(id) => computer_org.get(id.as_str()).copied(),
-            Scope::Group(id) => group_org.get(id.as_str()).copied(),
+            Scope::Computer(id) => places.computer_org.get(id.as_str()).copied(),
+            Scope::Group(id) => places.group_org.get(id.as_str()).copied(),
             Scope::Organization(id) | Scope::Global(id) => Some(id.as_str()),
         }
         .ok_or_else(|| format!("policy `{}`: unknown scope target", p.id))?;
@@ -339,19 +388,31 @@ pub fn encode(bundle: &Bundle) -> Result<Value, String> {
             push(&mut policies, app.clone(), entry.clone());
         }
     }
-    let literal: Map<String, Value> = literal_by_org
+    Ok(policies)
+}
+
+/// By organization, the Windows and POSIX halves as `{"windows": …, "posix": …}`.
+fn by_family<T: Into<Value>>(by_org: BTreeMap<&str, [T; 2]>) -> Map<String, Value> {
+    by_org
         .into_iter()
-        .map(|(org, [w, p])| (org.to_owned(), json!({"windows": w, "posix": p})))
-        .collect();
-    let patterns: Map<String, Value> = patterns_by_org
-        .into_iter()
-        .map(|(org, [w, p])| (org.to_owned(), json!({"windows": w, "posix": p})))
-        .collect();
+        .map(|(org, [w, p])| {
+            (
+                org.to_owned(),
+                json!({"windows": w.into(), "posix": p.into()}),
+            )
+        })
+        .collect()
+}
+
+/// The bundle as the policy's `data` document.
+pub fn encode(bundle: &Bundle) -> Result<Value, String> {
+    let lookups = Lookups::of(bundle)?;
+    let places = Places::of(bundle);
     Ok(json!({
-        "hash": hash, "thumbprint": thumbprint, "subject": subject,
-        "literal": literal,
-        "patterns": patterns,
-        "policies": policies, "computers": computers,
+        "hash": lookups.hash, "thumbprint": lookups.thumbprint, "subject": lookups.subject,
+        "literal": by_family(lookups.literal),
+        "patterns": by_family(lookups.patterns),
+        "policies": policies(bundle, &places)?, "computers": computers(bundle, &places),
     }))
 }
 

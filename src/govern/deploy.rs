@@ -1,0 +1,154 @@
+//! The state's bundle and its versions: `init`, `deploy`, `rollback`, `history`,
+//! `settings`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+use portcullis_governance::{AdminRecord, Governance, Settings};
+use serde_json::json;
+
+use super::text;
+use crate::common::{parse_bundle, shown};
+use crate::error::CliError;
+use crate::state::{open, Acting, StateArgs};
+
+// What `init` is given.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The bundle (JSON).
+    #[arg(long)]
+    bundle: PathBuf,
+    /// The first administrator's id.
+    #[arg(long)]
+    admin: String,
+    /// Their display name.
+    #[arg(long)]
+    name: String,
+    /// Their organization (default: the first top-level organization).
+    #[arg(long)]
+    org: Option<String>,
+    /// Their email address.
+    #[arg(long)]
+    email: Option<String>,
+}
+
+// What `settings` is given.
+#[derive(Args, Debug)]
+pub struct SettingsArgs {
+    #[command(flatten)]
+    acting: Acting,
+    /// The organization.
+    org: String,
+    /// Change a setting: `suggest_after=2`, `request_ttl_seconds=86400`,
+    /// `new_software_computer_first=false`, `wider_needs_justification=false`,
+    /// `audit_allows=true`.
+    #[arg(long, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+/// `init`: a new state directory with its first administrator.
+pub fn init(args: InitArgs) -> Result<ExitCode, CliError> {
+    let parsed = parse_bundle(&args.bundle)?;
+    let organization = match args.org {
+        Some(org) => org,
+        None => parsed
+            .organizations
+            .iter()
+            .find(|o| o.parent.is_none())
+            .map(|o| o.id.clone())
+            .ok_or("the bundle has no organization")?,
+    };
+    let first = AdminRecord {
+        id: args.admin,
+        name: args.name,
+        organization,
+        email: args.email,
+        phone: None,
+    };
+    let state = &args.state;
+    let gov = Governance::init_dir_with_key(
+        &state.state,
+        state.audit_key.as_deref(),
+        parsed,
+        first.clone(),
+    )?;
+    let value = json!({"state": state.state, "version": gov.version(), "administrator": first.id});
+    shown(state.json, &value, || {
+        format!(
+            "initialized `{}` at bundle version {}; `{}` is Super Admin on every top-level organization\n",
+            state.state.display(),
+            gov.version(),
+            first.id
+        )
+    })
+}
+
+/// `deploy`
+pub fn deploy(acting: &Acting, bundle: &Path) -> Result<ExitCode, CliError> {
+    let mut gov = acting.open()?;
+    let parsed = parse_bundle(bundle)?;
+    let reason = format!("deploy {}", bundle.display());
+    let version = gov.deploy(acting.id(), parsed, &reason)?;
+    shown(acting.json(), &json!({"version": version}), || {
+        format!("deployed as bundle version {version}\n")
+    })
+}
+
+/// `rollback`
+pub fn rollback(acting: &Acting, to: Option<i64>) -> Result<ExitCode, CliError> {
+    let version = acting.open()?.rollback(acting.id(), to)?;
+    shown(acting.json(), &json!({"version": version}), || {
+        format!("rolled back; now at bundle version {version}\n")
+    })
+}
+
+/// `history`: the last 50 deploys.
+pub fn history(state: &StateArgs) -> Result<ExitCode, CliError> {
+    let history = open(state)?.deploys(50)?;
+    shown(state.json, &history, || {
+        history
+            .iter()
+            .map(|d| {
+                format!(
+                    "{:>4}  {}  {:<12} {}\n",
+                    d.version, d.note.time, d.note.actor, d.note.reason
+                )
+            })
+            .collect()
+    })
+}
+
+/// `settings`: shows them, after applying `--set` when given.
+pub fn settings(args: SettingsArgs) -> Result<ExitCode, CliError> {
+    let acting = &args.acting;
+    let mut gov = acting.open()?;
+    let mut settings = gov.settings_for(&args.org)?;
+    if !args.set.is_empty() {
+        settings = changed(&settings, &args.set)?;
+        gov.set_settings(acting.id(), &args.org, settings.clone())?;
+    }
+    shown(acting.json(), &settings, || {
+        text::settings(&args.org, &settings)
+    })
+}
+
+/// `settings` with each `KEY=VALUE` assignment applied.
+fn changed(settings: &Settings, set: &[String]) -> Result<Settings, CliError> {
+    let mut value = serde_json::to_value(settings)?;
+    for assignment in set {
+        let (key, raw) = assignment
+            .split_once('=')
+            .ok_or_else(|| format!("--set `{assignment}`: write KEY=VALUE"))?;
+        let parsed: serde_json::Value = serde_json::from_str(raw).map_err(|_| {
+            format!("--set `{assignment}`: the value must be a number or true/false")
+        })?;
+        match value.get_mut(key) {
+            Some(slot) => *slot = parsed,
+            None => return Err(format!("--set `{assignment}`: unknown setting `{key}`").into()),
+        }
+    }
+    Ok(serde_json::from_value::<Settings>(value).map_err(|e| format!("--set: {e}"))?)
+}

@@ -1,0 +1,267 @@
+//! Deciding on the state, filing requests, and reading them back: `decide`,
+//! `request`, `requests list|show|file`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+use portcullis_engine::plugin::{
+    apply_rules, ApprovalReviewer, Execution, Hook, RulePlugin, RuledDecision,
+};
+use portcullis_engine::Event;
+use portcullis_governance::{FileRequest, Governance, RequestKind, RequestState};
+use serde_json::json;
+
+use super::notify::deliver_now;
+use super::text;
+use crate::common::{read_event, shown};
+use crate::error::CliError;
+use crate::plugin::state_plugins;
+use crate::state::{open, Acting, StateArgs};
+
+// What `request` is given.
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    #[command(flatten)]
+    state: StateArgs,
+    /// The blocked execution event (JSON); `-` reads standard input.
+    event: PathBuf,
+    /// What to ask for.
+    #[arg(long, value_enum, default_value = "application")]
+    kind: KindArg,
+    /// Why the user needs it.
+    #[arg(long)]
+    message: String,
+    /// Where to tell the user the outcome.
+    #[arg(long)]
+    email: Option<String>,
+    /// A copy of the blocked file (its SHA-256 must be the event's).
+    #[arg(long, value_name = "FILE")]
+    attach: Option<PathBuf>,
+}
+
+/// `requests …`
+#[derive(Subcommand, Debug)]
+pub enum RequestsCommand {
+    /// The approval queue (pending requests, or `--status`).
+    List {
+        #[command(flatten)]
+        acting: Acting,
+        /// Which requests.
+        #[arg(long, value_enum, default_value = "pending")]
+        status: StatusArg,
+    },
+    /// One request in full (needs an approve permission).
+    Show {
+        #[command(flatten)]
+        acting: Acting,
+        /// The request's number, or the link from its notification.
+        id: RequestRef,
+    },
+    /// Write the stored copy of a request's file.
+    File {
+        #[command(flatten)]
+        acting: Acting,
+        /// The request's number.
+        id: i64,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Request states on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StatusArg {
+    /// Waiting.
+    Pending,
+    /// Approved.
+    Approved,
+    /// Rejected.
+    Rejected,
+    /// Expired.
+    Expired,
+    /// Every request.
+    All,
+}
+
+impl StatusArg {
+    fn state(self) -> Option<RequestState> {
+        match self {
+            StatusArg::Pending => Some(RequestState::Pending),
+            StatusArg::Approved => Some(RequestState::Approved),
+            StatusArg::Rejected => Some(RequestState::Rejected),
+            StatusArg::Expired => Some(RequestState::Expired),
+            StatusArg::All => None,
+        }
+    }
+}
+
+/// Request kinds on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum KindArg {
+    /// Run a blocked application.
+    Application,
+    /// Run a blocked file from a storage device.
+    Storage,
+    /// Run an application with administrator rights.
+    Elevation,
+}
+
+impl From<KindArg> for RequestKind {
+    fn from(kind: KindArg) -> RequestKind {
+        match kind {
+            KindArg::Application => RequestKind::Application,
+            KindArg::Storage => RequestKind::Storage,
+            KindArg::Elevation => RequestKind::Elevation,
+        }
+    }
+}
+
+/// A request named by its number or by the link that opens it
+/// (`https://…/requests/7`).
+#[derive(Clone, Copy, Debug)]
+pub struct RequestRef(i64);
+
+impl std::str::FromStr for RequestRef {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let number = text
+            .trim_end_matches('/')
+            .rsplit_once("/requests/")
+            .map_or(text, |(_, id)| id);
+        number
+            .parse()
+            .map(RequestRef)
+            .map_err(|_| format!("`{text}` is neither a request number nor a link to a request"))
+    }
+}
+
+/// `decide`: the decision on the state's policies and rule plugins, audited.
+pub fn decide(state: &StateArgs, event: &Path) -> Result<ExitCode, CliError> {
+    let mut gov = open(state)?;
+    let event = read_event(event)?;
+    let ruled = decide_with_rules(&mut gov, &event)?;
+    // The decision's own fields, plus what the rule plugins did when they did anything.
+    let mut decision = serde_json::to_value(&ruled.decision)?;
+    if let Some(fields) = decision.as_object_mut() {
+        if let Some(deny) = &ruled.denied_by {
+            fields.insert("denied_by_plugin".to_owned(), json!(deny));
+        }
+        if !ruled.failures.is_empty() {
+            fields.insert("plugin_failures".to_owned(), json!(ruled.failures));
+        }
+    }
+    shown(state.json, &decision, || text::ruled_decision(&ruled))
+}
+
+/// Decides on the state's policies, consults the rule plugins that apply to the
+/// computer's organization (only on an allow), and audits the final decision.
+fn decide_with_rules(gov: &mut Governance, event: &Event) -> Result<RuledDecision, CliError> {
+    let decision = gov.engine().decide(event);
+    let computer = gov
+        .bundle()
+        .computers
+        .iter()
+        .find(|c| c.id == event.computer)
+        .map(|c| (c.group.clone(), c.os));
+    let org = computer.as_ref().and_then(|(group, _)| {
+        gov.bundle()
+            .groups
+            .iter()
+            .find(|g| &g.id == group)
+            .map(|g| g.organization.clone())
+    });
+    let ruled = match (org, computer) {
+        (Some(org), Some((_, os))) => {
+            let rules = state_plugins(gov, &org, Hook::Rule)?;
+            let refs: Vec<&dyn RulePlugin> = rules.iter().map(|r| r as &dyn RulePlugin).collect();
+            apply_rules(decision, &Execution::from_event(event, os), &refs)
+        }
+        _ => apply_rules(
+            decision,
+            &Execution::from_event(event, portcullis_engine::model::Os::Linux),
+            &[],
+        ),
+    };
+    gov.record_decisions(&[(event.clone(), ruled.decision.clone())])?;
+    Ok(ruled)
+}
+
+/// `request`: files it, lets the approval plugins review it, sends what is due.
+pub fn file(args: RequestArgs) -> Result<ExitCode, CliError> {
+    let mut gov = open(&args.state)?;
+    let event = read_event(&args.event)?;
+    let attachment = match &args.attach {
+        None => None,
+        Some(path) => Some(read_attachment(path)?),
+    };
+    let request = gov.file_request(FileRequest {
+        kind: args.kind.into(),
+        event,
+        message: args.message,
+        email: args.email,
+        attachment,
+    })?;
+    let reviewers = state_plugins(&mut gov, &request.filed.organization, Hook::ApprovalReview)?;
+    let review = if reviewers.is_empty() {
+        None
+    } else {
+        let refs: Vec<&dyn ApprovalReviewer> = reviewers
+            .iter()
+            .map(|r| r as &dyn ApprovalReviewer)
+            .collect();
+        Some(gov.review(request.id, &refs)?)
+    };
+    deliver_now(&mut gov);
+    let filed = json!({"request": request, "review": review});
+    shown(args.state.json, &filed, || {
+        text::filed(&request, review.as_ref())
+    })
+}
+
+fn read_attachment(path: &Path) -> Result<Vec<u8>, CliError> {
+    let meta = std::fs::metadata(path).map_err(CliError::read(path))?;
+    if !meta.is_file() {
+        return Err(format!("`{}` is not a file", path.display()).into());
+    }
+    if meta.len() > portcullis_governance::MAX_ATTACHMENT as u64 {
+        return Err(format!(
+            "`{}` has {} bytes; a request may carry at most {}",
+            path.display(),
+            meta.len(),
+            portcullis_governance::MAX_ATTACHMENT
+        )
+        .into());
+    }
+    std::fs::read(path).map_err(CliError::read(path))
+}
+
+/// `requests …`
+pub fn run(command: RequestsCommand) -> Result<ExitCode, CliError> {
+    match command {
+        RequestsCommand::List { acting, status } => {
+            let list = acting.open()?.requests(acting.id(), status.state())?;
+            shown(acting.json(), &list, || {
+                if list.is_empty() {
+                    return "no requests\n".to_owned();
+                }
+                list.iter().map(text::summary).collect()
+            })
+        }
+        RequestsCommand::Show { acting, id } => {
+            let request = acting.open()?.request(acting.id(), id.0)?;
+            shown(acting.json(), &request, || text::detail(&request))
+        }
+        RequestsCommand::File { acting, id, out } => {
+            let bytes = acting.open()?.request_file(acting.id(), id)?;
+            std::fs::write(&out, &bytes).map_err(CliError::write(&out))?;
+            shown(
+                acting.json(),
+                &json!({"written": out, "bytes": bytes.len()}),
+                || format!("wrote {} bytes to `{}`\n", bytes.len(), out.display()),
+            )
+        }
+    }
+}
