@@ -79,11 +79,13 @@ pub struct Deployed {
 }
 
 /// Why a gated deploy did not happen; in both cases nothing changed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum DeployError<E> {
     /// The bundle does not compile.
+    #[error("the bundle does not compile: {0}")]
     Compile(CompileErrors),
     /// The gate refused the compiled snapshot.
+    #[error("the new snapshot was refused: {0}")]
     Gate(E),
 }
 

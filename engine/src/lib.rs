@@ -63,12 +63,12 @@ pub use snapshot::{CompileStats, Snapshot};
 
 /// The JSON Schema of the bundle format, generated from the types.
 pub fn bundle_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(model::Bundle)).unwrap_or(serde_json::Value::Null)
+    schemars::schema_for!(model::Bundle).to_value()
 }
 
 /// The JSON Schema of an execution event, generated from the types.
 pub fn event_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(model::Event)).unwrap_or(serde_json::Value::Null)
+    schemars::schema_for!(model::Event).to_value()
 }
 
 #[cfg(test)]

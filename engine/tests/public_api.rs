@@ -163,6 +163,12 @@ fn a_gate_sees_the_new_snapshot_and_can_cancel_the_swap() {
         Err("still denied")
     });
     assert!(matches!(refused, Err(DeployError::Gate("still denied"))));
+    // The error is a standard error with a message a program can show.
+    let error: Box<dyn std::error::Error> = Box::new(refused.unwrap_err());
+    assert_eq!(
+        error.to_string(),
+        "the new snapshot was refused: still denied"
+    );
     assert_eq!(engine.generation(), 1);
     assert_eq!(engine.decide(&chrome_event()).decision, Outcome::Allow);
     assert_eq!(engine.rollback(), Err(RollbackError::NoHistory));
