@@ -258,6 +258,26 @@ enum PortcullisStatus portcullis_snapshot_generation(const struct PortcullisSnap
 // thread is deciding on it).
 void portcullis_snapshot_free(struct PortcullisSnapshot *snapshot);
 
+// As `portcullis_engine_error`, for a snapshot handle. Several threads deciding on
+// one snapshot share this one message: it is that of the latest failure.
+//
+// # Safety
+// `snapshot` is null or a live snapshot handle; `buffer` is null or points to
+// `capacity` writable bytes.
+size_t portcullis_snapshot_error(const struct PortcullisSnapshot *snapshot,
+                                 char *buffer,
+                                 size_t capacity);
+
+// As `portcullis_engine_error_location`, for a snapshot handle (the position in an
+// event's JSON text).
+//
+// # Safety
+// `snapshot` is null or a live snapshot handle; `line` and `column` are null or
+// writable.
+bool portcullis_snapshot_error_location(const struct PortcullisSnapshot *snapshot,
+                                        size_t *line,
+                                        size_t *column);
+
 // Compiles the bundle in `json` (`len` bytes of UTF-8, no NUL needed) and writes a new
 // engine handle to `*out`, serving it as generation 1.
 //
@@ -360,26 +380,6 @@ size_t portcullis_engine_error(const struct PortcullisEngine *engine,
 bool portcullis_engine_error_location(const struct PortcullisEngine *engine,
                                       size_t *line,
                                       size_t *column);
-
-// As `portcullis_engine_error`, for a snapshot handle. Several threads deciding on
-// one snapshot share this one message: it is that of the latest failure.
-//
-// # Safety
-// `snapshot` is null or a live snapshot handle; `buffer` is null or points to
-// `capacity` writable bytes.
-size_t portcullis_snapshot_error(const struct PortcullisSnapshot *snapshot,
-                                 char *buffer,
-                                 size_t capacity);
-
-// As `portcullis_engine_error_location`, for a snapshot handle (the position in an
-// event's JSON text).
-//
-// # Safety
-// `snapshot` is null or a live snapshot handle; `line` and `column` are null or
-// writable.
-bool portcullis_snapshot_error_location(const struct PortcullisSnapshot *snapshot,
-                                        size_t *line,
-                                        size_t *column);
 
 // As `portcullis_engine_error`, for the last failed call made by this thread,
 // whatever its handle: the one place to read why a call without a handle

@@ -21,7 +21,9 @@ use portcullis_engine::model::{
 };
 use portcullis_engine::{Decision, Event, Outcome, RequestKind, Snapshot};
 
-use crate::error::{give_string, guarded, text, ErrorSlot, Failure, PortcullisStatus};
+use crate::error::{
+    copy_out, give_string, guarded, text, write_location, ErrorSlot, Failure, PortcullisStatus,
+};
 
 /// A borrowed string: `len` bytes of UTF-8 at `ptr`, no NUL needed. A null `ptr` means
 /// absent (for optional fields) and is the value of an absent id in a decision.
@@ -690,4 +692,41 @@ pub unsafe extern "C" fn portcullis_snapshot_free(snapshot: *mut PortcullisSnaps
         // must not unwind into C.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(snapshot)));
     }
+}
+
+/// As `portcullis_engine_error`, for a snapshot handle. Several threads deciding on
+/// one snapshot share this one message: it is that of the latest failure.
+///
+/// # Safety
+/// `snapshot` is null or a live snapshot handle; `buffer` is null or points to
+/// `capacity` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn portcullis_snapshot_error(
+    snapshot: *const PortcullisSnapshot,
+    buffer: *mut c_char,
+    capacity: usize,
+) -> usize {
+    // SAFETY: the caller passes null or a live handle.
+    let failure = unsafe { snapshot.as_ref() }.and_then(|s| s.errors.get());
+    let message = failure.as_ref().map_or("", |f| f.message.as_str());
+    // SAFETY: as promised by the caller.
+    unsafe { copy_out(message, buffer, capacity) }
+}
+
+/// As `portcullis_engine_error_location`, for a snapshot handle (the position in an
+/// event's JSON text).
+///
+/// # Safety
+/// `snapshot` is null or a live snapshot handle; `line` and `column` are null or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn portcullis_snapshot_error_location(
+    snapshot: *const PortcullisSnapshot,
+    line: *mut usize,
+    column: *mut usize,
+) -> bool {
+    // SAFETY: the caller passes null or a live handle.
+    let failure = unsafe { snapshot.as_ref() }.and_then(|s| s.errors.get());
+    // SAFETY: as promised by the caller.
+    unsafe { write_location(failure.and_then(|f| f.location), line, column) }
 }

@@ -10,7 +10,8 @@ use portcullis_engine::{BundleChange, Engine};
 
 use crate::decide::{PortcullisSnapshot, PortcullisStr};
 use crate::error::{
-    c_text, guarded, panic_message, put, put_optional, text, ErrorSlot, Failure, PortcullisStatus,
+    c_text, copy_out, guarded, panic_message, put, put_optional, text, write_location, ErrorSlot,
+    Failure, PortcullisStatus,
 };
 
 /// An engine: the current snapshot, swapped whole on deploy and rollback while other
@@ -311,4 +312,42 @@ pub unsafe extern "C" fn portcullis_engine_snapshot(
         unsafe { *out = Box::into_raw(Box::new(snapshot)) };
         Ok(())
     })
+}
+
+/// Copies the message of the last failed call on `engine` into `buffer` (at most
+/// `capacity` bytes, NUL included) and returns the message's full length, so that a
+/// caller can call again with a larger buffer. Returns 0, writing an empty string,
+/// when no call on the engine failed; `buffer` may be null to ask for the length.
+///
+/// # Safety
+/// `engine` is null or a live engine handle; `buffer` is null or points to `capacity`
+/// writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn portcullis_engine_error(
+    engine: *const PortcullisEngine,
+    buffer: *mut c_char,
+    capacity: usize,
+) -> usize {
+    // SAFETY: the caller passes null or a live handle.
+    let failure = unsafe { engine.as_ref() }.and_then(|e| e.errors.get());
+    let message = failure.as_ref().map_or("", |f| f.message.as_str());
+    // SAFETY: as promised by the caller.
+    unsafe { copy_out(message, buffer, capacity) }
+}
+
+/// Writes the 1-based line and column of the last failed call on `engine` (in the
+/// bundle's text) and returns `true`, or returns `false` when that error has none.
+///
+/// # Safety
+/// `engine` is null or a live engine handle; `line` and `column` are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn portcullis_engine_error_location(
+    engine: *const PortcullisEngine,
+    line: *mut usize,
+    column: *mut usize,
+) -> bool {
+    // SAFETY: the caller passes null or a live handle.
+    let failure = unsafe { engine.as_ref() }.and_then(|e| e.errors.get());
+    // SAFETY: as promised by the caller.
+    unsafe { write_location(failure.and_then(|f| f.location), line, column) }
 }

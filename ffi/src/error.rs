@@ -11,9 +11,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use crate::decide::PortcullisSnapshot;
-use crate::engine::PortcullisEngine;
-
 /// What a call did. Every function that can fail returns one.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,7 +89,7 @@ impl ErrorSlot {
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(failure);
     }
 
-    fn get(&self) -> Option<Failure> {
+    pub(crate) fn get(&self) -> Option<Failure> {
         self.last
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -164,7 +161,7 @@ pub(crate) fn guarded(
 ///
 /// # Safety
 /// `buffer` is null or points to `capacity` writable bytes.
-unsafe fn copy_out(message: &str, buffer: *mut c_char, capacity: usize) -> usize {
+pub(crate) unsafe fn copy_out(message: &str, buffer: *mut c_char, capacity: usize) -> usize {
     if !buffer.is_null() && capacity > 0 {
         let n = message.len().min(capacity - 1);
         // SAFETY: the caller gives `capacity` writable bytes at `buffer`, and
@@ -182,7 +179,7 @@ unsafe fn copy_out(message: &str, buffer: *mut c_char, capacity: usize) -> usize
 ///
 /// # Safety
 /// `line` and `column` are null or point to writable `size_t`s.
-unsafe fn write_location(
+pub(crate) unsafe fn write_location(
     location: Option<(usize, usize)>,
     line: *mut usize,
     column: *mut usize,
@@ -200,81 +197,6 @@ unsafe fn write_location(
         }
     }
     true
-}
-
-/// Copies the message of the last failed call on `engine` into `buffer` (at most
-/// `capacity` bytes, NUL included) and returns the message's full length, so that a
-/// caller can call again with a larger buffer. Returns 0, writing an empty string,
-/// when no call on the engine failed; `buffer` may be null to ask for the length.
-///
-/// # Safety
-/// `engine` is null or a live engine handle; `buffer` is null or points to `capacity`
-/// writable bytes.
-#[no_mangle]
-pub unsafe extern "C" fn portcullis_engine_error(
-    engine: *const PortcullisEngine,
-    buffer: *mut c_char,
-    capacity: usize,
-) -> usize {
-    // SAFETY: the caller passes null or a live handle.
-    let failure = unsafe { engine.as_ref() }.and_then(|e| e.errors.get());
-    let message = failure.as_ref().map_or("", |f| f.message.as_str());
-    // SAFETY: as promised by the caller.
-    unsafe { copy_out(message, buffer, capacity) }
-}
-
-/// Writes the 1-based line and column of the last failed call on `engine` (in the
-/// bundle's text) and returns `true`, or returns `false` when that error has none.
-///
-/// # Safety
-/// `engine` is null or a live engine handle; `line` and `column` are null or writable.
-#[no_mangle]
-pub unsafe extern "C" fn portcullis_engine_error_location(
-    engine: *const PortcullisEngine,
-    line: *mut usize,
-    column: *mut usize,
-) -> bool {
-    // SAFETY: the caller passes null or a live handle.
-    let failure = unsafe { engine.as_ref() }.and_then(|e| e.errors.get());
-    // SAFETY: as promised by the caller.
-    unsafe { write_location(failure.and_then(|f| f.location), line, column) }
-}
-
-/// As `portcullis_engine_error`, for a snapshot handle. Several threads deciding on
-/// one snapshot share this one message: it is that of the latest failure.
-///
-/// # Safety
-/// `snapshot` is null or a live snapshot handle; `buffer` is null or points to
-/// `capacity` writable bytes.
-#[no_mangle]
-pub unsafe extern "C" fn portcullis_snapshot_error(
-    snapshot: *const PortcullisSnapshot,
-    buffer: *mut c_char,
-    capacity: usize,
-) -> usize {
-    // SAFETY: the caller passes null or a live handle.
-    let failure = unsafe { snapshot.as_ref() }.and_then(|s| s.errors.get());
-    let message = failure.as_ref().map_or("", |f| f.message.as_str());
-    // SAFETY: as promised by the caller.
-    unsafe { copy_out(message, buffer, capacity) }
-}
-
-/// As `portcullis_engine_error_location`, for a snapshot handle (the position in an
-/// event's JSON text).
-///
-/// # Safety
-/// `snapshot` is null or a live snapshot handle; `line` and `column` are null or
-/// writable.
-#[no_mangle]
-pub unsafe extern "C" fn portcullis_snapshot_error_location(
-    snapshot: *const PortcullisSnapshot,
-    line: *mut usize,
-    column: *mut usize,
-) -> bool {
-    // SAFETY: the caller passes null or a live handle.
-    let failure = unsafe { snapshot.as_ref() }.and_then(|s| s.errors.get());
-    // SAFETY: as promised by the caller.
-    unsafe { write_location(failure.and_then(|f| f.location), line, column) }
 }
 
 /// As `portcullis_engine_error`, for the last failed call made by this thread,

@@ -34,6 +34,7 @@ mod inspect;
 
 pub use decide::{
     portcullis_snapshot_decide, portcullis_snapshot_decide_batch, portcullis_snapshot_decide_json,
+    portcullis_snapshot_error, portcullis_snapshot_error_location,
     portcullis_snapshot_explain_json, portcullis_snapshot_free, portcullis_snapshot_generation,
     PortcullisDecision, PortcullisEvent, PortcullisMode, PortcullisOutcome, PortcullisRequestKind,
     PortcullisSnapshot, PortcullisStr, PORTCULLIS_FLAG_CAN_REQUEST,
@@ -43,13 +44,13 @@ pub use decide::{
     PORTCULLIS_SIGNATURE_INVALID, PORTCULLIS_SIGNATURE_UNSIGNED, PORTCULLIS_SIGNATURE_VALID,
 };
 pub use engine::{
-    portcullis_engine_deploy_change_json, portcullis_engine_deploy_json, portcullis_engine_free,
-    portcullis_engine_from_file, portcullis_engine_from_json, portcullis_engine_generation,
-    portcullis_engine_rollback, portcullis_engine_snapshot, PortcullisEngine,
+    portcullis_engine_deploy_change_json, portcullis_engine_deploy_json, portcullis_engine_error,
+    portcullis_engine_error_location, portcullis_engine_free, portcullis_engine_from_file,
+    portcullis_engine_from_json, portcullis_engine_generation, portcullis_engine_rollback,
+    portcullis_engine_snapshot, PortcullisEngine,
 };
 pub use error::{
-    portcullis_engine_error, portcullis_engine_error_location, portcullis_last_error,
-    portcullis_last_error_location, portcullis_snapshot_error, portcullis_snapshot_error_location,
-    portcullis_status_name, portcullis_string_free, portcullis_version, PortcullisStatus,
+    portcullis_last_error, portcullis_last_error_location, portcullis_status_name,
+    portcullis_string_free, portcullis_version, PortcullisStatus,
 };
 pub use inspect::portcullis_inspect;
