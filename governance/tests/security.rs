@@ -614,3 +614,47 @@ fn a_suggestion_threshold_of_zero_is_refused() {
     );
     assert_eq!(state_of(&mut gov), before);
 }
+
+#[test]
+fn a_lost_key_fails_verification_and_blocks_writes_until_a_new_one_is_anchored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = init_state(dir.path());
+    let old = gov.audit_checkpoint().unwrap();
+    drop(gov);
+    std::fs::remove_file(dir.path().join("audit.key")).unwrap();
+    let mut gov = Governance::open_dir(dir.path()).unwrap();
+    let verdict = gov.verify_audit().unwrap();
+    assert!(
+        matches!(&verdict, Err(AuditBreak::HeadCorrupt { reason }) if reason.contains("audit.key")),
+        "{verdict:?}"
+    );
+    let before = state_of(&mut gov);
+    assert!(file(
+        &mut gov,
+        RequestKind::Application,
+        "lakeside-fd-01",
+        &content(11, 1),
+        false
+    )
+    .is_err());
+    assert_eq!(state_of(&mut gov), before);
+    let found = gov
+        .reanchor_audit(ROOT, "key lost with the old disk")
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(dir.path().join("audit.key").exists());
+    assert!(gov.verify_audit().unwrap().is_ok());
+    file(
+        &mut gov,
+        RequestKind::Application,
+        "lakeside-fd-01",
+        &content(11, 1),
+        false,
+    )
+    .unwrap();
+    // A checkpoint of the old key shows that the key changed.
+    assert!(matches!(
+        gov.verify_audit_extends(&old).unwrap(),
+        Err(AuditBreak::HeadCorrupt { .. })
+    ));
+}

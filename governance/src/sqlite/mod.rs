@@ -177,7 +177,9 @@ impl SqliteStore {
         let head = read_head(&self.head);
         // A new state: nothing audited yet and no head; its key is made now.
         let fresh = before.is_none() && head == HeadRead::Missing;
-        let key = load_key(&mut self.key, &self.key_path, fresh)?;
+        // Re-anchoring after the key was lost makes a new one; exported checkpoints
+        // then show that the key changed.
+        let key = load_key(&mut self.key, &self.key_path, fresh || reanchor)?;
         if !fresh && !reanchor {
             let last = before.as_ref().map(|(s, h)| (*s, h.as_str()));
             head.check(last, &key.public_key())

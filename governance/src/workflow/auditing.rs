@@ -105,7 +105,17 @@ impl<S: Store> Governance<S> {
     fn audit_problems(&mut self) -> Result<(usize, Vec<AuditBreak>), Error> {
         let all = self.store.transaction(|tx| tx.audit(0))?;
         let head = self.store.audit_head()?;
-        let key = self.store.audit_key()?.public_key();
+        let key = match self.store.audit_key() {
+            Ok(key) => key.public_key(),
+            // Without its key nothing about the head can be checked: that is a
+            // verification failure (which re-anchoring records), not a broken command.
+            Err(missing) => {
+                let problem = AuditBreak::HeadCorrupt {
+                    reason: missing.to_string(),
+                };
+                return Ok((all.len(), vec![problem]));
+            }
+        };
         Ok((all.len(), audit::problems(&all, &head, &key)?))
     }
 
