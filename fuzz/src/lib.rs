@@ -409,33 +409,89 @@ pub fn single_threaded_rayon() {
 
 /// The indexed evaluator and the reference evaluator agree on bundles and events drawn
 /// by the test generators from the fuzzer's bytes.
+///
+/// The first [`BUNDLE_SEED_BYTES`] bytes seed the bundle; every further 8 bytes (up to
+/// [`MAX_EVENTS`]) seed one event on it. A bundle is generated and compiled once per
+/// seed and kept (up to [`CACHED_BUNDLES`] at a time), so the inputs the fuzzer derives
+/// by changing event bytes cost only their decisions: compiling was most of an
+/// execution's time.
 pub fn eval_differential(data: &[u8]) {
-    let mut runner = seeded_runner(data);
-    let Ok(tree) = generate::case(8).new_tree(&mut runner) else {
+    let (head, rest) = data.split_at(data.len().min(BUNDLE_SEED_BYTES));
+    let Some(compiled) = compiled_bundle(head) else {
         return;
     };
-    let case = tree.current();
-    check_case(&case.bundle, &case.events);
+    let (bundle, snapshot) = &*compiled;
+    let seeds = rest.chunks(8).take(MAX_EVENTS).map(|chunk| {
+        let mut bytes = [0u8; 8];
+        for (to, from) in bytes.iter_mut().zip(chunk) {
+            *to = *from;
+        }
+        u64::from_le_bytes(bytes)
+    });
+    let mut seeds: Vec<u64> = seeds.collect();
+    if seeds.is_empty() {
+        seeds.push(0);
+    }
+    for seed in seeds {
+        let event = generate::build_event(bundle, seed);
+        compare(bundle, snapshot, &event);
+    }
 }
 
-/// Compiles `bundle` (which must compile: the generators make only valid ones) and
-/// compares the evaluators on every event.
-pub fn check_case(bundle: &Bundle, events: &[Event]) {
-    let snapshot = Snapshot::compile(bundle).unwrap_or_else(|e| {
+/// How many leading bytes of an `eval_differential` input seed its bundle.
+pub const BUNDLE_SEED_BYTES: usize = 1;
+/// How many events one `eval_differential` input decides at most (an input too short
+/// for one decides the event of seed 0).
+pub const MAX_EVENTS: usize = 2;
+/// How many compiled bundles `eval_differential` keeps; past that the cache starts over.
+pub const CACHED_BUNDLES: usize = 512;
+
+type Compiled = std::rc::Rc<(Bundle, Snapshot)>;
+
+thread_local! {
+    static COMPILED: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Compiled>> =
+        std::cell::RefCell::default();
+}
+
+/// The generated bundle of `seed` and its snapshot, compiled on first use.
+fn compiled_bundle(seed: &[u8]) -> Option<Compiled> {
+    if let Some(hit) = COMPILED.with(|cache| cache.borrow().get(seed).cloned()) {
+        return Some(hit);
+    }
+    let mut runner = seeded_runner(seed);
+    let bundle = generate::bundle().new_tree(&mut runner).ok()?.current();
+    let snapshot = compile_generated(&bundle);
+    let compiled: Compiled = std::rc::Rc::new((bundle, snapshot));
+    COMPILED.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= CACHED_BUNDLES {
+            cache.clear();
+        }
+        cache.insert(seed.to_vec(), compiled.clone());
+    });
+    Some(compiled)
+}
+
+/// Compiles a generated bundle, which must compile: the generators make only valid
+/// ones.
+fn compile_generated(bundle: &Bundle) -> Snapshot {
+    Snapshot::compile(bundle).unwrap_or_else(|e| {
         panic!(
             "a generated bundle does not compile: {e}\n{}",
             serde_json::to_string_pretty(bundle).unwrap()
         )
-    });
-    for event in events {
-        let got = indexed(&snapshot, event);
-        let want = reference::decide(bundle, event);
-        assert_eq!(
-            got,
-            want,
-            "indexed and reference disagree\nbundle: {}\nevent: {}",
-            serde_json::to_string(bundle).unwrap(),
-            serde_json::to_string(event).unwrap()
-        );
-    }
+    })
+}
+
+/// The indexed and the reference evaluator decide `event` alike.
+fn compare(bundle: &Bundle, snapshot: &Snapshot, event: &Event) {
+    let got = indexed(snapshot, event);
+    let want = reference::decide(bundle, event);
+    assert_eq!(
+        got,
+        want,
+        "indexed and reference disagree\nbundle: {}\nevent: {}",
+        serde_json::to_string(bundle).unwrap(),
+        serde_json::to_string(event).unwrap()
+    );
 }
