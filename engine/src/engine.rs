@@ -89,6 +89,64 @@ pub enum DeployError<E> {
     Gate(E),
 }
 
+/// How an engine or a snapshot is made: the limits a bundle is checked against and,
+/// for an engine, how many earlier snapshots it keeps for rollback. The one way to
+/// compile with other than the defaults; see [`Engine::builder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Builder {
+    limits: crate::Limits,
+    history: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            limits: crate::Limits::default(),
+            history: DEFAULT_HISTORY,
+        }
+    }
+}
+
+impl Builder {
+    /// Check bundles against `limits` (an engine keeps them for its deploys).
+    pub fn limits(mut self, limits: crate::Limits) -> Builder {
+        self.limits = limits;
+        self
+    }
+
+    /// Keep `history` earlier snapshots for rollback (default [`DEFAULT_HISTORY`]).
+    pub fn history(mut self, history: usize) -> Builder {
+        self.history = history;
+        self
+    }
+
+    /// An engine serving `bundle` as generation 1.
+    pub fn engine(&self, bundle: &Bundle) -> Result<Engine, CompileErrors> {
+        self.limits.check_bundle(bundle)?;
+        Engine::serve(bundle, self.history, self.limits)
+    }
+
+    /// An engine serving the bundle in JSON `text`; errors carry line and column.
+    pub fn engine_json(&self, text: &str) -> Result<Engine, CompileErrors> {
+        self.limits.check_text(text)?;
+        let bundle = compile::parse(text)?;
+        self.engine(&bundle).map_err(|errors| errors.locate(text))
+    }
+
+    /// A snapshot of `bundle`, on its own (generation 1).
+    pub fn snapshot(&self, bundle: &Bundle) -> Result<Snapshot, CompileErrors> {
+        self.limits.check_bundle(bundle)?;
+        Snapshot::compile_checked(bundle)
+    }
+
+    /// A snapshot of the bundle in JSON `text`; errors carry line and column.
+    pub fn snapshot_json(&self, text: &str) -> Result<Snapshot, CompileErrors> {
+        self.limits.check_text(text)?;
+        let bundle = compile::parse(text)?;
+        self.snapshot(&bundle).map_err(|errors| errors.locate(text))
+    }
+}
+
 /// Why a rollback could not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -99,24 +157,44 @@ pub enum RollbackError {
 }
 
 impl Engine {
-    /// An engine serving the compiled bundle as generation 1.
+    /// An engine serving the compiled bundle as generation 1, with the default limits
+    /// and history; [`Engine::builder`] chooses others.
     pub fn new(bundle: &Bundle) -> Result<Engine, CompileErrors> {
-        Engine::with_history(bundle, DEFAULT_HISTORY)
+        Builder::default().engine(bundle)
     }
 
-    /// As [`Engine::new`], keeping `history` earlier snapshots for rollback.
-    pub fn with_history(bundle: &Bundle, history: usize) -> Result<Engine, CompileErrors> {
-        Engine::with_limits(bundle, history, crate::Limits::default())
+    /// Reads a bundle from JSON text and starts an engine on it (default limits and
+    /// history); errors carry line and column.
+    pub fn from_json(text: &str) -> Result<Engine, CompileErrors> {
+        Builder::default().engine_json(text)
     }
 
-    /// As [`Engine::with_history`], within `limits` instead of the default ones, for
-    /// this bundle and every deploy.
-    pub fn with_limits(
+    /// How engines and snapshots are made, when the defaults do not fit: the limits a
+    /// bundle is checked against (kept for every deploy), and how many earlier
+    /// snapshots are kept for rollback.
+    ///
+    /// ```
+    /// use portcullis_engine::{Engine, Limits};
+    ///
+    /// let text = include_str!("../../examples/bundle.json");
+    /// let engine = Engine::builder()
+    ///     .limits(Limits { max_entries: 100, ..Limits::default() })
+    ///     .history(2)
+    ///     .engine_json(text)?;
+    /// assert_eq!(engine.generation(), 1);
+    /// assert_eq!(engine.limits().max_entries, 100);
+    /// # Ok::<(), portcullis_engine::CompileErrors>(())
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// An engine serving `bundle`, checked against `limits` already.
+    fn serve(
         bundle: &Bundle,
         history: usize,
         limits: crate::Limits,
     ) -> Result<Engine, CompileErrors> {
-        limits.check_bundle(bundle)?;
         let mut keys = AppKeys::default();
         let (tables, stats) = compile::compile(bundle, &mut keys, None)?;
         let snapshot = Snapshot {
@@ -135,11 +213,6 @@ impl Engine {
                 ids: (Weak::new(), TenancyIds::default()),
             }),
         })
-    }
-
-    /// Reads a bundle from JSON text and starts an engine on it.
-    pub fn from_json(text: &str) -> Result<Engine, CompileErrors> {
-        Engine::from_json_with_limits(text, crate::Limits::default())
     }
 
     /// The current snapshot. Hold it for the duration of one decision (or a batch).

@@ -53,7 +53,9 @@ mod snapshot;
 pub use change::BundleChange;
 pub use compile::{parse, CompileError, CompileErrors, EntryKind, ErrorKind, LOCATED_ERRORS};
 pub use decide::{Explanation, PolicyTrace, Scratch, TraceStatus};
-pub use engine::{DeployError, Deployed, Engine, RollbackError, SnapshotGuard, DEFAULT_HISTORY};
+pub use engine::{
+    Builder, DeployError, Deployed, Engine, RollbackError, SnapshotGuard, DEFAULT_HISTORY,
+};
 pub use limits::Limits;
 pub use model::{
     Action, Bundle, Decision, DecisionRecord, Event, EventError, MaintenanceMode, Outcome,

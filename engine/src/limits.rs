@@ -14,9 +14,11 @@
 //!
 //! Every violation is a [`CompileError`] of kind [`ErrorKind::Limit`] that names the
 //! limit, its value and the place (`applications[3].rules[0].path`, with line and
-//! column for text). [`Snapshot::compile`], [`Snapshot::compile_json`] and every
-//! [`Engine`] constructor and deploy apply [`Limits::default`]; the `_with_limits`
-//! variants take others.
+//! column for text). [`Snapshot::compile`](crate::Snapshot::compile),
+//! [`Snapshot::compile_json`](crate::Snapshot::compile_json), [`Engine::new`](crate::Engine::new) and
+//! [`Engine::from_json`](crate::Engine::from_json) apply [`Limits::default`];
+//! [`Engine::builder`](crate::Engine::builder) takes others, and
+//! an engine keeps its limits for every deploy.
 //!
 //! The defaults are far above what real tenancies use and far below what hurts: a
 //! bundle at every default limit at once cannot be built (64 MiB of text caps it), and
@@ -33,20 +35,18 @@ use regex_automata::nfa::thompson;
 use regex_syntax::ast::ErrorKind as AstErrorKind;
 
 use crate::compile::{self, CompileError, CompileErrors, EntryKind, ErrorKind};
-use crate::engine::Engine;
 use crate::model::{Bundle, Event, EventError};
 use crate::path::REGEX_PREFIX;
-use crate::snapshot::Snapshot;
 
 /// Bounds on what a bundle may contain; see the [module documentation](self).
 ///
 /// ```
-/// use portcullis_engine::{Limits, Snapshot};
+/// use portcullis_engine::{Engine, Limits};
 ///
 /// let limits = Limits { max_entries: 2, ..Limits::default() };
 /// let text = r#"{"format": "portcullis.bundle/v1", "organizations": [
 ///     {"id": "a", "name": "A"}, {"id": "b", "name": "B"}, {"id": "c", "name": "C"}]}"#;
-/// let error = Snapshot::compile_json_with_limits(text, &limits).unwrap_err();
+/// let error = Engine::builder().limits(limits).snapshot_json(text).unwrap_err();
 /// assert_eq!(
 ///     error.to_string(),
 ///     "2:57: a list of more than 2 entries (`max_entries`)"
@@ -557,36 +557,5 @@ fn regex_problem(limits: &Limits, body: &str) -> Option<String> {
             limits.regex_size_limit
         )),
         _ => None,
-    }
-}
-
-impl Snapshot {
-    /// As [`Snapshot::compile`], within `limits` instead of the default ones.
-    pub fn compile_with_limits(
-        bundle: &Bundle,
-        limits: &Limits,
-    ) -> Result<Snapshot, CompileErrors> {
-        limits.check_bundle(bundle)?;
-        Snapshot::compile_checked(bundle)
-    }
-
-    /// As [`Snapshot::compile_json`], within `limits` instead of the default ones.
-    pub fn compile_json_with_limits(
-        text: &str,
-        limits: &Limits,
-    ) -> Result<Snapshot, CompileErrors> {
-        limits.check_text(text)?;
-        let bundle = compile::parse(text)?;
-        Snapshot::compile_with_limits(&bundle, limits).map_err(|errors| errors.locate(text))
-    }
-}
-
-impl Engine {
-    /// As [`Engine::from_json`], within `limits`; the engine keeps them for its deploys.
-    pub fn from_json_with_limits(text: &str, limits: Limits) -> Result<Engine, CompileErrors> {
-        limits.check_text(text)?;
-        let bundle = compile::parse(text)?;
-        Engine::with_limits(&bundle, crate::DEFAULT_HISTORY, limits)
-            .map_err(|errors| errors.locate(text))
     }
 }

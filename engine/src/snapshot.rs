@@ -392,7 +392,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Compiles a bundle within the default [`Limits`](crate::Limits); generation 1.
     pub fn compile(bundle: &Bundle) -> Result<Snapshot, CompileErrors> {
-        Snapshot::compile_with_limits(bundle, &crate::Limits::default())
+        crate::Builder::default().snapshot(bundle)
     }
 
     /// Compiles a bundle the limits were checked on.
@@ -407,7 +407,7 @@ impl Snapshot {
 
     /// Reads a bundle from JSON text and compiles it; errors carry line and column.
     pub fn compile_json(text: &str) -> Result<Snapshot, CompileErrors> {
-        Snapshot::compile_json_with_limits(text, &crate::Limits::default())
+        crate::Builder::default().snapshot_json(text)
     }
 
     /// The generation: it grows with every deploy and rollback of an engine.

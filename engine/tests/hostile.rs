@@ -90,7 +90,10 @@ fn raising_the_depth_limit_leaves_deep_json_to_the_parser_which_rejects_it() {
         "[".repeat(depth),
         "]".repeat(depth)
     );
-    let errors = Snapshot::compile_json_with_limits(&text, &limits).unwrap_err();
+    let errors = Engine::builder()
+        .limits(limits)
+        .snapshot_json(&text)
+        .unwrap_err();
     let error = &errors.errors()[0];
     assert_eq!(error.kind, ErrorKind::Syntax, "{error}");
     assert_eq!(
@@ -171,7 +174,10 @@ fn too_many_entries_of_one_kind_are_rejected_without_walking_them() {
             ..organization.clone()
         })
         .collect();
-    let errors = Snapshot::compile_with_limits(&bundle, &limits).unwrap_err();
+    let errors = Engine::builder()
+        .limits(limits)
+        .snapshot(&bundle)
+        .unwrap_err();
     let messages: Vec<String> = errors.errors().iter().map(|e| e.to_string()).collect();
     assert_eq!(
         messages,
@@ -187,7 +193,10 @@ fn too_many_entries_of_one_kind_are_rejected_without_walking_them() {
         max_entries: 1_001,
         ..limits
     };
-    let errors = Snapshot::compile_with_limits(&bundle, &within).unwrap_err();
+    let errors = Engine::builder()
+        .limits(within)
+        .snapshot(&bundle)
+        .unwrap_err();
     assert!(errors.errors().iter().all(|e| e.kind != ErrorKind::Limit));
 }
 
@@ -204,14 +213,17 @@ fn too_many_entries_in_text_are_rejected_before_parsing() {
         "{{\"format\": \"portcullis.bundle/v1\",\n\"computers\": [\n{}\n]}}",
         computers.join(",\n")
     );
-    let error = only_limit_error(Snapshot::compile_json_with_limits(&text, &limits));
+    let error = only_limit_error(Engine::builder().limits(limits).snapshot_json(&text));
     assert_eq!(
         error.to_string(),
         "1003:1: a list of more than 1000 entries (`max_entries`)"
     );
     // One fewer passes the text check (and fails later for the unknown group).
     let text = text.replacen(&format!("{},\n", computers[0]), "", 1);
-    let errors = Snapshot::compile_json_with_limits(&text, &limits).unwrap_err();
+    let errors = Engine::builder()
+        .limits(limits)
+        .snapshot_json(&text)
+        .unwrap_err();
     assert_eq!(errors.errors()[0].kind, ErrorKind::Reference, "{errors}");
 }
 
@@ -225,7 +237,7 @@ fn too_many_rules_in_one_application_are_rejected() {
         max_rules_per_application: 10,
         ..Limits::default()
     };
-    let error = only_limit_error(Snapshot::compile_json_with_limits(&text, &limits));
+    let error = only_limit_error(Engine::builder().limits(limits).snapshot_json(&text));
     assert_eq!(error.path, "applications[0].rules");
     assert_eq!(error.id.as_deref(), Some("tools"));
     assert_eq!(
@@ -247,10 +259,11 @@ fn long_lists_inside_an_entry_are_rejected() {
         max_list_items: 3,
         ..Limits::default()
     };
-    let error = only_limit_error(Snapshot::compile_json_with_limits(
-        &bundle.to_string(),
-        &limits,
-    ));
+    let error = only_limit_error(
+        Engine::builder()
+            .limits(limits)
+            .snapshot_json(&bundle.to_string()),
+    );
     assert_eq!(error.path, "policies[0].users");
     assert_eq!(error.message, "4 items; the limit is 3 (`max_list_items`)");
 }
@@ -295,7 +308,7 @@ fn a_huge_counted_repetition_is_rejected_by_compiled_size() {
         regex_size_limit: 10_000,
         ..Limits::default()
     };
-    let error = only_limit_error(Snapshot::compile_json_with_limits(&text, &limits));
+    let error = only_limit_error(Engine::builder().limits(limits).snapshot_json(&text));
     assert!(
         error.message.contains("the limit is 10000 bytes"),
         "{error}"
@@ -345,7 +358,10 @@ fn an_engine_keeps_serving_when_a_hostile_deploy_is_rejected() {
         max_rules_per_application: 2,
         ..Limits::default()
     };
-    let engine = Engine::from_json_with_limits(&plain().to_string(), limits).unwrap();
+    let engine = Engine::builder()
+        .limits(limits)
+        .engine_json(&plain().to_string())
+        .unwrap();
     assert_eq!(engine.limits(), limits);
     let allowed = event(r"C:\Tools\x.exe");
     assert_eq!(engine.decide(&allowed).decision, Outcome::Allow);

@@ -3,7 +3,7 @@
 //! it with its audit entries before the new snapshot is swapped in.
 
 use portcullis_engine::model::{Maintenance, MaintenanceMode, Timestamp};
-use portcullis_engine::{Bundle, BundleChange, DeployError, Deployed, Snapshot};
+use portcullis_engine::{Bundle, BundleChange, DeployError, Deployed, Engine, Snapshot};
 use serde_json::json;
 
 use crate::access::{Act, OrgTree};
@@ -197,7 +197,10 @@ impl<S: Store> Governance<S> {
                 // The change's errors name places in the change; the whole bundle's
                 // name places in the bundle the administrator gave.
                 DeployError::Compile(errors) => {
-                    match Snapshot::compile_with_limits(bundle, &self.engine.limits()) {
+                    match Engine::builder()
+                        .limits(self.engine.limits())
+                        .snapshot(bundle)
+                    {
                         Err(whole) => compile_error(&whole),
                         Ok(_) => compile_error(&errors),
                     }
