@@ -154,14 +154,14 @@ pub(crate) fn authorize_deploy(
                 }
             }
         }
-        if kind == "organization" {
-            // Its parent, in the current tree and in the new one: moving an
-            // organization needs Edit Organizations where it leaves and where it lands.
-            let parents = [
-                was.map(|_| old.tree.parent(id)),
-                is.map(|_| next.tree.parent(id)),
-            ];
-            for parent in parents.into_iter().flatten() {
+        let (old_parent, new_parent) = (
+            was.map(|_| old.tree.parent(id)),
+            is.map(|_| next.tree.parent(id)),
+        );
+        // Adding, removing or moving an organization needs Edit Organizations where it
+        // leaves and where it lands; its own settings need it on itself alone.
+        if kind == "organization" && old_parent != new_parent {
+            for parent in [old_parent, new_parent].into_iter().flatten() {
                 match parent {
                     Some(parent) => {
                         touched.insert(parent.to_owned());

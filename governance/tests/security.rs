@@ -169,6 +169,14 @@ fn a_client_administrator_cannot_deploy_across_tenants() {
     );
     let version = gov.deploy("policies", own, "test").unwrap();
     assert_eq!(version, gov.version());
+    // Its own organization's settings are its to change.
+    let mut settings = gov.bundle().clone();
+    for o in &mut settings.organizations {
+        if o.id == "lakeside" {
+            o.name = "Lakeside Clinic & Labs".into();
+        }
+    }
+    gov.deploy("editor", settings, "test").unwrap();
     // Edit Policies without a deploy permission does not publish.
     add_admin(
         &mut gov,
