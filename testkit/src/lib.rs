@@ -1,6 +1,8 @@
 //! Test support shared by the engine's integration tests (`engine/tests/`), its benches
 //! (`engine/benches/`), the root crate's tests and the fuzz targets (`fuzz/`).
 //!
+//! - [`alloc`]: a counting global allocator, for the tests that prove a path allocates
+//!   nothing.
 //! - [`generate`]: proptest strategies for random but valid bundles and events, used by
 //!   the differential test and the `eval_differential` fuzz target.
 //! - [`pe`]: small, valid PE images written byte by byte, for the identity tests and the
@@ -17,6 +19,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod alloc;
 #[cfg(feature = "fleet")]
 pub mod fleet;
 pub mod generate;
