@@ -52,8 +52,8 @@ pub use store::{
     PluginAttachment, RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
 };
 pub use workflow::{
-    AdminChanges, ApproveOptions, Approved, Clock, FileRequest, Governance, Matching, Suggestion,
-    MAX_ATTACHMENT,
+    AdminChanges, ApproveOptions, Approved, Authentication, Clock, FileRequest, Governance,
+    Matching, Suggestion, MAX_ATTACHMENT,
 };
 
 /// Why a governed action did not happen. In every case nothing changed.

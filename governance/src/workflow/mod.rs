@@ -20,12 +20,14 @@ mod auditing;
 mod delivery;
 mod deploys;
 mod requests;
+mod sign_in;
 
 use admin::validate_admin;
 pub use admin::AdminChanges;
 pub use approve::{ApproveOptions, Approved, Matching};
 use delivery::{enqueue_new_request, enqueue_outcome};
 pub use requests::{FileRequest, Suggestion, MAX_ATTACHMENT};
+pub use sign_in::Authentication;
 
 /// Where the time comes from; tests hand in their own.
 pub type Clock = Box<dyn Fn() -> Timestamp + Send + Sync>;
