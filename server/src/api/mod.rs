@@ -1,0 +1,176 @@
+//! The API under `/api/v1`: one table of operations, from which both the router and
+//! the OpenAPI document are made, so neither can name an operation the other lacks.
+
+mod body;
+mod requests;
+mod session;
+
+use axum::http::Method;
+use axum::routing::{delete, get, post, MethodRouter};
+use axum::Router;
+
+use crate::app::App;
+
+pub use body::Body;
+pub use requests::{ApproveBody, RejectBody};
+pub use session::{Invitation, NewToken, SignIn};
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: signing in, accepting an invitation, the OpenAPI document.
+    Public,
+    /// An authenticated administrator; governance decides what they may do.
+    Admin,
+}
+
+/// What an operation takes as its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// Nothing.
+    None,
+    /// A JSON object, described by the named schema.
+    Json(&'static str),
+}
+
+/// What an operation answers with on success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// A JSON value.
+    Json,
+    /// Bytes (`application/octet-stream`).
+    Bytes,
+    /// Nothing (204).
+    Empty,
+}
+
+/// One operation of the API.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path, with `{name}` parameters.
+    pub path: &'static str,
+    /// The OpenAPI `operationId`.
+    pub id: &'static str,
+    /// One line on what it does.
+    pub summary: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// Its body.
+    pub input: Input,
+    /// Its answer.
+    pub output: Output,
+    /// Query parameters it reads (name, description).
+    pub query: &'static [(&'static str, &'static str)],
+}
+
+/// The prefix of every operation's path.
+pub const PREFIX: &str = "/api/v1";
+
+macro_rules! op {
+    ($method:ident $path:literal $id:literal, $access:ident, $input:expr, $output:ident, $query:expr, $summary:literal) => {
+        Operation {
+            method: Method::$method,
+            path: $path,
+            id: $id,
+            summary: $summary,
+            access: Access::$access,
+            input: $input,
+            output: Output::$output,
+            query: $query,
+        }
+    };
+}
+
+/// Every operation, with its handler.
+pub fn operations() -> Vec<(Operation, MethodRouter<App>)> {
+    use Input::{Json, None as Nothing};
+    vec![
+        (
+            op!(POST "/session" "signIn", Public, Json("SignIn"), Json, &[],
+                "Sign in with an administrator's id and password: a session cookie and its CSRF token"),
+            post(session::sign_in),
+        ),
+        (
+            op!(GET "/session" "whoAmI", Admin, Nothing, Json, &[],
+                "The administrator calling, how they authenticated, and their session's CSRF token"),
+            get(session::who_am_i),
+        ),
+        (
+            op!(DELETE "/session" "signOut", Admin, Nothing, Empty, &[],
+                "End the calling session"),
+            delete(session::sign_out),
+        ),
+        (
+            op!(GET "/tokens" "listTokens", Admin, Nothing, Json, &[],
+                "The caller's API tokens (names and dates, never the tokens)"),
+            get(session::list_tokens),
+        ),
+        (
+            op!(POST "/tokens" "createToken", Admin, Json("NewToken"), Json, &[],
+                "Make a named API token for the caller; the token is shown once"),
+            post(session::create_token),
+        ),
+        (
+            op!(DELETE "/tokens/{name}" "revokeToken", Admin, Nothing, Empty, &[],
+                "Revoke one of the caller's API tokens"),
+            delete(session::revoke_token),
+        ),
+        (
+            op!(POST "/administrators/{id}/invitation" "inviteAdministrator", Admin, Nothing, Json, &[],
+                "Make an invitation (or password reset) link for an administrator (Edit Administrators over them)"),
+            post(session::invite),
+        ),
+        (
+            op!(POST "/invitations/accept" "acceptInvitation", Public, Json("Invitation"), Json, &[],
+                "Set a password with an invitation or reset link"),
+            post(session::accept_invitation),
+        ),
+        (
+            op!(GET "/requests" "listRequests", Admin, Nothing, Json,
+                &[("status", "pending (default), approved, rejected, expired or all")],
+                "The approval queue the caller may see"),
+            get(requests::list),
+        ),
+        (
+            op!(GET "/requests/{id}" "showRequest", Admin, Nothing, Json, &[],
+                "One request in full (needs a permission to approve it)"),
+            get(requests::show),
+        ),
+        (
+            op!(GET "/requests/{id}/file" "requestFile", Admin, Nothing, Bytes, &[],
+                "The stored copy of a request's file"),
+            get(requests::file),
+        ),
+        (
+            op!(POST "/requests/{id}/approve" "approveRequest", Admin, Json("ApproveBody"), Json, &[],
+                "Approve a pending request: writes the policy, deploys it and proves the execution is allowed"),
+            post(requests::approve),
+        ),
+        (
+            op!(POST "/requests/{id}/reject" "rejectRequest", Admin, Json("RejectBody"), Json, &[],
+                "Reject a pending request with a reason"),
+            post(requests::reject),
+        ),
+        (
+            op!(GET "/suggestions" "listSuggestions", Admin, Nothing, Json, &[],
+                "Software approved computer by computer often enough to deserve a wider policy"),
+            get(requests::suggestions),
+        ),
+        (
+            op!(GET "/openapi.json" "openapi", Public, Nothing, Json, &[],
+                "This document"),
+            get(crate::openapi::serve),
+        ),
+    ]
+}
+
+/// The API's router (paths under [`PREFIX`]).
+pub fn router() -> Router<App> {
+    operations()
+        .into_iter()
+        .fold(Router::new(), |router, (op, handler)| {
+            router.route(&format!("{PREFIX}{}", op.path), handler)
+        })
+}

@@ -1,0 +1,210 @@
+//! The approval queue: listing, opening, fetching the file of, approving and rejecting
+//! requests, and the suggestions that come of approvals.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use portcullis_engine::model::{FileRule, Timestamp};
+use portcullis_governance::{ApproveOptions, Matching, RequestState, ScopeKind};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::Body;
+use crate::app::App;
+use crate::auth::Admin;
+use crate::ServerError;
+
+/// How an approval's rule matches the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchKind {
+    /// The file's SHA-256.
+    #[default]
+    Hash,
+    /// The signer's subject and issuer.
+    Certificate,
+    /// The signer and the path.
+    CertificatePath,
+    /// The path.
+    Path,
+    /// The rule in `rule`.
+    Custom,
+}
+
+/// What approving takes: the same choices as `portcullis approve`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    /// Where the new policy applies (default: computer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<ScopeKind>,
+    /// The computer, group or organization of the scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// How the rule matches the file (default: hash).
+    #[serde(default, rename = "match")]
+    pub matching: MatchKind,
+    /// With `"match": "custom"`: the file rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<FileRule>,
+    /// Add the rule to this existing application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
+    /// The name of the new application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Permit with elevation.
+    #[serde(default)]
+    pub elevate: bool,
+    /// The policy stops applying at this time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Timestamp>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+    /// The policy's position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
+}
+
+impl ApproveBody {
+    /// The approval options this body asks for.
+    pub fn options(self) -> Result<ApproveOptions, ServerError> {
+        let matching = match (self.matching, self.rule) {
+            (MatchKind::Custom, Some(rule)) => Matching::Custom(rule),
+            (MatchKind::Custom, None) => {
+                return Err(ServerError::BadInput(
+                    "`\"match\": \"custom\"` needs a `rule`".to_owned(),
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(ServerError::BadInput(
+                    "`rule` goes with `\"match\": \"custom\"`".to_owned(),
+                ))
+            }
+            (MatchKind::Hash, None) => Matching::Hash,
+            (MatchKind::Certificate, None) => Matching::Certificate,
+            (MatchKind::CertificatePath, None) => Matching::CertificatePath,
+            (MatchKind::Path, None) => Matching::Path,
+        };
+        let mut options = ApproveOptions::new(self.scope.unwrap_or(ScopeKind::Computer), matching);
+        options.target = self.target;
+        options.application = self.application;
+        options.application_name = self.name;
+        options.elevate = self.elevate;
+        options.expires = self.expires;
+        options.justification = self.justification;
+        options.position = self.position;
+        Ok(options)
+    }
+}
+
+/// What rejecting takes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    /// Why (the requester is told).
+    pub reason: String,
+}
+
+/// The queue's filter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `pending` (default), `approved`, `rejected`, `expired` or `all`.
+    #[serde(default)]
+    status: Option<String>,
+}
+
+fn status(text: Option<&str>) -> Result<Option<RequestState>, ServerError> {
+    Ok(match text.unwrap_or("pending") {
+        "pending" => Some(RequestState::Pending),
+        "approved" => Some(RequestState::Approved),
+        "rejected" => Some(RequestState::Rejected),
+        "expired" => Some(RequestState::Expired),
+        "all" => None,
+        other => {
+            return Err(ServerError::BadInput(format!(
+                "`status={other}`: give pending, approved, rejected, expired or all"
+            )))
+        }
+    })
+}
+
+/// `GET /requests`
+pub async fn list(
+    State(app): State<App>,
+    admin: Admin,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ServerError> {
+    let state = status(query.status.as_deref())?;
+    let list = app
+        .governance(move |g| Ok(g.requests(&admin.id, state)?))
+        .await?;
+    Ok(Json(json!(list)))
+}
+
+/// `GET /requests/{id}`
+pub async fn show(
+    State(app): State<App>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ServerError> {
+    let request = app
+        .governance(move |g| Ok(g.request(&admin.id, id)?))
+        .await?;
+    Ok(Json(json!(request)))
+}
+
+/// `GET /requests/{id}/file`
+pub async fn file(
+    State(app): State<App>,
+    admin: Admin,
+    Path(id): Path<i64>,
+) -> Result<Response, ServerError> {
+    let bytes = app
+        .governance(move |g| Ok(g.request_file(&admin.id, id)?))
+        .await?;
+    let mut response = bytes.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(response)
+}
+
+/// `POST /requests/{id}/approve`
+pub async fn approve(
+    State(app): State<App>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Body(body): Body<ApproveBody>,
+) -> Result<Json<Value>, ServerError> {
+    let options = body.options()?;
+    let approved = app
+        .governance(move |g| Ok(g.approve(&admin.id, id, options)?))
+        .await?;
+    Ok(Json(json!(approved)))
+}
+
+/// `POST /requests/{id}/reject`
+pub async fn reject(
+    State(app): State<App>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Body(body): Body<RejectBody>,
+) -> Result<Json<Value>, ServerError> {
+    let request = app
+        .governance(move |g| Ok(g.reject(&admin.id, id, &body.reason)?))
+        .await?;
+    Ok(Json(json!(request)))
+}
+
+/// `GET /suggestions`
+pub async fn suggestions(State(app): State<App>, admin: Admin) -> Result<Json<Value>, ServerError> {
+    let list = app
+        .governance(move |g| Ok(g.suggestions(&admin.id)?))
+        .await?;
+    Ok(Json(json!(list)))
+}

@@ -1,0 +1,270 @@
+//! Signing in and out, API tokens, invitations and password resets.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use portcullis_governance::Authentication;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::Body;
+use crate::app::{unix_now, App};
+use crate::auth::{session_clear_cookie, session_cookie, session_set_cookie, Admin, Peer, Via};
+use crate::{secret, ServerError};
+
+/// What signing in takes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    /// The administrator's id.
+    pub admin: String,
+    /// Their password.
+    pub password: String,
+}
+
+/// What making an API token takes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// A name to tell it by (unique among the caller's tokens).
+    pub name: String,
+}
+
+/// What accepting an invitation takes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invitation {
+    /// The invitation from the link.
+    pub invitation: String,
+    /// The new password.
+    pub password: String,
+}
+
+/// The one answer to a failed sign-in, whatever failed: it does not tell whether the
+/// administrator exists.
+const WRONG: &str = "the administrator id or the password is wrong";
+
+/// `POST /session`
+pub async fn sign_in(
+    State(app): State<App>,
+    Peer(peer): Peer,
+    Body(body): Body<SignIn>,
+) -> Result<Response, ServerError> {
+    let now = unix_now();
+    if let Err(refused) = app.check_sign_in(&body.admin, peer, now) {
+        audit(
+            &app,
+            &body.admin,
+            Authentication::SignInThrottled,
+            json!({"from": peer}),
+        )
+        .await?;
+        return Err(refused);
+    }
+    let admin = body.admin.clone();
+    let stored = app.credentials(move |c| c.password_hash(&admin)).await?;
+    let password = body.password;
+    // Verify even without a stored hash, so that the time taken does not tell.
+    let good = tokio::task::spawn_blocking(move || match stored {
+        Some(hash) => secret::verify_password(&password, &hash),
+        None => {
+            secret::verify_password(&password, &DUMMY_HASH);
+            false
+        }
+    })
+    .await
+    .map_err(|e| ServerError::Internal(format!("password check: {e}")))?;
+    if !good {
+        app.failed_sign_in(&body.admin, peer, now);
+        audit(
+            &app,
+            &body.admin,
+            Authentication::SignInFailed,
+            json!({"from": peer}),
+        )
+        .await?;
+        return Err(ServerError::Unauthenticated(WRONG.to_owned()));
+    }
+    app.good_sign_in(&body.admin, peer);
+    let lifetime = app.settings().session_lifetime;
+    let admin = body.admin.clone();
+    let (token, csrf) = app
+        .credentials(move |c| c.start_session(&admin, now, lifetime))
+        .await?;
+    audit(
+        &app,
+        &body.admin,
+        Authentication::SignedIn,
+        json!({"from": peer}),
+    )
+    .await?;
+    let cookie = session_set_cookie(&token, lifetime, app.settings().secure_cookies);
+    let mut response = Json(json!({
+        "admin": body.admin, "csrf": csrf, "expires": now.saturating_add(lifetime),
+    }))
+    .into_response();
+    set_cookie(&mut response, &cookie)?;
+    Ok(response)
+}
+
+/// An argon2id hash of a random secret nobody knows, verified against when an
+/// administrator has no password, so that both cases take the same time.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    secret::token("unknown")
+        .and_then(|t| secret::hash_password(&t))
+        .unwrap_or_default()
+});
+
+/// `GET /session`
+pub async fn who_am_i(admin: Admin) -> Json<Value> {
+    Json(match &admin.via {
+        Via::Token => json!({"admin": admin.id, "via": "token"}),
+        Via::Session { csrf } => json!({"admin": admin.id, "via": "session", "csrf": csrf}),
+    })
+}
+
+/// `DELETE /session`
+pub async fn sign_out(
+    State(app): State<App>,
+    admin: Admin,
+    headers: HeaderMap,
+) -> Result<Response, ServerError> {
+    let Some(token) = session_cookie(&headers).filter(|_| admin.via != Via::Token) else {
+        return Err(ServerError::BadInput(
+            "this call authenticated with an API token, not a session; revoke the token instead"
+                .to_owned(),
+        ));
+    };
+    app.credentials(move |c| c.end_session(&token)).await?;
+    audit(&app, &admin.id, Authentication::SignedOut, json!({})).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    set_cookie(
+        &mut response,
+        &session_clear_cookie(app.settings().secure_cookies),
+    )?;
+    Ok(response)
+}
+
+/// `GET /tokens`
+pub async fn list_tokens(State(app): State<App>, admin: Admin) -> Result<Json<Value>, ServerError> {
+    let id = admin.id;
+    let tokens = app.credentials(move |c| c.tokens(&id)).await?;
+    Ok(Json(json!(tokens)))
+}
+
+/// `POST /tokens`
+pub async fn create_token(
+    State(app): State<App>,
+    admin: Admin,
+    Body(body): Body<NewToken>,
+) -> Result<Response, ServerError> {
+    let (id, name, now) = (admin.id.clone(), body.name.clone(), unix_now());
+    let token = app
+        .credentials(move |c| c.create_token(&id, &name, now))
+        .await?;
+    audit(
+        &app,
+        &admin.id,
+        Authentication::TokenCreated,
+        json!({"token": body.name}),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"name": body.name, "token": token})),
+    )
+        .into_response())
+}
+
+/// `DELETE /tokens/{name}`
+pub async fn revoke_token(
+    State(app): State<App>,
+    admin: Admin,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ServerError> {
+    let (id, token) = (admin.id.clone(), name.clone());
+    if !app
+        .credentials(move |c| c.revoke_token(&id, &token))
+        .await?
+    {
+        return Err(ServerError::NotFound(format!(
+            "`{}` has no token named `{name}`",
+            admin.id
+        )));
+    }
+    audit(
+        &app,
+        &admin.id,
+        Authentication::TokenRevoked,
+        json!({"token": name}),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /administrators/{id}/invitation`
+pub async fn invite(
+    State(app): State<App>,
+    admin: Admin,
+    Path(target): Path<String>,
+) -> Result<Json<Value>, ServerError> {
+    let (actor, whom) = (admin.id.clone(), target.clone());
+    app.governance(move |g| Ok(g.authorize_credentials(&actor, &whom)?))
+        .await?;
+    let (actor, whom, now) = (admin.id.clone(), target.clone(), unix_now());
+    let lifetime = app.settings().invitation_lifetime;
+    let invitation = app
+        .credentials(move |c| c.invite(&whom, &actor, now, lifetime))
+        .await?;
+    audit(
+        &app,
+        &target,
+        Authentication::Invited,
+        json!({"by": admin.id}),
+    )
+    .await?;
+    let link = format!(
+        "{}/invitation#{invitation}",
+        app.settings().public_url.trim_end_matches('/')
+    );
+    Ok(Json(json!({
+        "admin": target, "invitation": invitation, "link": link,
+        "expires": now.saturating_add(lifetime),
+    })))
+}
+
+/// `POST /invitations/accept`
+pub async fn accept_invitation(
+    State(app): State<App>,
+    Body(body): Body<Invitation>,
+) -> Result<Json<Value>, ServerError> {
+    let password = body.password;
+    let hash = tokio::task::spawn_blocking(move || secret::hash_password(&password))
+        .await
+        .map_err(|e| ServerError::Internal(format!("password hash: {e}")))??;
+    let (invitation, now) = (body.invitation, unix_now());
+    let admin = app
+        .credentials(move |c| c.redeem(&invitation, &hash, now))
+        .await?;
+    audit(&app, &admin, Authentication::PasswordSet, json!({})).await?;
+    Ok(Json(json!({"admin": admin})))
+}
+
+async fn audit(
+    app: &App,
+    admin: &str,
+    event: Authentication,
+    detail: Value,
+) -> Result<(), ServerError> {
+    let admin = admin.to_owned();
+    app.governance(move |g| Ok(g.audit_authentication(&admin, event, detail)?))
+        .await
+}
+
+fn set_cookie(response: &mut Response, cookie: &str) -> Result<(), ServerError> {
+    let value =
+        HeaderValue::from_str(cookie).map_err(|e| ServerError::Internal(format!("cookie: {e}")))?;
+    response.headers_mut().insert(header::SET_COOKIE, value);
+    Ok(())
+}

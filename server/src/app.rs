@@ -1,0 +1,239 @@
+//! What every handler shares: the governance state, the credential store, the sign-in
+//! limiter and the server's settings. Governance and the credential store are
+//! synchronous (SQLite); calls into them run on tokio's blocking pool, one at a time
+//! per store.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use portcullis_governance::Governance;
+use tokio::sync::Notify;
+
+use crate::credentials::Credentials;
+use crate::ServerError;
+
+/// The server's settings that handlers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The address people reach the server at (`https://portcullis.example`), for
+    /// links in notifications and invitations.
+    pub public_url: String,
+    /// Cookies carry `Secure` (the server speaks TLS, or sits behind a proxy that
+    /// does).
+    pub secure_cookies: bool,
+    /// How long a session lasts, in seconds.
+    pub session_lifetime: i64,
+    /// How long an invitation or password reset link works, in seconds.
+    pub invitation_lifetime: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            public_url: String::new(),
+            secure_cookies: false,
+            session_lifetime: 12 * 3600,
+            invitation_lifetime: 7 * 24 * 3600,
+        }
+    }
+}
+
+/// The shared state of a running server.
+#[derive(Clone)]
+pub struct App {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    governance: Mutex<Governance>,
+    credentials: Mutex<Credentials>,
+    limiter: Mutex<Limiter>,
+    settings: Settings,
+    /// Woken when something may have queued a notification.
+    outbox: Notify,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// A server over `governance`, authenticating with `credentials`.
+    pub fn new(governance: Governance, credentials: Credentials, settings: Settings) -> App {
+        App {
+            shared: Arc::new(Shared {
+                governance: Mutex::new(governance),
+                credentials: Mutex::new(credentials),
+                limiter: Mutex::new(Limiter::default()),
+                settings,
+                outbox: Notify::new(),
+            }),
+        }
+    }
+
+    /// The server's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+
+    /// Runs `work` on the governance state, off the async threads.
+    pub async fn governance<T, F>(&self, work: F) -> Result<T, ServerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Governance) -> Result<T, ServerError> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        let result = tokio::task::spawn_blocking(move || {
+            let mut governance = shared
+                .governance
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            work(&mut governance)
+        })
+        .await
+        .map_err(|e| ServerError::Internal(format!("a governance call failed: {e}")))?;
+        // Approvals, requests and rejections queue notifications.
+        self.shared.outbox.notify_one();
+        result
+    }
+
+    /// Runs `work` on the credential store, off the async threads.
+    pub async fn credentials<T, F>(&self, work: F) -> Result<T, ServerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Credentials) -> Result<T, ServerError> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            let mut credentials = shared
+                .credentials
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            work(&mut credentials)
+        })
+        .await
+        .map_err(|e| ServerError::Internal(format!("a credential call failed: {e}")))?
+    }
+
+    /// Waits until a call may have queued a notification.
+    pub async fn outbox_touched(&self) {
+        self.shared.outbox.notified().await;
+    }
+
+    /// Refuses a sign-in for `admin` from `peer` while too many recent ones failed.
+    pub fn check_sign_in(&self, admin: &str, peer: IpAddr, now: i64) -> Result<(), ServerError> {
+        self.limiter().check(admin, peer, now)
+    }
+
+    /// Counts a failed sign-in.
+    pub fn failed_sign_in(&self, admin: &str, peer: IpAddr, now: i64) {
+        self.limiter().fail(admin, peer, now);
+    }
+
+    /// Forgets the failures of `admin` from `peer` after a good sign-in.
+    pub fn good_sign_in(&self, admin: &str, peer: IpAddr) {
+        self.limiter().succeed(admin, peer);
+    }
+
+    fn limiter(&self) -> std::sync::MutexGuard<'_, Limiter> {
+        self.shared
+            .limiter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Failed sign-ins allowed per administrator and address within [`WINDOW`].
+pub const FAILURES_PER_ACCOUNT: usize = 5;
+/// Failed sign-ins allowed per address, over all administrators, within [`WINDOW`].
+pub const FAILURES_PER_ADDRESS: usize = 20;
+/// The window failures count in, in seconds.
+pub const WINDOW: i64 = 15 * 60;
+
+/// Recent failed sign-ins, by administrator and address, and by address.
+#[derive(Debug, Default)]
+struct Limiter {
+    by_account: HashMap<(String, IpAddr), Vec<i64>>,
+    by_address: HashMap<IpAddr, Vec<i64>>,
+}
+
+impl Limiter {
+    fn check(&mut self, admin: &str, peer: IpAddr, now: i64) -> Result<(), ServerError> {
+        self.forget_before(now - WINDOW);
+        let account = self
+            .by_account
+            .get(&(admin.to_owned(), peer))
+            .map_or(&[][..], Vec::as_slice);
+        let address = self.by_address.get(&peer).map_or(&[][..], Vec::as_slice);
+        let over = |times: &[i64], limit: usize| {
+            (times.len() >= limit)
+                .then(|| times.first().map_or(WINDOW, |first| first + WINDOW - now))
+        };
+        match over(account, FAILURES_PER_ACCOUNT).or(over(address, FAILURES_PER_ADDRESS)) {
+            Some(wait) => Err(ServerError::TooMany {
+                retry_after: u64::try_from(wait.max(1)).unwrap_or(1),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, admin: &str, peer: IpAddr, now: i64) {
+        self.by_account
+            .entry((admin.to_owned(), peer))
+            .or_default()
+            .push(now);
+        self.by_address.entry(peer).or_default().push(now);
+    }
+
+    fn succeed(&mut self, admin: &str, peer: IpAddr) {
+        self.by_account.remove(&(admin.to_owned(), peer));
+    }
+
+    fn forget_before(&mut self, cutoff: i64) {
+        self.by_account.retain(|_, times| {
+            times.retain(|t| *t > cutoff);
+            !times.is_empty()
+        });
+        self.by_address.retain(|_, times| {
+            times.retain(|t| *t > cutoff);
+            !times.is_empty()
+        });
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_stops_an_account_after_five_failures_for_the_window() {
+        let mut limiter = Limiter::default();
+        let peer: IpAddr = [127, 0, 0, 1].into();
+        for i in 0..5 {
+            assert!(limiter.check("ana", peer, 1_000 + i).is_ok());
+            limiter.fail("ana", peer, 1_000 + i);
+        }
+        let refused = limiter.check("ana", peer, 1_010);
+        assert!(
+            matches!(refused, Err(ServerError::TooMany { retry_after: 890 })),
+            "{refused:?}"
+        );
+        // Another account from the same address is not stopped yet …
+        assert!(limiter.check("bo", peer, 1_010).is_ok());
+        // … and the first one is free again once the window has passed.
+        assert!(limiter.check("ana", peer, 1_000 + WINDOW + 5).is_ok());
+    }
+}

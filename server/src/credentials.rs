@@ -1,0 +1,327 @@
+//! How administrators prove who they are: password hashes, sessions, API tokens and
+//! invitations, in `credentials.db` beside the state's database.
+//!
+//! Who an administrator is and what they may do stays with governance; this store
+//! only maps a secret to an administrator's id. Every secret is stored as its SHA-256
+//! (passwords as argon2id), so a copy of this file lets nobody in. A credential of an
+//! administrator who no longer exists in governance lets nobody in either: each call
+//! loads the administrator's permissions anew.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::secret;
+use crate::ServerError;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS passwords (
+    admin   TEXT PRIMARY KEY,
+    hash    TEXT NOT NULL,
+    updated INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    digest  TEXT PRIMARY KEY,
+    admin   TEXT NOT NULL,
+    csrf    TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_admin ON sessions (admin);
+CREATE TABLE IF NOT EXISTS tokens (
+    digest    TEXT PRIMARY KEY,
+    admin     TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    created   INTEGER NOT NULL,
+    last_used INTEGER,
+    UNIQUE (admin, name)
+);
+CREATE TABLE IF NOT EXISTS invitations (
+    digest     TEXT PRIMARY KEY,
+    admin      TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created    INTEGER NOT NULL,
+    expires    INTEGER NOT NULL
+);
+";
+
+/// A session: who, and the token its forms must carry.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The administrator.
+    pub admin: String,
+    /// The CSRF token of this session.
+    pub csrf: String,
+    /// When it ends (Unix seconds).
+    pub expires: i64,
+}
+
+/// What an administrator sees of one of their API tokens (never the token itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    /// The name its holder gave it.
+    pub name: String,
+    /// When it was made (Unix seconds).
+    pub created: i64,
+    /// When it last authenticated a call (Unix seconds).
+    pub last_used: Option<i64>,
+}
+
+/// The credential store.
+#[derive(Debug)]
+pub struct Credentials {
+    conn: Connection,
+}
+
+impl Credentials {
+    /// The credential file of a state directory.
+    pub fn path(state: &Path) -> std::path::PathBuf {
+        state.join("credentials.db")
+    }
+
+    /// Opens (or creates) the credential store of a state directory.
+    pub fn open_dir(state: &Path) -> Result<Credentials, ServerError> {
+        Credentials::open(&Credentials::path(state))
+    }
+
+    /// Opens (or creates) a credential store.
+    pub fn open(path: &Path) -> Result<Credentials, ServerError> {
+        let fail = |e: rusqlite::Error| {
+            ServerError::Storage(format!("credentials `{}`: {e}", path.display()))
+        };
+        let conn = Connection::open(path).map_err(fail)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(fail)?;
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| ServerError::Storage(format!("credentials `{}`: {e}", path.display())),
+            )?;
+        }
+        Ok(Credentials { conn })
+    }
+
+    /// Sets `admin`'s password (already hashed) and ends their sessions.
+    pub fn set_password(&mut self, admin: &str, hash: &str, now: i64) -> Result<(), ServerError> {
+        let tx = self.conn.transaction()?;
+        store_password(&tx, admin, hash, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// `admin`'s password hash, if they have set one.
+    pub fn password_hash(&self, admin: &str) -> Result<Option<String>, ServerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT hash FROM passwords WHERE admin = ?1",
+                params![admin],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Starts a session for `admin`: the session token (for the cookie) and its CSRF
+    /// token.
+    pub fn start_session(
+        &mut self,
+        admin: &str,
+        now: i64,
+        lifetime: i64,
+    ) -> Result<(String, String), ServerError> {
+        let token = secret::token("pcs")?;
+        let csrf = secret::token("csrf")?;
+        self.conn
+            .execute("DELETE FROM sessions WHERE expires <= ?1", params![now])?;
+        self.conn.execute(
+            "INSERT INTO sessions (digest, admin, csrf, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![secret::digest(&token), admin, csrf, now, now.saturating_add(lifetime)],
+        )?;
+        Ok((token, csrf))
+    }
+
+    /// The live session a cookie names.
+    pub fn session(&self, token: &str, now: i64) -> Result<Option<Session>, ServerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT admin, csrf, expires FROM sessions WHERE digest = ?1 AND expires > ?2",
+                params![secret::digest(token), now],
+                |r| {
+                    Ok(Session {
+                        admin: r.get(0)?,
+                        csrf: r.get(1)?,
+                        expires: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Ends one session.
+    pub fn end_session(&mut self, token: &str) -> Result<(), ServerError> {
+        self.conn.execute(
+            "DELETE FROM sessions WHERE digest = ?1",
+            params![secret::digest(token)],
+        )?;
+        Ok(())
+    }
+
+    /// Makes a named API token for `admin`; the token is returned once and stored
+    /// only as its digest.
+    pub fn create_token(
+        &mut self,
+        admin: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<String, ServerError> {
+        check_name(name)?;
+        let token = secret::token("pct")?;
+        let added = self.conn.execute(
+            "INSERT INTO tokens (digest, admin, name, created) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (admin, name) DO NOTHING",
+            params![secret::digest(&token), admin, name, now],
+        )?;
+        if added == 0 {
+            return Err(ServerError::Conflict(format!(
+                "`{admin}` already has a token named `{name}`; revoke it first or choose another name"
+            )));
+        }
+        Ok(token)
+    }
+
+    /// `admin`'s tokens, by name.
+    pub fn tokens(&self, admin: &str) -> Result<Vec<TokenInfo>, ServerError> {
+        let mut statement = self.conn.prepare(
+            "SELECT name, created, last_used FROM tokens WHERE admin = ?1 ORDER BY name",
+        )?;
+        let rows = statement.query_map(params![admin], |r| {
+            Ok(TokenInfo {
+                name: r.get(0)?,
+                created: r.get(1)?,
+                last_used: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes `admin`'s token `name`; whether there was one.
+    pub fn revoke_token(&mut self, admin: &str, name: &str) -> Result<bool, ServerError> {
+        Ok(self.conn.execute(
+            "DELETE FROM tokens WHERE admin = ?1 AND name = ?2",
+            params![admin, name],
+        )? > 0)
+    }
+
+    /// The administrator an API token belongs to; marks it used.
+    pub fn token_admin(&mut self, token: &str, now: i64) -> Result<Option<String>, ServerError> {
+        let digest = secret::digest(token);
+        let admin: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT admin FROM tokens WHERE digest = ?1",
+                params![digest],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if admin.is_some() {
+            self.conn.execute(
+                "UPDATE tokens SET last_used = ?2 WHERE digest = ?1",
+                params![digest, now],
+            )?;
+        }
+        Ok(admin)
+    }
+
+    /// Makes an invitation (or password reset) for `admin`, valid for `lifetime`
+    /// seconds; earlier ones for them stop working.
+    pub fn invite(
+        &mut self,
+        admin: &str,
+        by: &str,
+        now: i64,
+        lifetime: i64,
+    ) -> Result<String, ServerError> {
+        let token = secret::token("pci")?;
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM invitations WHERE admin = ?1", params![admin])?;
+        tx.execute(
+            "INSERT INTO invitations (digest, admin, created_by, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![secret::digest(&token), admin, by, now, now.saturating_add(lifetime)],
+        )?;
+        tx.commit()?;
+        Ok(token)
+    }
+
+    /// Sets the password of the administrator an invitation is for, once; their id.
+    pub fn redeem(
+        &mut self,
+        invitation: &str,
+        hash: &str,
+        now: i64,
+    ) -> Result<String, ServerError> {
+        let tx = self.conn.transaction()?;
+        let admin: Option<String> = tx
+            .query_row(
+                "DELETE FROM invitations WHERE digest = ?1 AND expires > ?2 RETURNING admin",
+                params![secret::digest(invitation), now],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(admin) = admin else {
+            return Err(ServerError::BadInput(
+                "the invitation is unknown, used or expired; ask for a new one".to_owned(),
+            ));
+        };
+        store_password(&tx, &admin, hash, now)?;
+        tx.commit()?;
+        Ok(admin)
+    }
+}
+
+/// Sets a password and ends the sessions made with the old one.
+fn store_password(
+    tx: &rusqlite::Transaction<'_>,
+    admin: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(), ServerError> {
+    tx.execute(
+        "INSERT INTO passwords (admin, hash, updated) VALUES (?1, ?2, ?3)
+         ON CONFLICT (admin) DO UPDATE SET hash = excluded.hash, updated = excluded.updated",
+        params![admin, hash, now],
+    )?;
+    tx.execute("DELETE FROM sessions WHERE admin = ?1", params![admin])?;
+    Ok(())
+}
+
+/// A token's name: 1 to 64 printable characters.
+fn check_name(name: &str) -> Result<(), ServerError> {
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(ServerError::BadInput(
+            "a token's name has 1 to 64 printable characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+impl From<rusqlite::Error> for ServerError {
+    fn from(e: rusqlite::Error) -> ServerError {
+        ServerError::Storage(format!("credentials: {e}"))
+    }
+}
+
+/// Sets `admin`'s password in the credential store of the state directory `state`
+/// (for `init` and for recovery on the server's own machine, where whoever can write
+/// the state is trusted anyway).
+pub fn set_password(state: &Path, admin: &str, password: &str) -> Result<(), ServerError> {
+    let hash = secret::hash_password(password)?;
+    Credentials::open_dir(state)?.set_password(admin, &hash, crate::app::unix_now())
+}

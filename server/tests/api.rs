@@ -1,0 +1,468 @@
+//! The API against a real server on loopback: signing in, sessions and CSRF, tokens,
+//! invitations, the approval workflow, every operation without credentials and with
+//! another tenant's, and bad input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use support::{call, sign_in, start, token, Auth, Fallible, PASSWORD};
+
+#[test]
+fn an_approval_through_the_api_allows_the_execution_and_is_refused_to_another_tenant() -> Fallible {
+    let server = start()?;
+    let ann = Auth::token(&token(&server, "ann")?);
+    let hank = Auth::token(&token(&server, "hank")?);
+
+    let queue = call("GET", &server.url("/requests"), &ann, None)?;
+    assert_eq!(queue.status, 200, "{queue:?}");
+    assert_eq!(queue.json().as_array().map(Vec::len), Some(1));
+    assert_eq!(queue.json()[0]["id"], 1);
+
+    // Harbor's administrator sees none of Lakeside's queue, and may not open,
+    // approve or reject its request: the same sentences as the command line.
+    let theirs = call("GET", &server.url("/requests"), &hank, None)?;
+    assert_eq!(theirs.status, 200);
+    assert_eq!(theirs.json(), json!([]));
+    for (method, path, body) in [
+        ("GET", "/requests/1", None),
+        ("POST", "/requests/1/approve", Some("{}")),
+        ("POST", "/requests/1/reject", Some(r#"{"reason": "no"}"#)),
+    ] {
+        let refused = call(method, &server.url(path), &hank, body)?;
+        assert_eq!(refused.status, 403, "{method} {path}: {refused:?}");
+        assert_eq!(refused.content_type, "application/problem+json");
+        assert!(
+            refused.detail().contains("`hank` may not") && refused.detail().contains("lakeside"),
+            "{}",
+            refused.detail()
+        );
+    }
+
+    let shown = call("GET", &server.url("/requests/1"), &ann, None)?;
+    assert_eq!(shown.status, 200);
+    assert_eq!(shown.json()["computer"], "lakeside-fd-01");
+
+    let approved = call(
+        "POST",
+        &server.url("/requests/1/approve"),
+        &ann,
+        Some(r#"{"scope": "computer", "match": "hash"}"#),
+    )?;
+    assert_eq!(approved.status, 200, "{approved:?}");
+    let approved = approved.json();
+    assert_eq!(approved["request"]["state"], "approved");
+    assert_eq!(approved["proof"]["decision"], "allow", "{approved}");
+
+    let again = call("POST", &server.url("/requests/1/approve"), &ann, Some("{}"))?;
+    assert_eq!(again.status, 409, "{again:?}");
+    assert!(
+        again.detail().contains("already approved"),
+        "{}",
+        again.detail()
+    );
+    Ok(())
+}
+
+#[test]
+fn sessions_need_their_csrf_token_to_change_anything_and_end_on_sign_out() -> Fallible {
+    let server = start()?;
+    let session = sign_in(&server, "ann")?;
+    let cookie = session.cookie.clone().ok_or("no cookie")?;
+    let answer = call(
+        "POST",
+        &server.url("/session"),
+        &Auth::default(),
+        Some(&format!(r#"{{"admin": "ann", "password": "{PASSWORD}"}}"#)),
+    )?;
+    let set_cookie = answer.set_cookie.unwrap_or_default();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "no TLS here: {set_cookie}");
+
+    let cookie_only = Auth {
+        cookie: Some(cookie.clone()),
+        ..Auth::default()
+    };
+    let me = call("GET", &server.url("/session"), &cookie_only, None)?;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json()["admin"], "ann");
+    assert_eq!(me.json()["csrf"], json!(session.csrf));
+
+    let forged = call(
+        "POST",
+        &server.url("/tokens"),
+        &cookie_only,
+        Some(r#"{"name": "x"}"#),
+    )?;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert!(forged.detail().contains("CSRF"), "{}", forged.detail());
+    let wrong = Auth {
+        csrf: Some("csrf_wrong".to_owned()),
+        ..cookie_only.clone()
+    };
+    assert_eq!(
+        call(
+            "POST",
+            &server.url("/tokens"),
+            &wrong,
+            Some(r#"{"name": "x"}"#)
+        )?
+        .status,
+        403
+    );
+    let listed = call("GET", &server.url("/tokens"), &cookie_only, None)?;
+    assert_eq!(listed.json(), json!([]), "the forged calls made nothing");
+
+    let out = call("DELETE", &server.url("/session"), &session, None)?;
+    assert_eq!(out.status, 204, "{out:?}");
+    let after = call("GET", &server.url("/session"), &cookie_only, None)?;
+    assert_eq!(after.status, 401);
+    assert!(
+        after.detail().contains("sign in again"),
+        "{}",
+        after.detail()
+    );
+    Ok(())
+}
+
+#[test]
+fn tokens_are_shown_once_listed_by_name_and_stop_working_when_revoked() -> Fallible {
+    let server = start()?;
+    let session = sign_in(&server, "ann")?;
+    let made = call(
+        "POST",
+        &server.url("/tokens"),
+        &session,
+        Some(r#"{"name": "laptop"}"#),
+    )?;
+    assert_eq!(made.status, 201);
+    let secret = made.json()["token"].as_str().ok_or("token")?.to_owned();
+    assert!(secret.starts_with("pct_"));
+    let twice = call(
+        "POST",
+        &server.url("/tokens"),
+        &session,
+        Some(r#"{"name": "laptop"}"#),
+    )?;
+    assert_eq!(twice.status, 409, "{twice:?}");
+
+    let bearer = Auth::token(&secret);
+    let listed = call("GET", &server.url("/tokens"), &bearer, None)?;
+    assert_eq!(listed.status, 200);
+    let listed = listed.json();
+    assert_eq!(listed[0]["name"], "laptop");
+    assert!(listed[0]["last_used"].is_i64(), "{listed}");
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the token is never shown again"
+    );
+    let stored = std::fs::read(server.state.join("credentials.db"))?;
+    assert!(
+        !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "only the token's digest is stored"
+    );
+
+    let revoked = call("DELETE", &server.url("/tokens/laptop"), &session, None)?;
+    assert_eq!(revoked.status, 204);
+    let refused = call("GET", &server.url("/requests"), &bearer, None)?;
+    assert_eq!(refused.status, 401);
+    assert!(refused.detail().contains("revoked"), "{}", refused.detail());
+    let gone = call("DELETE", &server.url("/tokens/laptop"), &session, None)?;
+    assert_eq!(gone.status, 404);
+    Ok(())
+}
+
+#[test]
+fn failed_sign_ins_are_refused_alike_rate_limited_and_audited() -> Fallible {
+    let server = start()?;
+    let attempt = |admin: &str, password: &str| {
+        call(
+            "POST",
+            &server.url("/session"),
+            &Auth::default(),
+            Some(&json!({"admin": admin, "password": password}).to_string()),
+        )
+    };
+    let unknown = attempt("nobody", "whatever whatever")?;
+    let wrong = attempt("ann", "wrong wrong wrong")?;
+    assert_eq!((unknown.status, wrong.status), (401, 401));
+    assert_eq!(
+        unknown.detail(),
+        wrong.detail(),
+        "nothing tells whether `ann` exists"
+    );
+    for _ in 0..4 {
+        assert_eq!(attempt("ann", "wrong wrong wrong")?.status, 401);
+    }
+    let stopped = attempt("ann", PASSWORD)?;
+    assert_eq!(stopped.status, 429, "{stopped:?}");
+    let wait: u64 = stopped
+        .retry_after
+        .as_deref()
+        .ok_or("Retry-After")?
+        .parse()?;
+    assert!((1..=900).contains(&wait), "{wait}");
+    // Another administrator from the same address may still sign in.
+    assert_eq!(attempt("hank", PASSWORD)?.status, 200);
+
+    let mut gov = portcullis_governance::Governance::open_dir(&server.state)?;
+    let query = portcullis_governance::AuditQuery {
+        log: Some(portcullis_governance::AuditLog::System),
+        kind: Some("sign-in-failed".to_owned()),
+        ..Default::default()
+    };
+    let entries = gov.search_audit("root", &query)?;
+    assert_eq!(entries.len(), 6, "{entries:?}");
+    assert!(entries.iter().any(|e| e.entry.actor == "nobody"));
+    let throttled = portcullis_governance::AuditQuery {
+        kind: Some("sign-in-throttled".to_owned()),
+        ..query
+    };
+    assert_eq!(gov.search_audit("root", &throttled)?.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn an_invitation_sets_a_password_once_and_needs_edit_administrators() -> Fallible {
+    let server = start()?;
+    let root = Auth::token(&token(&server, "root")?);
+    let ann = Auth::token(&token(&server, "ann")?);
+
+    let refused = call(
+        "POST",
+        &server.url("/administrators/hank/invitation"),
+        &ann,
+        None,
+    )?;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    assert!(
+        refused.detail().contains("edit administrators"),
+        "{}",
+        refused.detail()
+    );
+
+    let invited = call(
+        "POST",
+        &server.url("/administrators/hank/invitation"),
+        &root,
+        None,
+    )?;
+    assert_eq!(invited.status, 200, "{invited:?}");
+    let invitation = invited.json()["invitation"]
+        .as_str()
+        .ok_or("invitation")?
+        .to_owned();
+    let link = invited.json()["link"].as_str().unwrap_or("").to_owned();
+    assert!(
+        link.starts_with(&format!("http://{}/", server.addr)) && link.ends_with(&invitation),
+        "{link}"
+    );
+
+    let short = call(
+        "POST",
+        &server.url("/invitations/accept"),
+        &Auth::default(),
+        Some(&json!({"invitation": invitation, "password": "short"}).to_string()),
+    )?;
+    assert_eq!(short.status, 400);
+    assert!(short.detail().contains("at least 12"), "{}", short.detail());
+
+    let new_password = "a brand new passphrase";
+    let accepted = call(
+        "POST",
+        &server.url("/invitations/accept"),
+        &Auth::default(),
+        Some(&json!({"invitation": invitation, "password": new_password}).to_string()),
+    )?;
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+    assert_eq!(accepted.json()["admin"], "hank");
+    let reused = call(
+        "POST",
+        &server.url("/invitations/accept"),
+        &Auth::default(),
+        Some(&json!({"invitation": invitation, "password": new_password}).to_string()),
+    )?;
+    assert_eq!(reused.status, 400, "an invitation works once");
+
+    let sign_in = |password: &str| {
+        call(
+            "POST",
+            &server.url("/session"),
+            &Auth::default(),
+            Some(&json!({"admin": "hank", "password": password}).to_string()),
+        )
+    };
+    assert_eq!(sign_in(PASSWORD)?.status, 401, "the old password is gone");
+    assert_eq!(sign_in(new_password)?.status, 200);
+    Ok(())
+}
+
+/// What another tenant's administrator gets from each operation: `refused` (403 or
+/// 404, nothing of the other tenant), or `own` (it answers, about the caller alone).
+fn cross_tenant_expectations() -> BTreeMap<String, String> {
+    include_str!("cross_tenant.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once(char::is_whitespace))
+        .map(|(op, expect)| (op.to_owned(), expect.trim().to_owned()))
+        .collect()
+}
+
+#[test]
+fn every_operation_refuses_calls_without_credentials_and_across_tenants() -> Fallible {
+    let server = start()?;
+    let hank = Auth::token(&token(&server, "hank")?);
+    let ann_token = token(&server, "ann")?;
+    let expectations = cross_tenant_expectations();
+    let document = call("GET", &server.url("/openapi.json"), &Auth::default(), None)?.json();
+    let mut seen = 0;
+    for (path, methods) in document["paths"].as_object().ok_or("paths")? {
+        for (method, op) in methods.as_object().ok_or("methods")? {
+            let id = op["operationId"].as_str().ok_or("operationId")?;
+            let public = op["security"] == json!([]);
+            let concrete = path
+                .replace(
+                    "{id}",
+                    if path.starts_with("/api/v1/administrators") {
+                        "ann"
+                    } else {
+                        "1"
+                    },
+                )
+                .replace("{name}", "someone-elses");
+            let url = format!("http://{}{concrete}", server.addr);
+            // A body the operation would take: the document's example.
+            let example = op["requestBody"]["content"]["application/json"]["example"].to_string();
+            let body = op.get("requestBody").map(|_| example.as_str());
+            let method = method.to_uppercase();
+            seen += 1;
+            if public {
+                continue;
+            }
+            let anonymous = call(&method, &url, &Auth::default(), body)?;
+            assert_eq!(
+                anonymous.status, 401,
+                "{id} without credentials: {anonymous:?}"
+            );
+            assert_eq!(anonymous.content_type, "application/problem+json", "{id}");
+
+            let expect = expectations.get(id).unwrap_or_else(|| {
+                panic!("{id}: say in tests/cross_tenant.txt what another tenant gets")
+            });
+            let other = call(&method, &url, &hank, body)?;
+            match expect.as_str() {
+                "refused" => assert!(
+                    other.status == 403 || other.status == 404,
+                    "{id} with another tenant's credentials: {other:?}"
+                ),
+                "own" => assert!(
+                    !String::from_utf8_lossy(&other.body).contains("ann"),
+                    "{id} answered about another administrator: {other:?}"
+                ),
+                unknown => panic!("{id}: unknown expectation `{unknown}`"),
+            }
+        }
+    }
+    assert!(seen >= 10, "the document lists {seen} operations");
+    // Ann's token and request are as they were.
+    let ann = call(
+        "GET",
+        &server.url("/requests"),
+        &Auth::token(&ann_token),
+        None,
+    )?;
+    assert_eq!(ann.status, 200);
+    assert_eq!(
+        ann.json().as_array().map(Vec::len),
+        Some(1),
+        "nothing of Ann's changed"
+    );
+    Ok(())
+}
+
+#[test]
+fn bad_input_gets_a_problem_that_says_what_and_where_and_changes_nothing() -> Fallible {
+    let server = start()?;
+    let ann = Auth::token(&token(&server, "ann")?);
+    let approve = server.url("/requests/1/approve");
+
+    let malformed = call("POST", &approve, &ann, Some(r#"{"scope": "computer",,}"#))?;
+    assert_eq!(malformed.status, 400, "{malformed:?}");
+    assert!(
+        malformed.detail().contains("line 1 column"),
+        "{}",
+        malformed.detail()
+    );
+
+    let wrong_field = call("POST", &approve, &ann, Some(r#"{"scope": "planet"}"#))?;
+    assert_eq!(wrong_field.status, 400);
+    assert!(
+        wrong_field.detail().contains("`scope`") && wrong_field.detail().contains("planet"),
+        "{}",
+        wrong_field.detail()
+    );
+
+    let unknown_field = call("POST", &approve, &ann, Some(r#"{"scpoe": "group"}"#))?;
+    assert_eq!(unknown_field.status, 400);
+    assert!(
+        unknown_field.detail().contains("scpoe"),
+        "{}",
+        unknown_field.detail()
+    );
+
+    let huge = format!(r#"{{"justification": "{}"}}"#, "x".repeat(2 << 20));
+    let too_large = call("POST", &approve, &ann, Some(&huge))?;
+    assert_eq!(too_large.status, 413, "{:?}", too_large.detail());
+    assert_eq!(too_large.content_type, "application/problem+json");
+
+    let not_a_number = call("GET", &server.url("/requests/abc"), &ann, None)?;
+    assert_eq!(not_a_number.status, 400, "{not_a_number:?}");
+    assert_eq!(not_a_number.content_type, "application/problem+json");
+
+    let nowhere = call("GET", &server.url("/nowhere"), &ann, None)?;
+    assert_eq!(nowhere.status, 404);
+    assert!(
+        nowhere.detail().contains("openapi.json"),
+        "{}",
+        nowhere.detail()
+    );
+
+    let bad_status = call("GET", &server.url("/requests?status=open"), &ann, None)?;
+    assert_eq!(bad_status.status, 400);
+    assert!(
+        bad_status.detail().contains("status=open"),
+        "{}",
+        bad_status.detail()
+    );
+
+    let still = call("GET", &server.url("/requests"), &ann, None)?;
+    assert_eq!(still.json()[0]["state"], "pending", "nothing changed");
+    Ok(())
+}
+
+#[test]
+fn the_committed_openapi_document_is_the_one_served() -> Fallible {
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    let served: Value = portcullis_server::openapi::document();
+    let text = serde_json::to_string_pretty(&served)? + "\n";
+    if std::env::var_os("PORTCULLIS_BLESS").is_some() {
+        std::fs::write(&committed, &text)?;
+    }
+    let on_disk = std::fs::read_to_string(&committed).unwrap_or_default();
+    assert!(
+        on_disk == text,
+        "docs/openapi.json is stale; run `PORTCULLIS_BLESS=1 cargo test -p portcullis-server --test api the_committed_openapi`"
+    );
+    Ok(())
+}

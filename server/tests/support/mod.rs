@@ -1,0 +1,262 @@
+//! A real server on loopback over a fresh state, and a small HTTP client for it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use portcullis_governance::{AdminRecord, FileRequest, Governance, Grant, Grantable, Permission};
+use portcullis_server::{credentials, ServeConfig, Server};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub type Fallible<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+/// The password every test administrator has.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A running server; stopped (gracefully) when dropped.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}/api/v1{path}", self.addr)
+    }
+
+    /// Stops the server and waits for it to finish what is in flight.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The example bundle's tenancy: `root` (Super Admin on northwind), `ann` (Approve for
+/// Single Computer in lakeside), `hank` (the same in harbor, another tenant), each with
+/// [`PASSWORD`]; request 1 filed from lakeside-fd-01.
+pub fn start() -> Fallible<Running> {
+    let dir = tempfile::tempdir()?;
+    let state = dir.path().join("state");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bundle =
+        portcullis_engine::parse(&std::fs::read_to_string(root.join("examples/bundle.json"))?)
+            .map_err(|e| e.to_string())?;
+    let mut gov = Governance::init_dir(&state, bundle, admin("root", "northwind"))?;
+    for (id, org) in [("ann", "lakeside"), ("hank", "harbor")] {
+        gov.put_admin("root", admin(id, org))?;
+        gov.grant(
+            "root",
+            Grant {
+                admin: id.to_owned(),
+                organization: org.to_owned(),
+                what: Grantable::Permission(Permission::ApproveComputer),
+            },
+        )?;
+    }
+    let event = portcullis_engine::Limits::default()
+        .parse_event(&std::fs::read_to_string(
+            root.join("examples/request/blocked.json"),
+        )?)
+        .map_err(|e| e.to_string())?;
+    gov.file_request(FileRequest {
+        kind: portcullis_governance::RequestKind::Application,
+        event,
+        message: "I need it to print labels".to_owned(),
+        email: None,
+        attachment: None,
+    })?;
+    drop(gov);
+    for id in ["root", "ann", "hank"] {
+        credentials::set_password(&state, id, PASSWORD)?;
+    }
+    serve(state, dir)
+}
+
+fn admin(id: &str, org: &str) -> AdminRecord {
+    AdminRecord {
+        id: id.to_owned(),
+        name: id.to_owned(),
+        organization: org.to_owned(),
+        email: None,
+        phone: None,
+    }
+}
+
+fn serve(state: PathBuf, dir: tempfile::TempDir) -> Fallible<Running> {
+    let mut config = ServeConfig::new(state.clone());
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.call_timeout = std::time::Duration::from_secs(3);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (ready, bound) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                let _ = ready.send(Err(e.to_string()));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            match Server::bind(config).await {
+                Ok(server) => {
+                    let _ = ready.send(Ok(server.local_addr()));
+                    let _ = server
+                        .run(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e.to_string()));
+                }
+            }
+        });
+    });
+    let addr = bound.recv()??;
+    Ok(Running {
+        addr,
+        state,
+        stop: Some(stop),
+        thread: Some(thread),
+        _dir: dir,
+    })
+}
+
+/// An answer: status, headers we look at, and the body as JSON (or text).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub set_cookie: Option<String>,
+    pub retry_after: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The problem's detail.
+    pub fn detail(&self) -> String {
+        self.json()["detail"].as_str().unwrap_or("").to_owned()
+    }
+}
+
+/// How a call authenticates.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    pub token: Option<String>,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+}
+
+impl Auth {
+    pub fn token(token: &str) -> Auth {
+        Auth {
+            token: Some(token.to_owned()),
+            ..Auth::default()
+        }
+    }
+}
+
+/// One HTTP call.
+pub fn call(method: &str, url: &str, auth: &Auth, body: Option<&str>) -> Fallible<Answer> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(token) = &auth.token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    if let Some(cookie) = &auth.cookie {
+        request = request.header("Cookie", cookie.as_str());
+    }
+    if let Some(csrf) = &auth.csrf {
+        request = request.header("X-CSRF-Token", csrf.as_str());
+    }
+    if body.is_some() {
+        request = request.header("Content-Type", "application/json");
+    }
+    let request = request.body(body.unwrap_or("").to_owned())?;
+    let mut response = agent.run(request)?;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let content_type = header("content-type").unwrap_or_default();
+    let set_cookie = header("set-cookie");
+    let retry_after = header("retry-after");
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_vec()?;
+    Ok(Answer {
+        status,
+        content_type,
+        set_cookie,
+        retry_after,
+        body,
+    })
+}
+
+/// Signs in; the session's cookie and CSRF token.
+pub fn sign_in(server: &Running, admin: &str) -> Fallible<Auth> {
+    let answer = call(
+        "POST",
+        &server.url("/session"),
+        &Auth::default(),
+        Some(&format!(
+            r#"{{"admin": "{admin}", "password": "{PASSWORD}"}}"#
+        )),
+    )?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let cookie = answer
+        .set_cookie
+        .as_deref()
+        .and_then(|c| c.split(';').next())
+        .ok_or("no session cookie")?
+        .to_owned();
+    let csrf = answer.json()["csrf"].as_str().ok_or("no csrf")?.to_owned();
+    Ok(Auth {
+        token: None,
+        cookie: Some(cookie),
+        csrf: Some(csrf),
+    })
+}
+
+/// An API token for `admin`.
+pub fn token(server: &Running, admin: &str) -> Fallible<String> {
+    let session = sign_in(server, admin)?;
+    let answer = call(
+        "POST",
+        &server.url("/tokens"),
+        &session,
+        Some(r#"{"name": "tests"}"#),
+    )?;
+    assert_eq!(answer.status, 201, "{answer:?}");
+    Ok(answer.json()["token"]
+        .as_str()
+        .ok_or("no token")?
+        .to_owned())
+}
