@@ -20,6 +20,15 @@ pub fn read(path: &Path) -> Result<String, CliError> {
     std::fs::read_to_string(path).map_err(CliError::read(path))
 }
 
+/// A password from a file (`-`: standard input): its first line, checked before
+/// anything is changed.
+pub fn read_password(path: &Path) -> Result<String, CliError> {
+    let text = read(path)?;
+    let password = text.lines().next().unwrap_or("").to_owned();
+    portcullis_server::secret::check_password(&password)?;
+    Ok(password)
+}
+
 pub fn compile(path: &Path) -> Result<Snapshot, CliError> {
     let text = read(path)?;
     Snapshot::compile_json(&text).map_err(CliError::compile(path))

@@ -12,6 +12,9 @@ pub enum CliError {
     /// A governance operation failed: refused, not found, a store or audit problem.
     #[error(transparent)]
     Governance(#[from] portcullis_governance::Error),
+    /// The server could not start or serve.
+    #[error(transparent)]
+    Server(#[from] portcullis_server::ServerError),
     /// A plugin host or plugin does not load.
     #[error(transparent)]
     Plugin(#[from] portcullis_plugins::LoadError),

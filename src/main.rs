@@ -8,6 +8,7 @@ mod govern;
 mod inspect;
 mod plugin;
 mod rego;
+mod serve;
 mod state;
 
 use std::path::PathBuf;
@@ -73,6 +74,8 @@ enum Command {
     /// Check plugins and run them on requests or test vectors.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Serve the control plane's API on a state directory.
+    Serve(serve::ServeArgs),
     /// Print the JSON Schema of the bundle format (or of an event).
     Schema {
         /// The schema of an execution event instead.
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
         Command::Gen(args) => bench::gen(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::Plugin(command) => plugin::run(command),
+        Command::Serve(args) => serve::serve(args),
         Command::Schema { event } => {
             let schema = if event {
                 portcullis_engine::event_schema()

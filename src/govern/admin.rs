@@ -1,6 +1,7 @@
 //! Who may do what: `admin …`, `role …`, `grant`, `revoke`, `permissions`.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -9,9 +10,9 @@ use serde_json::json;
 
 use super::requests::KindArg;
 use super::text;
-use crate::common::shown;
+use crate::common::{read_password, shown};
 use crate::error::CliError;
-use crate::state::{Acting, StateArgs};
+use crate::state::{open, Acting, StateArgs};
 
 /// `admin …`
 #[derive(Subcommand, Debug)]
@@ -71,6 +72,17 @@ pub enum AdminCommand {
         acting: Acting,
         /// The administrator.
         id: String,
+    },
+    /// Set an administrator's password for `portcullis serve`, on the state's own
+    /// machine (elsewhere, send them an invitation through the server).
+    Password {
+        #[command(flatten)]
+        state: StateArgs,
+        /// The administrator.
+        id: String,
+        /// The password, from this file (`-`: standard input; the first line).
+        #[arg(long, value_name = "FILE")]
+        password_file: PathBuf,
     },
 }
 
@@ -188,7 +200,25 @@ pub fn admin(command: AdminCommand) -> Result<ExitCode, CliError> {
                 out
             })
         }
+        AdminCommand::Password {
+            state,
+            id,
+            password_file,
+        } => password(&state, &id, &password_file),
     }
+}
+
+/// `admin password`
+fn password(state: &StateArgs, id: &str, file: &Path) -> Result<ExitCode, CliError> {
+    let mut gov = open(state)?;
+    if gov.administrator(id)?.is_none() {
+        return Err(format!("administrator `{id}` does not exist").into());
+    }
+    let password = read_password(file)?;
+    portcullis_server::credentials::set_password(&state.state, id, &password)?;
+    shown(state.json, &json!({"administrator": id}), || {
+        format!("`{id}` may now sign in to `portcullis serve` with that password\n")
+    })
 }
 
 /// `admin notify`

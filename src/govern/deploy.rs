@@ -9,7 +9,7 @@ use portcullis_governance::{AdminRecord, Governance, Settings};
 use serde_json::json;
 
 use super::text;
-use crate::common::{parse_bundle, shown};
+use crate::common::{parse_bundle, read_password, shown};
 use crate::error::CliError;
 use crate::state::{open, Acting, StateArgs};
 
@@ -33,6 +33,11 @@ pub struct InitArgs {
     /// Their email address.
     #[arg(long)]
     email: Option<String>,
+    /// Their password for `portcullis serve`, from this file (`-`: standard input; the
+    /// first line, at least 12 characters). Without it, they get a password through an
+    /// invitation, or `portcullis admin password` on this machine.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
 }
 
 // What `settings` is given.
@@ -68,6 +73,11 @@ pub fn init(args: InitArgs) -> Result<ExitCode, CliError> {
         email: args.email,
         phone: None,
     };
+    let password = args
+        .password_file
+        .as_deref()
+        .map(read_password)
+        .transpose()?;
     let state = &args.state;
     let gov = Governance::init_dir_with_key(
         &state.state,
@@ -75,6 +85,9 @@ pub fn init(args: InitArgs) -> Result<ExitCode, CliError> {
         parsed,
         first.clone(),
     )?;
+    if let Some(password) = password {
+        portcullis_server::credentials::set_password(&state.state, &first.id, &password)?;
+    }
     let value = json!({"state": state.state, "version": gov.version(), "administrator": first.id});
     shown(state.json, &value, || {
         format!(
