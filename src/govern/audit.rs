@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use portcullis_engine::model::{Sha256, Timestamp};
-use portcullis_governance::{AuditLog, AuditQuery, Checkpoint, Governance};
+use portcullis_governance::{AuditLog, AuditQuery, Checkpoint};
 use serde_json::json;
 
 use super::text;
@@ -130,14 +130,13 @@ fn search(args: SearchArgs) -> Result<ExitCode, CliError> {
 /// `audit verify`: exit 1 when the audit is broken.
 fn verify(acting: &Acting, checkpoint: Option<&Path>) -> Result<ExitCode, CliError> {
     let mut gov = acting.open()?;
-    may_read_audit(&mut gov, acting)?;
     let result = match checkpoint {
-        None => gov.verify_audit(),
+        None => gov.verify_audit_as(acting.id()),
         Some(path) => {
             let text = read(path)?;
             let checkpoint: Checkpoint = serde_json::from_str(&text)
                 .map_err(|e| format!("`{}`: not a checkpoint: {e}", path.display()))?;
-            gov.verify_audit_extends(&checkpoint)
+            gov.verify_audit_extends_as(acting.id(), &checkpoint)
         }
     };
     match result? {
@@ -158,9 +157,7 @@ fn verify(acting: &Acting, checkpoint: Option<&Path>) -> Result<ExitCode, CliErr
 
 /// `audit checkpoint`: to standard output, or to a file.
 fn checkpoint(acting: &Acting, out: Option<&Path>) -> Result<ExitCode, CliError> {
-    let mut gov = acting.open()?;
-    may_read_audit(&mut gov, acting)?;
-    let checkpoint = gov.audit_checkpoint()?;
+    let checkpoint = acting.open()?.audit_checkpoint_as(acting.id())?;
     let text = to_json(&checkpoint, true)?;
     match out {
         Some(path) => {
@@ -174,19 +171,4 @@ fn checkpoint(acting: &Acting, out: Option<&Path>) -> Result<ExitCode, CliError>
         None => println!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Reading the audit (to verify it or export its checkpoint) needs the right to read
-/// some audit: View Unified Audit or View System Audit.
-fn may_read_audit(gov: &mut Governance, acting: &Acting) -> Result<(), CliError> {
-    if let Err(error) = gov.search_audit(acting.id(), &AuditQuery::default()) {
-        let system = AuditQuery {
-            log: Some(AuditLog::System),
-            ..AuditQuery::default()
-        };
-        if gov.search_audit(acting.id(), &system).is_err() {
-            return Err(error.into());
-        }
-    }
-    Ok(())
 }

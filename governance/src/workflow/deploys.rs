@@ -118,6 +118,8 @@ impl<S: Store> Governance<S> {
     /// Restores an earlier bundle version (default: the one before the current) as a
     /// new version.
     pub fn rollback(&mut self, actor: &str, to: Option<i64>) -> Result<i64, Error> {
+        // Nothing about the versions is told to someone who may deploy nowhere.
+        self.authorize_somewhere(actor, &[Act::Deploy])?;
         let target = match to {
             Some(v) => v,
             None => self.version - 1,

@@ -21,6 +21,7 @@ mod delivery;
 mod deploys;
 mod requests;
 mod sign_in;
+mod views;
 
 use admin::validate_admin;
 pub use admin::AdminChanges;
