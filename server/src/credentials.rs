@@ -240,6 +240,19 @@ impl Credentials {
         Ok(admin)
     }
 
+    /// Forgets every credential of `admin` (when they are deleted).
+    pub fn forget(&mut self, admin: &str) -> Result<(), ServerError> {
+        let tx = self.conn.transaction()?;
+        for table in ["passwords", "sessions", "tokens", "invitations"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE admin = ?1"),
+                params![admin],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Makes an invitation (or password reset) for `admin`, valid for `lifetime`
     /// seconds; earlier ones for them stop working.
     pub fn invite(

@@ -81,12 +81,22 @@ fn operation(op: &Operation) -> Value {
             Access::Admin => json!([{"token": []}, {"session": []}]),
         },
     });
-    if let (Input::Json(schema), Value::Object(map)) = (op.input, &mut out) {
+    let body = match op.input {
+        Input::None => None,
+        Input::Json(schema) => Some((
+            json!({"$ref": format!("#/components/schemas/{schema}")}),
+            example(schema),
+        )),
+        Input::Bundle => Some((
+            json!({"type": "object", "description": "A bundle, as `docs/bundle.schema.json` describes"}),
+            example("Bundle"),
+        )),
+    };
+    if let (Some((schema, example)), Value::Object(map)) = (body, &mut out) {
         map.insert(
             "requestBody".to_owned(),
             json!({"required": true, "content": {"application/json": {
-                "schema": {"$ref": format!("#/components/schemas/{schema}")},
-                "example": example(schema),
+                "schema": schema, "example": example,
             }}}),
         );
     }
@@ -112,6 +122,34 @@ fn schemas() -> Value {
             "properties": {"invitation": text, "password": {"type": "string", "minLength": crate::secret::MIN_PASSWORD}}},
         "RejectBody": {"type": "object", "required": ["reason"], "additionalProperties": false,
             "properties": {"reason": text}},
+        "AdminBody": {"type": "object", "additionalProperties": false, "properties": {
+            "name": text, "organization": text, "email": text, "phone": text}},
+        "Channels": {"type": "object", "required": ["email", "sms"], "additionalProperties": false,
+            "properties": {"email": {"type": "boolean"}, "sms": {"type": "boolean"}}},
+        "RoleBody": {"type": "object", "required": ["organization", "name", "permissions"],
+            "additionalProperties": false, "properties": {"organization": text, "name": text,
+            "permissions": {"type": "array", "items": {"type": "string", "description": "a permission's id or name"}}}},
+        "Grant": {"type": "object", "required": ["admin", "organization", "what"], "properties": {
+            "admin": text, "organization": text,
+            "what": {"oneOf": [
+                {"type": "object", "required": ["permission"], "properties": {"permission": text}},
+                {"type": "object", "required": ["role"], "properties": {"role": text}}]}}},
+        "SettingsChange": {"type": "object", "description": "Some of the settings `GET …/settings` shows",
+            "properties": {"new_software_computer_first": {"type": "boolean"},
+                "wider_needs_justification": {"type": "boolean"}, "suggest_after": {"type": "integer", "minimum": 1},
+                "request_ttl_seconds": {"type": "integer", "minimum": 1}, "audit_allows": {"type": "boolean"}}},
+        "MaintenanceBody": {"type": "object", "required": ["mode", "until"], "additionalProperties": false,
+            "properties": {"mode": {"enum": ["monitor", "learning", "installation"]},
+                "until": {"type": "string", "format": "date-time"}}},
+        "RollbackBody": {"type": "object", "additionalProperties": false, "properties": {"to": {"type": "integer"}}},
+        "Checkpoint": {"type": "object", "required": ["count", "hash", "public_key", "signature"],
+            "properties": {"count": {"type": "integer"}, "hash": text, "public_key": text, "signature": text}},
+        "ReanchorBody": {"type": "object", "required": ["reason"], "additionalProperties": false,
+            "properties": {"reason": text}},
+        "NotifyConfig": {"type": "object", "required": ["link_base"],
+            "description": "As `portcullis notify configure --file` takes (docs/notifications.md)",
+            "properties": {"link_base": text, "email": {"type": "object"}, "sms": {"type": "object"},
+                "retry": {"type": "object"}}},
         "ApproveBody": {"type": "object", "additionalProperties": false, "properties": {
             "scope": {"enum": ["computer", "group", "organization", "global"]},
             "target": text,
@@ -131,6 +169,27 @@ fn example(schema: &str) -> Value {
         "Invitation" => json!({"invitation": "pci_…", "password": "a brand new passphrase"}),
         "RejectBody" => json!({"reason": "use the approved label printer instead"}),
         "ApproveBody" => json!({"scope": "computer", "match": "hash"}),
+        "AdminBody" => {
+            json!({"name": "Ann Lee", "organization": "lakeside", "email": "ann@lakeside.example"})
+        }
+        "Channels" => json!({"email": true, "sms": false}),
+        "RoleBody" => json!({"organization": "lakeside", "name": "Help desk",
+                             "permissions": ["approve-computer", "view-approvals"]}),
+        "Grant" => {
+            json!({"admin": "ann", "organization": "lakeside", "what": {"permission": "approve-group"}})
+        }
+        "SettingsChange" => json!({"suggest_after": 2}),
+        "MaintenanceBody" => json!({"mode": "monitor", "until": "2030-01-01T00:00:00Z"}),
+        "RollbackBody" => json!({"to": 1}),
+        "Checkpoint" => {
+            json!({"count": 12, "hash": "9f2c…", "public_key": "3b6a…", "signature": "5e1d…"})
+        }
+        "ReanchorBody" => json!({"reason": "restored the database from last night's backup"}),
+        "NotifyConfig" => json!({"link_base": "https://portcullis.example",
+            "email": {"host": "smtp.example", "port": 587, "tls": "starttls", "from": "portcullis@example"}}),
+        "Bundle" => json!({"format": "portcullis.bundle/v1",
+            "organizations": [{"id": "northwind", "name": "Northwind IT Services"}],
+            "groups": [], "computers": [], "applications": [], "policies": []}),
         _ => json!({}),
     }
 }

@@ -1,17 +1,24 @@
 //! The API under `/api/v1`: one table of operations, from which both the router and
 //! the OpenAPI document are made, so neither can name an operation the other lacks.
 
+mod admin;
+mod audit;
 mod body;
+mod deploy;
 mod requests;
 mod session;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
-use axum::routing::{delete, get, post, MethodRouter};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Router;
 
 use crate::app::App;
 
+pub use admin::{AdminBody, RoleBody};
+pub use audit::ReanchorBody;
 pub use body::Body;
+pub use deploy::{MaintenanceBody, RollbackBody, BUNDLE_LIMIT};
 pub use requests::{ApproveBody, RejectBody};
 pub use session::{Invitation, NewToken, SignIn};
 
@@ -31,6 +38,8 @@ pub enum Input {
     None,
     /// A JSON object, described by the named schema.
     Json(&'static str),
+    /// A bundle (JSON, as in `docs/bundle.schema.json`).
+    Bundle,
 }
 
 /// What an operation answers with on success.
@@ -157,6 +166,132 @@ pub fn operations() -> Vec<(Operation, MethodRouter<App>)> {
             op!(GET "/suggestions" "listSuggestions", Admin, Nothing, Json, &[],
                 "Software approved computer by computer often enough to deserve a wider policy"),
             get(requests::suggestions),
+        ),
+        (
+            op!(GET "/administrators" "listAdministrators", Admin, Nothing, Json, &[],
+                "The administrators the caller may see"),
+            get(admin::list),
+        ),
+        (
+            op!(PUT "/administrators/{id}" "putAdministrator", Admin, Json("AdminBody"), Json, &[],
+                "Add an administrator, or change the details given (Edit Administrators)"),
+            put(admin::put),
+        ),
+        (
+            op!(DELETE "/administrators/{id}" "deleteAdministrator", Admin, Nothing, Empty, &[],
+                "Delete an administrator, their grants and their credentials"),
+            delete(admin::delete),
+        ),
+        (
+            op!(GET "/administrators/{id}/permissions" "administratorPermissions", Admin, Nothing, Json, &[],
+                "An administrator's grants and effective permissions per organization"),
+            get(admin::permissions),
+        ),
+        (
+            op!(PUT "/administrators/{id}/notifications/{kind}" "setNotifications", Admin, Json("Channels"), Json, &[],
+                "An administrator's notify-on-request channels for a request kind"),
+            put(admin::notifications),
+        ),
+        (
+            op!(GET "/roles" "listRoles", Admin, Nothing, Json, &[],
+                "The roles the caller may see"),
+            get(admin::roles),
+        ),
+        (
+            op!(PUT "/roles/{id}" "defineRole", Admin, Json("RoleBody"), Json, &[],
+                "Define or redefine a role (Role Administrator)"),
+            put(admin::define_role),
+        ),
+        (
+            op!(POST "/grants" "grant", Admin, Json("Grant"), Json, &[],
+                "Grant a permission or assign a role for an organization"),
+            post(admin::grant),
+        ),
+        (
+            op!(POST "/grants/revoke" "revoke", Admin, Json("Grant"), Json, &[],
+                "Revoke a permission or unassign a role"),
+            post(admin::revoke),
+        ),
+        (
+            op!(GET "/permissions" "permissionCatalogue", Admin, Nothing, Json, &[],
+                "The permission catalogue"),
+            get(admin::catalogue),
+        ),
+        (
+            op!(POST "/deploys" "deploy", Admin, Input::Bundle, Json, &[],
+                "Deploy a whole bundle (Edit or View Organizations on every organization it changes)"),
+            post(deploy::deploy).layer(DefaultBodyLimit::max(BUNDLE_LIMIT)),
+        ),
+        (
+            op!(GET "/deploys" "history", Admin, Nothing, Json,
+                &[("limit", "how many versions, newest first (default 50)")],
+                "The deploy history (Edit or View Organizations on every top-level organization)"),
+            get(deploy::history),
+        ),
+        (
+            op!(POST "/rollback" "rollback", Admin, Json("RollbackBody"), Json, &[],
+                "Restore an earlier bundle version as a new version"),
+            post(deploy::rollback),
+        ),
+        (
+            op!(GET "/organizations/{org}/settings" "organizationSettings", Admin, Nothing, Json, &[],
+                "The approval settings that apply to an organization"),
+            get(deploy::settings),
+        ),
+        (
+            op!(PATCH "/organizations/{org}/settings" "changeSettings", Admin, Json("SettingsChange"), Json, &[],
+                "Change some of an organization's approval settings"),
+            patch(deploy::change_settings),
+        ),
+        (
+            op!(PUT "/computers/{id}/maintenance" "setMaintenance", Admin, Json("MaintenanceBody"), Json, &[],
+                "Put a computer in a maintenance mode until a time"),
+            put(deploy::set_maintenance),
+        ),
+        (
+            op!(DELETE "/computers/{id}/maintenance" "endMaintenance", Admin, Nothing, Json, &[],
+                "End a computer's maintenance mode now"),
+            delete(deploy::end_maintenance),
+        ),
+        (
+            op!(GET "/audit" "searchAudit", Admin, Nothing, Json,
+                &[("log", "unified (default) or system"), ("organization", "entries of this organization"),
+                  ("computer", "entries about this computer"), ("user", "entries about this user"),
+                  ("sha256", "entries about this file"), ("kind", "entries of this kind (deny, approve, sign-in-failed, …)"),
+                  ("since", "at or after this time (RFC 3339)"), ("until", "before this time (RFC 3339)")],
+                "Search the audit the caller may read"),
+            get(audit::search),
+        ),
+        (
+            op!(GET "/audit/verify" "verifyAudit", Admin, Nothing, Json, &[],
+                "Verify the audit's hash chain and signed head"),
+            get(audit::verify),
+        ),
+        (
+            op!(POST "/audit/verify" "verifyAuditExtends", Admin, Json("Checkpoint"), Json, &[],
+                "Verify the audit, and that it extends a checkpoint kept elsewhere"),
+            post(audit::verify_extends),
+        ),
+        (
+            op!(GET "/audit/checkpoint" "auditCheckpoint", Admin, Nothing, Json, &[],
+                "The audit's latest signed checkpoint, to keep elsewhere"),
+            get(audit::checkpoint),
+        ),
+        (
+            op!(POST "/audit/reanchor" "reanchorAudit", Admin, Json("ReanchorBody"), Json, &[],
+                "Re-anchor a damaged audit (Super Admin on every top-level organization)"),
+            post(audit::reanchor),
+        ),
+        (
+            op!(PUT "/notifications/config" "configureNotifications", Admin, Json("NotifyConfig"), Json, &[],
+                "Configure notification delivery (SMTP, SMS gateway, link base, retries)"),
+            put(audit::configure),
+        ),
+        (
+            op!(GET "/notifications/outbox" "outbox", Admin, Nothing, Json,
+                &[("state", "pending, delivered or failed (default: all)")],
+                "The notification outbox"),
+            get(audit::outbox),
         ),
         (
             op!(GET "/openapi.json" "openapi", Public, Nothing, Json, &[],

@@ -1,0 +1,186 @@
+//! Administrators, their notifications, roles, grants and the permission catalogue.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use portcullis_governance::{AdminChanges, Channels, Grant, Permission, RequestKind, RoleRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::Body;
+use crate::app::App;
+use crate::auth::Admin;
+use crate::ServerError;
+
+/// An administrator's details to set; what is left out stays as it is (a new
+/// administrator needs `name` and `organization`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminBody {
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Home organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// Email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number for SMS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// A role's definition (its id is in the path).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    /// The organization that defines it.
+    pub organization: String,
+    /// Display name.
+    pub name: String,
+    /// What it grants (ids or names).
+    pub permissions: Vec<Permission>,
+}
+
+/// `GET /administrators`
+pub async fn list(State(app): State<App>, admin: Admin) -> Result<Json<Value>, ServerError> {
+    let list = app.governance(move |g| Ok(g.admins(&admin.id)?)).await?;
+    Ok(Json(json!(list)))
+}
+
+/// `PUT /administrators/{id}`
+pub async fn put(
+    State(app): State<App>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Body(body): Body<AdminBody>,
+) -> Result<Json<Value>, ServerError> {
+    let changes = AdminChanges {
+        name: body.name,
+        organization: body.organization,
+        email: body.email,
+        phone: body.phone,
+    };
+    let saved = app
+        .governance(move |g| Ok(g.update_admin(&admin.id, &id, changes)?))
+        .await?;
+    Ok(Json(json!(saved)))
+}
+
+/// `DELETE /administrators/{id}`: the administrator, their grants, and every
+/// credential they had.
+pub async fn delete(
+    State(app): State<App>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ServerError> {
+    let whom = id.clone();
+    app.governance(move |g| Ok(g.delete_admin(&admin.id, &whom)?))
+        .await?;
+    app.credentials(move |c| c.forget(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /administrators/{id}/permissions`
+pub async fn permissions(
+    State(app): State<App>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ServerError> {
+    let value = app
+        .governance(move |g| {
+            let held = g.permissions_of(&admin.id, &id)?;
+            let grants = g.grants_as(&admin.id, &id)?;
+            Ok(json!({"grants": grants, "permissions": held}))
+        })
+        .await?;
+    Ok(Json(value))
+}
+
+/// `PUT /administrators/{id}/notifications/{kind}`
+pub async fn notifications(
+    State(app): State<App>,
+    admin: Admin,
+    Path((id, kind)): Path<(String, String)>,
+    Body(channels): Body<Channels>,
+) -> Result<Json<Value>, ServerError> {
+    let kind = request_kind(&kind)?;
+    let whom = id.clone();
+    app.governance(move |g| Ok(g.set_notify(&admin.id, &whom, kind, channels)?))
+        .await?;
+    Ok(Json(
+        json!({"administrator": id, "kind": kind, "channels": channels}),
+    ))
+}
+
+/// A request kind in a path.
+pub fn request_kind(text: &str) -> Result<RequestKind, ServerError> {
+    match text {
+        "application" => Ok(RequestKind::Application),
+        "storage" => Ok(RequestKind::Storage),
+        "elevation" => Ok(RequestKind::Elevation),
+        other => Err(ServerError::BadInput(format!(
+            "`{other}` is not a request kind: give application, storage or elevation"
+        ))),
+    }
+}
+
+/// `GET /roles`
+pub async fn roles(State(app): State<App>, admin: Admin) -> Result<Json<Value>, ServerError> {
+    let roles = app.governance(move |g| Ok(g.roles_as(&admin.id)?)).await?;
+    Ok(Json(json!(roles)))
+}
+
+/// `PUT /roles/{id}`
+pub async fn define_role(
+    State(app): State<App>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Body(body): Body<RoleBody>,
+) -> Result<Json<Value>, ServerError> {
+    let role = RoleRecord {
+        id,
+        organization: body.organization,
+        name: body.name,
+        permissions: body.permissions,
+    };
+    let saved = role.clone();
+    app.governance(move |g| Ok(g.define_role(&admin.id, role)?))
+        .await?;
+    Ok(Json(json!(saved)))
+}
+
+/// `POST /grants`
+pub async fn grant(
+    State(app): State<App>,
+    admin: Admin,
+    Body(grant): Body<Grant>,
+) -> Result<Json<Value>, ServerError> {
+    let given = grant.clone();
+    app.governance(move |g| Ok(g.grant(&admin.id, grant)?))
+        .await?;
+    Ok(Json(json!(given)))
+}
+
+/// `POST /grants/revoke`
+pub async fn revoke(
+    State(app): State<App>,
+    admin: Admin,
+    Body(grant): Body<Grant>,
+) -> Result<Json<Value>, ServerError> {
+    let taken = grant.clone();
+    app.governance(move |g| Ok(g.revoke(&admin.id, grant)?))
+        .await?;
+    Ok(Json(json!(taken)))
+}
+
+/// `GET /permissions`: the catalogue (no tenant's data).
+pub async fn catalogue(_: Admin) -> Json<Value> {
+    Json(Value::Array(
+        Permission::ALL
+            .iter()
+            .map(|p| json!({"id": p.id(), "name": p.name()}))
+            .collect(),
+    ))
+}
