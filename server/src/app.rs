@@ -16,6 +16,8 @@ use crate::ServerError;
 /// The server's settings that handlers read.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The state directory (uploads are kept in it).
+    pub state: std::path::PathBuf,
     /// The address people reach the server at (`https://portcullis.example`), for
     /// links in notifications and invitations.
     pub public_url: String,
@@ -31,6 +33,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
+            state: std::path::PathBuf::new(),
             public_url: String::new(),
             secure_cookies: false,
             session_lifetime: 12 * 3600,

@@ -115,6 +115,7 @@ impl Server {
         })?;
         let bound = listener.local_addr().unwrap_or(config.listen);
         let scheme = if tls.is_some() { "https" } else { "http" };
+        config.settings.state = config.state.clone();
         config.settings.public_url = config
             .public_url
             .clone()
@@ -330,7 +331,9 @@ async fn sweep(app: App, sender: Governance, every: Duration) {
             }
         }
         let sender = Arc::clone(&sender);
+        let state = app.settings().state.clone();
         let sent = tokio::task::spawn_blocking(move || {
+            api::sweep_uploads(&state);
             let mut sender = sender
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);

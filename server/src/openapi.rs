@@ -91,7 +91,19 @@ fn operation(op: &Operation) -> Value {
             json!({"type": "object", "description": "A bundle, as `docs/bundle.schema.json` describes"}),
             example("Bundle"),
         )),
+        Input::Event => Some((
+            json!({"type": "object", "description": "An execution event, as `docs/event.schema.json` describes"}),
+            example("Event"),
+        )),
+        Input::Bytes => None,
     };
+    if let (Input::Bytes, Value::Object(map)) = (op.input, &mut out) {
+        map.insert(
+            "requestBody".to_owned(),
+            json!({"required": true, "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}),
+        );
+    }
     if let (Some((schema, example)), Value::Object(map)) = (body, &mut out) {
         map.insert(
             "requestBody".to_owned(),
@@ -122,6 +134,11 @@ fn schemas() -> Value {
             "properties": {"invitation": text, "password": {"type": "string", "minLength": crate::secret::MIN_PASSWORD}}},
         "RejectBody": {"type": "object", "required": ["reason"], "additionalProperties": false,
             "properties": {"reason": text}},
+        "FileBody": {"type": "object", "required": ["event", "message"], "additionalProperties": false,
+            "properties": {"kind": {"enum": ["application", "storage", "elevation"]},
+                "event": {"type": "object", "description": "The blocked execution event"},
+                "message": text, "email": text,
+                "file": {"type": "string", "description": "The SHA-256 of an upload (PUT /uploads)"}}},
         "AdminBody": {"type": "object", "additionalProperties": false, "properties": {
             "name": text, "organization": text, "email": text, "phone": text}},
         "Channels": {"type": "object", "required": ["email", "sms"], "additionalProperties": false,
@@ -187,11 +204,21 @@ fn example(schema: &str) -> Value {
         "ReanchorBody" => json!({"reason": "restored the database from last night's backup"}),
         "NotifyConfig" => json!({"link_base": "https://portcullis.example",
             "email": {"host": "smtp.example", "port": 587, "tls": "starttls", "from": "portcullis@example"}}),
+        "Event" => event_example(),
+        "FileBody" => json!({"kind": "application", "event": event_example(),
+            "message": "I need it to print labels", "email": "amy@lakeside.example"}),
         "Bundle" => json!({"format": "portcullis.bundle/v1",
             "organizations": [{"id": "northwind", "name": "Northwind IT Services"}],
             "groups": [], "computers": [], "applications": [], "policies": []}),
         _ => json!({}),
     }
+}
+
+fn event_example() -> Value {
+    json!({"computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+        "path": "C:\\Users\\amy\\Downloads\\labelprint.exe",
+        "sha256": "51b1092c5df7dd6047fb4ffc1e0ad41736ee13bb915fc84d41afd1f4c62f22e7",
+        "time": "2026-11-22T10:00:00Z"})
 }
 
 /// `GET /openapi.json`

@@ -471,3 +471,65 @@ fn the_committed_openapi_document_is_the_one_served() -> Fallible {
     );
     Ok(())
 }
+
+#[test]
+fn a_request_filed_through_the_api_carries_its_streamed_copy() -> Fallible {
+    let server = start()?;
+    let ann = Auth::token(&token(&server, "ann")?);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let event = std::fs::read_to_string(root.join("examples/request/blocked-dc.json"))?;
+    let copy = std::fs::read(root.join("examples/request/labelprint.exe"))?;
+
+    let decided = call("POST", &server.url("/decisions"), &ann, Some(&event))?;
+    assert_eq!(decided.status, 200, "{decided:?}");
+    assert_eq!(decided.json()["decision"], "deny");
+
+    let uploaded = support::call_bytes("PUT", &server.url("/uploads"), &ann, &copy)?;
+    assert_eq!(uploaded.status, 201, "{uploaded:?}");
+    let sha = uploaded.json()["sha256"]
+        .as_str()
+        .ok_or("sha256")?
+        .to_owned();
+    assert_eq!(uploaded.json()["size"], copy.len());
+
+    let body = json!({"event": serde_json::from_str::<Value>(&event)?,
+        "message": "labels on the server too", "file": sha});
+    let filed = call(
+        "POST",
+        &server.url("/requests"),
+        &ann,
+        Some(&body.to_string()),
+    )?;
+    assert_eq!(filed.status, 201, "{filed:?}");
+    let id = filed.json()["id"].as_i64().ok_or("id")?;
+    assert_eq!(filed.json()["file"], json!(sha));
+    let fetched = call(
+        "GET",
+        &server.url(&format!("/requests/{id}/file")),
+        &ann,
+        None,
+    )?;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.content_type, "application/octet-stream");
+    assert!(fetched.body == copy, "the stored copy is the uploaded file");
+    assert!(
+        !server.state.join("uploads").join(&sha).exists(),
+        "the upload is taken by the request"
+    );
+
+    let unknown = json!({"event": serde_json::from_str::<Value>(&event)?,
+        "message": "again", "file": "00".repeat(32)});
+    let refused = call(
+        "POST",
+        &server.url("/requests"),
+        &ann,
+        Some(&unknown.to_string()),
+    )?;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        refused.detail().contains("PUT /api/v1/uploads"),
+        "{}",
+        refused.detail()
+    );
+    Ok(())
+}

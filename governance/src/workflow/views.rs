@@ -3,12 +3,14 @@
 //! (The command line's local mode reads the state directly: whoever can read the
 //! state directory can read it all anyway.)
 
+use portcullis_engine::{DecisionRecord, Event};
+
 use crate::access::Act;
 use crate::audit::{AuditBreak, Checkpoint};
-use crate::store::{DeployRecord, Grant, RoleRecord, Settings, Store};
+use crate::store::{DeployRecord, Grant, RequestRecord, RoleRecord, Settings, Store};
 use crate::Error;
 
-use super::Governance;
+use super::{FileRequest, Governance};
 
 impl<S: Store> Governance<S> {
     /// Refused unless `actor` may do `act` on every top-level organization: for what
@@ -27,7 +29,10 @@ impl<S: Store> Governance<S> {
         let holdings = self.holdings(actor)?;
         let home = self.home_org(actor)?;
         let tree = &self.tree;
-        let may = |org: &str| acts.iter().any(|act| holdings.check(tree, *act, org).is_ok());
+        let may = |org: &str| {
+            acts.iter()
+                .any(|act| holdings.check(tree, *act, org).is_ok())
+        };
         if self.bundle.organizations.iter().any(|o| may(&o.id)) {
             return Ok(());
         }
@@ -116,5 +121,25 @@ impl<S: Store> Governance<S> {
     pub fn audit_checkpoint_as(&mut self, actor: &str) -> Result<Checkpoint, Error> {
         self.authorize_audit_reader(actor)?;
         self.audit_checkpoint()
+    }
+
+    /// Decides an event (audited like every decision), for an administrator who works
+    /// the approval queue of its computer's organization.
+    pub fn decide_as(&mut self, actor: &str, event: &Event) -> Result<DecisionRecord, Error> {
+        let org = self.org_of_computer(&event.computer)?;
+        self.authorize(actor, Act::ListRequests, &org)?;
+        self.decide(event)
+    }
+
+    /// Files a request on the blocked user's behalf, for an administrator who may open
+    /// requests of its kind in its computer's organization.
+    pub fn file_request_as(
+        &mut self,
+        actor: &str,
+        request: FileRequest,
+    ) -> Result<RequestRecord, Error> {
+        let org = self.org_of_computer(&request.event.computer)?;
+        self.authorize(actor, Act::OpenRequest(request.kind), &org)?;
+        self.file_request(request)
     }
 }

@@ -5,6 +5,7 @@ mod admin;
 mod audit;
 mod body;
 mod deploy;
+mod filing;
 mod requests;
 mod session;
 
@@ -19,6 +20,7 @@ pub use admin::{AdminBody, RoleBody};
 pub use audit::ReanchorBody;
 pub use body::Body;
 pub use deploy::{MaintenanceBody, RollbackBody, BUNDLE_LIMIT};
+pub use filing::{sweep_uploads, uploads, FileBody};
 pub use requests::{ApproveBody, RejectBody};
 pub use session::{Invitation, NewToken, SignIn};
 
@@ -40,6 +42,10 @@ pub enum Input {
     Json(&'static str),
     /// A bundle (JSON, as in `docs/bundle.schema.json`).
     Bundle,
+    /// An execution event (JSON, as in `docs/event.schema.json`).
+    Event,
+    /// Bytes, streamed (`application/octet-stream`).
+    Bytes,
 }
 
 /// What an operation answers with on success.
@@ -141,6 +147,21 @@ pub fn operations() -> Vec<(Operation, MethodRouter<App>)> {
                 &[("status", "pending (default), approved, rejected, expired or all")],
                 "The approval queue the caller may see"),
             get(requests::list),
+        ),
+        (
+            op!(POST "/decisions" "decide", Admin, Input::Event, Json, &[],
+                "Decide an execution event on the current policies (audited); for who works its organization's queue"),
+            post(filing::decide),
+        ),
+        (
+            op!(PUT "/uploads" "upload", Admin, Input::Bytes, Json, &[],
+                "Send a blocked file's copy, streamed; answers its SHA-256 for a request to name"),
+            put(filing::upload).layer(DefaultBodyLimit::max(portcullis_governance::MAX_ATTACHMENT)),
+        ),
+        (
+            op!(POST "/requests" "fileRequest", Admin, Json("FileBody"), Json, &[],
+                "File a request for a blocked execution on the user's behalf (a permission to open such requests there)"),
+            post(filing::file),
         ),
         (
             op!(GET "/requests/{id}" "showRequest", Admin, Nothing, Json, &[],

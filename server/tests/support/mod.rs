@@ -178,8 +178,22 @@ impl Auth {
     }
 }
 
-/// One HTTP call.
+/// One HTTP call with a JSON body (or none).
 pub fn call(method: &str, url: &str, auth: &Auth, body: Option<&str>) -> Fallible<Answer> {
+    send(
+        method,
+        url,
+        auth,
+        body.map(|b| ("application/json", b.as_bytes())),
+    )
+}
+
+/// One HTTP call with bytes.
+pub fn call_bytes(method: &str, url: &str, auth: &Auth, bytes: &[u8]) -> Fallible<Answer> {
+    send(method, url, auth, Some(("application/octet-stream", bytes)))
+}
+
+fn send(method: &str, url: &str, auth: &Auth, body: Option<(&str, &[u8])>) -> Fallible<Answer> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -194,10 +208,10 @@ pub fn call(method: &str, url: &str, auth: &Auth, body: Option<&str>) -> Fallibl
     if let Some(csrf) = &auth.csrf {
         request = request.header("X-CSRF-Token", csrf.as_str());
     }
-    if body.is_some() {
-        request = request.header("Content-Type", "application/json");
+    if let Some((content_type, _)) = body {
+        request = request.header("Content-Type", content_type);
     }
-    let request = request.body(body.unwrap_or("").to_owned())?;
+    let request = request.body(body.map_or_else(Vec::new, |(_, b)| b.to_vec()))?;
     let mut response = agent.run(request)?;
     let header = |name: &str| {
         response
