@@ -20,6 +20,11 @@ pub fn read(path: &Path) -> Result<String, CliError> {
     std::fs::read_to_string(path).map_err(CliError::read(path))
 }
 
+/// A field of a JSON object from a server, `null` when it is missing.
+pub fn field<'a>(value: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    value.get(key).unwrap_or(&serde_json::Value::Null)
+}
+
 /// A password from a file (`-`: standard input): its first line, checked before
 /// anything is changed.
 pub fn read_password(path: &Path) -> Result<String, CliError> {

@@ -12,6 +12,9 @@ pub enum CliError {
     /// A governance operation failed: refused, not found, a store or audit problem.
     #[error(transparent)]
     Governance(#[from] portcullis_governance::Error),
+    /// A call through a server failed; its words.
+    #[error(transparent)]
+    Client(#[from] portcullis_server::ClientError),
     /// The server could not start or serve.
     #[error(transparent)]
     Server(#[from] portcullis_server::ServerError),

@@ -88,36 +88,6 @@ impl StateDir {
     }
 }
 
-/// Splits a shell line into words: whitespace-separated, with double-quoted strings.
-fn words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    let mut quoted = false;
-    let mut started = false;
-    for c in line.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                started = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if started {
-                    out.push(std::mem::take(&mut word));
-                    started = false;
-                }
-            }
-            c => {
-                word.push(c);
-                started = true;
-            }
-        }
-    }
-    if started {
-        out.push(word);
-    }
-    out
-}
-
 /// The commands of the README's "Requests and approvals" section, each with the
 /// output it promises (from `# …` comments), in order.
 fn walkthrough() -> Vec<(Vec<String>, Vec<String>)> {
@@ -125,58 +95,11 @@ fn walkthrough() -> Vec<(Vec<String>, Vec<String>)> {
     // The walk-through, and the plugin section that continues it on the same state;
     // commands that are not `portcullis` (`cargo run …`) are left out with what they
     // print.
-    let section: String = ["## Requests and approvals", "## Plugins"]
-        .iter()
-        .map(|heading| {
-            readme
-                .split(heading)
-                .nth(1)
-                .unwrap()
-                .split("\n## ")
-                .next()
-                .unwrap()
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut commands: Vec<(Vec<String>, Vec<String>)> = Vec::new();
-    let mut in_code = false;
-    let mut pending = String::new();
-    let mut skipping = false;
-    for line in section.lines() {
-        if line.starts_with("```") {
-            in_code = !in_code;
-            continue;
-        }
-        if !in_code {
-            continue;
-        }
-        if let Some(expected) = line.strip_prefix("# ") {
-            if !skipping {
-                commands.last_mut().unwrap().1.push(expected.to_owned());
-            }
-            continue;
-        }
-        if pending.is_empty() {
-            skipping = !line.starts_with("portcullis ");
-        }
-        if skipping {
-            continue;
-        }
-        let (command, comment) = match line.split_once("   # ") {
-            Some((c, e)) => (c, Some(e)),
-            None => (line, None),
-        };
-        pending.push_str(command.trim_end().trim_end_matches('\\'));
-        pending.push(' ');
-        if command.trim_end().ends_with('\\') {
-            continue;
-        }
-        let mut argv = words(&pending);
-        pending.clear();
-        assert_eq!(argv.remove(0), "portcullis");
-        commands.push((argv, comment.into_iter().map(str::to_owned).collect()));
-    }
-    commands
+    portcullis_testkit::readme::steps(&readme, &["## Requests and approvals", "## Plugins"])
+        .into_iter()
+        .filter(|step| step.is_portcullis())
+        .map(|step| (step.words[1..].to_vec(), step.expected))
+        .collect()
 }
 
 #[test]

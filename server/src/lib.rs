@@ -23,6 +23,7 @@
 pub mod api;
 mod app;
 pub mod auth;
+pub mod client;
 pub mod credentials;
 mod listen;
 pub mod openapi;
@@ -30,6 +31,7 @@ mod problem;
 pub mod secret;
 
 pub use app::{App, Settings};
+pub use client::{Client, ClientError};
 pub use listen::{init_logging, ServeConfig, Server};
 pub use problem::ServerError;
 

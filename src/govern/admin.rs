@@ -1,11 +1,15 @@
 //! Who may do what: `admin …`, `role …`, `grant`, `revoke`, `permissions`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use portcullis_governance::{AdminChanges, Channels, Grant, Grantable, Permission, RoleRecord};
+use portcullis_governance::{
+    AdminChanges, AdminRecord, Channels, Grant, Grantable, Permission, RoleRecord,
+};
+use portcullis_server::api::{AdminBody, RoleBody};
 use serde_json::json;
 
 use super::requests::KindArg;
@@ -72,6 +76,17 @@ pub enum AdminCommand {
         acting: Acting,
         /// The administrator.
         id: String,
+    },
+    /// Make an invitation (or password reset) link for an administrator, through a
+    /// server (Edit Administrators over them).
+    Invite {
+        #[command(flatten)]
+        acting: Acting,
+        /// The administrator.
+        id: String,
+        /// Also write the invitation (the part of the link after `#`) to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Set an administrator's password for `portcullis serve`, on the state's own
     /// machine (elsewhere, send them an invitation through the server).
@@ -156,7 +171,16 @@ pub fn admin(command: AdminCommand) -> Result<ExitCode, CliError> {
                 email,
                 phone,
             };
-            let record = acting.open()?.update_admin(acting.id(), &id, changes)?;
+            let body = AdminBody {
+                name: changes.name.clone(),
+                organization: changes.organization.clone(),
+                email: changes.email.clone(),
+                phone: changes.phone.clone(),
+            };
+            let record: AdminRecord =
+                acting.write("PUT", &format!("/administrators/{id}"), &body, |g, me| {
+                    g.update_admin(me, &id, changes)
+                })?;
             shown(acting.json(), &record, || {
                 format!(
                     "administrator `{}` saved in `{}`\n",
@@ -165,13 +189,16 @@ pub fn admin(command: AdminCommand) -> Result<ExitCode, CliError> {
             })
         }
         AdminCommand::Delete { acting, id } => {
-            acting.open()?.delete_admin(acting.id(), &id)?;
+            acting.run(
+                |g, me| g.delete_admin(me, &id),
+                |c| c.delete(&format!("/administrators/{id}")),
+            )?;
             shown(acting.json(), &json!({"deleted": id}), || {
                 format!("administrator `{id}` deleted\n")
             })
         }
         AdminCommand::List { acting } => {
-            let admins = acting.open()?.admins(acting.id())?;
+            let admins: Vec<AdminRecord> = acting.read("/administrators", |g, me| g.admins(me))?;
             shown(acting.json(), &admins, || {
                 admins.iter().map(text::admin).collect()
             })
@@ -184,9 +211,20 @@ pub fn admin(command: AdminCommand) -> Result<ExitCode, CliError> {
             sms,
         } => notify(&acting, &id, kind, Channels { email, sms }),
         AdminCommand::Show { acting, id } => {
-            let mut gov = acting.open()?;
-            let held = gov.permissions_of(acting.id(), &id)?;
-            let grants = gov.grants(&id)?;
+            #[derive(serde::Deserialize)]
+            struct Held {
+                grants: Vec<Grant>,
+                permissions: BTreeMap<String, Vec<Permission>>,
+            }
+            let Held {
+                grants,
+                permissions: held,
+            } = acting.read(&format!("/administrators/{id}/permissions"), |g, me| {
+                Ok(Held {
+                    permissions: g.permissions_of(me, &id)?,
+                    grants: g.grants_as(me, &id)?,
+                })
+            })?;
             let value = json!({"grants": grants, "permissions": held});
             shown(acting.json(), &value, || {
                 let mut out = String::new();
@@ -199,6 +237,9 @@ pub fn admin(command: AdminCommand) -> Result<ExitCode, CliError> {
                 }
                 out
             })
+        }
+        AdminCommand::Invite { acting, id, out } => {
+            super::session::invite(&acting, &id, out.as_deref())
         }
         AdminCommand::Password {
             state,
@@ -215,7 +256,7 @@ fn password(state: &StateArgs, id: &str, file: &Path) -> Result<ExitCode, CliErr
         return Err(format!("administrator `{id}` does not exist").into());
     }
     let password = read_password(file)?;
-    portcullis_server::credentials::set_password(&state.state, id, &password)?;
+    portcullis_server::credentials::set_password(state.dir()?, id, &password)?;
     shown(state.json, &json!({"administrator": id}), || {
         format!("`{id}` may now sign in to `portcullis serve` with that password\n")
     })
@@ -230,7 +271,17 @@ fn notify(
 ) -> Result<ExitCode, CliError> {
     let kind = portcullis_governance::RequestKind::from(kind);
     let Channels { email, sms } = channels;
-    acting.open()?.set_notify(acting.id(), id, kind, channels)?;
+    acting.run(
+        |g, me| g.set_notify(me, id, kind, channels),
+        |c| {
+            c.send::<serde_json::Value>(
+                "PUT",
+                &format!("/administrators/{id}/notifications/{}", kind.as_str()),
+                &channels,
+            )
+            .map(|_| ())
+        },
+    )?;
     let value = json!({"admin": id, "kind": kind, "email": email, "sms": sms});
     shown(acting.json(), &value, || {
         let channels = match (email, sms) {
@@ -259,13 +310,26 @@ pub fn role(command: RoleCommand) -> Result<ExitCode, CliError> {
                 name,
                 permissions,
             };
-            acting.open()?.define_role(acting.id(), role.clone())?;
+            let body = RoleBody {
+                organization: role.organization.clone(),
+                name: role.name.clone(),
+                permissions: role.permissions.clone(),
+            };
+            let path = format!("/roles/{}", role.id);
+            let saved = role.clone();
+            acting.run(
+                |g, me| g.define_role(me, saved),
+                |c| c.send::<serde_json::Value>("PUT", &path, &body).map(|_| ()),
+            )?;
             shown(acting.json(), &role, || {
                 format!("role `{}` defined in `{}`\n", role.id, role.organization)
             })
         }
         RoleCommand::List { state } => {
-            let roles = crate::state::open(&state)?.roles()?;
+            let roles: Vec<RoleRecord> = match state.remote()? {
+                Some(client) => client.get("/roles")?,
+                None => crate::state::open(&state)?.roles()?,
+            };
             shown(state.json, &roles, || {
                 roles.iter().map(text::role).collect()
             })
@@ -285,17 +349,21 @@ pub fn change_grant(args: GrantArgs, change: Change) -> Result<ExitCode, CliErro
             (None, None) => Grantable::Role(String::new()),
         },
     };
-    let mut gov = args.acting.open()?;
-    let (done, to) = match change {
-        Change::Grant => {
-            gov.grant(args.acting.id(), grant.clone())?;
-            ("granted", "to")
-        }
-        Change::Revoke => {
-            gov.revoke(args.acting.id(), grant.clone())?;
-            ("revoked", "from")
-        }
+    let given = grant.clone();
+    let (done, to, path) = match change {
+        Change::Grant => ("granted", "to", "/grants"),
+        Change::Revoke => ("revoked", "from", "/grants/revoke"),
     };
+    args.acting.run(
+        |g, me| match change {
+            Change::Grant => g.grant(me, given),
+            Change::Revoke => g.revoke(me, given),
+        },
+        |c| {
+            c.send::<serde_json::Value>("POST", path, &grant)
+                .map(|_| ())
+        },
+    )?;
     shown(args.acting.json(), &grant, || {
         format!(
             "{done} {} {to} `{}` in `{}`\n",

@@ -5,12 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use portcullis_engine::model::{FileRule, MaintenanceMode, Timestamp};
-use portcullis_governance::{ApproveOptions, Matching, ScopeKind};
+use portcullis_governance::{Approved, RequestRecord, ScopeKind, Suggestion};
+use portcullis_server::api::{ApproveBody, MatchKind};
 use serde_json::json;
 
 use super::notify::deliver_now;
 use super::text;
-use crate::common::shown;
+use crate::common::{field, shown};
 use crate::error::CliError;
 use crate::state::{open, Acting, StateArgs};
 
@@ -134,45 +135,76 @@ impl From<ModeArg> for MaintenanceMode {
     }
 }
 
-/// `--match` with `--rule`, as the approval's matching.
-fn matching(matching: MatchArg, rule: Option<String>) -> Result<Matching, CliError> {
-    Ok(match (matching, rule) {
-        (MatchArg::Custom, Some(rule)) => Matching::Custom(
-            serde_json::from_str::<FileRule>(&rule)
-                .map_err(|e| format!("--rule: not a file rule: {e}"))?,
-        ),
-        (MatchArg::Custom, None) => return Err("--match custom needs --rule JSON".into()),
+/// The approval asked for, as the API takes it (and local mode turns into options).
+fn approve_body(args: &ApproveArgs) -> Result<ApproveBody, CliError> {
+    let rule = args
+        .rule
+        .as_deref()
+        .map(|rule| {
+            serde_json::from_str::<FileRule>(rule)
+                .map_err(|e| format!("--rule: not a file rule: {e}"))
+        })
+        .transpose()?;
+    let matching = match args.matching {
+        MatchArg::Hash => MatchKind::Hash,
+        MatchArg::Certificate => MatchKind::Certificate,
+        MatchArg::CertificatePath => MatchKind::CertificatePath,
+        MatchArg::Path => MatchKind::Path,
+        MatchArg::Custom => MatchKind::Custom,
+    };
+    match (matching, &rule) {
+        (MatchKind::Custom, None) => return Err("--match custom needs --rule JSON".into()),
+        (MatchKind::Custom, Some(_)) | (_, None) => {}
         (_, Some(_)) => return Err("--rule goes with --match custom".into()),
-        (MatchArg::Hash, None) => Matching::Hash,
-        (MatchArg::Certificate, None) => Matching::Certificate,
-        (MatchArg::CertificatePath, None) => Matching::CertificatePath,
-        (MatchArg::Path, None) => Matching::Path,
+    }
+    Ok(ApproveBody {
+        scope: Some(args.scope.into()),
+        target: args.target.clone(),
+        matching,
+        rule,
+        application: args.application.clone(),
+        name: args.name.clone(),
+        elevate: args.elevate,
+        expires: args.expires,
+        justification: args.justification.clone(),
+        position: args.position,
     })
 }
 
 /// `approve`: writes the policy, deploys it, proves the execution is allowed.
 pub fn approve(args: ApproveArgs) -> Result<ExitCode, CliError> {
-    let mut options = ApproveOptions::new(args.scope.into(), matching(args.matching, args.rule)?);
-    options.target = args.target;
-    options.application = args.application;
-    options.application_name = args.name;
-    options.elevate = args.elevate;
-    options.expires = args.expires;
-    options.justification = args.justification;
-    options.position = args.position;
-    let mut gov = args.acting.open()?;
-    let approved = gov.approve(args.acting.id(), args.id, options)?;
-    deliver_now(&mut gov);
+    let body = approve_body(&args)?;
+    let options = body.clone().options()?;
+    let id = args.id;
+    let approved: Approved = args.acting.run(
+        |g, me| {
+            let approved = g.approve(me, id, options)?;
+            deliver_now(g);
+            Ok(approved)
+        },
+        |c| c.send("POST", &format!("/requests/{id}/approve"), &body),
+    )?;
     shown(args.acting.json(), &approved, || {
-        text::approved(args.id, &approved)
+        text::approved(id, &approved)
     })
 }
 
 /// `reject`
 pub fn reject(acting: &Acting, id: i64, reason: &str) -> Result<ExitCode, CliError> {
-    let mut gov = acting.open()?;
-    let request = gov.reject(acting.id(), id, reason)?;
-    deliver_now(&mut gov);
+    let request: RequestRecord = acting.run(
+        |g, me| {
+            let request = g.reject(me, id, reason)?;
+            deliver_now(g);
+            Ok(request)
+        },
+        |c| {
+            c.send(
+                "POST",
+                &format!("/requests/{id}/reject"),
+                &json!({"reason": reason}),
+            )
+        },
+    )?;
     shown(acting.json(), &request, || {
         format!("request {id} rejected: {reason}\n")
     })
@@ -190,7 +222,7 @@ pub fn expire(state: &StateArgs) -> Result<ExitCode, CliError> {
 
 /// `suggestions`
 pub fn suggestions(acting: &Acting) -> Result<ExitCode, CliError> {
-    let suggestions = acting.open()?.suggestions(acting.id())?;
+    let suggestions: Vec<Suggestion> = acting.read("/suggestions", |g, me| g.suggestions(me))?;
     shown(acting.json(), &suggestions, || {
         if suggestions.is_empty() {
             return "no suggestions\n".to_owned();
@@ -201,14 +233,24 @@ pub fn suggestions(acting: &Acting) -> Result<ExitCode, CliError> {
 
 /// `maintenance`
 pub fn maintenance(args: MaintenanceArgs) -> Result<ExitCode, CliError> {
-    let mut gov = args.acting.open()?;
     let setting = match (args.end, args.mode, args.until) {
         (true, _, _) => None,
         (false, Some(mode), Some(until)) => Some((MaintenanceMode::from(mode), until)),
         _ => return Err("give --mode and --until, or --end".into()),
     };
     let computer = args.computer;
-    let version = gov.set_maintenance(args.acting.id(), &computer, setting)?;
+    let path = format!("/computers/{computer}/maintenance");
+    let answer: serde_json::Value = args.acting.run(
+        |g, me| {
+            let version = g.set_maintenance(me, &computer, setting)?;
+            Ok(json!({"computer": computer, "version": version}))
+        },
+        |c| match setting {
+            Some((mode, until)) => c.send("PUT", &path, &json!({"mode": mode, "until": until})),
+            None => c.delete(&path),
+        },
+    )?;
+    let version = field(&answer, "version").as_i64().unwrap_or_default();
     shown(
         args.acting.json(),
         &json!({"computer": computer, "version": version}),

@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use portcullis_engine::model::{Sha256, Timestamp};
-use portcullis_governance::{AuditLog, AuditQuery, Checkpoint};
+use portcullis_governance::{AuditBreak, AuditLog, AuditQuery, AuditRecord, Checkpoint};
 use serde_json::json;
 
 use super::text;
-use crate::common::{print_either, read, shown, to_json};
+use crate::common::{field, print_either, read, shown, to_json};
 use crate::error::CliError;
 use crate::state::Acting;
 
@@ -88,7 +88,22 @@ pub fn run(command: AuditCommand) -> Result<ExitCode, CliError> {
         AuditCommand::Verify { acting, checkpoint } => verify(&acting, checkpoint.as_deref()),
         AuditCommand::Checkpoint { acting, out } => checkpoint(&acting, out.as_deref()),
         AuditCommand::Reanchor { acting, reason } => {
-            let problems = acting.open()?.reanchor_audit(acting.id(), &reason)?;
+            #[derive(serde::Deserialize)]
+            struct Reanchored {
+                reanchored: Vec<AuditBreak>,
+            }
+            let problems = acting
+                .write(
+                    "POST",
+                    "/audit/reanchor",
+                    &json!({"reason": reason}),
+                    |g, me| {
+                        Ok(Reanchored {
+                            reanchored: g.reanchor_audit(me, &reason)?,
+                        })
+                    },
+                )?
+                .reanchored;
             shown(acting.json(), &json!({"reanchored": problems}), || {
                 let mut out =
                     String::from("the audit is re-anchored; this entry records what was found:\n");
@@ -103,7 +118,6 @@ pub fn run(command: AuditCommand) -> Result<ExitCode, CliError> {
 
 fn search(args: SearchArgs) -> Result<ExitCode, CliError> {
     let acting = &args.acting;
-    let mut gov = acting.open()?;
     let query = AuditQuery {
         log: Some(if args.system {
             AuditLog::System
@@ -118,7 +132,23 @@ fn search(args: SearchArgs) -> Result<ExitCode, CliError> {
         since: args.since,
         until: args.until,
     };
-    let entries = gov.search_audit(acting.id(), &query)?;
+    let path = format!(
+        "/audit{}",
+        portcullis_server::client::query(&[
+            (
+                "log",
+                Some(if args.system { "system" } else { "unified" }.to_owned())
+            ),
+            ("organization", query.organization.clone()),
+            ("computer", query.computer.clone()),
+            ("user", query.user.clone()),
+            ("sha256", query.sha256.map(|s| s.to_string())),
+            ("kind", query.kind.clone()),
+            ("since", query.since.map(|t| t.to_string())),
+            ("until", query.until.map(|t| t.to_string())),
+        ])
+    );
+    let entries: Vec<AuditRecord> = acting.read(&path, |g, me| g.search_audit(me, &query))?;
     shown(acting.json(), &entries, || {
         if entries.is_empty() {
             return "no entries\n".to_owned();
@@ -129,16 +159,34 @@ fn search(args: SearchArgs) -> Result<ExitCode, CliError> {
 
 /// `audit verify`: exit 1 when the audit is broken.
 fn verify(acting: &Acting, checkpoint: Option<&Path>) -> Result<ExitCode, CliError> {
-    let mut gov = acting.open()?;
-    let result = match checkpoint {
-        None => gov.verify_audit_as(acting.id()),
-        Some(path) => {
+    let given = checkpoint
+        .map(|path| {
             let text = read(path)?;
-            let checkpoint: Checkpoint = serde_json::from_str(&text)
-                .map_err(|e| format!("`{}`: not a checkpoint: {e}", path.display()))?;
-            gov.verify_audit_extends_as(acting.id(), &checkpoint)
-        }
-    };
+            serde_json::from_str::<Checkpoint>(&text)
+                .map_err(|e| CliError::from(format!("`{}`: not a checkpoint: {e}", path.display())))
+        })
+        .transpose()?;
+    let result = acting.run(
+        |g, me| match &given {
+            None => g.verify_audit_as(me),
+            Some(checkpoint) => g.verify_audit_extends_as(me, checkpoint),
+        },
+        |c| {
+            let verdict: serde_json::Value = match &given {
+                None => c.get("/audit/verify")?,
+                Some(checkpoint) => c.send("POST", "/audit/verify", checkpoint)?,
+            };
+            match field(&verdict, "verified").as_u64() {
+                Some(count) => Ok(Ok(usize::try_from(count).unwrap_or(usize::MAX))),
+                None => serde_json::from_value(field(&verdict, "broken").clone())
+                    .map(Err)
+                    .map_err(|e| portcullis_server::ClientError::Answer {
+                        what: "GET /audit/verify".to_owned(),
+                        reason: e.to_string(),
+                    }),
+            }
+        },
+    );
     match result? {
         Ok(count) => shown(acting.json(), &json!({"verified": count}), || {
             let extends = checkpoint
@@ -157,7 +205,8 @@ fn verify(acting: &Acting, checkpoint: Option<&Path>) -> Result<ExitCode, CliErr
 
 /// `audit checkpoint`: to standard output, or to a file.
 fn checkpoint(acting: &Acting, out: Option<&Path>) -> Result<ExitCode, CliError> {
-    let checkpoint = acting.open()?.audit_checkpoint_as(acting.id())?;
+    let checkpoint: Checkpoint =
+        acting.read("/audit/checkpoint", |g, me| g.audit_checkpoint_as(me))?;
     let text = to_json(&checkpoint, true)?;
     match out {
         Some(path) => {

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use portcullis_governance::{AdminRecord, Governance, Settings};
+use portcullis_governance::{AdminRecord, DeployRecord, Governance, Settings};
 use serde_json::json;
 
 use super::text;
-use crate::common::{parse_bundle, read_password, shown};
+use crate::common::{field, parse_bundle, read_password, shown};
 use crate::error::CliError;
 use crate::state::{open, Acting, StateArgs};
 
@@ -79,20 +79,17 @@ pub fn init(args: InitArgs) -> Result<ExitCode, CliError> {
         .map(read_password)
         .transpose()?;
     let state = &args.state;
-    let gov = Governance::init_dir_with_key(
-        &state.state,
-        state.audit_key.as_deref(),
-        parsed,
-        first.clone(),
-    )?;
+    let dir = state.dir()?;
+    let gov =
+        Governance::init_dir_with_key(dir, state.audit_key.as_deref(), parsed, first.clone())?;
     if let Some(password) = password {
-        portcullis_server::credentials::set_password(&state.state, &first.id, &password)?;
+        portcullis_server::credentials::set_password(dir, &first.id, &password)?;
     }
-    let value = json!({"state": state.state, "version": gov.version(), "administrator": first.id});
+    let value = json!({"state": dir, "version": gov.version(), "administrator": first.id});
     shown(state.json, &value, || {
         format!(
             "initialized `{}` at bundle version {}; `{}` is Super Admin on every top-level organization\n",
-            state.state.display(),
+            dir.display(),
             gov.version(),
             first.id
         )
@@ -101,10 +98,15 @@ pub fn init(args: InitArgs) -> Result<ExitCode, CliError> {
 
 /// `deploy`
 pub fn deploy(acting: &Acting, bundle: &Path) -> Result<ExitCode, CliError> {
-    let mut gov = acting.open()?;
     let parsed = parse_bundle(bundle)?;
     let reason = format!("deploy {}", bundle.display());
-    let version = gov.deploy(acting.id(), parsed, &reason)?;
+    let version = match acting.state.remote()? {
+        Some(client) => {
+            let answer: serde_json::Value = client.send("POST", "/deploys", &parsed)?;
+            field(&answer, "version").as_i64().unwrap_or_default()
+        }
+        None => acting.open()?.deploy(acting.id(), parsed, &reason)?,
+    };
     shown(acting.json(), &json!({"version": version}), || {
         format!("deployed as bundle version {version}\n")
     })
@@ -112,7 +114,11 @@ pub fn deploy(acting: &Acting, bundle: &Path) -> Result<ExitCode, CliError> {
 
 /// `rollback`
 pub fn rollback(acting: &Acting, to: Option<i64>) -> Result<ExitCode, CliError> {
-    let version = acting.open()?.rollback(acting.id(), to)?;
+    let answer: serde_json::Value =
+        acting.write("POST", "/rollback", &json!({"to": to}), |g, me| {
+            Ok(json!({"version": g.rollback(me, to)?}))
+        })?;
+    let version = field(&answer, "version").as_i64().unwrap_or_default();
     shown(acting.json(), &json!({"version": version}), || {
         format!("rolled back; now at bundle version {version}\n")
     })
@@ -120,7 +126,10 @@ pub fn rollback(acting: &Acting, to: Option<i64>) -> Result<ExitCode, CliError> 
 
 /// `history`: the last 50 deploys.
 pub fn history(state: &StateArgs) -> Result<ExitCode, CliError> {
-    let history = open(state)?.deploys(50)?;
+    let history: Vec<DeployRecord> = match state.remote()? {
+        Some(client) => client.get("/deploys?limit=50")?,
+        None => open(state)?.deploys(50)?,
+    };
     shown(state.json, &history, || {
         history
             .iter()
@@ -137,12 +146,27 @@ pub fn history(state: &StateArgs) -> Result<ExitCode, CliError> {
 /// `settings`: shows them, after applying `--set` when given.
 pub fn settings(args: SettingsArgs) -> Result<ExitCode, CliError> {
     let acting = &args.acting;
-    let mut gov = acting.open()?;
-    let mut settings = gov.settings_for(&args.org)?;
-    if !args.set.is_empty() {
-        settings = changed(&settings, &args.set)?;
-        gov.set_settings(acting.id(), &args.org, settings.clone())?;
-    }
+    let path = format!("/organizations/{}/settings", args.org);
+    let settings = acting.run(
+        |g, me| {
+            let mut settings = g.settings_for(&args.org)?;
+            if !args.set.is_empty() {
+                settings = changed(&settings, &args.set)
+                    .map_err(|e| portcullis_governance::Error::Invalid(e.to_string()))?;
+                g.set_settings(me, &args.org, settings.clone())?;
+            }
+            Ok(settings)
+        },
+        |c| {
+            let current: Settings = c.get(&path)?;
+            if args.set.is_empty() {
+                return Ok(current);
+            }
+            let new = changed(&current, &args.set)
+                .map_err(|e| portcullis_server::ClientError::Setup(e.to_string()))?;
+            c.send("PATCH", &path, &new)
+        },
+    )?;
     shown(acting.json(), &settings, || {
         text::settings(&args.org, &settings)
     })

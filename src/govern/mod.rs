@@ -11,6 +11,7 @@ mod audit;
 mod deploy;
 mod notify;
 mod requests;
+mod session;
 mod text;
 
 use std::path::PathBuf;
@@ -103,6 +104,12 @@ pub enum GovernCommand {
     Audit(audit::AuditCommand),
     /// List the permission catalogue.
     Permissions,
+    /// API tokens for a server: sign in and make one, list or revoke yours.
+    #[command(subcommand)]
+    Token(session::TokenCommand),
+    /// Accept an invitation to a server: set your password.
+    #[command(subcommand)]
+    Invitation(session::InvitationCommand),
 }
 
 /// Runs one governance command.
@@ -128,5 +135,7 @@ pub fn run(command: GovernCommand) -> Result<ExitCode, CliError> {
         GovernCommand::Notify(command) => notify::run(command),
         GovernCommand::Audit(command) => audit::run(command),
         GovernCommand::Permissions => admin::permissions(),
+        GovernCommand::Token(command) => session::token(command),
+        GovernCommand::Invitation(command) => session::invitation(command),
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use portcullis_governance::{Governance, NotifyConfig};
+use portcullis_governance::{Governance, NotifyConfig, OutboxRecord};
 use serde_json::json;
 
 use super::text;
@@ -48,9 +48,10 @@ pub fn run(command: NotifyCommand) -> Result<ExitCode, CliError> {
             let text = read(&file)?;
             let config: NotifyConfig =
                 serde_json::from_str(&text).map_err(|e| format!("`{}`: {e}", file.display()))?;
-            acting
-                .open()?
-                .configure_notifications(acting.id(), config)?;
+            acting.write("PUT", "/notifications/config", &config, |g, me| {
+                g.configure_notifications(me, config.clone())
+                    .map(|()| json!({"configured": true}))
+            })?;
             shown(acting.json(), &json!({"configured": true}), || {
                 "notification delivery configured\n".to_owned()
             })
@@ -65,7 +66,8 @@ pub fn run(command: NotifyCommand) -> Result<ExitCode, CliError> {
             })
         }
         NotifyCommand::Outbox { acting } => {
-            let outbox = acting.open()?.outbox(acting.id(), None)?;
+            let outbox: Vec<OutboxRecord> =
+                acting.read("/notifications/outbox", |g, me| g.outbox(me, None))?;
             shown(acting.json(), &outbox, || {
                 if outbox.is_empty() {
                     return "the outbox is empty\n".to_owned();

@@ -9,12 +9,13 @@ use portcullis_engine::plugin::{
     apply_rules, ApprovalReviewer, Execution, Hook, RulePlugin, RuledDecision,
 };
 use portcullis_engine::Event;
-use portcullis_governance::{FileRequest, Governance, RequestKind, RequestState};
+use portcullis_governance::{FileRequest, Governance, RequestKind, RequestRecord, RequestState};
+use portcullis_server::Client;
 use serde_json::json;
 
 use super::notify::deliver_now;
 use super::text;
-use crate::common::{read_event, shown};
+use crate::common::{field, read_event, shown};
 use crate::error::CliError;
 use crate::plugin::state_plugins;
 use crate::state::{open, Acting, StateArgs};
@@ -86,6 +87,17 @@ pub enum StatusArg {
 }
 
 impl StatusArg {
+    /// The name the API takes.
+    fn name(self) -> &'static str {
+        match self {
+            StatusArg::Pending => "pending",
+            StatusArg::Approved => "approved",
+            StatusArg::Rejected => "rejected",
+            StatusArg::Expired => "expired",
+            StatusArg::All => "all",
+        }
+    }
+
     fn state(self) -> Option<RequestState> {
         match self {
             StatusArg::Pending => Some(RequestState::Pending),
@@ -140,8 +152,16 @@ impl std::str::FromStr for RequestRef {
 
 /// `decide`: the decision on the state's policies and rule plugins, audited.
 pub fn decide(state: &StateArgs, event: &Path) -> Result<ExitCode, CliError> {
-    let mut gov = open(state)?;
     let event = read_event(event)?;
+    if let Some(client) = state.remote()? {
+        let ruled = RuledDecision {
+            decision: client.send("POST", "/decisions", &event)?,
+            denied_by: None,
+            failures: Vec::new(),
+        };
+        return shown(state.json, &ruled.decision, || text::ruled_decision(&ruled));
+    }
+    let mut gov = open(state)?;
     let ruled = decide_with_rules(&mut gov, &event)?;
     // The decision's own fields, plus what the rule plugins did when they did anything.
     let mut decision = serde_json::to_value(&ruled.decision)?;
@@ -191,12 +211,15 @@ fn decide_with_rules(gov: &mut Governance, event: &Event) -> Result<RuledDecisio
 
 /// `request`: files it, lets the approval plugins review it, sends what is due.
 pub fn file(args: RequestArgs) -> Result<ExitCode, CliError> {
-    let mut gov = open(&args.state)?;
     let event = read_event(&args.event)?;
     let attachment = match &args.attach {
         None => None,
         Some(path) => Some(read_attachment(path)?),
     };
+    if let Some(client) = args.state.remote()? {
+        return file_remote(&client, args, event, attachment);
+    }
+    let mut gov = open(&args.state)?;
     let request = gov.file_request(FileRequest {
         kind: args.kind.into(),
         event,
@@ -221,6 +244,30 @@ pub fn file(args: RequestArgs) -> Result<ExitCode, CliError> {
     })
 }
 
+/// `request --server`: the copy goes first as an upload, then the request names it.
+fn file_remote(
+    client: &Client,
+    args: RequestArgs,
+    event: Event,
+    attachment: Option<Vec<u8>>,
+) -> Result<ExitCode, CliError> {
+    let file = match attachment {
+        None => None,
+        Some(bytes) => {
+            let uploaded: serde_json::Value =
+                client.send_raw("PUT", "/uploads", "application/octet-stream", &bytes)?;
+            Some(field(&uploaded, "sha256").clone())
+        }
+    };
+    let body = json!({
+        "kind": RequestKind::from(args.kind), "event": event, "message": args.message,
+        "email": args.email, "file": file,
+    });
+    let request: RequestRecord = client.send("POST", "/requests", &body)?;
+    let filed = json!({"request": request, "review": null});
+    shown(args.state.json, &filed, || text::filed(&request, None))
+}
+
 fn read_attachment(path: &Path) -> Result<Vec<u8>, CliError> {
     let meta = std::fs::metadata(path).map_err(CliError::read(path))?;
     if !meta.is_file() {
@@ -242,7 +289,8 @@ fn read_attachment(path: &Path) -> Result<Vec<u8>, CliError> {
 pub fn run(command: RequestsCommand) -> Result<ExitCode, CliError> {
     match command {
         RequestsCommand::List { acting, status } => {
-            let list = acting.open()?.requests(acting.id(), status.state())?;
+            let path = format!("/requests?status={}", status.name());
+            let list = acting.read(&path, |g, me| g.requests(me, status.state()))?;
             shown(acting.json(), &list, || {
                 if list.is_empty() {
                     return "no requests\n".to_owned();
@@ -251,11 +299,15 @@ pub fn run(command: RequestsCommand) -> Result<ExitCode, CliError> {
             })
         }
         RequestsCommand::Show { acting, id } => {
-            let request = acting.open()?.request(acting.id(), id.0)?;
+            let request =
+                acting.read(&format!("/requests/{}", id.0), |g, me| g.request(me, id.0))?;
             shown(acting.json(), &request, || text::detail(&request))
         }
         RequestsCommand::File { acting, id, out } => {
-            let bytes = acting.open()?.request_file(acting.id(), id)?;
+            let bytes = acting.run(
+                |g, me| g.request_file(me, id),
+                |c| c.get_bytes(&format!("/requests/{id}/file")),
+            )?;
             std::fs::write(&out, &bytes).map_err(CliError::write(&out))?;
             shown(
                 acting.json(),

@@ -7,6 +7,7 @@
 //!   the differential test and the `eval_differential` fuzz target.
 //! - [`pe`]: small, valid PE images written byte by byte, for the identity tests and the
 //!   `pe_authenticode` seeds.
+//! - [`readme`]: the README's walk-throughs as commands with their promised output.
 //! - `fleet` (feature `fleet`): the generated fleet and the decision timer the fleet
 //!   benches share.
 //!
@@ -24,3 +25,4 @@ pub mod alloc;
 pub mod fleet;
 pub mod generate;
 pub mod pe;
+pub mod readme;

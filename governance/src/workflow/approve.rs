@@ -7,7 +7,7 @@ use portcullis_engine::model::{
     Application, CertificateCondition, FileRule, Policy, Scope, Timestamp,
 };
 use portcullis_engine::{Action, Bundle, DecisionRecord, Event, Outcome, Snapshot};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::access::{Act, Holdings, RequestKind, ScopeKind};
@@ -90,7 +90,7 @@ impl ApproveOptions {
 }
 
 /// A successful approval.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Approved {
     /// The request, now approved.
     pub request: RequestRecord,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use portcullis_engine::model::{Recipient, Sha256, Timestamp};
 use portcullis_engine::{DecisionRecord, Event, Outcome};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::access::{Act, RequestKind, ScopeKind};
@@ -37,7 +37,7 @@ pub struct FileRequest {
 
 /// The same software approved manually, one computer at a time, on enough computers
 /// that a wider policy would serve better.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suggestion {
     /// The organization.
     pub organization: String,

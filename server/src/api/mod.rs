@@ -21,7 +21,7 @@ pub use audit::ReanchorBody;
 pub use body::Body;
 pub use deploy::{MaintenanceBody, RollbackBody, BUNDLE_LIMIT};
 pub use filing::{sweep_uploads, uploads, FileBody};
-pub use requests::{ApproveBody, RejectBody};
+pub use requests::{ApproveBody, MatchKind, RejectBody};
 pub use session::{Invitation, NewToken, SignIn};
 
 /// Who may call an operation.
