@@ -49,6 +49,11 @@ impl Drop for Running {
 /// Single Computer in lakeside), `hank` (the same in harbor, another tenant), each with
 /// [`PASSWORD`]; request 1 filed from lakeside-fd-01.
 pub fn start() -> Fallible<Running> {
+    start_with(|_| {})
+}
+
+/// [`start`], with the server's configuration changed by `tune` first.
+pub fn start_with(tune: impl FnOnce(&mut ServeConfig)) -> Fallible<Running> {
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("state");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -83,7 +88,7 @@ pub fn start() -> Fallible<Running> {
     for id in ["root", "ann", "hank"] {
         credentials::set_password(&state, id, PASSWORD)?;
     }
-    serve(state, dir)
+    serve(state, dir, tune)
 }
 
 fn admin(id: &str, org: &str) -> AdminRecord {
@@ -96,10 +101,16 @@ fn admin(id: &str, org: &str) -> AdminRecord {
     }
 }
 
-fn serve(state: PathBuf, dir: tempfile::TempDir) -> Fallible<Running> {
+fn serve(
+    state: PathBuf,
+    dir: tempfile::TempDir,
+    tune: impl FnOnce(&mut ServeConfig),
+) -> Fallible<Running> {
     let mut config = ServeConfig::new(state.clone());
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.call_timeout = std::time::Duration::from_secs(3);
+    config.header_timeout = std::time::Duration::from_secs(2);
+    tune(&mut config);
     let (stop, stopped) = oneshot::channel::<()>();
     let (ready, bound) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {

@@ -1,20 +1,11 @@
 //! The API against a real server on loopback: signing in, sessions and CSRF, tokens,
 //! invitations, the approval workflow, every operation without credentials and with
 //! another tenant's, and bad input.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    missing_docs
-)]
-
-mod support;
 
 use std::collections::BTreeMap;
 
+use super::support::{call, sign_in, start, token, Auth, Fallible, PASSWORD};
 use serde_json::{json, Value};
-use support::{call, sign_in, start, token, Auth, Fallible, PASSWORD};
 
 #[test]
 fn an_approval_through_the_api_allows_the_execution_and_is_refused_to_another_tenant() -> Fallible {
@@ -467,7 +458,7 @@ fn the_committed_openapi_document_is_the_one_served() -> Fallible {
     let on_disk = std::fs::read_to_string(&committed).unwrap_or_default();
     assert!(
         on_disk == text,
-        "docs/openapi.json is stale; run `PORTCULLIS_BLESS=1 cargo test -p portcullis-server --test api the_committed_openapi`"
+        "docs/openapi.json is stale; run `PORTCULLIS_BLESS=1 cargo test -p portcullis-server --test server the_committed_openapi`"
     );
     Ok(())
 }
@@ -484,7 +475,7 @@ fn a_request_filed_through_the_api_carries_its_streamed_copy() -> Fallible {
     assert_eq!(decided.status, 200, "{decided:?}");
     assert_eq!(decided.json()["decision"], "deny");
 
-    let uploaded = support::call_bytes("PUT", &server.url("/uploads"), &ann, &copy)?;
+    let uploaded = super::support::call_bytes("PUT", &server.url("/uploads"), &ann, &copy)?;
     assert_eq!(uploaded.status, 201, "{uploaded:?}");
     let sha = uploaded.json()["sha256"]
         .as_str()
