@@ -38,6 +38,12 @@ CREATE TABLE IF NOT EXISTS tokens (
     last_used INTEGER,
     UNIQUE (admin, name)
 );
+CREATE TABLE IF NOT EXISTS totp (
+    admin     TEXT PRIMARY KEY,
+    secret    TEXT NOT NULL,
+    active    INTEGER NOT NULL,
+    last_step INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS invitations (
     digest     TEXT PRIMARY KEY,
     admin      TEXT NOT NULL,
@@ -56,6 +62,17 @@ pub struct Session {
     pub csrf: String,
     /// When it ends (Unix seconds).
     pub expires: i64,
+}
+
+/// An administrator's second factor.
+#[derive(Debug, Clone)]
+pub struct Totp {
+    /// The secret (base32).
+    pub secret: String,
+    /// Whether sign-ins need it (once a code confirmed it).
+    pub active: bool,
+    /// The last time step a code was used for.
+    pub last_step: i64,
 }
 
 /// What an administrator sees of one of their API tokens (never the token itself).
@@ -243,13 +260,69 @@ impl Credentials {
     /// Forgets every credential of `admin` (when they are deleted).
     pub fn forget(&mut self, admin: &str) -> Result<(), ServerError> {
         let tx = self.conn.transaction()?;
-        for table in ["passwords", "sessions", "tokens", "invitations"] {
+        for table in ["passwords", "sessions", "tokens", "invitations", "totp"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE admin = ?1"),
                 params![admin],
             )?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Starts setting up a second factor for `admin`: a new secret, not yet required
+    /// (until a code confirms it). Refused while one is active.
+    pub fn totp_begin(&mut self, admin: &str, secret: &str) -> Result<(), ServerError> {
+        if self.totp(admin)?.is_some_and(|t| t.active) {
+            return Err(ServerError::Conflict(format!(
+                "`{admin}` already signs in with a second factor; turn it off first"
+            )));
+        }
+        self.conn.execute(
+            "INSERT INTO totp (admin, secret, active, last_step) VALUES (?1, ?2, 0, 0)
+             ON CONFLICT (admin) DO UPDATE SET secret = excluded.secret, active = 0, last_step = 0",
+            params![admin, secret],
+        )?;
+        Ok(())
+    }
+
+    /// `admin`'s second factor, set up or active.
+    pub fn totp(&self, admin: &str) -> Result<Option<Totp>, ServerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT secret, active, last_step FROM totp WHERE admin = ?1",
+                params![admin],
+                |r| {
+                    Ok(Totp {
+                        secret: r.get(0)?,
+                        active: r.get::<_, i64>(1)? != 0,
+                        last_step: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Uses the code of `step` (and, with `activate`, makes the factor required):
+    /// whether it was not used before. A code works once.
+    pub fn totp_use(
+        &mut self,
+        admin: &str,
+        step: i64,
+        activate: bool,
+    ) -> Result<bool, ServerError> {
+        Ok(self.conn.execute(
+            "UPDATE totp SET last_step = ?2, active = CASE WHEN ?3 THEN 1 ELSE active END
+             WHERE admin = ?1 AND last_step < ?2",
+            params![admin, step, activate],
+        )? > 0)
+    }
+
+    /// Turns `admin`'s second factor off.
+    pub fn totp_remove(&mut self, admin: &str) -> Result<(), ServerError> {
+        self.conn
+            .execute("DELETE FROM totp WHERE admin = ?1", params![admin])?;
         Ok(())
     }
 
@@ -294,6 +367,8 @@ impl Credentials {
             ));
         };
         store_password(&tx, &admin, hash, now)?;
+        // A reset is also for an administrator who lost their second factor.
+        tx.execute("DELETE FROM totp WHERE admin = ?1", params![admin])?;
         tx.commit()?;
         Ok(admin)
     }

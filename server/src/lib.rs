@@ -29,6 +29,7 @@ mod listen;
 pub mod openapi;
 mod problem;
 pub mod secret;
+pub mod totp;
 
 pub use app::{App, Settings};
 pub use client::{Client, ClientError};

@@ -127,7 +127,10 @@ fn schemas() -> Value {
         "Problem": {"type": "object", "properties": {
             "type": text, "title": text, "status": {"type": "integer"}, "detail": text}},
         "SignIn": {"type": "object", "required": ["admin", "password"], "additionalProperties": false,
-            "properties": {"admin": text, "password": text}},
+            "properties": {"admin": text, "password": text,
+                "totp": {"type": "string", "description": "the one-time code, for an administrator with a second factor"}}},
+        "Code": {"type": "object", "required": ["code"], "additionalProperties": false,
+            "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}}},
         "NewToken": {"type": "object", "required": ["name"], "additionalProperties": false,
             "properties": {"name": text}},
         "Invitation": {"type": "object", "required": ["invitation", "password"], "additionalProperties": false,
@@ -183,6 +186,7 @@ fn example(schema: &str) -> Value {
     match schema {
         "SignIn" => json!({"admin": "ann", "password": "correct horse battery staple"}),
         "NewToken" => json!({"name": "laptop"}),
+        "Code" => json!({"code": "287082"}),
         "Invitation" => json!({"invitation": "pci_…", "password": "a brand new passphrase"}),
         "RejectBody" => json!({"reason": "use the approved label printer instead"}),
         "ApproveBody" => json!({"scope": "computer", "match": "hash"}),

@@ -31,6 +31,10 @@ pub enum Authentication {
     Invited,
     /// A password was set through an invitation.
     PasswordSet,
+    /// A second factor was confirmed and is now required.
+    SecondFactorOn,
+    /// A second factor was turned off.
+    SecondFactorOff,
 }
 
 impl Authentication {
@@ -45,6 +49,8 @@ impl Authentication {
             Authentication::TokenRevoked => "token-revoke",
             Authentication::Invited => "invite",
             Authentication::PasswordSet => "password-set",
+            Authentication::SecondFactorOn => "second-factor-on",
+            Authentication::SecondFactorOff => "second-factor-off",
         }
     }
 }

@@ -22,7 +22,7 @@ pub use body::Body;
 pub use deploy::{MaintenanceBody, RollbackBody, BUNDLE_LIMIT};
 pub use filing::{sweep_uploads, uploads, FileBody};
 pub use requests::{ApproveBody, MatchKind, RejectBody};
-pub use session::{Invitation, NewToken, SignIn};
+pub use session::{Code, Invitation, NewToken, SignIn};
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +116,21 @@ pub fn operations() -> Vec<(Operation, MethodRouter<App>)> {
             op!(DELETE "/session" "signOut", Admin, Nothing, Empty, &[],
                 "End the calling session"),
             delete(session::sign_out),
+        ),
+        (
+            op!(POST "/totp" "beginSecondFactor", Admin, Nothing, Json, &[],
+                "Start a second factor (TOTP): its secret and otpauth URI; required once confirmed"),
+            post(session::totp_begin),
+        ),
+        (
+            op!(POST "/totp/confirm" "confirmSecondFactor", Admin, Json("Code"), Json, &[],
+                "Confirm the second factor with a code; sign-ins need a code from then on"),
+            post(session::totp_confirm),
+        ),
+        (
+            op!(POST "/totp/disable" "disableSecondFactor", Admin, Json("Code"), Json, &[],
+                "Turn the second factor off with a current code"),
+            post(session::totp_disable),
         ),
         (
             op!(GET "/tokens" "listTokens", Admin, Nothing, Json, &[],

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::Body;
 use crate::app::{unix_now, App};
 use crate::auth::{session_clear_cookie, session_cookie, session_set_cookie, Admin, Peer, Via};
-use crate::{secret, ServerError};
+use crate::{secret, totp, ServerError};
 
 /// What signing in takes.
 #[derive(Debug, Deserialize)]
@@ -21,6 +21,17 @@ pub struct SignIn {
     pub admin: String,
     /// Their password.
     pub password: String,
+    /// The one-time code of their second factor, when they have one.
+    #[serde(default)]
+    pub totp: Option<String>,
+}
+
+/// A one-time code, to confirm or turn off a second factor.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Code {
+    /// The code the authenticator shows now.
+    pub code: String,
 }
 
 /// What making an API token takes.
@@ -76,15 +87,20 @@ pub async fn sign_in(
     .await
     .map_err(|e| ServerError::Internal(format!("password check: {e}")))?;
     if !good {
-        app.failed_sign_in(&body.admin, peer, now);
-        audit(
-            &app,
-            &body.admin,
-            Authentication::SignInFailed,
-            json!({"from": peer}),
-        )
-        .await?;
-        return Err(ServerError::Unauthenticated(WRONG.to_owned()));
+        return Err(failed(&app, &body.admin, peer, now, "password").await);
+    }
+    if let Some(refusal) = second_factor(&app, &body.admin, body.totp.as_deref(), now).await? {
+        return Err(match refusal {
+            Missing => {
+                // Counted like a failure, so that it cannot serve to try passwords.
+                app.failed_sign_in(&body.admin, peer, now);
+                ServerError::Unauthenticated(
+                    "a one-time code is needed too: give `totp`, from the administrator's authenticator"
+                        .to_owned(),
+                )
+            }
+            Wrong => failed(&app, &body.admin, peer, now, "second factor").await,
+        });
     }
     app.good_sign_in(&body.admin, peer);
     let lifetime = app.settings().session_lifetime;
@@ -106,6 +122,129 @@ pub async fn sign_in(
     .into_response();
     set_cookie(&mut response, &cookie)?;
     Ok(response)
+}
+
+/// A failed sign-in: counted, audited, and answered alike whatever failed.
+async fn failed(
+    app: &App,
+    admin: &str,
+    peer: std::net::IpAddr,
+    now: i64,
+    what: &str,
+) -> ServerError {
+    app.failed_sign_in(admin, peer, now);
+    let detail = json!({"from": peer, "failed": what});
+    if let Err(e) = audit(app, admin, Authentication::SignInFailed, detail).await {
+        return e;
+    }
+    ServerError::Unauthenticated(WRONG.to_owned())
+}
+
+/// Why a second factor stops a sign-in.
+enum SecondFactor {
+    /// The administrator has one and no code came.
+    Missing,
+    /// The code is wrong or was used before.
+    Wrong,
+}
+use SecondFactor::{Missing, Wrong};
+
+/// Checks the second factor of an administrator whose password was right.
+async fn second_factor(
+    app: &App,
+    admin: &str,
+    code: Option<&str>,
+    now: i64,
+) -> Result<Option<SecondFactor>, ServerError> {
+    let id = admin.to_owned();
+    let Some(totp) = app.credentials(move |c| c.totp(&id)).await? else {
+        return Ok(None);
+    };
+    if !totp.active {
+        return Ok(None);
+    }
+    let Some(code) = code else {
+        return Ok(Some(Missing));
+    };
+    let Some(step) = totp::verify(&totp.secret, code, now) else {
+        return Ok(Some(Wrong));
+    };
+    let id = admin.to_owned();
+    let fresh = app
+        .credentials(move |c| c.totp_use(&id, step, false))
+        .await?;
+    Ok((!fresh).then_some(Wrong))
+}
+
+/// `POST /totp`: a new second factor's secret, required once a code confirms it.
+pub async fn totp_begin(State(app): State<App>, admin: Admin) -> Result<Json<Value>, ServerError> {
+    let secret = totp::new_secret()?;
+    let (id, stored) = (admin.id.clone(), secret.clone());
+    app.credentials(move |c| c.totp_begin(&id, &stored)).await?;
+    Ok(Json(json!({
+        "secret": secret,
+        "uri": totp::uri("Portcullis", &admin.id, &secret),
+        "confirm": "POST /api/v1/totp/confirm with a code from the authenticator",
+    })))
+}
+
+/// `POST /totp/confirm`: the first code makes the second factor required.
+pub async fn totp_confirm(
+    State(app): State<App>,
+    admin: Admin,
+    Body(body): Body<Code>,
+) -> Result<Json<Value>, ServerError> {
+    let id = admin.id.clone();
+    let totp = app
+        .credentials(move |c| c.totp(&id))
+        .await?
+        .ok_or_else(|| ServerError::BadInput("start with POST /api/v1/totp".to_owned()))?;
+    let step = totp::verify(&totp.secret, &body.code, unix_now()).ok_or_else(|| {
+        ServerError::BadInput("the code does not match; check the authenticator's clock".to_owned())
+    })?;
+    let id = admin.id.clone();
+    if !app
+        .credentials(move |c| c.totp_use(&id, step, true))
+        .await?
+    {
+        return Err(ServerError::BadInput(
+            "that code was used already; wait for the next".to_owned(),
+        ));
+    }
+    audit(&app, &admin.id, Authentication::SecondFactorOn, json!({})).await?;
+    Ok(Json(json!({"admin": admin.id, "second_factor": true})))
+}
+
+/// `POST /totp/disable`: a current code turns the second factor off.
+pub async fn totp_disable(
+    State(app): State<App>,
+    admin: Admin,
+    Body(body): Body<Code>,
+) -> Result<Json<Value>, ServerError> {
+    let id = admin.id.clone();
+    let active = app
+        .credentials(move |c| c.totp(&id))
+        .await?
+        .filter(|t| t.active)
+        .ok_or_else(|| ServerError::BadInput(format!("`{}` has no second factor", admin.id)))?;
+    let good = totp::verify(&active.secret, &body.code, unix_now());
+    let id = admin.id.clone();
+    let fresh = match good {
+        Some(step) => {
+            app.credentials(move |c| c.totp_use(&id, step, false))
+                .await?
+        }
+        None => false,
+    };
+    if !fresh {
+        return Err(ServerError::BadInput(
+            "the code does not match, or was used already".to_owned(),
+        ));
+    }
+    let id = admin.id.clone();
+    app.credentials(move |c| c.totp_remove(&id)).await?;
+    audit(&app, &admin.id, Authentication::SecondFactorOff, json!({})).await?;
+    Ok(Json(json!({"admin": admin.id, "second_factor": false})))
 }
 
 /// An argon2id hash of a random secret nobody knows, verified against when an

@@ -524,3 +524,99 @@ fn a_request_filed_through_the_api_carries_its_streamed_copy() -> Fallible {
     );
     Ok(())
 }
+
+#[test]
+fn a_second_factor_once_confirmed_is_needed_at_every_sign_in_and_each_code_works_once() -> Fallible
+{
+    use portcullis_server::totp;
+    let server = start()?;
+    let ann = Auth::token(&token(&server, "ann")?);
+    let begun = call("POST", &server.url("/totp"), &ann, None)?;
+    assert_eq!(begun.status, 200, "{begun:?}");
+    let secret = begun.json()["secret"].as_str().ok_or("secret")?.to_owned();
+    assert!(begun.json()["uri"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("otpauth://totp/Portcullis:ann?secret="));
+    let code_at = |offset: i64| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        format!("{:06}", totp::code(&secret, now + offset).unwrap())
+    };
+    // Not yet confirmed: a password alone still signs in.
+    sign_in(&server, "ann")?;
+    let wrong = call(
+        "POST",
+        &server.url("/totp/confirm"),
+        &ann,
+        Some(r#"{"code": "000000"}"#),
+    )?;
+    let confirmed = if wrong.status == 200 {
+        wrong // one in a million: 000000 was the code
+    } else {
+        assert_eq!(wrong.status, 400, "{wrong:?}");
+        call(
+            "POST",
+            &server.url("/totp/confirm"),
+            &ann,
+            Some(&json!({"code": code_at(0)}).to_string()),
+        )?
+    };
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+
+    let attempt = |code: Option<String>| {
+        call(
+            "POST",
+            &server.url("/session"),
+            &Auth::default(),
+            Some(&json!({"admin": "ann", "password": PASSWORD, "totp": code}).to_string()),
+        )
+    };
+    let missing = attempt(None)?;
+    assert_eq!(missing.status, 401);
+    assert!(
+        missing.detail().contains("one-time code"),
+        "{}",
+        missing.detail()
+    );
+    let next = code_at(totp::STEP);
+    let good = attempt(Some(next.clone()))?;
+    assert_eq!(good.status, 200, "{good:?}");
+    let replayed = attempt(Some(next))?;
+    assert_eq!(replayed.status, 401, "a code works once");
+    assert!(
+        replayed.detail().contains("id or the password is wrong"),
+        "{}",
+        replayed.detail()
+    );
+
+    // An invitation (a reset) clears the second factor with the password.
+    let root = Auth::token(&token(&server, "root")?);
+    let invited = call(
+        "POST",
+        &server.url("/administrators/ann/invitation"),
+        &root,
+        None,
+    )?;
+    let invitation = invited.json()["invitation"]
+        .as_str()
+        .ok_or("invitation")?
+        .to_owned();
+    let accepted = call(
+        "POST",
+        &server.url("/invitations/accept"),
+        &Auth::default(),
+        Some(&json!({"invitation": invitation, "password": "after the lost phone"}).to_string()),
+    )?;
+    assert_eq!(accepted.status, 200);
+    let plain = call(
+        "POST",
+        &server.url("/session"),
+        &Auth::default(),
+        Some(r#"{"admin": "ann", "password": "after the lost phone"}"#),
+    )?;
+    assert_eq!(plain.status, 200, "{plain:?}");
+    Ok(())
+}
