@@ -35,6 +35,7 @@ mod permission;
 mod review;
 mod sqlite;
 mod store;
+mod view;
 mod workflow;
 
 pub use access::{Act, Holdings, OrgTree, Refused, RequestKind, ScopeKind};
@@ -51,6 +52,7 @@ pub use store::{
     Grant, Grantable, NewRequest, Notification, NotifySetting, OutboxRecord, OutboxState,
     PluginAttachment, RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
 };
+pub use view::computer_view;
 pub use workflow::{
     AdminChanges, ApproveOptions, Approved, Authentication, Clock, FileRequest, Governance,
     Matching, Suggestion, MAX_ATTACHMENT,

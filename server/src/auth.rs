@@ -45,6 +45,11 @@ impl FromRequestParts<App> for Admin {
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Admin, ServerError> {
         let now = unix_now();
         let admin = if let Some(token) = bearer(&parts.headers)? {
+            if token.starts_with(AGENT_PREFIX) {
+                return Err(ServerError::Forbidden(
+                    "an agent's credential cannot call an administrator's operation".to_owned(),
+                ));
+            }
             let id = app
                 .credentials(move |c| c.token_admin(&token, now))
                 .await?
@@ -133,6 +138,73 @@ fn check_csrf(headers: &HeaderMap, expected: &str) -> Result<(), ServerError> {
 
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The prefix of agent credentials.
+pub const AGENT_PREFIX: &str = "pca_";
+
+/// An enrolled agent: the computer it speaks for, and nothing else.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    /// Its computer's id.
+    pub computer: String,
+}
+
+impl FromRequestParts<App> for Agent {
+    type Rejection = ServerError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Agent, ServerError> {
+        let credential = bearer(&parts.headers)?
+            .filter(|t| t.starts_with(AGENT_PREFIX))
+            .ok_or_else(|| {
+                ServerError::Unauthenticated(
+                    "an agent's operation needs the agent's credential (`Bearer pca_…`)".to_owned(),
+                )
+            })?;
+        let computer = app
+            .credentials(move |c| c.agent(&credential))
+            .await?
+            .ok_or_else(|| {
+                ServerError::Unauthenticated(
+                    "the agent's credential is unknown or was revoked; enroll again".to_owned(),
+                )
+            })?;
+        let id = computer.clone();
+        let exists = app
+            .governance(move |g| Ok(g.bundle().computers.iter().any(|c| c.id == id)))
+            .await?;
+        if !exists {
+            return Err(ServerError::Unauthenticated(format!(
+                "computer `{computer}` is no longer in the tenancy"
+            )));
+        }
+        Ok(Agent { computer })
+    }
+}
+
+/// An administrator or an agent.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// An administrator.
+    Admin(Admin),
+    /// An agent.
+    Agent(Agent),
+}
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = ServerError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Caller, ServerError> {
+        if bearer(&parts.headers)?.is_some_and(|t| t.starts_with(AGENT_PREFIX)) {
+            Agent::from_request_parts(parts, app)
+                .await
+                .map(Caller::Agent)
+        } else {
+            Admin::from_request_parts(parts, app)
+                .await
+                .map(Caller::Admin)
+        }
+    }
 }
 
 /// The address the call came from.

@@ -44,6 +44,22 @@ CREATE TABLE IF NOT EXISTS totp (
     active    INTEGER NOT NULL,
     last_step INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS install_keys (
+    digest       TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    organization TEXT NOT NULL,
+    grp          TEXT,
+    created_by   TEXT NOT NULL,
+    created      INTEGER NOT NULL,
+    expires      INTEGER NOT NULL,
+    UNIQUE (organization, name)
+);
+CREATE TABLE IF NOT EXISTS agents (
+    digest   TEXT PRIMARY KEY,
+    computer TEXT NOT NULL UNIQUE,
+    enrolled INTEGER NOT NULL,
+    key_name TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS invitations (
     digest     TEXT PRIMARY KEY,
     admin      TEXT NOT NULL,
@@ -73,6 +89,23 @@ pub struct Totp {
     pub active: bool,
     /// The last time step a code was used for.
     pub last_step: i64,
+}
+
+/// An install key, as its makers see it (never the key itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct InstallKey {
+    /// Its name, unique in its organization.
+    pub name: String,
+    /// The organization its computers join.
+    pub organization: String,
+    /// The group they join (else the organization's only group).
+    pub group: Option<String>,
+    /// The administrator who made it; enrollments add computers with their rights.
+    pub created_by: String,
+    /// When it was made (Unix seconds).
+    pub created: i64,
+    /// When it stops working (Unix seconds).
+    pub expires: i64,
 }
 
 /// What an administrator sees of one of their API tokens (never the token itself).
@@ -326,6 +359,115 @@ impl Credentials {
         Ok(())
     }
 
+    /// Makes an install key; the key is returned once and stored only as its digest.
+    pub fn create_install_key(&mut self, key: &InstallKey) -> Result<String, ServerError> {
+        check_name(&key.name)?;
+        let secret = secret::token("pck")?;
+        let added = self.conn.execute(
+            "INSERT INTO install_keys (digest, name, organization, grp, created_by, created, expires)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (organization, name) DO NOTHING",
+            params![secret::digest(&secret), key.name, key.organization, key.group,
+                key.created_by, key.created, key.expires],
+        )?;
+        if added == 0 {
+            return Err(ServerError::Conflict(format!(
+                "`{}` already has an install key named `{}`; revoke it first or choose another name",
+                key.organization, key.name
+            )));
+        }
+        Ok(secret)
+    }
+
+    /// Every install key.
+    pub fn install_keys(&self) -> Result<Vec<InstallKey>, ServerError> {
+        let mut statement = self.conn.prepare(
+            "SELECT name, organization, grp, created_by, created, expires FROM install_keys
+             ORDER BY organization, name",
+        )?;
+        let rows = statement.query_map([], install_key)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The live install key a secret names.
+    pub fn install_key(&self, secret: &str, now: i64) -> Result<Option<InstallKey>, ServerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT name, organization, grp, created_by, created, expires FROM install_keys
+                 WHERE digest = ?1 AND expires > ?2",
+                params![secret::digest(secret), now],
+                install_key,
+            )
+            .optional()?)
+    }
+
+    /// Revokes an install key; whether there was one.
+    pub fn revoke_install_key(
+        &mut self,
+        organization: &str,
+        name: &str,
+    ) -> Result<bool, ServerError> {
+        Ok(self.conn.execute(
+            "DELETE FROM install_keys WHERE organization = ?1 AND name = ?2",
+            params![organization, name],
+        )? > 0)
+    }
+
+    /// Gives `computer` an agent credential, returned once. Refused when an agent is
+    /// enrolled as it already.
+    pub fn enroll(
+        &mut self,
+        computer: &str,
+        key_name: &str,
+        now: i64,
+    ) -> Result<String, ServerError> {
+        let credential = secret::token("pca")?;
+        let added = self.conn.execute(
+            "INSERT INTO agents (digest, computer, enrolled, key_name) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (computer) DO NOTHING",
+            params![secret::digest(&credential), computer, now, key_name],
+        )?;
+        if added == 0 {
+            return Err(ServerError::Conflict(format!(
+                "an agent is enrolled as `{computer}` already; an administrator must revoke it first"
+            )));
+        }
+        Ok(credential)
+    }
+
+    /// Whether an agent is enrolled as `computer`.
+    pub fn is_enrolled(&self, computer: &str) -> Result<bool, ServerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM agents WHERE computer = ?1",
+                params![computer],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// The computer an agent credential belongs to.
+    pub fn agent(&self, credential: &str) -> Result<Option<String>, ServerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT computer FROM agents WHERE digest = ?1",
+                params![secret::digest(credential)],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Revokes the agent enrolled as `computer`; whether there was one.
+    pub fn revoke_agent(&mut self, computer: &str) -> Result<bool, ServerError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM agents WHERE computer = ?1", params![computer])?
+            > 0)
+    }
+
     /// Makes an invitation (or password reset) for `admin`, valid for `lifetime`
     /// seconds; earlier ones for them stop working.
     pub fn invite(
@@ -372,6 +514,17 @@ impl Credentials {
         tx.commit()?;
         Ok(admin)
     }
+}
+
+fn install_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<InstallKey> {
+    Ok(InstallKey {
+        name: row.get(0)?,
+        organization: row.get(1)?,
+        group: row.get(2)?,
+        created_by: row.get(3)?,
+        created: row.get(4)?,
+        expires: row.get(5)?,
+    })
 }
 
 /// Sets a password and ends the sessions made with the old one.

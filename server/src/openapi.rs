@@ -31,7 +31,8 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "token": {"type": "http", "scheme": "bearer"},
+                "token": {"type": "http", "scheme": "bearer", "description": "An administrator's API token (pct_…)"},
+                "agent": {"type": "http", "scheme": "bearer", "description": "An enrolled agent's credential (pca_…)"},
                 "session": {"type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE},
             },
             "schemas": schemas(),
@@ -79,6 +80,8 @@ fn operation(op: &Operation) -> Value {
         "security": match op.access {
             Access::Public => json!([]),
             Access::Admin => json!([{"token": []}, {"session": []}]),
+            Access::Agent => json!([{"agent": []}]),
+            Access::Either => json!([{"token": []}, {"session": []}, {"agent": []}]),
         },
     });
     let body = match op.input {
@@ -142,6 +145,13 @@ fn schemas() -> Value {
                 "event": {"type": "object", "description": "The blocked execution event"},
                 "message": text, "email": text,
                 "file": {"type": "string", "description": "The SHA-256 of an upload (PUT /uploads)"}}},
+        "InstallKeyBody": {"type": "object", "required": ["name", "organization"], "additionalProperties": false,
+            "properties": {"name": text, "organization": text, "group": text, "days": {"type": "integer", "minimum": 1}}},
+        "Enrollment": {"type": "object", "required": ["key", "hostname", "os"], "additionalProperties": false,
+            "properties": {"key": text, "hostname": text, "os": {"enum": ["windows", "linux", "macos"]}}},
+        "Decisions": {"type": "array", "maxItems": crate::api::DECISIONS_PER_UPLOAD,
+            "items": {"type": "object", "required": ["event", "decision"], "properties": {
+                "event": {"type": "object"}, "decision": {"type": "object"}}}},
         "AdminBody": {"type": "object", "additionalProperties": false, "properties": {
             "name": text, "organization": text, "email": text, "phone": text}},
         "Channels": {"type": "object", "required": ["email", "sms"], "additionalProperties": false,
@@ -187,6 +197,16 @@ fn example(schema: &str) -> Value {
         "SignIn" => json!({"admin": "ann", "password": "correct horse battery staple"}),
         "NewToken" => json!({"name": "laptop"}),
         "Code" => json!({"code": "287082"}),
+        "InstallKeyBody" => {
+            json!({"name": "front-desk", "organization": "lakeside", "group": "lakeside-ws", "days": 7})
+        }
+        "Enrollment" => json!({"key": "pck_…", "hostname": "lakeside-fd-03", "os": "windows"}),
+        "Decisions" => {
+            json!([{"event": event_example(), "decision": {"decision": "deny", "policy": null,
+            "application": null, "elevated": false, "mode": null, "would_deny": false,
+            "default_deny": true, "learn": false, "notify_user": true, "can_request": true,
+            "request_kind": "application", "notify": [], "generation": 1}}])
+        }
         "Invitation" => json!({"invitation": "pci_…", "password": "a brand new passphrase"}),
         "RejectBody" => json!({"reason": "use the approved label printer instead"}),
         "ApproveBody" => json!({"scope": "computer", "match": "hash"}),

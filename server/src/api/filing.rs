@@ -22,7 +22,7 @@ use tokio::io::AsyncWriteExt as _;
 
 use super::Body;
 use crate::app::App;
-use crate::auth::Admin;
+use crate::auth::{Admin, Caller};
 use crate::ServerError;
 
 /// How long an upload no request took is kept, in seconds.
@@ -46,7 +46,7 @@ pub async fn decide(
     Ok(Json(json!(decision)))
 }
 
-fn event(body: &[u8]) -> Result<Event, ServerError> {
+pub(super) fn event(body: &[u8]) -> Result<Event, ServerError> {
     let text = std::str::from_utf8(body)
         .map_err(|e| ServerError::BadInput(format!("the event is not UTF-8: {e}")))?;
     Limits::default()
@@ -57,7 +57,7 @@ fn event(body: &[u8]) -> Result<Event, ServerError> {
 /// `PUT /uploads`: the body is the file, streamed to disk and hashed on the way.
 pub async fn upload(
     State(app): State<App>,
-    _: Admin,
+    _: Caller,
     body: HttpBody,
 ) -> Result<(StatusCode, Json<Value>), ServerError> {
     let folder = uploads(&app.settings().state);
@@ -137,6 +137,21 @@ pub async fn file(
     admin: Admin,
     Body(body): Body<FileBody>,
 ) -> Result<(StatusCode, Json<Value>), ServerError> {
+    let (request, upload) = request(&app, body).await?;
+    let filed = app
+        .governance(move |g| Ok(g.file_request_as(&admin.id, request)?))
+        .await?;
+    if let Some(path) = upload {
+        let _ = tokio::fs::remove_file(path).await;
+    }
+    Ok((StatusCode::CREATED, Json(json!(filed))))
+}
+
+/// The request a body asks to file, with the upload it takes (removed once filed).
+pub(super) async fn request(
+    app: &App,
+    body: FileBody,
+) -> Result<(FileRequest, Option<PathBuf>), ServerError> {
     let event = event(body.event.to_string().as_bytes())?;
     let upload = body
         .file
@@ -156,13 +171,7 @@ pub async fn file(
         email: body.email,
         attachment,
     };
-    let filed = app
-        .governance(move |g| Ok(g.file_request_as(&admin.id, request)?))
-        .await?;
-    if let Some(path) = upload {
-        let _ = tokio::fs::remove_file(path).await;
-    }
-    Ok((StatusCode::CREATED, Json(json!(filed))))
+    Ok((request, upload))
 }
 
 /// Removes uploads older than [`UPLOAD_LIFETIME`].

@@ -2,6 +2,7 @@
 //! the OpenAPI document are made, so neither can name an operation the other lacks.
 
 mod admin;
+mod agents;
 mod audit;
 mod body;
 mod deploy;
@@ -17,6 +18,7 @@ use axum::Router;
 use crate::app::App;
 
 pub use admin::{AdminBody, RoleBody};
+pub use agents::{Decided, Enrollment, InstallKeyBody, DECISIONS_PER_UPLOAD};
 pub use audit::ReanchorBody;
 pub use body::Body;
 pub use deploy::{MaintenanceBody, RollbackBody, BUNDLE_LIMIT};
@@ -31,6 +33,10 @@ pub enum Access {
     Public,
     /// An authenticated administrator; governance decides what they may do.
     Admin,
+    /// An enrolled agent, for its own computer only.
+    Agent,
+    /// An administrator or an agent.
+    Either,
 }
 
 /// What an operation takes as its body.
@@ -169,7 +175,7 @@ pub fn operations() -> Vec<(Operation, MethodRouter<App>)> {
             post(filing::decide),
         ),
         (
-            op!(PUT "/uploads" "upload", Admin, Input::Bytes, Json, &[],
+            op!(PUT "/uploads" "upload", Either, Input::Bytes, Json, &[],
                 "Send a blocked file's copy, streamed; answers its SHA-256 for a request to name"),
             put(filing::upload).layer(DefaultBodyLimit::max(portcullis_governance::MAX_ATTACHMENT)),
         ),
@@ -328,6 +334,46 @@ pub fn operations() -> Vec<(Operation, MethodRouter<App>)> {
                 &[("state", "pending, delivered or failed (default: all)")],
                 "The notification outbox"),
             get(audit::outbox),
+        ),
+        (
+            op!(POST "/install-keys" "createInstallKey", Admin, Json("InstallKeyBody"), Json, &[],
+                "Make an install key for an organization (Edit Computers there); shown once"),
+            post(agents::create_key),
+        ),
+        (
+            op!(GET "/install-keys" "listInstallKeys", Admin, Nothing, Json, &[],
+                "The install keys of organizations where the caller may edit computers"),
+            get(agents::list_keys),
+        ),
+        (
+            op!(DELETE "/organizations/{org}/install-keys/{name}" "revokeInstallKey", Admin, Nothing, Empty, &[],
+                "Revoke an install key"),
+            delete(agents::revoke_key),
+        ),
+        (
+            op!(DELETE "/computers/{id}/agent" "revokeAgent", Admin, Nothing, Empty, &[],
+                "Revoke a computer's agent credential; the agent must enroll again"),
+            delete(agents::revoke_agent),
+        ),
+        (
+            op!(POST "/agents/enroll" "enroll", Public, Json("Enrollment"), Json, &[],
+                "Enroll an agent with an install key: its computer's id and its credential, once"),
+            post(agents::enroll),
+        ),
+        (
+            op!(GET "/agent/view" "agentView", Agent, Nothing, Json, &[],
+                "The agent's computer's view: its organizations, group, computer, the policies that apply and their applications"),
+            get(agents::view),
+        ),
+        (
+            op!(POST "/agent/requests" "agentRequest", Agent, Json("FileBody"), Json, &[],
+                "File a request for an execution blocked on the agent's own computer"),
+            post(agents::file),
+        ),
+        (
+            op!(POST "/agent/decisions" "agentDecisions", Agent, Json("Decisions"), Json, &[],
+                "Upload the agent's own decisions (at most 1,000 at once), audited"),
+            post(agents::decisions),
         ),
         (
             op!(GET "/openapi.json" "openapi", Public, Nothing, Json, &[],

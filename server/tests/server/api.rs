@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::support::{call, sign_in, start, token, Auth, Fallible, PASSWORD};
+use super::support::{agent, call, sign_in, start, token, Auth, Fallible, PASSWORD};
 use serde_json::{json, Value};
 
 #[test]
@@ -314,6 +314,7 @@ fn cross_tenant_expectations() -> BTreeMap<String, String> {
 fn every_operation_refuses_calls_without_credentials_and_across_tenants() -> Fallible {
     let server = start()?;
     let hank = Auth::token(&token(&server, "hank")?);
+    let harbor_agent = Auth::token(&agent(&server, "harbor", "harbor-ws", "harbor-pc-09")?);
     let ann_token = token(&server, "ann")?;
     let expectations = cross_tenant_expectations();
     let document = call("GET", &server.url("/openapi.json"), &Auth::default(), None)?.json();
@@ -321,8 +322,8 @@ fn every_operation_refuses_calls_without_credentials_and_across_tenants() -> Fal
     for (path, methods) in document["paths"].as_object().ok_or("paths")? {
         for (method, op) in methods.as_object().ok_or("methods")? {
             let id = op["operationId"].as_str().ok_or("operationId")?;
-            let public = op["security"] == json!([]);
-            // Lakeside's resources: Hank governs harbor.
+            let security = &op["security"];
+            // Lakeside's resources: Hank and the harbor agent govern harbor.
             let resource = match path.split('/').nth(3) {
                 Some("administrators") => "ann",
                 Some("computers") => "lakeside-fd-01",
@@ -340,7 +341,7 @@ fn every_operation_refuses_calls_without_credentials_and_across_tenants() -> Fal
             let body = op.get("requestBody").map(|_| example.as_str());
             let method = method.to_uppercase();
             seen += 1;
-            if public {
+            if *security == json!([]) {
                 continue;
             }
             let anonymous = call(&method, &url, &Auth::default(), body)?;
@@ -350,10 +351,28 @@ fn every_operation_refuses_calls_without_credentials_and_across_tenants() -> Fal
             );
             assert_eq!(anonymous.content_type, "application/problem+json", "{id}");
 
+            let schemes: Vec<&str> = security
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_object()?.keys().next().map(String::as_str))
+                .collect();
+            if !schemes.contains(&"agent") {
+                let agent = call(&method, &url, &harbor_agent, body)?;
+                assert_eq!(
+                    agent.status, 403,
+                    "{id} with an agent's credential: {agent:?}"
+                );
+            }
+            let other_tenant = if schemes.contains(&"token") {
+                &hank
+            } else {
+                &harbor_agent
+            };
             let expect = expectations.get(id).unwrap_or_else(|| {
-                panic!("{id}: say in tests/cross_tenant.txt what another tenant gets")
+                panic!("{id}: say in cross_tenant.txt what another tenant gets")
             });
-            let other = call(&method, &url, &hank, body)?;
+            let other = call(&method, &url, other_tenant, body)?;
             match expect.as_str() {
                 "refused" => assert!(
                     other.status == 403 || other.status == 404,
@@ -370,7 +389,7 @@ fn every_operation_refuses_calls_without_credentials_and_across_tenants() -> Fal
             }
         }
     }
-    assert!(seen >= 10, "the document lists {seen} operations");
+    assert!(seen >= 40, "the document lists {seen} operations");
     // Ann's token and request are as they were.
     let ann = call(
         "GET",
@@ -618,5 +637,152 @@ fn a_second_factor_once_confirmed_is_needed_at_every_sign_in_and_each_code_works
         Some(r#"{"admin": "ann", "password": "after the lost phone"}"#),
     )?;
     assert_eq!(plain.status, 200, "{plain:?}");
+    Ok(())
+}
+
+#[test]
+fn an_agent_enrolls_with_an_install_key_and_speaks_only_for_its_own_computer() -> Fallible {
+    let server = start()?;
+    let ann = Auth::token(&token(&server, "ann")?);
+    let root = Auth::token(&token(&server, "root")?);
+    let key_body =
+        json!({"name": "front-desk", "organization": "lakeside", "group": "lakeside-ws"});
+    let refused = call(
+        "POST",
+        &server.url("/install-keys"),
+        &ann,
+        Some(&key_body.to_string()),
+    )?;
+    assert_eq!(
+        refused.status, 403,
+        "Approve for Single Computer is not Edit Computers"
+    );
+    assert!(
+        refused.detail().contains("edit computers"),
+        "{}",
+        refused.detail()
+    );
+
+    let credential = agent(&server, "lakeside", "lakeside-ws", "LAKESIDE-FD-03")?;
+    let me = Auth::token(&credential);
+    let view = call("GET", &server.url("/agent/view"), &me, None)?;
+    assert_eq!(view.status, 200, "{view:?}");
+    let bundle = &view.json()["bundle"];
+    assert_eq!(bundle["computers"].as_array().map(Vec::len), Some(1));
+    assert_eq!(bundle["computers"][0]["id"], "lakeside-fd-03");
+    assert_eq!(bundle["computers"][0]["name"], "LAKESIDE-FD-03");
+    let orgs: Vec<&str> = bundle["organizations"]
+        .as_array()
+        .ok_or("orgs")?
+        .iter()
+        .filter_map(|o| o["id"].as_str())
+        .collect();
+    assert_eq!(orgs, ["northwind", "lakeside"]);
+    assert!(
+        !view.body.windows(6).any(|w| w == b"harbor"),
+        "nothing of another tenant"
+    );
+    let history = call("GET", &server.url("/deploys"), &root, None)?;
+    assert!(
+        history.json()[0]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("enroll `lakeside-fd-03`"),
+        "{:?}",
+        history.json()[0]
+    );
+
+    let key = call("GET", &server.url("/install-keys"), &root, None)?;
+    assert_eq!(key.json()[0]["name"], "key-LAKESIDE-FD-03");
+    assert!(
+        !key.body.windows(4).any(|w| w == b"pck_"),
+        "the key itself is never shown again"
+    );
+
+    // Its own requests and decisions only.
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/request/blocked.json"),
+    )?)?;
+    event["computer"] = json!("lakeside-fd-03");
+    let filed = call(
+        "POST",
+        &server.url("/agent/requests"),
+        &me,
+        Some(&json!({"event": event, "message": "from the endpoint"}).to_string()),
+    )?;
+    assert_eq!(filed.status, 201, "{filed:?}");
+    assert_eq!(filed.json()["computer"], "lakeside-fd-03");
+    let mut theirs = event.clone();
+    theirs["computer"] = json!("lakeside-fd-01");
+    let spoofed = call(
+        "POST",
+        &server.url("/agent/requests"),
+        &me,
+        Some(&json!({"event": theirs, "message": "not mine"}).to_string()),
+    )?;
+    assert_eq!(spoofed.status, 403, "{spoofed:?}");
+    let decision = call(
+        "POST",
+        &server.url("/decisions"),
+        &root,
+        Some(&event.to_string()),
+    )?
+    .json();
+    let uploaded = call(
+        "POST",
+        &server.url("/agent/decisions"),
+        &me,
+        Some(&json!([{"event": event, "decision": decision}]).to_string()),
+    )?;
+    assert_eq!(uploaded.status, 200, "{uploaded:?}");
+    assert_eq!(uploaded.json()["recorded"], 1);
+    let foreign = call("POST", &server.url("/agent/decisions"), &me,
+        Some(&json!([{"event": event, "decision": decision}, {"event": theirs, "decision": decision}]).to_string()))?;
+    assert_eq!(foreign.status, 403, "{foreign:?}");
+    assert!(
+        foreign.detail().starts_with("decision 1:"),
+        "{}",
+        foreign.detail()
+    );
+    let admin_op = call("GET", &server.url("/requests"), &me, None)?;
+    assert_eq!(admin_op.status, 403);
+
+    // Enrolling as it again is refused until an administrator revokes the agent.
+    let again = call(
+        "POST",
+        &server.url("/install-keys"),
+        &root,
+        Some(
+            &json!({"name": "again", "organization": "lakeside", "group": "lakeside-ws"})
+                .to_string(),
+        ),
+    )?;
+    let again_key = again.json()["key"].as_str().ok_or("key")?.to_owned();
+    let enroll = |key: &str| {
+        call(
+            "POST",
+            &server.url("/agents/enroll"),
+            &Auth::default(),
+            Some(&json!({"key": key, "hostname": "lakeside-fd-03", "os": "windows"}).to_string()),
+        )
+    };
+    assert_eq!(enroll(&again_key)?.status, 409);
+    assert_eq!(
+        call(
+            "DELETE",
+            &server.url("/computers/lakeside-fd-03/agent"),
+            &root,
+            None
+        )?
+        .status,
+        204
+    );
+    assert_eq!(
+        call("GET", &server.url("/agent/view"), &me, None)?.status,
+        401
+    );
+    let re = enroll(&again_key)?;
+    assert_eq!(re.status, 201, "{re:?}");
+    assert_eq!(enroll("pck_unknown")?.status, 401);
     Ok(())
 }

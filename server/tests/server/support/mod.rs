@@ -152,13 +152,22 @@ fn serve(
 }
 
 /// An answer: status, headers we look at, and the body as JSON (or text).
-#[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub set_cookie: Option<String>,
     pub retry_after: Option<String>,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("body", &String::from_utf8_lossy(&self.body))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Answer {
@@ -270,6 +279,9 @@ pub fn sign_in(server: &Running, admin: &str) -> Fallible<Auth> {
     })
 }
 
+/// Numbers that make token names unique.
+static NAMES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// An API token for `admin`.
 pub fn token(server: &Running, admin: &str) -> Fallible<String> {
     let session = sign_in(server, admin)?;
@@ -277,11 +289,37 @@ pub fn token(server: &Running, admin: &str) -> Fallible<String> {
         "POST",
         &server.url("/tokens"),
         &session,
-        Some(r#"{"name": "tests"}"#),
+        Some(&serde_json::json!({"name": format!("tests-{}", NAMES.fetch_add(1, std::sync::atomic::Ordering::Relaxed))}).to_string()),
     )?;
     assert_eq!(answer.status, 201, "{answer:?}");
     Ok(answer.json()["token"]
         .as_str()
         .ok_or("no token")?
+        .to_owned())
+}
+
+/// Enrolls an agent for `hostname` in `org`'s `group` with an install key Root makes;
+/// its credential.
+pub fn agent(server: &Running, org: &str, group: &str, hostname: &str) -> Fallible<String> {
+    let root = Auth::token(&token(server, "root")?);
+    let name = format!("key-{hostname}");
+    let made = call(
+        "POST",
+        &server.url("/install-keys"),
+        &root,
+        Some(&serde_json::json!({"name": name, "organization": org, "group": group}).to_string()),
+    )?;
+    assert_eq!(made.status, 201, "{made:?}");
+    let key = made.json()["key"].as_str().ok_or("key")?.to_owned();
+    let enrolled = call(
+        "POST",
+        &server.url("/agents/enroll"),
+        &Auth::default(),
+        Some(&serde_json::json!({"key": key, "hostname": hostname, "os": "windows"}).to_string()),
+    )?;
+    assert_eq!(enrolled.status, 201, "{enrolled:?}");
+    Ok(enrolled.json()["credential"]
+        .as_str()
+        .ok_or("credential")?
         .to_owned())
 }

@@ -1,0 +1,349 @@
+//! Agents: install keys (made by administrators who may edit computers), enrollment,
+//! and what an enrolled agent may do — read its own computer's view, file requests for
+//! its own computer, upload its own decisions. Nothing else.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use portcullis_engine::model::{Computer, DecisionRecord, Os};
+use portcullis_engine::Event;
+use portcullis_governance::{computer_view, Act, Governance};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::filing::{request, FileBody};
+use super::Body;
+use crate::app::{unix_now, App};
+use crate::auth::{Admin, Agent};
+use crate::credentials::InstallKey;
+use crate::ServerError;
+
+/// What making an install key takes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallKeyBody {
+    /// A name to tell it by, unique in its organization.
+    pub name: String,
+    /// The organization its computers join.
+    pub organization: String,
+    /// The group they join (default: the organization's only group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Days it works (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+}
+
+/// `POST /install-keys` (Edit Computers on the organization).
+pub async fn create_key(
+    State(app): State<App>,
+    admin: Admin,
+    Body(body): Body<InstallKeyBody>,
+) -> Result<(StatusCode, Json<Value>), ServerError> {
+    let (actor, org, group) = (
+        admin.id.clone(),
+        body.organization.clone(),
+        body.group.clone(),
+    );
+    app.governance(move |g| {
+        g.authorize(&actor, Act::EditComputers, &org)?;
+        if let Some(group) = &group {
+            let inside = g
+                .bundle()
+                .groups
+                .iter()
+                .any(|x| x.id == *group && x.organization == org);
+            if !inside {
+                return Err(ServerError::BadInput(format!(
+                    "`{org}` has no group `{group}`"
+                )));
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    let now = unix_now();
+    let key = InstallKey {
+        name: body.name,
+        organization: body.organization,
+        group: body.group,
+        created_by: admin.id,
+        created: now,
+        expires: now.saturating_add(i64::from(body.days.unwrap_or(30).clamp(1, 3650)) * 86_400),
+    };
+    let stored = key.clone();
+    let secret = app
+        .credentials(move |c| c.create_install_key(&stored))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"key": secret, "install_key": key})),
+    ))
+}
+
+/// `GET /install-keys`: those of organizations where the caller may edit computers.
+pub async fn list_keys(State(app): State<App>, admin: Admin) -> Result<Json<Value>, ServerError> {
+    let keys = app.credentials(|c| c.install_keys()).await?;
+    let visible = app
+        .governance(move |g| {
+            Ok(keys
+                .into_iter()
+                .filter(|k| {
+                    g.authorize(&admin.id, Act::EditComputers, &k.organization)
+                        .is_ok()
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(Json(json!(visible)))
+}
+
+/// `DELETE /organizations/{org}/install-keys/{name}`
+pub async fn revoke_key(
+    State(app): State<App>,
+    admin: Admin,
+    Path((org, name)): Path<(String, String)>,
+) -> Result<StatusCode, ServerError> {
+    let where_ = org.clone();
+    app.governance(move |g| Ok(g.authorize(&admin.id, Act::EditComputers, &where_)?))
+        .await?;
+    let (o, n) = (org.clone(), name.clone());
+    if !app
+        .credentials(move |c| c.revoke_install_key(&o, &n))
+        .await?
+    {
+        return Err(ServerError::NotFound(format!(
+            "`{org}` has no install key named `{name}`"
+        )));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /computers/{id}/agent`: the computer's agent must enroll again.
+pub async fn revoke_agent(
+    State(app): State<App>,
+    admin: Admin,
+    Path(computer): Path<String>,
+) -> Result<StatusCode, ServerError> {
+    let id = computer.clone();
+    app.governance(move |g| {
+        let org = organization_of(g, &id)?;
+        Ok(g.authorize(&admin.id, Act::EditComputers, &org)?)
+    })
+    .await?;
+    let id = computer.clone();
+    if !app.credentials(move |c| c.revoke_agent(&id)).await? {
+        return Err(ServerError::NotFound(format!(
+            "no agent is enrolled as `{computer}`"
+        )));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn organization_of(g: &Governance, computer: &str) -> Result<String, ServerError> {
+    let bundle = g.bundle();
+    bundle
+        .computers
+        .iter()
+        .find(|c| c.id == computer)
+        .and_then(|c| bundle.groups.iter().find(|x| x.id == c.group))
+        .map(|x| x.organization.clone())
+        .ok_or_else(|| ServerError::NotFound(format!("computer `{computer}` does not exist")))
+}
+
+/// What enrolling takes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Enrollment {
+    /// The install key.
+    pub key: String,
+    /// The computer's host name; its id is the name in lowercase.
+    pub hostname: String,
+    /// Its operating system family.
+    pub os: Os,
+}
+
+/// `POST /agents/enroll`: the computer joins the key's organization (added with the
+/// rights of the key's maker, unless an administrator added it already) and gets its
+/// agent credential, once.
+pub async fn enroll(
+    State(app): State<App>,
+    Body(body): Body<Enrollment>,
+) -> Result<(StatusCode, Json<Value>), ServerError> {
+    let id = computer_id(&body.hostname)?;
+    let (secret, now) = (body.key.clone(), unix_now());
+    let key = app
+        .credentials(move |c| c.install_key(&secret, now))
+        .await?
+        .ok_or_else(|| {
+            ServerError::Unauthenticated(
+                "the install key is unknown, revoked or expired".to_owned(),
+            )
+        })?;
+    let computer = id.clone();
+    if app.credentials(move |c| c.is_enrolled(&computer)).await? {
+        return Err(ServerError::Conflict(format!(
+            "an agent is enrolled as `{id}` already; an administrator must revoke it first"
+        )));
+    }
+    let (joined, hostname, os) = (key.clone(), body.hostname.clone(), body.os);
+    let computer = id.clone();
+    let group = app
+        .governance(move |g| join(g, &joined, &computer, &hostname, os))
+        .await?;
+    let (computer, key_name) = (id.clone(), key.name.clone());
+    let credential = app
+        .credentials(move |c| c.enroll(&computer, &key_name, now))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "computer": id, "organization": key.organization, "group": group,
+            "credential": credential,
+        })),
+    ))
+}
+
+/// Adds the computer to the key's group (or finds it there); its group.
+fn join(
+    g: &mut Governance,
+    key: &InstallKey,
+    id: &str,
+    hostname: &str,
+    os: Os,
+) -> Result<String, ServerError> {
+    let bundle = g.bundle();
+    let groups: Vec<&str> = bundle
+        .groups
+        .iter()
+        .filter(|x| x.organization == key.organization)
+        .map(|x| x.id.as_str())
+        .collect();
+    let group = match (&key.group, groups.as_slice()) {
+        (Some(group), _) => group.clone(),
+        (None, [only]) => (*only).to_owned(),
+        (None, _) => {
+            return Err(ServerError::Conflict(format!(
+            "install key `{}` names no group and `{}` has {} groups; ask for a key with a group",
+            key.name,
+            key.organization,
+            groups.len()
+        )))
+        }
+    };
+    if let Some(existing) = bundle.computers.iter().find(|c| c.id == id) {
+        if existing.group != group {
+            return Err(ServerError::Conflict(format!(
+                "computer `{id}` exists in another group; choose another host name or ask an administrator"
+            )));
+        }
+        return Ok(group);
+    }
+    let mut next = bundle.clone();
+    next.computers.push(Computer {
+        id: id.to_owned(),
+        group: group.clone(),
+        name: hostname.to_owned(),
+        os,
+        maintenance: None,
+    });
+    let reason = format!("enroll `{id}` with install key `{}`", key.name);
+    g.deploy(&key.created_by, next, &reason)?;
+    Ok(group)
+}
+
+/// A host name as a computer id: 1 to 64 letters, digits, `.`, `-` or `_`, lowercased.
+fn computer_id(hostname: &str) -> Result<String, ServerError> {
+    let good = !hostname.is_empty()
+        && hostname.len() <= 64
+        && hostname
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    if good {
+        Ok(hostname.to_ascii_lowercase())
+    } else {
+        Err(ServerError::BadInput(format!(
+            "`{hostname}` is not a host name: 1 to 64 letters, digits, `.`, `-` or `_`"
+        )))
+    }
+}
+
+/// `GET /agent/view`: the agent's computer's view of the policies.
+pub async fn view(State(app): State<App>, agent: Agent) -> Result<Json<Value>, ServerError> {
+    let view = app
+        .governance(move |g| {
+            let view = computer_view(g.bundle(), &agent.computer).ok_or_else(|| {
+                ServerError::NotFound(format!("computer `{}` does not exist", agent.computer))
+            })?;
+            Ok(json!({"version": g.version(), "bundle": view}))
+        })
+        .await?;
+    Ok(Json(view))
+}
+
+/// `POST /agent/requests`: a request of the agent's own computer's user.
+pub async fn file(
+    State(app): State<App>,
+    agent: Agent,
+    Body(body): Body<FileBody>,
+) -> Result<(StatusCode, Json<Value>), ServerError> {
+    let (request, upload) = request(&app, body).await?;
+    own(&agent, &request.event)?;
+    let filed = app
+        .governance(move |g| Ok(g.file_request(request)?))
+        .await?;
+    if let Some(path) = upload {
+        let _ = tokio::fs::remove_file(path).await;
+    }
+    Ok((StatusCode::CREATED, Json(json!(filed))))
+}
+
+/// One decision an agent made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decided {
+    /// The execution.
+    pub event: Value,
+    /// What the agent decided.
+    pub decision: DecisionRecord,
+}
+
+/// The most decisions one upload takes.
+pub const DECISIONS_PER_UPLOAD: usize = 1000;
+
+/// `POST /agent/decisions`: the agent's own decisions, audited.
+pub async fn decisions(
+    State(app): State<App>,
+    agent: Agent,
+    Body(batch): Body<Vec<Decided>>,
+) -> Result<Json<Value>, ServerError> {
+    if batch.len() > DECISIONS_PER_UPLOAD {
+        return Err(ServerError::TooLarge(format!(
+            "{} decisions; send at most {DECISIONS_PER_UPLOAD} at once",
+            batch.len()
+        )));
+    }
+    let mut decided: Vec<(Event, DecisionRecord)> = Vec::with_capacity(batch.len());
+    for (i, item) in batch.into_iter().enumerate() {
+        let event = super::filing::event(item.event.to_string().as_bytes())
+            .map_err(|e| ServerError::BadInput(format!("decision {i}: {e}")))?;
+        own(&agent, &event).map_err(|e| ServerError::Forbidden(format!("decision {i}: {e}")))?;
+        decided.push((event, item.decision));
+    }
+    let recorded = app
+        .governance(move |g| Ok(g.record_decisions(&decided)?))
+        .await?;
+    Ok(Json(json!({"recorded": recorded})))
+}
+
+/// Refused unless the event is of the agent's own computer.
+fn own(agent: &Agent, event: &Event) -> Result<(), ServerError> {
+    if event.computer == agent.computer {
+        Ok(())
+    } else {
+        Err(ServerError::Forbidden(format!(
+            "the agent of `{}` may not speak for computer `{}`",
+            agent.computer, event.computer
+        )))
+    }
+}
