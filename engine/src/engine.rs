@@ -9,8 +9,9 @@ use arc_swap::{ArcSwap, Guard};
 
 use crate::change::BundleChange;
 use crate::compile::{self, ChangeCompiled, CompileErrors};
+use crate::compiled::{AppKeys, CompileStats, Tables, TenancyIds};
 use crate::model::{Bundle, DecisionRecord, Event};
-use crate::snapshot::{AppKeys, CompileStats, Snapshot, Tables, TenancyIds};
+use crate::snapshot::Snapshot;
 
 /// How many earlier snapshots an engine keeps for rollback, unless told otherwise.
 pub const DEFAULT_HISTORY: usize = 8;
@@ -136,7 +137,12 @@ impl Builder {
     /// A snapshot of `bundle`, on its own (generation 1).
     pub fn snapshot(&self, bundle: &Bundle) -> Result<Snapshot, CompileErrors> {
         self.limits.check_bundle(bundle)?;
-        Snapshot::compile_checked(bundle)
+        let (tables, stats) = compile::compile(bundle, &mut AppKeys::default(), None)?;
+        Ok(Snapshot {
+            generation: 1,
+            tables: Arc::new(tables),
+            stats,
+        })
     }
 
     /// A snapshot of the bundle in JSON `text`; errors carry line and column.
@@ -144,6 +150,19 @@ impl Builder {
         self.limits.check_text(text)?;
         let bundle = compile::parse(text)?;
         self.snapshot(&bundle).map_err(|errors| errors.locate(text))
+    }
+}
+
+// A snapshot on its own is made through a builder with the default limits.
+impl Snapshot {
+    /// Compiles a bundle within the default [`Limits`](crate::Limits); generation 1.
+    pub fn compile(bundle: &Bundle) -> Result<Snapshot, CompileErrors> {
+        Builder::default().snapshot(bundle)
+    }
+
+    /// Reads a bundle from JSON text and compiles it; errors carry line and column.
+    pub fn compile_json(text: &str) -> Result<Snapshot, CompileErrors> {
+        Builder::default().snapshot_json(text)
     }
 }
 

@@ -10,25 +10,10 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::error::{CompileError, EntryKind, ErrorKind};
+use crate::compiled::{OrgSource, Partition, Tables, TenancyIds};
 use crate::model::{
     Application, Bundle, Computer, ComputerGroup, Organization, Policy, Scope, BUNDLE_FORMAT,
 };
-use crate::snapshot::{Partition, Tables, TenancyIds};
-
-/// Everything one organization owns, as written. Compiling it is a pure function of
-/// this value (and the application keys), which is what lets an unchanged organization
-/// keep its compiled partition across deploys.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OrgSource {
-    pub(crate) organization: Organization,
-    pub(crate) groups: Vec<ComputerGroup>,
-    pub(crate) computers: Vec<Computer>,
-    /// As written until compiled. A compiled partition's source keeps only the rules
-    /// that are not bare hash rules: read an application whole through
-    /// [`Partition::application`].
-    pub(crate) applications: Vec<Application>,
-    pub(crate) policies: Vec<Policy>,
-}
 
 /// Where each entry of an [`OrgSource`] stood in the bundle, for error paths.
 #[derive(Debug, Default)]

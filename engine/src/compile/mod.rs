@@ -13,13 +13,14 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 pub use error::{CompileError, CompileErrors, EntryKind, ErrorKind, LOCATED_ERRORS};
-pub(crate) use layout::{Lists, OrgSource};
+pub(crate) use layout::Lists;
 
 use crate::change::BundleChange;
-use crate::model::{strip_position, Bundle};
-use crate::snapshot::{
-    AppKeys, CompileStats, ComputerLoc, ComputerMap, OrgNode, Partition, Tables, TenancyIds,
+use crate::compiled::{
+    AppKeys, CompileStats, ComputerLoc, ComputerMap, OrgNode, OrgSource, Partition, Tables,
+    TenancyIds,
 };
+use crate::model::{strip_position, Bundle};
 use layout::{OrgPlan, Rest};
 
 /// Reads a bundle from JSON text. Errors name the place (`policies[2].scope`) and give

@@ -4,11 +4,11 @@
 use rustc_hash::FxHashMap;
 
 use super::error::{CompileError, EntryKind, ErrorKind};
-use super::layout::{OrgSource, SourceIndices};
-use crate::index::{CompiledRule, FieldPattern, PathBounds, PathField, RuleIndexBuilder};
+use super::layout::SourceIndices;
+use crate::compiled::{AppKeys, CompiledPolicy, OrgSource, Partition, PathBounds, Slot, Targets};
+use crate::index::{CompiledRule, FieldPattern, PathField, RuleIndexBuilder};
 use crate::model::{Action, CertificateCondition, DenyOptions, FileRule, Policy, Scope};
 use crate::path::{fold_char, Family, Pattern, PatternError};
-use crate::snapshot::{AppKeys, CompiledPolicy, Partition, Slot, Targets};
 
 struct Errors<'a> {
     out: &'a mut Vec<CompileError>,
