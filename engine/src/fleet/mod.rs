@@ -135,6 +135,16 @@ impl FleetSize {
         }
     }
 
+    /// The size raised to what the shape needs: one MSP, one group and one computer
+    /// per organization.
+    fn with_minimums(mut self) -> FleetSize {
+        self.msps = self.msps.max(1);
+        self.organizations = self.organizations.max(self.msps);
+        self.groups = self.groups.max(self.organizations);
+        self.computers = self.computers.max(self.organizations);
+        self
+    }
+
     /// Rules in all.
     pub fn rules(&self) -> usize {
         self.hash_rules + self.certificate_rules + self.path_patterns
@@ -431,14 +441,11 @@ impl Fleet {
     /// As [`Fleet::generate`], calling `progress(done, total)` as organizations are
     /// generated.
     pub fn generate_with_progress(
-        mut size: FleetSize,
+        size: FleetSize,
         seed: u64,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Fleet {
-        size.msps = size.msps.max(1);
-        size.organizations = size.organizations.max(size.msps);
-        size.groups = size.groups.max(size.organizations);
-        size.computers = size.computers.max(size.organizations);
+        let size = size.with_minimums();
         let n = size.organizations;
         let mut root = SplitMix64::new(seed);
         let mut bundle = Bundle::new();
@@ -447,183 +454,15 @@ impl Fleet {
         bundle.groups.reserve(size.groups);
         bundle.policies.reserve(size.policies);
         for o in 0..n {
-            let mut rng = root.fork(o as u64);
-            let msp = o < size.msps;
-            let id = org_id(o);
-            bundle.organizations.push(Organization {
-                id: id.clone(),
-                name: if msp {
-                    format!("MSP {o}")
-                } else {
-                    format!("Customer {o}")
-                },
-                parent: (!msp).then(|| org_id(o % size.msps)),
-                default_deny: None,
-            });
-            let mut facts = OrgFacts::default();
-
-            // Groups and computers.
-            let groups = share(size.groups, n, o).max(1);
-            let computers = share(size.computers, n, o).max(1);
-            let first_group = bundle.groups.len();
-            for g in 0..groups {
-                bundle.groups.push(ComputerGroup {
-                    id: format!("{id}-g{g}"),
-                    organization: id.clone(),
-                    name: format!("Group {g}"),
-                });
-            }
-            let first_computer = bundle.computers.len();
-            for c in 0..computers {
-                let os = match rng.below(10) {
-                    0..=6 => Os::Windows,
-                    7 | 8 => Os::Linux,
-                    _ => Os::Macos,
-                };
-                let maintenance = rng.percent(1).then(|| Maintenance {
-                    mode: if rng.percent(50) {
-                        MaintenanceMode::Monitor
-                    } else {
-                        MaintenanceMode::Learning
-                    },
-                    until: Timestamp::from_unix(EVENT_TIME + 86_400),
-                });
-                let group = c % groups;
-                bundle.computers.push(Computer {
-                    id: format!("{id}-c{c}"),
-                    group: format!("{id}-g{group}"),
-                    name: format!("HOST-{o}-{c}"),
-                    os,
-                    maintenance,
-                });
-            }
-            facts.computers = first_computer..bundle.computers.len();
-            let _ = first_group;
-
-            // Applications.
-            let first_app = bundle.applications.len();
-            let hashes = share(size.hash_rules, n, o);
-            let mut left = hashes;
-            let mut a = 0;
-            while left > 0 {
-                let take = left.min(HASHES_PER_APP);
-                left -= take;
-                let rules = (0..take)
-                    .map(|_| FileRule {
-                        sha256: Some(Sha256(rng.bytes32())),
-                        ..FileRule::default()
-                    })
-                    .collect();
-                bundle.applications.push(Application {
-                    id: format!("{id}-hash{a}"),
-                    organization: id.clone(),
-                    name: format!("Line-of-business app {a}"),
-                    rules,
-                });
-                a += 1;
-            }
-            facts.hash_apps = first_app..bundle.applications.len();
-            let certs = share(size.certificate_rules, n, o);
-            for (a, start) in (0..certs).step_by(RULES_PER_SMALL_APP).enumerate() {
-                let mut rules = Vec::new();
-                for j in start..(start + RULES_PER_SMALL_APP).min(certs) {
-                    if let Some((rule, signer)) = signer(o, j, &mut rng) {
-                        rules.push(rule);
-                        facts.signers.push(signer);
-                    }
-                }
-                bundle.applications.push(Application {
-                    id: format!("{id}-cert{a}"),
-                    organization: id.clone(),
-                    name: format!("Signed software {a}"),
-                    rules,
-                });
-            }
-            let patterns = share(size.path_patterns, n, o);
-            for (a, start) in (0..patterns).step_by(RULES_PER_SMALL_APP).enumerate() {
-                let mut rules = Vec::new();
-                for j in start..(start + RULES_PER_SMALL_APP).min(patterns) {
-                    let (pattern, example, windows) = path_pattern(o, j, &mut rng);
-                    rules.push(FileRule::default().with_path(pattern));
-                    if let Some(list) = facts.paths.get_mut(usize::from(!windows)) {
-                        list.push(example);
-                    }
-                }
-                bundle.applications.push(Application {
-                    id: format!("{id}-path{a}"),
-                    organization: id.clone(),
-                    name: format!("Installed tools {a}"),
-                    rules,
-                });
-            }
-            let apps: Vec<String> = bundle
-                .applications
-                .get(first_app..)
-                .unwrap_or_default()
-                .iter()
-                .map(|app| app.id.clone())
-                .collect();
-
-            // Policies: permits covering every application, then scoped extras.
-            let budget = share(size.policies, n, o);
-            let base = (budget * 6 / 10).clamp(1, apps.len().max(1)).min(budget);
-            // Separate bands keep positions unique within the organization: an MSP's
-            // below its customers', and in each, scoped denies, then the permits of
-            // every application, then scoped permits.
-            let band: i64 = if msp { 0 } else { 100_000_000 };
-            for p in 0..base {
-                let targets: Vec<String> = apps.iter().skip(p).step_by(base).cloned().collect();
-                if targets.is_empty() {
-                    continue;
-                }
-                bundle.policies.push(Policy {
-                    id: format!("{id}-allow{p}"),
-                    scope: if msp {
-                        Scope::Global(id.clone())
-                    } else {
-                        Scope::Organization(id.clone())
-                    },
-                    position: band + 20_000_000 + p as i64,
-                    applications: targets,
-                    action: Action::Permit,
-                    elevate: rng.percent(10),
-                    users: None,
-                    not_before: None,
-                    expires: None,
-                    enabled: true,
-                    on_deny: None,
-                });
-            }
-            for p in 0..budget.saturating_sub(base) {
-                let Some(app) = rng.pick(&apps).cloned() else {
-                    break;
-                };
-                let scope = if rng.percent(70) {
-                    Scope::Group(format!("{id}-g{}", rng.below(groups)))
-                } else {
-                    Scope::Computer(format!("{id}-c{}", rng.below(computers)))
-                };
-                let deny = rng.percent(20);
-                let expires = rng.percent(10).then(|| {
-                    Timestamp::from_unix(EVENT_TIME - 86_400 + rng.below(3) as i64 * 86_400)
-                });
-                bundle.policies.push(Policy {
-                    id: format!("{id}-extra{p}"),
-                    scope,
-                    position: band + if deny { 10_000_000 } else { 30_000_000 } + p as i64,
-                    applications: vec![app],
-                    action: if deny { Action::Deny } else { Action::Permit },
-                    elevate: !deny && rng.percent(30),
-                    users: rng
-                        .percent(5)
-                        .then(|| vec![format!("ORG{o}\\admin"), format!("ORG{o}\\helpdesk")]),
-                    not_before: None,
-                    expires,
-                    enabled: !rng.percent(2),
-                    on_deny: None,
-                });
-            }
-            orgs.push(facts);
+            let writer = OrgWriter {
+                bundle: &mut bundle,
+                size,
+                o,
+                id: org_id(o),
+                msp: o < size.msps,
+                rng: root.fork(o as u64),
+            };
+            orgs.push(writer.write());
             if (o + 1) % (n / 100).max(1) == 0 || o + 1 == n {
                 progress(o + 1, n);
             }
@@ -739,6 +578,252 @@ impl Fleet {
             .organizations
             .get(o)
             .map_or("", |org| org.id.as_str())
+    }
+}
+
+/// Writes one organization of a fleet into the bundle, drawing from the organization's
+/// own random stream: the organization, its groups and computers, its applications
+/// (hash, certificate, path), then its policies.
+struct OrgWriter<'b> {
+    bundle: &'b mut Bundle,
+    size: FleetSize,
+    /// The organization's number.
+    o: usize,
+    id: String,
+    msp: bool,
+    rng: SplitMix64,
+}
+
+impl OrgWriter<'_> {
+    /// Writes the organization; returns what the event drawer needs to know of it.
+    fn write(mut self) -> OrgFacts {
+        let mut facts = OrgFacts::default();
+        self.organization();
+        let (groups, computers) = self.groups_and_computers(&mut facts);
+        let first_app = self.bundle.applications.len();
+        self.hash_applications(&mut facts);
+        self.certificate_applications(&mut facts);
+        self.path_applications(&mut facts);
+        let apps: Vec<String> = self
+            .bundle
+            .applications
+            .get(first_app..)
+            .unwrap_or_default()
+            .iter()
+            .map(|app| app.id.clone())
+            .collect();
+        self.policies(&apps, groups, computers);
+        facts
+    }
+
+    /// `total` spread over the organizations: this one's share.
+    fn share(&self, total: usize) -> usize {
+        share(total, self.size.organizations, self.o)
+    }
+
+    fn organization(&mut self) {
+        let o = self.o;
+        self.bundle.organizations.push(Organization {
+            id: self.id.clone(),
+            name: if self.msp {
+                format!("MSP {o}")
+            } else {
+                format!("Customer {o}")
+            },
+            parent: (!self.msp).then(|| org_id(o % self.size.msps)),
+            default_deny: None,
+        });
+    }
+
+    /// Returns the numbers of groups and computers.
+    fn groups_and_computers(&mut self, facts: &mut OrgFacts) -> (usize, usize) {
+        let (o, id) = (self.o, &self.id);
+        let groups = self.share(self.size.groups).max(1);
+        let computers = self.share(self.size.computers).max(1);
+        for g in 0..groups {
+            self.bundle.groups.push(ComputerGroup {
+                id: format!("{id}-g{g}"),
+                organization: id.clone(),
+                name: format!("Group {g}"),
+            });
+        }
+        let first_computer = self.bundle.computers.len();
+        let rng = &mut self.rng;
+        for c in 0..computers {
+            let os = match rng.below(10) {
+                0..=6 => Os::Windows,
+                7 | 8 => Os::Linux,
+                _ => Os::Macos,
+            };
+            let maintenance = rng.percent(1).then(|| Maintenance {
+                mode: if rng.percent(50) {
+                    MaintenanceMode::Monitor
+                } else {
+                    MaintenanceMode::Learning
+                },
+                until: Timestamp::from_unix(EVENT_TIME + 86_400),
+            });
+            let group = c % groups;
+            self.bundle.computers.push(Computer {
+                id: format!("{id}-c{c}"),
+                group: format!("{id}-g{group}"),
+                name: format!("HOST-{o}-{c}"),
+                os,
+                maintenance,
+            });
+        }
+        facts.computers = first_computer..self.bundle.computers.len();
+        (groups, computers)
+    }
+
+    /// Applications of up to [`HASHES_PER_APP`] SHA-256 rules.
+    fn hash_applications(&mut self, facts: &mut OrgFacts) {
+        let first_app = self.bundle.applications.len();
+        let mut left = self.share(self.size.hash_rules);
+        let mut a = 0;
+        while left > 0 {
+            let take = left.min(HASHES_PER_APP);
+            left -= take;
+            let rules = (0..take)
+                .map(|_| FileRule {
+                    sha256: Some(Sha256(self.rng.bytes32())),
+                    ..FileRule::default()
+                })
+                .collect();
+            self.bundle.applications.push(Application {
+                id: format!("{}-hash{a}", self.id),
+                organization: self.id.clone(),
+                name: format!("Line-of-business app {a}"),
+                rules,
+            });
+            a += 1;
+        }
+        facts.hash_apps = first_app..self.bundle.applications.len();
+    }
+
+    /// Applications of [`RULES_PER_SMALL_APP`] certificate rules.
+    fn certificate_applications(&mut self, facts: &mut OrgFacts) {
+        let certs = self.share(self.size.certificate_rules);
+        for (a, start) in (0..certs).step_by(RULES_PER_SMALL_APP).enumerate() {
+            let mut rules = Vec::new();
+            for j in start..(start + RULES_PER_SMALL_APP).min(certs) {
+                if let Some((rule, signer)) = signer(self.o, j, &mut self.rng) {
+                    rules.push(rule);
+                    facts.signers.push(signer);
+                }
+            }
+            self.bundle.applications.push(Application {
+                id: format!("{}-cert{a}", self.id),
+                organization: self.id.clone(),
+                name: format!("Signed software {a}"),
+                rules,
+            });
+        }
+    }
+
+    /// Applications of [`RULES_PER_SMALL_APP`] path patterns.
+    fn path_applications(&mut self, facts: &mut OrgFacts) {
+        let patterns = self.share(self.size.path_patterns);
+        for (a, start) in (0..patterns).step_by(RULES_PER_SMALL_APP).enumerate() {
+            let mut rules = Vec::new();
+            for j in start..(start + RULES_PER_SMALL_APP).min(patterns) {
+                let (pattern, example, windows) = path_pattern(self.o, j, &mut self.rng);
+                rules.push(FileRule::default().with_path(pattern));
+                if let Some(list) = facts.paths.get_mut(usize::from(!windows)) {
+                    list.push(example);
+                }
+            }
+            self.bundle.applications.push(Application {
+                id: format!("{}-path{a}", self.id),
+                organization: self.id.clone(),
+                name: format!("Installed tools {a}"),
+                rules,
+            });
+        }
+    }
+
+    /// Permits covering every application, then scoped extras, within the
+    /// organization's share of the policies.
+    fn policies(&mut self, apps: &[String], groups: usize, computers: usize) {
+        let budget = self.share(self.size.policies);
+        let base = (budget * 6 / 10).clamp(1, apps.len().max(1)).min(budget);
+        // Separate bands keep positions unique within the organization: an MSP's
+        // below its customers', and in each, scoped denies, then the permits of
+        // every application, then scoped permits.
+        let band: i64 = if self.msp { 0 } else { 100_000_000 };
+        self.permits(apps, base, band);
+        self.scoped_policies(apps, budget.saturating_sub(base), band, (groups, computers));
+    }
+
+    /// `base` permits that together target every application: `global` for an MSP's,
+    /// `organization` for a customer's.
+    fn permits(&mut self, apps: &[String], base: usize, band: i64) {
+        let id = &self.id;
+        for p in 0..base {
+            let targets: Vec<String> = apps.iter().skip(p).step_by(base).cloned().collect();
+            if targets.is_empty() {
+                continue;
+            }
+            self.bundle.policies.push(Policy {
+                id: format!("{id}-allow{p}"),
+                scope: if self.msp {
+                    Scope::Global(id.clone())
+                } else {
+                    Scope::Organization(id.clone())
+                },
+                position: band + 20_000_000 + p as i64,
+                applications: targets,
+                action: Action::Permit,
+                elevate: self.rng.percent(10),
+                users: None,
+                not_before: None,
+                expires: None,
+                enabled: true,
+                on_deny: None,
+            });
+        }
+    }
+
+    /// `count` policies on one application each, scoped to one of the organization's
+    /// `groups` groups or `computers` computers; one in five a deny placed before the
+    /// permits, some limited to users or a validity window.
+    fn scoped_policies(
+        &mut self,
+        apps: &[String],
+        count: usize,
+        band: i64,
+        (groups, computers): (usize, usize),
+    ) {
+        let (o, id, rng) = (self.o, &self.id, &mut self.rng);
+        for p in 0..count {
+            let Some(app) = rng.pick(apps).cloned() else {
+                break;
+            };
+            let scope = if rng.percent(70) {
+                Scope::Group(format!("{id}-g{}", rng.below(groups)))
+            } else {
+                Scope::Computer(format!("{id}-c{}", rng.below(computers)))
+            };
+            let deny = rng.percent(20);
+            let expires = rng
+                .percent(10)
+                .then(|| Timestamp::from_unix(EVENT_TIME - 86_400 + rng.below(3) as i64 * 86_400));
+            self.bundle.policies.push(Policy {
+                id: format!("{id}-extra{p}"),
+                scope,
+                position: band + if deny { 10_000_000 } else { 30_000_000 } + p as i64,
+                applications: vec![app],
+                action: if deny { Action::Deny } else { Action::Permit },
+                elevate: !deny && rng.percent(30),
+                users: rng
+                    .percent(5)
+                    .then(|| vec![format!("ORG{o}\\admin"), format!("ORG{o}\\helpdesk")]),
+                not_before: None,
+                expires,
+                enabled: !rng.percent(2),
+                on_deny: None,
+            });
+        }
     }
 }
 
