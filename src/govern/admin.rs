@@ -198,7 +198,7 @@ fn notify(
     kind: KindArg,
     channels: Channels,
 ) -> Result<ExitCode, CliError> {
-    let kind = portcullis_governance::RequestKind::from(kind);
+    let kind = portcullis_governance::AccessRequestKind::from(kind);
     let Channels { email, sms } = channels;
     acting.open()?.set_notify(acting.id(), id, kind, channels)?;
     let value = json!({"admin": id, "kind": kind, "email": email, "sms": sms});

@@ -9,7 +9,7 @@ use portcullis_engine::plugin::{
     apply_rules, ApprovalReviewer, Execution, Hook, RulePlugin, RuledDecision,
 };
 use portcullis_engine::Event;
-use portcullis_governance::{FileRequest, Governance, RequestKind, RequestState};
+use portcullis_governance::{AccessRequestKind, FileRequest, Governance, RequestState};
 use serde_json::json;
 
 use super::notify::deliver_now;
@@ -108,12 +108,12 @@ pub enum KindArg {
     Elevation,
 }
 
-impl From<KindArg> for RequestKind {
-    fn from(kind: KindArg) -> RequestKind {
+impl From<KindArg> for AccessRequestKind {
+    fn from(kind: KindArg) -> AccessRequestKind {
         match kind {
-            KindArg::Application => RequestKind::Application,
-            KindArg::Storage => RequestKind::Storage,
-            KindArg::Elevation => RequestKind::Elevation,
+            KindArg::Application => AccessRequestKind::Application,
+            KindArg::Storage => AccessRequestKind::Storage,
+            KindArg::Elevation => AccessRequestKind::Elevation,
         }
     }
 }
