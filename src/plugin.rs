@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use portcullis_engine::plugin::{
-    Abstain, ApprovalInput, ApprovalReviewer, Execution, Hook, Outcome, RulePlugin, RuleVerdict,
-    Verdict,
+    Abstain, ApprovalInput, ApprovalReviewer, Execution, Hook, PluginOutcome, RulePlugin,
+    RuleVerdict, Verdict,
 };
 use portcullis_governance::{Governance, PluginAttachment};
 use portcullis_plugins::{Limits, Plugin, RegoPlugin, Vector, WasmHost};
@@ -209,7 +209,7 @@ impl ApprovalReviewer for StatePlugin {
         &self.name
     }
 
-    fn review(&self, input: &ApprovalInput) -> Outcome<Verdict> {
+    fn review(&self, input: &ApprovalInput) -> PluginOutcome<Verdict> {
         self.plugin.review(input, &self.config)
     }
 }
@@ -219,7 +219,7 @@ impl RulePlugin for StatePlugin {
         &self.name
     }
 
-    fn check(&self, execution: &Execution) -> Outcome<RuleVerdict> {
+    fn check(&self, execution: &Execution) -> PluginOutcome<RuleVerdict> {
         self.plugin.check(execution, &self.config)
     }
 }
@@ -346,7 +346,7 @@ fn run_request(
 
 /// The verdict that counts (a failure counts as abstain), the time, then the details.
 fn report<V: Abstain + Serialize>(
-    outcome: &Outcome<V>,
+    outcome: &PluginOutcome<V>,
     elapsed: Duration,
 ) -> (serde_json::Value, bool) {
     let mut out = serde_json::Map::new();

@@ -9,8 +9,9 @@ use arc_swap::{ArcSwap, Guard};
 
 use crate::change::BundleChange;
 use crate::compile::{self, ChangeCompiled, CompileErrors};
+use crate::compiled::{AppKeys, CompileStats, Tables, TenancyIds};
 use crate::model::{Bundle, DecisionRecord, Event};
-use crate::snapshot::{AppKeys, CompileStats, Snapshot, Tables, TenancyIds};
+use crate::snapshot::Snapshot;
 
 /// How many earlier snapshots an engine keeps for rollback, unless told otherwise.
 pub const DEFAULT_HISTORY: usize = 8;
@@ -136,7 +137,12 @@ impl Builder {
     /// A snapshot of `bundle`, on its own (generation 1).
     pub fn snapshot(&self, bundle: &Bundle) -> Result<Snapshot, CompileErrors> {
         self.limits.check_bundle(bundle)?;
-        Snapshot::compile_checked(bundle)
+        let (tables, stats) = compile::compile(bundle, &mut AppKeys::default(), None)?;
+        Ok(Snapshot {
+            generation: 1,
+            tables: Arc::new(tables),
+            stats,
+        })
     }
 
     /// A snapshot of the bundle in JSON `text`; errors carry line and column.
@@ -144,6 +150,19 @@ impl Builder {
         self.limits.check_text(text)?;
         let bundle = compile::parse(text)?;
         self.snapshot(&bundle).map_err(|errors| errors.locate(text))
+    }
+}
+
+// A snapshot on its own is made through a builder with the default limits.
+impl Snapshot {
+    /// Compiles a bundle within the default [`Limits`](crate::Limits); generation 1.
+    pub fn compile(bundle: &Bundle) -> Result<Snapshot, CompileErrors> {
+        Builder::default().snapshot(bundle)
+    }
+
+    /// Reads a bundle from JSON text and compiles it; errors carry line and column.
+    pub fn compile_json(text: &str) -> Result<Snapshot, CompileErrors> {
+        Builder::default().snapshot_json(text)
     }
 }
 
@@ -308,35 +327,18 @@ impl Engine {
             limits,
             ..
         } = &mut *writer;
-        let compiled =
-            compile::compile_change(change, keys, &previous.tables, previous.stats, ids, limits)
-                .map_err(DeployError::Compile)?;
-        let (tables, stats, changed) = match compiled {
-            ChangeCompiled::Tables {
-                tables,
-                stats,
-                changed,
-            } => (tables, stats, changed),
-            ChangeCompiled::Whole => {
-                let bundle = change.apply(&previous.bundle());
-                let rest = [
-                    bundle.organizations.len() - change.entries.organizations.len(),
-                    bundle.groups.len() - change.entries.groups.len(),
-                    bundle.computers.len() - change.entries.computers.len(),
-                    bundle.applications.len() - change.entries.applications.len(),
-                    bundle.policies.len() - change.entries.policies.len(),
-                ];
-                let into_change = |errors: CompileErrors| errors.shifted(rest);
-                writer
-                    .limits
-                    .check_bundle(&bundle)
-                    .map_err(|errors| DeployError::Compile(into_change(errors)))?;
-                let (tables, stats) =
-                    compile::compile(&bundle, &mut writer.keys, Some(&previous.tables))
-                        .map_err(|errors| DeployError::Compile(into_change(errors)))?;
-                return self.swap(&mut writer, previous, tables, stats, gate);
-            }
+        let Some(plan) = compile::plan_change(change, &previous.tables, ids) else {
+            return self.deploy_change_whole(&mut writer, change, previous, gate);
         };
+        limits
+            .check_lists(plan.lists, plan.totals(&previous.tables, ids))
+            .map_err(DeployError::Compile)?;
+        let ChangeCompiled {
+            tables,
+            stats,
+            changed,
+        } = compile::compile_change(&plan, keys, &previous.tables, previous.stats, ids)
+            .map_err(DeployError::Compile)?;
         let old = Arc::clone(&previous.tables);
         let deployed = self.swap(&mut writer, previous, tables, stats, gate)?;
         // The ids follow the new tables: the changed organizations' old ids out, their
@@ -355,6 +357,33 @@ impl Engine {
         }
         *filed_for = Arc::downgrade(&new);
         Ok(deployed)
+    }
+
+    /// Deploys a change that cannot be compiled on its own as the whole bundle it
+    /// makes; errors name places in the change's entries.
+    fn deploy_change_whole<E>(
+        &self,
+        writer: &mut Writer,
+        change: &BundleChange,
+        previous: Arc<Snapshot>,
+        gate: impl FnOnce(&Snapshot) -> Result<(), E>,
+    ) -> Result<Deployed, DeployError<E>> {
+        let bundle = change.apply(&previous.bundle());
+        let rest = [
+            bundle.organizations.len() - change.entries.organizations.len(),
+            bundle.groups.len() - change.entries.groups.len(),
+            bundle.computers.len() - change.entries.computers.len(),
+            bundle.applications.len() - change.entries.applications.len(),
+            bundle.policies.len() - change.entries.policies.len(),
+        ];
+        let into_change = |errors: CompileErrors| errors.shifted(rest);
+        writer
+            .limits
+            .check_bundle(&bundle)
+            .map_err(|errors| DeployError::Compile(into_change(errors)))?;
+        let (tables, stats) = compile::compile(&bundle, &mut writer.keys, Some(&previous.tables))
+            .map_err(|errors| DeployError::Compile(into_change(errors)))?;
+        self.swap(writer, previous, tables, stats, gate)
     }
 
     /// Lets `gate` see the new snapshot, then swaps it in and remembers the old one.

@@ -3,9 +3,9 @@
 //! The in-memory evaluator of Portcullis, an application-control policy engine: every
 //! program execution is denied unless a policy permits it.
 //!
-//! The pipeline, one module each: plain data ([`model`]) → compile (bundle → snapshot;
-//! every validation error is raised there) → index (one bucket per match kind) →
-//! [`Snapshot`] → decide. An [`Engine`] holds the current snapshot and swaps in new ones
+//! The pipeline, one module each: plain data ([`model`]) → compile (every validation
+//! error is raised there) → compiled data (one partition per organization, each with
+//! an index of its rules: one bucket per match kind) → [`Snapshot`] → decide. An [`Engine`] holds the current snapshot and swaps in new ones
 //! atomically while decisions keep flowing. [`identity`] tells who a file is: its
 //! SHA-256, certificates and Authenticode signatures.
 //!
@@ -38,6 +38,7 @@
 
 mod change;
 mod compile;
+mod compiled;
 mod decide;
 mod engine;
 pub mod fleet;
@@ -52,6 +53,7 @@ mod snapshot;
 
 pub use change::BundleChange;
 pub use compile::{parse, CompileError, CompileErrors, EntryKind, ErrorKind, LOCATED_ERRORS};
+pub use compiled::CompileStats;
 pub use decide::{Explanation, PolicyTrace, Scratch, TraceStatus};
 pub use engine::{
     Builder, DeployError, Deployed, Engine, RollbackError, SnapshotGuard, DEFAULT_HISTORY,
@@ -61,7 +63,7 @@ pub use model::{
     Action, Bundle, Decision, DecisionRecord, Event, EventError, MaintenanceMode, Outcome,
     RequestKind,
 };
-pub use snapshot::{CompileStats, Snapshot};
+pub use snapshot::Snapshot;
 
 /// The JSON Schema of the bundle format, generated from the types.
 pub fn bundle_schema() -> serde_json::Value {

@@ -35,7 +35,9 @@ use regex_automata::nfa::thompson;
 use regex_syntax::ast::ErrorKind as AstErrorKind;
 
 use crate::compile::{self, CompileError, CompileErrors, EntryKind, ErrorKind};
-use crate::model::{Bundle, Event, EventError};
+use crate::model::{
+    Application, Bundle, Computer, ComputerGroup, Event, EventError, Organization, Policy,
+};
 use crate::path::REGEX_PREFIX;
 
 /// Bounds on what a bundle may contain; see the [module documentation](self).
@@ -312,6 +314,28 @@ impl Limits {
         bundle: compile::Lists<'_>,
         totals: [usize; 5],
     ) -> Result<(), CompileErrors> {
+        // Walking a list past the limit would cost what the limit is there to avoid.
+        self.check_totals(totals)?;
+        let mut check = Check {
+            limits: self,
+            errors: Vec::new(),
+        };
+        check.string(
+            EntryKind::Bundle,
+            None,
+            || "format".to_owned(),
+            bundle.format,
+        );
+        check.organizations(bundle.organizations);
+        check.groups(bundle.groups);
+        check.computers(bundle.computers);
+        check.applications(bundle.applications);
+        check.policies(bundle.policies);
+        check.finish()
+    }
+
+    /// Checks the number of entries of each kind; `totals` as in `check_lists`.
+    fn check_totals(&self, totals: [usize; 5]) -> Result<(), CompileErrors> {
         let mut check = Check {
             limits: self,
             errors: Vec::new(),
@@ -336,57 +360,76 @@ impl Limits {
                 );
             }
         }
-        // Walking a list past the limit would cost what the limit is there to avoid.
-        if !check.errors.is_empty() {
-            return Err(CompileErrors::new(check.errors));
+        check.finish()
+    }
+}
+
+/// One pass of [`Limits::check_bundle`].
+struct Check<'a> {
+    limits: &'a Limits,
+    errors: Vec<CompileError>,
+}
+
+impl Check<'_> {
+    fn finish(self) -> Result<(), CompileErrors> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(CompileErrors::new(self.errors))
         }
-        check.string(
-            EntryKind::Bundle,
-            None,
-            || "format".to_owned(),
-            bundle.format,
-        );
-        for (n, o) in bundle.organizations.iter().enumerate() {
+    }
+
+    fn organizations(&mut self, organizations: &[Organization]) {
+        for (n, o) in organizations.iter().enumerate() {
             let (entry, id) = (EntryKind::Organization, Some(o.id.as_str()));
             let at = |field: &str| format!("organizations[{n}].{field}");
-            check.string(entry, id, || at("id"), &o.id);
-            check.string(entry, id, || at("name"), &o.name);
+            self.string(entry, id, || at("id"), &o.id);
+            self.string(entry, id, || at("name"), &o.name);
             if let Some(parent) = &o.parent {
-                check.string(entry, id, || at("parent"), parent);
+                self.string(entry, id, || at("parent"), parent);
             }
             if let Some(deny) = &o.default_deny {
-                check.list(entry, id, || at("default_deny.notify"), deny.notify.len());
+                self.list(entry, id, || at("default_deny.notify"), deny.notify.len());
             }
         }
-        for (n, g) in bundle.groups.iter().enumerate() {
+    }
+
+    fn groups(&mut self, groups: &[ComputerGroup]) {
+        for (n, g) in groups.iter().enumerate() {
             let (entry, id) = (EntryKind::Group, Some(g.id.as_str()));
             let at = |field: &str| format!("groups[{n}].{field}");
-            check.string(entry, id, || at("id"), &g.id);
-            check.string(entry, id, || at("organization"), &g.organization);
-            check.string(entry, id, || at("name"), &g.name);
+            self.string(entry, id, || at("id"), &g.id);
+            self.string(entry, id, || at("organization"), &g.organization);
+            self.string(entry, id, || at("name"), &g.name);
         }
-        for (n, c) in bundle.computers.iter().enumerate() {
+    }
+
+    fn computers(&mut self, computers: &[Computer]) {
+        for (n, c) in computers.iter().enumerate() {
             let (entry, id) = (EntryKind::Computer, Some(c.id.as_str()));
             let at = |field: &str| format!("computers[{n}].{field}");
-            check.string(entry, id, || at("id"), &c.id);
-            check.string(entry, id, || at("group"), &c.group);
-            check.string(entry, id, || at("name"), &c.name);
+            self.string(entry, id, || at("id"), &c.id);
+            self.string(entry, id, || at("group"), &c.group);
+            self.string(entry, id, || at("name"), &c.name);
         }
-        for (n, a) in bundle.applications.iter().enumerate() {
+    }
+
+    fn applications(&mut self, applications: &[Application]) {
+        let max_rules = self.limits.max_rules_per_application;
+        for (n, a) in applications.iter().enumerate() {
             let (entry, id) = (EntryKind::Application, Some(a.id.as_str()));
             let at = |field: &str| format!("applications[{n}].{field}");
-            check.string(entry, id, || at("id"), &a.id);
-            check.string(entry, id, || at("organization"), &a.organization);
-            check.string(entry, id, || at("name"), &a.name);
-            if a.rules.len() > self.max_rules_per_application {
-                check.push(
+            self.string(entry, id, || at("id"), &a.id);
+            self.string(entry, id, || at("organization"), &a.organization);
+            self.string(entry, id, || at("name"), &a.name);
+            if a.rules.len() > max_rules {
+                self.push(
                     entry,
                     id,
                     at("rules"),
                     format!(
-                        "{} rules; the limit is {} per application (`max_rules_per_application`)",
+                        "{} rules; the limit is {max_rules} per application (`max_rules_per_application`)",
                         a.rules.len(),
-                        self.max_rules_per_application
                     ),
                 );
                 continue;
@@ -399,46 +442,36 @@ impl Limits {
                 ];
                 for (field, pattern) in patterns {
                     if let Some(pattern) = pattern {
-                        check.pattern(entry, id, || at(&format!("rules[{r}].{field}")), pattern);
+                        self.pattern(entry, id, || at(&format!("rules[{r}].{field}")), pattern);
                     }
                 }
             }
         }
-        for (n, p) in bundle.policies.iter().enumerate() {
+    }
+
+    fn policies(&mut self, policies: &[Policy]) {
+        for (n, p) in policies.iter().enumerate() {
             let (entry, id) = (EntryKind::Policy, Some(p.id.as_str()));
             let at = |field: &str| format!("policies[{n}].{field}");
-            check.string(entry, id, || at("id"), &p.id);
-            if check.list(entry, id, || at("applications"), p.applications.len()) {
+            self.string(entry, id, || at("id"), &p.id);
+            if self.list(entry, id, || at("applications"), p.applications.len()) {
                 for (k, app) in p.applications.iter().enumerate() {
-                    check.string(entry, id, || at(&format!("applications[{k}]")), app);
+                    self.string(entry, id, || at(&format!("applications[{k}]")), app);
                 }
             }
             if let Some(users) = &p.users {
-                if check.list(entry, id, || at("users"), users.len()) {
+                if self.list(entry, id, || at("users"), users.len()) {
                     for (k, user) in users.iter().enumerate() {
-                        check.string(entry, id, || at(&format!("users[{k}]")), user);
+                        self.string(entry, id, || at(&format!("users[{k}]")), user);
                     }
                 }
             }
             if let Some(deny) = &p.on_deny {
-                check.list(entry, id, || at("on_deny.notify"), deny.notify.len());
+                self.list(entry, id, || at("on_deny.notify"), deny.notify.len());
             }
         }
-        if check.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(CompileErrors::new(check.errors))
-        }
     }
-}
 
-/// One pass of [`Limits::check_bundle`].
-struct Check<'a> {
-    limits: &'a Limits,
-    errors: Vec<CompileError>,
-}
-
-impl Check<'_> {
     fn push(&mut self, entry: EntryKind, id: Option<&str>, path: String, message: String) {
         if self.errors.len() < MAX_ERRORS {
             // An id over the limit is not repeated in every message about its entry.

@@ -8,8 +8,8 @@
 //! This module runs no plugin: hosts (WebAssembly, Rego) live in the `portcullis-plugins`
 //! crate and implement [`ApprovalReviewer`] and [`RulePlugin`]. A host never returns an
 //! error to its caller: a plugin that traps, overruns its budget, or answers something
-//! malformed gives an [`Outcome`] holding a [`Failure`], which counts as abstain
-//! ([`Outcome::verdict`]) and is reported. A failure never counts as approve.
+//! malformed gives a [`PluginOutcome`] holding a [`Failure`], which counts as abstain
+//! ([`PluginOutcome::verdict`]) and is reported. A failure never counts as approve.
 //!
 //! Rule plugins are not part of [`Snapshot::decide`](crate::Snapshot::decide): the
 //! static decision is computed first, and [`apply_rules`] then consults the rule plugins
@@ -20,7 +20,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{DecisionRecord, Event, Os, Outcome as Decided, SignatureStatus};
+use crate::model::{DecisionRecord, Event, Os, Outcome, SignatureStatus};
 
 /// The version of the plugin contract (the WIT package) this module mirrors.
 pub const CONTRACT_VERSION: &str = "0.1.0";
@@ -156,16 +156,33 @@ pub struct Tenancy {
     pub computer: String,
 }
 
-/// What a user asks for (WIT `request-kind`).
+/// What a user's access request asks for (WIT `request-kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum RequestKind {
+pub enum AccessRequestKind {
     /// Run a blocked application.
     Application,
     /// Use a blocked storage device.
     Storage,
     /// Run an application with administrator rights.
     Elevation,
+}
+
+impl AccessRequestKind {
+    /// The name used in the contract, in commands and in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessRequestKind::Application => "application",
+            AccessRequestKind::Storage => "storage",
+            AccessRequestKind::Elevation => "elevation",
+        }
+    }
+}
+
+impl fmt::Display for AccessRequestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A user's access request (WIT `access-request`).
@@ -175,7 +192,7 @@ pub struct AccessRequest {
     /// The request's id.
     pub id: String,
     /// What is asked for.
-    pub kind: RequestKind,
+    pub kind: AccessRequestKind,
     /// The user's message.
     #[serde(default)]
     pub message: Option<String>,
@@ -476,7 +493,7 @@ pub struct LogLine {
 
 /// The result of one plugin call: a verdict or a contained failure, and the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outcome<V> {
+pub struct PluginOutcome<V> {
     /// The verdict, or why there is none.
     pub result: Result<V, Failure>,
     /// The lines the plugin logged (bounded by the host).
@@ -509,10 +526,10 @@ impl Abstain for RuleVerdict {
     }
 }
 
-impl<V: Abstain> Outcome<V> {
+impl<V: Abstain> PluginOutcome<V> {
     /// A verdict with no log.
     pub fn verdict_only(verdict: V) -> Self {
-        Outcome {
+        PluginOutcome {
             result: Ok(verdict),
             logs: Vec::new(),
             dropped_logs: 0,
@@ -521,7 +538,7 @@ impl<V: Abstain> Outcome<V> {
 
     /// A failure with no log.
     pub fn failed(kind: FailureKind, message: impl Into<String>) -> Self {
-        Outcome {
+        PluginOutcome {
             result: Err(Failure {
                 kind,
                 message: message.into(),
@@ -549,18 +566,18 @@ impl<V: Abstain> Outcome<V> {
 pub trait ApprovalReviewer: Send + Sync {
     /// The plugin's name, as audited.
     fn name(&self) -> &str;
-    /// Review one request. Never fails: a failure is an [`Outcome`] that counts as
-    /// abstain.
-    fn review(&self, input: &ApprovalInput) -> Outcome<Verdict>;
+    /// Review one request. Never fails: a failure is a [`PluginOutcome`] that counts
+    /// as abstain.
+    fn review(&self, input: &ApprovalInput) -> PluginOutcome<Verdict>;
 }
 
 /// A rule plugin, ready to be called from any thread.
 pub trait RulePlugin: Send + Sync {
     /// The plugin's name, as audited.
     fn name(&self) -> &str;
-    /// Check one execution. Never fails: a failure is an [`Outcome`] that counts as
-    /// abstain.
-    fn check(&self, execution: &Execution) -> Outcome<RuleVerdict>;
+    /// Check one execution. Never fails: a failure is a [`PluginOutcome`] that counts
+    /// as abstain.
+    fn check(&self, execution: &Execution) -> PluginOutcome<RuleVerdict>;
 }
 
 /// A plugin that denied an execution.
@@ -613,7 +630,7 @@ pub fn apply_rules(
         denied_by: None,
         failures: Vec::new(),
     };
-    if ruled.decision.decision != Decided::Allow {
+    if ruled.decision.decision != Outcome::Allow {
         return ruled;
     }
     for plugin in plugins {
@@ -622,7 +639,7 @@ pub fn apply_rules(
             Ok(RuleVerdict::Abstain) => {}
             Ok(RuleVerdict::Deny { reason }) => {
                 let d = &mut ruled.decision;
-                d.decision = Decided::Deny;
+                d.decision = Outcome::Deny;
                 d.elevated = false;
                 d.policy = None;
                 d.application = None;

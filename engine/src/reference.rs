@@ -7,8 +7,8 @@
 //! not panic).
 
 use crate::model::{
-    Action, Application, Bundle, CertificateCondition, DecisionRecord, DenyOptions, Event,
-    FileRule, MaintenanceMode, Outcome, Policy, RequestKind, Scope, Signer,
+    Action, Application, Bundle, CertificateCondition, Computer, ComputerGroup, DecisionRecord,
+    DenyOptions, Event, FileRule, MaintenanceMode, Outcome, Policy, RequestKind, Scope, Signer,
 };
 use crate::path::{fold_char, normalize, Family, PathError, Pattern};
 
@@ -42,7 +42,37 @@ pub fn decide(bundle: &Bundle, event: &Event) -> DecisionRecord {
     let Some(group) = bundle.groups.iter().find(|g| g.id == computer.group) else {
         return record;
     };
-    let mut chain: Vec<&str> = vec![group.organization.as_str()];
+    let chain = chain_of(bundle, &group.organization);
+    let paths = Normalized::of(computer.os.family(), event);
+    paths.report(&mut record.problems);
+    let fields = paths.fields();
+
+    // 1. Applicable policies, 2. in ascending position.
+    let applicable = applicable_policies(bundle, event, computer, group, &chain);
+
+    // 3. The first policy whose application matches decides.
+    let org = bundle
+        .organizations
+        .iter()
+        .find(|o| o.id == group.organization);
+    let default_deny = org
+        .and_then(|o| o.default_deny.clone())
+        .unwrap_or_else(DenyOptions::implicit_default);
+    let kind = if event.elevation {
+        RequestKind::Elevation
+    } else {
+        RequestKind::Application
+    };
+    match first_match(bundle, &applicable, event, &fields) {
+        Some((policy, app)) => decided_by(&mut record, policy, app, event, &default_deny, kind),
+        None => no_policy(&mut record, computer, event, &default_deny, kind),
+    }
+    record
+}
+
+/// The organization `org` and its ancestors, up to the root; a cycle stops the walk.
+fn chain_of<'b>(bundle: &'b Bundle, org: &'b str) -> Vec<&'b str> {
+    let mut chain: Vec<&str> = vec![org];
     while let Some(parent) = bundle
         .organizations
         .iter()
@@ -54,31 +84,64 @@ pub fn decide(bundle: &Bundle, event: &Event) -> DecisionRecord {
         }
         chain.push(parent);
     }
-    let org_id = group.organization.as_str();
-    let family = computer.os.family();
+    chain
+}
 
-    let path = normalize(family, &event.path);
-    let parent = event.parent.as_deref().map(|p| normalize(family, p));
-    let created_by = event.created_by.as_deref().map(|p| normalize(family, p));
-    for (field, value) in [
-        ("path", Some(&path)),
-        ("parent", parent.as_ref()),
-        ("created_by", created_by.as_ref()),
-    ] {
-        if let Some(Err(error)) = value {
-            record
-                .problems
-                .push(format!("`{field}` cannot be normalized: {error}"));
+/// The event's paths, normalized for the computer's path family.
+struct Normalized {
+    family: Family,
+    path: Result<String, PathError>,
+    parent: Option<Result<String, PathError>>,
+    created_by: Option<Result<String, PathError>>,
+}
+
+impl Normalized {
+    fn of(family: Family, event: &Event) -> Normalized {
+        Normalized {
+            family,
+            path: normalize(family, &event.path),
+            parent: event.parent.as_deref().map(|p| normalize(family, p)),
+            created_by: event.created_by.as_deref().map(|p| normalize(family, p)),
         }
     }
-    let fields = Fields {
-        family,
-        path: path.as_deref().map_err(|e| *e),
-        parent: parent.as_ref().map(|r| r.as_deref().map_err(|e| *e)),
-        created_by: created_by.as_ref().map(|r| r.as_deref().map_err(|e| *e)),
-    };
 
-    // 1. Applicable policies.
+    /// Adds a problem for each path that cannot be normalized.
+    fn report(&self, problems: &mut Vec<String>) {
+        for (field, value) in [
+            ("path", Some(&self.path)),
+            ("parent", self.parent.as_ref()),
+            ("created_by", self.created_by.as_ref()),
+        ] {
+            if let Some(Err(error)) = value {
+                problems.push(format!("`{field}` cannot be normalized: {error}"));
+            }
+        }
+    }
+
+    fn fields(&self) -> Fields<'_> {
+        Fields {
+            family: self.family,
+            path: self.path.as_deref().map_err(|e| *e),
+            parent: self.parent.as_ref().map(|r| r.as_deref().map_err(|e| *e)),
+            created_by: self
+                .created_by
+                .as_ref()
+                .map(|r| r.as_deref().map_err(|e| *e)),
+        }
+    }
+}
+
+/// Steps 1 and 2: the policies in scope on the computer that apply (enabled, within
+/// their validity window, for the event's user), each with its owner's depth below the
+/// root, in ascending position; a tie goes to the ancestor.
+fn applicable_policies<'b>(
+    bundle: &'b Bundle,
+    event: &Event,
+    computer: &Computer,
+    group: &ComputerGroup,
+    chain: &[&str],
+) -> Vec<(&'b Policy, usize)> {
+    let org_id = group.organization.as_str();
     let mut applicable: Vec<(&Policy, usize)> = Vec::new();
     for policy in &bundle.policies {
         let owner = match &policy.scope {
@@ -100,59 +163,78 @@ pub fn decide(bundle: &Bundle, event: &Event) -> DecisionRecord {
             applicable.push((policy, depth));
         }
     }
-    // 2. In ascending position; a tie goes to the ancestor.
     applicable.sort_by_key(|(policy, depth)| (policy.position, *depth));
+    applicable
+}
 
-    // 3. The first policy whose application matches decides.
-    let org = bundle.organizations.iter().find(|o| o.id == org_id);
-    let default_deny = org
-        .and_then(|o| o.default_deny.clone())
-        .unwrap_or_else(DenyOptions::implicit_default);
-    let kind = if event.elevation {
-        RequestKind::Elevation
-    } else {
-        RequestKind::Application
-    };
-    for (policy, _) in applicable {
+/// The first policy, in order, with an application that decides it (one that matches
+/// for a permit; one that matches or depends on a path that cannot be normalized for a
+/// deny), and that application.
+fn first_match<'b>(
+    bundle: &'b Bundle,
+    applicable: &[(&'b Policy, usize)],
+    event: &Event,
+    fields: &Fields<'_>,
+) -> Option<(&'b Policy, &'b Application)> {
+    for &(policy, _) in applicable {
         for app_id in &policy.applications {
             let Some(app) = bundle.applications.iter().find(|a| a.id == *app_id) else {
                 continue;
             };
-            let matched = app_matches(app, event, &fields);
+            let matched = app_matches(app, event, fields);
             let decides = match policy.action {
                 Action::Permit => matched == Some(true),
                 Action::Deny => matched != Some(false),
             };
-            if !decides {
-                continue;
+            if decides {
+                return Some((policy, app));
             }
-            record.default_deny = false;
-            record.policy = Some(policy.id.clone());
-            record.application = Some(app.id.clone());
-            match policy.action {
-                Action::Permit => {
-                    record.decision = Outcome::Allow;
-                    // 4. Elevation only through an elevation policy.
-                    record.elevated = event.elevation && policy.elevate;
-                    if event.elevation && !policy.elevate {
-                        deny_options(&mut record, &default_deny, RequestKind::Elevation);
-                    }
-                }
-                Action::Deny => {
-                    let options = policy
-                        .on_deny
-                        .clone()
-                        .unwrap_or_else(DenyOptions::policy_default);
-                    deny_options(&mut record, &options, kind);
-                }
-            }
-            return record;
         }
     }
+    None
+}
 
-    // No match: the default deny, unless a maintenance mode is in force (5).
+/// The decision of `policy` through `app`.
+fn decided_by(
+    record: &mut DecisionRecord,
+    policy: &Policy,
+    app: &Application,
+    event: &Event,
+    default_deny: &DenyOptions,
+    kind: RequestKind,
+) {
+    record.default_deny = false;
+    record.policy = Some(policy.id.clone());
+    record.application = Some(app.id.clone());
+    match policy.action {
+        Action::Permit => {
+            record.decision = Outcome::Allow;
+            // 4. Elevation only through an elevation policy.
+            record.elevated = event.elevation && policy.elevate;
+            if event.elevation && !policy.elevate {
+                deny_options(record, default_deny, RequestKind::Elevation);
+            }
+        }
+        Action::Deny => {
+            let options = policy
+                .on_deny
+                .clone()
+                .unwrap_or_else(DenyOptions::policy_default);
+            deny_options(record, &options, kind);
+        }
+    }
+}
+
+/// No match: the default deny, unless a maintenance mode is in force (5).
+fn no_policy(
+    record: &mut DecisionRecord,
+    computer: &Computer,
+    event: &Event,
+    default_deny: &DenyOptions,
+    kind: RequestKind,
+) {
     match computer.maintenance.filter(|m| event.time < m.until) {
-        None => deny_options(&mut record, &default_deny, kind),
+        None => deny_options(record, default_deny, kind),
         Some(maintenance) => {
             record.decision = Outcome::Allow;
             record.mode = Some(maintenance.mode);
@@ -166,7 +248,6 @@ pub fn decide(bundle: &Bundle, event: &Event) -> DecisionRecord {
             );
         }
     }
-    record
 }
 
 struct Fields<'a> {

@@ -107,28 +107,9 @@ impl ScopeKind {
     }
 }
 
-/// What a request asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RequestKind {
-    /// Run a blocked application.
-    Application,
-    /// Run a blocked file from a storage device.
-    Storage,
-    /// Run an application with administrator rights.
-    Elevation,
-}
-
-impl RequestKind {
-    /// The name used in commands and output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::Application => "application",
-            RequestKind::Storage => "storage",
-            RequestKind::Elevation => "elevation",
-        }
-    }
-}
+/// What a request asks for: the kind the plugin contract defines, which approval
+/// plugins are given as it is.
+pub use portcullis_engine::plugin::AccessRequestKind;
 
 /// A governed action; each one is checked against the actor's permissions for the
 /// organization it touches before it happens.
@@ -137,11 +118,11 @@ pub enum Act {
     /// List the approval queue.
     ListRequests,
     /// Open a request (its execution, message and file).
-    OpenRequest(RequestKind),
+    OpenRequest(AccessRequestKind),
     /// Approve a request at a scope, possibly elevating.
     Approve {
         /// The request's kind.
-        kind: RequestKind,
+        kind: AccessRequestKind,
         /// The scope of the new policy.
         scope: ScopeKind,
         /// The new policy elevates.
@@ -150,7 +131,7 @@ pub enum Act {
     /// Add a rule to an existing application (checked on the application's owner).
     MergeIntoApplication,
     /// Reject a request.
-    Reject(RequestKind),
+    Reject(AccessRequestKind),
     /// Deploy a bundle, or roll back.
     Deploy,
     /// Set or end a maintenance mode.
@@ -239,7 +220,7 @@ impl Act {
             ]),
             Act::OpenRequest(kind) | Act::Reject(kind) => {
                 let approve = Req::Any(approvers(kind, None));
-                if kind == RequestKind::Elevation {
+                if kind == AccessRequestKind::Elevation {
                     Req::All(vec![Req::Any(vec![P::ElevationAdministrator]), approve])
                 } else {
                     approve
@@ -251,7 +232,7 @@ impl Act {
                 elevate,
             } => {
                 let approve = Req::Any(approvers(kind, Some(scope)));
-                if elevate || kind == RequestKind::Elevation {
+                if elevate || kind == AccessRequestKind::Elevation {
                     Req::All(vec![Req::Any(vec![P::ElevationAdministrator]), approve])
                 } else {
                     approve
@@ -285,7 +266,7 @@ impl Act {
 }
 
 /// The approve permissions that cover `kind` (at `scope`, or at some scope).
-fn approvers(kind: RequestKind, scope: Option<ScopeKind>) -> Vec<Permission> {
+fn approvers(kind: AccessRequestKind, scope: Option<ScopeKind>) -> Vec<Permission> {
     use Permission as P;
     let mut out = vec![P::ApproveOrganization];
     match scope {
@@ -293,7 +274,7 @@ fn approvers(kind: RequestKind, scope: Option<ScopeKind>) -> Vec<Permission> {
         Some(ScopeKind::Group) => out.push(P::ApproveGroup),
         Some(ScopeKind::Computer) | None => {
             out.extend([P::ApproveGroup, P::ApproveComputer]);
-            if kind == RequestKind::Application {
+            if kind == AccessRequestKind::Application {
                 out.push(P::ApproveComputerApplication);
             }
         }
@@ -430,12 +411,6 @@ fn covers(tree: &OrgTree, granted: &str, held: Permission, wanted: Permission, o
 }
 
 impl fmt::Display for ScopeKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Display for RequestKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

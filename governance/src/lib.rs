@@ -38,7 +38,7 @@ mod store;
 mod view;
 mod workflow;
 
-pub use access::{Act, Holdings, OrgTree, Refused, RequestKind, ScopeKind};
+pub use access::{AccessRequestKind, Act, Holdings, OrgTree, Refused, ScopeKind};
 pub use audit::{
     chain_hash, AuditBreak, AuditEntry, AuditKey, AuditLog, AuditQuery, AuditRecord, Checkpoint,
     Head, HeadRead, REANCHOR,

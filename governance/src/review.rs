@@ -9,13 +9,12 @@
 use portcullis_engine::model::Timestamp;
 use portcullis_engine::plugin::{
     combine, AccessRequest, ApprovalInput, ApprovalOptions, ApprovalReviewer, Execution, Failure,
-    FailureKind, LogLine, MatchKind, Organization, PriorApproval, RequestKind as Kind, Scope,
-    Tenancy, Verdict,
+    FailureKind, LogLine, MatchKind, Organization, PriorApproval, Scope, Tenancy, Verdict,
 };
 use serde::Serialize;
 use serde_json::json;
 
-use crate::access::{Act, RequestKind, ScopeKind};
+use crate::access::{Act, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::store::{PluginAttachment, RequestRecord, RequestState, Store};
 use crate::workflow::{ApproveOptions, Approver, Governance, Matching};
@@ -214,11 +213,7 @@ impl<S: Store> Governance<S> {
         Ok(ApprovalInput {
             request: AccessRequest {
                 id: request.id.to_string(),
-                kind: match f.kind {
-                    RequestKind::Application => Kind::Application,
-                    RequestKind::Storage => Kind::Storage,
-                    RequestKind::Elevation => Kind::Elevation,
-                },
+                kind: f.kind,
                 message: Some(f.message.clone()).filter(|m| !m.is_empty()),
                 execution: Execution::from_event(&f.event, computer.os),
             },

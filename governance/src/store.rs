@@ -5,7 +5,7 @@ use portcullis_engine::model::{Sha256, Timestamp};
 use portcullis_engine::{Bundle, Event};
 use serde::{Deserialize, Serialize};
 
-use crate::access::{RequestKind, ScopeKind};
+use crate::access::{AccessRequestKind, ScopeKind};
 use crate::audit::{AuditEntry, AuditKey, AuditRecord, HeadRead};
 use crate::permission::Permission;
 use crate::Error;
@@ -211,7 +211,7 @@ impl RequestState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewRequest {
     /// What it asks for.
-    pub kind: RequestKind,
+    pub kind: AccessRequestKind,
     /// The requesting computer's organization.
     pub organization: String,
     /// The requesting computer.
@@ -457,7 +457,7 @@ pub struct NotifySetting {
     /// The administrator.
     pub admin: String,
     /// The request kind.
-    pub kind: RequestKind,
+    pub kind: AccessRequestKind,
     /// The channels.
     pub channels: Channels,
 }

@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use portcullis_engine::model::{Sha256, Timestamp};
 use portcullis_engine::{Event, Outcome};
 use portcullis_governance::{
-    chain_hash, AdminRecord, ApproveOptions, AuditBreak, AuditEntry, AuditLog, AuditQuery,
-    FileRequest, Governance, Grant, Grantable, Matching, Permission, RequestKind, ScopeKind,
+    chain_hash, AccessRequestKind, AdminRecord, ApproveOptions, AuditBreak, AuditEntry, AuditLog,
+    AuditQuery, FileRequest, Governance, Grant, Grantable, Matching, Permission, ScopeKind,
     Settings,
 };
 use rusqlite::{params, Connection};
@@ -59,7 +59,7 @@ fn populated(dir: &Path) -> Governance {
     }
     let id = gov
         .file_request(FileRequest {
-            kind: RequestKind::Application,
+            kind: AccessRequestKind::Application,
             event: event("lakeside-fd-01", 1),
             message: "please".into(),
             email: None,

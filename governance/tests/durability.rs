@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 
 use portcullis_engine::Outcome;
 use portcullis_governance::{
-    ApproveOptions, Governance, Matching, RequestKind, RequestState, ScopeKind, SqliteStore,
+    AccessRequestKind, ApproveOptions, Governance, Matching, RequestState, ScopeKind, SqliteStore,
 };
 use support::{content, file, init_state, sha256_of, ROOT};
 
@@ -51,7 +51,7 @@ fn child_worker() {
     for n in first..first + WORKER_LIMIT {
         let request = file(
             &mut gov,
-            RequestKind::Application,
+            AccessRequestKind::Application,
             COMPUTER,
             &content(SALT, n),
             n % 3 == 0,
@@ -262,7 +262,14 @@ fn sigkill_loses_nothing_acknowledged() {
     // The state still works: a new request, approved, allows its execution.
     let mut gov = check_state(&state, &acks);
     let bytes = content(SALT, first);
-    let request = file(&mut gov, RequestKind::Application, COMPUTER, &bytes, true).unwrap();
+    let request = file(
+        &mut gov,
+        AccessRequestKind::Application,
+        COMPUTER,
+        &bytes,
+        true,
+    )
+    .unwrap();
     let approved = gov
         .approve(
             ROOT,

@@ -14,7 +14,8 @@ mod support;
 use std::collections::BTreeSet;
 
 use portcullis_governance::{
-    Act, Governance, Holdings, OrgTree, Permission, RequestKind, RoleRecord, ScopeKind, SqliteStore,
+    AccessRequestKind, Act, Governance, Holdings, OrgTree, Permission, RoleRecord, ScopeKind,
+    SqliteStore,
 };
 use support::{add_admin, role, ROOT};
 
@@ -29,9 +30,9 @@ const RELATIONS: [(&str, &str); 4] = [
 
 fn act(text: &str) -> Act {
     let kind = |k: &str| match k {
-        "application" => RequestKind::Application,
-        "storage" => RequestKind::Storage,
-        "elevation" => RequestKind::Elevation,
+        "application" => AccessRequestKind::Application,
+        "storage" => AccessRequestKind::Storage,
+        "elevation" => AccessRequestKind::Elevation,
         other => panic!("unknown request kind `{other}`"),
     };
     let scope = |s: &str| match s {

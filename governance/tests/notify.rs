@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use portcullis_engine::Event;
 use portcullis_governance::{
-    AdminRecord, ApproveOptions, Channels, Error, FileRequest, Governance, Grant, Grantable,
-    Matching, NotifyConfig, OutboxState, Permission, RequestKind, RetryConfig, ScopeKind,
+    AccessRequestKind, AdminRecord, ApproveOptions, Channels, Error, FileRequest, Governance,
+    Grant, Grantable, Matching, NotifyConfig, OutboxState, Permission, RetryConfig, ScopeKind,
     SmsConfig, SmtpConfig, TlsMode,
 };
 use servers::{free_port, HttpServer, SmtpServer};
@@ -131,21 +131,21 @@ fn staff(gov: &mut Governance) {
         email: true,
         sms: false,
     };
-    gov.set_notify("ann", "ann", RequestKind::Application, both)
+    gov.set_notify("ann", "ann", AccessRequestKind::Application, both)
         .unwrap();
-    gov.set_notify("root", "bob", RequestKind::Application, email)
+    gov.set_notify("root", "bob", AccessRequestKind::Application, email)
         .unwrap();
-    gov.set_notify("root", "ivy", RequestKind::Application, both)
+    gov.set_notify("root", "ivy", AccessRequestKind::Application, both)
         .unwrap();
-    gov.set_notify("root", "carl", RequestKind::Application, email)
+    gov.set_notify("root", "carl", AccessRequestKind::Application, email)
         .unwrap();
-    gov.set_notify("root", "dora", RequestKind::Elevation, email)
+    gov.set_notify("root", "dora", AccessRequestKind::Elevation, email)
         .unwrap();
 }
 
 fn file(gov: &mut Governance) -> i64 {
     gov.file_request(FileRequest {
-        kind: RequestKind::Application,
+        kind: AccessRequestKind::Application,
         event: blocked(),
         message: "I need this to print patient labels".into(),
         email: Some("amy@lakeside.example".into()),
@@ -336,7 +336,7 @@ fn bad_configuration_is_a_clear_error_or_a_retried_delivery() {
         sms: true,
     };
     let error = gov
-        .set_notify("root", "eve", RequestKind::Application, sms_only)
+        .set_notify("root", "eve", AccessRequestKind::Application, sms_only)
         .unwrap_err();
     assert!(
         matches!(&error, Error::Invalid(m) if m.contains("phone number")),
@@ -357,7 +357,7 @@ fn bad_configuration_is_a_clear_error_or_a_retried_delivery() {
         sms: false,
     };
     assert!(matches!(
-        gov.set_notify("fay", "eve", RequestKind::Application, email),
+        gov.set_notify("fay", "eve", AccessRequestKind::Application, email),
         Err(Error::Refused(_))
     ));
 
@@ -373,7 +373,7 @@ fn bad_configuration_is_a_clear_error_or_a_retried_delivery() {
         },
     )
     .unwrap();
-    gov.set_notify("eve", "eve", RequestKind::Application, email)
+    gov.set_notify("eve", "eve", AccessRequestKind::Application, email)
         .unwrap();
     file(&mut gov);
     let first = gov.deliver_notifications(false).unwrap();
@@ -408,7 +408,7 @@ fn many(gov: &mut Governance, requests: u32) -> usize {
             email: true,
             sms: false,
         };
-        gov.set_notify("root", id, RequestKind::Application, email)
+        gov.set_notify("root", id, AccessRequestKind::Application, email)
             .unwrap();
     }
     for n in 0..requests {
@@ -419,7 +419,7 @@ fn many(gov: &mut Governance, requests: u32) -> usize {
         ))
         .unwrap();
         gov.file_request(FileRequest {
-            kind: RequestKind::Application,
+            kind: AccessRequestKind::Application,
             event,
             message: format!("request {n}"),
             email: None,

@@ -19,16 +19,17 @@ mod support;
 use portcullis_engine::model::{MaintenanceMode, Timestamp};
 use portcullis_engine::Outcome;
 use portcullis_governance::{
-    Act, ApproveOptions, AuditLog, AuditQuery, Error, Governance, Grant, Holdings, Matching,
-    OrgTree, Permission, Refused, RequestKind, RequestState, RoleRecord, ScopeKind, SqliteStore,
+    AccessRequestKind, Act, ApproveOptions, AuditLog, AuditQuery, Error, Governance, Grant,
+    Holdings, Matching, OrgTree, Permission, Refused, RequestState, RoleRecord, ScopeKind,
+    SqliteStore,
 };
 use support::{add_admin, content, file, init_state, permission, role, unknown_file, ROOT};
 
+use AccessRequestKind as K;
 use Permission as P;
-use RequestKind as K;
 use ScopeKind as S;
 
-const KINDS: [RequestKind; 3] = [K::Application, K::Storage, K::Elevation];
+const KINDS: [AccessRequestKind; 3] = [K::Application, K::Storage, K::Elevation];
 const SCOPES: [ScopeKind; 4] = [S::Computer, S::Group, S::Organization, S::Global];
 
 fn tree() -> OrgTree {
@@ -130,7 +131,7 @@ fn expect(
 /// scope. `Y` allowed, `-` refused.
 type Grid = [&'static str; 5];
 
-const ROWS: [(RequestKind, bool); 5] = [
+const ROWS: [(AccessRequestKind, bool); 5] = [
     (K::Application, false),
     (K::Storage, false),
     (K::Elevation, false),
@@ -182,7 +183,7 @@ const PLACES: &[(&str, &str, bool)] = &[
 ];
 
 /// What a refused approval must name as missing.
-fn approve_missing(held: &[Permission], kind: RequestKind, elevate: bool) -> &'static str {
+fn approve_missing(held: &[Permission], kind: AccessRequestKind, elevate: bool) -> &'static str {
     let needs_elevation = elevate || kind == K::Elevation;
     if needs_elevation && !held.contains(&P::ElevationAdministrator) {
         "Elevation Administrator"
@@ -600,7 +601,7 @@ enum Do {
 struct E2e {
     actor: &'static str,
     action: Do,
-    kind: RequestKind,
+    kind: AccessRequestKind,
     computer: &'static str,
     /// `None`: allowed; `Some(name)`: refused, naming `name` as missing.
     refused_for: Option<&'static str>,
@@ -609,7 +610,7 @@ struct E2e {
 const fn e2e(
     actor: &'static str,
     action: Do,
-    kind: RequestKind,
+    kind: AccessRequestKind,
     computer: &'static str,
     refused_for: Option<&'static str>,
 ) -> E2e {

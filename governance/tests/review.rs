@@ -12,12 +12,12 @@
 use std::sync::Mutex;
 
 use portcullis_engine::plugin::{
-    ApprovalInput, ApprovalOptions, ApprovalReviewer, Failure, FailureKind, MatchKind, Outcome,
-    Scope, Verdict,
+    ApprovalInput, ApprovalOptions, ApprovalReviewer, Failure, FailureKind, MatchKind,
+    PluginOutcome, Scope, Verdict,
 };
-use portcullis_engine::{Event, Outcome as Decided};
+use portcullis_engine::{Event, Outcome};
 use portcullis_governance::{
-    AdminRecord, AuditQuery, FileRequest, Governance, OutboxState, RequestKind, RequestState,
+    AccessRequestKind, AdminRecord, AuditQuery, FileRequest, Governance, OutboxState, RequestState,
     ReviewOutcome,
 };
 
@@ -43,9 +43,9 @@ impl ApprovalReviewer for Fixed {
         self.name
     }
 
-    fn review(&self, input: &ApprovalInput) -> Outcome<Verdict> {
+    fn review(&self, input: &ApprovalInput) -> PluginOutcome<Verdict> {
         self.seen.lock().unwrap().push(input.clone());
-        Outcome {
+        PluginOutcome {
             result: self.answer.clone().map_err(|kind| Failure {
                 kind,
                 message: format!("{kind} in {}", self.name),
@@ -109,7 +109,7 @@ fn event(computer: &str, n: u32) -> Event {
 
 fn file(gov: &mut Governance, computer: &str, n: u32) -> i64 {
     gov.file_request(FileRequest {
-        kind: RequestKind::Application,
+        kind: AccessRequestKind::Application,
         event: event(computer, n),
         message: "please".into(),
         email: Some("amy@lakeside.example".into()),
@@ -190,7 +190,7 @@ fn an_approval_goes_through_the_same_proof_and_guardrails() {
     assert_eq!(request.closure.unwrap().by, "plugin:narrow");
     assert_eq!(
         gov.engine().decide(&event("lakeside-fd-01", 2)).decision,
-        Decided::Allow
+        Outcome::Allow
     );
     assert!(kinds(&mut gov).contains(&("plugin-failure".into(), "plugin:broken".into())));
 

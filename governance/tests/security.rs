@@ -15,8 +15,8 @@ mod support;
 use portcullis_engine::model::{FileRule, Policy, Scope};
 use portcullis_engine::{Action, Bundle};
 use portcullis_governance::{
-    AdminChanges, ApproveOptions, AuditBreak, Channels, Error, Governance, Matching, Permission,
-    RequestKind, ScopeKind, SqliteStore,
+    AccessRequestKind, AdminChanges, ApproveOptions, AuditBreak, Channels, Error, Governance,
+    Matching, Permission, ScopeKind, SqliteStore,
 };
 use support::{add_admin, content, file, init_state, ROOT};
 
@@ -209,7 +209,7 @@ fn approvals_stay_within_what_the_approver_governs() {
     );
     let request = file(
         &mut gov,
-        RequestKind::Application,
+        AccessRequestKind::Application,
         "summit-build-01",
         &content(7, 1),
         false,
@@ -239,7 +239,7 @@ fn approvals_stay_within_what_the_approver_governs() {
     );
     let request = file(
         &mut gov,
-        RequestKind::Application,
+        AccessRequestKind::Application,
         "lakeside-fd-01",
         &content(7, 2),
         false,
@@ -343,7 +343,7 @@ fn only_administrators_who_may_open_a_request_are_told_of_it() {
         gov.set_notify(
             id,
             id,
-            RequestKind::Application,
+            AccessRequestKind::Application,
             Channels {
                 email: true,
                 sms: false,
@@ -356,7 +356,7 @@ fn only_administrators_who_may_open_a_request_are_told_of_it() {
     with_email(&mut gov, "approver", &[("lakeside", P::ApproveComputer)]);
     file(
         &mut gov,
-        RequestKind::Application,
+        AccessRequestKind::Application,
         "lakeside-fd-01",
         &content(8, 1),
         false,
@@ -399,7 +399,7 @@ fn an_event_over_the_limits_is_refused_before_anything_is_stored() {
         let before = state_of(&mut gov);
         let error = gov
             .file_request(portcullis_governance::FileRequest {
-                kind: RequestKind::Application,
+                kind: AccessRequestKind::Application,
                 event: long.clone(),
                 message: "please".into(),
                 email: None,
@@ -418,7 +418,7 @@ fn an_event_over_the_limits_is_refused_before_anything_is_stored() {
     let before = state_of(&mut gov);
     let error = gov
         .file_request(portcullis_governance::FileRequest {
-            kind: RequestKind::Application,
+            kind: AccessRequestKind::Application,
             event: event.clone(),
             message: "m".repeat(1 << 20),
             email: None,
@@ -465,7 +465,7 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
     for n in 0..3 {
         file(
             &mut gov,
-            RequestKind::Application,
+            AccessRequestKind::Application,
             "lakeside-fd-01",
             &content(10, n),
             false,
@@ -535,7 +535,7 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
     let before = state_of(&mut damaged);
     let error = file(
         &mut damaged,
-        RequestKind::Application,
+        AccessRequestKind::Application,
         "lakeside-fd-01",
         &content(10, 99),
         false,
@@ -568,7 +568,7 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
     );
     file(
         &mut damaged,
-        RequestKind::Application,
+        AccessRequestKind::Application,
         "lakeside-fd-01",
         &content(10, 99),
         false,
@@ -639,7 +639,7 @@ fn a_lost_key_fails_verification_and_blocks_writes_until_a_new_one_is_anchored()
     let before = state_of(&mut gov);
     assert!(file(
         &mut gov,
-        RequestKind::Application,
+        AccessRequestKind::Application,
         "lakeside-fd-01",
         &content(11, 1),
         false
@@ -654,7 +654,7 @@ fn a_lost_key_fails_verification_and_blocks_writes_until_a_new_one_is_anchored()
     assert!(gov.verify_audit().unwrap().is_ok());
     file(
         &mut gov,
-        RequestKind::Application,
+        AccessRequestKind::Application,
         "lakeside-fd-01",
         &content(11, 1),
         false,

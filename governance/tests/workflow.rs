@@ -12,8 +12,8 @@ use std::sync::Arc;
 use portcullis_engine::model::{FileRule, MaintenanceMode, Timestamp};
 use portcullis_engine::{Bundle, Event, Outcome};
 use portcullis_governance::{
-    AdminRecord, ApproveOptions, Error, FileRequest, Governance, Grant, Grantable, Matching,
-    Permission, RequestKind, RequestState, ScopeKind, Settings, SqliteStore,
+    AccessRequestKind, AdminRecord, ApproveOptions, Error, FileRequest, Governance, Grant,
+    Grantable, Matching, Permission, RequestState, ScopeKind, Settings, SqliteStore,
 };
 
 /// acme (default deny allows requests) with two groups; `deny-tools` blocks a folder
@@ -131,7 +131,7 @@ const TOOL: &[u8] = b"MZ portable tool v1";
 
 fn file(gov: &mut Governance<SqliteStore>, computer: &str, path: &str) -> i64 {
     gov.file_request(FileRequest {
-        kind: RequestKind::Application,
+        kind: AccessRequestKind::Application,
         event: event(computer, path, TOOL, T0),
         message: "needed for the audit".into(),
         email: Some("amy@acme.example".into()),
@@ -495,7 +495,7 @@ fn requests_only_where_the_deny_allows_them_and_files_stored_once() {
     let mut f = fixture();
     // Allowed executions have nothing to request.
     let allowed = f.gov.file_request(FileRequest {
-        kind: RequestKind::Application,
+        kind: AccessRequestKind::Application,
         event: event("pc-1", "C:\\Utilities\\vetted.exe", TOOL, T0),
         message: "please".into(),
         email: None,
@@ -504,7 +504,7 @@ fn requests_only_where_the_deny_allows_them_and_files_stored_once() {
     assert!(matches!(allowed, Err(Error::Invalid(m)) if m.contains("allowed")));
     // The attached file must be the blocked one.
     let wrong = f.gov.file_request(FileRequest {
-        kind: RequestKind::Application,
+        kind: AccessRequestKind::Application,
         event: event("pc-1", DOWNLOADS, TOOL, T0),
         message: "please".into(),
         email: None,
@@ -513,7 +513,7 @@ fn requests_only_where_the_deny_allows_them_and_files_stored_once() {
     assert!(matches!(wrong, Err(Error::Invalid(m)) if m.contains("SHA-256")));
     // A bad email address.
     let bad = f.gov.file_request(FileRequest {
-        kind: RequestKind::Application,
+        kind: AccessRequestKind::Application,
         event: event("pc-1", DOWNLOADS, TOOL, T0),
         message: "please".into(),
         email: Some("amy at acme".into()),
@@ -522,7 +522,7 @@ fn requests_only_where_the_deny_allows_them_and_files_stored_once() {
     assert!(matches!(bad, Err(Error::Invalid(_))));
     // An unknown computer.
     let unknown = f.gov.file_request(FileRequest {
-        kind: RequestKind::Application,
+        kind: AccessRequestKind::Application,
         event: event("pc-404", DOWNLOADS, TOOL, T0),
         message: "please".into(),
         email: None,
@@ -541,7 +541,7 @@ fn requests_only_where_the_deny_allows_them_and_files_stored_once() {
     file(&mut f.gov, "pc-2", DOWNLOADS);
     // The same request again while one is pending.
     let twice = f.gov.file_request(FileRequest {
-        kind: RequestKind::Application,
+        kind: AccessRequestKind::Application,
         event: event("pc-1", DOWNLOADS, TOOL, T0),
         message: "again".into(),
         email: None,
@@ -563,7 +563,7 @@ fn elevation_requests_need_an_elevation_administrator() {
     let id = f
         .gov
         .file_request(FileRequest {
-            kind: RequestKind::Elevation,
+            kind: AccessRequestKind::Elevation,
             event: run.clone(),
             message: "needs admin rights to update".into(),
             email: None,

@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_engine::plugin::{ApprovalInput, Execution, Hook, Outcome, RuleVerdict, Verdict};
+use portcullis_engine::plugin::{
+    ApprovalInput, Execution, Hook, PluginOutcome, RuleVerdict, Verdict,
+};
 
 mod registry;
 mod rego;
@@ -156,7 +158,7 @@ impl Plugin {
         &self,
         input: &ApprovalInput,
         config: &Arc<BTreeMap<String, String>>,
-    ) -> Outcome<Verdict> {
+    ) -> PluginOutcome<Verdict> {
         match self {
             Plugin::Wasm(p) => p.review(input, config),
             Plugin::Rego(p) => p.review(input, config),
@@ -168,7 +170,7 @@ impl Plugin {
         &self,
         execution: &Execution,
         config: &Arc<BTreeMap<String, String>>,
-    ) -> Outcome<RuleVerdict> {
+    ) -> PluginOutcome<RuleVerdict> {
         match self {
             Plugin::Wasm(p) => p.check(execution, config),
             Plugin::Rego(p) => p.check(execution, config),

@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use portcullis_engine::model::DecisionRecord;
 use portcullis_engine::plugin::{
     self as contract, combine, ApprovalInput, ApprovalReviewer, Execution, Failure, FailureKind,
-    Hook, Outcome, RulePlugin, RuleVerdict, RuledDecision, Verdict,
+    Hook, PluginOutcome, RulePlugin, RuleVerdict, RuledDecision, Verdict,
 };
 use serde::Serialize;
 
@@ -143,9 +143,12 @@ struct Attached {
 }
 
 impl Attached {
-    fn guard<V: contract::Abstain>(&self, call: impl FnOnce() -> Outcome<V>) -> Outcome<V> {
+    fn guard<V: contract::Abstain>(
+        &self,
+        call: impl FnOnce() -> PluginOutcome<V>,
+    ) -> PluginOutcome<V> {
         if self.off.load(Ordering::Acquire) {
-            return Outcome::failed(
+            return PluginOutcome::failed(
                 FailureKind::Disabled,
                 format!(
                     "plugin `{}` is switched off after {} failures in a row",
@@ -184,7 +187,7 @@ impl ApprovalReviewer for Attached {
         &self.name
     }
 
-    fn review(&self, input: &ApprovalInput) -> Outcome<Verdict> {
+    fn review(&self, input: &ApprovalInput) -> PluginOutcome<Verdict> {
         self.guard(|| self.plugin.review(input, &self.config))
     }
 }
@@ -194,7 +197,7 @@ impl RulePlugin for Attached {
         &self.name
     }
 
-    fn check(&self, execution: &Execution) -> Outcome<RuleVerdict> {
+    fn check(&self, execution: &Execution) -> PluginOutcome<RuleVerdict> {
         self.guard(|| self.plugin.check(execution, &self.config))
     }
 }
@@ -230,7 +233,7 @@ pub struct Call {
     /// The plugin.
     pub plugin: String,
     /// What it answered.
-    pub outcome: Outcome<Verdict>,
+    pub outcome: PluginOutcome<Verdict>,
 }
 
 /// The combined answer of an organization path's approval plugins.

@@ -39,8 +39,8 @@ use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use portcullis_engine::plugin::{
-    Abstain, ApprovalInput, Execution, Failure, FailureKind, Hook, LogLevel, LogLine, Outcome,
-    RuleVerdict, Verdict,
+    Abstain, ApprovalInput, Execution, Failure, FailureKind, Hook, LogLevel, LogLine,
+    PluginOutcome, RuleVerdict, Verdict,
 };
 use regorus::languages::rego::compiler::Compiler;
 use regorus::rvm::program::Program;
@@ -277,13 +277,13 @@ impl RegoPlugin {
         input: &I,
         config: &Arc<BTreeMap<String, String>>,
         validate: impl Fn(&V) -> Result<(), String>,
-    ) -> Outcome<V> {
+    ) -> PluginOutcome<V> {
         let ready = rego_value::to_value(input)
             .map_err(|e| e.to_string())
             .and_then(|input| Ok((input, self.take(config)?)));
         let (input, ready) = match ready {
             Ok(ready) => ready,
-            Err(message) => return Outcome::failed(FailureKind::Trap, message),
+            Err(message) => return PluginOutcome::failed(FailureKind::Trap, message),
         };
         let (value, (logs, dropped_logs)) = match ready {
             Ready::Vm(mut vm) => {
@@ -333,7 +333,7 @@ impl RegoPlugin {
                 }),
             }),
         };
-        Outcome {
+        PluginOutcome {
             result,
             logs,
             dropped_logs,
@@ -371,9 +371,9 @@ impl RegoPlugin {
         &self,
         input: &ApprovalInput,
         config: &Arc<BTreeMap<String, String>>,
-    ) -> Outcome<Verdict> {
+    ) -> PluginOutcome<Verdict> {
         if self.hook != Hook::ApprovalReview {
-            return Outcome::failed(
+            return PluginOutcome::failed(
                 FailureKind::Malformed,
                 "the policy is not an approval-review policy",
             );
@@ -386,9 +386,12 @@ impl RegoPlugin {
         &self,
         execution: &Execution,
         config: &Arc<BTreeMap<String, String>>,
-    ) -> Outcome<RuleVerdict> {
+    ) -> PluginOutcome<RuleVerdict> {
         if self.hook != Hook::Rule {
-            return Outcome::failed(FailureKind::Malformed, "the policy is not a rule policy");
+            return PluginOutcome::failed(
+                FailureKind::Malformed,
+                "the policy is not a rule policy",
+            );
         }
         self.eval(execution, config, RuleVerdict::validate)
     }
@@ -543,7 +546,7 @@ mod tests {
     }
 
     /// What must be the same on both: the verdict, or the kind of failure.
-    fn summary<V: std::fmt::Debug>(outcome: &Outcome<V>) -> String {
+    fn summary<V: std::fmt::Debug>(outcome: &PluginOutcome<V>) -> String {
         match &outcome.result {
             Ok(verdict) => format!("{verdict:?}"),
             Err(failure) => format!("failed: {:?}", failure.kind),

@@ -23,8 +23,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use portcullis_engine::plugin::{
-    self as contract, ApprovalInput, Execution, FailureKind, Hook, LogLevel, LogLine, Outcome,
-    RuleVerdict, Verdict,
+    self as contract, ApprovalInput, Execution, FailureKind, Hook, LogLevel, LogLine,
+    PluginOutcome, RuleVerdict, Verdict,
 };
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
@@ -454,9 +454,9 @@ impl WasmPlugin {
         &self,
         input: &ApprovalInput,
         config: &Arc<BTreeMap<String, String>>,
-    ) -> Outcome<Verdict> {
+    ) -> PluginOutcome<Verdict> {
         let Target::Approval(export) = &self.target else {
-            return Outcome::failed(
+            return PluginOutcome::failed(
                 FailureKind::Malformed,
                 "the plugin is not an approval-review plugin",
             );
@@ -476,9 +476,12 @@ impl WasmPlugin {
         &self,
         execution: &Execution,
         config: &Arc<BTreeMap<String, String>>,
-    ) -> Outcome<RuleVerdict> {
+    ) -> PluginOutcome<RuleVerdict> {
         let Target::Rule(export) = &self.target else {
-            return Outcome::failed(FailureKind::Malformed, "the plugin is not a rule plugin");
+            return PluginOutcome::failed(
+                FailureKind::Malformed,
+                "the plugin is not a rule plugin",
+            );
         };
         let mut store = self.store(config);
         let signers = wit_signers(execution);
@@ -537,7 +540,7 @@ fn finish<V: contract::Abstain>(
     store: Store<CallState>,
     result: wasmtime::Result<V>,
     validate: impl Fn(&V) -> Result<(), String>,
-) -> Outcome<V> {
+) -> PluginOutcome<V> {
     let state = store.into_data();
     let result = match result {
         Ok(verdict) => match validate(&verdict) {
@@ -566,7 +569,7 @@ fn finish<V: contract::Abstain>(
             Err(contract::Failure { kind, message })
         }
     };
-    Outcome {
+    PluginOutcome {
         result,
         logs: state.logs,
         dropped_logs: state.dropped_logs,
@@ -703,9 +706,9 @@ impl<'a> WitInput<'a> {
             request: wit::AccessRequest {
                 id: &r.id,
                 kind: match r.kind {
-                    contract::RequestKind::Application => wit::RequestKind::Application,
-                    contract::RequestKind::Storage => wit::RequestKind::Storage,
-                    contract::RequestKind::Elevation => wit::RequestKind::Elevation,
+                    contract::AccessRequestKind::Application => wit::RequestKind::Application,
+                    contract::AccessRequestKind::Storage => wit::RequestKind::Storage,
+                    contract::AccessRequestKind::Elevation => wit::RequestKind::Elevation,
                 },
                 message: r.message.as_deref(),
                 execution: to_wit_execution(&r.execution, &self.signers),

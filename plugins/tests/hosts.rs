@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use portcullis_engine::model::{DecisionRecord, Outcome as Decided};
+use portcullis_engine::model::{DecisionRecord, Outcome};
 use portcullis_engine::plugin::{
     ApprovalInput, Execution, FailureKind, Hook, RuleVerdict, Verdict,
 };
@@ -530,14 +530,14 @@ fn rule_plugins_only_turn_an_allow_into_a_deny() {
     }))
     .unwrap();
     let ruled = registry.apply_rules(allow.clone(), &execution, &["msp", "lakeside"]);
-    assert_eq!(ruled.decision.decision, Decided::Deny);
+    assert_eq!(ruled.decision.decision, Outcome::Deny);
     assert_eq!(ruled.decision.policy, None);
     let denied = ruled.denied_by.unwrap();
     assert_eq!(denied.plugin, "user-writable");
     assert!(denied.reason.contains("Downloads"), "{}", denied.reason);
 
     let mut deny = allow;
-    deny.decision = Decided::Deny;
+    deny.decision = Outcome::Deny;
     let ruled = registry.apply_rules(deny.clone(), &execution, &["lakeside"]);
     assert_eq!(ruled.decision, deny);
     assert_eq!(ruled.denied_by, None);

@@ -269,7 +269,7 @@ fn notify(
     kind: KindArg,
     channels: Channels,
 ) -> Result<ExitCode, CliError> {
-    let kind = portcullis_governance::RequestKind::from(kind);
+    let kind = portcullis_governance::AccessRequestKind::from(kind);
     let Channels { email, sms } = channels;
     acting.run(
         |g, me| g.set_notify(me, id, kind, channels),

@@ -9,7 +9,9 @@ use portcullis_engine::plugin::{
     apply_rules, ApprovalReviewer, Execution, Hook, RulePlugin, RuledDecision,
 };
 use portcullis_engine::Event;
-use portcullis_governance::{FileRequest, Governance, RequestKind, RequestRecord, RequestState};
+use portcullis_governance::{
+    AccessRequestKind, FileRequest, Governance, RequestRecord, RequestState,
+};
 use portcullis_server::Client;
 use serde_json::json;
 
@@ -120,12 +122,12 @@ pub enum KindArg {
     Elevation,
 }
 
-impl From<KindArg> for RequestKind {
-    fn from(kind: KindArg) -> RequestKind {
+impl From<KindArg> for AccessRequestKind {
+    fn from(kind: KindArg) -> AccessRequestKind {
         match kind {
-            KindArg::Application => RequestKind::Application,
-            KindArg::Storage => RequestKind::Storage,
-            KindArg::Elevation => RequestKind::Elevation,
+            KindArg::Application => AccessRequestKind::Application,
+            KindArg::Storage => AccessRequestKind::Storage,
+            KindArg::Elevation => AccessRequestKind::Elevation,
         }
     }
 }
@@ -260,7 +262,7 @@ fn file_remote(
         }
     };
     let body = json!({
-        "kind": RequestKind::from(args.kind), "event": event, "message": args.message,
+        "kind": AccessRequestKind::from(args.kind), "event": event, "message": args.message,
         "email": args.email, "file": file,
     });
     let request: RequestRecord = client.send("POST", "/requests", &body)?;

@@ -10,25 +10,10 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::error::{CompileError, EntryKind, ErrorKind};
+use crate::compiled::{OrgSource, Partition, Tables, TenancyIds};
 use crate::model::{
     Application, Bundle, Computer, ComputerGroup, Organization, Policy, Scope, BUNDLE_FORMAT,
 };
-use crate::snapshot::{Partition, Tables, TenancyIds};
-
-/// Everything one organization owns, as written. Compiling it is a pure function of
-/// this value (and the application keys), which is what lets an unchanged organization
-/// keep its compiled partition across deploys.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct OrgSource {
-    pub(crate) organization: Organization,
-    pub(crate) groups: Vec<ComputerGroup>,
-    pub(crate) computers: Vec<Computer>,
-    /// As written until compiled. A compiled partition's source keeps only the rules
-    /// that are not bare hash rules: read an application whole through
-    /// [`Partition::application`].
-    pub(crate) applications: Vec<Application>,
-    pub(crate) policies: Vec<Policy>,
-}
 
 /// Where each entry of an [`OrgSource`] stood in the bundle, for error paths.
 #[derive(Debug, Default)]
@@ -312,88 +297,161 @@ pub(crate) fn build(
     rest: Option<&Rest<'_>>,
     errors: &mut Vec<CompileError>,
 ) -> Layout {
-    if lists.format != BUNDLE_FORMAT {
+    check_format(lists.format, errors);
+    let mut planner = Planner {
+        lists,
+        rest,
+        errors,
+        plans: Vec::with_capacity(lists.organizations.len()),
+        org_ids: FxHashMap::default(),
+    };
+    planner.organizations();
+    let parents = planner.parents();
+    planner.chains(&parents);
+    let owners = planner.owned_entries();
+    planner.policies(&owners);
+    Layout {
+        orgs: planner.plans,
+    }
+}
+
+fn check_format(format: &str, errors: &mut Vec<CompileError>) {
+    if format != BUNDLE_FORMAT {
         errors.push(CompileError::new(
             ErrorKind::Format,
             EntryKind::Bundle,
             None,
             "format".to_owned(),
-            format!(
-                "unsupported format `{}`: this version reads `{BUNDLE_FORMAT}`",
-                lists.format
-            ),
+            format!("unsupported format `{format}`: this version reads `{BUNDLE_FORMAT}`"),
         ));
     }
+}
 
-    // Organizations and their tree.
-    let mut org_ids: FxHashMap<&str, u32> = FxHashMap::default();
-    org_ids.reserve(lists.organizations.len());
-    let mut plans: Vec<OrgPlan> = Vec::with_capacity(lists.organizations.len());
-    let mut next_new = rest.map_or(0, |rest| rest.tables.orgs.len() as u32);
-    for (n, org) in lists.organizations.iter().enumerate() {
-        let path = || format!("organizations[{n}]");
-        if !check_id(&org.id, EntryKind::Organization, path, errors) {
-            continue;
-        }
-        let outside = rest.is_some_and(|rest| rest.org(&org.id).is_some());
-        if org_ids.contains_key(org.id.as_str()) || outside {
-            let message = format!("another organization already has the id `{}`", org.id);
-            errors.push(err(
-                ErrorKind::Duplicate,
-                EntryKind::Organization,
-                &org.id,
-                format!("{}.id", path()),
-                message,
-            ));
-            continue;
-        }
-        let at = match rest {
-            None => plans.len() as u32,
-            Some(rest) => match rest.ids.orgs.get(org.id.as_str()) {
-                Some(&at) => at,
-                None => {
-                    next_new += 1;
-                    next_new - 1
-                }
-            },
-        };
-        org_ids.insert(&org.id, plans.len() as u32);
-        plans.push(OrgPlan {
-            at,
-            indices: SourceIndices {
-                organization: n,
-                ..SourceIndices::default()
-            },
-            chain: Vec::new(),
-        });
-    }
-    let mut parent_of: Vec<Parent> = vec![Parent::None; plans.len()];
-    for (i, plan) in plans.iter().enumerate() {
-        let Some(org) = lists.organizations.get(plan.indices.organization) else {
-            continue;
-        };
-        let Some(parent) = &org.parent else { continue };
-        let found = match org_ids.get(parent.as_str()) {
-            Some(&p) => Some(Parent::Here(p)),
-            None => rest.and_then(|rest| rest.org(parent)).map(Parent::Outside),
-        };
-        match found {
-            Some(found) => {
-                if let Some(slot) = parent_of.get_mut(i) {
-                    *slot = found;
-                }
+/// A layout in the making: the plans so far, and what the steps of [`build`] share.
+struct Planner<'a, 'r> {
+    lists: Lists<'a>,
+    rest: Option<&'r Rest<'r>>,
+    errors: &'r mut Vec<CompileError>,
+    plans: Vec<OrgPlan>,
+    /// The plan index of each organization of this layout, by id.
+    org_ids: FxHashMap<&'a str, u32>,
+}
+
+/// The organization (plan index) of each group, computer and application, by id.
+struct Owners<'a> {
+    groups: FxHashMap<&'a str, u32>,
+    computers: FxHashMap<&'a str, u32>,
+    applications: FxHashMap<&'a str, u32>,
+}
+
+impl<'a> Planner<'a, '_> {
+    /// Gives each organization whose id is good and unique a plan, at its index in the
+    /// rest's tables, or after the last.
+    fn organizations(&mut self) {
+        let (lists, rest) = (self.lists, self.rest);
+        self.org_ids.reserve(lists.organizations.len());
+        let mut next_new = rest.map_or(0, |rest| rest.tables.orgs.len() as u32);
+        for (n, org) in lists.organizations.iter().enumerate() {
+            let path = || format!("organizations[{n}]");
+            if !check_id(&org.id, EntryKind::Organization, path, self.errors) {
+                continue;
             }
-            None => errors.push(err(
-                ErrorKind::Reference,
-                EntryKind::Organization,
-                &org.id,
-                format!("organizations[{}].parent", plan.indices.organization),
-                format!("unknown parent organization `{parent}`"),
-            )),
+            let outside = rest.is_some_and(|rest| rest.org(&org.id).is_some());
+            if self.org_ids.contains_key(org.id.as_str()) || outside {
+                let message = format!("another organization already has the id `{}`", org.id);
+                self.errors.push(err(
+                    ErrorKind::Duplicate,
+                    EntryKind::Organization,
+                    &org.id,
+                    format!("{}.id", path()),
+                    message,
+                ));
+                continue;
+            }
+            let at = match rest {
+                None => self.plans.len() as u32,
+                Some(rest) => match rest.ids.orgs.get(org.id.as_str()) {
+                    Some(&at) => at,
+                    None => {
+                        next_new += 1;
+                        next_new - 1
+                    }
+                },
+            };
+            self.org_ids.insert(&org.id, self.plans.len() as u32);
+            self.plans.push(OrgPlan {
+                at,
+                indices: SourceIndices {
+                    organization: n,
+                    ..SourceIndices::default()
+                },
+                chain: Vec::new(),
+            });
         }
     }
-    for i in 0..plans.len() {
-        let Some(plan) = plans.get(i) else { continue };
+
+    /// The parent of each plan's organization, by plan index.
+    fn parents(&mut self) -> Vec<Parent> {
+        let mut parent_of: Vec<Parent> = vec![Parent::None; self.plans.len()];
+        for (i, plan) in self.plans.iter().enumerate() {
+            let Some(org) = self.lists.organizations.get(plan.indices.organization) else {
+                continue;
+            };
+            let Some(parent) = &org.parent else { continue };
+            let found = match self.org_ids.get(parent.as_str()) {
+                Some(&p) => Some(Parent::Here(p)),
+                None => self
+                    .rest
+                    .and_then(|rest| rest.org(parent))
+                    .map(Parent::Outside),
+            };
+            match found {
+                Some(found) => {
+                    if let Some(slot) = parent_of.get_mut(i) {
+                        *slot = found;
+                    }
+                }
+                None => self.errors.push(err(
+                    ErrorKind::Reference,
+                    EntryKind::Organization,
+                    &org.id,
+                    format!("organizations[{}].parent", plan.indices.organization),
+                    format!("unknown parent organization `{parent}`"),
+                )),
+            }
+        }
+        parent_of
+    }
+
+    /// Sets each plan's chain. An organization whose ancestors form a cycle or go too
+    /// deep gets an error, and a chain of itself alone.
+    fn chains(&mut self, parent_of: &[Parent]) {
+        for i in 0..self.plans.len() {
+            let Some((mut chain, problem)) = self.chain(i, parent_of) else {
+                continue;
+            };
+            if let Some(plan) = self.plans.get_mut(i) {
+                if let Some((kind, message)) = problem {
+                    let path = format!("organizations[{}].parent", plan.indices.organization);
+                    let id = self
+                        .lists
+                        .organizations
+                        .get(plan.indices.organization)
+                        .map(|o| o.id.as_str())
+                        .unwrap_or_default();
+                    self.errors
+                        .push(err(kind, EntryKind::Organization, id, path, message));
+                    chain.truncate(1);
+                }
+                plan.chain = chain;
+            }
+        }
+    }
+
+    /// The chain of plan `i` (tables indices, itself first), following `parent_of` and
+    /// then the rest's chains, and the problem that cut it short.
+    fn chain(&self, i: usize, parent_of: &[Parent]) -> Option<(Vec<u32>, Option<ChainProblem>)> {
+        let plan = self.plans.get(i)?;
         let mut chain = vec![plan.at];
         let mut walked = vec![i as u32];
         let mut at = parent_of.get(i).copied().unwrap_or(Parent::None);
@@ -416,11 +474,11 @@ pub(crate) fn build(
                         break;
                     }
                     walked.push(p);
-                    chain.push(plans.get(p as usize).map_or(0, |plan| plan.at));
+                    chain.push(self.plans.get(p as usize).map_or(0, |plan| plan.at));
                     at = parent_of.get(p as usize).copied().unwrap_or(Parent::None);
                 }
                 Parent::Outside(p) => {
-                    let above = rest.map(|rest| rest.chain(p)).unwrap_or_default();
+                    let above = self.rest.map(|rest| rest.chain(p)).unwrap_or_default();
                     if chain.len() + above.len() > MAX_DEPTH {
                         problem = Some(too_deep());
                     } else {
@@ -430,145 +488,231 @@ pub(crate) fn build(
                 }
             }
         }
-        if let Some(plan) = plans.get_mut(i) {
-            if let Some((kind, message)) = problem {
-                let path = format!("organizations[{}].parent", plan.indices.organization);
-                let id = lists
-                    .organizations
-                    .get(plan.indices.organization)
-                    .map(|o| o.id.as_str())
-                    .unwrap_or_default();
-                errors.push(err(kind, EntryKind::Organization, id, path, message));
-                chain.truncate(1);
-            }
-            plan.chain = chain;
-        }
+        Some((chain, problem))
     }
-    // Tables index → id, for the organizations of this layout.
-    let names: FxHashMap<u32, &str> = plans
-        .iter()
-        .filter_map(|plan| {
-            let org = lists.organizations.get(plan.indices.organization)?;
-            Some((plan.at, org.id.as_str()))
-        })
-        .collect();
-    let org_name = |at: u32| -> &str {
-        match names.get(&at) {
-            Some(id) => id,
-            None => rest.map(|rest| rest.org_id(at)).unwrap_or_default(),
-        }
-    };
 
-    // Groups, computers and applications each name their owner by id.
-    let mut filed_groups: Vec<(u32, usize)> = Vec::with_capacity(lists.groups.len());
-    let group_org = place(
-        lists.groups,
-        Kind {
-            list: "groups",
-            entry: EntryKind::Group,
-            noun: "group",
-            owner: EntryKind::Organization,
-        },
-        |g| (&g.id, "organization", &g.organization),
-        &org_ids,
-        rest,
-        errors,
-        |org, n| filed_groups.push((org, n)),
-    );
-    let mut filed_computers: Vec<(u32, usize)> = Vec::with_capacity(lists.computers.len());
-    let computer_org = place(
-        lists.computers,
-        Kind {
-            list: "computers",
-            entry: EntryKind::Computer,
-            noun: "computer",
-            owner: EntryKind::Group,
-        },
-        |c| (&c.id, "group", &c.group),
-        &group_org,
-        rest,
-        errors,
-        |org, n| filed_computers.push((org, n)),
-    );
-    let mut filed_apps: Vec<(u32, usize)> = Vec::with_capacity(lists.applications.len());
-    let app_org = place(
-        lists.applications,
-        Kind {
-            list: "applications",
-            entry: EntryKind::Application,
-            noun: "application",
-            owner: EntryKind::Organization,
-        },
-        |a| (&a.id, "organization", &a.organization),
-        &org_ids,
-        rest,
-        errors,
-        |org, n| filed_apps.push((org, n)),
-    );
-    for (list, filed) in [(0, filed_groups), (1, filed_computers), (2, filed_apps)] {
-        for (org, n) in filed {
-            if let Some(plan) = plans.get_mut(org as usize) {
-                let indices = &mut plan.indices;
-                match list {
-                    0 => indices.groups.push(n),
-                    1 => indices.computers.push(n),
-                    _ => indices.applications.push(n),
+    /// Files groups, computers and applications, which name their owner by id, in
+    /// their organizations' plans, and says where each one went.
+    fn owned_entries(&mut self) -> Owners<'a> {
+        let lists = self.lists;
+        let mut filed_groups: Vec<(u32, usize)> = Vec::with_capacity(lists.groups.len());
+        let groups = place(
+            lists.groups,
+            Kind {
+                list: "groups",
+                entry: EntryKind::Group,
+                noun: "group",
+                owner: EntryKind::Organization,
+            },
+            |g| (&g.id, "organization", &g.organization),
+            &self.org_ids,
+            self.rest,
+            self.errors,
+            |org, n| filed_groups.push((org, n)),
+        );
+        let mut filed_computers: Vec<(u32, usize)> = Vec::with_capacity(lists.computers.len());
+        let computers = place(
+            lists.computers,
+            Kind {
+                list: "computers",
+                entry: EntryKind::Computer,
+                noun: "computer",
+                owner: EntryKind::Group,
+            },
+            |c| (&c.id, "group", &c.group),
+            &groups,
+            self.rest,
+            self.errors,
+            |org, n| filed_computers.push((org, n)),
+        );
+        let mut filed_apps: Vec<(u32, usize)> = Vec::with_capacity(lists.applications.len());
+        let applications = place(
+            lists.applications,
+            Kind {
+                list: "applications",
+                entry: EntryKind::Application,
+                noun: "application",
+                owner: EntryKind::Organization,
+            },
+            |a| (&a.id, "organization", &a.organization),
+            &self.org_ids,
+            self.rest,
+            self.errors,
+            |org, n| filed_apps.push((org, n)),
+        );
+        for (list, filed) in [(0, filed_groups), (1, filed_computers), (2, filed_apps)] {
+            for (org, n) in filed {
+                if let Some(plan) = self.plans.get_mut(org as usize) {
+                    let indices = &mut plan.indices;
+                    match list {
+                        0 => indices.groups.push(n),
+                        1 => indices.computers.push(n),
+                        _ => indices.applications.push(n),
+                    }
                 }
             }
         }
+        Owners {
+            groups,
+            computers,
+            applications,
+        }
     }
 
-    // Policies: the scope names the owning organization.
-    let mut policy_ids: FxHashSet<&str> = FxHashSet::default();
-    policy_ids.reserve(lists.policies.len());
-    let mut positions: FxHashMap<(u32, i64), &str> = FxHashMap::default();
-    positions.reserve(lists.policies.len());
-    for (n, policy) in lists.policies.iter().enumerate() {
-        let path = || format!("policies[{n}]");
-        if !check_id(&policy.id, EntryKind::Policy, path, errors) {
-            continue;
+    /// Files each policy in the plan of the organization its scope names, once its id,
+    /// its applications (each the owner's own or an ancestor's) and its position
+    /// (unique within the organization) are checked.
+    fn policies(&mut self, owners: &Owners<'a>) {
+        let lists = self.lists;
+        let names: FxHashMap<u32, &str> = self
+            .plans
+            .iter()
+            .filter_map(|plan| {
+                let org = lists.organizations.get(plan.indices.organization)?;
+                Some((plan.at, org.id.as_str()))
+            })
+            .collect();
+        let lookup = Lookup {
+            plans: &self.plans,
+            org_ids: &self.org_ids,
+            owners,
+            names: &names,
+            rest: self.rest,
+        };
+        let errors = &mut *self.errors;
+        let mut policy_ids: FxHashSet<&str> = FxHashSet::default();
+        policy_ids.reserve(lists.policies.len());
+        let mut positions: FxHashMap<(u32, i64), &str> = FxHashMap::default();
+        positions.reserve(lists.policies.len());
+        let mut filed: Vec<(u32, usize)> = Vec::with_capacity(lists.policies.len());
+        for (n, policy) in lists.policies.iter().enumerate() {
+            let path = || format!("policies[{n}]");
+            if !check_id(&policy.id, EntryKind::Policy, path, errors) {
+                continue;
+            }
+            let taken = !policy_ids.insert(&policy.id)
+                || lookup.holder_outside(EntryKind::Policy, &policy.id);
+            if taken {
+                let message = format!("another policy already has the id `{}`", policy.id);
+                errors.push(err(
+                    ErrorKind::Duplicate,
+                    EntryKind::Policy,
+                    &policy.id,
+                    format!("{}.id", path()),
+                    message,
+                ));
+                continue;
+            }
+            let Some(owner) = lookup.policy_owner(n, policy, errors) else {
+                continue;
+            };
+            let Some(owner_plan) = lookup.plans.get(owner as usize) else {
+                continue;
+            };
+            let owner_id = lookup.org_name(owner_plan.at);
+            let mut ok = lookup.check_applications(n, policy, owner_plan, errors);
+            if let Some(other) = positions.get(&(owner, policy.position)) {
+                let message = format!(
+                    "position {} is already taken by policy `{other}` in organization `{owner_id}`; positions are unique within an organization",
+                    policy.position
+                );
+                errors.push(err(
+                    ErrorKind::Duplicate,
+                    EntryKind::Policy,
+                    &policy.id,
+                    format!("{}.position", path()),
+                    message,
+                ));
+                ok = false;
+            } else {
+                positions.insert((owner, policy.position), &policy.id);
+            }
+            if ok {
+                filed.push((owner, n));
+            }
         }
-        let taken = !policy_ids.insert(&policy.id)
-            || rest.is_some_and(|rest| rest.holder(EntryKind::Policy, &policy.id).is_some());
-        if taken {
-            let message = format!("another policy already has the id `{}`", policy.id);
-            errors.push(err(
-                ErrorKind::Duplicate,
-                EntryKind::Policy,
-                &policy.id,
-                format!("{}.id", path()),
-                message,
-            ));
-            continue;
+        for (owner, n) in filed {
+            if let Some(plan) = self.plans.get_mut(owner as usize) {
+                plan.indices.policies.push(n);
+            }
         }
+    }
+}
+
+/// Where the policy checks look organizations and applications up: in this layout,
+/// then in the rest of the tenancy.
+struct Lookup<'p, 'a, 'r> {
+    plans: &'p [OrgPlan],
+    org_ids: &'p FxHashMap<&'a str, u32>,
+    owners: &'p Owners<'a>,
+    /// The id of each organization of this layout, by tables index.
+    names: &'p FxHashMap<u32, &'a str>,
+    rest: Option<&'r Rest<'r>>,
+}
+
+impl Lookup<'_, '_, '_> {
+    /// The id of the organization at tables index `at`.
+    fn org_name(&self, at: u32) -> &str {
+        match self.names.get(&at) {
+            Some(id) => id,
+            None => self.rest.map(|rest| rest.org_id(at)).unwrap_or_default(),
+        }
+    }
+
+    /// Whether an organization the change leaves alone holds `id`.
+    fn holder_outside(&self, entry: EntryKind, id: &str) -> bool {
+        self.rest
+            .is_some_and(|rest| rest.holder(entry, id).is_some())
+    }
+
+    /// The organization (plan index) that owns a policy, from its scope; an error when
+    /// the scope names no entry of this layout.
+    fn policy_owner(
+        &self,
+        n: usize,
+        policy: &Policy,
+        errors: &mut Vec<CompileError>,
+    ) -> Option<u32> {
         let target = policy.scope.target();
         let (owner, entry) = match &policy.scope {
-            Scope::Computer(id) => (computer_org.get(id.as_str()), EntryKind::Computer),
-            Scope::Group(id) => (group_org.get(id.as_str()), EntryKind::Group),
+            Scope::Computer(id) => (self.owners.computers.get(id.as_str()), EntryKind::Computer),
+            Scope::Group(id) => (self.owners.groups.get(id.as_str()), EntryKind::Group),
             Scope::Organization(id) | Scope::Global(id) => {
-                (org_ids.get(id.as_str()), EntryKind::Organization)
+                (self.org_ids.get(id.as_str()), EntryKind::Organization)
             }
         };
-        let Some(&owner) = owner else {
-            let outside = rest.and_then(|rest| Some((rest, rest.holder(entry, target)?)));
-            let message = match outside {
-                Some((rest, at)) => rest.outside(policy.scope.kind(), target, at),
-                None => format!("unknown {} `{target}`", policy.scope.kind()),
-            };
-            let scope_path = format!("{}.scope.{}", path(), policy.scope.kind());
-            errors.push(err(
-                ErrorKind::Reference,
-                EntryKind::Policy,
-                &policy.id,
-                scope_path,
-                message,
-            ));
-            continue;
+        if let Some(&owner) = owner {
+            return Some(owner);
+        }
+        let outside = self
+            .rest
+            .and_then(|rest| Some((rest, rest.holder(entry, target)?)));
+        let message = match outside {
+            Some((rest, at)) => rest.outside(policy.scope.kind(), target, at),
+            None => format!("unknown {} `{target}`", policy.scope.kind()),
         };
-        let Some(owner_plan) = plans.get(owner as usize) else {
-            continue;
-        };
-        let owner_id = org_name(owner_plan.at);
+        let scope_path = format!("policies[{n}].scope.{}", policy.scope.kind());
+        errors.push(err(
+            ErrorKind::Reference,
+            EntryKind::Policy,
+            &policy.id,
+            scope_path,
+            message,
+        ));
+        None
+    }
+
+    /// Checks that a policy names at least one application, and that each one is
+    /// known and belongs to the owner or one of its ancestors.
+    fn check_applications(
+        &self,
+        n: usize,
+        policy: &Policy,
+        owner_plan: &OrgPlan,
+        errors: &mut Vec<CompileError>,
+    ) -> bool {
+        let path = || format!("policies[{n}]");
+        let owner_id = self.org_name(owner_plan.at);
         let mut ok = true;
         if policy.applications.is_empty() {
             let message = "a policy needs at least one application".to_owned();
@@ -583,9 +727,11 @@ pub(crate) fn build(
         }
         for (a, app) in policy.applications.iter().enumerate() {
             let app_path = || format!("{}.applications[{a}]", path());
-            let app_owner = match app_org.get(app.as_str()) {
-                Some(&plan) => plans.get(plan as usize).map(|plan| plan.at),
-                None => rest.and_then(|rest| rest.holder(EntryKind::Application, app)),
+            let app_owner = match self.owners.applications.get(app.as_str()) {
+                Some(&plan) => self.plans.get(plan as usize).map(|plan| plan.at),
+                None => self
+                    .rest
+                    .and_then(|rest| rest.holder(EntryKind::Application, app)),
             };
             match app_owner {
                 None => {
@@ -602,7 +748,7 @@ pub(crate) fn build(
                 Some(app_owner) if !owner_plan.chain.contains(&app_owner) => {
                     let message = format!(
                         "application `{app}` belongs to organization `{}`, which is neither `{owner_id}` nor one of its ancestors",
-                        org_name(app_owner)
+                        self.org_name(app_owner)
                     );
                     errors.push(err(
                         ErrorKind::Reference,
@@ -616,32 +762,14 @@ pub(crate) fn build(
                 Some(_) => {}
             }
         }
-        if let Some(other) = positions.get(&(owner, policy.position)) {
-            let message = format!(
-                "position {} is already taken by policy `{other}` in organization `{owner_id}`; positions are unique within an organization",
-                policy.position
-            );
-            errors.push(err(
-                ErrorKind::Duplicate,
-                EntryKind::Policy,
-                &policy.id,
-                format!("{}.position", path()),
-                message,
-            ));
-            ok = false;
-        } else {
-            positions.insert((owner, policy.position), &policy.id);
-        }
-        if ok {
-            if let Some(plan) = plans.get_mut(owner as usize) {
-                plan.indices.policies.push(n);
-            }
-        }
+        ok
     }
-    Layout { orgs: plans }
 }
 
-fn too_deep() -> (ErrorKind, String) {
+/// Why an organization's chain was cut short: the error's kind and message.
+type ChainProblem = (ErrorKind, String);
+
+fn too_deep() -> ChainProblem {
     (
         ErrorKind::Limit,
         format!("the organization is more than {MAX_DEPTH} levels deep"),

@@ -1,6 +1,7 @@
 //! Bundle → snapshot. Every validation error is raised here, so that a compiled
 //! snapshot answers every event without failing.
 
+mod change;
 mod error;
 mod layout;
 mod partition;
@@ -10,17 +11,17 @@ pub(crate) mod span;
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
+pub(crate) use change::{compile_change, plan_change, ChangeCompiled};
 pub use error::{CompileError, CompileErrors, EntryKind, ErrorKind, LOCATED_ERRORS};
-pub(crate) use layout::{Lists, OrgSource};
+pub(crate) use layout::Lists;
 
-use crate::change::BundleChange;
-use crate::model::{strip_position, Bundle};
-use crate::snapshot::{
-    AppKeys, CompileStats, ComputerLoc, ComputerMap, OrgNode, Partition, Tables, TenancyIds,
+use crate::compiled::{
+    AppKeys, CompileStats, ComputerLoc, ComputerMap, OrgNode, OrgSource, Partition, Tables,
 };
-use layout::{OrgPlan, Rest};
+use crate::model::{strip_position, Bundle};
+use layout::OrgPlan;
 
 /// Reads a bundle from JSON text. Errors name the place (`policies[2].scope`) and give
 /// line and column.
@@ -211,187 +212,4 @@ fn computer_map(orgs: &[OrgNode]) -> ComputerMap {
         }
     }
     computers
-}
-
-/// What compiling a change gave.
-pub(crate) enum ChangeCompiled {
-    /// The new tables; `changed` lists the tables indices of the organizations compiled.
-    Tables {
-        tables: Tables,
-        stats: CompileStats,
-        changed: Vec<u32>,
-    },
-    /// The change moves organizations in the tree, removes organizations or takes
-    /// applications away: other organizations' entries must be checked again, so the
-    /// change is deployed as the whole bundle it makes.
-    Whole,
-}
-
-/// Compiles a change beside the `previous` tables: only the organizations it holds are
-/// laid out and compiled; `ids` stands in for the rest of the tenancy.
-pub(crate) fn compile_change(
-    change: &BundleChange,
-    keys: &mut AppKeys,
-    previous: &Tables,
-    previous_stats: CompileStats,
-    ids: &TenancyIds,
-    limits: &crate::Limits,
-) -> Result<ChangeCompiled, CompileErrors> {
-    if !change.removed.is_empty() {
-        return Ok(ChangeCompiled::Whole);
-    }
-    let lists = Lists::of(&change.entries);
-    let mut replaced: FxHashSet<u32> = FxHashSet::default();
-    let change_apps: FxHashSet<(&str, &str)> = lists
-        .applications
-        .iter()
-        .map(|a| (a.id.as_str(), a.organization.as_str()))
-        .collect();
-    for org in lists.organizations {
-        let Some(&at) = ids.orgs.get(org.id.as_str()) else {
-            continue;
-        };
-        let Some(node) = previous.orgs.get(at as usize) else {
-            continue;
-        };
-        let old = &node.partition.source;
-        if old.organization.parent != org.parent
-            || old
-                .applications
-                .iter()
-                .any(|a| !change_apps.contains(&(a.id.as_str(), org.id.as_str())))
-        {
-            return Ok(ChangeCompiled::Whole);
-        }
-        replaced.insert(at);
-    }
-
-    // The limits, on the bundle the change makes.
-    let mut counts = [
-        ids.orgs.len(),
-        ids.groups.len(),
-        previous.computers.len(),
-        ids.applications.len(),
-        ids.policies.len(),
-    ];
-    for &at in &replaced {
-        if let Some(node) = previous.orgs.get(at as usize) {
-            let old = &node.partition.source;
-            let gone = [
-                1,
-                old.groups.len(),
-                old.computers.len(),
-                old.applications.len(),
-                old.policies.len(),
-            ];
-            for (count, gone) in counts.iter_mut().zip(gone) {
-                *count = count.saturating_sub(gone);
-            }
-        }
-    }
-    let added = [
-        lists.organizations.len(),
-        lists.groups.len(),
-        lists.computers.len(),
-        lists.applications.len(),
-        lists.policies.len(),
-    ];
-    for (count, added) in counts.iter_mut().zip(added) {
-        *count += added;
-    }
-    limits.check_lists(lists, counts)?;
-
-    let mut errors = Vec::new();
-    let rest = Rest {
-        tables: previous,
-        ids,
-        replaced: &replaced,
-    };
-    let mut layout = layout::build(lists, Some(&rest), &mut errors);
-    intern(lists, &layout.orgs, keys);
-    let results = compile_plans(lists, &layout.orgs, keys, |_| None);
-    let mut compiled = Vec::with_capacity(results.len());
-    for ((result, _), plan) in results.into_iter().zip(layout.orgs.drain(..)) {
-        match result {
-            Ok(partition) => compiled.push((plan, partition)),
-            Err(mut more) => errors.append(&mut more),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(CompileErrors::new(errors));
-    }
-    compiled.sort_by_key(|(plan, _)| plan.at);
-
-    let mut stats = previous_stats;
-    let mut orgs: Vec<OrgNode> = previous
-        .orgs
-        .iter()
-        .map(|node| OrgNode {
-            partition: Arc::clone(&node.partition),
-            chain: node.chain.clone(),
-        })
-        .collect();
-    let mut computers_moved = false;
-    let mut changed = Vec::with_capacity(compiled.len());
-    for (plan, partition) in &compiled {
-        let node = OrgNode {
-            partition: Arc::clone(partition),
-            chain: plan.chain.clone().into_boxed_slice(),
-        };
-        stats.rules += partition.index.len();
-        stats.policies += partition.policies.len();
-        match orgs.get_mut(plan.at as usize) {
-            Some(slot) => {
-                let old = &slot.partition;
-                stats.rules = stats.rules.saturating_sub(old.index.len());
-                stats.policies = stats.policies.saturating_sub(old.policies.len());
-                computers_moved |= !same_computer_ids(&old.source, &partition.source);
-                *slot = node;
-            }
-            None => {
-                computers_moved |= !partition.source.computers.is_empty();
-                orgs.push(node);
-            }
-        }
-        changed.push(plan.at);
-    }
-    let computers = if computers_moved {
-        let mut map = ComputerMap::clone(&previous.computers);
-        for &at in &changed {
-            if let Some(old) = previous.orgs.get(at as usize) {
-                for computer in &old.partition.source.computers {
-                    if map
-                        .get(computer.id.as_str())
-                        .is_some_and(|loc| loc.org == at)
-                    {
-                        map.remove(computer.id.as_str());
-                    }
-                }
-            }
-        }
-        for (plan, partition) in &compiled {
-            for (c, computer) in partition.source.computers.iter().enumerate() {
-                map.insert(
-                    computer.id.as_str().into(),
-                    ComputerLoc {
-                        org: plan.at,
-                        local: c as u32,
-                    },
-                );
-            }
-        }
-        Arc::new(map)
-    } else {
-        Arc::clone(&previous.computers)
-    };
-    stats.recompiled = changed.len();
-    stats.reused = orgs.len() - changed.len();
-    Ok(ChangeCompiled::Tables {
-        tables: Tables {
-            orgs: orgs.into_boxed_slice(),
-            computers,
-        },
-        stats,
-        changed,
-    })
 }

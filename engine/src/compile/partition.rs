@@ -4,11 +4,11 @@
 use rustc_hash::FxHashMap;
 
 use super::error::{CompileError, EntryKind, ErrorKind};
-use super::layout::{OrgSource, SourceIndices};
-use crate::index::{CompiledRule, FieldPattern, PathBounds, PathField, RuleIndexBuilder};
+use super::layout::SourceIndices;
+use crate::compiled::{AppKeys, CompiledPolicy, OrgSource, Partition, PathBounds, Slot, Targets};
+use crate::index::{CompiledRule, FieldPattern, PathField, RuleIndexBuilder};
 use crate::model::{Action, CertificateCondition, DenyOptions, FileRule, Policy, Scope};
 use crate::path::{fold_char, Family, Pattern, PatternError};
-use crate::snapshot::{AppKeys, CompiledPolicy, Partition, Slot, Targets};
 
 struct Errors<'a> {
     out: &'a mut Vec<CompileError>,
@@ -55,92 +55,11 @@ pub(crate) fn compile(
 ) -> Result<Partition, Vec<CompileError>> {
     let mut out = Vec::new();
     let mut errors = Errors { out: &mut out };
-    let org = &source.organization;
-
-    let default_deny = match &org.default_deny {
-        Some(options) => {
-            let path = format!("organizations[{}].default_deny", indices.organization);
-            check_deny_options(
-                options,
-                EntryKind::Organization,
-                &org.id,
-                &path,
-                &mut errors,
-            );
-            options.clone()
-        }
-        None => DenyOptions::implicit_default(),
-    };
-
-    let group_index: FxHashMap<&str, u32> = source
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| (g.id.as_str(), i as u32))
-        .collect();
-    let computer_index: FxHashMap<&str, u32> = source
-        .computers
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.id.as_str(), i as u32))
-        .collect();
-    let computer_groups: Box<[u32]> = source
-        .computers
-        .iter()
-        .map(|c| {
-            group_index
-                .get(c.group.as_str())
-                .copied()
-                .unwrap_or_default()
-        })
-        .collect();
-
-    let mut rules = RuleIndexBuilder::default();
-    let mut app_keys = Vec::with_capacity(source.applications.len());
-    for (a, app) in source.applications.iter().enumerate() {
-        let at = indices.applications.get(a).copied().unwrap_or_default();
-        app_keys.push(keys.get(&app.id).unwrap_or_default());
-        if app.rules.is_empty() {
-            let message = "an application needs at least one rule".to_owned();
-            errors.push(
-                EntryKind::Application,
-                &app.id,
-                format!("applications[{at}].rules"),
-                message,
-            );
-        }
-        for (r, rule) in app.rules.iter().enumerate() {
-            let path = EntryPath::Rule(at, r);
-            if let Some(compiled) =
-                compile_rule(rule, a as u32, r as u32, &app.id, path, &mut errors)
-            {
-                rules.add(compiled);
-            }
-        }
-    }
-
-    let mut policies = Vec::with_capacity(source.policies.len());
-    let mut targeted: Vec<(u32, Slot, u32)> = Vec::new();
-    for (p, policy) in source.policies.iter().enumerate() {
-        let at = indices.policies.get(p).copied().unwrap_or_default();
-        let slot = match &policy.scope {
-            Scope::Computer(id) => {
-                Slot::Computer(computer_index.get(id.as_str()).copied().unwrap_or_default())
-            }
-            Scope::Group(id) => {
-                Slot::Group(group_index.get(id.as_str()).copied().unwrap_or_default())
-            }
-            Scope::Organization(_) => Slot::Organization,
-            Scope::Global(_) => Slot::Global,
-        };
-        let compiled = compile_policy(policy, slot, keys, at, &mut errors);
-        if compiled.enabled {
-            for &(key, _) in compiled.targets.iter() {
-                targeted.push((key, slot, policies.len() as u32));
-            }
-        }
-        policies.push(compiled);
-    }
+    let default_deny = default_deny(&source, indices, &mut errors);
+    let locals = Locals::of(&source);
+    let computer_groups = locals.computer_groups(&source);
+    let (rules, app_keys) = compile_rules(&source, indices, keys, &mut errors);
+    let (policies, targeted) = compile_policies(&source, indices, keys, &locals, &mut errors);
     if !out.is_empty() {
         return Err(out);
     }
@@ -168,6 +87,132 @@ pub(crate) fn compile(
         computer_groups,
         default_deny,
     })
+}
+
+/// The organization's default deny, checked, or the implicit one.
+fn default_deny(
+    source: &OrgSource,
+    indices: &SourceIndices,
+    errors: &mut Errors<'_>,
+) -> DenyOptions {
+    let org = &source.organization;
+    match &org.default_deny {
+        Some(options) => {
+            let path = format!("organizations[{}].default_deny", indices.organization);
+            check_deny_options(options, EntryKind::Organization, &org.id, &path, errors);
+            options.clone()
+        }
+        None => DenyOptions::implicit_default(),
+    }
+}
+
+/// The local index of each of the organization's groups and computers, by id.
+struct Locals<'s> {
+    groups: FxHashMap<&'s str, u32>,
+    computers: FxHashMap<&'s str, u32>,
+}
+
+impl<'s> Locals<'s> {
+    fn of(source: &'s OrgSource) -> Self {
+        let groups = source
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id.as_str(), i as u32))
+            .collect();
+        let computers = source
+            .computers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.as_str(), i as u32))
+            .collect();
+        Locals { groups, computers }
+    }
+
+    /// The group of each computer, by local index.
+    fn computer_groups(&self, source: &OrgSource) -> Box<[u32]> {
+        source
+            .computers
+            .iter()
+            .map(|c| {
+                self.groups
+                    .get(c.group.as_str())
+                    .copied()
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Where in the organization a policy with this scope applies.
+    fn slot(&self, scope: &Scope) -> Slot {
+        match scope {
+            Scope::Computer(id) => {
+                Slot::Computer(self.computers.get(id.as_str()).copied().unwrap_or_default())
+            }
+            Scope::Group(id) => {
+                Slot::Group(self.groups.get(id.as_str()).copied().unwrap_or_default())
+            }
+            Scope::Organization(_) => Slot::Organization,
+            Scope::Global(_) => Slot::Global,
+        }
+    }
+}
+
+/// Compiles every application's rules into an index, and gives each application's key
+/// by local index.
+fn compile_rules(
+    source: &OrgSource,
+    indices: &SourceIndices,
+    keys: &AppKeys,
+    errors: &mut Errors<'_>,
+) -> (RuleIndexBuilder, Vec<u32>) {
+    let mut rules = RuleIndexBuilder::default();
+    let mut app_keys = Vec::with_capacity(source.applications.len());
+    for (a, app) in source.applications.iter().enumerate() {
+        let at = indices.applications.get(a).copied().unwrap_or_default();
+        app_keys.push(keys.get(&app.id).unwrap_or_default());
+        if app.rules.is_empty() {
+            let message = "an application needs at least one rule".to_owned();
+            errors.push(
+                EntryKind::Application,
+                &app.id,
+                format!("applications[{at}].rules"),
+                message,
+            );
+        }
+        for (r, rule) in app.rules.iter().enumerate() {
+            let path = EntryPath::Rule(at, r);
+            if let Some(compiled) = compile_rule(rule, a as u32, r as u32, &app.id, path, errors) {
+                rules.add(compiled);
+            }
+        }
+    }
+    (rules, app_keys)
+}
+
+/// Compiles every policy, and lists what the enabled ones target: `(application key,
+/// slot, policy number)`.
+fn compile_policies(
+    source: &OrgSource,
+    indices: &SourceIndices,
+    keys: &AppKeys,
+    locals: &Locals<'_>,
+    errors: &mut Errors<'_>,
+) -> (Vec<CompiledPolicy>, Vec<(u32, Slot, u32)>) {
+    let mut policies = Vec::with_capacity(source.policies.len());
+    let mut targeted: Vec<(u32, Slot, u32)> = Vec::new();
+    for (p, policy) in source.policies.iter().enumerate() {
+        let at = indices.policies.get(p).copied().unwrap_or_default();
+        let slot = locals.slot(&policy.scope);
+        let compiled = compile_policy(policy, slot, keys, at, errors);
+        if compiled.enabled {
+            for &(key, _) in compiled.targets.iter() {
+                targeted.push((key, slot, policies.len() as u32));
+            }
+        }
+        policies.push(compiled);
+    }
+    (policies, targeted)
 }
 
 fn compile_rule(

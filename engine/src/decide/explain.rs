@@ -3,13 +3,14 @@
 
 use serde::Serialize;
 
+use rustc_hash::FxHashMap;
+
 use super::{locate, Place, Scratch};
+use crate::compiled::{CompiledPolicy, Partition, Slot, Tables};
 use crate::index::{EventView, Match, PathField};
 use crate::model::{Action, DecisionRecord, Event};
 use crate::path::PatternScratch;
-use rustc_hash::FxHashMap;
-
-use crate::snapshot::{CompiledPolicy, Partition, Slot, Snapshot, Tables};
+use crate::snapshot::Snapshot;
 
 /// A decision with the reasons behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

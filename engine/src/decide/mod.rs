@@ -22,11 +22,12 @@ use std::cell::RefCell;
 
 pub use explain::{Explanation, PolicyTrace, TraceStatus};
 
-use crate::index::{Candidate, EventView, IndexScratch, Match, PathField, NO_POLICY};
+use crate::compiled::{CompiledPolicy, OrgNode, Partition, Tables, NO_POLICY};
+use crate::index::{Candidate, EventView, IndexScratch, Match, PathField};
 use crate::model::{
     Action, Decision, DenyOptions, Event, MaintenanceMode, Outcome, Problems, RequestKind,
 };
-use crate::snapshot::{CompiledPolicy, OrgNode, Partition, Snapshot, Tables};
+use crate::snapshot::Snapshot;
 
 /// Reusable buffers for decisions; keep one per thread and pass it to
 /// [`Snapshot::decide_with`] to decide without allocating.
@@ -311,7 +312,7 @@ fn collect(
 ///
 /// Skipping is exact. Such a rule can only matter through a policy targeting its
 /// application, and every such policy the computer sees is at or after the
-/// organization's bound ([`PathBounds`](crate::index::PathBounds)): a policy that is
+/// organization's bound ([`PathBounds`](crate::compiled::PathBounds)): a policy that is
 /// already better wins over all of them, ties included, and whatever such a rule
 /// would add (an application, a stronger match, an earlier target of the same
 /// policy) concerns only those later policies.

@@ -135,6 +135,16 @@ impl FleetSize {
         }
     }
 
+    /// The size raised to what the shape needs: one MSP, one group and one computer
+    /// per organization.
+    fn with_minimums(mut self) -> FleetSize {
+        self.msps = self.msps.max(1);
+        self.organizations = self.organizations.max(self.msps);
+        self.groups = self.groups.max(self.organizations);
+        self.computers = self.computers.max(self.organizations);
+        self
+    }
+
     /// Rules in all.
     pub fn rules(&self) -> usize {
         self.hash_rules + self.certificate_rules + self.path_patterns
@@ -431,14 +441,11 @@ impl Fleet {
     /// As [`Fleet::generate`], calling `progress(done, total)` as organizations are
     /// generated.
     pub fn generate_with_progress(
-        mut size: FleetSize,
+        size: FleetSize,
         seed: u64,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Fleet {
-        size.msps = size.msps.max(1);
-        size.organizations = size.organizations.max(size.msps);
-        size.groups = size.groups.max(size.organizations);
-        size.computers = size.computers.max(size.organizations);
+        let size = size.with_minimums();
         let n = size.organizations;
         let mut root = SplitMix64::new(seed);
         let mut bundle = Bundle::new();
@@ -447,183 +454,15 @@ impl Fleet {
         bundle.groups.reserve(size.groups);
         bundle.policies.reserve(size.policies);
         for o in 0..n {
-            let mut rng = root.fork(o as u64);
-            let msp = o < size.msps;
-            let id = org_id(o);
-            bundle.organizations.push(Organization {
-                id: id.clone(),
-                name: if msp {
-                    format!("MSP {o}")
-                } else {
-                    format!("Customer {o}")
-                },
-                parent: (!msp).then(|| org_id(o % size.msps)),
-                default_deny: None,
-            });
-            let mut facts = OrgFacts::default();
-
-            // Groups and computers.
-            let groups = share(size.groups, n, o).max(1);
-            let computers = share(size.computers, n, o).max(1);
-            let first_group = bundle.groups.len();
-            for g in 0..groups {
-                bundle.groups.push(ComputerGroup {
-                    id: format!("{id}-g{g}"),
-                    organization: id.clone(),
-                    name: format!("Group {g}"),
-                });
-            }
-            let first_computer = bundle.computers.len();
-            for c in 0..computers {
-                let os = match rng.below(10) {
-                    0..=6 => Os::Windows,
-                    7 | 8 => Os::Linux,
-                    _ => Os::Macos,
-                };
-                let maintenance = rng.percent(1).then(|| Maintenance {
-                    mode: if rng.percent(50) {
-                        MaintenanceMode::Monitor
-                    } else {
-                        MaintenanceMode::Learning
-                    },
-                    until: Timestamp::from_unix(EVENT_TIME + 86_400),
-                });
-                let group = c % groups;
-                bundle.computers.push(Computer {
-                    id: format!("{id}-c{c}"),
-                    group: format!("{id}-g{group}"),
-                    name: format!("HOST-{o}-{c}"),
-                    os,
-                    maintenance,
-                });
-            }
-            facts.computers = first_computer..bundle.computers.len();
-            let _ = first_group;
-
-            // Applications.
-            let first_app = bundle.applications.len();
-            let hashes = share(size.hash_rules, n, o);
-            let mut left = hashes;
-            let mut a = 0;
-            while left > 0 {
-                let take = left.min(HASHES_PER_APP);
-                left -= take;
-                let rules = (0..take)
-                    .map(|_| FileRule {
-                        sha256: Some(Sha256(rng.bytes32())),
-                        ..FileRule::default()
-                    })
-                    .collect();
-                bundle.applications.push(Application {
-                    id: format!("{id}-hash{a}"),
-                    organization: id.clone(),
-                    name: format!("Line-of-business app {a}"),
-                    rules,
-                });
-                a += 1;
-            }
-            facts.hash_apps = first_app..bundle.applications.len();
-            let certs = share(size.certificate_rules, n, o);
-            for (a, start) in (0..certs).step_by(RULES_PER_SMALL_APP).enumerate() {
-                let mut rules = Vec::new();
-                for j in start..(start + RULES_PER_SMALL_APP).min(certs) {
-                    if let Some((rule, signer)) = signer(o, j, &mut rng) {
-                        rules.push(rule);
-                        facts.signers.push(signer);
-                    }
-                }
-                bundle.applications.push(Application {
-                    id: format!("{id}-cert{a}"),
-                    organization: id.clone(),
-                    name: format!("Signed software {a}"),
-                    rules,
-                });
-            }
-            let patterns = share(size.path_patterns, n, o);
-            for (a, start) in (0..patterns).step_by(RULES_PER_SMALL_APP).enumerate() {
-                let mut rules = Vec::new();
-                for j in start..(start + RULES_PER_SMALL_APP).min(patterns) {
-                    let (pattern, example, windows) = path_pattern(o, j, &mut rng);
-                    rules.push(FileRule::default().with_path(pattern));
-                    if let Some(list) = facts.paths.get_mut(usize::from(!windows)) {
-                        list.push(example);
-                    }
-                }
-                bundle.applications.push(Application {
-                    id: format!("{id}-path{a}"),
-                    organization: id.clone(),
-                    name: format!("Installed tools {a}"),
-                    rules,
-                });
-            }
-            let apps: Vec<String> = bundle
-                .applications
-                .get(first_app..)
-                .unwrap_or_default()
-                .iter()
-                .map(|app| app.id.clone())
-                .collect();
-
-            // Policies: permits covering every application, then scoped extras.
-            let budget = share(size.policies, n, o);
-            let base = (budget * 6 / 10).clamp(1, apps.len().max(1)).min(budget);
-            // Separate bands keep positions unique within the organization: an MSP's
-            // below its customers', and in each, scoped denies, then the permits of
-            // every application, then scoped permits.
-            let band: i64 = if msp { 0 } else { 100_000_000 };
-            for p in 0..base {
-                let targets: Vec<String> = apps.iter().skip(p).step_by(base).cloned().collect();
-                if targets.is_empty() {
-                    continue;
-                }
-                bundle.policies.push(Policy {
-                    id: format!("{id}-allow{p}"),
-                    scope: if msp {
-                        Scope::Global(id.clone())
-                    } else {
-                        Scope::Organization(id.clone())
-                    },
-                    position: band + 20_000_000 + p as i64,
-                    applications: targets,
-                    action: Action::Permit,
-                    elevate: rng.percent(10),
-                    users: None,
-                    not_before: None,
-                    expires: None,
-                    enabled: true,
-                    on_deny: None,
-                });
-            }
-            for p in 0..budget.saturating_sub(base) {
-                let Some(app) = rng.pick(&apps).cloned() else {
-                    break;
-                };
-                let scope = if rng.percent(70) {
-                    Scope::Group(format!("{id}-g{}", rng.below(groups)))
-                } else {
-                    Scope::Computer(format!("{id}-c{}", rng.below(computers)))
-                };
-                let deny = rng.percent(20);
-                let expires = rng.percent(10).then(|| {
-                    Timestamp::from_unix(EVENT_TIME - 86_400 + rng.below(3) as i64 * 86_400)
-                });
-                bundle.policies.push(Policy {
-                    id: format!("{id}-extra{p}"),
-                    scope,
-                    position: band + if deny { 10_000_000 } else { 30_000_000 } + p as i64,
-                    applications: vec![app],
-                    action: if deny { Action::Deny } else { Action::Permit },
-                    elevate: !deny && rng.percent(30),
-                    users: rng
-                        .percent(5)
-                        .then(|| vec![format!("ORG{o}\\admin"), format!("ORG{o}\\helpdesk")]),
-                    not_before: None,
-                    expires,
-                    enabled: !rng.percent(2),
-                    on_deny: None,
-                });
-            }
-            orgs.push(facts);
+            let writer = OrgWriter {
+                bundle: &mut bundle,
+                size,
+                o,
+                id: org_id(o),
+                msp: o < size.msps,
+                rng: root.fork(o as u64),
+            };
+            orgs.push(writer.write());
             if (o + 1) % (n / 100).max(1) == 0 || o + 1 == n {
                 progress(o + 1, n);
             }
@@ -742,6 +581,252 @@ impl Fleet {
     }
 }
 
+/// Writes one organization of a fleet into the bundle, drawing from the organization's
+/// own random stream: the organization, its groups and computers, its applications
+/// (hash, certificate, path), then its policies.
+struct OrgWriter<'b> {
+    bundle: &'b mut Bundle,
+    size: FleetSize,
+    /// The organization's number.
+    o: usize,
+    id: String,
+    msp: bool,
+    rng: SplitMix64,
+}
+
+impl OrgWriter<'_> {
+    /// Writes the organization; returns what the event drawer needs to know of it.
+    fn write(mut self) -> OrgFacts {
+        let mut facts = OrgFacts::default();
+        self.organization();
+        let (groups, computers) = self.groups_and_computers(&mut facts);
+        let first_app = self.bundle.applications.len();
+        self.hash_applications(&mut facts);
+        self.certificate_applications(&mut facts);
+        self.path_applications(&mut facts);
+        let apps: Vec<String> = self
+            .bundle
+            .applications
+            .get(first_app..)
+            .unwrap_or_default()
+            .iter()
+            .map(|app| app.id.clone())
+            .collect();
+        self.policies(&apps, groups, computers);
+        facts
+    }
+
+    /// `total` spread over the organizations: this one's share.
+    fn share(&self, total: usize) -> usize {
+        share(total, self.size.organizations, self.o)
+    }
+
+    fn organization(&mut self) {
+        let o = self.o;
+        self.bundle.organizations.push(Organization {
+            id: self.id.clone(),
+            name: if self.msp {
+                format!("MSP {o}")
+            } else {
+                format!("Customer {o}")
+            },
+            parent: (!self.msp).then(|| org_id(o % self.size.msps)),
+            default_deny: None,
+        });
+    }
+
+    /// Returns the numbers of groups and computers.
+    fn groups_and_computers(&mut self, facts: &mut OrgFacts) -> (usize, usize) {
+        let (o, id) = (self.o, &self.id);
+        let groups = self.share(self.size.groups).max(1);
+        let computers = self.share(self.size.computers).max(1);
+        for g in 0..groups {
+            self.bundle.groups.push(ComputerGroup {
+                id: format!("{id}-g{g}"),
+                organization: id.clone(),
+                name: format!("Group {g}"),
+            });
+        }
+        let first_computer = self.bundle.computers.len();
+        let rng = &mut self.rng;
+        for c in 0..computers {
+            let os = match rng.below(10) {
+                0..=6 => Os::Windows,
+                7 | 8 => Os::Linux,
+                _ => Os::Macos,
+            };
+            let maintenance = rng.percent(1).then(|| Maintenance {
+                mode: if rng.percent(50) {
+                    MaintenanceMode::Monitor
+                } else {
+                    MaintenanceMode::Learning
+                },
+                until: Timestamp::from_unix(EVENT_TIME + 86_400),
+            });
+            let group = c % groups;
+            self.bundle.computers.push(Computer {
+                id: format!("{id}-c{c}"),
+                group: format!("{id}-g{group}"),
+                name: format!("HOST-{o}-{c}"),
+                os,
+                maintenance,
+            });
+        }
+        facts.computers = first_computer..self.bundle.computers.len();
+        (groups, computers)
+    }
+
+    /// Applications of up to [`HASHES_PER_APP`] SHA-256 rules.
+    fn hash_applications(&mut self, facts: &mut OrgFacts) {
+        let first_app = self.bundle.applications.len();
+        let mut left = self.share(self.size.hash_rules);
+        let mut a = 0;
+        while left > 0 {
+            let take = left.min(HASHES_PER_APP);
+            left -= take;
+            let rules = (0..take)
+                .map(|_| FileRule {
+                    sha256: Some(Sha256(self.rng.bytes32())),
+                    ..FileRule::default()
+                })
+                .collect();
+            self.bundle.applications.push(Application {
+                id: format!("{}-hash{a}", self.id),
+                organization: self.id.clone(),
+                name: format!("Line-of-business app {a}"),
+                rules,
+            });
+            a += 1;
+        }
+        facts.hash_apps = first_app..self.bundle.applications.len();
+    }
+
+    /// Applications of [`RULES_PER_SMALL_APP`] certificate rules.
+    fn certificate_applications(&mut self, facts: &mut OrgFacts) {
+        let certs = self.share(self.size.certificate_rules);
+        for (a, start) in (0..certs).step_by(RULES_PER_SMALL_APP).enumerate() {
+            let mut rules = Vec::new();
+            for j in start..(start + RULES_PER_SMALL_APP).min(certs) {
+                if let Some((rule, signer)) = signer(self.o, j, &mut self.rng) {
+                    rules.push(rule);
+                    facts.signers.push(signer);
+                }
+            }
+            self.bundle.applications.push(Application {
+                id: format!("{}-cert{a}", self.id),
+                organization: self.id.clone(),
+                name: format!("Signed software {a}"),
+                rules,
+            });
+        }
+    }
+
+    /// Applications of [`RULES_PER_SMALL_APP`] path patterns.
+    fn path_applications(&mut self, facts: &mut OrgFacts) {
+        let patterns = self.share(self.size.path_patterns);
+        for (a, start) in (0..patterns).step_by(RULES_PER_SMALL_APP).enumerate() {
+            let mut rules = Vec::new();
+            for j in start..(start + RULES_PER_SMALL_APP).min(patterns) {
+                let (pattern, example, windows) = path_pattern(self.o, j, &mut self.rng);
+                rules.push(FileRule::default().with_path(pattern));
+                if let Some(list) = facts.paths.get_mut(usize::from(!windows)) {
+                    list.push(example);
+                }
+            }
+            self.bundle.applications.push(Application {
+                id: format!("{}-path{a}", self.id),
+                organization: self.id.clone(),
+                name: format!("Installed tools {a}"),
+                rules,
+            });
+        }
+    }
+
+    /// Permits covering every application, then scoped extras, within the
+    /// organization's share of the policies.
+    fn policies(&mut self, apps: &[String], groups: usize, computers: usize) {
+        let budget = self.share(self.size.policies);
+        let base = (budget * 6 / 10).clamp(1, apps.len().max(1)).min(budget);
+        // Separate bands keep positions unique within the organization: an MSP's
+        // below its customers', and in each, scoped denies, then the permits of
+        // every application, then scoped permits.
+        let band: i64 = if self.msp { 0 } else { 100_000_000 };
+        self.permits(apps, base, band);
+        self.scoped_policies(apps, budget.saturating_sub(base), band, (groups, computers));
+    }
+
+    /// `base` permits that together target every application: `global` for an MSP's,
+    /// `organization` for a customer's.
+    fn permits(&mut self, apps: &[String], base: usize, band: i64) {
+        let id = &self.id;
+        for p in 0..base {
+            let targets: Vec<String> = apps.iter().skip(p).step_by(base).cloned().collect();
+            if targets.is_empty() {
+                continue;
+            }
+            self.bundle.policies.push(Policy {
+                id: format!("{id}-allow{p}"),
+                scope: if self.msp {
+                    Scope::Global(id.clone())
+                } else {
+                    Scope::Organization(id.clone())
+                },
+                position: band + 20_000_000 + p as i64,
+                applications: targets,
+                action: Action::Permit,
+                elevate: self.rng.percent(10),
+                users: None,
+                not_before: None,
+                expires: None,
+                enabled: true,
+                on_deny: None,
+            });
+        }
+    }
+
+    /// `count` policies on one application each, scoped to one of the organization's
+    /// `groups` groups or `computers` computers; one in five a deny placed before the
+    /// permits, some limited to users or a validity window.
+    fn scoped_policies(
+        &mut self,
+        apps: &[String],
+        count: usize,
+        band: i64,
+        (groups, computers): (usize, usize),
+    ) {
+        let (o, id, rng) = (self.o, &self.id, &mut self.rng);
+        for p in 0..count {
+            let Some(app) = rng.pick(apps).cloned() else {
+                break;
+            };
+            let scope = if rng.percent(70) {
+                Scope::Group(format!("{id}-g{}", rng.below(groups)))
+            } else {
+                Scope::Computer(format!("{id}-c{}", rng.below(computers)))
+            };
+            let deny = rng.percent(20);
+            let expires = rng
+                .percent(10)
+                .then(|| Timestamp::from_unix(EVENT_TIME - 86_400 + rng.below(3) as i64 * 86_400));
+            self.bundle.policies.push(Policy {
+                id: format!("{id}-extra{p}"),
+                scope,
+                position: band + if deny { 10_000_000 } else { 30_000_000 } + p as i64,
+                applications: vec![app],
+                action: if deny { Action::Deny } else { Action::Permit },
+                elevate: !deny && rng.percent(30),
+                users: rng
+                    .percent(5)
+                    .then(|| vec![format!("ORG{o}\\admin"), format!("ORG{o}\\helpdesk")]),
+                not_before: None,
+                expires,
+                enabled: !rng.percent(2),
+                on_deny: None,
+            });
+        }
+    }
+}
+
 /// An edit confined to one organization: adds a hash rule (from `seed`) to its first
 /// application. Returns false when the organization has no application.
 pub fn edit_organization(bundle: &mut Bundle, organization: &str, seed: u64) -> bool {
@@ -763,156 +848,4 @@ pub fn edit_organization(bundle: &mut Bundle, organization: &str, seed: u64) -> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Outcome, Snapshot};
-
-    #[test]
-    fn small_fleet_compiles_and_is_deterministic() {
-        let fleet = Fleet::preset(Preset::Small, 42);
-        let again = Fleet::preset(Preset::Small, 42);
-        assert_eq!(fleet.bundle, again.bundle);
-        let size = Preset::Small.size();
-        assert_eq!(fleet.bundle.organizations.len(), size.organizations);
-        assert_eq!(fleet.bundle.computers.len(), size.computers);
-        assert_eq!(fleet.bundle.groups.len(), size.groups);
-        assert_eq!(fleet.bundle.policies.len(), size.policies);
-        let rules: usize = fleet
-            .bundle
-            .applications
-            .iter()
-            .map(|a| a.rules.len())
-            .sum();
-        assert_eq!(rules, size.rules());
-        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
-        assert_eq!(snapshot.stats().rules, size.rules());
-        let other = Fleet::preset(Preset::Small, 43);
-        assert_ne!(fleet.bundle, other.bundle);
-    }
-
-    #[test]
-    fn events_hit_what_their_kind_says() {
-        let fleet = Fleet::preset(Preset::Small, 7);
-        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
-        for kind in EventKind::ALL {
-            let events = fleet.events(&EventMix::only(kind), 200, 1);
-            let decided = events
-                .iter()
-                .filter(|e| snapshot.decide(e).policy.is_some())
-                .count();
-            let default_denied = events
-                .iter()
-                .filter(|e| {
-                    let d = snapshot.decide(e);
-                    d.default_deny && d.decision == Outcome::Deny
-                })
-                .count();
-            match kind {
-                // Every organization has rules of every kind, so hits always find a
-                // rule; a policy decides unless none applies (a validity window, a
-                // user list) or maintenance mode allows.
-                EventKind::Miss => assert!(default_denied >= 190, "{kind:?}: {default_denied}"),
-                _ => assert!(
-                    decided >= 150,
-                    "{kind:?}: {decided} of 200 decided by a policy"
-                ),
-            }
-        }
-        assert!(events_agree_with_reference(&fleet));
-    }
-
-    fn events_agree_with_reference(fleet: &Fleet) -> bool {
-        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
-        fleet.events(&EventMix::MIXED, 100, 3).iter().all(|e| {
-            let mut indexed = snapshot.decide(e).to_record();
-            // The reference evaluator has no snapshot, so no generation.
-            indexed.generation = 0;
-            let reference = crate::reference::decide(&fleet.bundle, e);
-            assert_eq!(indexed, reference, "{e:?}");
-            indexed == reference
-        })
-    }
-
-    #[test]
-    fn every_kind_of_pattern_occurs_in_every_preset() {
-        let fleet = Fleet::preset(Preset::Small, 5);
-        let patterns: Vec<&str> = fleet
-            .bundle
-            .applications
-            .iter()
-            .flat_map(|a| &a.rules)
-            .filter_map(FileRule::path)
-            .collect();
-        assert_eq!(patterns.len(), Preset::Small.size().path_patterns);
-        let count = |kind: &dyn Fn(&str) -> bool| patterns.iter().filter(|p| kind(p)).count();
-        let regex = count(&|p| p.starts_with("regex:"));
-        let variable = count(&|p| p.starts_with('%'));
-        let suffix = count(&|p| p.starts_with('*'));
-        let globs = count(&|p| !p.starts_with("regex:") && p.contains('*'));
-        let literal =
-            count(&|p| !p.starts_with("regex:") && !p.contains('*') && !p.starts_with('%'));
-        // One in ten of each family is a `regex:`, one in five of the Windows ones a
-        // `%ProgramFiles%` literal.
-        assert_eq!(regex, patterns.len() / 10, "{patterns:?}");
-        assert_eq!(variable, patterns.len() / 10, "{patterns:?}");
-        assert!(suffix > 0 && globs > suffix && literal > 0, "{patterns:?}");
-        // Path hits find the regular expressions and the variables too.
-        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
-        let hits = fleet.events(&EventMix::only(EventKind::PathHit), 400, 2);
-        let by_kind = |kind: &dyn Fn(&str) -> bool| {
-            hits.iter()
-                .filter(|e| {
-                    let decision = snapshot.decide(e);
-                    let Some(app) = decision.application else {
-                        return false;
-                    };
-                    fleet
-                        .bundle
-                        .applications
-                        .iter()
-                        .filter(|a| a.id == app)
-                        .flat_map(|a| &a.rules)
-                        .filter_map(FileRule::path)
-                        .any(kind)
-                })
-                .count()
-        };
-        assert!(by_kind(&|p| p.starts_with("regex:")) > 0);
-        assert!(by_kind(&|p| p.starts_with('%')) > 0);
-    }
-
-    #[test]
-    fn dense_pattern_fleet_compiles() {
-        let fleet = Fleet::generate(FleetSize::patterns_in_one_organization(2_000), 4);
-        let snapshot = Snapshot::compile(&fleet.bundle).unwrap();
-        assert_eq!(snapshot.stats().rules, 3_010);
-        let hits = fleet.events(&EventMix::only(EventKind::PathHit), 100, 1);
-        let decided = hits.iter().filter(|e| snapshot.decide(e).policy.is_some());
-        assert!(decided.count() >= 75);
-    }
-
-    #[test]
-    fn mix_parses() {
-        let mix = EventMix::parse("hash=3, miss=1").unwrap();
-        assert_eq!(mix.hash, 3);
-        assert_eq!(mix.miss, 1);
-        assert_eq!(mix.certificate, 0);
-        assert!(EventMix::parse("hash=x").is_err());
-        assert!(EventMix::parse("bogus=1").is_err());
-        assert!(EventMix::parse("hash=0").is_err());
-    }
-
-    #[test]
-    fn one_organization_edit_recompiles_one_partition() {
-        let fleet = Fleet::preset(Preset::Small, 9);
-        let engine = crate::Engine::new(&fleet.bundle).unwrap();
-        let mut bundle = fleet.bundle.clone();
-        assert!(edit_organization(
-            &mut bundle,
-            fleet.sample_organization(),
-            1
-        ));
-        let deployed = engine.deploy(&bundle).unwrap();
-        assert_eq!(deployed.stats.recompiled, 1);
-    }
-}
+mod tests;

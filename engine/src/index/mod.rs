@@ -7,7 +7,6 @@
 //! condition of each candidate. So the cost of a decision follows the number of rules
 //! that could match, not the number of rules.
 
-mod bound;
 mod digest;
 mod rule;
 
@@ -21,7 +20,6 @@ use rustc_hash::FxHasher;
 use crate::model::{DistinguishedName, Sha256};
 use crate::path::{Family, PatternScratch, PatternSet, PatternSetBuilder, SetScratch};
 
-pub(crate) use bound::{PathBounds, NO_POLICY};
 pub(crate) use rule::{CompiledRule, EventView, FieldPattern, Match, PathField};
 
 /// A map from a key to one or more rule ids, stored flat: most keys name one rule, so

@@ -5,7 +5,7 @@ use portcullis_engine::model::{Sha256, Timestamp};
 use portcullis_engine::Event;
 use rusqlite::params;
 
-use crate::access::RequestKind;
+use crate::access::AccessRequestKind;
 use crate::store::{
     AdminRecord, Grant, Grantable, NewRequest, RequestRecord, RequestState, RoleRecord,
 };
@@ -82,7 +82,7 @@ pub(super) fn request_from(raw: RawRequest) -> Result<RequestRecord, Error> {
         state,
         closure,
     ) = raw;
-    let kind: RequestKind = from_json(&format!("\"{kind}\""), "request kind")?;
+    let kind: AccessRequestKind = from_json(&format!("\"{kind}\""), "request kind")?;
     let event: Event = from_json(&event, "event")?;
     Ok(RequestRecord {
         id,

@@ -10,7 +10,7 @@ use portcullis_engine::{Action, Bundle, DecisionRecord, Event, Outcome, Snapshot
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::{Act, Holdings, RequestKind, ScopeKind};
+use crate::access::{AccessRequestKind, Act, Holdings, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::edits::owner_of;
 use crate::store::{ApprovalRecord, Closure, DeployNote, RequestRecord, RequestState, Store};
@@ -299,7 +299,7 @@ impl<S: Store> Governance<S> {
         options: &ApproveOptions,
     ) -> Result<Plan, Error> {
         let place = self.place(&request, options)?;
-        let elevate = options.elevate || request.filed.kind == RequestKind::Elevation;
+        let elevate = options.elevate || request.filed.kind == AccessRequestKind::Elevation;
         let holdings = match approver {
             Approver::Admin(admin) => Some(self.holdings(admin)?),
             Approver::Plugin(_) => None,

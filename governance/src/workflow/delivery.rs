@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use portcullis_engine::model::{Recipient, Timestamp};
 use serde_json::json;
 
-use crate::access::{Act, OrgTree, RequestKind};
+use crate::access::{AccessRequestKind, Act, OrgTree};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::notify::{self, DeliveryReport, NotifyConfig, RequestFacts};
 use crate::store::{
@@ -215,7 +215,7 @@ impl<S: Store> Governance<S> {
         &mut self,
         actor: &str,
         admin: &str,
-        kind: RequestKind,
+        kind: AccessRequestKind,
         channels: Channels,
     ) -> Result<(), Error> {
         let target = self.load_admin(admin)?;

@@ -8,7 +8,7 @@ use portcullis_engine::{DecisionRecord, Event, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::{Act, RequestKind, ScopeKind};
+use crate::access::{AccessRequestKind, Act, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::store::{Closure, NewRequest, RequestRecord, RequestState, Store};
 use crate::Error;
@@ -24,7 +24,7 @@ pub const MAX_ATTACHMENT: usize = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct FileRequest {
     /// What it asks for.
-    pub kind: RequestKind,
+    pub kind: AccessRequestKind,
     /// The blocked execution.
     pub event: Event,
     /// The user's message.
@@ -421,12 +421,16 @@ impl<S: Store> Governance<S> {
 }
 
 /// Whether the deciding policy lets the user ask for `kind` for this execution.
-fn may_request(decision: &DecisionRecord, event: &Event, kind: RequestKind) -> Result<(), Error> {
+fn may_request(
+    decision: &DecisionRecord,
+    event: &Event,
+    kind: AccessRequestKind,
+) -> Result<(), Error> {
     let asks = match kind {
-        RequestKind::Application | RequestKind::Storage => {
+        AccessRequestKind::Application | AccessRequestKind::Storage => {
             portcullis_engine::RequestKind::Application
         }
-        RequestKind::Elevation => portcullis_engine::RequestKind::Elevation,
+        AccessRequestKind::Elevation => portcullis_engine::RequestKind::Elevation,
     };
     if !decision.can_request {
         let by = describe_decider(decision);

@@ -7,7 +7,7 @@ use std::path::Path;
 use portcullis_engine::model::{Sha256, Timestamp};
 use portcullis_engine::{Bundle, Event};
 use portcullis_governance::{
-    AdminRecord, Error, FileRequest, Governance, Grant, Grantable, Permission, RequestKind,
+    AccessRequestKind, AdminRecord, Error, FileRequest, Governance, Grant, Grantable, Permission,
     RequestRecord, Settings, SqliteStore,
 };
 
@@ -121,7 +121,7 @@ pub fn add_admin(
 /// `computer`, attaching a copy of the file when `attach`.
 pub fn file(
     gov: &mut Governance<SqliteStore>,
-    kind: RequestKind,
+    kind: AccessRequestKind,
     computer: &str,
     bytes: &[u8],
     attach: bool,
@@ -129,7 +129,7 @@ pub fn file(
     let event = unknown_file(
         computer,
         sha256_of(bytes),
-        kind == RequestKind::Elevation,
+        kind == AccessRequestKind::Elevation,
         gov.now(),
     );
     gov.file_request(FileRequest {

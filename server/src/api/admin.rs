@@ -3,7 +3,9 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use portcullis_governance::{AdminChanges, Channels, Grant, Permission, RequestKind, RoleRecord};
+use portcullis_governance::{
+    AccessRequestKind, AdminChanges, Channels, Grant, Permission, RoleRecord,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -115,11 +117,11 @@ pub async fn notifications(
 }
 
 /// A request kind in a path.
-pub fn request_kind(text: &str) -> Result<RequestKind, ServerError> {
+pub fn request_kind(text: &str) -> Result<AccessRequestKind, ServerError> {
     match text {
-        "application" => Ok(RequestKind::Application),
-        "storage" => Ok(RequestKind::Storage),
-        "elevation" => Ok(RequestKind::Elevation),
+        "application" => Ok(AccessRequestKind::Application),
+        "storage" => Ok(AccessRequestKind::Storage),
+        "elevation" => Ok(AccessRequestKind::Elevation),
         other => Err(ServerError::BadInput(format!(
             "`{other}` is not a request kind: give application, storage or elevation"
         ))),

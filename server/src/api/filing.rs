@@ -14,7 +14,7 @@ use axum::Json;
 use http_body_util::BodyExt as _;
 use portcullis_engine::model::Sha256;
 use portcullis_engine::{Event, Limits};
-use portcullis_governance::{FileRequest, RequestKind, MAX_ATTACHMENT};
+use portcullis_governance::{AccessRequestKind, FileRequest, MAX_ATTACHMENT};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Digest as _;
@@ -114,7 +114,7 @@ async fn receive(mut body: HttpBody, path: &FsPath) -> Result<(Sha256, u64), Ser
 pub struct FileBody {
     /// application (default), storage or elevation.
     #[serde(default = "application")]
-    pub kind: RequestKind,
+    pub kind: AccessRequestKind,
     /// The blocked execution.
     pub event: Value,
     /// Why the user needs it.
@@ -127,8 +127,8 @@ pub struct FileBody {
     pub file: Option<Sha256>,
 }
 
-fn application() -> RequestKind {
-    RequestKind::Application
+fn application() -> AccessRequestKind {
+    AccessRequestKind::Application
 }
 
 /// `POST /requests`: an administrator files a request on the blocked user's behalf.

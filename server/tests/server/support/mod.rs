@@ -78,7 +78,7 @@ pub fn start_with(tune: impl FnOnce(&mut ServeConfig)) -> Fallible<Running> {
         )?)
         .map_err(|e| e.to_string())?;
     gov.file_request(FileRequest {
-        kind: portcullis_governance::RequestKind::Application,
+        kind: portcullis_governance::AccessRequestKind::Application,
         event,
         message: "I need it to print labels".to_owned(),
         email: None,

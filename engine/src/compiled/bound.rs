@@ -10,7 +10,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::snapshot::{CompiledPolicy, Slot};
+use super::policy::{CompiledPolicy, Slot};
 
 /// The bound when no policy can decide through path patterns.
 pub(crate) const NO_POLICY: i64 = i64::MAX;

@@ -1,0 +1,137 @@
+//! Compiled data: what [`compile`](crate::compile) makes of a bundle and what
+//! snapshots and decisions read. One partition per organization, the tables that find
+//! a computer's organization and the organization's ancestors, and the numbering of
+//! applications the partitions share.
+//!
+//! This module builds nothing from a bundle and imports neither the compiler nor the
+//! snapshot: it sits below both.
+
+mod bound;
+mod partition;
+mod policy;
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+pub(crate) use bound::{PathBounds, NO_POLICY};
+pub(crate) use partition::{OrgSource, Partition};
+pub(crate) use policy::{CompiledPolicy, Slot, Targets};
+
+/// Stable numbers for application ids, shared by every snapshot of one engine, so that
+/// a partition that refers to an ancestor's application stays valid when only the
+/// ancestor is recompiled. Numbers are never reused.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct AppKeys {
+    keys: FxHashMap<Box<str>, u32>,
+}
+
+impl AppKeys {
+    pub(crate) fn get(&self, id: &str) -> Option<u32> {
+        self.keys.get(id).copied()
+    }
+
+    pub(crate) fn intern(&mut self, id: &str) -> u32 {
+        if let Some(&key) = self.keys.get(id) {
+            return key;
+        }
+        let key = self.keys.len() as u32;
+        self.keys.insert(id.into(), key);
+        key
+    }
+}
+
+/// An organization in the snapshot's tree.
+#[derive(Debug)]
+pub(crate) struct OrgNode {
+    pub(crate) partition: Arc<Partition>,
+    /// Itself first, then its parent, up to the root.
+    pub(crate) chain: Box<[u32]>,
+}
+
+/// Where a computer lives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ComputerLoc {
+    pub(crate) org: u32,
+    pub(crate) local: u32,
+}
+
+/// Where every computer lives, by id.
+pub(crate) type ComputerMap = FxHashMap<Box<str>, ComputerLoc>;
+
+/// The compiled tenancy; shared between snapshots that differ only in generation.
+#[derive(Debug)]
+pub(crate) struct Tables {
+    pub(crate) orgs: Box<[OrgNode]>,
+    /// Shared with the previous tables when no organization's computers moved.
+    pub(crate) computers: Arc<ComputerMap>,
+}
+
+/// Which organization (index in the tables) holds each id, for the kinds of entry the
+/// tables do not index themselves. A change is checked against it without walking the
+/// tenancy; the engine's writer keeps one for the current tables.
+#[derive(Debug, Default)]
+pub(crate) struct TenancyIds {
+    pub(crate) orgs: FxHashMap<Box<str>, u32>,
+    pub(crate) groups: FxHashMap<Box<str>, u32>,
+    pub(crate) applications: FxHashMap<Box<str>, u32>,
+    pub(crate) policies: FxHashMap<Box<str>, u32>,
+}
+
+impl TenancyIds {
+    /// The ids of every organization of `tables`.
+    pub(crate) fn of(tables: &Tables) -> TenancyIds {
+        let mut ids = TenancyIds::default();
+        for (at, node) in tables.orgs.iter().enumerate() {
+            ids.add(at as u32, &node.partition.source);
+        }
+        ids
+    }
+
+    /// Files an organization's ids under `at`.
+    pub(crate) fn add(&mut self, at: u32, source: &OrgSource) {
+        self.orgs.insert(source.organization.id.as_str().into(), at);
+        for group in &source.groups {
+            self.groups.insert(group.id.as_str().into(), at);
+        }
+        for app in &source.applications {
+            self.applications.insert(app.id.as_str().into(), at);
+        }
+        for policy in &source.policies {
+            self.policies.insert(policy.id.as_str().into(), at);
+        }
+    }
+
+    /// Forgets the ids an organization held under `at`.
+    pub(crate) fn remove(&mut self, at: u32, source: &OrgSource) {
+        fn forget(map: &mut FxHashMap<Box<str>, u32>, id: &str, at: u32) {
+            if map.get(id) == Some(&at) {
+                map.remove(id);
+            }
+        }
+        forget(&mut self.orgs, &source.organization.id, at);
+        for group in &source.groups {
+            forget(&mut self.groups, &group.id, at);
+        }
+        for app in &source.applications {
+            forget(&mut self.applications, &app.id, at);
+        }
+        for policy in &source.policies {
+            forget(&mut self.policies, &policy.id, at);
+        }
+    }
+}
+
+/// What a compile did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CompileStats {
+    /// Organizations compiled anew.
+    pub recompiled: usize,
+    /// Organizations whose compiled partition was carried over unchanged.
+    pub reused: usize,
+    /// File rules in the snapshot.
+    pub rules: usize,
+    /// Policies in the snapshot.
+    pub policies: usize,
+}

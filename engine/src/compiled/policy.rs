@@ -1,0 +1,241 @@
+//! Compiled policies and where they apply: a policy's slot in its organization, and
+//! the lists of enabled policies by target that a decision looks up.
+
+use rustc_hash::FxHashMap;
+
+use crate::model::{Action, DenyOptions, Timestamp};
+
+/// Where a policy applies inside its organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Slot {
+    Computer(u32),
+    Group(u32),
+    Organization,
+    Global,
+}
+
+/// Packs an application key and a computer or group slot into one map key.
+fn slot_key(app: u32, slot: Slot) -> u64 {
+    let low: u64 = match slot {
+        Slot::Organization => 0,
+        Slot::Global => 1,
+        Slot::Computer(i) => 2 + 2 * u64::from(i),
+        Slot::Group(i) => 3 + 2 * u64::from(i),
+    };
+    (u64::from(app) << 34) ^ low
+}
+
+/// The bit of a computer's or group's local index in [`Targeting`]'s summaries.
+fn slot_bit(local: u32) -> u64 {
+    1 << (local % 64)
+}
+
+/// The enabled policies of one partition that target one application.
+#[derive(Debug, Default)]
+pub(crate) struct Targeting {
+    /// Scoped to the organization, sorted by position.
+    organization: Box<[u32]>,
+    /// Global, sorted by position.
+    global: Box<[u32]>,
+    /// Bit `i % 64` is set when a policy targets the application at computer `i`;
+    /// a clear bit saves the lookup in `Targets::scoped`.
+    computers: u64,
+    /// The same for groups.
+    groups: u64,
+}
+
+/// Enabled policies by target, sorted by position: one lookup by application gives the
+/// organization-wide and global ones, and says whether a computer's or group's own
+/// list is worth a second lookup.
+#[derive(Debug, Default)]
+pub(crate) struct Targets {
+    by_app: FxHashMap<u32, Targeting>,
+    /// Computer- and group-scoped lists, by `slot_key`.
+    scoped: FxHashMap<u64, Box<[u32]>>,
+}
+
+impl Targets {
+    /// Files each `(application, slot, policy)`; `position` orders each list.
+    pub(crate) fn new(
+        entries: impl IntoIterator<Item = (u32, Slot, u32)>,
+        position: impl Fn(u32) -> i64,
+    ) -> Targets {
+        let mut lists: FxHashMap<(u32, Slot), Vec<u32>> = FxHashMap::default();
+        for (app, slot, policy) in entries {
+            lists.entry((app, slot)).or_default().push(policy);
+        }
+        let mut targets = Targets::default();
+        for ((app, slot), mut list) in lists {
+            list.sort_by_key(|&p| position(p));
+            list.dedup();
+            let list = list.into_boxed_slice();
+            let entry = targets.by_app.entry(app).or_default();
+            match slot {
+                Slot::Organization => entry.organization = list,
+                Slot::Global => entry.global = list,
+                Slot::Computer(i) => {
+                    entry.computers |= slot_bit(i);
+                    targets.scoped.insert(slot_key(app, slot), list);
+                }
+                Slot::Group(i) => {
+                    entry.groups |= slot_bit(i);
+                    targets.scoped.insert(slot_key(app, slot), list);
+                }
+            }
+        }
+        targets.by_app.shrink_to_fit();
+        targets.scoped.shrink_to_fit();
+        targets
+    }
+
+    /// The lists of policies targeting `app` that a computer at `(local, group)` of
+    /// this organization sees (computer, group, organization, global), or with `None`
+    /// one in a descendant organization (global only); a slot with no policy for it
+    /// gets an empty list.
+    pub(crate) fn lists(&self, app: u32, at: Option<(u32, u32)>) -> [&[u32]; 4] {
+        let mut out: [&[u32]; 4] = [&[]; 4];
+        let Some(targeting) = self.by_app.get(&app) else {
+            return out;
+        };
+        let scoped = |bits: u64, i: u32, slot: Slot| -> &[u32] {
+            if bits & slot_bit(i) == 0 {
+                return &[];
+            }
+            self.scoped.get(&slot_key(app, slot)).map_or(&[], |l| &**l)
+        };
+        match at {
+            Some((local, group)) => {
+                out = [
+                    scoped(targeting.computers, local, Slot::Computer(local)),
+                    scoped(targeting.groups, group, Slot::Group(group)),
+                    &targeting.organization,
+                    &targeting.global,
+                ];
+            }
+            None => out[3] = &targeting.global,
+        }
+        out
+    }
+}
+
+/// A policy ready to decide.
+#[derive(Debug)]
+pub(crate) struct CompiledPolicy {
+    pub(crate) id: Box<str>,
+    pub(crate) position: i64,
+    pub(crate) action: Action,
+    pub(crate) elevate: bool,
+    pub(crate) enabled: bool,
+    pub(crate) slot: Slot,
+    /// Case-folded user names; `None` applies to everyone.
+    pub(crate) users: Option<Box<[Box<str>]>>,
+    pub(crate) not_before: Option<Timestamp>,
+    pub(crate) expires: Option<Timestamp>,
+    pub(crate) on_deny: DenyOptions,
+    /// Targeted applications: key and id.
+    pub(crate) targets: Box<[(u32, Box<str>)]>,
+}
+
+/// Why a policy does not apply to an event, before any rule is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inapplicable {
+    Disabled,
+    NotYet,
+    Expired,
+    User,
+}
+
+impl Inapplicable {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Inapplicable::Disabled => "the policy is disabled",
+            Inapplicable::NotYet => "the policy is not valid yet (`not_before`)",
+            Inapplicable::Expired => "the policy has expired (`expires`)",
+            Inapplicable::User => "the user is not in the policy's `users`",
+        }
+    }
+}
+
+impl CompiledPolicy {
+    /// Checks the validity window and the user list.
+    pub(crate) fn applicability(&self, time: Timestamp, user: &str) -> Result<(), Inapplicable> {
+        if !self.enabled {
+            return Err(Inapplicable::Disabled);
+        }
+        if self.not_before.is_some_and(|start| time < start) {
+            return Err(Inapplicable::NotYet);
+        }
+        if self.expires.is_some_and(|end| time >= end) {
+            return Err(Inapplicable::Expired);
+        }
+        if let Some(users) = &self.users {
+            if !users.iter().any(|u| folded_eq(u, user)) {
+                return Err(Inapplicable::User);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Compares an already folded name with a raw one, folding the latter on the fly so
+/// that no string is built.
+fn folded_eq(folded: &str, raw: &str) -> bool {
+    let mut raw = raw.chars().map(crate::path::fold_char);
+    let mut folded = folded.chars();
+    loop {
+        match (folded.next(), raw.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Slot, Targets};
+
+    const NONE: &[u32] = &[];
+
+    /// Policy `p` is at position `10 - p`, so each list comes out in reverse order.
+    fn targets(entries: &[(u32, Slot, u32)]) -> Targets {
+        Targets::new(entries.iter().copied(), |p| 10 - i64::from(p))
+    }
+
+    #[test]
+    fn lists_by_slot_sorted_by_position() {
+        let t = targets(&[
+            (7, Slot::Global, 1),
+            (7, Slot::Global, 2),
+            (7, Slot::Organization, 3),
+            (7, Slot::Computer(5), 4),
+            (7, Slot::Group(2), 5),
+            (8, Slot::Global, 6),
+        ]);
+        let own = t.lists(7, Some((5, 2)));
+        assert_eq!(own, [&[4][..], &[5], &[3], &[2, 1]]);
+        // A descendant's computer sees the global policies only.
+        let below = t.lists(7, None);
+        assert_eq!(below, [NONE, NONE, NONE, &[2, 1]]);
+        // Another computer and group of the organization.
+        assert_eq!(t.lists(7, Some((6, 3))), [NONE, NONE, &[3], &[2, 1]]);
+        // No policy targets application 9.
+        assert_eq!(t.lists(9, Some((5, 2))), [NONE; 4]);
+    }
+
+    #[test]
+    fn computers_sharing_a_summary_bit_keep_their_own_lists() {
+        // Computers 3, 67 and 131 share bit 3, and groups 0, 64 and 128 bit 0; only
+        // computers 3 and 131 and group 64 have policies.
+        let t = targets(&[
+            (1, Slot::Computer(3), 1),
+            (1, Slot::Computer(131), 2),
+            (1, Slot::Group(64), 3),
+        ]);
+        assert_eq!(t.lists(1, Some((3, 1))), [&[1], NONE, NONE, NONE]);
+        assert_eq!(t.lists(1, Some((131, 1))), [&[2], NONE, NONE, NONE]);
+        assert_eq!(t.lists(1, Some((67, 64))), [NONE, &[3], NONE, NONE]);
+        assert_eq!(t.lists(1, Some((67, 0))), [NONE; 4]);
+        assert_eq!(t.lists(1, Some((67, 128))), [NONE; 4]);
+    }
+}
