@@ -13,6 +13,7 @@ use super::Body;
 use crate::app::App;
 use crate::auth::Admin;
 use crate::ServerError;
+use axum::routing::{delete, get, post, put};
 
 /// An administrator's details to set; what is left out stays as it is (a new
 /// administrator needs `name` and `organization`).
@@ -52,7 +53,7 @@ pub async fn list(State(app): State<App>, admin: Admin) -> Result<Json<Value>, S
 }
 
 /// `PUT /administrators/{id}`
-pub async fn put(
+pub async fn save(
     State(app): State<App>,
     admin: Admin,
     Path(id): Path<String>,
@@ -64,15 +65,12 @@ pub async fn put(
         email: body.email,
         phone: body.phone,
     };
-    let saved = app
-        .governance(move |g| Ok(g.update_admin(&admin.id, &id, changes)?))
-        .await?;
-    Ok(Json(json!(saved)))
+    super::as_admin(&app, admin, move |g, me| g.update_admin(me, &id, changes)).await
 }
 
 /// `DELETE /administrators/{id}`: the administrator, their grants, and every
 /// credential they had.
-pub async fn delete(
+pub async fn remove(
     State(app): State<App>,
     admin: Admin,
     Path(id): Path<String>,
@@ -185,4 +183,31 @@ pub async fn catalogue(_: Admin) -> Json<Value> {
             .map(|p| json!({"id": p.id(), "name": p.name()}))
             .collect(),
     ))
+}
+
+/// This group's rows of the operations table.
+pub(super) fn operations() -> Vec<super::Route> {
+    use super::{Input, NONE};
+    vec![
+        route!(GET "/administrators" "listAdministrators", Admin, NONE, Json, &[], get(list),
+            "The administrators the caller may see"),
+        route!(PUT "/administrators/{id}" "putAdministrator", Admin, Input::Json("AdminBody"), Json, &[], put(save),
+            "Add an administrator, or change the details given (Edit Administrators)"),
+        route!(DELETE "/administrators/{id}" "deleteAdministrator", Admin, NONE, Empty, &[], delete(remove),
+            "Delete an administrator, their grants and their credentials"),
+        route!(GET "/administrators/{id}/permissions" "administratorPermissions", Admin, NONE, Json, &[], get(permissions),
+            "An administrator's grants and effective permissions per organization"),
+        route!(PUT "/administrators/{id}/notifications/{kind}" "setNotifications", Admin, Input::Json("Channels"), Json, &[], put(notifications),
+            "An administrator's notify-on-request channels for a request kind"),
+        route!(GET "/roles" "listRoles", Admin, NONE, Json, &[], get(roles),
+            "The roles the caller may see"),
+        route!(PUT "/roles/{id}" "defineRole", Admin, Input::Json("RoleBody"), Json, &[], put(define_role),
+            "Define or redefine a role (Role Administrator)"),
+        route!(POST "/grants" "grant", Admin, Input::Json("Grant"), Json, &[], post(grant),
+            "Grant a permission or assign a role for an organization"),
+        route!(POST "/grants/revoke" "revoke", Admin, Input::Json("Grant"), Json, &[], post(revoke),
+            "Revoke a permission or unassign a role"),
+        route!(GET "/permissions" "permissionCatalogue", Admin, NONE, Json, &[], get(catalogue),
+            "The permission catalogue"),
+    ]
 }

@@ -17,6 +17,7 @@ use crate::app::{unix_now, App};
 use crate::auth::{Admin, Agent};
 use crate::credentials::InstallKey;
 use crate::ServerError;
+use axum::routing::{delete, get, post};
 
 /// What making an install key takes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -346,4 +347,27 @@ fn own(agent: &Agent, event: &Event) -> Result<(), ServerError> {
             agent.computer, event.computer
         )))
     }
+}
+
+/// This group's rows of the operations table.
+pub(super) fn operations() -> Vec<super::Route> {
+    use super::{Input, NONE};
+    vec![
+        route!(POST "/install-keys" "createInstallKey", Admin, Input::Json("InstallKeyBody"), Json, &[], post(create_key),
+            "Make an install key for an organization (Edit Computers there); shown once"),
+        route!(GET "/install-keys" "listInstallKeys", Admin, NONE, Json, &[], get(list_keys),
+            "The install keys of organizations where the caller may edit computers"),
+        route!(DELETE "/organizations/{org}/install-keys/{name}" "revokeInstallKey", Admin, NONE, Empty, &[], delete(revoke_key),
+            "Revoke an install key"),
+        route!(DELETE "/computers/{id}/agent" "revokeAgent", Admin, NONE, Empty, &[], delete(revoke_agent),
+            "Revoke a computer's agent credential; the agent must enroll again"),
+        route!(POST "/agents/enroll" "enroll", Public, Input::Json("Enrollment"), Json, &[], post(enroll),
+            "Enroll an agent with an install key: its computer's id and its credential, once"),
+        route!(GET "/agent/view" "agentView", Agent, NONE, Json, &[], get(view),
+            "The agent's computer's view: its organizations, group, computer, the policies that apply and their applications"),
+        route!(POST "/agent/requests" "agentRequest", Agent, Input::Json("FileBody"), Json, &[], post(file),
+            "File a request for an execution blocked on the agent's own computer"),
+        route!(POST "/agent/decisions" "agentDecisions", Agent, Input::Json("Decisions"), Json, &[], post(decisions),
+            "Upload the agent's own decisions (at most 1,000 at once), audited"),
+    ]
 }

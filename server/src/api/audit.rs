@@ -12,6 +12,7 @@ use super::Body;
 use crate::app::App;
 use crate::auth::Admin;
 use crate::ServerError;
+use axum::routing::{get, post, put};
 
 /// What to look for in the audit; empty fields match everything.
 #[derive(Debug, Default, Deserialize)]
@@ -52,10 +53,7 @@ pub async fn search(
         since: query.since,
         until: query.until,
     };
-    let entries = app
-        .governance(move |g| Ok(g.search_audit(&admin.id, &query)?))
-        .await?;
-    Ok(Json(json!(entries)))
+    super::as_admin(&app, admin, move |g, me| g.search_audit(me, &query)).await
 }
 
 /// `GET /audit/verify`: `{"verified": entries}` or `{"broken": where}`.
@@ -87,10 +85,7 @@ fn verdict(result: Result<usize, portcullis_governance::AuditBreak>) -> Value {
 
 /// `GET /audit/checkpoint`
 pub async fn checkpoint(State(app): State<App>, admin: Admin) -> Result<Json<Value>, ServerError> {
-    let checkpoint = app
-        .governance(move |g| Ok(g.audit_checkpoint_as(&admin.id)?))
-        .await?;
-    Ok(Json(json!(checkpoint)))
+    super::as_admin(&app, admin, move |g, me| g.audit_checkpoint_as(me)).await
 }
 
 /// What re-anchoring takes.
@@ -139,8 +134,26 @@ pub async fn outbox(
     admin: Admin,
     Query(query): Query<OutboxQuery>,
 ) -> Result<Json<Value>, ServerError> {
-    let rows = app
-        .governance(move |g| Ok(g.outbox(&admin.id, query.state)?))
-        .await?;
-    Ok(Json(json!(rows)))
+    super::as_admin(&app, admin, move |g, me| g.outbox(me, query.state)).await
+}
+
+/// This group's rows of the operations table.
+pub(super) fn operations() -> Vec<super::Route> {
+    use super::{Input, NONE};
+    vec![
+        route!(GET "/audit" "searchAudit", Admin, NONE, Json, &[("log", "unified (default) or system"), ("organization", "entries of this organization"), ("computer", "entries about this computer"), ("user", "entries about this user"), ("sha256", "entries about this file"), ("kind", "entries of this kind (deny, approve, sign-in-failed, …)"), ("since", "at or after this time (RFC 3339)"), ("until", "before this time (RFC 3339)")], get(search),
+            "Search the audit the caller may read"),
+        route!(GET "/audit/verify" "verifyAudit", Admin, NONE, Json, &[], get(verify),
+            "Verify the audit's hash chain and signed head"),
+        route!(POST "/audit/verify" "verifyAuditExtends", Admin, Input::Json("Checkpoint"), Json, &[], post(verify_extends),
+            "Verify the audit, and that it extends a checkpoint kept elsewhere"),
+        route!(GET "/audit/checkpoint" "auditCheckpoint", Admin, NONE, Json, &[], get(checkpoint),
+            "The audit's latest signed checkpoint, to keep elsewhere"),
+        route!(POST "/audit/reanchor" "reanchorAudit", Admin, Input::Json("ReanchorBody"), Json, &[], post(reanchor),
+            "Re-anchor a damaged audit (Super Admin on every top-level organization)"),
+        route!(PUT "/notifications/config" "configureNotifications", Admin, Input::Json("NotifyConfig"), Json, &[], put(configure),
+            "Configure notification delivery (SMTP, SMS gateway, link base, retries)"),
+        route!(GET "/notifications/outbox" "outbox", Admin, NONE, Json, &[("state", "pending, delivered or failed (default: all)")], get(outbox),
+            "The notification outbox"),
+    ]
 }

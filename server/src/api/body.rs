@@ -29,14 +29,26 @@ impl<T: DeserializeOwned> FromRequest<App> for Body<T> {
                 "the body must be JSON, sent with `Content-Type: application/json`".to_owned(),
             ));
         }
+        let too_large = || {
+            ServerError::TooLarge(format!(
+                "the body is larger than the {} bytes this call accepts",
+                crate::JSON_LIMIT
+            ))
+        };
+        // Refused from its announced length, before any of it is read.
+        let announced = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > crate::JSON_LIMIT as u64) {
+            return Err(too_large());
+        }
         let bytes = axum::body::Bytes::from_request(request, app)
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ServerError::TooLarge(format!(
-                        "the body is larger than the {} bytes this call accepts",
-                        crate::JSON_LIMIT
-                    ))
+                    too_large()
                 } else {
                     ServerError::BadInput(format!("the body could not be read: {rejection}"))
                 }

@@ -13,6 +13,8 @@ use super::Body;
 use crate::app::App;
 use crate::auth::Admin;
 use crate::ServerError;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, patch, post, put};
 
 /// The largest bundle a deploy takes, in bytes (a 1,000-organization tenancy's bundle
 /// is about 110 MB).
@@ -82,10 +84,7 @@ pub async fn history(
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Value>, ServerError> {
     let limit = query.limit.unwrap_or(50).min(10_000);
-    let list = app
-        .governance(move |g| Ok(g.history(&admin.id, limit)?))
-        .await?;
-    Ok(Json(json!(list)))
+    super::as_admin(&app, admin, move |g, me| g.history(me, limit)).await
 }
 
 /// `GET /organizations/{org}/settings`
@@ -94,10 +93,7 @@ pub async fn settings(
     admin: Admin,
     Path(org): Path<String>,
 ) -> Result<Json<Value>, ServerError> {
-    let settings = app
-        .governance(move |g| Ok(g.settings_as(&admin.id, &org)?))
-        .await?;
-    Ok(Json(json!(settings)))
+    super::as_admin(&app, admin, move |g, me| g.settings_as(me, &org)).await
 }
 
 /// `PATCH /organizations/{org}/settings`: the fields given change, the rest stay.
@@ -174,4 +170,25 @@ async fn maintenance(
         .governance(move |g| Ok(g.set_maintenance(&admin.id, &id, setting)?))
         .await?;
     Ok(Json(json!({"computer": computer, "version": version})))
+}
+
+/// This group's rows of the operations table.
+pub(super) fn operations() -> Vec<super::Route> {
+    use super::{Input, NONE};
+    vec![
+        route!(POST "/deploys" "deploy", Admin, Input::Bundle, Json, &[], post(deploy).layer(DefaultBodyLimit::max(BUNDLE_LIMIT)),
+            "Deploy a whole bundle (Edit or View Organizations on every organization it changes)"),
+        route!(GET "/deploys" "history", Admin, NONE, Json, &[("limit", "how many versions, newest first (default 50)")], get(history),
+            "The deploy history (Edit or View Organizations on every top-level organization)"),
+        route!(POST "/rollback" "rollback", Admin, Input::Json("RollbackBody"), Json, &[], post(rollback),
+            "Restore an earlier bundle version as a new version"),
+        route!(GET "/organizations/{org}/settings" "organizationSettings", Admin, NONE, Json, &[], get(settings),
+            "The approval settings that apply to an organization"),
+        route!(PATCH "/organizations/{org}/settings" "changeSettings", Admin, Input::Json("SettingsChange"), Json, &[], patch(change_settings),
+            "Change some of an organization's approval settings"),
+        route!(PUT "/computers/{id}/maintenance" "setMaintenance", Admin, Input::Json("MaintenanceBody"), Json, &[], put(set_maintenance),
+            "Put a computer in a maintenance mode until a time"),
+        route!(DELETE "/computers/{id}/maintenance" "endMaintenance", Admin, NONE, Json, &[], delete(end_maintenance),
+            "End a computer's maintenance mode now"),
+    ]
 }

@@ -24,6 +24,8 @@ use super::Body;
 use crate::app::App;
 use crate::auth::{Admin, Caller};
 use crate::ServerError;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{post, put};
 
 /// How long an upload no request took is kept, in seconds.
 pub const UPLOAD_LIFETIME: u64 = 3600;
@@ -40,10 +42,7 @@ pub async fn decide(
     body: Bytes,
 ) -> Result<Json<Value>, ServerError> {
     let event = event(&body)?;
-    let decision = app
-        .governance(move |g| Ok(g.decide_as(&admin.id, &event)?))
-        .await?;
-    Ok(Json(json!(decision)))
+    super::as_admin(&app, admin, move |g, me| g.decide_as(me, &event)).await
 }
 
 pub(super) fn event(body: &[u8]) -> Result<Event, ServerError> {
@@ -190,4 +189,17 @@ pub fn sweep_uploads(state: &FsPath) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+}
+
+/// This group's rows of the operations table.
+pub(super) fn operations() -> Vec<super::Route> {
+    use super::Input;
+    vec![
+        route!(POST "/decisions" "decide", Admin, Input::Event, Json, &[], post(decide),
+            "Decide an execution event on the current policies (audited); for who works its organization's queue"),
+        route!(PUT "/uploads" "upload", Either, Input::Bytes, Json, &[], put(upload).layer(DefaultBodyLimit::max(portcullis_governance::MAX_ATTACHMENT)),
+            "Send a blocked file's copy, streamed; answers its SHA-256 for a request to name"),
+        route!(POST "/requests" "fileRequest", Admin, Input::Json("FileBody"), Json, &[], post(file),
+            "File a request for a blocked execution on the user's behalf (a permission to open such requests there)"),
+    ]
 }

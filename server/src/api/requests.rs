@@ -8,12 +8,13 @@ use axum::Json;
 use portcullis_engine::model::{FileRule, Timestamp};
 use portcullis_governance::{ApproveOptions, Matching, RequestState, ScopeKind};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::Body;
 use crate::app::App;
 use crate::auth::Admin;
 use crate::ServerError;
+use axum::routing::{get, post};
 
 /// How an approval's rule matches the file.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,10 +140,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ServerError> {
     let state = status(query.status.as_deref())?;
-    let list = app
-        .governance(move |g| Ok(g.requests(&admin.id, state)?))
-        .await?;
-    Ok(Json(json!(list)))
+    super::as_admin(&app, admin, move |g, me| g.requests(me, state)).await
 }
 
 /// `GET /requests/{id}`
@@ -151,10 +149,7 @@ pub async fn show(
     admin: Admin,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ServerError> {
-    let request = app
-        .governance(move |g| Ok(g.request(&admin.id, id)?))
-        .await?;
-    Ok(Json(json!(request)))
+    super::as_admin(&app, admin, move |g, me| g.request(me, id)).await
 }
 
 /// `GET /requests/{id}/file`
@@ -182,10 +177,7 @@ pub async fn approve(
     Body(body): Body<ApproveBody>,
 ) -> Result<Json<Value>, ServerError> {
     let options = body.options()?;
-    let approved = app
-        .governance(move |g| Ok(g.approve(&admin.id, id, options)?))
-        .await?;
-    Ok(Json(json!(approved)))
+    super::as_admin(&app, admin, move |g, me| g.approve(me, id, options)).await
 }
 
 /// `POST /requests/{id}/reject`
@@ -195,16 +187,29 @@ pub async fn reject(
     Path(id): Path<i64>,
     Body(body): Body<RejectBody>,
 ) -> Result<Json<Value>, ServerError> {
-    let request = app
-        .governance(move |g| Ok(g.reject(&admin.id, id, &body.reason)?))
-        .await?;
-    Ok(Json(json!(request)))
+    super::as_admin(&app, admin, move |g, me| g.reject(me, id, &body.reason)).await
 }
 
 /// `GET /suggestions`
 pub async fn suggestions(State(app): State<App>, admin: Admin) -> Result<Json<Value>, ServerError> {
-    let list = app
-        .governance(move |g| Ok(g.suggestions(&admin.id)?))
-        .await?;
-    Ok(Json(json!(list)))
+    super::as_admin(&app, admin, move |g, me| g.suggestions(me)).await
+}
+
+/// This group's rows of the operations table.
+pub(super) fn operations() -> Vec<super::Route> {
+    use super::{Input, NONE};
+    vec![
+        route!(GET "/requests" "listRequests", Admin, NONE, Json, &[("status", "pending (default), approved, rejected, expired or all")], get(list),
+            "The approval queue the caller may see"),
+        route!(GET "/requests/{id}" "showRequest", Admin, NONE, Json, &[], get(show),
+            "One request in full (needs a permission to approve it)"),
+        route!(GET "/requests/{id}/file" "requestFile", Admin, NONE, Bytes, &[], get(file),
+            "The stored copy of a request's file"),
+        route!(POST "/requests/{id}/approve" "approveRequest", Admin, Input::Json("ApproveBody"), Json, &[], post(approve),
+            "Approve a pending request: writes the policy, deploys it and proves the execution is allowed"),
+        route!(POST "/requests/{id}/reject" "rejectRequest", Admin, Input::Json("RejectBody"), Json, &[], post(reject),
+            "Reject a pending request with a reason"),
+        route!(GET "/suggestions" "listSuggestions", Admin, NONE, Json, &[], get(suggestions),
+            "Software approved computer by computer often enough to deserve a wider policy"),
+    ]
 }

@@ -147,6 +147,7 @@ enum SecondFactor {
     /// The code is wrong or was used before.
     Wrong,
 }
+use axum::routing::{delete, get, post};
 use SecondFactor::{Missing, Wrong};
 
 /// Checks the second factor of an administrator whose password was right.
@@ -406,4 +407,33 @@ fn set_cookie(response: &mut Response, cookie: &str) -> Result<(), ServerError> 
         HeaderValue::from_str(cookie).map_err(|e| ServerError::Internal(format!("cookie: {e}")))?;
     response.headers_mut().insert(header::SET_COOKIE, value);
     Ok(())
+}
+
+/// This group's rows of the operations table.
+pub(super) fn operations() -> Vec<super::Route> {
+    use super::{Input, NONE};
+    vec![
+        route!(POST "/session" "signIn", Public, Input::Json("SignIn"), Json, &[], post(sign_in),
+            "Sign in with an administrator's id and password: a session cookie and its CSRF token"),
+        route!(GET "/session" "whoAmI", Admin, NONE, Json, &[], get(who_am_i),
+            "The administrator calling, how they authenticated, and their session's CSRF token"),
+        route!(DELETE "/session" "signOut", Admin, NONE, Empty, &[], delete(sign_out),
+            "End the calling session"),
+        route!(POST "/totp" "beginSecondFactor", Admin, NONE, Json, &[], post(totp_begin),
+            "Start a second factor (TOTP): its secret and otpauth URI; required once confirmed"),
+        route!(POST "/totp/confirm" "confirmSecondFactor", Admin, Input::Json("Code"), Json, &[], post(totp_confirm),
+            "Confirm the second factor with a code; sign-ins need a code from then on"),
+        route!(POST "/totp/disable" "disableSecondFactor", Admin, Input::Json("Code"), Json, &[], post(totp_disable),
+            "Turn the second factor off with a current code"),
+        route!(GET "/tokens" "listTokens", Admin, NONE, Json, &[], get(list_tokens),
+            "The caller's API tokens (names and dates, never the tokens)"),
+        route!(POST "/tokens" "createToken", Admin, Input::Json("NewToken"), Json, &[], post(create_token),
+            "Make a named API token for the caller; the token is shown once"),
+        route!(DELETE "/tokens/{name}" "revokeToken", Admin, NONE, Empty, &[], delete(revoke_token),
+            "Revoke one of the caller's API tokens"),
+        route!(POST "/administrators/{id}/invitation" "inviteAdministrator", Admin, NONE, Json, &[], post(invite),
+            "Make an invitation (or password reset) link for an administrator (Edit Administrators over them)"),
+        route!(POST "/invitations/accept" "acceptInvitation", Public, Input::Json("Invitation"), Json, &[], post(accept_invitation),
+            "Set a password with an invitation or reset link"),
+    ]
 }
