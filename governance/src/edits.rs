@@ -127,9 +127,10 @@ pub(crate) fn authorize_deploy(
             }
         }
         if !found {
-            return Err(Error::Invalid(format!(
-                "organization `{org}` is in neither the current nor the new bundle"
-            )));
+            return Err(Error::invalid(
+                "bundle",
+                format!("organization `{org}` is in neither the current nor the new bundle"),
+            ));
         }
         Ok(())
     };
@@ -178,8 +179,8 @@ pub(crate) fn authorize_deploy(
         }
     }
     if touched.is_empty() {
-        return Err(Error::Invalid(
-            "the bundle changes no entry of the one deployed".to_owned(),
+        return Err(Error::unchanged(
+            "the bundle changes no entry of the one deployed",
         ));
     }
     for org in &touched {

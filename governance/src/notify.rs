@@ -155,40 +155,54 @@ fn form_type() -> String {
 impl NotifyConfig {
     /// Checks everything that can be checked without sending.
     pub fn validate(&self) -> Result<(), Error> {
-        let bad = |m: String| Err(Error::Invalid(format!("notification settings: {m}")));
+        let bad = |field: &'static str, m: String| {
+            Err(Error::invalid(field, format!("notification settings: {m}")))
+        };
         if !(self.link_base.starts_with("https://") || self.link_base.starts_with("http://")) {
-            return bad(format!(
-                "`link_base` must be an http(s) URL, not `{}`",
-                self.link_base
-            ));
+            return bad(
+                "link_base",
+                format!(
+                    "`link_base` must be an http(s) URL, not `{}`",
+                    self.link_base
+                ),
+            );
         }
         if let Some(email) = &self.email {
             if email.host.trim().is_empty() {
-                return bad("`email.host` is empty".to_owned());
+                return bad("email.host", "`email.host` is empty".to_owned());
             }
             if email.from.parse::<lettre::message::Mailbox>().is_err() {
-                return bad(format!(
-                    "`email.from` `{}` is not an email address",
-                    email.from
-                ));
+                return bad(
+                    "email.from",
+                    format!("`email.from` `{}` is not an email address", email.from),
+                );
             }
             if email.password_env.is_some() && email.username.is_none() {
-                return bad("`email.password_env` needs `email.username`".to_owned());
+                return bad(
+                    "email.password_env",
+                    "`email.password_env` needs `email.username`".to_owned(),
+                );
             }
         }
         if let Some(sms) = &self.sms {
             if !(sms.url.starts_with("https://") || sms.url.starts_with("http://")) {
-                return bad(format!(
-                    "`sms.url` must be an http(s) URL, not `{}`",
-                    sms.url
-                ));
+                return bad(
+                    "sms.url",
+                    format!("`sms.url` must be an http(s) URL, not `{}`", sms.url),
+                );
             }
             if !sms.body.contains("{to}") || !sms.body.contains("{message}") {
-                return bad("`sms.body` must contain `{to}` and `{message}`".to_owned());
+                return bad(
+                    "sms.body",
+                    "`sms.body` must contain `{to}` and `{message}`".to_owned(),
+                );
             }
         }
         if self.retry.base_seconds < 0 || self.retry.max_attempts == 0 {
-            return bad("`retry.base_seconds` must be ≥ 0 and `retry.max_attempts` ≥ 1".to_owned());
+            return bad(
+                "retry",
+                "`retry.base_seconds` must be ≥ 0 and `retry.max_attempts` ≥ 1".to_owned(),
+            );
         }
         let timeouts = [
             self.email.as_ref().map(|e| ("email", e.timeout_seconds)),
@@ -196,7 +210,7 @@ impl NotifyConfig {
         ];
         for (transport, timeout) in timeouts.into_iter().flatten() {
             if u64::try_from(self.retry.lease_seconds).map_or(true, |lease| lease <= timeout) {
-                return bad(format!(
+                return bad("retry.lease_seconds", format!(
                     "`retry.lease_seconds` ({}) must be longer than `{transport}.timeout_seconds` ({timeout}): a claim must outlast one send",
                     self.retry.lease_seconds
                 ));

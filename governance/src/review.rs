@@ -84,16 +84,16 @@ impl<S: Store> Governance<S> {
     /// were validated.
     pub fn attach_plugin(&mut self, actor: &str, plugin: PluginAttachment) -> Result<(), Error> {
         if !self.tree().contains(&plugin.organization) {
-            return Err(Error::NotFound {
-                kind: "organization",
-                id: plugin.organization.clone(),
-            });
+            return Err(Error::not_found("organization", &plugin.organization));
         }
         if plugin.name.trim().is_empty() || plugin.name.contains(char::is_whitespace) {
-            return Err(Error::Invalid(format!(
-                "plugin name `{}` must be non-empty and without spaces",
-                plugin.name
-            )));
+            return Err(Error::invalid(
+                "name",
+                format!(
+                    "plugin name `{}` must be non-empty and without spaces",
+                    plugin.name
+                ),
+            ));
         }
         self.authorize(actor, Act::EditIntegrations, &plugin.organization)?;
         let detail = json!({"plugin": plugin});
@@ -116,10 +116,7 @@ impl<S: Store> Governance<S> {
             if tx.delete_plugin(organization, name)? {
                 Ok(())
             } else {
-                Err(Error::NotFound {
-                    kind: "plugin",
-                    id: format!("{organization}/{name}"),
-                })
+                Err(Error::not_found("plugin", format!("{organization}/{name}")))
             }
         })
     }
@@ -156,10 +153,7 @@ impl<S: Store> Governance<S> {
             .iter()
             .find(|c| c.id == f.computer)
             .cloned()
-            .ok_or_else(|| Error::NotFound {
-                kind: "computer",
-                id: f.computer.clone(),
-            })?;
+            .ok_or_else(|| Error::not_found("computer", &f.computer))?;
         let mut organizations: Vec<Organization> = self
             .tree()
             .lineage(&f.organization)
@@ -239,10 +233,9 @@ impl<S: Store> Governance<S> {
         reviewers: &[&dyn ApprovalReviewer],
     ) -> Result<Review, Error> {
         self.expire_due()?;
-        let request = self.read(|tx| tx.request(id))?.ok_or(Error::NotFound {
-            kind: "request",
-            id: id.to_string(),
-        })?;
+        let request = self
+            .read(|tx| tx.request(id))?
+            .ok_or(Error::not_found("request", id))?;
         if request.state != RequestState::Pending {
             return Err(Error::AlreadyClosed {
                 id,
@@ -301,7 +294,9 @@ impl<S: Store> Governance<S> {
                         .as_deref()
                         .map(|t| t.parse::<Timestamp>())
                         .transpose()
-                        .map_err(|e| Error::Invalid(format!("plugin `{decider}`: expiry: {e}")))?,
+                        .map_err(|e| {
+                            Error::invalid("expires", format!("plugin `{decider}`: expiry: {e}"))
+                        })?,
                     justification: Some(options.justification.clone()),
                     ..ApproveOptions::new(
                         match options.scope {

@@ -339,7 +339,7 @@ fn bad_configuration_is_a_clear_error_or_a_retried_delivery() {
         .set_notify("root", "eve", RequestKind::Application, sms_only)
         .unwrap_err();
     assert!(
-        matches!(&error, Error::Invalid(m) if m.contains("phone number")),
+        matches!(&error, Error::InvalidInput { reason: m, .. } if m.contains("phone number")),
         "{error}"
     );
     let error = gov

@@ -563,7 +563,7 @@ fn assert_refused<T: std::fmt::Debug>(
     assert!(gov.verify_audit().unwrap().is_ok());
 }
 
-/// Runs `action`, which must fail with `Error::Invalid`, and checks that nothing
+/// Runs `action`, which must fail with `Error::InvalidInput`, and checks that nothing
 /// changed.
 fn assert_invalid<T: std::fmt::Debug>(
     gov: &mut Governance<SqliteStore>,
@@ -573,7 +573,9 @@ fn assert_invalid<T: std::fmt::Debug>(
 ) {
     let before = fingerprint(gov);
     match action(gov) {
-        Err(Error::Invalid(message)) => {
+        Err(Error::InvalidInput {
+            reason: message, ..
+        }) => {
             assert!(
                 message.contains(says),
                 "{context}: `{message}` should say {says}"

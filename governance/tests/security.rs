@@ -407,7 +407,7 @@ fn an_event_over_the_limits_is_refused_before_anything_is_stored() {
             })
             .unwrap_err();
         assert!(
-            matches!(&error, Error::Invalid(m) if m.contains(&format!("`{field}`")) && m.contains("max_string_bytes")),
+            matches!(&error, Error::InvalidInput { reason: m, .. } if m.contains(&format!("`{field}`")) && m.contains("max_string_bytes")),
             "{error}"
         );
         assert!(error.to_string().len() < 200, "the error copies the input");
@@ -426,7 +426,7 @@ fn an_event_over_the_limits_is_refused_before_anything_is_stored() {
         })
         .unwrap_err();
     assert!(
-        matches!(&error, Error::Invalid(m) if m.contains("message") && m.contains("max_string_bytes")),
+        matches!(&error, Error::InvalidInput { reason: m, .. } if m.contains("message") && m.contains("max_string_bytes")),
         "{error}"
     );
     assert_eq!(state_of(&mut gov), before);
@@ -550,7 +550,7 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
     // Only a Super Admin re-anchors, with a reason; the entry says what was lost.
     assert!(matches!(
         damaged.reanchor_audit("root", " "),
-        Err(Error::Invalid(_))
+        Err(Error::InvalidInput { .. })
     ));
     let found = damaged
         .reanchor_audit("root", "entry lost in a disk repair")
@@ -617,7 +617,7 @@ fn a_suggestion_threshold_of_zero_is_refused() {
     };
     let error = gov.set_settings(ROOT, "lakeside", settings).unwrap_err();
     assert!(
-        matches!(&error, Error::Invalid(m) if m.contains("suggest_after")),
+        matches!(&error, Error::InvalidInput { reason: m, .. } if m.contains("suggest_after")),
         "{error}"
     );
     assert_eq!(state_of(&mut gov), before);

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::audit::{AuditKey, Head, HeadRead};
 use crate::store::{Store, Tx};
-use crate::Error;
+use crate::{Error, StorageError};
 
 mod rows;
 mod tx;
@@ -87,8 +87,10 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, Error> {
-        let mut conn = Connection::open(path)
-            .map_err(|e| Error::Storage(format!("cannot open `{}`: {e}", path.display())))?;
+        let mut conn = Connection::open(path).map_err(|e| StorageError::Open {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -119,18 +121,20 @@ impl SqliteStore {
                     tx.commit()?;
                 }
                 if v != SCHEMA_VERSION {
-                    return Err(Error::Storage(format!(
-                        "`{}` has schema version {v}, which this build cannot migrate",
-                        path.display()
-                    )));
+                    return Err(StorageError::Unmigratable {
+                        path: path.to_owned(),
+                        version: v,
+                    }
+                    .into());
                 }
             }
             Some(_) => {
-                return Err(Error::Storage(format!(
-                    "`{}` has schema version {}; this build reads version {SCHEMA_VERSION}",
-                    path.display(),
-                    version.unwrap_or_default()
-                )))
+                return Err(StorageError::SchemaVersion {
+                    path: path.to_owned(),
+                    found: version.unwrap_or_default(),
+                    supported: SCHEMA_VERSION,
+                }
+                .into())
             }
         }
         let mut head = path.as_os_str().to_owned();
@@ -215,7 +219,7 @@ fn load_key<'k>(
         *slot = Some(AuditKey::load(path, create)?);
     }
     slot.as_ref()
-        .ok_or_else(|| Error::Storage("the audit key did not load".to_owned()))
+        .ok_or_else(|| StorageError::AuditKey("the audit key did not load".to_owned()).into())
 }
 
 fn read_head(path: &Path) -> HeadRead {
@@ -231,8 +235,7 @@ fn read_head(path: &Path) -> HeadRead {
 
 fn write_head(path: &Path, head: &Head) -> Result<(), Error> {
     use std::io::Write;
-    let fail =
-        |e: std::io::Error| Error::Storage(format!("cannot write `{}`: {e}", path.display()));
+    let fail = StorageError::file("write", path);
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
     let temp = PathBuf::from(temp);

@@ -9,18 +9,17 @@ use crate::access::RequestKind;
 use crate::store::{
     AdminRecord, Grant, Grantable, NewRequest, RequestRecord, RequestState, RoleRecord,
 };
-use crate::Error;
+use crate::{Error, StorageError};
 
 pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value).map_err(|e| Error::Storage(format!("cannot encode: {e}")))
+    Ok(serde_json::to_string(value).map_err(StorageError::Encode)?)
 }
 
 pub(super) fn from_json<T: serde::de::DeserializeOwned>(
     text: &str,
     what: &str,
 ) -> Result<T, Error> {
-    serde_json::from_str(text)
-        .map_err(|e| Error::Storage(format!("stored {what} is unreadable: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::from(StorageError::unreadable(what, e)))
 }
 
 pub(super) fn hex(sha: &Sha256) -> String {
@@ -29,7 +28,7 @@ pub(super) fn hex(sha: &Sha256) -> String {
 
 pub(super) fn parse_sha(text: &str) -> Result<Sha256, Error> {
     text.parse()
-        .map_err(|e| Error::Storage(format!("stored hash `{text}` is unreadable: {e}")))
+        .map_err(|e| Error::from(StorageError::unreadable(format!("hash `{text}`"), e)))
 }
 
 pub(super) type RawRequest = (
@@ -97,8 +96,10 @@ pub(super) fn request_from(raw: RawRequest) -> Result<RequestRecord, Error> {
             file: file.as_deref().map(parse_sha).transpose()?,
             created: Timestamp::from_unix(created),
         },
-        state: RequestState::parse(&state)
-            .ok_or_else(|| Error::Storage(format!("stored request state `{state}` is unknown")))?,
+        state: RequestState::parse(&state).ok_or_else(|| StorageError::Unreadable {
+            what: format!("request state `{state}`"),
+            problem: "is unknown".to_owned(),
+        })?,
         closure: closure
             .as_deref()
             .map(|c| from_json(c, "closure"))
@@ -121,14 +122,16 @@ pub(super) fn grant_from_key(
     let what = if let Some(p) = key.strip_prefix("permission:") {
         Grantable::Permission(
             p.parse()
-                .map_err(|e| Error::Storage(format!("stored grant: {e}")))?,
+                .map_err(|e| StorageError::unreadable(format!("grant `{key}`"), e))?,
         )
     } else if let Some(r) = key.strip_prefix("role:") {
         Grantable::Role(r.to_owned())
     } else {
-        return Err(Error::Storage(format!(
-            "stored grant `{key}` is unreadable"
-        )));
+        return Err(StorageError::Unreadable {
+            what: format!("grant `{key}`"),
+            problem: "is unreadable".to_owned(),
+        }
+        .into());
     };
     Ok(Grant {
         admin,
@@ -155,12 +158,6 @@ pub(super) fn role_from(raw: (String, String, String, String)) -> Result<RoleRec
         name,
         permissions: from_json(&permissions, "role permissions")?,
     })
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(error: rusqlite::Error) -> Self {
-        Error::Storage(error.to_string())
-    }
 }
 
 /// The grants `sql` selects (`admin, organization, what`, one parameter).

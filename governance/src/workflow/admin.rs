@@ -27,19 +27,25 @@ pub struct AdminChanges {
 
 pub(super) fn validate_admin(admin: &AdminRecord) -> Result<(), Error> {
     if admin.id.trim().is_empty() || admin.id.chars().any(char::is_whitespace) {
-        return Err(Error::Invalid(format!(
-            "administrator id `{}` must be non-empty and without spaces",
-            admin.id
-        )));
+        return Err(Error::invalid(
+            "id",
+            format!(
+                "administrator id `{}` must be non-empty and without spaces",
+                admin.id
+            ),
+        ));
     }
     if let Some(email) = &admin.email {
         if !matches!(Recipient::parse(email), Ok(Recipient::Email(_))) {
-            return Err(Error::Invalid(format!("`{email}` is not an email address")));
+            return Err(Error::invalid(
+                "email",
+                format!("`{email}` is not an email address"),
+            ));
         }
     }
     if let Some(phone) = &admin.phone {
         if let Err(e) = Recipient::parse(&format!("SMS:{phone}")) {
-            return Err(Error::Invalid(format!("phone number: {e}")));
+            return Err(Error::invalid("phone", format!("phone number: {e}")));
         }
     }
     Ok(())
@@ -51,10 +57,7 @@ impl<S: Store> Governance<S> {
     pub fn put_admin(&mut self, actor: &str, admin: AdminRecord) -> Result<(), Error> {
         validate_admin(&admin)?;
         if !self.tree.contains(&admin.organization) {
-            return Err(Error::NotFound {
-                kind: "organization",
-                id: admin.organization.clone(),
-            });
+            return Err(Error::not_found("organization", &admin.organization));
         }
         let holdings = self.holdings(actor)?;
         holdings.check(&self.tree, Act::EditAdministrators, &admin.organization)?;
@@ -97,9 +100,10 @@ impl<S: Store> Governance<S> {
             },
             None => {
                 let (Some(name), Some(organization)) = (changes.name, changes.organization) else {
-                    return Err(Error::Invalid(format!(
-                        "`{id}` is a new administrator: give a name and an organization"
-                    )));
+                    return Err(Error::invalid(
+                        "name",
+                        format!("`{id}` is a new administrator: give a name and an organization"),
+                    ));
                 };
                 AdminRecord {
                     id: id.to_owned(),
@@ -117,7 +121,10 @@ impl<S: Store> Governance<S> {
     /// Deletes an administrator and their grants.
     pub fn delete_admin(&mut self, actor: &str, id: &str) -> Result<(), Error> {
         if actor == id {
-            return Err(Error::Invalid("nobody can delete themselves".to_owned()));
+            return Err(Error::invalid(
+                "id",
+                "nobody can delete themselves".to_owned(),
+            ));
         }
         let admin = self.load_admin(id)?;
         let holdings = self.holdings(actor)?;
@@ -158,32 +165,36 @@ impl<S: Store> Governance<S> {
     /// organization and must hold every permission they put in it.
     pub fn define_role(&mut self, actor: &str, role: RoleRecord) -> Result<(), Error> {
         if role.id.trim().is_empty() || role.permissions.is_empty() {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
+                "role",
                 "a role needs an id and at least one permission".to_owned(),
             ));
         }
         if !self.tree.contains(&role.organization) {
-            return Err(Error::NotFound {
-                kind: "organization",
-                id: role.organization.clone(),
-            });
+            return Err(Error::not_found("organization", &role.organization));
         }
         let holdings = self.holdings(actor)?;
         holdings.check(&self.tree, Act::DefineRoles, &role.organization)?;
         if let Some(old) = self.store.transaction(|tx| tx.role(&role.id))? {
             if old.organization != role.organization {
-                return Err(Error::Invalid(format!(
-                    "role `{}` is defined in `{}`; it cannot move to `{}`",
-                    role.id, old.organization, role.organization
-                )));
+                return Err(Error::invalid(
+                    "organization",
+                    format!(
+                        "role `{}` is defined in `{}`; it cannot move to `{}`",
+                        role.id, old.organization, role.organization
+                    ),
+                ));
             }
         }
         let assigned = self.store.transaction(|tx| tx.role_grants(&role.id))?;
         if assigned.iter().any(|g| g.admin == actor) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(
+                "role",
+                format!(
                 "role `{}` is assigned to `{actor}`, and nobody can change their own permissions",
                 role.id
-            )));
+            ),
+            ));
         }
         // A role applies where it is assigned: the role's organization or below.
         for &p in &role.permissions {
@@ -226,17 +237,15 @@ impl<S: Store> Governance<S> {
 
     fn change_grant(&mut self, actor: &str, grant: Grant, add: bool) -> Result<(), Error> {
         if actor == grant.admin {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
+                "admin",
                 "nobody can change their own permissions".to_owned(),
             ));
         }
         self.load_admin(&grant.admin)?;
         let org = grant.organization.clone();
         if !self.tree.contains(&org) {
-            return Err(Error::NotFound {
-                kind: "organization",
-                id: org,
-            });
+            return Err(Error::not_found("organization", org));
         }
         let holdings = self.holdings(actor)?;
         let permissions = match &grant.what {
@@ -249,12 +258,9 @@ impl<S: Store> Governance<S> {
                 let role = self
                     .store
                     .transaction(|tx| tx.role(role_id))?
-                    .ok_or_else(|| Error::NotFound {
-                        kind: "role",
-                        id: role_id.clone(),
-                    })?;
+                    .ok_or_else(|| Error::not_found("role", role_id))?;
                 if !self.tree.within(&org, &role.organization) {
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::invalid("organization", format!(
                         "role `{role_id}` is defined in `{}`; it can be assigned there or in its descendants, not in `{org}`",
                         role.organization
                     )));
@@ -285,7 +291,7 @@ impl<S: Store> Governance<S> {
                     tx.delete_grant(&grant)?
                 };
                 if !changed {
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::unchanged(format!(
                         "`{}` {} that {} in `{}`",
                         grant.admin,
                         if add { "already has" } else { "does not have" },
@@ -353,18 +359,17 @@ impl<S: Store> Governance<S> {
         settings: Settings,
     ) -> Result<(), Error> {
         if !self.tree.contains(org) {
-            return Err(Error::NotFound {
-                kind: "organization",
-                id: org.to_owned(),
-            });
+            return Err(Error::not_found("organization", org));
         }
         if settings.request_ttl_seconds <= 0 {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
+                "request_ttl_seconds",
                 "request_ttl_seconds must be positive".to_owned(),
             ));
         }
         if settings.suggest_after < 1 {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
+                "suggest_after",
                 "suggest_after must be at least 1 (computers)".to_owned(),
             ));
         }

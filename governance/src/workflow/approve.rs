@@ -161,17 +161,21 @@ fn prove(
 fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
     let signer = || {
         event.signature.valid_leaf().ok_or_else(|| {
-            Error::Invalid(
+            Error::invalid(
+                "matching",
                 "the execution has no valid signature; match it by hash or path".to_owned(),
             )
         })
     };
     let path = || {
         if event.path.contains(['*', '?']) || event.path.starts_with("regex:") {
-            Err(Error::Invalid(format!(
-                "the path `{}` would be read as a pattern; match it by hash or a custom rule",
-                event.path
-            )))
+            Err(Error::invalid(
+                "matching",
+                format!(
+                    "the path `{}` would be read as a pattern; match it by hash or a custom rule",
+                    event.path
+                ),
+            ))
         } else {
             Ok(event.path.clone())
         }
@@ -190,7 +194,8 @@ fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
         Matching::Path => FileRule::default().with_path(path()?),
         Matching::Custom(rule) => {
             if rule == &FileRule::default() {
-                return Err(Error::Invalid(
+                return Err(Error::invalid(
+                    "matching",
                     "a custom rule needs at least one condition".to_owned(),
                 ));
             }
@@ -272,7 +277,7 @@ impl<S: Store> Governance<S> {
                 || options.application.is_some()
                 || options.position.is_some()
             {
-                return Err(Error::Invalid(format!(
+                return Err(Error::invalid("options", format!(
                     "plugin `{name}` may only choose scope, match, elevation, expiry and justification"
                 )));
             }
@@ -335,9 +340,10 @@ impl<S: Store> Governance<S> {
         self.check_guardrails(&request, &place, options, justification.is_some())?;
         if let Some(expires) = options.expires {
             if expires <= now {
-                return Err(Error::Invalid(format!(
-                    "the expiry {expires} is not in the future"
-                )));
+                return Err(Error::invalid(
+                    "expires",
+                    format!("the expiry {expires} is not in the future"),
+                ));
             }
         }
         let (bundle, approval) =
@@ -370,10 +376,13 @@ impl<S: Store> Governance<S> {
                 t
             }
             (scope, Some(t)) => {
-                return Err(Error::Invalid(format!(
-                    "{scope} `{t}` does not contain `{}`, the computer of request {}",
-                    computer.id, request.id
-                )))
+                return Err(Error::invalid(
+                    "target",
+                    format!(
+                        "{scope} `{t}` does not contain `{}`, the computer of request {}",
+                        computer.id, request.id
+                    ),
+                ))
             }
         };
         // The organization whose permissions, guardrails and positions apply.
@@ -509,15 +518,15 @@ impl<S: Store> Governance<S> {
             .applications
             .iter_mut()
             .find(|a| &a.id == app_id)
-            .ok_or_else(|| Error::NotFound {
-                kind: "application",
-                id: app_id.clone(),
-            })?;
+            .ok_or_else(|| Error::not_found("application", app_id))?;
         if !self.tree.within(org, &app.organization) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(
+                "application",
+                format!(
                 "application `{app_id}` belongs to `{}`, which is not `{org}` or an ancestor of it",
                 app.organization
-            )));
+            ),
+            ));
         }
         if let Some(holdings) = holdings {
             holdings.check(&self.tree, Act::MergeIntoApplication, &app.organization)?;
@@ -559,12 +568,15 @@ impl<S: Store> Governance<S> {
             holdings.check(&self.tree, Act::EditPolicies, org)?;
         }
         if positions.contains(&p) {
-            return Err(Error::Invalid(format!(
-                "position {p} is taken in `{org}`; positions are unique within an organization"
-            )));
+            return Err(Error::invalid(
+                "position",
+                format!(
+                    "position {p} is taken in `{org}`; positions are unique within an organization"
+                ),
+            ));
         }
         if let Some(limit) = inherited.filter(|&limit| p <= limit) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid("position", format!(
                 "position {p} is not after {limit}, the last position of `{org}`'s ancestors; an approval cannot come before an ancestor's policies"
             )));
         }
@@ -666,7 +678,10 @@ impl<S: Store> Governance<S> {
             });
         }
         if reason.trim().is_empty() {
-            return Err(Error::Invalid("a rejection needs a reason".to_owned()));
+            return Err(Error::invalid(
+                "reason",
+                "a rejection needs a reason".to_owned(),
+            ));
         }
         let now = self.now();
         let closure = Closure {

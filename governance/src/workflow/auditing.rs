@@ -4,8 +4,9 @@ use serde_json::json;
 
 use crate::access::Act;
 use crate::audit::{
-    self, AuditBreak, AuditEntry, AuditLog, AuditQuery, AuditRecord, Checkpoint, Head, HeadRead,
+    self, AuditEntry, AuditLog, AuditQuery, AuditRecord, Checkpoint, Head, HeadRead,
 };
+use crate::error::AuditBreak;
 use crate::store::Store;
 use crate::Error;
 
@@ -131,7 +132,9 @@ impl<S: Store> Governance<S> {
             HeadRead::Found(Head {
                 head: Some(head), ..
             }) => Ok(head),
-            _ => Err(Error::State("the audit has no head yet".to_owned())),
+            _ => Err(Error::NotReady {
+                reason: "the audit has no head yet".to_owned(),
+            }),
         }
     }
 
@@ -144,13 +147,14 @@ impl<S: Store> Governance<S> {
             holdings.check(&self.tree, Act::ReanchorAudit, root)?;
         }
         if reason.trim().is_empty() {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
+                "reason",
                 "re-anchoring needs a reason: what was looked into".to_owned(),
             ));
         }
         let (count, problems) = self.audit_problems()?;
         if problems.is_empty() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::unchanged(format!(
                 "the audit verifies ({count} entries); there is nothing to re-anchor"
             )));
         }

@@ -12,7 +12,7 @@ use crate::store::{
     Channel, Channels, Claim, Closure, Notification, NotifySetting, OutboxRecord, OutboxState,
     RequestRecord, Store, Tx,
 };
-use crate::Error;
+use crate::{Error, StorageError};
 
 use super::{holdings_in, Context, Governance};
 
@@ -40,7 +40,10 @@ fn notify_config(tx: &mut dyn Tx) -> Result<Option<NotifyConfig>, Error> {
     tx.meta(NOTIFY_CONFIG)?
         .map(|text| {
             serde_json::from_str(&text).map_err(|e| {
-                Error::Storage(format!("stored notification settings are unreadable: {e}"))
+                Error::from(StorageError::Unreadable {
+                    what: "notification settings".to_owned(),
+                    problem: format!("are unreadable: {e}"),
+                })
             })
         })
         .transpose()
@@ -187,7 +190,7 @@ impl<S: Store> Governance<S> {
             holdings.check(&self.tree, Act::EditIntegrations, root)?;
         }
         let text = serde_json::to_string(&config)
-            .map_err(|e| Error::Invalid(format!("notification settings: {e}")))?;
+            .map_err(|e| Error::invalid("config", format!("notification settings: {e}")))?;
         let now = self.now();
         self.store.transaction(|tx| {
             tx.set_meta(NOTIFY_CONFIG, &text)?;
@@ -224,12 +227,12 @@ impl<S: Store> Governance<S> {
             self.check_power_over(&holdings, &target)?;
         }
         if channels.sms && target.phone.is_none() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid("channels", format!(
                 "SMS needs a phone number on `{admin}`; add one with `portcullis admin add --state DIR --as ADMIN {admin} --phone +…`"
             )));
         }
         if channels.email && target.email.is_none() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid("channels", format!(
                 "email needs an address on `{admin}`; add one with `portcullis admin add --state DIR --as ADMIN {admin} --email …`"
             )));
         }
@@ -262,10 +265,9 @@ impl<S: Store> Governance<S> {
     /// claim when it records the outcome. Only a crash between a send and its record
     /// can send a notification again, once its claim lapses.
     pub fn deliver_notifications(&mut self, all: bool) -> Result<DeliveryReport, Error> {
-        let config = self.notify_config()?.ok_or_else(|| {
-            Error::State(
-                "notifications are not configured; run `portcullis notify configure`".to_owned(),
-            )
+        let config = self.notify_config()?.ok_or_else(|| Error::NotReady {
+            reason: "notifications are not configured; run `portcullis notify configure`"
+                .to_owned(),
         })?;
         let lease = config.retry.lease_seconds.max(1);
         let by = claimant();

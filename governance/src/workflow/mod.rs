@@ -5,14 +5,14 @@
 use std::path::Path;
 
 use portcullis_engine::model::Timestamp;
-use portcullis_engine::{Bundle, CompileErrors, DecisionRecord, Engine, Event};
+use portcullis_engine::{Bundle, DecisionRecord, Engine, Event};
 use serde_json::json;
 
 use crate::access::{Act, Holdings, OrgTree};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::permission::Permission;
 use crate::store::{AdminRecord, DeployNote, Grant, Grantable, RequestRecord, Store, Tx};
-use crate::{Error, SqliteStore};
+use crate::{Error, SqliteStore, StorageError};
 
 mod admin;
 mod approve;
@@ -73,13 +73,10 @@ impl<S: Store> Governance<S> {
         first: AdminRecord,
         clock: Clock,
     ) -> Result<Self, Error> {
-        let engine = Engine::new(&bundle).map_err(|e| compile_error(&e))?;
+        let engine = Engine::new(&bundle).map_err(Error::Compile)?;
         let tree = OrgTree::of(&bundle);
         if !tree.contains(&first.organization) {
-            return Err(Error::NotFound {
-                kind: "organization",
-                id: first.organization.clone(),
-            });
+            return Err(Error::not_found("organization", &first.organization));
         }
         validate_admin(&first)?;
         let now = clock();
@@ -91,7 +88,7 @@ impl<S: Store> Governance<S> {
             .collect();
         let version = store.transaction(|tx| {
             if tx.current_bundle()?.is_some() {
-                return Err(Error::State("the state is already initialized".to_owned()));
+                return Err(Error::AlreadyInitialized);
             }
             let note = DeployNote {
                 actor: first.id.clone(),
@@ -137,15 +134,9 @@ impl<S: Store> Governance<S> {
     pub fn open(mut store: S, clock: Clock) -> Result<Self, Error> {
         let (version, bundle) = store
             .transaction(|tx| tx.current_bundle())?
-            .ok_or_else(|| {
-                Error::State("the state is not initialized; run `portcullis init`".to_owned())
-            })?;
-        let engine = Engine::new(&bundle).map_err(|e| {
-            Error::Storage(format!(
-                "the stored bundle (version {version}) does not compile: {}",
-                compile_error(&e)
-            ))
-        })?;
+            .ok_or(Error::NotInitialized { dir: None })?;
+        let engine =
+            Engine::new(&bundle).map_err(|errors| StorageError::Bundle { version, errors })?;
         Ok(Self::serving(store, engine, bundle, version, clock))
     }
 
@@ -215,7 +206,7 @@ impl<S: Store> Governance<S> {
         self.engine
             .limits()
             .check_event(event)
-            .map_err(|e| Error::Invalid(format!("the event: {e}")))
+            .map_err(|e| Error::invalid("event", format!("the event: {e}")))
     }
 
     /// The one authorization point: may `actor` do `act` on organization `org`? Allowed,
@@ -249,10 +240,7 @@ impl<S: Store> Governance<S> {
     fn holdings(&mut self, admin: &str) -> Result<Holdings, Error> {
         self.store
             .transaction(|tx| holdings_in(tx, admin))?
-            .ok_or_else(|| Error::NotFound {
-                kind: "administrator",
-                id: admin.to_owned(),
-            })
+            .ok_or_else(|| Error::not_found("administrator", admin))
     }
 
     fn home_org(&mut self, admin: &str) -> Result<String, Error> {
@@ -262,19 +250,13 @@ impl<S: Store> Governance<S> {
     fn load_admin(&mut self, id: &str) -> Result<AdminRecord, Error> {
         self.store
             .transaction(|tx| tx.admin(id))?
-            .ok_or_else(|| Error::NotFound {
-                kind: "administrator",
-                id: id.to_owned(),
-            })
+            .ok_or_else(|| Error::not_found("administrator", id))
     }
 
     fn load_request(&mut self, id: i64) -> Result<RequestRecord, Error> {
         self.store
             .transaction(|tx| tx.request(id))?
-            .ok_or_else(|| Error::NotFound {
-                kind: "request",
-                id: id.to_string(),
-            })
+            .ok_or_else(|| Error::not_found("request", id))
     }
 
     fn computer(&self, id: &str) -> Result<&portcullis_engine::model::Computer, Error> {
@@ -282,10 +264,7 @@ impl<S: Store> Governance<S> {
             .computers
             .iter()
             .find(|c| c.id == id)
-            .ok_or_else(|| Error::NotFound {
-                kind: "computer",
-                id: id.to_owned(),
-            })
+            .ok_or_else(|| Error::not_found("computer", id))
     }
 
     fn org_of_computer(&self, id: &str) -> Result<String, Error> {
@@ -295,10 +274,7 @@ impl<S: Store> Governance<S> {
             .iter()
             .find(|g| g.id == computer.group)
             .map(|g| g.organization.clone())
-            .ok_or_else(|| Error::NotFound {
-                kind: "group",
-                id: computer.group.clone(),
-            })
+            .ok_or_else(|| Error::not_found("group", &computer.group))
     }
 }
 
@@ -317,11 +293,9 @@ impl Governance<SqliteStore> {
     /// Opens the state in `dir`, its audit key at `key` (default `dir/audit.key`).
     pub fn open_dir_with_key(dir: &Path, key: Option<&Path>) -> Result<Self, Error> {
         if !Self::database(dir).exists() {
-            return Err(Error::State(format!(
-                "`{}` holds no state; run `portcullis init --state {}` first",
-                dir.display(),
-                dir.display()
-            )));
+            return Err(Error::NotInitialized {
+                dir: Some(dir.to_owned()),
+            });
         }
         Governance::open(Self::store(dir, key)?, Self::system_clock())
     }
@@ -339,8 +313,7 @@ impl Governance<SqliteStore> {
         bundle: Bundle,
         first: AdminRecord,
     ) -> Result<Self, Error> {
-        let fail =
-            |e: std::io::Error| Error::Storage(format!("cannot create `{}`: {e}", dir.display()));
+        let fail = StorageError::file("create", dir);
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -361,18 +334,6 @@ impl Governance<SqliteStore> {
             None => SqliteStore::open(&Self::database(dir)),
         }
     }
-}
-
-fn compile_error(errors: &CompileErrors) -> Error {
-    Error::Compile(
-        errors
-            .errors()
-            .iter()
-            .take(portcullis_engine::LOCATED_ERRORS)
-            .map(|e| format!("  {e}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
 }
 
 fn describe_decider(decision: &DecisionRecord) -> String {

@@ -136,10 +136,10 @@ impl<S: Store> Governance<S> {
                         && r.filed.event.sha256 == new.event.sha256
                 })
             {
-                return Err(Error::Invalid(format!(
-                    "request {} for this file on `{}` is already pending",
-                    pending.id, new.computer
-                )));
+                return Err(Error::AlreadyPending {
+                    id: pending.id,
+                    computer: new.computer.clone(),
+                });
             }
             let stored_new = match (&new.file, &attachment) {
                 (Some(sha), Some(bytes)) => tx.put_file(sha, bytes)?,
@@ -170,10 +170,7 @@ impl<S: Store> Governance<S> {
         })?;
         self.store
             .transaction(|tx| tx.request(id))?
-            .ok_or(Error::NotFound {
-                kind: "request",
-                id: id.to_string(),
-            })
+            .ok_or(Error::not_found("request", id))
     }
 
     /// The approval queue the actor may see (pending requests unless `state` says
@@ -226,16 +223,10 @@ impl<S: Store> Governance<S> {
     /// The stored copy of a request's file.
     pub fn request_file(&mut self, actor: &str, id: i64) -> Result<Vec<u8>, Error> {
         let request = self.request(actor, id)?;
-        let sha = request
-            .filed
-            .file
-            .ok_or_else(|| Error::Invalid(format!("request {id} carries no file")))?;
+        let sha = request.filed.file.ok_or(Error::NoFile { request: id })?;
         self.store
             .transaction(|tx| tx.file(&sha))?
-            .ok_or(Error::NotFound {
-                kind: "file",
-                id: sha.to_string(),
-            })
+            .ok_or(Error::not_found("file", sha))
     }
 
     /// Expires every pending request older than its organization's time limit;
@@ -430,22 +421,28 @@ fn may_request(decision: &DecisionRecord, event: &Event, kind: RequestKind) -> R
     };
     if !decision.can_request {
         let by = describe_decider(decision);
-        return Err(Error::Invalid(match decision.decision {
-            Outcome::Allow if !event.elevation || decision.elevated => {
-                format!("this execution is allowed ({by}); there is nothing to request")
-            }
-            _ => format!("{by} does not allow requests for this execution"),
-        }));
+        return Err(Error::invalid(
+            "event",
+            match decision.decision {
+                Outcome::Allow if !event.elevation || decision.elevated => {
+                    format!("this execution is allowed ({by}); there is nothing to request")
+                }
+                _ => format!("{by} does not allow requests for this execution"),
+            },
+        ));
     }
     if decision.request_kind != Some(asks) {
-        return Err(Error::Invalid(format!(
-            "this execution calls for {} request, not {}",
-            match decision.request_kind {
-                Some(portcullis_engine::RequestKind::Elevation) => "an `elevation`",
-                _ => "an `application` or `storage`",
-            },
-            kind.as_str()
-        )));
+        return Err(Error::invalid(
+            "kind",
+            format!(
+                "this execution calls for {} request, not {}",
+                match decision.request_kind {
+                    Some(portcullis_engine::RequestKind::Elevation) => "an `elevation`",
+                    _ => "an `application` or `storage`",
+                },
+                kind.as_str()
+            ),
+        ));
     }
     Ok(())
 }
@@ -453,14 +450,15 @@ fn may_request(decision: &DecisionRecord, event: &Event, kind: RequestKind) -> R
 /// The user's message (needed, and at most `limit` bytes) and email address.
 fn check_message(message: &str, email: Option<&str>, limit: usize) -> Result<(), Error> {
     if message.trim().is_empty() {
-        return Err(Error::Invalid(
+        return Err(Error::invalid(
+            "message",
             "a request needs a message saying why".to_owned(),
         ));
     }
     for (field, text) in [("message", Some(message)), ("email", email)] {
         let length = text.map_or(0, str::len);
         if length > limit {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(field, format!(
                 "the request's {field} is {length} bytes; the limit is {limit} bytes (`max_string_bytes`)"
             )));
         }
@@ -469,9 +467,12 @@ fn check_message(message: &str, email: Option<&str>, limit: usize) -> Result<(),
         match Recipient::parse(email) {
             Ok(Recipient::Email(_)) => {}
             Ok(Recipient::Sms(_)) => {
-                return Err(Error::Invalid(format!("`{email}` is not an email address")))
+                return Err(Error::invalid(
+                    "email",
+                    format!("`{email}` is not an email address"),
+                ))
             }
-            Err(e) => return Err(Error::Invalid(format!("email: {e}"))),
+            Err(e) => return Err(Error::invalid("email", format!("email: {e}"))),
         }
     }
     Ok(())
@@ -483,14 +484,17 @@ fn attached(attachment: Option<&[u8]>, event: &Event) -> Result<Option<Sha256>, 
         return Ok(None);
     };
     if bytes.len() > MAX_ATTACHMENT {
-        return Err(Error::Invalid(format!(
-            "the attached file has {} bytes; the limit is {MAX_ATTACHMENT}",
-            bytes.len()
-        )));
+        return Err(Error::invalid(
+            "attachment",
+            format!(
+                "the attached file has {} bytes; the limit is {MAX_ATTACHMENT}",
+                bytes.len()
+            ),
+        ));
     }
     let sha = sha256_of(bytes);
     if sha != event.sha256 {
-        return Err(Error::Invalid(format!(
+        return Err(Error::invalid("attachment", format!(
             "the attached file's SHA-256 is {sha}, but the execution's is {}; attach the blocked file",
             event.sha256
         )));
