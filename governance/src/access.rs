@@ -186,6 +186,9 @@ pub enum Act {
     ViewSystemAudit,
     /// Re-anchor a damaged audit (Super Admin on every top-level organization).
     ReanchorAudit,
+    /// Read the stored state directly, whatever it holds (Super Admin on every
+    /// top-level organization).
+    ReadState,
 }
 
 impl Act {
@@ -223,6 +226,7 @@ impl Act {
             Act::ViewUnifiedAudit => "view the unified audit".to_owned(),
             Act::ViewSystemAudit => "view the system audit".to_owned(),
             Act::ReanchorAudit => "re-anchor the audit".to_owned(),
+            Act::ReadState => "read the whole stored state".to_owned(),
         }
     }
 
@@ -279,7 +283,7 @@ impl Act {
             Act::DefineRoles => Req::Any(vec![P::RoleAdministrator]),
             Act::ViewUnifiedAudit => Req::Any(vec![P::ViewUnifiedAudit]),
             Act::ViewSystemAudit => Req::Any(vec![P::ViewSystemAudit]),
-            Act::ReanchorAudit => Req::Any(vec![P::SuperAdmin]),
+            Act::ReanchorAudit | Act::ReadState => Req::Any(vec![P::SuperAdmin]),
         }
     }
 }

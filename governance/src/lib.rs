@@ -51,7 +51,7 @@ pub use sqlite::SqliteStore;
 pub use store::{
     AdminRecord, ApprovalRecord, Channel, Channels, Claim, Closure, DeployNote, DeployRecord,
     Grant, Grantable, NewRequest, Notification, NotifySetting, OutboxRecord, OutboxState,
-    PluginAttachment, RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
+    PluginAttachment, ReadTx, RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
 };
 pub use workflow::{
     AdminChanges, ApproveOptions, Approved, Clock, FileRequest, Governance, Matching, Suggestion,

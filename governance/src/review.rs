@@ -123,14 +123,14 @@ impl<S: Store> Governance<S> {
 
     /// The plugins that apply to an organization: its ancestors' first (from the
     /// top-level organization down), then its own, each in name order.
-    pub fn plugins_for(&mut self, organization: &str) -> Result<Vec<PluginAttachment>, Error> {
+    pub fn plugins_for(&self, organization: &str) -> Result<Vec<PluginAttachment>, Error> {
         let mut lineage: Vec<String> = self
             .tree()
             .lineage(organization)
             .map(str::to_owned)
             .collect();
         lineage.reverse();
-        let all = self.read(|tx| tx.plugins())?;
+        let all = self.stored(|tx| tx.plugins())?;
         Ok(lineage
             .iter()
             .flat_map(|org| all.iter().filter(move |p| &p.organization == org).cloned())
@@ -138,14 +138,14 @@ impl<S: Store> Governance<S> {
     }
 
     /// Every attached plugin.
-    pub fn all_plugins(&mut self) -> Result<Vec<PluginAttachment>, Error> {
-        self.read(|tx| tx.plugins())
+    pub fn all_plugins(&self) -> Result<Vec<PluginAttachment>, Error> {
+        self.stored(|tx| tx.plugins())
     }
 
     /// The input the approval-review hook gets for a request: the request with its
     /// execution, the tenancy path, and earlier approvals of the same software in the
     /// same organization (newest first).
-    pub fn approval_input(&mut self, request: &RequestRecord) -> Result<ApprovalInput, Error> {
+    pub fn approval_input(&self, request: &RequestRecord) -> Result<ApprovalInput, Error> {
         let f = &request.filed;
         let computer = self
             .bundle()
@@ -168,7 +168,7 @@ impl<S: Store> Governance<S> {
             })
             .collect();
         organizations.reverse();
-        let approved = self.read(|tx| tx.requests(Some(RequestState::Approved)))?;
+        let approved = self.stored(|tx| tx.requests(Some(RequestState::Approved)))?;
         let mut prior: Vec<PriorApproval> = approved
             .iter()
             .filter(|r| {
@@ -233,9 +233,7 @@ impl<S: Store> Governance<S> {
         reviewers: &[&dyn ApprovalReviewer],
     ) -> Result<Review, Error> {
         self.expire_due()?;
-        let request = self
-            .read(|tx| tx.request(id))?
-            .ok_or(Error::not_found("request", id))?;
+        let request = self.load_request(id)?;
         if request.state != RequestState::Pending {
             return Err(Error::AlreadyClosed {
                 id,

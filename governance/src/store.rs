@@ -11,13 +11,18 @@ use crate::permission::Permission;
 use crate::Error;
 
 /// A unit of work: everything done through one [`Tx`] is committed together when the
-/// closure returns `Ok`, and none of it when it returns `Err`.
+/// closure returns `Ok`, and none of it when it returns `Err`. Reads go through a
+/// [`ReadTx`], which can change nothing, and need only a shared reference, so any
+/// number of readers share one store.
 pub trait Store {
     /// Runs `work` in one transaction. Writers are serialized.
     fn transaction<T>(
         &mut self,
         work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error>;
+
+    /// Runs `work` on one consistent view of the state; it cannot write.
+    fn read<T>(&self, work: impl FnOnce(&mut dyn ReadTx) -> Result<T, Error>) -> Result<T, Error>;
 
     /// Like [`Store::transaction`], but an append to the audit does not first check
     /// the head against the audit: what re-anchoring a damaged audit runs in.
@@ -30,59 +35,41 @@ pub trait Store {
     /// of the last commit that appended to it. Every transaction that appends checks
     /// it first and refuses to write when it does not match, and verification checks
     /// it, so that entries cut off the end or a rewritten chain are noticed.
-    fn audit_head(&mut self) -> Result<HeadRead, Error>;
+    fn audit_head(&self) -> Result<HeadRead, Error>;
 
     /// The key that signs the audit's head.
-    fn audit_key(&mut self) -> Result<&AuditKey, Error>;
+    fn audit_key(&self) -> Result<&AuditKey, Error>;
 }
 
-/// The operations on state inside a transaction.
-pub trait Tx {
+/// What a transaction reads.
+pub trait ReadTx {
     /// The current bundle and its version, if one was stored.
     fn current_bundle(&mut self) -> Result<Option<(i64, Bundle)>, Error>;
-    /// Stores a new current bundle; returns its version.
-    fn push_bundle(&mut self, bundle: &Bundle, deploy: &DeployNote) -> Result<i64, Error>;
     /// A stored bundle version.
     fn bundle(&mut self, version: i64) -> Result<Option<Bundle>, Error>;
     /// The deploy history, newest first.
     fn deploys(&mut self, limit: usize) -> Result<Vec<DeployRecord>, Error>;
 
-    /// Files a request; returns its id.
-    fn insert_request(&mut self, request: &NewRequest) -> Result<i64, Error>;
     /// One request.
     fn request(&mut self, id: i64) -> Result<Option<RequestRecord>, Error>;
     /// Requests, oldest first, of a state if given.
     fn requests(&mut self, state: Option<RequestState>) -> Result<Vec<RequestRecord>, Error>;
-    /// Ends a pending request. Returns `false`, changing nothing, when it is not pending.
-    fn close_request(&mut self, id: i64, closure: &Closure) -> Result<bool, Error>;
 
-    /// Stores a file under its SHA-256; returns `false` when it was already stored.
-    fn put_file(&mut self, sha256: &Sha256, content: &[u8]) -> Result<bool, Error>;
     /// A stored file.
     fn file(&mut self, sha256: &Sha256) -> Result<Option<Vec<u8>>, Error>;
     /// How many files are stored.
     fn file_count(&mut self) -> Result<u64, Error>;
 
-    /// Adds or replaces an administrator.
-    fn put_admin(&mut self, admin: &AdminRecord) -> Result<(), Error>;
     /// One administrator.
     fn admin(&mut self, id: &str) -> Result<Option<AdminRecord>, Error>;
     /// Every administrator.
     fn admins(&mut self) -> Result<Vec<AdminRecord>, Error>;
-    /// Deletes an administrator and their grants.
-    fn delete_admin(&mut self, id: &str) -> Result<bool, Error>;
 
-    /// Adds or replaces a role.
-    fn put_role(&mut self, role: &RoleRecord) -> Result<(), Error>;
     /// One role.
     fn role(&mut self, id: &str) -> Result<Option<RoleRecord>, Error>;
     /// Every role.
     fn roles(&mut self) -> Result<Vec<RoleRecord>, Error>;
 
-    /// Adds a grant; returns `false` when the same grant exists.
-    fn insert_grant(&mut self, grant: &Grant) -> Result<bool, Error>;
-    /// Removes a grant; returns `false` when there was none.
-    fn delete_grant(&mut self, grant: &Grant) -> Result<bool, Error>;
     /// The grants of one administrator.
     fn grants(&mut self, admin: &str) -> Result<Vec<Grant>, Error>;
     /// The assignments of one role.
@@ -90,6 +77,48 @@ pub trait Tx {
 
     /// An organization's own settings, if it set any.
     fn settings(&mut self, org: &str) -> Result<Option<Settings>, Error>;
+
+    /// Every attached plugin.
+    fn plugins(&mut self) -> Result<Vec<PluginAttachment>, Error>;
+
+    /// A value stored under a key (configuration).
+    fn meta(&mut self, key: &str) -> Result<Option<String>, Error>;
+
+    /// Every notification setting.
+    fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error>;
+    /// The outbox, oldest first, of a state if given.
+    fn outbox(&mut self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, Error>;
+
+    /// Audit entries with a sequence number above `after`, oldest first.
+    fn audit(&mut self, after: i64) -> Result<Vec<AuditRecord>, Error>;
+}
+
+/// What a transaction writes, besides everything it reads.
+pub trait Tx: ReadTx {
+    /// Stores a new current bundle; returns its version.
+    fn push_bundle(&mut self, bundle: &Bundle, deploy: &DeployNote) -> Result<i64, Error>;
+
+    /// Files a request; returns its id.
+    fn insert_request(&mut self, request: &NewRequest) -> Result<i64, Error>;
+    /// Ends a pending request. Returns `false`, changing nothing, when it is not pending.
+    fn close_request(&mut self, id: i64, closure: &Closure) -> Result<bool, Error>;
+
+    /// Stores a file under its SHA-256; returns `false` when it was already stored.
+    fn put_file(&mut self, sha256: &Sha256, content: &[u8]) -> Result<bool, Error>;
+
+    /// Adds or replaces an administrator.
+    fn put_admin(&mut self, admin: &AdminRecord) -> Result<(), Error>;
+    /// Deletes an administrator and their grants.
+    fn delete_admin(&mut self, id: &str) -> Result<bool, Error>;
+
+    /// Adds or replaces a role.
+    fn put_role(&mut self, role: &RoleRecord) -> Result<(), Error>;
+
+    /// Adds a grant; returns `false` when the same grant exists.
+    fn insert_grant(&mut self, grant: &Grant) -> Result<bool, Error>;
+    /// Removes a grant; returns `false` when there was none.
+    fn delete_grant(&mut self, grant: &Grant) -> Result<bool, Error>;
+
     /// Sets an organization's settings.
     fn put_settings(&mut self, org: &str, settings: &Settings) -> Result<(), Error>;
 
@@ -97,18 +126,12 @@ pub trait Tx {
     fn put_plugin(&mut self, plugin: &PluginAttachment) -> Result<(), Error>;
     /// Detaches a plugin; `false` when there was none of that name.
     fn delete_plugin(&mut self, organization: &str, name: &str) -> Result<bool, Error>;
-    /// Every attached plugin.
-    fn plugins(&mut self) -> Result<Vec<PluginAttachment>, Error>;
 
-    /// A value stored under a key (configuration).
-    fn meta(&mut self, key: &str) -> Result<Option<String>, Error>;
     /// Stores a value under a key.
     fn set_meta(&mut self, key: &str, value: &str) -> Result<(), Error>;
 
     /// Sets an administrator's notification channels for a request kind.
     fn put_notify(&mut self, setting: &NotifySetting) -> Result<(), Error>;
-    /// Every notification setting.
-    fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error>;
     /// Writes a notification to the outbox; `false` when the same request, reason,
     /// channel and recipient is already there (each recipient is told once).
     fn enqueue(&mut self, notification: &Notification, now: Timestamp) -> Result<bool, Error>;
@@ -139,13 +162,9 @@ pub trait Tx {
         error: &str,
         by: &str,
     ) -> Result<bool, Error>;
-    /// The outbox, oldest first, of a state if given.
-    fn outbox(&mut self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, Error>;
 
     /// Appends an audit entry; returns its sequence number.
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, Error>;
-    /// Audit entries with a sequence number above `after`, oldest first.
-    fn audit(&mut self, after: i64) -> Result<Vec<AuditRecord>, Error>;
 }
 
 /// Who deployed a bundle, and why.

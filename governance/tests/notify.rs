@@ -468,7 +468,7 @@ fn concurrent_senders_against_a_slow_server_send_each_notification_once() {
     let delivered: usize = reports.iter().map(|r| r.delivered).sum();
     assert_eq!(delivered, 9, "{reports:?}");
     assert_eq!(smtp.messages().len(), 9, "{reports:?}");
-    let mut gov = Governance::open_dir(&state).unwrap();
+    let gov = Governance::open_dir(&state).unwrap();
     assert!(gov
         .outbox("root", None)
         .unwrap()

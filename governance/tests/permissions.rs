@@ -511,7 +511,7 @@ struct Fingerprint {
 
 fn fingerprint(gov: &mut Governance<SqliteStore>) -> Fingerprint {
     let version = gov.version();
-    gov.read(|tx| {
+    gov.read(ROOT, |tx| {
         let admins = tx.admins()?;
         let mut grants = Vec::new();
         for a in &admins {
@@ -755,7 +755,7 @@ fn end_to_end_open_approve_reject_as_each_administrator() {
             None => {
                 let version = gov.version();
                 let outcome = run(&mut gov).unwrap_or_else(|e| panic!("{context}: {e}"));
-                let after = gov.read(|tx| tx.request(id)).unwrap().unwrap();
+                let after = gov.read(ROOT, |tx| tx.request(id)).unwrap().unwrap();
                 match case.action {
                     Do::Open => assert_eq!(outcome, "Pending", "{context}"),
                     Do::OpenFile => assert_eq!(after.state, RequestState::Pending),

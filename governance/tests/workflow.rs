@@ -548,7 +548,7 @@ fn requests_only_where_the_deny_allows_them_and_files_stored_once() {
         attachment: None,
     });
     assert!(matches!(twice, Err(Error::AlreadyPending { .. })));
-    assert_eq!(f.gov.read(|tx| tx.file_count()).unwrap(), 1);
+    assert_eq!(f.gov.read("root", |tx| tx.file_count()).unwrap(), 1);
     assert_eq!(f.gov.request_file("eve", 2).unwrap(), TOOL);
 }
 

@@ -172,7 +172,7 @@ pub fn admin(command: AdminCommand) -> Result<ExitCode, CliError> {
             sms,
         } => notify(&acting, &id, kind, Channels { email, sms }),
         AdminCommand::Show { acting, id } => {
-            let mut gov = acting.open()?;
+            let gov = acting.open()?;
             let held = gov.permissions_of(acting.id(), &id)?;
             let grants = gov.grants(&id)?;
             let value = json!({"grants": grants, "permissions": held});

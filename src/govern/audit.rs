@@ -103,7 +103,7 @@ pub fn run(command: AuditCommand) -> Result<ExitCode, CliError> {
 
 fn search(args: SearchArgs) -> Result<ExitCode, CliError> {
     let acting = &args.acting;
-    let mut gov = acting.open()?;
+    let gov = acting.open()?;
     let query = AuditQuery {
         log: Some(if args.system {
             AuditLog::System
@@ -129,8 +129,8 @@ fn search(args: SearchArgs) -> Result<ExitCode, CliError> {
 
 /// `audit verify`: exit 1 when the audit is broken.
 fn verify(acting: &Acting, checkpoint: Option<&Path>) -> Result<ExitCode, CliError> {
-    let mut gov = acting.open()?;
-    may_read_audit(&mut gov, acting)?;
+    let gov = acting.open()?;
+    may_read_audit(&gov, acting)?;
     let result = match checkpoint {
         None => gov.verify_audit(),
         Some(path) => {
@@ -158,8 +158,8 @@ fn verify(acting: &Acting, checkpoint: Option<&Path>) -> Result<ExitCode, CliErr
 
 /// `audit checkpoint`: to standard output, or to a file.
 fn checkpoint(acting: &Acting, out: Option<&Path>) -> Result<ExitCode, CliError> {
-    let mut gov = acting.open()?;
-    may_read_audit(&mut gov, acting)?;
+    let gov = acting.open()?;
+    may_read_audit(&gov, acting)?;
     let checkpoint = gov.audit_checkpoint()?;
     let text = to_json(&checkpoint, true)?;
     match out {
@@ -178,7 +178,7 @@ fn checkpoint(acting: &Acting, out: Option<&Path>) -> Result<ExitCode, CliError>
 
 /// Reading the audit (to verify it or export its checkpoint) needs the right to read
 /// some audit: View Unified Audit or View System Audit.
-fn may_read_audit(gov: &mut Governance, acting: &Acting) -> Result<(), CliError> {
+fn may_read_audit(gov: &Governance, acting: &Acting) -> Result<(), CliError> {
     if let Err(error) = gov.search_audit(acting.id(), &AuditQuery::default()) {
         let system = AuditQuery {
             log: Some(AuditLog::System),

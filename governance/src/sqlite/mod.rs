@@ -2,12 +2,13 @@
 //! acknowledged change survives a crash of the process or the machine.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::audit::{AuditKey, Head, HeadRead};
-use crate::store::{Store, Tx};
+use crate::store::{ReadTx, Store, Tx};
 use crate::{Error, StorageError};
 
 mod rows;
@@ -75,13 +76,14 @@ CREATE TABLE IF NOT EXISTS audit (
 /// State in one SQLite database file, and beside it `<file>.audit-head`: the audit's
 /// latest checkpoint (entry count and last hash) signed with the audit key, rewritten
 /// with every commit that appends to the audit. The key is a file of its own (default
-/// `audit.key` beside the database).
+/// `audit.key` beside the database). Readers share it: a read takes the connection for
+/// the length of one read transaction.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Connection,
+    conn: Mutex<Connection>,
     head: PathBuf,
     key_path: PathBuf,
-    key: Option<AuditKey>,
+    key: OnceLock<AuditKey>,
 }
 
 impl SqliteStore {
@@ -141,10 +143,10 @@ impl SqliteStore {
         head.push(".audit-head");
         let key_path = path.with_file_name("audit.key");
         Ok(SqliteStore {
-            conn,
+            conn: Mutex::new(conn),
             head: PathBuf::from(head),
             key_path,
-            key: None,
+            key: OnceLock::new(),
         })
     }
 
@@ -164,9 +166,8 @@ impl SqliteStore {
         reanchor: bool,
         work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = self.conn.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut handle = SqliteTx {
             tx: &tx,
             appended: None,
@@ -183,7 +184,7 @@ impl SqliteStore {
         let fresh = before.is_none() && head == HeadRead::Missing;
         // Re-anchoring after the key was lost makes a new one; exported checkpoints
         // then show that the key changed.
-        let key = load_key(&mut self.key, &self.key_path, fresh || reanchor)?;
+        let key = load_key(&self.key, &self.key_path, fresh || reanchor)?;
         if !fresh && !reanchor {
             let last = before.as_ref().map(|(s, h)| (*s, h.as_str()));
             head.check(last, &key.public_key())
@@ -210,16 +211,17 @@ impl SqliteStore {
     }
 }
 
+/// The audit key, read (or with `create`, made) the first time it is needed.
 fn load_key<'k>(
-    slot: &'k mut Option<AuditKey>,
+    slot: &'k OnceLock<AuditKey>,
     path: &Path,
     create: bool,
 ) -> Result<&'k AuditKey, Error> {
-    if slot.is_none() {
-        *slot = Some(AuditKey::load(path, create)?);
+    if let Some(key) = slot.get() {
+        return Ok(key);
     }
-    slot.as_ref()
-        .ok_or_else(|| StorageError::AuditKey("the audit key did not load".to_owned()).into())
+    let key = AuditKey::load(path, create)?;
+    Ok(slot.get_or_init(|| key))
 }
 
 fn read_head(path: &Path) -> HeadRead {
@@ -260,6 +262,18 @@ impl Store for SqliteStore {
         self.run(false, work)
     }
 
+    fn read<T>(&self, work: impl FnOnce(&mut dyn ReadTx) -> Result<T, Error>) -> Result<T, Error> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        // Deferred: a read lock on the first read; WAL gives it one snapshot to the end.
+        // It is never committed: dropping it rolls back what it could not have written.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        work(&mut SqliteTx {
+            tx: &tx,
+            appended: None,
+            before: None,
+        })
+    }
+
     fn reanchor<T>(
         &mut self,
         work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
@@ -267,11 +281,11 @@ impl Store for SqliteStore {
         self.run(true, work)
     }
 
-    fn audit_head(&mut self) -> Result<HeadRead, Error> {
+    fn audit_head(&self) -> Result<HeadRead, Error> {
         Ok(read_head(&self.head))
     }
 
-    fn audit_key(&mut self) -> Result<&AuditKey, Error> {
-        load_key(&mut self.key, &self.key_path, false)
+    fn audit_key(&self) -> Result<&AuditKey, Error> {
+        load_key(&self.key, &self.key_path, false)
     }
 }

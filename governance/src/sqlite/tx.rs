@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension};
 use crate::audit::{chain_hash, AuditEntry, AuditLog, AuditRecord};
 use crate::store::{
     AdminRecord, Channel, Channels, Claim, Closure, DeployNote, DeployRecord, Grant, Grantable,
-    NewRequest, Notification, NotifySetting, OutboxRecord, OutboxState, PluginAttachment,
+    NewRequest, Notification, NotifySetting, OutboxRecord, OutboxState, PluginAttachment, ReadTx,
     RequestRecord, RequestState, RoleRecord, Settings, Tx,
 };
 use crate::Error;
@@ -26,7 +26,7 @@ pub(super) struct SqliteTx<'a> {
     pub(super) before: Option<Option<(i64, String)>>,
 }
 
-impl Tx for SqliteTx<'_> {
+impl ReadTx for SqliteTx<'_> {
     fn current_bundle(&mut self) -> Result<Option<(i64, Bundle)>, Error> {
         let row: Option<(i64, String)> = self
             .tx
@@ -38,19 +38,6 @@ impl Tx for SqliteTx<'_> {
             .optional()?;
         row.map(|(v, text)| Ok((v, from_json(&text, "bundle")?)))
             .transpose()
-    }
-
-    fn push_bundle(&mut self, bundle: &Bundle, deploy: &DeployNote) -> Result<i64, Error> {
-        self.tx.execute(
-            "INSERT INTO bundles (time, actor, reason, bundle) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                deploy.time.unix(),
-                deploy.actor,
-                deploy.reason,
-                json(bundle)?
-            ],
-        )?;
-        Ok(self.tx.last_insert_rowid())
     }
 
     fn bundle(&mut self, version: i64) -> Result<Option<Bundle>, Error> {
@@ -82,26 +69,6 @@ impl Tx for SqliteTx<'_> {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn insert_request(&mut self, r: &NewRequest) -> Result<i64, Error> {
-        self.tx.execute(
-            "INSERT INTO requests (kind, organization, computer, sha256, event, denied_by, message, email, file, created, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending')",
-            params![
-                r.kind.as_str(),
-                r.organization,
-                r.computer,
-                hex(&r.event.sha256),
-                json(&r.event)?,
-                r.denied_by,
-                r.message,
-                r.email,
-                r.file.as_ref().map(hex),
-                r.created.unix(),
-            ],
-        )?;
-        Ok(self.tx.last_insert_rowid())
-    }
-
     fn request(&mut self, id: i64) -> Result<Option<RequestRecord>, Error> {
         let raw = self
             .tx
@@ -122,22 +89,6 @@ impl Tx for SqliteTx<'_> {
         rows.map(|raw| request_from(raw?)).collect()
     }
 
-    fn close_request(&mut self, id: i64, closure: &Closure) -> Result<bool, Error> {
-        let changed = self.tx.execute(
-            "UPDATE requests SET state = ?2, closure = ?3 WHERE id = ?1 AND state = 'pending'",
-            params![id, closure.state.as_str(), json(closure)?],
-        )?;
-        Ok(changed == 1)
-    }
-
-    fn put_file(&mut self, sha256: &Sha256, content: &[u8]) -> Result<bool, Error> {
-        let changed = self.tx.execute(
-            "INSERT OR IGNORE INTO files (sha256, size, content) VALUES (?1, ?2, ?3)",
-            params![hex(sha256), content.len(), content],
-        )?;
-        Ok(changed == 1)
-    }
-
     fn file(&mut self, sha256: &Sha256) -> Result<Option<Vec<u8>>, Error> {
         Ok(self
             .tx
@@ -154,14 +105,6 @@ impl Tx for SqliteTx<'_> {
             .tx
             .query_row("SELECT COUNT(*) FROM files", [], |r| r.get(0))?;
         Ok(u64::try_from(count).unwrap_or(0))
-    }
-
-    fn put_admin(&mut self, a: &AdminRecord) -> Result<(), Error> {
-        self.tx.execute(
-            "INSERT OR REPLACE INTO admins (id, name, organization, email, phone) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![a.id, a.name, a.organization, a.email, a.phone],
-        )?;
-        Ok(())
     }
 
     fn admin(&mut self, id: &str) -> Result<Option<AdminRecord>, Error> {
@@ -183,23 +126,6 @@ impl Tx for SqliteTx<'_> {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn delete_admin(&mut self, id: &str) -> Result<bool, Error> {
-        self.tx
-            .execute("DELETE FROM grants WHERE admin = ?1", params![id])?;
-        Ok(self
-            .tx
-            .execute("DELETE FROM admins WHERE id = ?1", params![id])?
-            == 1)
-    }
-
-    fn put_role(&mut self, role: &RoleRecord) -> Result<(), Error> {
-        self.tx.execute(
-            "INSERT OR REPLACE INTO roles (id, organization, name, permissions) VALUES (?1, ?2, ?3, ?4)",
-            params![role.id, role.organization, role.name, json(&role.permissions)?],
-        )?;
-        Ok(())
-    }
-
     fn role(&mut self, id: &str) -> Result<Option<RoleRecord>, Error> {
         let raw: Option<(String, String, String, String)> = self
             .tx
@@ -218,20 +144,6 @@ impl Tx for SqliteTx<'_> {
             .prepare("SELECT id, organization, name, permissions FROM roles ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         rows.map(|raw| role_from(raw?)).collect()
-    }
-
-    fn insert_grant(&mut self, grant: &Grant) -> Result<bool, Error> {
-        Ok(self.tx.execute(
-            "INSERT OR IGNORE INTO grants (admin, organization, what) VALUES (?1, ?2, ?3)",
-            params![grant.admin, grant.organization, grant_key(&grant.what)],
-        )? == 1)
-    }
-
-    fn delete_grant(&mut self, grant: &Grant) -> Result<bool, Error> {
-        Ok(self.tx.execute(
-            "DELETE FROM grants WHERE admin = ?1 AND organization = ?2 AND what = ?3",
-            params![grant.admin, grant.organization, grant_key(&grant.what)],
-        )? == 1)
     }
 
     fn grants(&mut self, admin: &str) -> Result<Vec<Grant>, Error> {
@@ -260,39 +172,6 @@ impl Tx for SqliteTx<'_> {
             )
             .optional()?;
         text.map(|t| from_json(&t, "settings")).transpose()
-    }
-
-    fn put_settings(&mut self, org: &str, settings: &Settings) -> Result<(), Error> {
-        self.tx.execute(
-            "INSERT OR REPLACE INTO settings (organization, settings) VALUES (?1, ?2)",
-            params![org, json(settings)?],
-        )?;
-        Ok(())
-    }
-
-    fn put_plugin(&mut self, p: &PluginAttachment) -> Result<(), Error> {
-        self.tx.execute(
-            "INSERT OR REPLACE INTO plugins (organization, name, hook, file_name, content, sha256, config, vectors)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                p.organization,
-                p.name,
-                p.hook,
-                p.file_name,
-                p.content,
-                hex(&p.sha256),
-                json(&p.config)?,
-                json(&p.vectors)?
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn delete_plugin(&mut self, organization: &str, name: &str) -> Result<bool, Error> {
-        Ok(self.tx.execute(
-            "DELETE FROM plugins WHERE organization = ?1 AND name = ?2",
-            params![organization, name],
-        )? == 1)
     }
 
     fn plugins(&mut self) -> Result<Vec<PluginAttachment>, Error> {
@@ -341,27 +220,6 @@ impl Tx for SqliteTx<'_> {
             .optional()?)
     }
 
-    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), Error> {
-        self.tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-            params![key, value],
-        )?;
-        Ok(())
-    }
-
-    fn put_notify(&mut self, setting: &NotifySetting) -> Result<(), Error> {
-        self.tx.execute(
-            "INSERT OR REPLACE INTO notify_settings (admin, kind, email, sms) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                setting.admin,
-                setting.kind.as_str(),
-                setting.channels.email,
-                setting.channels.sms
-            ],
-        )?;
-        Ok(())
-    }
-
     fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error> {
         let mut stmt = self
             .tx
@@ -383,6 +241,195 @@ impl Tx for SqliteTx<'_> {
             })
         })
         .collect()
+    }
+
+    fn outbox(&mut self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, Error> {
+        self.outbox_where(
+            "?1 IS NULL OR state = ?1 ORDER BY id",
+            params![state.map(OutboxState::as_str)],
+        )
+    }
+
+    fn audit(&mut self, after: i64) -> Result<Vec<AuditRecord>, Error> {
+        let mut stmt = self.tx.prepare(
+            "SELECT seq, time, actor, organization, log, kind, detail, hash FROM audit WHERE seq > ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![after], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+            ))
+        })?;
+        rows.map(|raw| {
+            let (seq, time, actor, organization, log, kind, detail, hash) = raw?;
+            Ok(AuditRecord {
+                seq,
+                entry: AuditEntry {
+                    time: Timestamp::from_unix(time),
+                    actor,
+                    organization,
+                    log: if log == "system" {
+                        AuditLog::System
+                    } else {
+                        AuditLog::Unified
+                    },
+                    kind,
+                    detail: from_json(&detail, "audit detail")?,
+                },
+                hash,
+            })
+        })
+        .collect()
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn push_bundle(&mut self, bundle: &Bundle, deploy: &DeployNote) -> Result<i64, Error> {
+        self.tx.execute(
+            "INSERT INTO bundles (time, actor, reason, bundle) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                deploy.time.unix(),
+                deploy.actor,
+                deploy.reason,
+                json(bundle)?
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn insert_request(&mut self, r: &NewRequest) -> Result<i64, Error> {
+        self.tx.execute(
+            "INSERT INTO requests (kind, organization, computer, sha256, event, denied_by, message, email, file, created, state)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending')",
+            params![
+                r.kind.as_str(),
+                r.organization,
+                r.computer,
+                hex(&r.event.sha256),
+                json(&r.event)?,
+                r.denied_by,
+                r.message,
+                r.email,
+                r.file.as_ref().map(hex),
+                r.created.unix(),
+            ],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn close_request(&mut self, id: i64, closure: &Closure) -> Result<bool, Error> {
+        let changed = self.tx.execute(
+            "UPDATE requests SET state = ?2, closure = ?3 WHERE id = ?1 AND state = 'pending'",
+            params![id, closure.state.as_str(), json(closure)?],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn put_file(&mut self, sha256: &Sha256, content: &[u8]) -> Result<bool, Error> {
+        let changed = self.tx.execute(
+            "INSERT OR IGNORE INTO files (sha256, size, content) VALUES (?1, ?2, ?3)",
+            params![hex(sha256), content.len(), content],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn put_admin(&mut self, a: &AdminRecord) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO admins (id, name, organization, email, phone) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![a.id, a.name, a.organization, a.email, a.phone],
+        )?;
+        Ok(())
+    }
+
+    fn delete_admin(&mut self, id: &str) -> Result<bool, Error> {
+        self.tx
+            .execute("DELETE FROM grants WHERE admin = ?1", params![id])?;
+        Ok(self
+            .tx
+            .execute("DELETE FROM admins WHERE id = ?1", params![id])?
+            == 1)
+    }
+
+    fn put_role(&mut self, role: &RoleRecord) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO roles (id, organization, name, permissions) VALUES (?1, ?2, ?3, ?4)",
+            params![role.id, role.organization, role.name, json(&role.permissions)?],
+        )?;
+        Ok(())
+    }
+
+    fn insert_grant(&mut self, grant: &Grant) -> Result<bool, Error> {
+        Ok(self.tx.execute(
+            "INSERT OR IGNORE INTO grants (admin, organization, what) VALUES (?1, ?2, ?3)",
+            params![grant.admin, grant.organization, grant_key(&grant.what)],
+        )? == 1)
+    }
+
+    fn delete_grant(&mut self, grant: &Grant) -> Result<bool, Error> {
+        Ok(self.tx.execute(
+            "DELETE FROM grants WHERE admin = ?1 AND organization = ?2 AND what = ?3",
+            params![grant.admin, grant.organization, grant_key(&grant.what)],
+        )? == 1)
+    }
+
+    fn put_settings(&mut self, org: &str, settings: &Settings) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO settings (organization, settings) VALUES (?1, ?2)",
+            params![org, json(settings)?],
+        )?;
+        Ok(())
+    }
+
+    fn put_plugin(&mut self, p: &PluginAttachment) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO plugins (organization, name, hook, file_name, content, sha256, config, vectors)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                p.organization,
+                p.name,
+                p.hook,
+                p.file_name,
+                p.content,
+                hex(&p.sha256),
+                json(&p.config)?,
+                json(&p.vectors)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_plugin(&mut self, organization: &str, name: &str) -> Result<bool, Error> {
+        Ok(self.tx.execute(
+            "DELETE FROM plugins WHERE organization = ?1 AND name = ?2",
+            params![organization, name],
+        )? == 1)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn put_notify(&mut self, setting: &NotifySetting) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO notify_settings (admin, kind, email, sms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                setting.admin,
+                setting.kind.as_str(),
+                setting.channels.email,
+                setting.channels.sms
+            ],
+        )?;
+        Ok(())
     }
 
     fn enqueue(&mut self, n: &Notification, now: Timestamp) -> Result<bool, Error> {
@@ -456,13 +503,6 @@ impl Tx for SqliteTx<'_> {
         Ok(changed == 1)
     }
 
-    fn outbox(&mut self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, Error> {
-        self.outbox_where(
-            "?1 IS NULL OR state = ?1 ORDER BY id",
-            params![state.map(OutboxState::as_str)],
-        )
-    }
-
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, Error> {
         let last: Option<(i64, String)> = self
             .tx
@@ -499,44 +539,6 @@ impl Tx for SqliteTx<'_> {
         )?;
         self.appended = Some((seq, hash));
         Ok(seq)
-    }
-
-    fn audit(&mut self, after: i64) -> Result<Vec<AuditRecord>, Error> {
-        let mut stmt = self.tx.prepare(
-            "SELECT seq, time, actor, organization, log, kind, detail, hash FROM audit WHERE seq > ?1 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map(params![after], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, String>(7)?,
-            ))
-        })?;
-        rows.map(|raw| {
-            let (seq, time, actor, organization, log, kind, detail, hash) = raw?;
-            Ok(AuditRecord {
-                seq,
-                entry: AuditEntry {
-                    time: Timestamp::from_unix(time),
-                    actor,
-                    organization,
-                    log: if log == "system" {
-                        AuditLog::System
-                    } else {
-                        AuditLog::Unified
-                    },
-                    kind,
-                    detail: from_json(&detail, "audit detail")?,
-                },
-                hash,
-            })
-        })
-        .collect()
     }
 }
 

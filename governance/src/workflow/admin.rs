@@ -61,7 +61,7 @@ impl<S: Store> Governance<S> {
         }
         let holdings = self.holdings(actor)?;
         holdings.check(&self.tree, Act::EditAdministrators, &admin.organization)?;
-        let existing = self.store.transaction(|tx| tx.admin(&admin.id))?;
+        let existing = self.store.read(|tx| tx.admin(&admin.id))?;
         if let Some(old) = &existing {
             self.check_power_over(&holdings, old)?;
         }
@@ -89,7 +89,7 @@ impl<S: Store> Governance<S> {
         id: &str,
         changes: AdminChanges,
     ) -> Result<AdminRecord, Error> {
-        let existing = self.store.transaction(|tx| tx.admin(id))?;
+        let existing = self.store.read(|tx| tx.admin(id))?;
         let record = match existing {
             Some(old) => AdminRecord {
                 id: old.id,
@@ -142,10 +142,10 @@ impl<S: Store> Governance<S> {
     }
 
     /// The administrators the actor may see.
-    pub fn admins(&mut self, actor: &str) -> Result<Vec<AdminRecord>, Error> {
+    pub fn admins(&self, actor: &str) -> Result<Vec<AdminRecord>, Error> {
         let holdings = self.holdings(actor)?;
         let home = self.home_org(actor)?;
-        let all = self.store.transaction(|tx| tx.admins())?;
+        let all = self.store.read(|tx| tx.admins())?;
         let visible: Vec<AdminRecord> = all
             .into_iter()
             .filter(|a| {
@@ -175,7 +175,7 @@ impl<S: Store> Governance<S> {
         }
         let holdings = self.holdings(actor)?;
         holdings.check(&self.tree, Act::DefineRoles, &role.organization)?;
-        if let Some(old) = self.store.transaction(|tx| tx.role(&role.id))? {
+        if let Some(old) = self.store.read(|tx| tx.role(&role.id))? {
             if old.organization != role.organization {
                 return Err(Error::invalid(
                     "organization",
@@ -186,7 +186,7 @@ impl<S: Store> Governance<S> {
                 ));
             }
         }
-        let assigned = self.store.transaction(|tx| tx.role_grants(&role.id))?;
+        let assigned = self.store.read(|tx| tx.role_grants(&role.id))?;
         if assigned.iter().any(|g| g.admin == actor) {
             return Err(Error::invalid(
                 "role",
@@ -220,8 +220,8 @@ impl<S: Store> Governance<S> {
     }
 
     /// Every role.
-    pub fn roles(&mut self) -> Result<Vec<RoleRecord>, Error> {
-        self.store.transaction(|tx| tx.roles())
+    pub fn roles(&self) -> Result<Vec<RoleRecord>, Error> {
+        self.store.read(|tx| tx.roles())
     }
 
     /// Grants a permission or assigns a role. Nobody can change their own permissions
@@ -257,7 +257,7 @@ impl<S: Store> Governance<S> {
                 holdings.check(&self.tree, Act::AssignRoles, &org)?;
                 let role = self
                     .store
-                    .transaction(|tx| tx.role(role_id))?
+                    .read(|tx| tx.role(role_id))?
                     .ok_or_else(|| Error::not_found("role", role_id))?;
                 if !self.tree.within(&org, &role.organization) {
                     return Err(Error::invalid("organization", format!(
@@ -310,7 +310,7 @@ impl<S: Store> Governance<S> {
     /// What an administrator holds, per organization of the tree (the actor needs View
     /// Administrators there, unless asking about themselves).
     pub fn permissions_of(
-        &mut self,
+        &self,
         actor: &str,
         admin: &str,
     ) -> Result<BTreeMap<String, Vec<Permission>>, Error> {
@@ -333,16 +333,15 @@ impl<S: Store> Governance<S> {
     }
 
     /// The grants of an administrator.
-    pub fn grants(&mut self, admin: &str) -> Result<Vec<Grant>, Error> {
-        self.store.transaction(|tx| tx.grants(admin))
+    pub fn grants(&self, admin: &str) -> Result<Vec<Grant>, Error> {
+        self.store.read(|tx| tx.grants(admin))
     }
 
     /// The settings that apply to an organization: its own, else its nearest
     /// ancestor's, else the defaults.
-    pub fn settings_for(&mut self, org: &str) -> Result<Settings, Error> {
-        let lineage: Vec<String> = self.tree.lineage(org).map(str::to_owned).collect();
-        self.store.transaction(|tx| {
-            for o in &lineage {
+    pub fn settings_for(&self, org: &str) -> Result<Settings, Error> {
+        self.store.read(|tx| {
+            for o in self.tree.lineage(org) {
                 if let Some(s) = tx.settings(o)? {
                     return Ok(s);
                 }
@@ -391,11 +390,11 @@ impl<S: Store> Governance<S> {
     /// organization and on every organization where they hold a grant: a client's
     /// administrator cannot take over the account of an MSP's Super Admin.
     pub(super) fn check_power_over(
-        &mut self,
+        &self,
         holdings: &Holdings,
         target: &AdminRecord,
     ) -> Result<(), Error> {
-        let grants = self.store.transaction(|tx| tx.grants(&target.id))?;
+        let grants = self.store.read(|tx| tx.grants(&target.id))?;
         let orgs: BTreeSet<&str> = std::iter::once(target.organization.as_str())
             .chain(grants.iter().map(|g| g.organization.as_str()))
             .filter(|o| self.tree.contains(o))

@@ -298,7 +298,7 @@ impl<S: Store> Governance<S> {
     /// Where the policy goes, who may write it, and the bundle with it: every check of
     /// an approval, before anything is written.
     fn plan_approval(
-        &mut self,
+        &self,
         approver: Approver<'_>,
         request: RequestRecord,
         options: &ApproveOptions,
@@ -400,7 +400,7 @@ impl<S: Store> Governance<S> {
 
     /// The organization's guardrails on approvals wider than one computer.
     fn check_guardrails(
-        &mut self,
+        &self,
         request: &RequestRecord,
         place: &Place,
         options: &ApproveOptions,

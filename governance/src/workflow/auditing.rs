@@ -16,11 +16,7 @@ impl<S: Store> Governance<S> {
     /// Searches the audit. Unified entries need View Unified Audit on their
     /// organization, system entries View System Audit (Super Admin includes it); an
     /// entry of no one organization needs the permission on every top-level one.
-    pub fn search_audit(
-        &mut self,
-        actor: &str,
-        query: &AuditQuery,
-    ) -> Result<Vec<AuditRecord>, Error> {
+    pub fn search_audit(&self, actor: &str, query: &AuditQuery) -> Result<Vec<AuditRecord>, Error> {
         let holdings = self.holdings(actor)?;
         let home = self.home_org(actor)?;
         let act = match query.log.unwrap_or(AuditLog::Unified) {
@@ -43,7 +39,7 @@ impl<S: Store> Governance<S> {
         if let Some(org) = &query.organization {
             holdings.check(tree, act, org)?;
         }
-        let all = self.store.transaction(|tx| tx.audit(0))?;
+        let all = self.store.read(|tx| tx.audit(0))?;
         Ok(all
             .into_iter()
             .filter(|r| query.matches(r))
@@ -57,7 +53,7 @@ impl<S: Store> Governance<S> {
     /// Checks the audit's hash chain and its signed head; returns the number of
     /// entries, or the first place the audit breaks. A break that a re-anchoring
     /// acknowledged later in the chain is not reported again.
-    pub fn verify_audit(&mut self) -> Result<Result<usize, AuditBreak>, Error> {
+    pub fn verify_audit(&self) -> Result<Result<usize, AuditBreak>, Error> {
         let (count, problems) = self.audit_problems()?;
         Ok(match problems.into_iter().next() {
             Some(problem) => Err(problem),
@@ -69,7 +65,7 @@ impl<S: Store> Governance<S> {
     /// `checkpoint`, exported earlier with [`Governance::audit_checkpoint`]: it must be
     /// signed by this state's key, and the entry it names must have its hash.
     pub fn verify_audit_extends(
-        &mut self,
+        &self,
         checkpoint: &Checkpoint,
     ) -> Result<Result<usize, AuditBreak>, Error> {
         let key = self.store.audit_key()?.public_key();
@@ -81,7 +77,7 @@ impl<S: Store> Governance<S> {
                 ),
             }));
         }
-        let all = self.store.transaction(|tx| tx.audit(0))?;
+        let all = self.store.read(|tx| tx.audit(0))?;
         let at = usize::try_from(checkpoint.count - 1)
             .ok()
             .and_then(|i| all.get(i));
@@ -103,8 +99,8 @@ impl<S: Store> Governance<S> {
     }
 
     /// The number of entries and every problem of the audit, in order.
-    fn audit_problems(&mut self) -> Result<(usize, Vec<AuditBreak>), Error> {
-        let all = self.store.transaction(|tx| tx.audit(0))?;
+    fn audit_problems(&self) -> Result<(usize, Vec<AuditBreak>), Error> {
+        let all = self.store.read(|tx| tx.audit(0))?;
         let head = self.store.audit_head()?;
         let key = match self.store.audit_key() {
             Ok(key) => key.public_key(),
@@ -123,7 +119,7 @@ impl<S: Store> Governance<S> {
     /// The audit's latest signed checkpoint, to keep somewhere else: `audit verify
     /// --checkpoint` later proves the audit still extends it. Fails when the head does
     /// not verify.
-    pub fn audit_checkpoint(&mut self) -> Result<Checkpoint, Error> {
+    pub fn audit_checkpoint(&self) -> Result<Checkpoint, Error> {
         let (_, problems) = self.audit_problems()?;
         if let Some(problem) = problems.into_iter().next() {
             return Err(Error::AuditBlocked(problem));

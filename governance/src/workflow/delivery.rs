@@ -10,7 +10,7 @@ use crate::audit::{AuditEntry, AuditLog};
 use crate::notify::{self, DeliveryReport, NotifyConfig, RequestFacts};
 use crate::store::{
     Channel, Channels, Claim, Closure, Notification, NotifySetting, OutboxRecord, OutboxState,
-    RequestRecord, Store, Tx,
+    ReadTx, RequestRecord, Store, Tx,
 };
 use crate::{Error, StorageError};
 
@@ -36,7 +36,7 @@ const NOTIFY_CONFIG: &str = "notify-config";
 /// How many notifications one delivery run takes.
 const DELIVERY_BATCH: usize = 1000;
 
-fn notify_config(tx: &mut dyn Tx) -> Result<Option<NotifyConfig>, Error> {
+fn notify_config(tx: &mut dyn ReadTx) -> Result<Option<NotifyConfig>, Error> {
     tx.meta(NOTIFY_CONFIG)?
         .map(|text| {
             serde_json::from_str(&text).map_err(|e| {
@@ -207,8 +207,8 @@ impl<S: Store> Governance<S> {
     }
 
     /// How notifications are delivered, once configured.
-    pub fn notify_config(&mut self) -> Result<Option<NotifyConfig>, Error> {
-        self.store.transaction(|tx| notify_config(tx))
+    pub fn notify_config(&self) -> Result<Option<NotifyConfig>, Error> {
+        self.store.read(|tx| notify_config(tx))
     }
 
     /// Sets an administrator's *notify on request* channels for a request kind. SMS
@@ -251,8 +251,8 @@ impl<S: Store> Governance<S> {
     }
 
     /// Every *notify on request* setting.
-    pub fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error> {
-        self.store.transaction(|tx| tx.notify_settings())
+    pub fn notify_settings(&self) -> Result<Vec<NotifySetting>, Error> {
+        self.store.read(|tx| tx.notify_settings())
     }
 
     /// Sends the notifications that are due (every pending one with `all`), marking
@@ -334,19 +334,19 @@ impl<S: Store> Governance<S> {
 
     /// The outbox (Edit Integrations on the actor's organization).
     pub fn outbox(
-        &mut self,
+        &self,
         actor: &str,
         state: Option<OutboxState>,
     ) -> Result<Vec<OutboxRecord>, Error> {
         let home = self.home_org(actor)?;
         self.holdings(actor)?
             .check(&self.tree, Act::EditIntegrations, &home)?;
-        self.store.transaction(|tx| tx.outbox(state))
+        self.store.read(|tx| tx.outbox(state))
     }
 
     /// The subject and email text that tell administrators about a request.
     pub(crate) fn request_message(
-        &mut self,
+        &self,
         request: &RequestRecord,
     ) -> Result<(String, String), Error> {
         let context = self.context(&request.filed.organization, &request.filed.computer);

@@ -129,14 +129,14 @@ impl<S: Store> Governance<S> {
         }
         let bundle = self
             .store
-            .transaction(|tx| tx.bundle(target))?
+            .read(|tx| tx.bundle(target))?
             .ok_or(Error::not_found("bundle version", target))?;
         self.deploy(actor, bundle, &format!("rollback to version {target}"))
     }
 
     /// The deploy history, newest first.
-    pub fn deploys(&mut self, limit: usize) -> Result<Vec<DeployRecord>, Error> {
-        self.store.transaction(|tx| tx.deploys(limit))
+    pub fn deploys(&self, limit: usize) -> Result<Vec<DeployRecord>, Error> {
+        self.store.read(|tx| tx.deploys(limit))
     }
 
     /// Deploys `bundle` aside as a change to the organizations whose entries differ

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::access::{Act, Holdings, OrgTree};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::permission::Permission;
-use crate::store::{AdminRecord, DeployNote, Grant, Grantable, RequestRecord, Store, Tx};
+use crate::store::{AdminRecord, DeployNote, Grant, Grantable, ReadTx, RequestRecord, Store, Tx};
 use crate::{Error, SqliteStore, StorageError};
 
 mod admin;
@@ -173,12 +173,28 @@ impl<S: Store> Governance<S> {
         self.store.transaction(work)
     }
 
-    /// Runs a read-only look at the store.
-    pub fn read<T>(
-        &mut self,
-        work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
+    /// Reads the store, in one read-only transaction; for the crate's own actions,
+    /// which check permissions themselves.
+    pub(crate) fn stored<T>(
+        &self,
+        work: impl FnOnce(&mut dyn ReadTx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        self.store.transaction(work)
+        self.store.read(work)
+    }
+
+    /// Reads the stored state directly, in one read-only transaction. What it reaches
+    /// is every organization's requests, files, administrators, outbox and audit, so
+    /// the actor needs Super Admin on every top-level organization.
+    pub fn read<T>(
+        &self,
+        actor: &str,
+        work: impl FnOnce(&mut dyn ReadTx) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let holdings = self.holdings(actor)?;
+        for root in self.tree.roots() {
+            holdings.check(&self.tree, Act::ReadState, root)?;
+        }
+        self.store.read(work)
     }
 
     /// What messages about requests of `org` on `computer` name.
@@ -215,7 +231,7 @@ impl<S: Store> Governance<S> {
     /// action of this crate goes through it (or through `Holdings::check`, the same
     /// rules on permissions already loaded), and so does anything built on top, such as
     /// a server.
-    pub fn authorize(&mut self, actor: &str, act: Act, org: &str) -> Result<(), Error> {
+    pub fn authorize(&self, actor: &str, act: Act, org: &str) -> Result<(), Error> {
         self.holdings(actor)?.check(&self.tree, act, org)?;
         Ok(())
     }
@@ -237,25 +253,25 @@ impl<S: Store> Governance<S> {
         })
     }
 
-    fn holdings(&mut self, admin: &str) -> Result<Holdings, Error> {
+    fn holdings(&self, admin: &str) -> Result<Holdings, Error> {
         self.store
-            .transaction(|tx| holdings_in(tx, admin))?
+            .read(|tx| holdings_in(tx, admin))?
             .ok_or_else(|| Error::not_found("administrator", admin))
     }
 
-    fn home_org(&mut self, admin: &str) -> Result<String, Error> {
+    fn home_org(&self, admin: &str) -> Result<String, Error> {
         Ok(self.load_admin(admin)?.organization)
     }
 
-    fn load_admin(&mut self, id: &str) -> Result<AdminRecord, Error> {
+    fn load_admin(&self, id: &str) -> Result<AdminRecord, Error> {
         self.store
-            .transaction(|tx| tx.admin(id))?
+            .read(|tx| tx.admin(id))?
             .ok_or_else(|| Error::not_found("administrator", id))
     }
 
-    fn load_request(&mut self, id: i64) -> Result<RequestRecord, Error> {
+    pub(crate) fn load_request(&self, id: i64) -> Result<RequestRecord, Error> {
         self.store
-            .transaction(|tx| tx.request(id))?
+            .read(|tx| tx.request(id))?
             .ok_or_else(|| Error::not_found("request", id))
     }
 
@@ -365,7 +381,7 @@ impl Approver<'_> {
 
 /// What an administrator holds, from grants and roles; `None` when there is no such
 /// administrator.
-fn holdings_in(tx: &mut dyn Tx, admin: &str) -> Result<Option<Holdings>, Error> {
+fn holdings_in(tx: &mut dyn ReadTx, admin: &str) -> Result<Option<Holdings>, Error> {
     if tx.admin(admin)?.is_none() {
         return Ok(None);
     }

@@ -169,7 +169,7 @@ impl<S: Store> Governance<S> {
             Ok(id)
         })?;
         self.store
-            .transaction(|tx| tx.request(id))?
+            .read(|tx| tx.request(id))?
             .ok_or(Error::not_found("request", id))
     }
 
@@ -182,7 +182,7 @@ impl<S: Store> Governance<S> {
     ) -> Result<Vec<RequestRecord>, Error> {
         self.expire_due()?;
         let holdings = self.holdings(actor)?;
-        let all = self.store.transaction(|tx| tx.requests(state))?;
+        let all = self.store.read(|tx| tx.requests(state))?;
         let visible: Vec<RequestRecord> = all
             .into_iter()
             .filter(|r| {
@@ -225,7 +225,7 @@ impl<S: Store> Governance<S> {
         let request = self.request(actor, id)?;
         let sha = request.filed.file.ok_or(Error::NoFile { request: id })?;
         self.store
-            .transaction(|tx| tx.file(&sha))?
+            .read(|tx| tx.file(&sha))?
             .ok_or(Error::not_found("file", sha))
     }
 
@@ -235,7 +235,7 @@ impl<S: Store> Governance<S> {
         let now = self.now();
         let pending = self
             .store
-            .transaction(|tx| tx.requests(Some(RequestState::Pending)))?;
+            .read(|tx| tx.requests(Some(RequestState::Pending)))?;
         let mut due = Vec::new();
         for request in pending {
             let ttl = self
@@ -282,7 +282,7 @@ impl<S: Store> Governance<S> {
 
     /// Software approved manually at computer scope on at least the organization's
     /// threshold of computers, and not yet approved wider: a wider policy to consider.
-    pub fn suggestions(&mut self, actor: &str) -> Result<Vec<Suggestion>, Error> {
+    pub fn suggestions(&self, actor: &str) -> Result<Vec<Suggestion>, Error> {
         let holdings = self.holdings(actor)?;
         let mut out = Vec::new();
         let orgs: Vec<String> = self
@@ -299,12 +299,12 @@ impl<S: Store> Governance<S> {
         Ok(out)
     }
 
-    pub(super) fn suggestions_for(&mut self, org: &str) -> Result<Vec<Suggestion>, Error> {
+    pub(super) fn suggestions_for(&self, org: &str) -> Result<Vec<Suggestion>, Error> {
         let threshold =
             usize::try_from(self.settings_for(org)?.suggest_after).unwrap_or(usize::MAX);
         let approved = self
             .store
-            .transaction(|tx| tx.requests(Some(RequestState::Approved)))?;
+            .read(|tx| tx.requests(Some(RequestState::Approved)))?;
         let mut by_software: BTreeMap<Sha256, Vec<&RequestRecord>> = BTreeMap::new();
         let mut wider: BTreeSet<Sha256> = BTreeSet::new();
         for r in approved.iter().filter(|r| r.filed.organization == org) {
@@ -357,7 +357,7 @@ impl<S: Store> Governance<S> {
 
     /// Software counts as seen in an organization once it was approved there before,
     /// or a rule of an application the organization can use names its hash.
-    pub(super) fn seen_before(&mut self, org: &str, sha: &Sha256) -> Result<bool, Error> {
+    pub(super) fn seen_before(&self, org: &str, sha: &Sha256) -> Result<bool, Error> {
         let lineage: BTreeSet<&str> = self.tree.lineage(org).collect();
         let in_rules = self.bundle.applications.iter().any(|a| {
             lineage.contains(a.organization.as_str())
@@ -368,7 +368,7 @@ impl<S: Store> Governance<S> {
         }
         let approved = self
             .store
-            .transaction(|tx| tx.requests(Some(RequestState::Approved)))?;
+            .read(|tx| tx.requests(Some(RequestState::Approved)))?;
         Ok(approved
             .iter()
             .any(|r| r.filed.organization == org && r.filed.event.sha256 == *sha))
