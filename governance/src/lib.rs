@@ -44,7 +44,10 @@ pub use audit::{
     HeadRead, REANCHOR,
 };
 pub use error::{AuditBreak, Error, ErrorKind, StorageError};
-pub use notify::{DeliveryReport, NotifyConfig, RetryConfig, SmsConfig, SmtpConfig, TlsMode};
+pub use notify::{
+    DeliveryReport, NotifyConfig, RetryConfig, SmsConfig, SmsGateway, Smtp, SmtpConfig, TlsMode,
+    Transport, Transports,
+};
 pub use permission::{Permission, UnknownPermission};
 pub use review::{PluginReport, Review, ReviewOutcome};
 pub use sqlite::SqliteStore;

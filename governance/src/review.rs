@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::access::{Act, RequestKind, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
+use crate::notify::plugin_switched_off;
 use crate::store::{PluginAttachment, RequestRecord, RequestState, Store};
 use crate::workflow::{ApproveOptions, Approver, Governance, Matching};
 use crate::Error;
@@ -392,6 +393,11 @@ impl<S: Store> Governance<S> {
             for report in &disabled {
                 for admin in admins.iter().filter(|a| lineage.contains(&a.organization)) {
                     let Some(email) = &admin.email else { continue };
+                    let failure = report
+                        .failure
+                        .as_ref()
+                        .map_or_else(String::new, ToString::to_string);
+                    let (subject, body) = plugin_switched_off(&report.plugin, &org, &failure);
                     tx.enqueue(
                         &crate::store::Notification {
                             // Not about one request: told once per plugin and person.
@@ -399,14 +405,8 @@ impl<S: Store> Governance<S> {
                             reason: format!("plugin-disabled:{}", report.plugin),
                             channel: crate::store::Channel::Email,
                             recipient: email.to_lowercase(),
-                            subject: format!("Approval plugin {} was switched off", report.plugin),
-                            body: format!(
-                                "The approval plugin {} of {org} failed too often and was switched off.\n\
-                                 Requests wait for a person until it is fixed and attached again.\n\
-                                 Last failure: {}\n",
-                                report.plugin,
-                                report.failure.as_ref().map_or_else(String::new, ToString::to_string)
-                            ),
+                            subject,
+                            body,
                         },
                         now,
                     )?;

@@ -7,7 +7,9 @@ use serde_json::json;
 
 use crate::access::{Act, OrgTree, RequestKind};
 use crate::audit::{AuditEntry, AuditLog};
-use crate::notify::{self, DeliveryReport, NotifyConfig, RequestFacts};
+use crate::notify::{
+    request_link, DeliveryReport, NotifyConfig, RequestFacts, RetryConfig, Transport, Transports,
+};
 use crate::store::{
     Channel, Channels, Claim, Closure, Notification, NotifySetting, OutboxRecord, OutboxState,
     ReadTx, RequestRecord, Store, Tx,
@@ -49,11 +51,16 @@ fn notify_config(tx: &mut dyn ReadTx) -> Result<Option<NotifyConfig>, Error> {
         .transpose()
 }
 
-fn link(config: Option<&NotifyConfig>, request: i64) -> String {
-    config.map_or_else(
-        || format!("portcullis requests show {request}"),
-        |c| c.link(request),
-    )
+/// Adds a recipient once: the key is the channel and the address.
+fn add_recipient(out: &mut BTreeMap<(Channel, String), ()>, recipient: &Recipient) {
+    match recipient {
+        Recipient::Email(address) => {
+            out.insert((Channel::Email, address.to_lowercase()), ());
+        }
+        Recipient::Sms(phone) => {
+            out.insert((Channel::Sms, phone.clone()), ());
+        }
+    }
 }
 
 /// Writes the messages about a new request to the outbox: administrators of the
@@ -94,25 +101,25 @@ pub(super) fn enqueue_new_request(
         }
         if setting.channels.email {
             if let Some(email) = &admin.email {
-                notify::add_recipient(&mut recipients, &Recipient::Email(email.clone()));
+                add_recipient(&mut recipients, &Recipient::Email(email.clone()));
             }
         }
         if setting.channels.sms {
             if let Some(phone) = &admin.phone {
                 if let Ok(sms) = Recipient::parse(&format!("SMS:{phone}")) {
-                    notify::add_recipient(&mut recipients, &sms);
+                    add_recipient(&mut recipients, &sms);
                 }
             }
         }
     }
     for recipient in policy_recipients {
-        notify::add_recipient(&mut recipients, recipient);
+        add_recipient(&mut recipients, recipient);
     }
     let facts = RequestFacts {
         request,
         organization: &context.organization_name,
         computer: &context.computer_name,
-        link: link(config.as_ref(), request.id),
+        link: request_link(config.as_ref(), request.id),
     };
     let (subject, body, sms) = facts.new_request();
     let mut count = 0;
@@ -152,7 +159,7 @@ pub(super) fn enqueue_outcome(
         request: &closed,
         organization: &context.organization_name,
         computer: &context.computer_name,
-        link: link(config.as_ref(), request.id),
+        link: request_link(config.as_ref(), request.id),
     };
     let (subject, body) = facts.outcome();
     tx.enqueue(
@@ -265,11 +272,37 @@ impl<S: Store> Governance<S> {
     /// claim when it records the outcome. Only a crash between a send and its record
     /// can send a notification again, once its claim lapses.
     pub fn deliver_notifications(&mut self, all: bool) -> Result<DeliveryReport, Error> {
-        let config = self.notify_config()?.ok_or_else(|| Error::NotReady {
+        let config = self.delivery_config()?;
+        self.deliver(all, &config.retry, &Transports::from_config(&config))
+    }
+
+    /// Like [`Governance::deliver_notifications`], but sends through `transport`
+    /// instead of the transports the settings configure: a server keeps its own, a test
+    /// hands in one. The retry settings are the configured ones.
+    pub fn deliver_notifications_via(
+        &mut self,
+        all: bool,
+        transport: &dyn Transport,
+    ) -> Result<DeliveryReport, Error> {
+        let config = self.delivery_config()?;
+        self.deliver(all, &config.retry, transport)
+    }
+
+    /// The delivery settings; delivering needs them.
+    fn delivery_config(&self) -> Result<NotifyConfig, Error> {
+        self.notify_config()?.ok_or_else(|| Error::NotReady {
             reason: "notifications are not configured; run `portcullis notify configure`"
                 .to_owned(),
-        })?;
-        let lease = config.retry.lease_seconds.max(1);
+        })
+    }
+
+    fn deliver(
+        &mut self,
+        all: bool,
+        retry: &RetryConfig,
+        transport: &dyn Transport,
+    ) -> Result<DeliveryReport, Error> {
+        let lease = retry.lease_seconds.max(1);
         let by = claimant();
         let claim = |now: Timestamp| Claim {
             by: by.clone(),
@@ -290,18 +323,16 @@ impl<S: Store> Governance<S> {
                 report.skipped += 1;
                 continue;
             }
-            let result = notify::send(&config, &record.notification);
+            let result = transport.send(&record.notification);
             let at = self.now();
             let attempts = record.attempts.saturating_add(1);
             let recorded = self.store.transaction(|tx| match &result {
                 Ok(()) => tx.mark_delivered(record.id, at, &by),
-                Err(error) if attempts >= config.retry.max_attempts => {
+                Err(error) if attempts >= retry.max_attempts => {
                     tx.mark_failed(record.id, attempts, None, error, &by)
                 }
                 Err(error) => {
-                    let next = at
-                        .unix()
-                        .saturating_add(notify::backoff(&config.retry, attempts));
+                    let next = at.unix().saturating_add(retry.backoff(attempts));
                     tx.mark_failed(
                         record.id,
                         attempts,
@@ -314,7 +345,7 @@ impl<S: Store> Governance<S> {
             match result {
                 Ok(()) => report.delivered += 1,
                 Err(error) => {
-                    if attempts >= config.retry.max_attempts {
+                    if attempts >= retry.max_attempts {
                         report.failed += 1;
                     } else {
                         report.retrying += 1;
@@ -355,7 +386,7 @@ impl<S: Store> Governance<S> {
             request,
             organization: &context.organization_name,
             computer: &context.computer_name,
-            link: link(config.as_ref(), request.id),
+            link: request_link(config.as_ref(), request.id),
         };
         let (subject, body, _) = facts.new_request();
         Ok((subject, body))
