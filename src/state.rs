@@ -1,11 +1,13 @@
 //! The options every command on a state directory shares (where the state is, who
-//! acts, how to print), and opening the state. The governance and plugin commands both
-//! use this module; it uses neither.
+//! acts, how to print), and opening the state with the provider of its attached
+//! plugins. The governance and plugin commands both use this module; it uses neither.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 use portcullis_governance::Governance;
+use portcullis_plugins::{Limits, Notice, StatePlugins};
 
 use crate::error::CliError;
 
@@ -59,10 +61,23 @@ impl Acting {
     }
 }
 
-/// Opens the state directory.
+/// Opens the state directory. Its attached plugins load when a command consults
+/// them; one that does not load is reported on standard error and abstains.
 pub fn open(state: &StateArgs) -> Result<Governance, CliError> {
-    Ok(Governance::open_dir_with_key(
-        &state.state,
-        state.audit_key.as_deref(),
-    )?)
+    let plugins = StatePlugins::with_notices(Limits::default(), |notice| {
+        if let Notice::NotLoaded {
+            organization,
+            plugin,
+            error,
+        } = notice
+        {
+            eprintln!(
+                "portcullis: plugin `{plugin}` of `{organization}` does not load and abstains: {error}"
+            );
+        }
+    });
+    Ok(
+        Governance::open_dir_with_key(&state.state, state.audit_key.as_deref())?
+            .with_plugins(Arc::new(plugins)),
+    )
 }

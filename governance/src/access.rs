@@ -45,6 +45,13 @@ impl OrgTree {
         })
     }
 
+    /// The tenancy path of `org`: its top-level organization first, `org` last.
+    pub fn path<'a>(&'a self, org: &'a str) -> Vec<&'a str> {
+        let mut path: Vec<&str> = self.lineage(org).collect();
+        path.reverse();
+        path
+    }
+
     /// Whether `org` is `ancestor` or one of its descendants.
     pub fn within(&self, org: &str, ancestor: &str) -> bool {
         self.lineage(org).any(|o| o == ancestor)

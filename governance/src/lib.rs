@@ -33,6 +33,8 @@ mod edits;
 mod error;
 mod notify;
 mod permission;
+mod plugins;
+mod provider;
 mod review;
 mod sqlite;
 mod store;
@@ -49,6 +51,7 @@ pub use notify::{
     Transport, Transports,
 };
 pub use permission::{Permission, UnknownPermission};
+pub use provider::PluginProvider;
 pub use review::{PluginReport, Review, ReviewOutcome};
 pub use sqlite::SqliteStore;
 pub use store::{

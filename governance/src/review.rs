@@ -15,10 +15,10 @@ use portcullis_engine::plugin::{
 use serde::Serialize;
 use serde_json::json;
 
-use crate::access::{Act, RequestKind, ScopeKind};
+use crate::access::{RequestKind, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::notify::plugin_switched_off;
-use crate::store::{PluginAttachment, RequestRecord, RequestState, Store};
+use crate::store::{RequestRecord, RequestState, Store};
 use crate::workflow::{ApproveOptions, Approver, Governance, Matching};
 use crate::Error;
 
@@ -79,70 +79,6 @@ pub struct Review {
 }
 
 impl<S: Store> Governance<S> {
-    /// Attaches (or replaces) a plugin of an organization; needs Edit Integrations
-    /// there. The caller has validated it (it loads, targets a supported world, and
-    /// its test vectors give their expected verdicts); the state keeps the bytes that
-    /// were validated.
-    pub fn attach_plugin(&mut self, actor: &str, plugin: PluginAttachment) -> Result<(), Error> {
-        if !self.tree().contains(&plugin.organization) {
-            return Err(Error::not_found("organization", &plugin.organization));
-        }
-        if plugin.name.trim().is_empty() || plugin.name.contains(char::is_whitespace) {
-            return Err(Error::invalid(
-                "name",
-                format!(
-                    "plugin name `{}` must be non-empty and without spaces",
-                    plugin.name
-                ),
-            ));
-        }
-        self.authorize(actor, Act::EditIntegrations, &plugin.organization)?;
-        let detail = json!({"plugin": plugin});
-        let org = plugin.organization.clone();
-        self.commit_system(actor, &org, "plugin-attach", detail, |tx| {
-            tx.put_plugin(&plugin)
-        })
-    }
-
-    /// Detaches a plugin; needs Edit Integrations on its organization.
-    pub fn detach_plugin(
-        &mut self,
-        actor: &str,
-        organization: &str,
-        name: &str,
-    ) -> Result<(), Error> {
-        self.authorize(actor, Act::EditIntegrations, organization)?;
-        let detail = json!({"plugin": name});
-        self.commit_system(actor, organization, "plugin-detach", detail, |tx| {
-            if tx.delete_plugin(organization, name)? {
-                Ok(())
-            } else {
-                Err(Error::not_found("plugin", format!("{organization}/{name}")))
-            }
-        })
-    }
-
-    /// The plugins that apply to an organization: its ancestors' first (from the
-    /// top-level organization down), then its own, each in name order.
-    pub fn plugins_for(&self, organization: &str) -> Result<Vec<PluginAttachment>, Error> {
-        let mut lineage: Vec<String> = self
-            .tree()
-            .lineage(organization)
-            .map(str::to_owned)
-            .collect();
-        lineage.reverse();
-        let all = self.stored(|tx| tx.plugins())?;
-        Ok(lineage
-            .iter()
-            .flat_map(|org| all.iter().filter(move |p| &p.organization == org).cloned())
-            .collect())
-    }
-
-    /// Every attached plugin.
-    pub fn all_plugins(&self) -> Result<Vec<PluginAttachment>, Error> {
-        self.stored(|tx| tx.plugins())
-    }
-
     /// The input the approval-review hook gets for a request: the request with its
     /// execution, the tenancy path, and earlier approvals of the same software in the
     /// same organization (newest first).
@@ -155,9 +91,10 @@ impl<S: Store> Governance<S> {
             .find(|c| c.id == f.computer)
             .cloned()
             .ok_or_else(|| Error::not_found("computer", &f.computer))?;
-        let mut organizations: Vec<Organization> = self
+        let organizations: Vec<Organization> = self
             .tree()
-            .lineage(&f.organization)
+            .path(&f.organization)
+            .into_iter()
             .map(|id| Organization {
                 id: id.to_owned(),
                 name: self
@@ -168,7 +105,6 @@ impl<S: Store> Governance<S> {
                     .map_or_else(|| id.to_owned(), |o| o.name.clone()),
             })
             .collect();
-        organizations.reverse();
         let approved = self.stored(|tx| tx.requests(Some(RequestState::Approved)))?;
         let mut prior: Vec<PriorApproval> = approved
             .iter()

@@ -3,7 +3,9 @@
 //! The plugin hosts of Portcullis (SPEC §7): WebAssembly components on wasmtime and
 //! Rego policies on regorus, behind the traits of
 //! [`portcullis_engine::plugin`], and a per-organization [`Registry`] that validates
-//! plugins before it swaps them in.
+//! plugins before it swaps them in and switches off one that keeps failing. With the
+//! `governance` feature, `StatePlugins` loads the plugins attached in a governance
+//! state into a registry: the plugin provider a state is given.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -27,11 +29,15 @@ use portcullis_engine::plugin::{ApprovalInput, Execution, Hook, Outcome, RuleVer
 mod registry;
 mod rego;
 mod rego_value;
+#[cfg(feature = "governance")]
+mod state;
 mod vectors;
 mod wasm;
 
 pub use registry::{AttachError, Attachment, Call, Notice, Registry, Review, DEFAULT_BREAKER};
 pub use rego::RegoPlugin;
+#[cfg(feature = "governance")]
+pub use state::StatePlugins;
 pub use vectors::{Vector, VectorError, VectorResult};
 pub use wasm::{Reusable, WasmHost, WasmPlugin};
 
@@ -117,14 +123,28 @@ impl Plugin {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        if path.extension().is_some_and(|e| e == "rego") {
+        let source = path.display().to_string();
+        Plugin::load_bytes(&name, &source, bytes, limits, || Ok(Arc::clone(host)))
+    }
+
+    /// Load `name` from `bytes`: a Rego policy when `source` (its file name or path)
+    /// ends in `.rego`, else a component, compiled on the host `host` gives (asked only
+    /// for a component).
+    pub fn load_bytes(
+        name: &str,
+        source: &str,
+        bytes: Vec<u8>,
+        limits: Limits,
+        host: impl FnOnce() -> Result<Arc<WasmHost>, LoadError>,
+    ) -> Result<Plugin, LoadError> {
+        if source.ends_with(".rego") {
             let text = String::from_utf8(bytes).map_err(|_| LoadError::Invalid {
-                message: format!("`{}` is not UTF-8 text", path.display()),
+                message: format!("`{source}` is not UTF-8 text"),
             })?;
-            return RegoPlugin::load(&name, &path.display().to_string(), &text, limits)
+            return RegoPlugin::load(name, source, &text, limits)
                 .map(|p| Plugin::Rego(Box::new(p)));
         }
-        host.load(&name, &bytes, limits).map(Plugin::Wasm)
+        host()?.load(name, &bytes, limits).map(Plugin::Wasm)
     }
 
     /// The hook it targets.

@@ -5,18 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use portcullis_engine::plugin::{
-    apply_rules, ApprovalReviewer, Execution, Hook, RulePlugin, RuledDecision,
-};
-use portcullis_engine::Event;
-use portcullis_governance::{FileRequest, Governance, RequestKind, RequestState};
+use portcullis_governance::{FileRequest, RequestKind, RequestState};
 use serde_json::json;
 
 use super::notify::deliver_now;
 use super::text;
 use crate::common::{read_event, shown};
 use crate::error::CliError;
-use crate::plugin::state_plugins;
 use crate::state::{open, Acting, StateArgs};
 
 // What `request` is given.
@@ -142,7 +137,7 @@ impl std::str::FromStr for RequestRef {
 pub fn decide(state: &StateArgs, event: &Path) -> Result<ExitCode, CliError> {
     let mut gov = open(state)?;
     let event = read_event(event)?;
-    let ruled = decide_with_rules(&mut gov, &event)?;
+    let ruled = gov.decide_with_rules(&event)?;
     // The decision's own fields, plus what the rule plugins did when they did anything.
     let mut decision = serde_json::to_value(&ruled.decision)?;
     if let Some(fields) = decision.as_object_mut() {
@@ -154,39 +149,6 @@ pub fn decide(state: &StateArgs, event: &Path) -> Result<ExitCode, CliError> {
         }
     }
     shown(state.json, &decision, || text::ruled_decision(&ruled))
-}
-
-/// Decides on the state's policies, consults the rule plugins that apply to the
-/// computer's organization (only on an allow), and audits the final decision.
-fn decide_with_rules(gov: &mut Governance, event: &Event) -> Result<RuledDecision, CliError> {
-    let decision = gov.engine().decide(event);
-    let computer = gov
-        .bundle()
-        .computers
-        .iter()
-        .find(|c| c.id == event.computer)
-        .map(|c| (c.group.clone(), c.os));
-    let org = computer.as_ref().and_then(|(group, _)| {
-        gov.bundle()
-            .groups
-            .iter()
-            .find(|g| &g.id == group)
-            .map(|g| g.organization.clone())
-    });
-    let ruled = match (org, computer) {
-        (Some(org), Some((_, os))) => {
-            let rules = state_plugins(gov, &org, Hook::Rule)?;
-            let refs: Vec<&dyn RulePlugin> = rules.iter().map(|r| r as &dyn RulePlugin).collect();
-            apply_rules(decision, &Execution::from_event(event, os), &refs)
-        }
-        _ => apply_rules(
-            decision,
-            &Execution::from_event(event, portcullis_engine::model::Os::Linux),
-            &[],
-        ),
-    };
-    gov.record_decisions(&[(event.clone(), ruled.decision.clone())])?;
-    Ok(ruled)
 }
 
 /// `request`: files it, lets the approval plugins review it, sends what is due.
@@ -204,16 +166,7 @@ pub fn file(args: RequestArgs) -> Result<ExitCode, CliError> {
         email: args.email,
         attachment,
     })?;
-    let reviewers = state_plugins(&mut gov, &request.filed.organization, Hook::ApprovalReview)?;
-    let review = if reviewers.is_empty() {
-        None
-    } else {
-        let refs: Vec<&dyn ApprovalReviewer> = reviewers
-            .iter()
-            .map(|r| r as &dyn ApprovalReviewer)
-            .collect();
-        Some(gov.review(request.id, &refs)?)
-    };
+    let review = gov.review_attached(request.id)?;
     deliver_now(&mut gov);
     let filed = json!({"request": request, "review": review});
     shown(args.state.json, &filed, || {

@@ -3,6 +3,7 @@
 //! permissions first, changes state in one transaction, and audits what it did.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use portcullis_engine::model::Timestamp;
 use portcullis_engine::{Bundle, DecisionRecord, Engine, Event};
@@ -11,6 +12,7 @@ use serde_json::json;
 use crate::access::{Act, Holdings, OrgTree};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::permission::Permission;
+use crate::provider::PluginProvider;
 use crate::store::{AdminRecord, DeployNote, Grant, Grantable, ReadTx, RequestRecord, Store, Tx};
 use crate::{Error, SqliteStore, StorageError};
 
@@ -34,7 +36,7 @@ pub type Clock = Box<dyn Fn() -> Timestamp + Send + Sync>;
 const SYSTEM: &str = "system";
 
 /// The governance state of one tenancy: durable store, the engine serving its current
-/// bundle, and the clock.
+/// bundle, the clock, and the plugin provider it was given, if any.
 pub struct Governance<S: Store = SqliteStore> {
     store: S,
     engine: Engine,
@@ -42,6 +44,7 @@ pub struct Governance<S: Store = SqliteStore> {
     version: i64,
     tree: OrgTree,
     clock: Clock,
+    plugins: Option<Arc<dyn PluginProvider>>,
 }
 
 impl<S: Store> std::fmt::Debug for Governance<S> {
@@ -127,6 +130,7 @@ impl<S: Store> Governance<S> {
             version,
             tree,
             clock,
+            plugins: None,
         }
     }
 
@@ -138,6 +142,18 @@ impl<S: Store> Governance<S> {
         let engine =
             Engine::new(&bundle).map_err(|errors| StorageError::Bundle { version, errors })?;
         Ok(Self::serving(store, engine, bundle, version, clock))
+    }
+
+    /// This state with `provider` loading its attached plugins: the approval plugins
+    /// that review requests and the rule plugins that check allowed executions.
+    pub fn with_plugins(mut self, provider: Arc<dyn PluginProvider>) -> Self {
+        self.plugins = Some(provider);
+        self
+    }
+
+    /// The plugin provider this state was given.
+    pub(crate) fn plugin_provider(&self) -> Option<&dyn PluginProvider> {
+        self.plugins.as_deref()
     }
 
     /// The engine serving the current bundle; agents in the same process decide on it.
@@ -218,7 +234,7 @@ impl<S: Store> Governance<S> {
 
     /// Checks an event from outside against the engine's limits before anything is
     /// decided, stored or copied.
-    fn check_event(&self, event: &Event) -> Result<(), Error> {
+    pub(crate) fn check_event(&self, event: &Event) -> Result<(), Error> {
         self.engine
             .limits()
             .check_event(event)
@@ -275,7 +291,7 @@ impl<S: Store> Governance<S> {
             .ok_or_else(|| Error::not_found("request", id))
     }
 
-    fn computer(&self, id: &str) -> Result<&portcullis_engine::model::Computer, Error> {
+    pub(crate) fn computer(&self, id: &str) -> Result<&portcullis_engine::model::Computer, Error> {
         self.bundle
             .computers
             .iter()
@@ -283,7 +299,7 @@ impl<S: Store> Governance<S> {
             .ok_or_else(|| Error::not_found("computer", id))
     }
 
-    fn org_of_computer(&self, id: &str) -> Result<String, Error> {
+    pub(crate) fn org_of_computer(&self, id: &str) -> Result<String, Error> {
         let computer = self.computer(id)?;
         self.bundle
             .groups
