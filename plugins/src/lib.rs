@@ -39,7 +39,9 @@ pub use rego::RegoPlugin;
 #[cfg(feature = "governance")]
 pub use state::StatePlugins;
 pub use vectors::{Vector, VectorError, VectorResult};
-pub use wasm::{Reusable, WasmHost, WasmPlugin};
+#[cfg(feature = "bench")]
+pub use wasm::Reusable;
+pub use wasm::{WasmHost, WasmPlugin};
 
 /// What one plugin call may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

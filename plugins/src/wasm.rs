@@ -495,7 +495,9 @@ impl WasmPlugin {
     }
 
     /// A reusable instance for measuring the cost of a call without instantiation.
-    /// State survives between calls on it, which the hosts never allow in production.
+    /// State survives between calls on it, which the hosts never allow, so it exists
+    /// only with the `bench` feature.
+    #[cfg(feature = "bench")]
     pub fn reusable(&self, config: &Arc<BTreeMap<String, String>>) -> Result<Reusable, LoadError> {
         let Target::Approval(export) = &self.target else {
             return Err(LoadError::Invalid {
@@ -515,12 +517,14 @@ impl WasmPlugin {
     }
 }
 
-/// One instance kept across calls (benchmarks only).
+/// One instance kept across calls (the `bench` feature only).
+#[cfg(feature = "bench")]
 pub struct Reusable {
     store: Store<CallState>,
     guest: approval_reviewer::Guest,
 }
 
+#[cfg(feature = "bench")]
 impl Reusable {
     /// Review a request on the kept instance.
     pub fn review(&mut self, input: &ApprovalInput) -> Option<Verdict> {
