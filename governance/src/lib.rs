@@ -51,7 +51,7 @@ pub use notify::{
     Transport, Transports,
 };
 pub use permission::{Permission, UnknownPermission};
-pub use provider::PluginProvider;
+pub use provider::{PluginProvider, Plugins};
 pub use review::{PluginReport, Review, ReviewOutcome};
 pub use sqlite::SqliteStore;
 pub use store::{

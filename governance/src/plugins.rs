@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::access::Act;
 use crate::error::Error;
-use crate::provider::PluginProvider;
+use crate::provider::Plugins;
 use crate::review::Review;
 use crate::store::{PluginAttachment, Store};
 use crate::workflow::Governance;
@@ -70,11 +70,9 @@ impl<S: Store> Governance<S> {
     /// (see [`Governance::review`]); `None` when none is attached there.
     pub fn review_attached(&mut self, id: i64) -> Result<Option<Review>, Error> {
         let request = self.load_request(id)?;
-        let reviewers = self.provided(
-            &request.filed.organization,
-            Hook::ApprovalReview,
-            |p, path, a| p.reviewers(path, a),
-        )?;
+        let reviewers = self
+            .provided(&request.filed.organization, Hook::ApprovalReview)?
+            .reviewers;
         if reviewers.is_empty() {
             return Ok(None);
         }
@@ -95,7 +93,7 @@ impl<S: Store> Governance<S> {
             .zip(self.org_of_computer(&event.computer).ok());
         let ruled = match placed {
             Some((os, org)) => {
-                let rules = self.provided(&org, Hook::Rule, |p, path, a| p.rules(path, a))?;
+                let rules = self.provided(&org, Hook::Rule)?.rules;
                 let refs: Vec<&dyn RulePlugin> = rules.iter().map(|r| r.as_ref()).collect();
                 apply_rules(decision, &Execution::from_event(event, os), &refs)
             }
@@ -109,12 +107,7 @@ impl<S: Store> Governance<S> {
     /// What the provider hands out for `org`'s tenancy path, given what is attached
     /// along it. Without a provider, attached plugins of `hook` are an error: they
     /// would silently not be consulted.
-    fn provided<T>(
-        &self,
-        org: &str,
-        hook: Hook,
-        get: impl FnOnce(&dyn PluginProvider, &[&str], &[PluginAttachment]) -> Result<Vec<T>, Error>,
-    ) -> Result<Vec<T>, Error> {
+    fn provided(&self, org: &str, hook: Hook) -> Result<Plugins, Error> {
         let path = self.tree().path(org);
         let attached: Vec<PluginAttachment> = self
             .stored(|tx| tx.plugins())?
@@ -122,14 +115,14 @@ impl<S: Store> Governance<S> {
             .filter(|p| path.contains(&p.organization.as_str()))
             .collect();
         match self.plugin_provider() {
-            Some(provider) => get(provider, &path, &attached),
+            Some(provider) => provider.plugins(hook, &path, &attached),
             None if attached.iter().any(|a| a.hook == hook.world()) => Err(Error::NotReady {
                 reason: format!(
                     "{} plugins are attached along the tenancy path of `{org}`, but this state was given no plugin provider",
                     hook.world()
                 ),
             }),
-            None => Ok(Vec::new()),
+            None => Ok(Plugins::default()),
         }
     }
 }

@@ -10,31 +10,34 @@
 
 use std::sync::Arc;
 
-use portcullis_engine::plugin::{ApprovalReviewer, RulePlugin};
+use portcullis_engine::plugin::{ApprovalReviewer, Hook, RulePlugin};
 
 use crate::error::Error;
 use crate::store::PluginAttachment;
 
+/// The plugins of one hook along a tenancy path, loaded and ready to call, in the
+/// order they are consulted: the top-level organization's first, each organization's
+/// in name order.
+#[derive(Default)]
+pub struct Plugins {
+    /// The approval-review plugins, when those were asked for.
+    pub reviewers: Vec<Arc<dyn ApprovalReviewer>>,
+    /// The rule plugins, when those were asked for.
+    pub rules: Vec<Arc<dyn RulePlugin>>,
+}
+
 /// Loads the plugins attached in a state and hands them out per tenancy path.
 pub trait PluginProvider: Send + Sync {
-    /// The approval-review plugins attached along `path` (organization ids, the
-    /// top-level organization first), in that order, each organization's in name
-    /// order. `attached` is every plugin the state holds for the organizations on the
-    /// path, of both hooks: the provider loads what it does not hold yet, replaces
-    /// what changed and drops what is no longer there. One that does not load is left
-    /// out (it abstains) and the provider reports it. An error means the plugin host
-    /// itself failed.
-    fn reviewers(
+    /// The plugins of `hook` attached along `path` (organization ids, the top-level
+    /// organization first). `attached` is every plugin the state holds for the
+    /// organizations on the path, of both hooks: the provider loads what it does not
+    /// hold yet, replaces what changed and drops what is no longer there. One that does
+    /// not load is left out (it abstains) and the provider reports it. An error means
+    /// the plugin host itself failed.
+    fn plugins(
         &self,
+        hook: Hook,
         path: &[&str],
         attached: &[PluginAttachment],
-    ) -> Result<Vec<Arc<dyn ApprovalReviewer>>, Error>;
-
-    /// The rule plugins attached along `path`, in the same order and on the same
-    /// terms as [`PluginProvider::reviewers`].
-    fn rules(
-        &self,
-        path: &[&str],
-        attached: &[PluginAttachment],
-    ) -> Result<Vec<Arc<dyn RulePlugin>>, Error>;
+    ) -> Result<Plugins, Error>;
 }

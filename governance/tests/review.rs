@@ -9,16 +9,16 @@
 //! plain implementations of the contract's trait; the Wasm and Rego hosts are tested
 //! in `portcullis-plugins`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use portcullis_engine::plugin::{
-    ApprovalInput, ApprovalOptions, ApprovalReviewer, Failure, FailureKind, MatchKind, Outcome,
-    RulePlugin, Scope, Verdict,
+    ApprovalInput, ApprovalOptions, ApprovalReviewer, Failure, FailureKind, Hook, MatchKind,
+    Outcome, Scope, Verdict,
 };
 use portcullis_engine::{Event, Outcome as Decided};
 use portcullis_governance::{
     AdminRecord, AuditQuery, Error, ErrorKind, FileRequest, Governance, OutboxState,
-    PluginProvider, RequestKind, RequestState, ReviewOutcome,
+    PluginProvider, Plugins, RequestKind, RequestState, ReviewOutcome,
 };
 
 /// A plugin that always answers the same, and remembers what it was asked.
@@ -282,30 +282,16 @@ struct Recording {
     seen: Mutex<Vec<(Vec<String>, Vec<portcullis_governance::PluginAttachment>)>>,
 }
 
-impl Recording {
-    fn keep(&self, path: &[&str], attached: &[portcullis_governance::PluginAttachment]) {
+impl PluginProvider for Recording {
+    fn plugins(
+        &self,
+        _hook: Hook,
+        path: &[&str],
+        attached: &[portcullis_governance::PluginAttachment],
+    ) -> Result<Plugins, Error> {
         let path = path.iter().map(|o| (*o).to_owned()).collect();
         self.seen.lock().unwrap().push((path, attached.to_vec()));
-    }
-}
-
-impl PluginProvider for Recording {
-    fn reviewers(
-        &self,
-        path: &[&str],
-        attached: &[portcullis_governance::PluginAttachment],
-    ) -> Result<Vec<Arc<dyn ApprovalReviewer>>, Error> {
-        self.keep(path, attached);
-        Ok(Vec::new())
-    }
-
-    fn rules(
-        &self,
-        path: &[&str],
-        attached: &[portcullis_governance::PluginAttachment],
-    ) -> Result<Vec<Arc<dyn RulePlugin>>, Error> {
-        self.keep(path, attached);
-        Ok(Vec::new())
+        Ok(Plugins::default())
     }
 }
 

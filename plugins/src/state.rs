@@ -12,8 +12,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use portcullis_engine::plugin::{ApprovalReviewer, Hook, RulePlugin};
-use portcullis_governance::{Error, PluginAttachment, PluginProvider};
+use portcullis_engine::plugin::Hook;
+use portcullis_governance::{Error, PluginAttachment, PluginProvider, Plugins};
 
 use crate::registry::{Attachment, Notice, Registry};
 use crate::{Limits, LoadError, Plugin, WasmHost};
@@ -164,21 +164,22 @@ fn fingerprint(a: &PluginAttachment) -> String {
 }
 
 impl PluginProvider for StatePlugins {
-    fn reviewers(
+    fn plugins(
         &self,
+        hook: Hook,
         path: &[&str],
         attached: &[PluginAttachment],
-    ) -> Result<Vec<Arc<dyn ApprovalReviewer>>, Error> {
-        self.sync(path, Hook::ApprovalReview, attached)?;
-        Ok(self.registry.reviewers(path))
-    }
-
-    fn rules(
-        &self,
-        path: &[&str],
-        attached: &[PluginAttachment],
-    ) -> Result<Vec<Arc<dyn RulePlugin>>, Error> {
-        self.sync(path, Hook::Rule, attached)?;
-        Ok(self.registry.rules(path))
+    ) -> Result<Plugins, Error> {
+        self.sync(path, hook, attached)?;
+        Ok(match hook {
+            Hook::ApprovalReview => Plugins {
+                reviewers: self.registry.reviewers(path),
+                ..Plugins::default()
+            },
+            Hook::Rule => Plugins {
+                rules: self.registry.rules(path),
+                ..Plugins::default()
+            },
+        })
     }
 }

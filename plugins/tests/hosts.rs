@@ -600,6 +600,7 @@ fn a_state_provider_keeps_its_plugins_and_their_breakers_until_they_change() {
     let provider =
         StatePlugins::with_notices(limits, move |n| sink.lock().unwrap().push(n.clone()));
     let input = approval_input();
+    let review = Hook::ApprovalReview;
     let path = ["msp", "lakeside"];
     let trap = stored(
         "msp",
@@ -612,15 +613,25 @@ fn a_state_provider_keeps_its_plugins_and_their_breakers_until_they_change() {
     // Each consultation hands the same attachments: the loaded plugin is kept, and its
     // failures add up until the breaker switches it off.
     for _ in 0..DEFAULT_BREAKER {
-        let reviewers = provider.reviewers(&path, &attached).unwrap();
+        let reviewers = provider
+            .plugins(review, &path, &attached)
+            .unwrap()
+            .reviewers;
         assert_eq!(reviewers.len(), 1);
         let outcome = reviewers[0].review(&input);
         assert_eq!(outcome.failure().unwrap().kind, FailureKind::Trap);
     }
-    let reviewers = provider.reviewers(&path, &attached).unwrap();
+    let reviewers = provider
+        .plugins(review, &path, &attached)
+        .unwrap()
+        .reviewers;
     let outcome = reviewers[0].review(&input);
     assert_eq!(outcome.failure().unwrap().kind, FailureKind::Disabled);
-    assert_eq!(provider.rules(&path, &attached).unwrap().len(), 1);
+    let rules = provider
+        .plugins(Hook::Rule, &path, &attached)
+        .unwrap()
+        .rules;
+    assert_eq!(rules.len(), 1);
     assert_eq!(
         provider.registry().plugins("lakeside"),
         vec![("writable".to_owned(), Hook::Rule, false)]
@@ -632,7 +643,10 @@ fn a_state_provider_keeps_its_plugins_and_their_breakers_until_they_change() {
         "components/hostile.wasm",
         &[("mode", "approve")],
     );
-    let reviewers = provider.reviewers(&path, &[fixed, rule.clone()]).unwrap();
+    let reviewers = provider
+        .plugins(review, &path, &[fixed, rule.clone()])
+        .unwrap()
+        .reviewers;
     assert!(reviewers[0].review(&input).failure().is_none());
     // Detached, it is no longer consulted; one that does not load abstains, reported
     // once.
@@ -640,8 +654,9 @@ fn a_state_provider_keeps_its_plugins_and_their_breakers_until_they_change() {
     broken.content = b"not a component".to_vec();
     for _ in 0..2 {
         let reviewers = provider
-            .reviewers(&path, &[broken.clone(), rule.clone()])
-            .unwrap();
+            .plugins(review, &path, &[broken.clone(), rule.clone()])
+            .unwrap()
+            .reviewers;
         assert!(reviewers.is_empty());
     }
     let not_loaded: Vec<Notice> = notices
