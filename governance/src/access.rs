@@ -390,6 +390,15 @@ impl Holdings {
         }
     }
 
+    /// Checks a governed action on every top-level organization: what an action on the
+    /// whole tenancy needs.
+    pub fn check_everywhere(&self, tree: &OrgTree, act: Act) -> Result<(), Refused> {
+        for root in tree.roots() {
+            self.check(tree, act, root)?;
+        }
+        Ok(())
+    }
+
     fn missing(&self, tree: &OrgTree, req: &Req, org: &str) -> Option<String> {
         match req {
             Req::Any(options) => {

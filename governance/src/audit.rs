@@ -68,8 +68,10 @@ pub fn chain_hash(previous: &str, seq: i64, entry: &AuditEntry) -> Result<String
         .collect())
 }
 
-/// What to look for in the audit. Empty fields match everything.
-#[derive(Debug, Clone, Default)]
+/// What to look for in the audit. Empty fields match everything. A server reads it
+/// from a request (every field may be left out).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuditQuery {
     /// The unified or the system audit (default: unified).
     pub log: Option<AuditLog>,

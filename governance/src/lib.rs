@@ -55,9 +55,10 @@ pub use provider::{PluginProvider, Plugins};
 pub use review::{PluginReport, Review, ReviewOutcome};
 pub use sqlite::SqliteStore;
 pub use store::{
-    AdminRecord, ApprovalRecord, Channel, Channels, Claim, Closure, DeployNote, DeployRecord,
-    Grant, Grantable, NewRequest, Notification, NotifySetting, OutboxRecord, OutboxState,
-    PluginAttachment, ReadTx, RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
+    AdminRecord, ApprovalRecord, Attempt, Channel, Channels, Claim, Closure, DeployNote,
+    DeployRecord, Grant, Grantable, NewRequest, Notification, NotifySetting, OutboxRecord,
+    OutboxState, PluginAttachment, ReadTx, RequestRecord, RequestState, RoleRecord, Settings,
+    Store, Tx,
 };
 pub use workflow::{
     AdminChanges, ApproveOptions, Approved, Clock, FileRequest, Governance, Matching, Suggestion,

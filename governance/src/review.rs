@@ -97,12 +97,7 @@ impl<S: Store> Governance<S> {
             .into_iter()
             .map(|id| Organization {
                 id: id.to_owned(),
-                name: self
-                    .bundle()
-                    .organizations
-                    .iter()
-                    .find(|o| o.id == id)
-                    .map_or_else(|| id.to_owned(), |o| o.name.clone()),
+                name: self.organization_name(id),
             })
             .collect();
         let approved = self.stored(|tx| tx.requests(Some(RequestState::Approved)))?;
@@ -171,13 +166,7 @@ impl<S: Store> Governance<S> {
     ) -> Result<Review, Error> {
         self.expire_due()?;
         let request = self.load_request(id)?;
-        if request.state != RequestState::Pending {
-            return Err(Error::AlreadyClosed {
-                id,
-                state: request.state.as_str(),
-                action: "reviewed",
-            });
-        }
+        request.ensure_pending("reviewed")?;
         let input = self.approval_input(&request)?;
         let reports: Vec<PluginReport> = reviewers
             .iter()

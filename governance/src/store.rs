@@ -135,12 +135,11 @@ pub trait Tx: ReadTx {
     /// Writes a notification to the outbox; `false` when the same request, reason,
     /// channel and recipient is already there (each recipient is told once).
     fn enqueue(&mut self, notification: &Notification, now: Timestamp) -> Result<bool, Error>;
-    /// Claims up to `limit` pending notifications due at `now` (or every pending one
-    /// when `all`) that no other sender holds: each gets `claim`, so that no other
-    /// sender takes it until the claim lapses.
+    /// Claims up to `limit` pending notifications due at the claim's time (or every
+    /// pending one when `all`) that no other sender holds: each gets `claim`, so that
+    /// no other sender takes it until the claim lapses.
     fn claim_due(
         &mut self,
-        now: Timestamp,
         claim: &Claim,
         all: bool,
         limit: usize,
@@ -149,19 +148,9 @@ pub trait Tx: ReadTx {
     /// when the notification is no longer the sender's to send (its claim lapsed and
     /// another sender took it, or it is no longer pending).
     fn renew_claim(&mut self, id: i64, claim: &Claim) -> Result<bool, Error>;
-    /// Marks a notification delivered and releases `by`'s claim on it; false when `by`
-    /// did not hold it.
-    fn mark_delivered(&mut self, id: i64, at: Timestamp, by: &str) -> Result<bool, Error>;
-    /// Records a failed attempt and releases `by`'s claim: retried at `next` or, with
-    /// `next` `None`, given up. False when `by` did not hold it.
-    fn mark_failed(
-        &mut self,
-        id: i64,
-        attempts: u32,
-        next: Option<Timestamp>,
-        error: &str,
-        by: &str,
-    ) -> Result<bool, Error>;
+    /// Records how an attempt to send a notification ended and releases `by`'s claim
+    /// on it: delivered, retried later, or given up. False when `by` did not hold it.
+    fn record_attempt(&mut self, id: i64, by: &str, attempt: &Attempt<'_>) -> Result<bool, Error>;
 
     /// Appends an audit entry; returns its sequence number.
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, Error>;
@@ -264,6 +253,21 @@ pub struct RequestRecord {
     pub closure: Option<Closure>,
 }
 
+impl RequestRecord {
+    /// Whether the request is still pending, as `action` (`approved`, `rejected`,
+    /// `reviewed`) needs: else [`Error::AlreadyClosed`].
+    pub fn ensure_pending(&self, action: &'static str) -> Result<(), Error> {
+        if self.state == RequestState::Pending {
+            return Ok(());
+        }
+        Err(Error::AlreadyClosed {
+            id: self.id,
+            state: self.state.as_str(),
+            action,
+        })
+    }
+}
+
 /// How a request ended: who, when, why, and for an approval what was created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Closure {
@@ -340,11 +344,11 @@ pub struct AdminRecord {
     pub name: String,
     /// The organization the administrator belongs to.
     pub organization: String,
-    /// Email address.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Email address; none when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// Phone number for SMS (`+` and digits).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Phone number for SMS (`+` and digits); none when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
 }
 
@@ -437,8 +441,26 @@ impl Default for Settings {
 pub struct Claim {
     /// Who holds them: unique to one delivery run.
     pub by: String,
+    /// When it was taken (or renewed).
+    pub at: Timestamp,
     /// Until when, unless renewed.
     pub until: Timestamp,
+}
+
+/// How one attempt to send a notification ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt<'a> {
+    /// The server accepted it at this time.
+    Delivered(Timestamp),
+    /// It failed; it is tried again when due.
+    Failed {
+        /// Attempts so far, this one included.
+        attempts: u32,
+        /// When it is tried again; `None` gives it up.
+        next: Option<Timestamp>,
+        /// Why it failed.
+        error: &'a str,
+    },
 }
 
 /// A delivery channel.

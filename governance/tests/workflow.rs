@@ -785,3 +785,28 @@ fn a_grant_needs_the_permission_on_every_organization_it_covers() {
     assert!(matches!(refused, Error::Refused(_)), "{refused}");
     assert!(f.gov.grants("sam").unwrap().is_empty());
 }
+
+#[test]
+fn approval_choices_and_audit_queries_read_from_json() {
+    let options: ApproveOptions = serde_json::from_value(serde_json::json!({
+        "scope": "group", "matching": "certificate-path", "justification": "team tool",
+    }))
+    .unwrap();
+    assert_eq!(options.scope, ScopeKind::Group);
+    assert_eq!(options.matching, Matching::CertificatePath);
+    assert!(!options.elevate && options.target.is_none());
+    let custom: Matching =
+        serde_json::from_value(serde_json::json!({"custom": {"path": "C:\\Tools\\*.exe"}}))
+            .unwrap();
+    assert_eq!(custom.as_str(), "custom");
+    assert!(
+        serde_json::from_value::<ApproveOptions>(serde_json::json!({"scope": "group"})).is_err()
+    );
+    let query: portcullis_governance::AuditQuery =
+        serde_json::from_value(serde_json::json!({"organization": "acme", "kind": "deny"}))
+            .unwrap();
+    assert_eq!(query.organization.as_deref(), Some("acme"));
+    assert!(query.log.is_none() && query.since.is_none());
+    let typo = serde_json::json!({"organisation": "acme"});
+    assert!(serde_json::from_value::<portcullis_governance::AuditQuery>(typo).is_err());
+}

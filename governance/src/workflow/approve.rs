@@ -7,7 +7,7 @@ use portcullis_engine::model::{
     Application, CertificateCondition, FileRule, Policy, Scope, Timestamp,
 };
 use portcullis_engine::{Action, Bundle, DecisionRecord, Event, Outcome, Snapshot};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::access::{Act, Holdings, RequestKind, ScopeKind};
@@ -18,8 +18,10 @@ use crate::Error;
 
 use super::{about, describe_decider, enqueue_outcome, Approver, Governance, Suggestion};
 
-/// How an approval's rule matches the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How an approval's rule matches the file. As JSON: `"hash"`, `"certificate"`,
+/// `"certificate-path"`, `"path"` or `{"custom": rule}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Matching {
     /// The file's SHA-256.
     Hash,
@@ -46,8 +48,10 @@ impl Matching {
     }
 }
 
-/// What an approver chooses.
-#[derive(Debug, Clone)]
+/// What an approver chooses. A server reads it from a request's JSON body: `scope`
+/// and `matching` are needed, every other field may be left out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApproveOptions {
     /// Where the new policy applies.
     pub scope: ScopeKind,
@@ -63,6 +67,7 @@ pub struct ApproveOptions {
     /// The name of a new application (default: the file's name).
     pub application_name: Option<String>,
     /// Permit with elevation (always so for an elevation request).
+    #[serde(default)]
     pub elevate: bool,
     /// The policy stops applying at this time.
     pub expires: Option<Timestamp>,
@@ -284,13 +289,7 @@ impl<S: Store> Governance<S> {
         }
         self.expire_due()?;
         let request = self.load_request(id)?;
-        if request.state != RequestState::Pending {
-            return Err(Error::AlreadyClosed {
-                id,
-                state: request.state.as_str(),
-                action: "approved",
-            });
-        }
+        request.ensure_pending("approved")?;
         let plan = self.plan_approval(approver, request, &options)?;
         self.commit_approval(&approver.audit_name(), plan)
     }
@@ -670,13 +669,7 @@ impl<S: Store> Governance<S> {
                 &request.filed.organization,
             )?;
         }
-        if request.state != RequestState::Pending {
-            return Err(Error::AlreadyClosed {
-                id,
-                state: request.state.as_str(),
-                action: "rejected",
-            });
-        }
+        request.ensure_pending("rejected")?;
         if reason.trim().is_empty() {
             return Err(Error::invalid(
                 "reason",

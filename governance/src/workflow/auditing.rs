@@ -25,13 +25,7 @@ impl<S: Store> Governance<S> {
         };
         let tree = &self.tree;
         let may = |org: &str| holdings.check(tree, act, org).is_ok();
-        let roots: Vec<&str> = self
-            .bundle
-            .organizations
-            .iter()
-            .filter(|o| o.parent.is_none())
-            .map(|o| o.id.as_str())
-            .collect();
+        let roots = tree.roots();
         let anywhere = self.bundle.organizations.iter().any(|o| may(&o.id));
         if !anywhere {
             holdings.check(tree, act, &home)?;
@@ -139,9 +133,7 @@ impl<S: Store> Governance<S> {
     /// writes go on. Needs Super Admin on every top-level organization.
     pub fn reanchor_audit(&mut self, actor: &str, reason: &str) -> Result<Vec<AuditBreak>, Error> {
         let holdings = self.holdings(actor)?;
-        for root in self.tree.roots() {
-            holdings.check(&self.tree, Act::ReanchorAudit, root)?;
-        }
+        holdings.check_everywhere(&self.tree, Act::ReanchorAudit)?;
         if reason.trim().is_empty() {
             return Err(Error::invalid(
                 "reason",

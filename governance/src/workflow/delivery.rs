@@ -11,8 +11,8 @@ use crate::notify::{
     request_link, DeliveryReport, NotifyConfig, RequestFacts, RetryConfig, Transport, Transports,
 };
 use crate::store::{
-    Channel, Channels, Claim, Closure, Notification, NotifySetting, OutboxRecord, OutboxState,
-    ReadTx, RequestRecord, Store, Tx,
+    Attempt, Channel, Channels, Claim, Closure, Notification, NotifySetting, OutboxRecord,
+    OutboxState, ReadTx, RequestRecord, Store, Tx,
 };
 use crate::{Error, StorageError};
 
@@ -60,6 +60,20 @@ fn add_recipient(out: &mut BTreeMap<(Channel, String), ()>, recipient: &Recipien
         Recipient::Sms(phone) => {
             out.insert((Channel::Sms, phone.clone()), ());
         }
+    }
+}
+
+/// What messages about `request` say, with its context.
+fn facts<'a>(
+    request: &'a RequestRecord,
+    context: &'a Context,
+    config: Option<&NotifyConfig>,
+) -> RequestFacts<'a> {
+    RequestFacts {
+        request,
+        organization: &context.organization_name,
+        computer: &context.computer_name,
+        link: request_link(config, request.id),
     }
 }
 
@@ -115,13 +129,7 @@ pub(super) fn enqueue_new_request(
     for recipient in policy_recipients {
         add_recipient(&mut recipients, recipient);
     }
-    let facts = RequestFacts {
-        request,
-        organization: &context.organization_name,
-        computer: &context.computer_name,
-        link: request_link(config.as_ref(), request.id),
-    };
-    let (subject, body, sms) = facts.new_request();
+    let (subject, body, sms) = facts(request, context, config.as_ref()).new_request();
     let mut count = 0;
     for (channel, recipient) in recipients.into_keys() {
         let notification = Notification {
@@ -155,13 +163,7 @@ pub(super) fn enqueue_outcome(
     let mut closed = request.clone();
     closed.state = closure.state;
     closed.closure = Some(closure.clone());
-    let facts = RequestFacts {
-        request: &closed,
-        organization: &context.organization_name,
-        computer: &context.computer_name,
-        link: request_link(config.as_ref(), request.id),
-    };
-    let (subject, body) = facts.outcome();
+    let (subject, body) = facts(&closed, context, config.as_ref()).outcome();
     tx.enqueue(
         &Notification {
             request: request.id,
@@ -185,17 +187,8 @@ impl<S: Store> Governance<S> {
         config: NotifyConfig,
     ) -> Result<(), Error> {
         config.validate()?;
-        let holdings = self.holdings(actor)?;
-        let roots: Vec<String> = self
-            .bundle
-            .organizations
-            .iter()
-            .filter(|o| o.parent.is_none())
-            .map(|o| o.id.clone())
-            .collect();
-        for root in &roots {
-            holdings.check(&self.tree, Act::EditIntegrations, root)?;
-        }
+        self.holdings(actor)?
+            .check_everywhere(&self.tree, Act::EditIntegrations)?;
         let text = serde_json::to_string(&config)
             .map_err(|e| Error::invalid("config", format!("notification settings: {e}")))?;
         let now = self.now();
@@ -306,13 +299,13 @@ impl<S: Store> Governance<S> {
         let by = claimant();
         let claim = |now: Timestamp| Claim {
             by: by.clone(),
+            at: now,
             until: Timestamp::from_unix(now.unix().saturating_add(lease)),
         };
-        let now = self.now();
-        let first = claim(now);
+        let first = claim(self.now());
         let due = self
             .store
-            .transaction(|tx| tx.claim_due(now, &first, all, DELIVERY_BATCH))?;
+            .transaction(|tx| tx.claim_due(&first, all, DELIVERY_BATCH))?;
         let mut report = DeliveryReport::default();
         for record in due {
             let renewed = claim(self.now());
@@ -326,22 +319,19 @@ impl<S: Store> Governance<S> {
             let result = transport.send(&record.notification);
             let at = self.now();
             let attempts = record.attempts.saturating_add(1);
-            let recorded = self.store.transaction(|tx| match &result {
-                Ok(()) => tx.mark_delivered(record.id, at, &by),
-                Err(error) if attempts >= retry.max_attempts => {
-                    tx.mark_failed(record.id, attempts, None, error, &by)
-                }
-                Err(error) => {
-                    let next = at.unix().saturating_add(retry.backoff(attempts));
-                    tx.mark_failed(
-                        record.id,
-                        attempts,
-                        Some(Timestamp::from_unix(next)),
-                        error,
-                        &by,
-                    )
-                }
-            })?;
+            let attempt = match &result {
+                Ok(()) => Attempt::Delivered(at),
+                Err(error) => Attempt::Failed {
+                    attempts,
+                    next: (attempts < retry.max_attempts).then(|| {
+                        Timestamp::from_unix(at.unix().saturating_add(retry.backoff(attempts)))
+                    }),
+                    error,
+                },
+            };
+            let recorded = self
+                .store
+                .transaction(|tx| tx.record_attempt(record.id, &by, &attempt))?;
             match result {
                 Ok(()) => report.delivered += 1,
                 Err(error) => {
@@ -382,13 +372,7 @@ impl<S: Store> Governance<S> {
     ) -> Result<(String, String), Error> {
         let context = self.context(&request.filed.organization, &request.filed.computer);
         let config = self.notify_config()?;
-        let facts = RequestFacts {
-            request,
-            organization: &context.organization_name,
-            computer: &context.computer_name,
-            link: request_link(config.as_ref(), request.id),
-        };
-        let (subject, body, _) = facts.new_request();
+        let (subject, body, _) = facts(request, &context, config.as_ref()).new_request();
         Ok((subject, body))
     }
 }

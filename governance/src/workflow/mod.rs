@@ -206,30 +206,28 @@ impl<S: Store> Governance<S> {
         actor: &str,
         work: impl FnOnce(&mut dyn ReadTx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let holdings = self.holdings(actor)?;
-        for root in self.tree.roots() {
-            holdings.check(&self.tree, Act::ReadState, root)?;
-        }
+        self.holdings(actor)?
+            .check_everywhere(&self.tree, Act::ReadState)?;
         self.store.read(work)
     }
 
     /// What messages about requests of `org` on `computer` name.
     fn context(&self, org: &str, computer: &str) -> Context {
+        let computers = self.bundle.computers.iter().map(|c| (&c.id, &c.name));
         Context {
-            organization_name: self
-                .bundle
-                .organizations
-                .iter()
-                .find(|o| o.id == org)
-                .map_or_else(|| org.to_owned(), |o| o.name.clone()),
-            computer_name: self
-                .bundle
-                .computers
-                .iter()
-                .find(|c| c.id == computer)
-                .map_or_else(|| computer.to_owned(), |c| c.name.clone()),
+            organization_name: self.organization_name(org),
+            computer_name: name_in(computers, computer),
             lineage: self.tree.lineage(org).map(str::to_owned).collect(),
         }
+    }
+
+    /// The name of organization `id` (its id when the bundle has no such
+    /// organization).
+    pub(crate) fn organization_name(&self, id: &str) -> String {
+        name_in(
+            self.bundle.organizations.iter().map(|o| (&o.id, &o.name)),
+            id,
+        )
     }
 
     /// Checks an event from outside against the engine's limits before anything is
@@ -417,6 +415,13 @@ fn holdings_in(tx: &mut dyn ReadTx, admin: &str) -> Result<Option<Holdings>, Err
         }
     }
     Ok(Some(Holdings::new(admin, held)))
+}
+
+/// The name of the entry `id` among `(id, name)` pairs, or `id` when none has it.
+fn name_in<'a>(mut entries: impl Iterator<Item = (&'a String, &'a String)>, id: &str) -> String {
+    entries
+        .find(|(key, _)| *key == id)
+        .map_or_else(|| id.to_owned(), |(_, name)| name.clone())
 }
 
 /// What messages about one request name, gathered before the transaction.
