@@ -102,6 +102,23 @@ pub enum LoadError {
     Host(String),
 }
 
+/// The tenant's settings a plugin reads through the host's `config`, shared by the
+/// calls that use them.
+pub type Settings = Arc<BTreeMap<String, String>>;
+
+/// The calls of the hooks, each on whichever host holds the plugin.
+macro_rules! calls {
+    ($($(#[$doc:meta])* $method:ident($input:ident: $ty:ty) -> $verdict:ty;)*) => {$(
+        $(#[$doc])*
+        pub fn $method(&self, $input: &$ty, config: &Settings) -> Outcome<$verdict> {
+            match self {
+                Plugin::Wasm(p) => p.$method($input, config),
+                Plugin::Rego(p) => p.$method($input, config),
+            }
+        }
+    )*};
+}
+
 /// A loaded plugin: a component or a Rego policy.
 #[derive(Debug)]
 pub enum Plugin {
@@ -173,28 +190,11 @@ impl Plugin {
         }
     }
 
-    /// Review a request with `config` as the tenant's settings.
-    pub fn review(
-        &self,
-        input: &ApprovalInput,
-        config: &Arc<BTreeMap<String, String>>,
-    ) -> Outcome<Verdict> {
-        match self {
-            Plugin::Wasm(p) => p.review(input, config),
-            Plugin::Rego(p) => p.review(input, config),
-        }
-    }
-
-    /// Check an execution with `config` as the tenant's settings.
-    pub fn check(
-        &self,
-        execution: &Execution,
-        config: &Arc<BTreeMap<String, String>>,
-    ) -> Outcome<RuleVerdict> {
-        match self {
-            Plugin::Wasm(p) => p.check(execution, config),
-            Plugin::Rego(p) => p.check(execution, config),
-        }
+    calls! {
+        /// Review a request with `config` as the tenant's settings.
+        review(input: ApprovalInput) -> Verdict;
+        /// Check an execution with `config` as the tenant's settings.
+        check(execution: Execution) -> RuleVerdict;
     }
 }
 
