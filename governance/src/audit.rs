@@ -5,7 +5,7 @@ use portcullis_engine::model::{Sha256, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AuditBreak;
-use crate::{Error, StorageError};
+use crate::error::{Error, StorageError};
 
 /// An audit entry to append.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use portcullis_engine::model::{Policy, Scope};
 use portcullis_engine::Bundle;
 
 use crate::access::{Act, Holdings, OrgTree};
-use crate::Error;
+use crate::error::Error;
 
 /// The organization that owns a policy of `bundle` with this scope: a computer's or
 /// group's organization, or the organization named.

@@ -17,10 +17,10 @@ use serde_json::json;
 
 use crate::access::{RequestKind, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
+use crate::error::Error;
 use crate::notify::plugin_switched_off;
 use crate::store::{RequestRecord, RequestState, Store};
 use crate::workflow::{ApproveOptions, Approver, Governance, Matching};
-use crate::Error;
 
 /// What one plugin said.
 #[derive(Debug, Clone, Serialize)]

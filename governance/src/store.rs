@@ -1,14 +1,14 @@
 //! Durable state behind a trait: the workflow speaks only to [`Store`] and [`Tx`], so a
 //! shared server database can stand in for the embedded one ([`crate::SqliteStore`]).
 
-use portcullis_engine::model::{Sha256, Timestamp};
+use portcullis_engine::model::{Recipient, Sha256, Timestamp};
 use portcullis_engine::{Bundle, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{RequestKind, ScopeKind};
 use crate::audit::{AuditEntry, AuditKey, AuditRecord, HeadRead};
+use crate::error::Error;
 use crate::permission::Permission;
-use crate::Error;
 
 /// A unit of work: everything done through one [`Tx`] is committed together when the
 /// closure returns `Ok`, and none of it when it returns `Err`. Reads go through a
@@ -350,6 +350,36 @@ pub struct AdminRecord {
     /// Phone number for SMS (`+` and digits); none when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+}
+
+impl AdminRecord {
+    /// Checks the record's own values: an id without spaces, an email address, a phone
+    /// number SMS can reach.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.id.trim().is_empty() || self.id.chars().any(char::is_whitespace) {
+            return Err(Error::invalid(
+                "id",
+                format!(
+                    "administrator id `{}` must be non-empty and without spaces",
+                    self.id
+                ),
+            ));
+        }
+        if let Some(email) = &self.email {
+            if !matches!(Recipient::parse(email), Ok(Recipient::Email(_))) {
+                return Err(Error::invalid(
+                    "email",
+                    format!("`{email}` is not an email address"),
+                ));
+            }
+        }
+        if let Some(phone) = &self.phone {
+            if let Err(e) = Recipient::parse(&format!("SMS:{phone}")) {
+                return Err(Error::invalid("phone", format!("phone number: {e}")));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A role: a named set of permissions defined in one organization, assignable there

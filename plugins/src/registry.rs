@@ -22,7 +22,8 @@ use portcullis_engine::plugin::{
 };
 use serde::Serialize;
 
-use crate::{Plugin, Vector, VectorError};
+use crate::plugin::Plugin;
+use crate::vectors::{Vector, VectorError};
 
 /// Failures in a row after which a plugin is switched off, unless the attachment says.
 pub const DEFAULT_BREAKER: u32 = 5;

@@ -51,7 +51,8 @@ use regorus::MemoryBudgetConfig;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{rego_value, Limits, LoadError, Settings};
+use crate::call::{Limits, LoadError, Settings};
+use crate::rego_value;
 
 /// A prepared Rego policy, callable from any thread.
 #[derive(Debug)]

@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use portcullis_engine::plugin::Hook;
 use portcullis_governance::{Error, PluginAttachment, PluginProvider, Plugins};
 
+use crate::call::{Limits, LoadError};
+use crate::plugin::Plugin;
 use crate::registry::{Attachment, Notice, Registry};
-use crate::{Limits, LoadError, Plugin, WasmHost};
+use crate::wasm::WasmHost;
 
 /// Loads a state's attached plugins and keeps them, each behind its circuit breaker.
 pub struct StatePlugins {

@@ -20,7 +20,7 @@ use portcullis_engine::plugin::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::Plugin;
+use crate::plugin::Plugin;
 
 /// One test vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

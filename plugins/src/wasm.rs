@@ -32,7 +32,7 @@ use wasmtime::{
     Store, Trap,
 };
 
-use crate::{Limits, LoadError, Settings};
+use crate::call::{Limits, LoadError, Settings};
 
 mod bindings {
     //! Host bindings generated from `wit/`.

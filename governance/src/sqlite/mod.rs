@@ -8,8 +8,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::audit::{AuditKey, Head, HeadRead};
+use crate::error::{Error, StorageError};
 use crate::store::{ReadTx, Store, Tx};
-use crate::{Error, StorageError};
 
 mod rows;
 mod tx;

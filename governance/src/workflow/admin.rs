@@ -2,15 +2,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portcullis_engine::model::Recipient;
 use serde_json::json;
 
 use crate::access::{Act, Holdings};
+use crate::error::Error;
 use crate::permission::Permission;
 use crate::store::{AdminRecord, Grant, Grantable, RoleRecord, Settings, Store};
-use crate::Error;
 
-use super::Governance;
+use super::state::Governance;
 
 /// Details of an administrator to change; `None` keeps what is there.
 #[derive(Debug, Clone, Default)]
@@ -25,37 +24,11 @@ pub struct AdminChanges {
     pub phone: Option<String>,
 }
 
-pub(super) fn validate_admin(admin: &AdminRecord) -> Result<(), Error> {
-    if admin.id.trim().is_empty() || admin.id.chars().any(char::is_whitespace) {
-        return Err(Error::invalid(
-            "id",
-            format!(
-                "administrator id `{}` must be non-empty and without spaces",
-                admin.id
-            ),
-        ));
-    }
-    if let Some(email) = &admin.email {
-        if !matches!(Recipient::parse(email), Ok(Recipient::Email(_))) {
-            return Err(Error::invalid(
-                "email",
-                format!("`{email}` is not an email address"),
-            ));
-        }
-    }
-    if let Some(phone) = &admin.phone {
-        if let Err(e) = Recipient::parse(&format!("SMS:{phone}")) {
-            return Err(Error::invalid("phone", format!("phone number: {e}")));
-        }
-    }
-    Ok(())
-}
-
 impl<S: Store> Governance<S> {
     /// Adds an administrator, or edits one's details (Edit Administrators on their
     /// organization).
     pub fn put_admin(&mut self, actor: &str, admin: AdminRecord) -> Result<(), Error> {
-        validate_admin(&admin)?;
+        admin.validate()?;
         if !self.tree.contains(&admin.organization) {
             return Err(Error::not_found("organization", &admin.organization));
         }
@@ -199,7 +172,7 @@ impl<S: Store> Governance<S> {
         // A role applies where it is assigned: the role's organization or below.
         for &p in &role.permissions {
             if !holdings.holds_throughout(&self.tree, p, &role.organization) {
-                return Err(Error::Refused(crate::Refused {
+                return Err(Error::Refused(crate::access::Refused {
                     admin: actor.to_owned(),
                     action: format!("put {p} in a role"),
                     organization: role.organization.clone(),
@@ -271,7 +244,7 @@ impl<S: Store> Governance<S> {
         // A grant covers the organization's descendants too.
         for p in permissions {
             if !holdings.holds_throughout(&self.tree, p, &org) {
-                return Err(Error::Refused(crate::Refused {
+                return Err(Error::Refused(crate::access::Refused {
                     admin: actor.to_owned(),
                     action: format!("{} {p}", if add { "grant" } else { "revoke" }),
                     organization: org,

@@ -13,10 +13,12 @@ use serde_json::json;
 use crate::access::{Act, Holdings, RequestKind, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::edits::owner_of;
+use crate::error::Error;
 use crate::store::{ApprovalRecord, Closure, DeployNote, RequestRecord, RequestState, Store};
-use crate::Error;
 
-use super::{about, describe_decider, enqueue_outcome, Approver, Governance, Suggestion};
+use super::delivery::enqueue_outcome;
+use super::requests::Suggestion;
+use super::state::{about, describe_decider, Approver, Governance};
 
 /// How an approval's rule matches the file. As JSON: `"hash"`, `"certificate"`,
 /// `"certificate-path"`, `"path"` or `{"custom": rule}`.

@@ -7,10 +7,10 @@ use crate::audit::{
     self, AuditEntry, AuditLog, AuditQuery, AuditRecord, Checkpoint, Head, HeadRead,
 };
 use crate::error::AuditBreak;
+use crate::error::Error;
 use crate::store::Store;
-use crate::Error;
 
-use super::Governance;
+use super::state::Governance;
 
 impl<S: Store> Governance<S> {
     /// Searches the audit. Unified entries need View Unified Audit on their

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::access::{Act, OrgTree, RequestKind};
 use crate::audit::{AuditEntry, AuditLog};
+use crate::error::{Error, StorageError};
 use crate::notify::{
     request_link, DeliveryReport, NotifyConfig, RequestFacts, RetryConfig, Transport, Transports,
 };
@@ -14,9 +15,8 @@ use crate::store::{
     Attempt, Channel, Channels, Claim, Closure, Notification, NotifySetting, OutboxRecord,
     OutboxState, ReadTx, RequestRecord, Store, Tx,
 };
-use crate::{Error, StorageError};
 
-use super::{holdings_in, Context, Governance};
+use super::state::{holdings_in, Context, Governance};
 
 /// A name for one delivery run's claims, unique across processes and runs.
 fn claimant() -> String {

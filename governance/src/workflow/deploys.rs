@@ -9,10 +9,10 @@ use serde_json::json;
 use crate::access::{Act, OrgTree};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::edits::{self};
+use crate::error::Error;
 use crate::store::{DeployNote, DeployRecord, Store, Tx};
-use crate::Error;
 
-use super::Governance;
+use super::state::Governance;
 
 impl<S: Store> Governance<S> {
     /// Sets a computer's maintenance mode until `until`, or ends it (`mode` `None`).

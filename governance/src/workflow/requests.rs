@@ -10,12 +10,11 @@ use serde_json::json;
 
 use crate::access::{Act, RequestKind, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
+use crate::error::Error;
 use crate::store::{Closure, NewRequest, RequestRecord, RequestState, Store};
-use crate::Error;
 
-use super::{
-    about, describe_decider, enqueue_new_request, enqueue_outcome, Context, Governance, SYSTEM,
-};
+use super::delivery::{enqueue_new_request, enqueue_outcome};
+use super::state::{about, describe_decider, Context, Governance, SYSTEM};
 
 /// The largest file a request may carry (64 MiB).
 pub const MAX_ATTACHMENT: usize = 64 << 20;
