@@ -7,12 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use portcullis_engine::plugin::{
-    Abstain, ApprovalInput, ApprovalReviewer, Execution, Hook, PluginOutcome, RulePlugin,
-    RuleVerdict, Verdict,
-};
-use portcullis_governance::{Governance, PluginAttachment};
-use portcullis_plugins::{Limits, Plugin, RegoPlugin, Vector, WasmHost};
+use portcullis_engine::plugin::{Abstain, ApprovalInput, Execution, Hook, PluginOutcome};
+use portcullis_governance::PluginAttachment;
+use portcullis_plugins::{Limits, Plugin, Vector, WasmHost};
 use serde::Serialize;
 use serde_json::json;
 
@@ -195,78 +192,6 @@ fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
     gov.attach_plugin(args.acting.id(), attachment)?;
     println!("{summary}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// A plugin attached in the state, loaded for this process, with its settings.
-pub struct StatePlugin {
-    plugin: Plugin,
-    name: String,
-    config: Arc<BTreeMap<String, String>>,
-}
-
-impl ApprovalReviewer for StatePlugin {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn review(&self, input: &ApprovalInput) -> PluginOutcome<Verdict> {
-        self.plugin.review(input, &self.config)
-    }
-}
-
-impl RulePlugin for StatePlugin {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn check(&self, execution: &Execution) -> PluginOutcome<RuleVerdict> {
-        self.plugin.check(execution, &self.config)
-    }
-}
-
-/// The plugins of `hook` that apply to `org` (its ancestors' first), loaded. One that
-/// no longer loads is reported on standard error and left out (it abstains).
-pub fn state_plugins(
-    gov: &mut Governance,
-    org: &str,
-    hook: Hook,
-) -> Result<Vec<StatePlugin>, CliError> {
-    let attached = gov.plugins_for(org)?;
-    let wanted: Vec<PluginAttachment> = attached
-        .into_iter()
-        .filter(|a| a.hook == hook.world())
-        .collect();
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let host = WasmHost::new()?;
-    let mut out = Vec::new();
-    for a in wanted {
-        let loaded: Result<Plugin, CliError> = if a.file_name.ends_with(".rego") {
-            String::from_utf8(a.content.clone())
-                .map_err(|_| CliError::from("not UTF-8"))
-                .and_then(|text| {
-                    let plugin = RegoPlugin::load(&a.name, &a.file_name, &text, Limits::default())?;
-                    Ok(Plugin::Rego(Box::new(plugin)))
-                })
-        } else {
-            host.load(&a.name, &a.content, Limits::default())
-                .map(Plugin::Wasm)
-                .map_err(CliError::from)
-        };
-        match loaded {
-            Ok(plugin) => out.push(StatePlugin {
-                plugin,
-                name: a.name.clone(),
-                config: Arc::new(a.config.clone()),
-            }),
-            Err(error) => eprintln!(
-                "portcullis: plugin `{}` of `{}` does not load and abstains: {error}",
-                a.name, a.organization
-            ),
-        }
-    }
-    Ok(out)
 }
 
 fn load(path: &Path) -> Result<Plugin, CliError> {

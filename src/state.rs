@@ -1,11 +1,13 @@
 //! The options every command on a state shares (a state directory, or a server and an
-//! API token; who acts; how to print), and reaching it. The governance and plugin
+//! API token; who acts; how to print), and reaching it (a state directory opened with the provider of its attached plugins). The governance and plugin
 //! commands both use this module; it uses neither.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
 use portcullis_governance::Governance;
+use portcullis_plugins::{Limits, Notice, StatePlugins};
 use portcullis_server::{Client, ClientError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -179,10 +181,23 @@ impl Acting {
     }
 }
 
-/// Opens the state directory.
+/// Opens the state directory. Its attached plugins load when a command consults
+/// them; one that does not load is reported on standard error and abstains.
 pub fn open(state: &StateArgs) -> Result<Governance, CliError> {
-    Ok(Governance::open_dir_with_key(
-        state.dir()?,
-        state.audit_key.as_deref(),
-    )?)
+    let plugins = StatePlugins::with_notices(Limits::default(), |notice| {
+        if let Notice::NotLoaded {
+            organization,
+            plugin,
+            error,
+        } = notice
+        {
+            eprintln!(
+                "portcullis: plugin `{plugin}` of `{organization}` does not load and abstains: {error}"
+            );
+        }
+    });
+    Ok(
+        Governance::open_dir_with_key(state.dir()?, state.audit_key.as_deref())?
+            .with_plugins(Arc::new(plugins)),
+    )
 }

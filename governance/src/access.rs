@@ -45,6 +45,13 @@ impl OrgTree {
         })
     }
 
+    /// The tenancy path of `org`: its top-level organization first, `org` last.
+    pub fn path<'a>(&'a self, org: &'a str) -> Vec<&'a str> {
+        let mut path: Vec<&str> = self.lineage(org).collect();
+        path.reverse();
+        path
+    }
+
     /// Whether `org` is `ancestor` or one of its descendants.
     pub fn within(&self, org: &str, ancestor: &str) -> bool {
         self.lineage(org).any(|o| o == ancestor)
@@ -167,6 +174,9 @@ pub enum Act {
     ViewSystemAudit,
     /// Re-anchor a damaged audit (Super Admin on every top-level organization).
     ReanchorAudit,
+    /// Read the stored state directly, whatever it holds (Super Admin on every
+    /// top-level organization).
+    ReadState,
 }
 
 impl Act {
@@ -204,6 +214,7 @@ impl Act {
             Act::ViewUnifiedAudit => "view the unified audit".to_owned(),
             Act::ViewSystemAudit => "view the system audit".to_owned(),
             Act::ReanchorAudit => "re-anchor the audit".to_owned(),
+            Act::ReadState => "read the whole stored state".to_owned(),
         }
     }
 
@@ -260,7 +271,7 @@ impl Act {
             Act::DefineRoles => Req::Any(vec![P::RoleAdministrator]),
             Act::ViewUnifiedAudit => Req::Any(vec![P::ViewUnifiedAudit]),
             Act::ViewSystemAudit => Req::Any(vec![P::ViewSystemAudit]),
-            Act::ReanchorAudit => Req::Any(vec![P::SuperAdmin]),
+            Act::ReanchorAudit | Act::ReadState => Req::Any(vec![P::SuperAdmin]),
         }
     }
 }
@@ -358,6 +369,15 @@ impl Holdings {
                 missing,
             }),
         }
+    }
+
+    /// Checks a governed action on every top-level organization: what an action on the
+    /// whole tenancy needs.
+    pub fn check_everywhere(&self, tree: &OrgTree, act: Act) -> Result<(), Refused> {
+        for root in tree.roots() {
+            self.check(tree, act, root)?;
+        }
+        Ok(())
     }
 
     fn missing(&self, tree: &OrgTree, req: &Req, org: &str) -> Option<String> {

@@ -4,7 +4,8 @@
 use portcullis_engine::model::{Sha256, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::error::AuditBreak;
+use crate::error::{Error, StorageError};
 
 /// An audit entry to append.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,7 +58,7 @@ pub fn chain_hash(previous: &str, seq: i64, entry: &AuditEntry) -> Result<String
     hasher.update(b"\n");
     hasher.update(
         serde_json::to_string(entry)
-            .map_err(|e| Error::Storage(format!("cannot encode: {e}")))?
+            .map_err(StorageError::Encode)?
             .as_bytes(),
     );
     Ok(hasher
@@ -67,8 +68,10 @@ pub fn chain_hash(previous: &str, seq: i64, entry: &AuditEntry) -> Result<String
         .collect())
 }
 
-/// What to look for in the audit. Empty fields match everything.
-#[derive(Debug, Clone, Default)]
+/// What to look for in the audit. Empty fields match everything. A server reads it
+/// from a request (every field may be left out).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuditQuery {
     /// The unified or the system audit (default: unified).
     pub log: Option<AuditLog>,
@@ -115,62 +118,6 @@ impl AuditQuery {
     }
 }
 
-/// Where and how the audit chain breaks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, thiserror::Error)]
-#[serde(tag = "problem", rename_all = "snake_case")]
-pub enum AuditBreak {
-    /// The entry's hash does not match its content and the previous hash: it, or an
-    /// entry before it, was edited or reordered.
-    #[error("entry {seq} does not match its hash: it or its place in the chain was edited")]
-    Edited {
-        /// The first entry that does not verify.
-        seq: i64,
-    },
-    /// A sequence number is missing: entries were removed (or reordered).
-    #[error("entry {expected} is missing (the next one stored is {found}): entries were removed or reordered")]
-    Missing {
-        /// The number expected.
-        expected: i64,
-        /// The number found instead.
-        found: i64,
-    },
-    /// The chain ends before the recorded head: entries were cut off the end.
-    #[error("the audit ends at entry {last}, but entry {head} was recorded: entries after {last} were removed")]
-    Truncated {
-        /// The last stored entry (0 when none is left).
-        last: i64,
-        /// The recorded head.
-        head: i64,
-    },
-    /// The entry at the recorded head has another hash: the chain was rewritten.
-    #[error("entry {seq} has another hash than the one recorded for it: the chain was rewritten")]
-    Rewritten {
-        /// The head's sequence number.
-        seq: i64,
-    },
-    /// The head file is gone: the newest entries may have been removed with it.
-    #[error("the audit head is missing (the audit ends at entry {last}): entries after it may have been removed")]
-    HeadMissing {
-        /// The last stored entry (0 when none is left).
-        last: i64,
-    },
-    /// The head file does not parse, or its signature is not the state's key's.
-    #[error("the audit head is corrupt: {reason}")]
-    HeadCorrupt {
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The audit goes on past the signed head: entries after it were not written
-    /// through the state.
-    #[error("the audit goes on to entry {last}, but its signed head is entry {head}: entries after {head} were not written through the state")]
-    HeadBehind {
-        /// The signed head's entry.
-        head: i64,
-        /// The last stored entry.
-        last: i64,
-    },
-}
-
 /// The audit's signing key: ed25519, kept in a file outside the database, readable by
 /// its owner only. It signs every new head, so that someone who can write the
 /// database but not read the key cannot rewrite the chain and its head together.
@@ -196,19 +143,19 @@ impl AuditKey {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
                 let rng = ring::rand::SystemRandom::new();
                 let doc = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
-                    .map_err(|_| Error::Storage("cannot generate the audit key".to_owned()))?;
+                    .map_err(|_| key_error("cannot generate the audit key".to_owned()))?;
                 write_private(path, doc.as_ref())?;
                 doc.as_ref().to_vec()
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::Storage(format!(
+                return Err(key_error(format!(
                     "the audit signing key `{shown}` is missing: the audit cannot be verified or extended (set its path with `--audit-key`)"
                 )))
             }
-            Err(e) => return Err(Error::Storage(format!("cannot read `{shown}`: {e}"))),
+            Err(e) => return Err(StorageError::file("read", path)(e)),
         };
         let pair = ring::signature::Ed25519KeyPair::from_pkcs8(&bytes)
-            .map_err(|_| Error::Storage(format!("`{shown}` is not an ed25519 key (PKCS #8)")))?;
+            .map_err(|_| key_error(format!("`{shown}` is not an ed25519 key (PKCS #8)")))?;
         Ok(AuditKey { pair })
     }
 
@@ -234,8 +181,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
-    let fail =
-        |e: std::io::Error| Error::Storage(format!("cannot write `{}`: {e}", path.display()));
+    let fail = StorageError::file("write", path);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -243,6 +189,10 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
     let mut file = options.open(path).map_err(fail)?;
     file.write_all(bytes).map_err(fail)?;
     file.sync_all().map_err(fail)
+}
+
+fn key_error(message: String) -> Error {
+    Error::Storage(StorageError::AuditKey(message))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -11,7 +11,7 @@ use portcullis_engine::model::{Policy, Scope};
 use portcullis_engine::Bundle;
 
 use crate::access::{Act, Holdings, OrgTree};
-use crate::Error;
+use crate::error::Error;
 
 /// The organization that owns a policy of `bundle` with this scope: a computer's or
 /// group's organization, or the organization named.
@@ -32,6 +32,19 @@ pub(crate) fn owner_of(bundle: &Bundle, scope: &Scope) -> Option<String> {
         Scope::Group(g) => group_org(g),
         Scope::Organization(o) | Scope::Global(o) => Some(o.clone()),
     }
+}
+
+/// `(kind, id) → (act, owner, content)` for every entry of the listed kinds of a
+/// bundle: each kind's list, the name of its kind, the act that governs it, and the
+/// organization that owns an entry.
+macro_rules! entries {
+    ($bundle:expr; $($list:ident: $kind:literal, $act:ident, |$e:ident| $owner:expr;)*) => {{
+        let mut out = BTreeMap::new();
+        $(for $e in &$bundle.$list {
+            out.insert(($kind, $e.id.as_str()), (Act::$act, $owner, text($e)));
+        })*
+        out
+    }};
 }
 
 /// One side (current or new) of a deploy: its tree and, for every entry, the
@@ -59,42 +72,13 @@ impl<'a> Side<'a> {
 
     /// Every entry as `(kind, id) → (act, owner, content)`; `content` compares entries.
     fn entries(&self) -> BTreeMap<(&'static str, &'a str), (Act, Option<String>, String)> {
-        let mut out = BTreeMap::new();
-        for o in &self.bundle.organizations {
-            out.insert(
-                ("organization", o.id.as_str()),
-                (Act::EditOrganizations, Some(o.id.clone()), text(o)),
-            );
-        }
-        for g in &self.bundle.groups {
-            out.insert(
-                ("group", g.id.as_str()),
-                (
-                    Act::EditComputerGroups,
-                    Some(g.organization.clone()),
-                    text(g),
-                ),
-            );
-        }
-        for c in &self.bundle.computers {
-            out.insert(
-                ("computer", c.id.as_str()),
-                (Act::EditComputers, self.group_org(&c.group), text(c)),
-            );
-        }
-        for a in &self.bundle.applications {
-            out.insert(
-                ("application", a.id.as_str()),
-                (Act::EditApplications, Some(a.organization.clone()), text(a)),
-            );
-        }
-        for p in &self.bundle.policies {
-            out.insert(
-                ("policy", p.id.as_str()),
-                (Act::EditPolicies, owner_of(self.bundle, &p.scope), text(p)),
-            );
-        }
-        out
+        entries!(self.bundle;
+            organizations: "organization", EditOrganizations, |o| Some(o.id.clone());
+            groups: "group", EditComputerGroups, |g| Some(g.organization.clone());
+            computers: "computer", EditComputers, |c| self.group_org(&c.group);
+            applications: "application", EditApplications, |a| Some(a.organization.clone());
+            policies: "policy", EditPolicies, |p| owner_of(self.bundle, &p.scope);
+        )
     }
 }
 
@@ -127,16 +111,10 @@ pub(crate) fn authorize_deploy(
             }
         }
         if !found {
-            return Err(Error::Invalid(format!(
-                "organization `{org}` is in neither the current nor the new bundle"
-            )));
-        }
-        Ok(())
-    };
-    // The whole tenancy: a new top-level organization, or one made top-level.
-    let check_everywhere = |act: Act| -> Result<(), Error> {
-        for root in old.tree.roots() {
-            holdings.check(&old.tree, act, root)?;
+            return Err(Error::invalid(
+                "bundle",
+                format!("organization `{org}` is in neither the current nor the new bundle"),
+            ));
         }
         Ok(())
     };
@@ -167,7 +145,9 @@ pub(crate) fn authorize_deploy(
                         touched.insert(parent.to_owned());
                         check(Act::EditOrganizations, parent)?;
                     }
-                    None => check_everywhere(Act::EditOrganizations)?,
+                    // The whole tenancy: a new top-level organization, or one made
+                    // top-level.
+                    None => holdings.check_everywhere(&old.tree, Act::EditOrganizations)?,
                 }
             }
         }
@@ -178,8 +158,8 @@ pub(crate) fn authorize_deploy(
         }
     }
     if touched.is_empty() {
-        return Err(Error::Invalid(
-            "the bundle changes no entry of the one deployed".to_owned(),
+        return Err(Error::unchanged(
+            "the bundle changes no entry of the one deployed",
         ));
     }
     for org in &touched {

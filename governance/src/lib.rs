@@ -30,8 +30,11 @@
 mod access;
 mod audit;
 mod edits;
+mod error;
 mod notify;
 mod permission;
+mod plugins;
+mod provider;
 mod review;
 mod sqlite;
 mod store;
@@ -40,86 +43,26 @@ mod workflow;
 
 pub use access::{AccessRequestKind, Act, Holdings, OrgTree, Refused, ScopeKind};
 pub use audit::{
-    chain_hash, AuditBreak, AuditEntry, AuditKey, AuditLog, AuditQuery, AuditRecord, Checkpoint,
-    Head, HeadRead, REANCHOR,
+    chain_hash, AuditEntry, AuditKey, AuditLog, AuditQuery, AuditRecord, Checkpoint, Head,
+    HeadRead, REANCHOR,
 };
-pub use notify::{DeliveryReport, NotifyConfig, RetryConfig, SmsConfig, SmtpConfig, TlsMode};
+pub use error::{AuditBreak, Error, ErrorKind, StorageError};
+pub use notify::{
+    DeliveryReport, NotifyConfig, RetryConfig, SmsConfig, SmsGateway, Smtp, SmtpConfig, TlsMode,
+    Transport, Transports,
+};
 pub use permission::{Permission, UnknownPermission};
+pub use provider::{PluginProvider, Plugins};
 pub use review::{PluginReport, Review, ReviewOutcome};
 pub use sqlite::SqliteStore;
 pub use store::{
-    AdminRecord, ApprovalRecord, Channel, Channels, Claim, Closure, DeployNote, DeployRecord,
-    Grant, Grantable, NewRequest, Notification, NotifySetting, OutboxRecord, OutboxState,
-    PluginAttachment, RequestRecord, RequestState, RoleRecord, Settings, Store, Tx,
+    AdminRecord, ApprovalRecord, Attempt, Channel, Channels, Claim, Closure, DeployNote,
+    DeployRecord, Grant, Grantable, NewRequest, Notification, NotifySetting, OutboxRecord,
+    OutboxState, PluginAttachment, ReadTx, RequestRecord, RequestState, RoleRecord, Settings,
+    Store, Tx,
 };
 pub use view::computer_view;
 pub use workflow::{
     AdminChanges, ApproveOptions, Approved, Authentication, Clock, FileRequest, Governance,
     Matching, Suggestion, MAX_ATTACHMENT,
 };
-
-/// Why a governed action did not happen. In every case nothing changed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The actor lacks a permission.
-    #[error(transparent)]
-    Refused(#[from] Refused),
-    /// An id names nothing.
-    #[error("{kind} `{id}` does not exist")]
-    NotFound {
-        /// `request`, `administrator`, `computer`, …
-        kind: &'static str,
-        /// The id given.
-        id: String,
-    },
-    /// The input is wrong; the message says what and where.
-    #[error("{0}")]
-    Invalid(String),
-    /// The request was already decided.
-    #[error("request {id} is already {state}; only a pending request can be {action}")]
-    AlreadyClosed {
-        /// The request.
-        id: i64,
-        /// Its state.
-        state: &'static str,
-        /// What was attempted (`approved`, `rejected`).
-        action: &'static str,
-    },
-    /// A guardrail of the organization stops this approval.
-    #[error("guardrail of `{organization}`: {message}")]
-    Guardrail {
-        /// The organization whose settings apply.
-        organization: String,
-        /// What to do instead.
-        message: String,
-    },
-    /// The approval would not allow the request's execution: an earlier policy still
-    /// decides it. Nothing was deployed or recorded.
-    #[error("the approval would not take effect: {blocker} still decides request {id}'s execution ({outcome}); nothing was changed")]
-    Shadowed {
-        /// The request.
-        id: i64,
-        /// The policy that still decides (`policy `deny-tools``, or `the default deny`).
-        blocker: String,
-        /// What it decides (`deny`, `allow without elevation`).
-        outcome: String,
-    },
-    /// The bundle does not compile.
-    #[error("the bundle does not compile:\n{0}")]
-    Compile(String),
-    /// Another writer changed the state since it was read; nothing was changed.
-    #[error("the state changed while this action ran (another administrator?); nothing was changed, try again")]
-    Conflict,
-    /// The state is not initialized, or is already.
-    #[error("{0}")]
-    State(String),
-    /// The database failed.
-    #[error("storage: {0}")]
-    Storage(String),
-    /// The audit's head does not match the audit: entries were removed, rewritten or
-    /// written around the state. Nothing more is written until a Super Admin looks
-    /// into it and re-anchors the audit.
-    #[error("the audit cannot be extended: {0}; nothing was changed. A Super Admin must look into it and run `portcullis audit reanchor --reason …`")]
-    AuditBlocked(AuditBreak),
-}

@@ -11,17 +11,18 @@ use portcullis_engine::plugin::{
     combine, AccessRequest, ApprovalInput, ApprovalOptions, ApprovalReviewer, Execution, Failure,
     FailureKind, LogLine, MatchKind, Organization, PriorApproval, Scope, Tenancy, Verdict,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::{Act, ScopeKind};
+use crate::access::ScopeKind;
 use crate::audit::{AuditEntry, AuditLog};
-use crate::store::{PluginAttachment, RequestRecord, RequestState, Store};
+use crate::error::Error;
+use crate::notify::plugin_switched_off;
+use crate::store::{RequestRecord, RequestState, Store};
 use crate::workflow::{ApproveOptions, Approver, Governance, Matching};
-use crate::Error;
 
 /// What one plugin said.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PluginReport {
     /// The plugin's name.
     pub plugin: String,
@@ -37,7 +38,7 @@ pub struct PluginReport {
 }
 
 /// What came of the combined verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum ReviewOutcome {
     /// A plugin approved, and the approval took effect.
@@ -64,7 +65,7 @@ pub enum ReviewOutcome {
 }
 
 /// The review of one request by the approval plugins.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Review {
     /// The request.
     pub request: i64,
@@ -77,77 +78,10 @@ pub struct Review {
 }
 
 impl<S: Store> Governance<S> {
-    /// Attaches (or replaces) a plugin of an organization; needs Edit Integrations
-    /// there. The caller has validated it (it loads, targets a supported world, and
-    /// its test vectors give their expected verdicts); the state keeps the bytes that
-    /// were validated.
-    pub fn attach_plugin(&mut self, actor: &str, plugin: PluginAttachment) -> Result<(), Error> {
-        if !self.tree().contains(&plugin.organization) {
-            return Err(Error::NotFound {
-                kind: "organization",
-                id: plugin.organization.clone(),
-            });
-        }
-        if plugin.name.trim().is_empty() || plugin.name.contains(char::is_whitespace) {
-            return Err(Error::Invalid(format!(
-                "plugin name `{}` must be non-empty and without spaces",
-                plugin.name
-            )));
-        }
-        self.authorize(actor, Act::EditIntegrations, &plugin.organization)?;
-        let detail = json!({"plugin": plugin});
-        let org = plugin.organization.clone();
-        self.commit_system(actor, &org, "plugin-attach", detail, |tx| {
-            tx.put_plugin(&plugin)
-        })
-    }
-
-    /// Detaches a plugin; needs Edit Integrations on its organization.
-    pub fn detach_plugin(
-        &mut self,
-        actor: &str,
-        organization: &str,
-        name: &str,
-    ) -> Result<(), Error> {
-        self.authorize(actor, Act::EditIntegrations, organization)?;
-        let detail = json!({"plugin": name});
-        self.commit_system(actor, organization, "plugin-detach", detail, |tx| {
-            if tx.delete_plugin(organization, name)? {
-                Ok(())
-            } else {
-                Err(Error::NotFound {
-                    kind: "plugin",
-                    id: format!("{organization}/{name}"),
-                })
-            }
-        })
-    }
-
-    /// The plugins that apply to an organization: its ancestors' first (from the
-    /// top-level organization down), then its own, each in name order.
-    pub fn plugins_for(&mut self, organization: &str) -> Result<Vec<PluginAttachment>, Error> {
-        let mut lineage: Vec<String> = self
-            .tree()
-            .lineage(organization)
-            .map(str::to_owned)
-            .collect();
-        lineage.reverse();
-        let all = self.read(|tx| tx.plugins())?;
-        Ok(lineage
-            .iter()
-            .flat_map(|org| all.iter().filter(move |p| &p.organization == org).cloned())
-            .collect())
-    }
-
-    /// Every attached plugin.
-    pub fn all_plugins(&mut self) -> Result<Vec<PluginAttachment>, Error> {
-        self.read(|tx| tx.plugins())
-    }
-
     /// The input the approval-review hook gets for a request: the request with its
     /// execution, the tenancy path, and earlier approvals of the same software in the
     /// same organization (newest first).
-    pub fn approval_input(&mut self, request: &RequestRecord) -> Result<ApprovalInput, Error> {
+    pub fn approval_input(&self, request: &RequestRecord) -> Result<ApprovalInput, Error> {
         let f = &request.filed;
         let computer = self
             .bundle()
@@ -155,25 +89,17 @@ impl<S: Store> Governance<S> {
             .iter()
             .find(|c| c.id == f.computer)
             .cloned()
-            .ok_or_else(|| Error::NotFound {
-                kind: "computer",
-                id: f.computer.clone(),
-            })?;
-        let mut organizations: Vec<Organization> = self
+            .ok_or_else(|| Error::not_found("computer", &f.computer))?;
+        let organizations: Vec<Organization> = self
             .tree()
-            .lineage(&f.organization)
+            .path(&f.organization)
+            .into_iter()
             .map(|id| Organization {
                 id: id.to_owned(),
-                name: self
-                    .bundle()
-                    .organizations
-                    .iter()
-                    .find(|o| o.id == id)
-                    .map_or_else(|| id.to_owned(), |o| o.name.clone()),
+                name: self.organization_name(id),
             })
             .collect();
-        organizations.reverse();
-        let approved = self.read(|tx| tx.requests(Some(RequestState::Approved)))?;
+        let approved = self.stored(|tx| tx.requests(Some(RequestState::Approved)))?;
         let mut prior: Vec<PriorApproval> = approved
             .iter()
             .filter(|r| {
@@ -234,17 +160,8 @@ impl<S: Store> Governance<S> {
         reviewers: &[&dyn ApprovalReviewer],
     ) -> Result<Review, Error> {
         self.expire_due()?;
-        let request = self.read(|tx| tx.request(id))?.ok_or(Error::NotFound {
-            kind: "request",
-            id: id.to_string(),
-        })?;
-        if request.state != RequestState::Pending {
-            return Err(Error::AlreadyClosed {
-                id,
-                state: request.state.as_str(),
-                action: "reviewed",
-            });
-        }
+        let request = self.load_request(id)?;
+        request.ensure_pending("reviewed")?;
         let input = self.approval_input(&request)?;
         let reports: Vec<PluginReport> = reviewers
             .iter()
@@ -296,7 +213,9 @@ impl<S: Store> Governance<S> {
                         .as_deref()
                         .map(|t| t.parse::<Timestamp>())
                         .transpose()
-                        .map_err(|e| Error::Invalid(format!("plugin `{decider}`: expiry: {e}")))?,
+                        .map_err(|e| {
+                            Error::invalid("expires", format!("plugin `{decider}`: expiry: {e}"))
+                        })?,
                     justification: Some(options.justification.clone()),
                     ..ApproveOptions::new(
                         match options.scope {
@@ -394,6 +313,11 @@ impl<S: Store> Governance<S> {
             for report in &disabled {
                 for admin in admins.iter().filter(|a| lineage.contains(&a.organization)) {
                     let Some(email) = &admin.email else { continue };
+                    let failure = report
+                        .failure
+                        .as_ref()
+                        .map_or_else(String::new, ToString::to_string);
+                    let (subject, body) = plugin_switched_off(&report.plugin, &org, &failure);
                     tx.enqueue(
                         &crate::store::Notification {
                             // Not about one request: told once per plugin and person.
@@ -401,14 +325,8 @@ impl<S: Store> Governance<S> {
                             reason: format!("plugin-disabled:{}", report.plugin),
                             channel: crate::store::Channel::Email,
                             recipient: email.to_lowercase(),
-                            subject: format!("Approval plugin {} was switched off", report.plugin),
-                            body: format!(
-                                "The approval plugin {} of {org} failed too often and was switched off.\n\
-                                 Requests wait for a person until it is fixed and attached again.\n\
-                                 Last failure: {}\n",
-                                report.plugin,
-                                report.failure.as_ref().map_or_else(String::new, ToString::to_string)
-                            ),
+                            subject,
+                            body,
                         },
                         now,
                     )?;

@@ -1,23 +1,28 @@
 //! Durable state behind a trait: the workflow speaks only to [`Store`] and [`Tx`], so a
 //! shared server database can stand in for the embedded one ([`crate::SqliteStore`]).
 
-use portcullis_engine::model::{Sha256, Timestamp};
+use portcullis_engine::model::{Recipient, Sha256, Timestamp};
 use portcullis_engine::{Bundle, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{AccessRequestKind, ScopeKind};
 use crate::audit::{AuditEntry, AuditKey, AuditRecord, HeadRead};
+use crate::error::Error;
 use crate::permission::Permission;
-use crate::Error;
 
 /// A unit of work: everything done through one [`Tx`] is committed together when the
-/// closure returns `Ok`, and none of it when it returns `Err`.
+/// closure returns `Ok`, and none of it when it returns `Err`. Reads go through a
+/// [`ReadTx`], which can change nothing, and need only a shared reference, so any
+/// number of readers share one store.
 pub trait Store {
     /// Runs `work` in one transaction. Writers are serialized.
     fn transaction<T>(
         &mut self,
         work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error>;
+
+    /// Runs `work` on one consistent view of the state; it cannot write.
+    fn read<T>(&self, work: impl FnOnce(&mut dyn ReadTx) -> Result<T, Error>) -> Result<T, Error>;
 
     /// Like [`Store::transaction`], but an append to the audit does not first check
     /// the head against the audit: what re-anchoring a damaged audit runs in.
@@ -30,59 +35,41 @@ pub trait Store {
     /// of the last commit that appended to it. Every transaction that appends checks
     /// it first and refuses to write when it does not match, and verification checks
     /// it, so that entries cut off the end or a rewritten chain are noticed.
-    fn audit_head(&mut self) -> Result<HeadRead, Error>;
+    fn audit_head(&self) -> Result<HeadRead, Error>;
 
     /// The key that signs the audit's head.
-    fn audit_key(&mut self) -> Result<&AuditKey, Error>;
+    fn audit_key(&self) -> Result<&AuditKey, Error>;
 }
 
-/// The operations on state inside a transaction.
-pub trait Tx {
+/// What a transaction reads.
+pub trait ReadTx {
     /// The current bundle and its version, if one was stored.
     fn current_bundle(&mut self) -> Result<Option<(i64, Bundle)>, Error>;
-    /// Stores a new current bundle; returns its version.
-    fn push_bundle(&mut self, bundle: &Bundle, deploy: &DeployNote) -> Result<i64, Error>;
     /// A stored bundle version.
     fn bundle(&mut self, version: i64) -> Result<Option<Bundle>, Error>;
     /// The deploy history, newest first.
     fn deploys(&mut self, limit: usize) -> Result<Vec<DeployRecord>, Error>;
 
-    /// Files a request; returns its id.
-    fn insert_request(&mut self, request: &NewRequest) -> Result<i64, Error>;
     /// One request.
     fn request(&mut self, id: i64) -> Result<Option<RequestRecord>, Error>;
     /// Requests, oldest first, of a state if given.
     fn requests(&mut self, state: Option<RequestState>) -> Result<Vec<RequestRecord>, Error>;
-    /// Ends a pending request. Returns `false`, changing nothing, when it is not pending.
-    fn close_request(&mut self, id: i64, closure: &Closure) -> Result<bool, Error>;
 
-    /// Stores a file under its SHA-256; returns `false` when it was already stored.
-    fn put_file(&mut self, sha256: &Sha256, content: &[u8]) -> Result<bool, Error>;
     /// A stored file.
     fn file(&mut self, sha256: &Sha256) -> Result<Option<Vec<u8>>, Error>;
     /// How many files are stored.
     fn file_count(&mut self) -> Result<u64, Error>;
 
-    /// Adds or replaces an administrator.
-    fn put_admin(&mut self, admin: &AdminRecord) -> Result<(), Error>;
     /// One administrator.
     fn admin(&mut self, id: &str) -> Result<Option<AdminRecord>, Error>;
     /// Every administrator.
     fn admins(&mut self) -> Result<Vec<AdminRecord>, Error>;
-    /// Deletes an administrator and their grants.
-    fn delete_admin(&mut self, id: &str) -> Result<bool, Error>;
 
-    /// Adds or replaces a role.
-    fn put_role(&mut self, role: &RoleRecord) -> Result<(), Error>;
     /// One role.
     fn role(&mut self, id: &str) -> Result<Option<RoleRecord>, Error>;
     /// Every role.
     fn roles(&mut self) -> Result<Vec<RoleRecord>, Error>;
 
-    /// Adds a grant; returns `false` when the same grant exists.
-    fn insert_grant(&mut self, grant: &Grant) -> Result<bool, Error>;
-    /// Removes a grant; returns `false` when there was none.
-    fn delete_grant(&mut self, grant: &Grant) -> Result<bool, Error>;
     /// The grants of one administrator.
     fn grants(&mut self, admin: &str) -> Result<Vec<Grant>, Error>;
     /// The assignments of one role.
@@ -90,6 +77,48 @@ pub trait Tx {
 
     /// An organization's own settings, if it set any.
     fn settings(&mut self, org: &str) -> Result<Option<Settings>, Error>;
+
+    /// Every attached plugin.
+    fn plugins(&mut self) -> Result<Vec<PluginAttachment>, Error>;
+
+    /// A value stored under a key (configuration).
+    fn meta(&mut self, key: &str) -> Result<Option<String>, Error>;
+
+    /// Every notification setting.
+    fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error>;
+    /// The outbox, oldest first, of a state if given.
+    fn outbox(&mut self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, Error>;
+
+    /// Audit entries with a sequence number above `after`, oldest first.
+    fn audit(&mut self, after: i64) -> Result<Vec<AuditRecord>, Error>;
+}
+
+/// What a transaction writes, besides everything it reads.
+pub trait Tx: ReadTx {
+    /// Stores a new current bundle; returns its version.
+    fn push_bundle(&mut self, bundle: &Bundle, deploy: &DeployNote) -> Result<i64, Error>;
+
+    /// Files a request; returns its id.
+    fn insert_request(&mut self, request: &NewRequest) -> Result<i64, Error>;
+    /// Ends a pending request. Returns `false`, changing nothing, when it is not pending.
+    fn close_request(&mut self, id: i64, closure: &Closure) -> Result<bool, Error>;
+
+    /// Stores a file under its SHA-256; returns `false` when it was already stored.
+    fn put_file(&mut self, sha256: &Sha256, content: &[u8]) -> Result<bool, Error>;
+
+    /// Adds or replaces an administrator.
+    fn put_admin(&mut self, admin: &AdminRecord) -> Result<(), Error>;
+    /// Deletes an administrator and their grants.
+    fn delete_admin(&mut self, id: &str) -> Result<bool, Error>;
+
+    /// Adds or replaces a role.
+    fn put_role(&mut self, role: &RoleRecord) -> Result<(), Error>;
+
+    /// Adds a grant; returns `false` when the same grant exists.
+    fn insert_grant(&mut self, grant: &Grant) -> Result<bool, Error>;
+    /// Removes a grant; returns `false` when there was none.
+    fn delete_grant(&mut self, grant: &Grant) -> Result<bool, Error>;
+
     /// Sets an organization's settings.
     fn put_settings(&mut self, org: &str, settings: &Settings) -> Result<(), Error>;
 
@@ -97,27 +126,20 @@ pub trait Tx {
     fn put_plugin(&mut self, plugin: &PluginAttachment) -> Result<(), Error>;
     /// Detaches a plugin; `false` when there was none of that name.
     fn delete_plugin(&mut self, organization: &str, name: &str) -> Result<bool, Error>;
-    /// Every attached plugin.
-    fn plugins(&mut self) -> Result<Vec<PluginAttachment>, Error>;
 
-    /// A value stored under a key (configuration).
-    fn meta(&mut self, key: &str) -> Result<Option<String>, Error>;
     /// Stores a value under a key.
     fn set_meta(&mut self, key: &str, value: &str) -> Result<(), Error>;
 
     /// Sets an administrator's notification channels for a request kind.
     fn put_notify(&mut self, setting: &NotifySetting) -> Result<(), Error>;
-    /// Every notification setting.
-    fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error>;
     /// Writes a notification to the outbox; `false` when the same request, reason,
     /// channel and recipient is already there (each recipient is told once).
     fn enqueue(&mut self, notification: &Notification, now: Timestamp) -> Result<bool, Error>;
-    /// Claims up to `limit` pending notifications due at `now` (or every pending one
-    /// when `all`) that no other sender holds: each gets `claim`, so that no other
-    /// sender takes it until the claim lapses.
+    /// Claims up to `limit` pending notifications due at the claim's time (or every
+    /// pending one when `all`) that no other sender holds: each gets `claim`, so that
+    /// no other sender takes it until the claim lapses.
     fn claim_due(
         &mut self,
-        now: Timestamp,
         claim: &Claim,
         all: bool,
         limit: usize,
@@ -126,26 +148,12 @@ pub trait Tx {
     /// when the notification is no longer the sender's to send (its claim lapsed and
     /// another sender took it, or it is no longer pending).
     fn renew_claim(&mut self, id: i64, claim: &Claim) -> Result<bool, Error>;
-    /// Marks a notification delivered and releases `by`'s claim on it; false when `by`
-    /// did not hold it.
-    fn mark_delivered(&mut self, id: i64, at: Timestamp, by: &str) -> Result<bool, Error>;
-    /// Records a failed attempt and releases `by`'s claim: retried at `next` or, with
-    /// `next` `None`, given up. False when `by` did not hold it.
-    fn mark_failed(
-        &mut self,
-        id: i64,
-        attempts: u32,
-        next: Option<Timestamp>,
-        error: &str,
-        by: &str,
-    ) -> Result<bool, Error>;
-    /// The outbox, oldest first, of a state if given.
-    fn outbox(&mut self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, Error>;
+    /// Records how an attempt to send a notification ended and releases `by`'s claim
+    /// on it: delivered, retried later, or given up. False when `by` did not hold it.
+    fn record_attempt(&mut self, id: i64, by: &str, attempt: &Attempt<'_>) -> Result<bool, Error>;
 
     /// Appends an audit entry; returns its sequence number.
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, Error>;
-    /// Audit entries with a sequence number above `after`, oldest first.
-    fn audit(&mut self, after: i64) -> Result<Vec<AuditRecord>, Error>;
 }
 
 /// Who deployed a bundle, and why.
@@ -245,6 +253,21 @@ pub struct RequestRecord {
     pub closure: Option<Closure>,
 }
 
+impl RequestRecord {
+    /// Whether the request is still pending, as `action` (`approved`, `rejected`,
+    /// `reviewed`) needs: else [`Error::AlreadyClosed`].
+    pub fn ensure_pending(&self, action: &'static str) -> Result<(), Error> {
+        if self.state == RequestState::Pending {
+            return Ok(());
+        }
+        Err(Error::AlreadyClosed {
+            id: self.id,
+            state: self.state.as_str(),
+            action,
+        })
+    }
+}
+
 /// How a request ended: who, when, why, and for an approval what was created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Closure {
@@ -321,12 +344,42 @@ pub struct AdminRecord {
     pub name: String,
     /// The organization the administrator belongs to.
     pub organization: String,
-    /// Email address.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Email address; none when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// Phone number for SMS (`+` and digits).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Phone number for SMS (`+` and digits); none when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+}
+
+impl AdminRecord {
+    /// Checks the record's own values: an id without spaces, an email address, a phone
+    /// number SMS can reach.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.id.trim().is_empty() || self.id.chars().any(char::is_whitespace) {
+            return Err(Error::invalid(
+                "id",
+                format!(
+                    "administrator id `{}` must be non-empty and without spaces",
+                    self.id
+                ),
+            ));
+        }
+        if let Some(email) = &self.email {
+            if !matches!(Recipient::parse(email), Ok(Recipient::Email(_))) {
+                return Err(Error::invalid(
+                    "email",
+                    format!("`{email}` is not an email address"),
+                ));
+            }
+        }
+        if let Some(phone) = &self.phone {
+            if let Err(e) = Recipient::parse(&format!("SMS:{phone}")) {
+                return Err(Error::invalid("phone", format!("phone number: {e}")));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A role: a named set of permissions defined in one organization, assignable there
@@ -418,8 +471,26 @@ impl Default for Settings {
 pub struct Claim {
     /// Who holds them: unique to one delivery run.
     pub by: String,
+    /// When it was taken (or renewed).
+    pub at: Timestamp,
     /// Until when, unless renewed.
     pub until: Timestamp,
+}
+
+/// How one attempt to send a notification ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt<'a> {
+    /// The server accepted it at this time.
+    Delivered(Timestamp),
+    /// It failed; it is tried again when due.
+    Failed {
+        /// Attempts so far, this one included.
+        attempts: u32,
+        /// When it is tried again; `None` gives it up.
+        next: Option<Timestamp>,
+        /// Why it failed.
+        error: &'a str,
+    },
 }
 
 /// A delivery channel.

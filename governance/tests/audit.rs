@@ -201,7 +201,7 @@ fn verify(dir: &Path) -> Result<usize, AuditBreak> {
 #[test]
 fn every_kind_of_tampering_is_found() {
     let dir = tempfile::tempdir().unwrap();
-    let mut gov = populated(dir.path());
+    let gov = populated(dir.path());
     let total = gov.verify_audit().unwrap().unwrap();
     assert_eq!(
         total, 14,
@@ -348,7 +348,7 @@ fn audit_worker() {
 fn acknowledged_entries_survive_a_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let before = {
-        let mut gov = init(dir.path());
+        let gov = init(dir.path());
         gov.verify_audit().unwrap().unwrap()
     };
     let mut child = Command::new(std::env::current_exe().unwrap())

@@ -169,8 +169,8 @@ fn check_state(state: &Path, acks: &Acks) -> Governance<SqliteStore> {
     assert_eq!(integrity, "ok");
     drop(conn);
 
-    let mut gov = Governance::open_dir(state).unwrap();
-    let all = gov.read(|tx| tx.requests(None)).unwrap();
+    let gov = Governance::open_dir(state).unwrap();
+    let all = gov.read(ROOT, |tx| tx.requests(None)).unwrap();
     let by_id: BTreeMap<i64, _> = all.iter().map(|r| (r.id, r)).collect();
     for (&n, &id) in &acks.requests {
         let request = by_id
@@ -179,7 +179,9 @@ fn check_state(state: &Path, acks: &Acks) -> Governance<SqliteStore> {
         assert_eq!(request.filed.event.sha256, sha256_of(&content(SALT, n)));
         assert_eq!(request.filed.computer, COMPUTER);
         if n % 3 == 0 {
-            let stored = gov.read(|tx| tx.file(&request.filed.event.sha256)).unwrap();
+            let stored = gov
+                .read(ROOT, |tx| tx.file(&request.filed.event.sha256))
+                .unwrap();
             assert_eq!(stored, Some(content(SALT, n)), "file of request {id}");
         }
     }
@@ -279,7 +281,7 @@ fn sigkill_loses_nothing_acknowledged() {
         .unwrap();
     assert_eq!(approved.request.state, RequestState::Approved);
     drop(gov);
-    let mut gov = Governance::open_dir(&state).unwrap();
+    let gov = Governance::open_dir(&state).unwrap();
     let mut event = approved.request.filed.event.clone();
     event.time = gov.now();
     assert_eq!(gov.engine().decide(&event).decision, Outcome::Allow);

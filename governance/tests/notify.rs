@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use portcullis_engine::Event;
 use portcullis_governance::{
-    AccessRequestKind, AdminRecord, ApproveOptions, Channels, Error, FileRequest, Governance,
-    Grant, Grantable, Matching, NotifyConfig, OutboxState, Permission, RetryConfig, ScopeKind,
-    SmsConfig, SmtpConfig, TlsMode,
+    AccessRequestKind, AdminRecord, ApproveOptions, Channel, Channels, Error, FileRequest,
+    Governance, Grant, Grantable, Matching, NotifyConfig, OutboxState, Permission, RetryConfig,
+    ScopeKind, SmsConfig, SmtpConfig, TlsMode, Transport, Transports,
 };
 use servers::{free_port, HttpServer, SmtpServer};
 
@@ -339,7 +339,7 @@ fn bad_configuration_is_a_clear_error_or_a_retried_delivery() {
         .set_notify("root", "eve", AccessRequestKind::Application, sms_only)
         .unwrap_err();
     assert!(
-        matches!(&error, Error::Invalid(m) if m.contains("phone number")),
+        matches!(&error, Error::InvalidInput { reason: m, .. } if m.contains("phone number")),
         "{error}"
     );
     let error = gov
@@ -468,7 +468,7 @@ fn concurrent_senders_against_a_slow_server_send_each_notification_once() {
     let delivered: usize = reports.iter().map(|r| r.delivered).sum();
     assert_eq!(delivered, 9, "{reports:?}");
     assert_eq!(smtp.messages().len(), 9, "{reports:?}");
-    let mut gov = Governance::open_dir(&state).unwrap();
+    let gov = Governance::open_dir(&state).unwrap();
     assert!(gov
         .outbox("root", None)
         .unwrap()
@@ -511,4 +511,72 @@ fn a_batch_that_outlives_its_lease_is_not_sent_again_by_the_next_sender() {
     assert_eq!(first.skipped, second.delivered, "{first:?} {second:?}");
     assert_eq!(smtp.messages().len(), 12);
     assert!(first.errors.is_empty() && second.errors.is_empty());
+}
+
+/// A transport that keeps what it is given, or refuses everything.
+struct Recorder {
+    sent: std::sync::Mutex<Vec<(String, String)>>,
+    refuse: bool,
+}
+
+impl Transport for Recorder {
+    fn send(&self, n: &portcullis_governance::Notification) -> Result<(), String> {
+        if self.refuse {
+            return Err(format!("refused {}", n.recipient));
+        }
+        self.sent
+            .lock()
+            .unwrap()
+            .push((n.recipient.clone(), n.subject.clone()));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_substitute_transport_sends_in_place_of_the_configured_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = init(dir.path());
+    staff(&mut gov);
+    // Nothing listens on these ports: only the substitute can deliver.
+    gov.configure_notifications("root", config(free_port(), free_port(), 0, 3))
+        .unwrap();
+    let id = file(&mut gov);
+    let email = Recorder {
+        sent: std::sync::Mutex::new(Vec::new()),
+        refuse: false,
+    };
+    let sms = Recorder {
+        sent: std::sync::Mutex::new(Vec::new()),
+        refuse: true,
+    };
+    let transports = Transports::default().email(email).sms(sms);
+    let report = gov.deliver_notifications_via(false, &transports).unwrap();
+    assert_eq!(report.failed, 0);
+    assert!(report.delivered >= 3, "{report:?}");
+    assert!(report.retrying >= 2, "{report:?}");
+    assert!(
+        report
+            .errors
+            .iter()
+            .all(|(_, e)| e.starts_with("refused +")),
+        "{report:?}"
+    );
+    let outbox = gov.outbox("root", Some(OutboxState::Delivered)).unwrap();
+    assert!(outbox
+        .iter()
+        .all(|o| o.notification.channel == Channel::Email));
+    assert!(outbox.iter().any(|o| o
+        .notification
+        .subject
+        .starts_with(&format!("Access request {id} "))));
+    // Without a transport for a channel, its messages wait with the reason.
+    let email_only = Transports::default().email(Recorder {
+        sent: std::sync::Mutex::new(Vec::new()),
+        refuse: false,
+    });
+    let report = gov.deliver_notifications_via(true, &email_only).unwrap();
+    assert!(report
+        .errors
+        .iter()
+        .all(|(_, e)| e == "SMS is not configured (`sms` in the notification settings)"));
 }

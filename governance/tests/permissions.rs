@@ -512,7 +512,7 @@ struct Fingerprint {
 
 fn fingerprint(gov: &mut Governance<SqliteStore>) -> Fingerprint {
     let version = gov.version();
-    gov.read(|tx| {
+    gov.read(ROOT, |tx| {
         let admins = tx.admins()?;
         let mut grants = Vec::new();
         for a in &admins {
@@ -564,7 +564,7 @@ fn assert_refused<T: std::fmt::Debug>(
     assert!(gov.verify_audit().unwrap().is_ok());
 }
 
-/// Runs `action`, which must fail with `Error::Invalid`, and checks that nothing
+/// Runs `action`, which must fail with `Error::InvalidInput`, and checks that nothing
 /// changed.
 fn assert_invalid<T: std::fmt::Debug>(
     gov: &mut Governance<SqliteStore>,
@@ -574,7 +574,9 @@ fn assert_invalid<T: std::fmt::Debug>(
 ) {
     let before = fingerprint(gov);
     match action(gov) {
-        Err(Error::Invalid(message)) => {
+        Err(Error::InvalidInput {
+            reason: message, ..
+        }) => {
             assert!(
                 message.contains(says),
                 "{context}: `{message}` should say {says}"
@@ -754,7 +756,7 @@ fn end_to_end_open_approve_reject_as_each_administrator() {
             None => {
                 let version = gov.version();
                 let outcome = run(&mut gov).unwrap_or_else(|e| panic!("{context}: {e}"));
-                let after = gov.read(|tx| tx.request(id)).unwrap().unwrap();
+                let after = gov.read(ROOT, |tx| tx.request(id)).unwrap().unwrap();
                 match case.action {
                     Do::Open => assert_eq!(outcome, "Pending", "{context}"),
                     Do::OpenFile => assert_eq!(after.state, RequestState::Pending),

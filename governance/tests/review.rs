@@ -12,13 +12,13 @@
 use std::sync::Mutex;
 
 use portcullis_engine::plugin::{
-    ApprovalInput, ApprovalOptions, ApprovalReviewer, Failure, FailureKind, MatchKind,
+    ApprovalInput, ApprovalOptions, ApprovalReviewer, Failure, FailureKind, Hook, MatchKind,
     PluginOutcome, Scope, Verdict,
 };
-use portcullis_engine::{Event, Outcome};
+use portcullis_engine::{Event, Outcome as Decided};
 use portcullis_governance::{
-    AccessRequestKind, AdminRecord, AuditQuery, FileRequest, Governance, OutboxState, RequestState,
-    ReviewOutcome,
+    AccessRequestKind, AdminRecord, AuditQuery, Error, ErrorKind, FileRequest, Governance,
+    OutboxState, PluginProvider, Plugins, RequestState, ReviewOutcome,
 };
 
 /// A plugin that always answers the same, and remembers what it was asked.
@@ -190,7 +190,7 @@ fn an_approval_goes_through_the_same_proof_and_guardrails() {
     assert_eq!(request.closure.unwrap().by, "plugin:narrow");
     assert_eq!(
         gov.engine().decide(&event("lakeside-fd-01", 2)).decision,
-        Outcome::Allow
+        Decided::Allow
     );
     assert!(kinds(&mut gov).contains(&("plugin-failure".into(), "plugin:broken".into())));
 
@@ -276,6 +276,25 @@ fn a_route_notifies_the_named_administrators_and_waits() {
     assert!(gov.review(id, &[&approver]).is_err());
 }
 
+/// A provider that loads nothing and keeps what it was asked about.
+#[derive(Default)]
+struct Recording {
+    seen: Mutex<Vec<(Vec<String>, Vec<portcullis_governance::PluginAttachment>)>>,
+}
+
+impl PluginProvider for Recording {
+    fn plugins(
+        &self,
+        _hook: Hook,
+        path: &[&str],
+        attached: &[portcullis_governance::PluginAttachment],
+    ) -> Result<Plugins, Error> {
+        let path = path.iter().map(|o| (*o).to_owned()).collect();
+        self.seen.lock().unwrap().push((path, attached.to_vec()));
+        Ok(Plugins::default())
+    }
+}
+
 #[test]
 fn plugins_are_attached_per_organization_and_seen_below_it() {
     use portcullis_governance::PluginAttachment;
@@ -305,19 +324,33 @@ fn plugins_are_attached_per_organization_and_seen_below_it() {
         .unwrap();
     gov.attach_plugin("root", plugin("harbor", "other"))
         .unwrap();
-    let seen: Vec<String> = gov
-        .plugins_for("lakeside")
-        .unwrap()
-        .into_iter()
+    // Without a provider, attached plugins would silently not be consulted.
+    let early = file(&mut gov, "lakeside-fd-01", 7);
+    let error = gov.review_attached(early).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
+    assert!(matches!(error, Error::NotReady { .. }), "{error}");
+    // A request of lakeside sees the plugins of its tenancy path, northwind's first.
+    let provider = std::sync::Arc::new(Recording::default());
+    let mut gov = gov.with_plugins(provider.clone());
+    let id = file(&mut gov, "lakeside-fd-01", 6);
+    assert!(gov.review_attached(id).unwrap().is_none());
+    let (path, attached) = provider.seen.lock().unwrap()[0].clone();
+    assert_eq!(path, ["northwind", "lakeside"]);
+    let seen: Vec<String> = attached
+        .iter()
         .map(|p| format!("{}/{}", p.organization, p.name))
         .collect();
-    assert_eq!(seen, ["northwind/known-bad", "lakeside/trusted"]);
-    let stored = &gov.plugins_for("lakeside").unwrap()[1];
+    assert_eq!(seen, ["lakeside/trusted", "northwind/known-bad"]);
+    let stored = attached.iter().find(|p| p.name == "trusted").unwrap();
     assert_eq!(stored.content, b"package portcullis");
     assert_eq!(stored.vectors, [("v1.json".to_owned(), "{}".to_owned())]);
+    // So does a decision on one of its computers, for the rule plugins.
+    let ruled = gov.decide_with_rules(&event("lakeside-dc-01", 8)).unwrap();
+    assert_eq!(ruled.decision.decision, Decided::Deny);
+    assert_eq!(provider.seen.lock().unwrap().len(), 2);
     gov.detach_plugin("root", "lakeside", "trusted").unwrap();
     assert!(gov.detach_plugin("root", "lakeside", "trusted").is_err());
-    assert_eq!(gov.plugins_for("lakeside").unwrap().len(), 1);
+    assert_eq!(gov.all_plugins().unwrap().len(), 2);
     let system = AuditQuery {
         log: Some(portcullis_governance::AuditLog::System),
         kind: Some("plugin-attach".into()),

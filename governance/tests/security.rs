@@ -26,7 +26,7 @@ use Permission as P;
 fn state_of(gov: &mut Governance<SqliteStore>) -> (i64, usize, usize, usize, String) {
     let version = gov.version();
     let bundle = serde_json::to_string(gov.bundle()).unwrap();
-    gov.read(|tx| {
+    gov.read(ROOT, |tx| {
         Ok((
             version,
             tx.audit(0)?.len(),
@@ -363,7 +363,7 @@ fn only_administrators_who_may_open_a_request_are_told_of_it() {
     )
     .unwrap();
     let told: Vec<String> = gov
-        .read(|tx| tx.outbox(None))
+        .read(ROOT, |tx| tx.outbox(None))
         .unwrap()
         .into_iter()
         .map(|r| r.notification.recipient)
@@ -407,7 +407,7 @@ fn an_event_over_the_limits_is_refused_before_anything_is_stored() {
             })
             .unwrap_err();
         assert!(
-            matches!(&error, Error::Invalid(m) if m.contains(&format!("`{field}`")) && m.contains("max_string_bytes")),
+            matches!(&error, Error::InvalidInput { reason: m, .. } if m.contains(&format!("`{field}`")) && m.contains("max_string_bytes")),
             "{error}"
         );
         assert!(error.to_string().len() < 200, "the error copies the input");
@@ -426,7 +426,7 @@ fn an_event_over_the_limits_is_refused_before_anything_is_stored() {
         })
         .unwrap_err();
     assert!(
-        matches!(&error, Error::Invalid(m) if m.contains("message") && m.contains("max_string_bytes")),
+        matches!(&error, Error::InvalidInput { reason: m, .. } if m.contains("message") && m.contains("max_string_bytes")),
         "{error}"
     );
     assert_eq!(state_of(&mut gov), before);
@@ -550,7 +550,7 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
     // Only a Super Admin re-anchors, with a reason; the entry says what was lost.
     assert!(matches!(
         damaged.reanchor_audit("root", " "),
-        Err(Error::Invalid(_))
+        Err(Error::InvalidInput { .. })
     ));
     let found = damaged
         .reanchor_audit("root", "entry lost in a disk repair")
@@ -579,14 +579,14 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
         damaged.verify_audit_extends(&checkpoint).unwrap(),
         Err(AuditBreak::Rewritten { seq: total })
     );
-    let mut intact = Governance::open_dir(dir.path()).unwrap();
+    let intact = Governance::open_dir(dir.path()).unwrap();
     assert!(intact.verify_audit_extends(&checkpoint).unwrap().is_ok());
 }
 
 #[test]
 fn a_replaced_key_or_head_is_found_by_an_exported_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let mut gov = init_state(dir.path());
+    let gov = init_state(dir.path());
     let checkpoint = gov.audit_checkpoint().unwrap();
     drop(gov);
     // Someone with the database and a key of their own: rewrite everything and sign it.
@@ -597,7 +597,7 @@ fn a_replaced_key_or_head_is_found_by_an_exported_checkpoint() {
     });
     let key =
         portcullis_governance::AuditKey::load(&rekeyed.path().join("audit.key"), true).unwrap();
-    let mut gov = Governance::open_dir(rekeyed.path()).unwrap();
+    let gov = Governance::open_dir(rekeyed.path()).unwrap();
     assert!(gov.verify_audit().unwrap().is_err());
     let verdict = gov.verify_audit_extends(&checkpoint).unwrap();
     assert!(
@@ -617,7 +617,7 @@ fn a_suggestion_threshold_of_zero_is_refused() {
     };
     let error = gov.set_settings(ROOT, "lakeside", settings).unwrap_err();
     assert!(
-        matches!(&error, Error::Invalid(m) if m.contains("suggest_after")),
+        matches!(&error, Error::InvalidInput { reason: m, .. } if m.contains("suggest_after")),
         "{error}"
     );
     assert_eq!(state_of(&mut gov), before);
@@ -626,7 +626,7 @@ fn a_suggestion_threshold_of_zero_is_refused() {
 #[test]
 fn a_lost_key_fails_verification_and_blocks_writes_until_a_new_one_is_anchored() {
     let dir = tempfile::tempdir().unwrap();
-    let mut gov = init_state(dir.path());
+    let gov = init_state(dir.path());
     let old = gov.audit_checkpoint().unwrap();
     drop(gov);
     std::fs::remove_file(dir.path().join("audit.key")).unwrap();
@@ -665,4 +665,21 @@ fn a_lost_key_fails_verification_and_blocks_writes_until_a_new_one_is_anchored()
         gov.verify_audit_extends(&old).unwrap(),
         Err(AuditBreak::HeadCorrupt { .. })
     ));
+}
+
+#[test]
+fn reading_the_stored_state_directly_needs_super_admin_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = init_state(dir.path());
+    add_admin(&mut gov, "lake", "lakeside", &[("lakeside", P::SuperAdmin)]);
+    let refused = gov.read("lake", |tx| tx.admins()).unwrap_err();
+    assert!(
+        matches!(&refused, Error::Refused(r) if r.organization == "northwind" && r.missing == "Super Admin"),
+        "{refused}"
+    );
+    assert_eq!(refused.kind(), portcullis_governance::ErrorKind::Forbidden);
+    assert_eq!(gov.read(ROOT, |tx| tx.admins()).unwrap().len(), 2);
+    // Reads share the state: the handle is Sync, and a read needs no exclusive access.
+    fn shared<T: Sync>(_: &T) {}
+    shared(&gov);
 }

@@ -240,7 +240,7 @@ fn an_expiring_approval_stops_allowing_after_expiry() {
     past.expires = Some(Timestamp::from_unix(T0 - 1));
     assert!(matches!(
         f.gov.approve("eve", other, past),
-        Err(Error::Invalid(_))
+        Err(Error::InvalidInput { .. })
     ));
 }
 
@@ -387,7 +387,7 @@ fn rejecting_needs_a_reason_and_a_decided_request_stays_decided() {
     let id = file(&mut f.gov, "pc-1", DOWNLOADS);
     assert!(matches!(
         f.gov.reject("eve", id, "  "),
-        Err(Error::Invalid(_))
+        Err(Error::InvalidInput { .. })
     ));
     let rejected = f.gov.reject("eve", id, "not licensed").unwrap();
     assert_eq!(rejected.state, RequestState::Rejected);
@@ -501,7 +501,7 @@ fn requests_only_where_the_deny_allows_them_and_files_stored_once() {
         email: None,
         attachment: None,
     });
-    assert!(matches!(allowed, Err(Error::Invalid(m)) if m.contains("allowed")));
+    assert!(matches!(allowed, Err(Error::InvalidInput { reason: m, .. }) if m.contains("allowed")));
     // The attached file must be the blocked one.
     let wrong = f.gov.file_request(FileRequest {
         kind: AccessRequestKind::Application,
@@ -510,7 +510,7 @@ fn requests_only_where_the_deny_allows_them_and_files_stored_once() {
         email: None,
         attachment: Some(b"something else".to_vec()),
     });
-    assert!(matches!(wrong, Err(Error::Invalid(m)) if m.contains("SHA-256")));
+    assert!(matches!(wrong, Err(Error::InvalidInput { reason: m, .. }) if m.contains("SHA-256")));
     // A bad email address.
     let bad = f.gov.file_request(FileRequest {
         kind: AccessRequestKind::Application,
@@ -519,7 +519,7 @@ fn requests_only_where_the_deny_allows_them_and_files_stored_once() {
         email: Some("amy at acme".into()),
         attachment: None,
     });
-    assert!(matches!(bad, Err(Error::Invalid(_))));
+    assert!(matches!(bad, Err(Error::InvalidInput { .. })));
     // An unknown computer.
     let unknown = f.gov.file_request(FileRequest {
         kind: AccessRequestKind::Application,
@@ -547,8 +547,8 @@ fn requests_only_where_the_deny_allows_them_and_files_stored_once() {
         email: None,
         attachment: None,
     });
-    assert!(matches!(twice, Err(Error::Invalid(m)) if m.contains("already pending")));
-    assert_eq!(f.gov.read(|tx| tx.file_count()).unwrap(), 1);
+    assert!(matches!(twice, Err(Error::AlreadyPending { .. })));
+    assert_eq!(f.gov.read("root", |tx| tx.file_count()).unwrap(), 1);
     assert_eq!(f.gov.request_file("eve", 2).unwrap(), TOOL);
 }
 
@@ -625,7 +625,7 @@ fn maintenance_modes_are_permission_checked_and_end() {
     assert_eq!(decide(&f.gov, "pc-1", DOWNLOADS, T0 + 10), Outcome::Deny);
     assert!(matches!(
         f.gov.set_maintenance("eve", "pc-1", None),
-        Err(Error::Invalid(_))
+        Err(Error::Unchanged { .. })
     ));
     assert!(matches!(
         f.gov.set_maintenance("eve", "pc-404", None),
@@ -664,7 +664,7 @@ fn unknown_ids_and_foreign_scopes_change_nothing() {
     other_computer.target = Some("pc-2".into());
     assert!(matches!(
         f.gov.approve("eve", id, other_computer),
-        Err(Error::Invalid(_))
+        Err(Error::InvalidInput { .. })
     ));
     assert_eq!(f.gov.version(), 1);
     assert_eq!(
@@ -784,4 +784,29 @@ fn a_grant_needs_the_permission_on_every_organization_it_covers() {
         .unwrap_err();
     assert!(matches!(refused, Error::Refused(_)), "{refused}");
     assert!(f.gov.grants("sam").unwrap().is_empty());
+}
+
+#[test]
+fn approval_choices_and_audit_queries_read_from_json() {
+    let options: ApproveOptions = serde_json::from_value(serde_json::json!({
+        "scope": "group", "matching": "certificate-path", "justification": "team tool",
+    }))
+    .unwrap();
+    assert_eq!(options.scope, ScopeKind::Group);
+    assert_eq!(options.matching, Matching::CertificatePath);
+    assert!(!options.elevate && options.target.is_none());
+    let custom: Matching =
+        serde_json::from_value(serde_json::json!({"custom": {"path": "C:\\Tools\\*.exe"}}))
+            .unwrap();
+    assert_eq!(custom.as_str(), "custom");
+    assert!(
+        serde_json::from_value::<ApproveOptions>(serde_json::json!({"scope": "group"})).is_err()
+    );
+    let query: portcullis_governance::AuditQuery =
+        serde_json::from_value(serde_json::json!({"organization": "acme", "kind": "deny"}))
+            .unwrap();
+    assert_eq!(query.organization.as_deref(), Some("acme"));
+    assert!(query.log.is_none() && query.since.is_none());
+    let typo = serde_json::json!({"organisation": "acme"});
+    assert!(serde_json::from_value::<portcullis_governance::AuditQuery>(typo).is_err());
 }

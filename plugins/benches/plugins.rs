@@ -5,10 +5,10 @@
     clippy::indexing_slicing
 )]
 //! The cost of one plugin call: a Rust component on a fresh instance (what the host
-//! does for every call) and on a reused one (the call alone), the C component, and
-//! the same approval logic as a Rego policy.
+//! does for every call) and, with the `bench` feature, on a reused one (the call
+//! alone), the C component, and the same approval logic as a Rego policy.
 //!
-//! `cargo bench -p portcullis-plugins --bench plugins`
+//! `cargo bench -p portcullis-plugins --features bench --bench plugins`
 //!
 //! Times are the CPU time of the benchmarking thread (user and system, so the kernel
 //! work of recycling an instance's memory counts), not wall time: on a shared machine
@@ -49,17 +49,20 @@ fn bench(c: &mut Criterion<ThreadCpuTime>) {
         ));
         group.bench_function(label, |b| b.iter(|| plugin.review(&input, &config)));
     }
-    let Plugin::Wasm(rust) = load("components/known-bad.wasm") else {
-        unreachable!()
-    };
-    let mut reused = rust.reusable(&config).unwrap();
-    assert!(matches!(
-        reused.review(&input),
-        Some(Verdict::Reject { .. })
-    ));
-    group.bench_function("rust component, reused instance", |b| {
-        b.iter(|| reused.review(&input))
-    });
+    #[cfg(feature = "bench")]
+    {
+        let Plugin::Wasm(rust) = load("components/known-bad.wasm") else {
+            unreachable!()
+        };
+        let mut reused = rust.reusable(&config).unwrap();
+        assert!(matches!(
+            reused.review(&input),
+            Some(Verdict::Reject { .. })
+        ));
+        group.bench_function("rust component, reused instance", |b| {
+            b.iter(|| reused.review(&input))
+        });
+    }
     group.finish();
 
     let trusted = load("rego/trusted-publisher.rego");

@@ -3,7 +3,9 @@
 //! The plugin hosts of Portcullis (SPEC §7): WebAssembly components on wasmtime and
 //! Rego policies on regorus, behind the traits of
 //! [`portcullis_engine::plugin`], and a per-organization [`Registry`] that validates
-//! plugins before it swaps them in.
+//! plugins before it swaps them in and switches off one that keeps failing. With the
+//! `governance` feature, `StatePlugins` loads the plugins attached in a governance
+//! state into a registry: the plugin provider a state is given.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -17,166 +19,26 @@
 //! ```
 #![deny(missing_docs)]
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-
-use portcullis_engine::plugin::{
-    ApprovalInput, Execution, Hook, PluginOutcome, RuleVerdict, Verdict,
-};
-
+mod call;
+mod plugin;
 mod registry;
 mod rego;
 mod rego_value;
+#[cfg(feature = "governance")]
+mod state;
 mod vectors;
 mod wasm;
 
+pub use call::{Limits, LoadError, Settings};
+pub use plugin::Plugin;
 pub use registry::{AttachError, Attachment, Call, Notice, Registry, Review, DEFAULT_BREAKER};
 pub use rego::RegoPlugin;
+#[cfg(feature = "governance")]
+pub use state::StatePlugins;
 pub use vectors::{Vector, VectorError, VectorResult};
-pub use wasm::{Reusable, WasmHost, WasmPlugin};
-
-/// What one plugin call may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Wall-clock budget of one call.
-    pub time: Duration,
-    /// The most linear memory a component may grow to, and what a Rego call on
-    /// regorus's virtual machine may allocate, in bytes.
-    pub memory: usize,
-    /// Log lines kept per call; more are counted and dropped.
-    pub max_logs: usize,
-    /// The longest log line kept, in bytes; longer ones are cut.
-    pub max_log_len: usize,
-}
-
-impl Default for Limits {
-    /// 50 ms, 32 MiB, 32 log lines of at most 1 KiB.
-    fn default() -> Self {
-        Limits {
-            time: Duration::from_millis(50),
-            memory: 32 << 20,
-            max_logs: 32,
-            max_log_len: 1024,
-        }
-    }
-}
-
-/// Why a plugin cannot be loaded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum LoadError {
-    /// The file cannot be read.
-    #[error("cannot read `{}`: {message}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        message: String,
-    },
-    /// The file is neither a component nor a Rego policy the hosts accept.
-    #[error("{message}")]
-    Invalid {
-        /// Why.
-        message: String,
-    },
-    /// It loads, but targets no world (hook) this host supports.
-    #[error(
-        "targets no supported world: it exports {found}; a plugin must export \
-         `portcullis:plugin/approval-reviewer@0.1.0` (world `approval-review`) or \
-         `portcullis:plugin/rule-checker@0.1.0` (world `rule`)"
-    )]
-    NoWorld {
-        /// What it offers instead.
-        found: String,
-    },
-    /// The host itself could not be set up.
-    #[error("the plugin host cannot start: {0}")]
-    Host(String),
-}
-
-/// A loaded plugin: a component or a Rego policy.
-#[derive(Debug)]
-pub enum Plugin {
-    /// A WebAssembly component.
-    Wasm(WasmPlugin),
-    /// A Rego policy.
-    Rego(Box<RegoPlugin>),
-}
-
-impl Plugin {
-    /// Load a `.wasm` component or a `.rego` policy from a file, named after the file.
-    pub fn load_file(
-        host: &Arc<WasmHost>,
-        path: &Path,
-        limits: Limits,
-    ) -> Result<Plugin, LoadError> {
-        let name = path
-            .file_stem()
-            .map_or_else(|| "plugin".to_owned(), |s| s.to_string_lossy().into_owned());
-        let bytes = std::fs::read(path).map_err(|e| LoadError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        if path.extension().is_some_and(|e| e == "rego") {
-            let text = String::from_utf8(bytes).map_err(|_| LoadError::Invalid {
-                message: format!("`{}` is not UTF-8 text", path.display()),
-            })?;
-            return RegoPlugin::load(&name, &path.display().to_string(), &text, limits)
-                .map(|p| Plugin::Rego(Box::new(p)));
-        }
-        host.load(&name, &bytes, limits).map(Plugin::Wasm)
-    }
-
-    /// The hook it targets.
-    pub fn hook(&self) -> Hook {
-        match self {
-            Plugin::Wasm(p) => p.hook(),
-            Plugin::Rego(p) => p.hook(),
-        }
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        match self {
-            Plugin::Wasm(p) => p.name(),
-            Plugin::Rego(p) => p.name(),
-        }
-    }
-
-    /// `component` or `rego`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Plugin::Wasm(_) => "component",
-            Plugin::Rego(_) => "rego",
-        }
-    }
-
-    /// Review a request with `config` as the tenant's settings.
-    pub fn review(
-        &self,
-        input: &ApprovalInput,
-        config: &Arc<BTreeMap<String, String>>,
-    ) -> PluginOutcome<Verdict> {
-        match self {
-            Plugin::Wasm(p) => p.review(input, config),
-            Plugin::Rego(p) => p.review(input, config),
-        }
-    }
-
-    /// Check an execution with `config` as the tenant's settings.
-    pub fn check(
-        &self,
-        execution: &Execution,
-        config: &Arc<BTreeMap<String, String>>,
-    ) -> PluginOutcome<RuleVerdict> {
-        match self {
-            Plugin::Wasm(p) => p.check(execution, config),
-            Plugin::Rego(p) => p.check(execution, config),
-        }
-    }
-}
+#[cfg(feature = "bench")]
+pub use wasm::Reusable;
+pub use wasm::{WasmHost, WasmPlugin};
 
 #[cfg(test)]
 mod tests {

@@ -22,7 +22,8 @@ use portcullis_engine::plugin::{
 };
 use serde::Serialize;
 
-use crate::{Plugin, Vector, VectorError};
+use crate::plugin::Plugin;
+use crate::vectors::{Vector, VectorError};
 
 /// Failures in a row after which a plugin is switched off, unless the attachment says.
 pub const DEFAULT_BREAKER: u32 = 5;
@@ -35,6 +36,7 @@ pub struct Attachment {
     config: BTreeMap<String, String>,
     vectors: Vec<Vector>,
     breaker: u32,
+    fingerprint: String,
 }
 
 impl fmt::Debug for Attachment {
@@ -56,6 +58,7 @@ impl Attachment {
             config: BTreeMap::new(),
             vectors: Vec::new(),
             breaker: DEFAULT_BREAKER,
+            fingerprint: String::new(),
         }
     }
 
@@ -69,6 +72,21 @@ impl Attachment {
     /// One setting the plugin reads through the host's `config`.
     pub fn config(mut self, key: &str, value: &str) -> Self {
         self.config.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Every setting the plugin reads through the host's `config`, replacing those
+    /// given before.
+    pub fn configs(mut self, config: BTreeMap<String, String>) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// What identifies this version of the plugin and its settings (for example their
+    /// digest): [`Registry::sync`] keeps an attached plugin whose name and fingerprint
+    /// are asked for again, with its failure count.
+    pub fn fingerprint(mut self, fingerprint: &str) -> Self {
+        fingerprint.clone_into(&mut self.fingerprint);
         self
     }
 
@@ -127,6 +145,16 @@ pub enum Notice {
         /// Failures in a row.
         failures: u32,
     },
+    /// The plugin does not load (or its vectors no longer pass); it is left out and
+    /// abstains.
+    NotLoaded {
+        /// The organization it is attached to.
+        organization: String,
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        error: String,
+    },
 }
 
 type NoticeSink = Arc<dyn Fn(&Notice) + Send + Sync>;
@@ -134,6 +162,7 @@ type NoticeSink = Arc<dyn Fn(&Notice) + Send + Sync>;
 struct Attached {
     organization: String,
     name: String,
+    fingerprint: String,
     plugin: Arc<Plugin>,
     config: Arc<BTreeMap<String, String>>,
     threshold: u32,
@@ -320,6 +349,7 @@ impl Registry {
         Ok(Arc::new(Attached {
             organization: organization.to_owned(),
             name: attachment.name,
+            fingerprint: attachment.fingerprint,
             plugin: attachment.plugin,
             config: Arc::new(attachment.config),
             threshold: attachment.breaker,
@@ -329,38 +359,96 @@ impl Registry {
         }))
     }
 
-    fn swap(&self, organization: &str, edit: impl FnOnce(&mut Vec<Arc<Attached>>)) {
+    /// Edits `organization`'s set and swaps the new map in, under the writer's lock;
+    /// `edit` returns `false` to change nothing.
+    fn edit(&self, organization: &str, edit: impl FnOnce(&mut Vec<Arc<Attached>>) -> bool) -> bool {
         let _writer = self
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut sets: Sets = (**self.sets.load()).clone();
-        let mut set: Vec<Arc<Attached>> = sets
+        let mut set: Vec<Arc<Attached>> = self
+            .sets
+            .load()
             .get(organization)
             .map(|s| s.as_ref().clone())
             .unwrap_or_default();
-        edit(&mut set);
+        if !edit(&mut set) {
+            return false;
+        }
+        let mut sets: Sets = (**self.sets.load()).clone();
         sets.insert(organization.to_owned(), Arc::new(set));
         self.sets.store(Arc::new(sets));
+        true
+    }
+
+    fn swap(&self, organization: &str, edit: impl FnOnce(&mut Vec<Arc<Attached>>)) {
+        self.edit(organization, |set| {
+            edit(set);
+            true
+        });
     }
 
     /// Remove the plugin `name` from `organization`; `false` when it was not attached.
     pub fn detach(&self, organization: &str, name: &str) -> bool {
-        let _writer = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut sets: Sets = (**self.sets.load()).clone();
-        let Some(set) = sets.get(organization) else {
-            return false;
-        };
-        let kept: Vec<Arc<Attached>> = set.iter().filter(|a| a.name != name).cloned().collect();
-        if kept.len() == set.len() {
-            return false;
-        }
-        sets.insert(organization.to_owned(), Arc::new(kept));
-        self.sets.store(Arc::new(sets));
-        true
+        self.edit(organization, |set| {
+            let before = set.len();
+            set.retain(|a| a.name != name);
+            set.len() != before
+        })
+    }
+
+    /// Bring `organization`'s plugins of `hook` in line with `wanted` (names and
+    /// fingerprints, in order) in one swap: one whose name and fingerprint are attached
+    /// already stays as it is, with its failure count; `load` gives the others (`None`
+    /// when it does not load), which are validated as [`Registry::attach`] does; one no
+    /// longer wanted is detached. Plugins of the other hook are left alone.
+    pub fn sync(
+        &self,
+        organization: &str,
+        hook: Hook,
+        wanted: &[(&str, &str)],
+        mut load: impl FnMut(usize) -> Option<Attachment>,
+    ) {
+        self.edit(organization, |set| {
+            let current: Vec<&Arc<Attached>> =
+                set.iter().filter(|a| a.plugin.hook() == hook).collect();
+            let same = |a: &Attached, (name, fingerprint): (&str, &str)| {
+                a.name == name && a.fingerprint == fingerprint
+            };
+            if current.len() == wanted.len() && current.iter().zip(wanted).all(|(a, w)| same(a, *w))
+            {
+                return false;
+            }
+            let mut next: Vec<Arc<Attached>> = set
+                .iter()
+                .filter(|a| a.plugin.hook() != hook)
+                .cloned()
+                .collect();
+            for (index, want) in wanted.iter().enumerate() {
+                if let Some(kept) = current.iter().find(|a| same(a, *want)) {
+                    next.push(Arc::clone(kept));
+                    continue;
+                }
+                let Some(attachment) = load(index) else {
+                    continue;
+                };
+                match self.validate(organization, attachment) {
+                    Ok(attached) => next.push(attached),
+                    Err(error) => self.notify(&Notice::NotLoaded {
+                        organization: organization.to_owned(),
+                        plugin: want.0.to_owned(),
+                        error: error.to_string(),
+                    }),
+                }
+            }
+            *set = next;
+            true
+        });
+    }
+
+    /// Sends `notice` to the registry's sink.
+    pub fn notify(&self, notice: &Notice) {
+        (self.notices)(notice);
     }
 
     /// The plugins attached to `organization`: name, hook, and whether it is switched off.
@@ -382,26 +470,53 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// The plugins of `hook` attached along `path` (organizations, the top-level one
+    /// first), each set in attach order, from one load of the map: the one walk of a
+    /// tenancy path every consultation goes through.
+    fn along(&self, path: &[&str], hook: Hook) -> Vec<Arc<Attached>> {
+        let sets = self.sets.load();
+        path.iter()
+            .filter_map(|org| sets.get(*org))
+            .flat_map(|set| set.iter())
+            .filter(|a| a.plugin.hook() == hook)
+            .cloned()
+            .collect()
+    }
+
+    /// The approval plugins along `path`, each behind its circuit breaker.
+    pub fn reviewers(&self, path: &[&str]) -> Vec<Arc<dyn ApprovalReviewer>> {
+        self.along(path, Hook::ApprovalReview)
+            .into_iter()
+            .map(|a| a as Arc<dyn ApprovalReviewer>)
+            .collect()
+    }
+
+    /// The rule plugins along `path`, each behind its circuit breaker.
+    pub fn rules(&self, path: &[&str]) -> Vec<Arc<dyn RulePlugin>> {
+        self.along(path, Hook::Rule)
+            .into_iter()
+            .map(|a| a as Arc<dyn RulePlugin>)
+            .collect()
+    }
+
     /// Review a request with the approval plugins of every organization on its tenancy
     /// path, root first, each set in attach order.
     pub fn review(&self, input: &ApprovalInput) -> Review {
-        let sets = self.sets.load_full();
-        let mut calls = Vec::new();
-        for organization in &input.tenancy.organizations {
-            let Some(set) = sets.get(&organization.id) else {
-                continue;
-            };
-            for attached in set
-                .iter()
-                .filter(|a| a.plugin.hook() == Hook::ApprovalReview)
-            {
-                calls.push(Call {
-                    organization: organization.id.clone(),
-                    plugin: attached.name.clone(),
-                    outcome: ApprovalReviewer::review(attached.as_ref(), input),
-                });
-            }
-        }
+        let path: Vec<&str> = input
+            .tenancy
+            .organizations
+            .iter()
+            .map(|o| o.id.as_str())
+            .collect();
+        let calls: Vec<Call> = self
+            .along(&path, Hook::ApprovalReview)
+            .iter()
+            .map(|attached| Call {
+                organization: attached.organization.clone(),
+                plugin: attached.name.clone(),
+                outcome: ApprovalReviewer::review(attached.as_ref(), input),
+            })
+            .collect();
         let verdicts: Vec<Verdict> = calls.iter().map(|c| c.outcome.verdict()).collect();
         Review {
             verdict: combine(&verdicts),
@@ -417,12 +532,9 @@ impl Registry {
         execution: &Execution,
         organizations: &[&str],
     ) -> RuledDecision {
-        let sets = self.sets.load_full();
-        let rules: Vec<&dyn RulePlugin> = organizations
+        let rules = self.along(organizations, Hook::Rule);
+        let rules: Vec<&dyn RulePlugin> = rules
             .iter()
-            .filter_map(|org| sets.get(*org))
-            .flat_map(|set| set.iter())
-            .filter(|a| a.plugin.hook() == Hook::Rule)
             .map(|a| a.as_ref() as &dyn RulePlugin)
             .collect();
         contract::apply_rules(decision, execution, &rules)

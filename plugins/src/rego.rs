@@ -51,7 +51,8 @@ use regorus::MemoryBudgetConfig;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{rego_value, Limits, LoadError};
+use crate::call::{Limits, LoadError, Settings};
+use crate::rego_value;
 
 /// A prepared Rego policy, callable from any thread.
 #[derive(Debug)]
@@ -93,9 +94,6 @@ enum Prepared {
     /// An engine with `data.config` set and the policy analyzed.
     Interpreter(Box<regorus::Engine>),
 }
-
-/// A tenant's settings, as the registry hands them to every call.
-type Settings = Arc<BTreeMap<String, String>>;
 
 const APPROVAL_PACKAGE: &str = "data.portcullis.approval_review";
 const RULE_PACKAGE: &str = "data.portcullis.rule";
@@ -275,7 +273,7 @@ impl RegoPlugin {
     fn eval<I: Serialize, V: DeserializeOwned + Abstain>(
         &self,
         input: &I,
-        config: &Arc<BTreeMap<String, String>>,
+        config: &Settings,
         validate: impl Fn(&V) -> Result<(), String>,
     ) -> PluginOutcome<V> {
         let ready = rego_value::to_value(input)
@@ -367,11 +365,7 @@ impl RegoPlugin {
     }
 
     /// Review a request with the tenant's `config`.
-    pub fn review(
-        &self,
-        input: &ApprovalInput,
-        config: &Arc<BTreeMap<String, String>>,
-    ) -> PluginOutcome<Verdict> {
+    pub fn review(&self, input: &ApprovalInput, config: &Settings) -> PluginOutcome<Verdict> {
         if self.hook != Hook::ApprovalReview {
             return PluginOutcome::failed(
                 FailureKind::Malformed,
@@ -382,11 +376,7 @@ impl RegoPlugin {
     }
 
     /// Check an execution with the tenant's `config`.
-    pub fn check(
-        &self,
-        execution: &Execution,
-        config: &Arc<BTreeMap<String, String>>,
-    ) -> PluginOutcome<RuleVerdict> {
+    pub fn check(&self, execution: &Execution, config: &Settings) -> PluginOutcome<RuleVerdict> {
         if self.hook != Hook::Rule {
             return PluginOutcome::failed(
                 FailureKind::Malformed,
@@ -505,6 +495,12 @@ mod tests {
 
     fn load(text: &str, limits: Limits) -> RegoPlugin {
         RegoPlugin::load("p", "p.rego", text, limits).unwrap()
+    }
+
+    /// A rule policy whose verdict is `verdict`.
+    fn rule(verdict: &str) -> RegoPlugin {
+        let text = format!("package portcullis.rule\nverdict := {verdict}\n");
+        load(&text, Limits::default())
     }
 
     /// The same policy, made to run on the interpreter.
@@ -674,11 +670,7 @@ mod tests {
 
     #[test]
     fn settings_are_kept_apart() {
-        let plugin = load(
-            "package portcullis.rule\n\
-             verdict := {\"verdict\": \"deny\", \"reason\": data.config.who}\n",
-            Limits::default(),
-        );
+        let plugin = rule("{\"verdict\": \"deny\", \"reason\": data.config.who}");
         let execution = execution();
         // More settings than are kept, then the first ones again: each call sees its own.
         for round in 0..2 {
@@ -696,10 +688,8 @@ mod tests {
 
     #[test]
     fn calls_from_many_threads_each_get_their_own_machine() {
-        let plugin = load(
-            "package portcullis.rule\n\
-             verdict := {\"verdict\": \"deny\", \"reason\": concat(\" \", [data.config.who, input.user])}\n",
-            Limits::default(),
+        let plugin = rule(
+            "{\"verdict\": \"deny\", \"reason\": concat(\" \", [data.config.who, input.user])}",
         );
         let execution = execution();
         std::thread::scope(|scope| {
@@ -730,11 +720,8 @@ mod tests {
 
     #[test]
     fn a_policy_that_prints_runs_on_the_interpreter_and_its_lines_are_logged() {
-        let plugin = load(
-            "package portcullis.rule\n\
-             verdict := {\"verdict\": \"deny\", \"reason\": \"no\"} if { print(\"path\", input.path) }\n",
-            Limits::default(),
-        );
+        let plugin =
+            rule("{\"verdict\": \"deny\", \"reason\": \"no\"} if { print(\"path\", input.path) }");
         let (evaluator, reason) = plugin.evaluator();
         assert_eq!(evaluator, "interpreter");
         assert!(reason.is_some_and(|r| r.contains("print")), "{reason:?}");

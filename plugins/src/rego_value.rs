@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Display;
 
 use regorus::Value;
-use serde::ser::{self, Impossible, Serialize};
+use serde::ser::{self, Serialize};
 
 /// Build `value` as a regorus value, with the JSON form's fields and enum names.
 pub(crate) fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, Error> {
@@ -45,6 +45,17 @@ macro_rules! scalar {
     )*};
 }
 
+/// Serializer methods, one line each: the name (with `<T>` when it takes a value of
+/// any serializable type), the arguments, what it gives, and its body. `$self` names
+/// the serializer in the bodies.
+macro_rules! methods {
+    ($self:ident; $($method:ident$(<$t:ident>)?($($arg:ident: $ty:ty),*) -> $out:ty => $body:expr;)*) => {$(
+        fn $method$(<$t: Serialize + ?Sized>)?($self, $($arg: $ty),*) -> Result<$out, Error> {
+            $body
+        }
+    )*};
+}
+
 /// An array being built (sequences, tuples, and the payload of a tuple variant).
 struct Array {
     items: Vec<Value>,
@@ -64,6 +75,14 @@ struct Object {
 /// `{variant: value}`, the JSON form of a variant with data.
 fn tagged(variant: &'static str, value: Value) -> Value {
     Value::from(BTreeMap::from([(name(variant), value)]))
+}
+
+/// `value`, tagged with its variant's name when it is a variant's payload.
+fn tagged_if(variant: Option<&'static str>, value: Value) -> Value {
+    match variant {
+        Some(variant) => tagged(variant, value),
+        None => value,
+    }
 }
 
 /// How many field and variant names a thread keeps built.
@@ -151,90 +170,33 @@ impl ser::Serializer for ValueSerializer {
     fn serialize_unit_struct(self, _name: &'static str) -> Result<Value, Error> {
         Ok(Value::Null)
     }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<Value, Error> {
-        Ok(name(variant))
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<Value, Error> {
-        value.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        value: &T,
-    ) -> Result<Value, Error> {
-        Ok(tagged(variant, value.serialize(self)?))
-    }
-    fn serialize_seq(self, len: Option<usize>) -> Result<Array, Error> {
-        Ok(Array {
-            items: Vec::with_capacity(len.unwrap_or(0)),
-            variant: None,
-        })
-    }
-    fn serialize_tuple(self, len: usize) -> Result<Array, Error> {
-        self.serialize_seq(Some(len))
-    }
-    fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<Array, Error> {
-        self.serialize_seq(Some(len))
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Array, Error> {
-        Ok(Array {
-            items: Vec::with_capacity(len),
-            variant: Some(variant),
-        })
-    }
-    fn serialize_map(self, _len: Option<usize>) -> Result<Object, Error> {
-        Ok(Object {
-            fields: BTreeMap::new(),
-            key: None,
-            variant: None,
-        })
-    }
-    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Object, Error> {
-        self.serialize_map(Some(len))
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-        _len: usize,
-    ) -> Result<Object, Error> {
-        Ok(Object {
-            fields: BTreeMap::new(),
-            key: None,
-            variant: Some(variant),
-        })
+    methods! { self;
+        serialize_unit_variant(_name: &'static str, _index: u32, variant: &'static str) -> Value => Ok(name(variant));
+        serialize_newtype_struct<T>(_name: &'static str, value: &T) -> Value => value.serialize(self);
+        serialize_newtype_variant<T>(_name: &'static str, _index: u32, variant: &'static str, value: &T) -> Value => Ok(tagged(variant, value.serialize(self)?));
+        serialize_seq(len: Option<usize>) -> Array => Ok(Array::new(len.unwrap_or(0), None));
+        serialize_tuple(len: usize) -> Array => Ok(Array::new(len, None));
+        serialize_tuple_struct(_name: &'static str, len: usize) -> Array => Ok(Array::new(len, None));
+        serialize_tuple_variant(_name: &'static str, _index: u32, variant: &'static str, len: usize) -> Array => Ok(Array::new(len, Some(variant)));
+        serialize_map(_len: Option<usize>) -> Object => Ok(Object::new(None));
+        serialize_struct(_name: &'static str, _len: usize) -> Object => Ok(Object::new(None));
+        serialize_struct_variant(_name: &'static str, _index: u32, variant: &'static str, _len: usize) -> Object => Ok(Object::new(Some(variant)));
     }
 }
 
 impl Array {
+    fn new(len: usize, variant: Option<&'static str>) -> Array {
+        Array {
+            items: Vec::with_capacity(len),
+            variant,
+        }
+    }
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         self.items.push(value.serialize(ValueSerializer)?);
         Ok(())
     }
     fn finish(self) -> Value {
-        let array = Value::from(self.items);
-        match self.variant {
-            Some(variant) => tagged(variant, array),
-            None => array,
-        }
+        tagged_if(self.variant, Value::from(self.items))
     }
 }
 
@@ -262,17 +224,20 @@ array_builder!(
 );
 
 impl Object {
+    fn new(variant: Option<&'static str>) -> Object {
+        Object {
+            fields: BTreeMap::new(),
+            key: None,
+            variant,
+        }
+    }
     fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
         self.fields
             .insert(name(key), value.serialize(ValueSerializer)?);
         Ok(())
     }
     fn finish(self) -> Value {
-        let object = Value::from(self.fields);
-        match self.variant {
-            Some(variant) => tagged(variant, object),
-            None => object,
-        }
+        tagged_if(self.variant, Value::from(self.fields))
     }
 }
 
@@ -280,7 +245,7 @@ impl ser::SerializeMap for Object {
     type Ok = Value;
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-        self.key = Some(key.serialize(KeySerializer)?);
+        self.key = Some(self::key(key)?);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
@@ -319,133 +284,30 @@ macro_rules! struct_builder {
 
 struct_builder!(SerializeStruct, SerializeStructVariant);
 
-/// A map key, as JSON writes it: a string, or a number or a bool written as a string.
-struct KeySerializer;
+/// A map key as JSON writes it: a string, or a number or a bool written as a string.
+/// serde_json's own rules decide: a one-entry map with this key is written, and its
+/// key kept. Map keys are rare in a hook's input, so the detour costs little.
+fn key<T: Serialize + ?Sized>(key: &T) -> Result<Value, Error> {
+    /// A map whose one entry is `key` → null.
+    struct OneKey<'a, K: ?Sized>(&'a K);
 
-/// Key methods that write their value as text.
-macro_rules! key_as_text {
-    ($($method:ident: $ty:ty),*) => {$(
-        fn $method(self, v: $ty) -> Result<Value, Error> {
-            Ok(Value::from(v.to_string()))
+    impl<K: Serialize + ?Sized> Serialize for OneKey<'_, K> {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(1))?;
+            map.serialize_entry(self.0, &())?;
+            map.end()
         }
-    )*};
-}
+    }
 
-fn key_error() -> Error {
-    Error("a map key must be a string, a number or a bool".to_owned())
-}
-
-impl ser::Serializer for KeySerializer {
-    type Ok = Value;
-    type Error = Error;
-    type SerializeSeq = Impossible<Value, Error>;
-    type SerializeTuple = Impossible<Value, Error>;
-    type SerializeTupleStruct = Impossible<Value, Error>;
-    type SerializeTupleVariant = Impossible<Value, Error>;
-    type SerializeMap = Impossible<Value, Error>;
-    type SerializeStruct = Impossible<Value, Error>;
-    type SerializeStructVariant = Impossible<Value, Error>;
-
-    key_as_text!(
-        serialize_bool: bool,
-        serialize_i8: i8,
-        serialize_i16: i16,
-        serialize_i32: i32,
-        serialize_i64: i64,
-        serialize_u8: u8,
-        serialize_u16: u16,
-        serialize_u32: u32,
-        serialize_u64: u64,
-        serialize_char: char
-    );
-    fn serialize_f32(self, _v: f32) -> Result<Value, Error> {
-        Err(key_error())
-    }
-    fn serialize_f64(self, _v: f64) -> Result<Value, Error> {
-        Err(key_error())
-    }
-    fn serialize_str(self, v: &str) -> Result<Value, Error> {
-        Ok(Value::from(v))
-    }
-    fn serialize_bytes(self, _v: &[u8]) -> Result<Value, Error> {
-        Err(key_error())
-    }
-    fn serialize_none(self) -> Result<Value, Error> {
-        Err(key_error())
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<Value, Error> {
-        Err(key_error())
-    }
-    fn serialize_unit(self) -> Result<Value, Error> {
-        Err(key_error())
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<Value, Error> {
-        Err(key_error())
-    }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<Value, Error> {
-        Ok(Value::from(variant))
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<Value, Error> {
-        value.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> Result<Value, Error> {
-        Err(key_error())
-    }
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-        Err(key_error())
-    }
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Error> {
-        Err(key_error())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, Error> {
-        Err(key_error())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(key_error())
-    }
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Error> {
-        Err(key_error())
-    }
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStruct, Error> {
-        Err(key_error())
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, Error> {
-        Err(key_error())
+    let error = || Error("a map key must be a string, a number or a bool".to_owned());
+    match serde_json::to_value(OneKey(key)) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .next()
+            .map(|(key, _)| Value::from(key))
+            .ok_or_else(error),
+        _ => Err(error()),
     }
 }
 

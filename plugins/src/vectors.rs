@@ -14,10 +14,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis_engine::plugin::{ApprovalInput, Execution, Failure, Hook, RuleVerdict, Verdict};
+use portcullis_engine::plugin::{
+    Abstain, ApprovalInput, Execution, Failure, Hook, PluginOutcome, RuleVerdict, Verdict,
+};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::Plugin;
+use crate::plugin::Plugin;
 
 /// One test vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,47 +102,23 @@ impl Vector {
 
     /// Run the vector on `plugin`.
     pub fn run(&self, plugin: &Plugin) -> Result<VectorResult, VectorError> {
-        let error = |message: String| VectorError {
-            file: self.file.clone(),
-            message,
-        };
         let config = Arc::new(self.config.clone());
-        let (actual, expected, failure, elapsed) = match plugin.hook() {
-            Hook::ApprovalReview => {
-                let input: ApprovalInput = serde_json::from_value(self.input.clone())
-                    .map_err(|e| error(format!("`input` is not an approval input: {e}")))?;
-                let expected: Verdict = serde_json::from_value(self.expected.clone())
-                    .map_err(|e| error(format!("`expected` is not an approval verdict: {e}")))?;
-                let start = Instant::now();
-                let outcome = plugin.review(&input, &config);
-                let elapsed = start.elapsed();
-                let actual = outcome.verdict();
-                (
-                    serde_json::to_value(&actual),
-                    serde_json::to_value(&expected),
-                    outcome.failure().cloned(),
-                    elapsed,
-                )
-            }
-            Hook::Rule => {
-                let input: Execution = serde_json::from_value(self.input.clone())
-                    .map_err(|e| error(format!("`input` is not an execution: {e}")))?;
-                let expected: RuleVerdict = serde_json::from_value(self.expected.clone())
-                    .map_err(|e| error(format!("`expected` is not a rule verdict: {e}")))?;
-                let start = Instant::now();
-                let outcome = plugin.check(&input, &config);
-                let elapsed = start.elapsed();
-                let actual = outcome.verdict();
-                (
-                    serde_json::to_value(&actual),
-                    serde_json::to_value(&expected),
-                    outcome.failure().cloned(),
-                    elapsed,
-                )
-            }
+        let called = match plugin.hook() {
+            Hook::ApprovalReview => self.call::<ApprovalInput, Verdict>(
+                ("an approval input", "an approval verdict"),
+                |input| plugin.review(input, &config),
+            ),
+            Hook::Rule => self
+                .call::<Execution, RuleVerdict>(("an execution", "a rule verdict"), |input| {
+                    plugin.check(input, &config)
+                }),
         };
-        let actual = actual.map_err(|e| error(e.to_string()))?;
-        let expected = expected.map_err(|e| error(e.to_string()))?;
+        let Called {
+            actual,
+            expected,
+            failure,
+            elapsed,
+        } = called?;
         Ok(VectorResult {
             name: self.name.clone(),
             pass: failure.is_none() && actual == expected,
@@ -148,4 +127,39 @@ impl Vector {
             elapsed,
         })
     }
+
+    /// Reads the input as `I` and the expected verdict as `V` (`what` they must be, in
+    /// words), makes the call and times it, and gives both verdicts as JSON.
+    fn call<I: DeserializeOwned, V: Abstain + Serialize + DeserializeOwned>(
+        &self,
+        what: (&str, &str),
+        call: impl FnOnce(&I) -> PluginOutcome<V>,
+    ) -> Result<Called, VectorError> {
+        let error = |message: String| VectorError {
+            file: self.file.clone(),
+            message,
+        };
+        let input: I = serde_json::from_value(self.input.clone())
+            .map_err(|e| error(format!("`input` is not {}: {e}", what.0)))?;
+        let expected: V = serde_json::from_value(self.expected.clone())
+            .map_err(|e| error(format!("`expected` is not {}: {e}", what.1)))?;
+        let start = Instant::now();
+        let outcome = call(&input);
+        let elapsed = start.elapsed();
+        let json = |verdict: &V| serde_json::to_value(verdict).map_err(|e| error(e.to_string()));
+        Ok(Called {
+            actual: json(&outcome.verdict())?,
+            expected: json(&expected)?,
+            failure: outcome.failure().cloned(),
+            elapsed,
+        })
+    }
+}
+
+/// One call of a vector: both verdicts as JSON, the failure, the time.
+struct Called {
+    actual: serde_json::Value,
+    expected: serde_json::Value,
+    failure: Option<Failure>,
+    elapsed: Duration,
 }

@@ -14,7 +14,6 @@
 //! `wasm32-wasip2` guest's standard library refers to) is linked to a function that
 //! traps when called: no file system, network, environment, clock or randomness.
 
-use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,13 +26,13 @@ use portcullis_engine::plugin::{
     PluginOutcome, RuleVerdict, Verdict,
 };
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
     Store, Trap,
 };
 
-use crate::{Limits, LoadError};
+use crate::call::{Limits, LoadError, Settings};
 
 mod bindings {
     //! Host bindings generated from `wit/`.
@@ -318,7 +317,7 @@ impl std::fmt::Debug for WasmPlugin {
 
 /// What one call may use and what it logged.
 struct CallState {
-    config: Arc<BTreeMap<String, String>>,
+    config: Settings,
     limiter: Limiter,
     logs: Vec<LogLine>,
     dropped_logs: u32,
@@ -426,7 +425,7 @@ impl WasmPlugin {
         })
     }
 
-    fn store(&self, config: &Arc<BTreeMap<String, String>>) -> Store<CallState> {
+    fn store(&self, config: &Settings) -> Store<CallState> {
         let mut store = Store::new(
             &self.host.engine,
             CallState {
@@ -450,56 +449,72 @@ impl WasmPlugin {
     }
 
     /// Review a request on a fresh instance with the tenant's `config`.
-    pub fn review(
-        &self,
-        input: &ApprovalInput,
-        config: &Arc<BTreeMap<String, String>>,
-    ) -> PluginOutcome<Verdict> {
+    pub fn review(&self, input: &ApprovalInput, config: &Settings) -> PluginOutcome<Verdict> {
         let Target::Approval(export) = &self.target else {
             return PluginOutcome::failed(
                 FailureKind::Malformed,
                 "the plugin is not an approval-review plugin",
             );
         };
-        let mut store = self.store(config);
         let input = WitInput::new(input);
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| export.load(&mut store, &instance))
-            .and_then(|guest| guest.call_review(&mut store, input.record()));
-        finish(store, result.map(from_wit_verdict), Verdict::validate)
+        self.on_fresh_instance(
+            config,
+            |store, instance| export.load(store, instance),
+            |guest, store| {
+                guest
+                    .call_review(store, input.record())
+                    .map(from_wit_verdict)
+            },
+            Verdict::validate,
+        )
     }
 
     /// Check an execution on a fresh instance with the tenant's `config`.
-    pub fn check(
-        &self,
-        execution: &Execution,
-        config: &Arc<BTreeMap<String, String>>,
-    ) -> PluginOutcome<RuleVerdict> {
+    pub fn check(&self, execution: &Execution, config: &Settings) -> PluginOutcome<RuleVerdict> {
         let Target::Rule(export) = &self.target else {
             return PluginOutcome::failed(
                 FailureKind::Malformed,
                 "the plugin is not a rule plugin",
             );
         };
-        let mut store = self.store(config);
         let signers = wit_signers(execution);
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| export.load(&mut store, &instance))
-            .and_then(|guest| guest.call_check(&mut store, to_wit_execution(execution, &signers)));
-        finish(
-            store,
-            result.map(from_wit_rule_verdict),
+        let execution = to_wit_execution(execution, &signers);
+        self.on_fresh_instance(
+            config,
+            |store, instance| export.load(store, instance),
+            |guest, store| {
+                guest
+                    .call_check(store, execution)
+                    .map(from_wit_rule_verdict)
+            },
             RuleVerdict::validate,
         )
     }
 
+    /// One call on a fresh store and instance, within the limits: `load` finds the
+    /// hook's export in the instance, `call` calls it, and the verdict must pass
+    /// `validate`.
+    fn on_fresh_instance<G, V: contract::Abstain>(
+        &self,
+        config: &Settings,
+        load: impl FnOnce(&mut Store<CallState>, &Instance) -> wasmtime::Result<G>,
+        call: impl FnOnce(G, &mut Store<CallState>) -> wasmtime::Result<V>,
+        validate: impl Fn(&V) -> Result<(), String>,
+    ) -> PluginOutcome<V> {
+        let mut store = self.store(config);
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| load(&mut store, &instance))
+            .and_then(|guest| call(guest, &mut store));
+        finish(store, result, validate)
+    }
+
     /// A reusable instance for measuring the cost of a call without instantiation.
-    /// State survives between calls on it, which the hosts never allow in production.
-    pub fn reusable(&self, config: &Arc<BTreeMap<String, String>>) -> Result<Reusable, LoadError> {
+    /// State survives between calls on it, which the hosts never allow, so it exists
+    /// only with the `bench` feature.
+    #[cfg(feature = "bench")]
+    pub fn reusable(&self, config: &Settings) -> Result<Reusable, LoadError> {
         let Target::Approval(export) = &self.target else {
             return Err(LoadError::Invalid {
                 message: "only approval plugins can be reused".to_owned(),
@@ -518,12 +533,14 @@ impl WasmPlugin {
     }
 }
 
-/// One instance kept across calls (benchmarks only).
+/// One instance kept across calls (the `bench` feature only).
+#[cfg(feature = "bench")]
 pub struct Reusable {
     store: Store<CallState>,
     guest: approval_reviewer::Guest,
 }
 
+#[cfg(feature = "bench")]
 impl Reusable {
     /// Review a request on the kept instance.
     pub fn review(&mut self, input: &ApprovalInput) -> Option<Verdict> {

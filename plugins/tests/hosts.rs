@@ -554,3 +554,118 @@ fn rule_plugins_only_turn_an_allow_into_a_deny() {
     .check(&signed, &config(&[]));
     assert_eq!(outcome.result, Ok(RuleVerdict::Abstain));
 }
+
+/// A plugin as a governance state stores it.
+#[cfg(feature = "governance")]
+fn stored(
+    org: &str,
+    name: &str,
+    relative: &str,
+    config: &[(&str, &str)],
+) -> portcullis_governance::PluginAttachment {
+    let content = std::fs::read(examples().join(relative)).unwrap();
+    let plugin = load(&host(), relative);
+    portcullis_governance::PluginAttachment {
+        organization: org.to_owned(),
+        name: name.to_owned(),
+        hook: plugin.hook().world().to_owned(),
+        file_name: Path::new(relative)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned(),
+        sha256: portcullis_engine::identity::sha256_bytes(&content),
+        content,
+        config: config
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        vectors: Vec::new(),
+    }
+}
+
+#[cfg(feature = "governance")]
+#[test]
+fn a_state_provider_keeps_its_plugins_and_their_breakers_until_they_change() {
+    use portcullis_governance::PluginProvider;
+    use portcullis_plugins::{StatePlugins, DEFAULT_BREAKER};
+
+    let notices = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&notices);
+    // A generous time budget: only the traps below may fail, whatever the load.
+    let limits = Limits {
+        time: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let provider =
+        StatePlugins::with_notices(limits, move |n| sink.lock().unwrap().push(n.clone()));
+    let input = approval_input();
+    let review = Hook::ApprovalReview;
+    let path = ["msp", "lakeside"];
+    let trap = stored(
+        "msp",
+        "flaky",
+        "components/hostile.wasm",
+        &[("mode", "trap")],
+    );
+    let rule = stored("lakeside", "writable", "rego/user-writable.rego", &[]);
+    let attached = vec![rule.clone(), trap.clone()];
+    // Each consultation hands the same attachments: the loaded plugin is kept, and its
+    // failures add up until the breaker switches it off.
+    for _ in 0..DEFAULT_BREAKER {
+        let reviewers = provider
+            .plugins(review, &path, &attached)
+            .unwrap()
+            .reviewers;
+        assert_eq!(reviewers.len(), 1);
+        let outcome = reviewers[0].review(&input);
+        assert_eq!(outcome.failure().unwrap().kind, FailureKind::Trap);
+    }
+    let reviewers = provider
+        .plugins(review, &path, &attached)
+        .unwrap()
+        .reviewers;
+    let outcome = reviewers[0].review(&input);
+    assert_eq!(outcome.failure().unwrap().kind, FailureKind::Disabled);
+    let rules = provider
+        .plugins(Hook::Rule, &path, &attached)
+        .unwrap()
+        .rules;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(
+        provider.registry().plugins("lakeside"),
+        vec![("writable".to_owned(), Hook::Rule, false)]
+    );
+    // Attached again with other settings, it is a new version with a new breaker.
+    let fixed = stored(
+        "msp",
+        "flaky",
+        "components/hostile.wasm",
+        &[("mode", "approve")],
+    );
+    let reviewers = provider
+        .plugins(review, &path, &[fixed, rule.clone()])
+        .unwrap()
+        .reviewers;
+    assert!(reviewers[0].review(&input).failure().is_none());
+    // Detached, it is no longer consulted; one that does not load abstains, reported
+    // once.
+    let mut broken = stored("lakeside", "broken", "components/hostile.wasm", &[]);
+    broken.content = b"not a component".to_vec();
+    for _ in 0..2 {
+        let reviewers = provider
+            .plugins(review, &path, &[broken.clone(), rule.clone()])
+            .unwrap()
+            .reviewers;
+        assert!(reviewers.is_empty());
+    }
+    let not_loaded: Vec<Notice> = notices
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|n| matches!(n, Notice::NotLoaded { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(not_loaded.len(), 1, "{not_loaded:?}");
+    assert!(matches!(&not_loaded[0], Notice::NotLoaded { plugin, .. } if plugin == "broken"));
+}

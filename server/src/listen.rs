@@ -97,7 +97,11 @@ impl Server {
         let open = |config: &ServeConfig| {
             Governance::open_dir_with_key(&config.state, config.audit_key.as_deref())
         };
-        let governance = open(&config)?;
+        let plugins = portcullis_plugins::StatePlugins::with_notices(
+            portcullis_plugins::Limits::default(),
+            |notice| tracing::warn!(notice = ?notice, "plugin"),
+        );
+        let governance = open(&config)?.with_plugins(Arc::new(plugins));
         // Notifications are sent through a second handle on the same state, so that a
         // slow mail server never holds up a call.
         let sender = open(&config)?;

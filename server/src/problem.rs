@@ -65,18 +65,7 @@ impl ServerError {
 }
 
 fn governance_status(error: &GovError) -> StatusCode {
-    match error {
-        GovError::Refused(_) => StatusCode::FORBIDDEN,
-        GovError::NotFound { .. } => StatusCode::NOT_FOUND,
-        GovError::Invalid(_) | GovError::Compile(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        GovError::AlreadyClosed { .. }
-        | GovError::Guardrail { .. }
-        | GovError::Shadowed { .. }
-        | GovError::Conflict
-        | GovError::State(_) => StatusCode::CONFLICT,
-        GovError::AuditBlocked(_) => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(error.kind().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// A problem document with `status` and `detail`.

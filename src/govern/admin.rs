@@ -251,7 +251,7 @@ pub fn admin(command: AdminCommand) -> Result<ExitCode, CliError> {
 
 /// `admin password`
 fn password(state: &StateArgs, id: &str, file: &Path) -> Result<ExitCode, CliError> {
-    let mut gov = open(state)?;
+    let gov = open(state)?;
     if gov.administrator(id)?.is_none() {
         return Err(format!("administrator `{id}` does not exist").into());
     }

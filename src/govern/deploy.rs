@@ -151,8 +151,12 @@ pub fn settings(args: SettingsArgs) -> Result<ExitCode, CliError> {
         |g, me| {
             let mut settings = g.settings_for(&args.org)?;
             if !args.set.is_empty() {
-                settings = changed(&settings, &args.set)
-                    .map_err(|e| portcullis_governance::Error::Invalid(e.to_string()))?;
+                settings = changed(&settings, &args.set).map_err(|e| {
+                    portcullis_governance::Error::InvalidInput {
+                        field: "--set",
+                        reason: e.to_string(),
+                    }
+                })?;
                 g.set_settings(me, &args.org, settings.clone())?;
             }
             Ok(settings)

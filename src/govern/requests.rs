@@ -5,13 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use portcullis_engine::plugin::{
-    apply_rules, ApprovalReviewer, Execution, Hook, RulePlugin, RuledDecision,
-};
+use portcullis_engine::plugin::RuledDecision;
 use portcullis_engine::Event;
-use portcullis_governance::{
-    AccessRequestKind, FileRequest, Governance, RequestRecord, RequestState,
-};
+use portcullis_governance::{AccessRequestKind, FileRequest, RequestRecord, RequestState, Review};
 use portcullis_server::Client;
 use serde_json::json;
 
@@ -19,7 +15,6 @@ use super::notify::deliver_now;
 use super::text;
 use crate::common::{field, read_event, shown};
 use crate::error::CliError;
-use crate::plugin::state_plugins;
 use crate::state::{open, Acting, StateArgs};
 
 // What `request` is given.
@@ -155,16 +150,10 @@ impl std::str::FromStr for RequestRef {
 /// `decide`: the decision on the state's policies and rule plugins, audited.
 pub fn decide(state: &StateArgs, event: &Path) -> Result<ExitCode, CliError> {
     let event = read_event(event)?;
-    if let Some(client) = state.remote()? {
-        let ruled = RuledDecision {
-            decision: client.send("POST", "/decisions", &event)?,
-            denied_by: None,
-            failures: Vec::new(),
-        };
-        return shown(state.json, &ruled.decision, || text::ruled_decision(&ruled));
-    }
-    let mut gov = open(state)?;
-    let ruled = decide_with_rules(&mut gov, &event)?;
+    let ruled: RuledDecision = match state.remote()? {
+        Some(client) => client.send("POST", "/decisions", &event)?,
+        None => open(state)?.decide_with_rules(&event)?,
+    };
     // The decision's own fields, plus what the rule plugins did when they did anything.
     let mut decision = serde_json::to_value(&ruled.decision)?;
     if let Some(fields) = decision.as_object_mut() {
@@ -176,39 +165,6 @@ pub fn decide(state: &StateArgs, event: &Path) -> Result<ExitCode, CliError> {
         }
     }
     shown(state.json, &decision, || text::ruled_decision(&ruled))
-}
-
-/// Decides on the state's policies, consults the rule plugins that apply to the
-/// computer's organization (only on an allow), and audits the final decision.
-fn decide_with_rules(gov: &mut Governance, event: &Event) -> Result<RuledDecision, CliError> {
-    let decision = gov.engine().decide(event);
-    let computer = gov
-        .bundle()
-        .computers
-        .iter()
-        .find(|c| c.id == event.computer)
-        .map(|c| (c.group.clone(), c.os));
-    let org = computer.as_ref().and_then(|(group, _)| {
-        gov.bundle()
-            .groups
-            .iter()
-            .find(|g| &g.id == group)
-            .map(|g| g.organization.clone())
-    });
-    let ruled = match (org, computer) {
-        (Some(org), Some((_, os))) => {
-            let rules = state_plugins(gov, &org, Hook::Rule)?;
-            let refs: Vec<&dyn RulePlugin> = rules.iter().map(|r| r as &dyn RulePlugin).collect();
-            apply_rules(decision, &Execution::from_event(event, os), &refs)
-        }
-        _ => apply_rules(
-            decision,
-            &Execution::from_event(event, portcullis_engine::model::Os::Linux),
-            &[],
-        ),
-    };
-    gov.record_decisions(&[(event.clone(), ruled.decision.clone())])?;
-    Ok(ruled)
 }
 
 /// `request`: files it, lets the approval plugins review it, sends what is due.
@@ -229,16 +185,7 @@ pub fn file(args: RequestArgs) -> Result<ExitCode, CliError> {
         email: args.email,
         attachment,
     })?;
-    let reviewers = state_plugins(&mut gov, &request.filed.organization, Hook::ApprovalReview)?;
-    let review = if reviewers.is_empty() {
-        None
-    } else {
-        let refs: Vec<&dyn ApprovalReviewer> = reviewers
-            .iter()
-            .map(|r| r as &dyn ApprovalReviewer)
-            .collect();
-        Some(gov.review(request.id, &refs)?)
-    };
+    let review = gov.review_attached(request.id)?;
     deliver_now(&mut gov);
     let filed = json!({"request": request, "review": review});
     shown(args.state.json, &filed, || {
@@ -265,9 +212,16 @@ fn file_remote(
         "kind": AccessRequestKind::from(args.kind), "event": event, "message": args.message,
         "email": args.email, "file": file,
     });
-    let request: RequestRecord = client.send("POST", "/requests", &body)?;
-    let filed = json!({"request": request, "review": null});
-    shown(args.state.json, &filed, || text::filed(&request, None))
+    #[derive(serde::Deserialize)]
+    struct Filed {
+        request: RequestRecord,
+        review: Option<Review>,
+    }
+    let filed: Filed = client.send("POST", "/requests", &body)?;
+    let value = json!({"request": filed.request, "review": filed.review});
+    shown(args.state.json, &value, || {
+        text::filed(&filed.request, filed.review.as_ref())
+    })
 }
 
 fn read_attachment(path: &Path) -> Result<Vec<u8>, CliError> {

@@ -2,13 +2,14 @@
 //! acknowledged change survives a crash of the process or the machine.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::audit::{AuditKey, Head, HeadRead};
-use crate::store::{Store, Tx};
-use crate::Error;
+use crate::error::{Error, StorageError};
+use crate::store::{ReadTx, Store, Tx};
 
 mod rows;
 mod tx;
@@ -75,20 +76,23 @@ CREATE TABLE IF NOT EXISTS audit (
 /// State in one SQLite database file, and beside it `<file>.audit-head`: the audit's
 /// latest checkpoint (entry count and last hash) signed with the audit key, rewritten
 /// with every commit that appends to the audit. The key is a file of its own (default
-/// `audit.key` beside the database).
+/// `audit.key` beside the database). Readers share it: a read takes the connection for
+/// the length of one read transaction.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Connection,
+    conn: Mutex<Connection>,
     head: PathBuf,
     key_path: PathBuf,
-    key: Option<AuditKey>,
+    key: OnceLock<AuditKey>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, Error> {
-        let mut conn = Connection::open(path)
-            .map_err(|e| Error::Storage(format!("cannot open `{}`: {e}", path.display())))?;
+        let mut conn = Connection::open(path).map_err(|e| StorageError::Open {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -119,28 +123,30 @@ impl SqliteStore {
                     tx.commit()?;
                 }
                 if v != SCHEMA_VERSION {
-                    return Err(Error::Storage(format!(
-                        "`{}` has schema version {v}, which this build cannot migrate",
-                        path.display()
-                    )));
+                    return Err(StorageError::Unmigratable {
+                        path: path.to_owned(),
+                        version: v,
+                    }
+                    .into());
                 }
             }
             Some(_) => {
-                return Err(Error::Storage(format!(
-                    "`{}` has schema version {}; this build reads version {SCHEMA_VERSION}",
-                    path.display(),
-                    version.unwrap_or_default()
-                )))
+                return Err(StorageError::SchemaVersion {
+                    path: path.to_owned(),
+                    found: version.unwrap_or_default(),
+                    supported: SCHEMA_VERSION,
+                }
+                .into())
             }
         }
         let mut head = path.as_os_str().to_owned();
         head.push(".audit-head");
         let key_path = path.with_file_name("audit.key");
         Ok(SqliteStore {
-            conn,
+            conn: Mutex::new(conn),
             head: PathBuf::from(head),
             key_path,
-            key: None,
+            key: OnceLock::new(),
         })
     }
 
@@ -160,9 +166,8 @@ impl SqliteStore {
         reanchor: bool,
         work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = self.conn.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut handle = SqliteTx {
             tx: &tx,
             appended: None,
@@ -179,7 +184,7 @@ impl SqliteStore {
         let fresh = before.is_none() && head == HeadRead::Missing;
         // Re-anchoring after the key was lost makes a new one; exported checkpoints
         // then show that the key changed.
-        let key = load_key(&mut self.key, &self.key_path, fresh || reanchor)?;
+        let key = load_key(&self.key, &self.key_path, fresh || reanchor)?;
         if !fresh && !reanchor {
             let last = before.as_ref().map(|(s, h)| (*s, h.as_str()));
             head.check(last, &key.public_key())
@@ -206,16 +211,17 @@ impl SqliteStore {
     }
 }
 
+/// The audit key, read (or with `create`, made) the first time it is needed.
 fn load_key<'k>(
-    slot: &'k mut Option<AuditKey>,
+    slot: &'k OnceLock<AuditKey>,
     path: &Path,
     create: bool,
 ) -> Result<&'k AuditKey, Error> {
-    if slot.is_none() {
-        *slot = Some(AuditKey::load(path, create)?);
+    if let Some(key) = slot.get() {
+        return Ok(key);
     }
-    slot.as_ref()
-        .ok_or_else(|| Error::Storage("the audit key did not load".to_owned()))
+    let key = AuditKey::load(path, create)?;
+    Ok(slot.get_or_init(|| key))
 }
 
 fn read_head(path: &Path) -> HeadRead {
@@ -231,8 +237,7 @@ fn read_head(path: &Path) -> HeadRead {
 
 fn write_head(path: &Path, head: &Head) -> Result<(), Error> {
     use std::io::Write;
-    let fail =
-        |e: std::io::Error| Error::Storage(format!("cannot write `{}`: {e}", path.display()));
+    let fail = StorageError::file("write", path);
     let mut temp = path.as_os_str().to_owned();
     temp.push(".tmp");
     let temp = PathBuf::from(temp);
@@ -257,6 +262,18 @@ impl Store for SqliteStore {
         self.run(false, work)
     }
 
+    fn read<T>(&self, work: impl FnOnce(&mut dyn ReadTx) -> Result<T, Error>) -> Result<T, Error> {
+        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        // Deferred: a read lock on the first read; WAL gives it one snapshot to the end.
+        // It is never committed: dropping it rolls back what it could not have written.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        work(&mut SqliteTx {
+            tx: &tx,
+            appended: None,
+            before: None,
+        })
+    }
+
     fn reanchor<T>(
         &mut self,
         work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
@@ -264,11 +281,11 @@ impl Store for SqliteStore {
         self.run(true, work)
     }
 
-    fn audit_head(&mut self) -> Result<HeadRead, Error> {
+    fn audit_head(&self) -> Result<HeadRead, Error> {
         Ok(read_head(&self.head))
     }
 
-    fn audit_key(&mut self) -> Result<&AuditKey, Error> {
-        load_key(&mut self.key, &self.key_path, false)
+    fn audit_key(&self) -> Result<&AuditKey, Error> {
+        load_key(&self.key, &self.key_path, false)
     }
 }

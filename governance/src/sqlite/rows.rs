@@ -1,26 +1,37 @@
-//! Between rows and records: encoding, decoding and the queries several operations
-//! share.
+//! Between rows and records: encoding, decoding, and running the statements every
+//! operation shares.
 
 use portcullis_engine::model::{Sha256, Timestamp};
-use portcullis_engine::Event;
-use rusqlite::params;
+use rusqlite::{params, Params, Row, Transaction};
 
-use crate::access::AccessRequestKind;
+use crate::audit::{AuditEntry, AuditLog, AuditRecord};
+use crate::error::{Error, StorageError};
 use crate::store::{
-    AdminRecord, Grant, Grantable, NewRequest, RequestRecord, RequestState, RoleRecord,
+    AdminRecord, Channel, Grant, Grantable, NewRequest, Notification, OutboxRecord, OutboxState,
+    RequestRecord, RequestState, RoleRecord,
 };
-use crate::Error;
+
+/// `$record { field: row.get(column)?, … }`, then the other fields given: a record
+/// from a row's columns.
+macro_rules! columns {
+    ($row:ident => $record:ident { $($field:ident: $column:literal),+ $(; $($name:ident: $value:expr),+)? }) => {
+        $record {
+            $($field: $row.get($column)?,)+
+            $($($name: $value,)+)?
+        }
+    };
+}
+pub(super) use columns;
 
 pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
-    serde_json::to_string(value).map_err(|e| Error::Storage(format!("cannot encode: {e}")))
+    Ok(serde_json::to_string(value).map_err(StorageError::Encode)?)
 }
 
 pub(super) fn from_json<T: serde::de::DeserializeOwned>(
     text: &str,
     what: &str,
 ) -> Result<T, Error> {
-    serde_json::from_str(text)
-        .map_err(|e| Error::Storage(format!("stored {what} is unreadable: {e}")))
+    serde_json::from_str(text).map_err(|e| Error::from(StorageError::unreadable(what, e)))
 }
 
 pub(super) fn hex(sha: &Sha256) -> String {
@@ -29,76 +40,70 @@ pub(super) fn hex(sha: &Sha256) -> String {
 
 pub(super) fn parse_sha(text: &str) -> Result<Sha256, Error> {
     text.parse()
-        .map_err(|e| Error::Storage(format!("stored hash `{text}` is unreadable: {e}")))
+        .map_err(|e| Error::from(StorageError::unreadable(format!("hash `{text}`"), e)))
 }
 
-pub(super) type RawRequest = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    String,
-    Option<String>,
-);
+/// Every row `sql` selects with `values`, each decoded by `decode`.
+pub(super) fn rows<T>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    values: impl Params,
+    mut decode: impl FnMut(&Row<'_>) -> Result<T, Error>,
+) -> Result<Vec<T>, Error> {
+    let mut stmt = tx.prepare(sql)?;
+    let mut rows = stmt.query(values)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+/// The first row `sql` selects with `values`, decoded by `decode`; `None` when there
+/// is none.
+pub(super) fn first<T>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    values: impl Params,
+    decode: impl FnOnce(&Row<'_>) -> Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    let mut stmt = tx.prepare(sql)?;
+    let mut rows = stmt.query(values)?;
+    rows.next()?.map(decode).transpose()
+}
+
+/// Runs a statement that changes at most one row; whether it changed one.
+pub(super) fn changed(tx: &Transaction<'_>, sql: &str, values: impl Params) -> Result<bool, Error> {
+    Ok(tx.execute(sql, values)? == 1)
+}
 
 pub(super) const REQUEST_COLUMNS: &str =
     "id, kind, organization, computer, event, denied_by, message, email, file, created, state, closure";
 
-pub(super) fn raw_request(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRequest> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-        row.get(6)?,
-        row.get(7)?,
-        row.get(8)?,
-        row.get(9)?,
-        row.get(10)?,
-        row.get(11)?,
-    ))
-}
-
-pub(super) fn request_from(raw: RawRequest) -> Result<RequestRecord, Error> {
-    let (
-        id,
-        kind,
-        organization,
-        computer,
-        event,
-        denied_by,
-        message,
-        email,
-        file,
-        created,
-        state,
-        closure,
-    ) = raw;
-    let kind: AccessRequestKind = from_json(&format!("\"{kind}\""), "request kind")?;
-    let event: Event = from_json(&event, "event")?;
+/// A request from a row of [`REQUEST_COLUMNS`].
+pub(super) fn request_from(row: &Row<'_>) -> Result<RequestRecord, Error> {
+    let kind: String = row.get(1)?;
+    let event: String = row.get(4)?;
+    let file: Option<String> = row.get(8)?;
+    let state: String = row.get(10)?;
+    let closure: Option<String> = row.get(11)?;
     Ok(RequestRecord {
-        id,
+        id: row.get(0)?,
         filed: NewRequest {
-            kind,
-            organization,
-            computer,
-            event,
-            denied_by,
-            message,
-            email,
+            kind: from_json(&format!("\"{kind}\""), "request kind")?,
+            organization: row.get(2)?,
+            computer: row.get(3)?,
+            event: from_json(&event, "event")?,
+            denied_by: row.get(5)?,
+            message: row.get(6)?,
+            email: row.get(7)?,
             file: file.as_deref().map(parse_sha).transpose()?,
-            created: Timestamp::from_unix(created),
+            created: Timestamp::from_unix(row.get(9)?),
         },
-        state: RequestState::parse(&state)
-            .ok_or_else(|| Error::Storage(format!("stored request state `{state}` is unknown")))?,
+        state: RequestState::parse(&state).ok_or_else(|| StorageError::Unreadable {
+            what: format!("request state `{state}`"),
+            problem: "is unknown".to_owned(),
+        })?,
         closure: closure
             .as_deref()
             .map(|c| from_json(c, "closure"))
@@ -113,73 +118,134 @@ pub(super) fn grant_key(what: &Grantable) -> String {
     }
 }
 
-pub(super) fn grant_from_key(
-    admin: String,
-    organization: String,
-    key: &str,
-) -> Result<Grant, Error> {
+/// A grant from a row of `admin, organization, what`.
+pub(super) fn grant_from(row: &Row<'_>) -> Result<Grant, Error> {
+    let key: String = row.get(2)?;
     let what = if let Some(p) = key.strip_prefix("permission:") {
         Grantable::Permission(
             p.parse()
-                .map_err(|e| Error::Storage(format!("stored grant: {e}")))?,
+                .map_err(|e| StorageError::unreadable(format!("grant `{key}`"), e))?,
         )
     } else if let Some(r) = key.strip_prefix("role:") {
         Grantable::Role(r.to_owned())
     } else {
-        return Err(Error::Storage(format!(
-            "stored grant `{key}` is unreadable"
-        )));
+        return Err(StorageError::Unreadable {
+            what: format!("grant `{key}`"),
+            problem: "is unreadable".to_owned(),
+        }
+        .into());
     };
     Ok(Grant {
-        admin,
-        organization,
+        admin: row.get(0)?,
+        organization: row.get(1)?,
         what,
     })
 }
 
-pub(super) fn admin_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<AdminRecord> {
-    Ok(AdminRecord {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        organization: r.get(2)?,
-        email: r.get(3)?,
-        phone: r.get(4)?,
-    })
+/// A table of records keyed by `id`.
+pub(super) struct Keyed<T> {
+    /// The table.
+    pub(super) table: &'static str,
+    /// Its columns, in the order `decode` reads them.
+    pub(super) columns: &'static str,
+    decode: fn(&Row<'_>) -> Result<T, Error>,
 }
 
-pub(super) fn role_from(raw: (String, String, String, String)) -> Result<RoleRecord, Error> {
-    let (id, organization, name, permissions) = raw;
-    Ok(RoleRecord {
-        id,
-        organization,
-        name,
-        permissions: from_json(&permissions, "role permissions")?,
-    })
-}
-
-impl From<rusqlite::Error> for Error {
-    fn from(error: rusqlite::Error) -> Self {
-        Error::Storage(error.to_string())
+impl<T> Keyed<T> {
+    /// The record with `id`, or with `None` every record, by id.
+    pub(super) fn select(&self, tx: &Transaction<'_>, id: Option<&str>) -> Result<Vec<T>, Error> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+            self.columns, self.table
+        );
+        rows(tx, &sql, params![id], self.decode)
     }
 }
 
-/// The grants `sql` selects (`admin, organization, what`, one parameter).
-pub(super) fn query_grants(
-    tx: &rusqlite::Transaction<'_>,
-    sql: &str,
-    param: &str,
-) -> Result<Vec<Grant>, Error> {
-    let mut stmt = tx.prepare(sql)?;
-    let rows = stmt.query_map(params![param], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
-    rows.map(|raw| {
-        let (admin, org, key) = raw?;
-        grant_from_key(admin, org, &key)
+/// The administrators.
+pub(super) const ADMINS: Keyed<AdminRecord> = Keyed {
+    table: "admins",
+    columns: "id, name, organization, email, phone",
+    decode: |row| {
+        Ok(columns!(row => AdminRecord { id: 0, name: 1, organization: 2, email: 3, phone: 4 }))
+    },
+};
+
+/// The roles.
+pub(super) const ROLES: Keyed<RoleRecord> = Keyed {
+    table: "roles",
+    columns: "id, organization, name, permissions",
+    decode: |row| {
+        let permissions: String = row.get(3)?;
+        let permissions = from_json(&permissions, "role permissions")?;
+        Ok(
+            columns!(row => RoleRecord { id: 0, organization: 1, name: 2; permissions: permissions }),
+        )
+    },
+};
+
+pub(super) const OUTBOX_COLUMNS: &str = "id, created, request, reason, channel, recipient, \
+     subject, body, state, attempts, next_attempt, last_error, delivered";
+
+/// An outbox row from a row of [`OUTBOX_COLUMNS`].
+pub(super) fn outbox_from(row: &Row<'_>) -> Result<OutboxRecord, Error> {
+    let channel: String = row.get(4)?;
+    let state: String = row.get(8)?;
+    let delivered: Option<i64> = row.get(12)?;
+    Ok(OutboxRecord {
+        id: row.get(0)?,
+        created: Timestamp::from_unix(row.get(1)?),
+        notification: Notification {
+            request: row.get(2)?,
+            reason: row.get(3)?,
+            channel: if channel == "sms" {
+                Channel::Sms
+            } else {
+                Channel::Email
+            },
+            recipient: row.get(5)?,
+            subject: row.get(6)?,
+            body: row.get(7)?,
+        },
+        state: match state.as_str() {
+            "delivered" => OutboxState::Delivered,
+            "failed" => OutboxState::Failed,
+            _ => OutboxState::Pending,
+        },
+        attempts: row.get(9)?,
+        next_attempt: Timestamp::from_unix(row.get(10)?),
+        last_error: row.get(11)?,
+        delivered: delivered.map(Timestamp::from_unix),
     })
-    .collect()
+}
+
+/// The name an audit log is stored under.
+pub(super) fn log_name(log: AuditLog) -> &'static str {
+    match log {
+        AuditLog::Unified => "unified",
+        AuditLog::System => "system",
+    }
+}
+
+/// An audit record from a row of `seq, time, actor, organization, log, kind, detail,
+/// hash`.
+pub(super) fn audit_from(row: &Row<'_>) -> Result<AuditRecord, Error> {
+    let log: String = row.get(4)?;
+    let detail: String = row.get(6)?;
+    Ok(AuditRecord {
+        seq: row.get(0)?,
+        entry: AuditEntry {
+            time: Timestamp::from_unix(row.get(1)?),
+            actor: row.get(2)?,
+            organization: row.get(3)?,
+            log: if log == log_name(AuditLog::System) {
+                AuditLog::System
+            } else {
+                AuditLog::Unified
+            },
+            kind: row.get(5)?,
+            detail: from_json(&detail, "audit detail")?,
+        },
+        hash: row.get(7)?,
+    })
 }

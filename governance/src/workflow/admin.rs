@@ -2,15 +2,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use portcullis_engine::model::Recipient;
 use serde_json::json;
 
 use crate::access::{Act, Holdings};
+use crate::error::Error;
 use crate::permission::Permission;
 use crate::store::{AdminRecord, Grant, Grantable, RoleRecord, Settings, Store};
-use crate::Error;
 
-use super::Governance;
+use super::state::Governance;
 
 /// Details of an administrator to change; `None` keeps what is there.
 #[derive(Debug, Clone, Default)]
@@ -25,40 +24,17 @@ pub struct AdminChanges {
     pub phone: Option<String>,
 }
 
-pub(super) fn validate_admin(admin: &AdminRecord) -> Result<(), Error> {
-    if admin.id.trim().is_empty() || admin.id.chars().any(char::is_whitespace) {
-        return Err(Error::Invalid(format!(
-            "administrator id `{}` must be non-empty and without spaces",
-            admin.id
-        )));
-    }
-    if let Some(email) = &admin.email {
-        if !matches!(Recipient::parse(email), Ok(Recipient::Email(_))) {
-            return Err(Error::Invalid(format!("`{email}` is not an email address")));
-        }
-    }
-    if let Some(phone) = &admin.phone {
-        if let Err(e) = Recipient::parse(&format!("SMS:{phone}")) {
-            return Err(Error::Invalid(format!("phone number: {e}")));
-        }
-    }
-    Ok(())
-}
-
 impl<S: Store> Governance<S> {
     /// Adds an administrator, or edits one's details (Edit Administrators on their
     /// organization).
     pub fn put_admin(&mut self, actor: &str, admin: AdminRecord) -> Result<(), Error> {
-        validate_admin(&admin)?;
+        admin.validate()?;
         if !self.tree.contains(&admin.organization) {
-            return Err(Error::NotFound {
-                kind: "organization",
-                id: admin.organization.clone(),
-            });
+            return Err(Error::not_found("organization", &admin.organization));
         }
         let holdings = self.holdings(actor)?;
         holdings.check(&self.tree, Act::EditAdministrators, &admin.organization)?;
-        let existing = self.store.transaction(|tx| tx.admin(&admin.id))?;
+        let existing = self.store.read(|tx| tx.admin(&admin.id))?;
         if let Some(old) = &existing {
             self.check_power_over(&holdings, old)?;
         }
@@ -86,7 +62,7 @@ impl<S: Store> Governance<S> {
         id: &str,
         changes: AdminChanges,
     ) -> Result<AdminRecord, Error> {
-        let existing = self.store.transaction(|tx| tx.admin(id))?;
+        let existing = self.store.read(|tx| tx.admin(id))?;
         let record = match existing {
             Some(old) => AdminRecord {
                 id: old.id,
@@ -97,9 +73,10 @@ impl<S: Store> Governance<S> {
             },
             None => {
                 let (Some(name), Some(organization)) = (changes.name, changes.organization) else {
-                    return Err(Error::Invalid(format!(
-                        "`{id}` is a new administrator: give a name and an organization"
-                    )));
+                    return Err(Error::invalid(
+                        "name",
+                        format!("`{id}` is a new administrator: give a name and an organization"),
+                    ));
                 };
                 AdminRecord {
                     id: id.to_owned(),
@@ -117,7 +94,10 @@ impl<S: Store> Governance<S> {
     /// Deletes an administrator and their grants.
     pub fn delete_admin(&mut self, actor: &str, id: &str) -> Result<(), Error> {
         if actor == id {
-            return Err(Error::Invalid("nobody can delete themselves".to_owned()));
+            return Err(Error::invalid(
+                "id",
+                "nobody can delete themselves".to_owned(),
+            ));
         }
         let admin = self.load_admin(id)?;
         let holdings = self.holdings(actor)?;
@@ -135,10 +115,10 @@ impl<S: Store> Governance<S> {
     }
 
     /// The administrators the actor may see.
-    pub fn admins(&mut self, actor: &str) -> Result<Vec<AdminRecord>, Error> {
+    pub fn admins(&self, actor: &str) -> Result<Vec<AdminRecord>, Error> {
         let holdings = self.holdings(actor)?;
         let home = self.home_org(actor)?;
-        let all = self.store.transaction(|tx| tx.admins())?;
+        let all = self.store.read(|tx| tx.admins())?;
         let visible: Vec<AdminRecord> = all
             .into_iter()
             .filter(|a| {
@@ -158,37 +138,41 @@ impl<S: Store> Governance<S> {
     /// organization and must hold every permission they put in it.
     pub fn define_role(&mut self, actor: &str, role: RoleRecord) -> Result<(), Error> {
         if role.id.trim().is_empty() || role.permissions.is_empty() {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
+                "role",
                 "a role needs an id and at least one permission".to_owned(),
             ));
         }
         if !self.tree.contains(&role.organization) {
-            return Err(Error::NotFound {
-                kind: "organization",
-                id: role.organization.clone(),
-            });
+            return Err(Error::not_found("organization", &role.organization));
         }
         let holdings = self.holdings(actor)?;
         holdings.check(&self.tree, Act::DefineRoles, &role.organization)?;
-        if let Some(old) = self.store.transaction(|tx| tx.role(&role.id))? {
+        if let Some(old) = self.store.read(|tx| tx.role(&role.id))? {
             if old.organization != role.organization {
-                return Err(Error::Invalid(format!(
-                    "role `{}` is defined in `{}`; it cannot move to `{}`",
-                    role.id, old.organization, role.organization
-                )));
+                return Err(Error::invalid(
+                    "organization",
+                    format!(
+                        "role `{}` is defined in `{}`; it cannot move to `{}`",
+                        role.id, old.organization, role.organization
+                    ),
+                ));
             }
         }
-        let assigned = self.store.transaction(|tx| tx.role_grants(&role.id))?;
+        let assigned = self.store.read(|tx| tx.role_grants(&role.id))?;
         if assigned.iter().any(|g| g.admin == actor) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(
+                "role",
+                format!(
                 "role `{}` is assigned to `{actor}`, and nobody can change their own permissions",
                 role.id
-            )));
+            ),
+            ));
         }
         // A role applies where it is assigned: the role's organization or below.
         for &p in &role.permissions {
             if !holdings.holds_throughout(&self.tree, p, &role.organization) {
-                return Err(Error::Refused(crate::Refused {
+                return Err(Error::Refused(crate::access::Refused {
                     admin: actor.to_owned(),
                     action: format!("put {p} in a role"),
                     organization: role.organization.clone(),
@@ -209,8 +193,8 @@ impl<S: Store> Governance<S> {
     }
 
     /// Every role.
-    pub fn roles(&mut self) -> Result<Vec<RoleRecord>, Error> {
-        self.store.transaction(|tx| tx.roles())
+    pub fn roles(&self) -> Result<Vec<RoleRecord>, Error> {
+        self.store.read(|tx| tx.roles())
     }
 
     /// Grants a permission or assigns a role. Nobody can change their own permissions
@@ -226,17 +210,15 @@ impl<S: Store> Governance<S> {
 
     fn change_grant(&mut self, actor: &str, grant: Grant, add: bool) -> Result<(), Error> {
         if actor == grant.admin {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
+                "admin",
                 "nobody can change their own permissions".to_owned(),
             ));
         }
         self.load_admin(&grant.admin)?;
         let org = grant.organization.clone();
         if !self.tree.contains(&org) {
-            return Err(Error::NotFound {
-                kind: "organization",
-                id: org,
-            });
+            return Err(Error::not_found("organization", org));
         }
         let holdings = self.holdings(actor)?;
         let permissions = match &grant.what {
@@ -248,13 +230,10 @@ impl<S: Store> Governance<S> {
                 holdings.check(&self.tree, Act::AssignRoles, &org)?;
                 let role = self
                     .store
-                    .transaction(|tx| tx.role(role_id))?
-                    .ok_or_else(|| Error::NotFound {
-                        kind: "role",
-                        id: role_id.clone(),
-                    })?;
+                    .read(|tx| tx.role(role_id))?
+                    .ok_or_else(|| Error::not_found("role", role_id))?;
                 if !self.tree.within(&org, &role.organization) {
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::invalid("organization", format!(
                         "role `{role_id}` is defined in `{}`; it can be assigned there or in its descendants, not in `{org}`",
                         role.organization
                     )));
@@ -265,7 +244,7 @@ impl<S: Store> Governance<S> {
         // A grant covers the organization's descendants too.
         for p in permissions {
             if !holdings.holds_throughout(&self.tree, p, &org) {
-                return Err(Error::Refused(crate::Refused {
+                return Err(Error::Refused(crate::access::Refused {
                     admin: actor.to_owned(),
                     action: format!("{} {p}", if add { "grant" } else { "revoke" }),
                     organization: org,
@@ -285,7 +264,7 @@ impl<S: Store> Governance<S> {
                     tx.delete_grant(&grant)?
                 };
                 if !changed {
-                    return Err(Error::Invalid(format!(
+                    return Err(Error::unchanged(format!(
                         "`{}` {} that {} in `{}`",
                         grant.admin,
                         if add { "already has" } else { "does not have" },
@@ -304,7 +283,7 @@ impl<S: Store> Governance<S> {
     /// What an administrator holds, per organization of the tree (the actor needs View
     /// Administrators there, unless asking about themselves).
     pub fn permissions_of(
-        &mut self,
+        &self,
         actor: &str,
         admin: &str,
     ) -> Result<BTreeMap<String, Vec<Permission>>, Error> {
@@ -327,16 +306,15 @@ impl<S: Store> Governance<S> {
     }
 
     /// The grants of an administrator.
-    pub fn grants(&mut self, admin: &str) -> Result<Vec<Grant>, Error> {
-        self.store.transaction(|tx| tx.grants(admin))
+    pub fn grants(&self, admin: &str) -> Result<Vec<Grant>, Error> {
+        self.store.read(|tx| tx.grants(admin))
     }
 
     /// The settings that apply to an organization: its own, else its nearest
     /// ancestor's, else the defaults.
-    pub fn settings_for(&mut self, org: &str) -> Result<Settings, Error> {
-        let lineage: Vec<String> = self.tree.lineage(org).map(str::to_owned).collect();
-        self.store.transaction(|tx| {
-            for o in &lineage {
+    pub fn settings_for(&self, org: &str) -> Result<Settings, Error> {
+        self.store.read(|tx| {
+            for o in self.tree.lineage(org) {
                 if let Some(s) = tx.settings(o)? {
                     return Ok(s);
                 }
@@ -353,18 +331,17 @@ impl<S: Store> Governance<S> {
         settings: Settings,
     ) -> Result<(), Error> {
         if !self.tree.contains(org) {
-            return Err(Error::NotFound {
-                kind: "organization",
-                id: org.to_owned(),
-            });
+            return Err(Error::not_found("organization", org));
         }
         if settings.request_ttl_seconds <= 0 {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
+                "request_ttl_seconds",
                 "request_ttl_seconds must be positive".to_owned(),
             ));
         }
         if settings.suggest_after < 1 {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
+                "suggest_after",
                 "suggest_after must be at least 1 (computers)".to_owned(),
             ));
         }
@@ -386,11 +363,11 @@ impl<S: Store> Governance<S> {
     /// organization and on every organization where they hold a grant: a client's
     /// administrator cannot take over the account of an MSP's Super Admin.
     pub(super) fn check_power_over(
-        &mut self,
+        &self,
         holdings: &Holdings,
         target: &AdminRecord,
     ) -> Result<(), Error> {
-        let grants = self.store.transaction(|tx| tx.grants(&target.id))?;
+        let grants = self.store.read(|tx| tx.grants(&target.id))?;
         let orgs: BTreeSet<&str> = std::iter::once(target.organization.as_str())
             .chain(grants.iter().map(|g| g.organization.as_str()))
             .filter(|o| self.tree.contains(o))

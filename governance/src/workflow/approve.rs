@@ -13,13 +13,17 @@ use serde_json::json;
 use crate::access::{AccessRequestKind, Act, Holdings, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::edits::owner_of;
+use crate::error::Error;
 use crate::store::{ApprovalRecord, Closure, DeployNote, RequestRecord, RequestState, Store};
-use crate::Error;
 
-use super::{about, describe_decider, enqueue_outcome, Approver, Governance, Suggestion};
+use super::delivery::enqueue_outcome;
+use super::requests::Suggestion;
+use super::state::{about, describe_decider, Approver, Governance};
 
-/// How an approval's rule matches the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How an approval's rule matches the file. As JSON: `"hash"`, `"certificate"`,
+/// `"certificate-path"`, `"path"` or `{"custom": rule}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Matching {
     /// The file's SHA-256.
     Hash,
@@ -46,8 +50,10 @@ impl Matching {
     }
 }
 
-/// What an approver chooses.
-#[derive(Debug, Clone)]
+/// What an approver chooses. A server reads it from a request's JSON body: `scope`
+/// and `matching` are needed, every other field may be left out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApproveOptions {
     /// Where the new policy applies.
     pub scope: ScopeKind,
@@ -63,6 +69,7 @@ pub struct ApproveOptions {
     /// The name of a new application (default: the file's name).
     pub application_name: Option<String>,
     /// Permit with elevation (always so for an elevation request).
+    #[serde(default)]
     pub elevate: bool,
     /// The policy stops applying at this time.
     pub expires: Option<Timestamp>,
@@ -161,17 +168,21 @@ fn prove(
 fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
     let signer = || {
         event.signature.valid_leaf().ok_or_else(|| {
-            Error::Invalid(
+            Error::invalid(
+                "matching",
                 "the execution has no valid signature; match it by hash or path".to_owned(),
             )
         })
     };
     let path = || {
         if event.path.contains(['*', '?']) || event.path.starts_with("regex:") {
-            Err(Error::Invalid(format!(
-                "the path `{}` would be read as a pattern; match it by hash or a custom rule",
-                event.path
-            )))
+            Err(Error::invalid(
+                "matching",
+                format!(
+                    "the path `{}` would be read as a pattern; match it by hash or a custom rule",
+                    event.path
+                ),
+            ))
         } else {
             Ok(event.path.clone())
         }
@@ -190,7 +201,8 @@ fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
         Matching::Path => FileRule::default().with_path(path()?),
         Matching::Custom(rule) => {
             if rule == &FileRule::default() {
-                return Err(Error::Invalid(
+                return Err(Error::invalid(
+                    "matching",
                     "a custom rule needs at least one condition".to_owned(),
                 ));
             }
@@ -272,20 +284,14 @@ impl<S: Store> Governance<S> {
                 || options.application.is_some()
                 || options.position.is_some()
             {
-                return Err(Error::Invalid(format!(
+                return Err(Error::invalid("options", format!(
                     "plugin `{name}` may only choose scope, match, elevation, expiry and justification"
                 )));
             }
         }
         self.expire_due()?;
         let request = self.load_request(id)?;
-        if request.state != RequestState::Pending {
-            return Err(Error::AlreadyClosed {
-                id,
-                state: request.state.as_str(),
-                action: "approved",
-            });
-        }
+        request.ensure_pending("approved")?;
         let plan = self.plan_approval(approver, request, &options)?;
         self.commit_approval(&approver.audit_name(), plan)
     }
@@ -293,7 +299,7 @@ impl<S: Store> Governance<S> {
     /// Where the policy goes, who may write it, and the bundle with it: every check of
     /// an approval, before anything is written.
     fn plan_approval(
-        &mut self,
+        &self,
         approver: Approver<'_>,
         request: RequestRecord,
         options: &ApproveOptions,
@@ -335,9 +341,10 @@ impl<S: Store> Governance<S> {
         self.check_guardrails(&request, &place, options, justification.is_some())?;
         if let Some(expires) = options.expires {
             if expires <= now {
-                return Err(Error::Invalid(format!(
-                    "the expiry {expires} is not in the future"
-                )));
+                return Err(Error::invalid(
+                    "expires",
+                    format!("the expiry {expires} is not in the future"),
+                ));
             }
         }
         let (bundle, approval) =
@@ -370,10 +377,13 @@ impl<S: Store> Governance<S> {
                 t
             }
             (scope, Some(t)) => {
-                return Err(Error::Invalid(format!(
-                    "{scope} `{t}` does not contain `{}`, the computer of request {}",
-                    computer.id, request.id
-                )))
+                return Err(Error::invalid(
+                    "target",
+                    format!(
+                        "{scope} `{t}` does not contain `{}`, the computer of request {}",
+                        computer.id, request.id
+                    ),
+                ))
             }
         };
         // The organization whose permissions, guardrails and positions apply.
@@ -391,7 +401,7 @@ impl<S: Store> Governance<S> {
 
     /// The organization's guardrails on approvals wider than one computer.
     fn check_guardrails(
-        &mut self,
+        &self,
         request: &RequestRecord,
         place: &Place,
         options: &ApproveOptions,
@@ -509,15 +519,15 @@ impl<S: Store> Governance<S> {
             .applications
             .iter_mut()
             .find(|a| &a.id == app_id)
-            .ok_or_else(|| Error::NotFound {
-                kind: "application",
-                id: app_id.clone(),
-            })?;
+            .ok_or_else(|| Error::not_found("application", app_id))?;
         if !self.tree.within(org, &app.organization) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(
+                "application",
+                format!(
                 "application `{app_id}` belongs to `{}`, which is not `{org}` or an ancestor of it",
                 app.organization
-            )));
+            ),
+            ));
         }
         if let Some(holdings) = holdings {
             holdings.check(&self.tree, Act::MergeIntoApplication, &app.organization)?;
@@ -559,12 +569,15 @@ impl<S: Store> Governance<S> {
             holdings.check(&self.tree, Act::EditPolicies, org)?;
         }
         if positions.contains(&p) {
-            return Err(Error::Invalid(format!(
-                "position {p} is taken in `{org}`; positions are unique within an organization"
-            )));
+            return Err(Error::invalid(
+                "position",
+                format!(
+                    "position {p} is taken in `{org}`; positions are unique within an organization"
+                ),
+            ));
         }
         if let Some(limit) = inherited.filter(|&limit| p <= limit) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid("position", format!(
                 "position {p} is not after {limit}, the last position of `{org}`'s ancestors; an approval cannot come before an ancestor's policies"
             )));
         }
@@ -658,15 +671,12 @@ impl<S: Store> Governance<S> {
                 &request.filed.organization,
             )?;
         }
-        if request.state != RequestState::Pending {
-            return Err(Error::AlreadyClosed {
-                id,
-                state: request.state.as_str(),
-                action: "rejected",
-            });
-        }
+        request.ensure_pending("rejected")?;
         if reason.trim().is_empty() {
-            return Err(Error::Invalid("a rejection needs a reason".to_owned()));
+            return Err(Error::invalid(
+                "reason",
+                "a rejection needs a reason".to_owned(),
+            ));
         }
         let now = self.now();
         let closure = Closure {

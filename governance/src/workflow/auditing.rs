@@ -4,22 +4,19 @@ use serde_json::json;
 
 use crate::access::Act;
 use crate::audit::{
-    self, AuditBreak, AuditEntry, AuditLog, AuditQuery, AuditRecord, Checkpoint, Head, HeadRead,
+    self, AuditEntry, AuditLog, AuditQuery, AuditRecord, Checkpoint, Head, HeadRead,
 };
+use crate::error::AuditBreak;
+use crate::error::Error;
 use crate::store::Store;
-use crate::Error;
 
-use super::Governance;
+use super::state::Governance;
 
 impl<S: Store> Governance<S> {
     /// Searches the audit. Unified entries need View Unified Audit on their
     /// organization, system entries View System Audit (Super Admin includes it); an
     /// entry of no one organization needs the permission on every top-level one.
-    pub fn search_audit(
-        &mut self,
-        actor: &str,
-        query: &AuditQuery,
-    ) -> Result<Vec<AuditRecord>, Error> {
+    pub fn search_audit(&self, actor: &str, query: &AuditQuery) -> Result<Vec<AuditRecord>, Error> {
         let holdings = self.holdings(actor)?;
         let home = self.home_org(actor)?;
         let act = match query.log.unwrap_or(AuditLog::Unified) {
@@ -28,13 +25,7 @@ impl<S: Store> Governance<S> {
         };
         let tree = &self.tree;
         let may = |org: &str| holdings.check(tree, act, org).is_ok();
-        let roots: Vec<&str> = self
-            .bundle
-            .organizations
-            .iter()
-            .filter(|o| o.parent.is_none())
-            .map(|o| o.id.as_str())
-            .collect();
+        let roots = tree.roots();
         let anywhere = self.bundle.organizations.iter().any(|o| may(&o.id));
         if !anywhere {
             holdings.check(tree, act, &home)?;
@@ -42,7 +33,7 @@ impl<S: Store> Governance<S> {
         if let Some(org) = &query.organization {
             holdings.check(tree, act, org)?;
         }
-        let all = self.store.transaction(|tx| tx.audit(0))?;
+        let all = self.store.read(|tx| tx.audit(0))?;
         Ok(all
             .into_iter()
             .filter(|r| query.matches(r))
@@ -56,7 +47,7 @@ impl<S: Store> Governance<S> {
     /// Checks the audit's hash chain and its signed head; returns the number of
     /// entries, or the first place the audit breaks. A break that a re-anchoring
     /// acknowledged later in the chain is not reported again.
-    pub fn verify_audit(&mut self) -> Result<Result<usize, AuditBreak>, Error> {
+    pub fn verify_audit(&self) -> Result<Result<usize, AuditBreak>, Error> {
         let (count, problems) = self.audit_problems()?;
         Ok(match problems.into_iter().next() {
             Some(problem) => Err(problem),
@@ -68,7 +59,7 @@ impl<S: Store> Governance<S> {
     /// `checkpoint`, exported earlier with [`Governance::audit_checkpoint`]: it must be
     /// signed by this state's key, and the entry it names must have its hash.
     pub fn verify_audit_extends(
-        &mut self,
+        &self,
         checkpoint: &Checkpoint,
     ) -> Result<Result<usize, AuditBreak>, Error> {
         let key = self.store.audit_key()?.public_key();
@@ -80,7 +71,7 @@ impl<S: Store> Governance<S> {
                 ),
             }));
         }
-        let all = self.store.transaction(|tx| tx.audit(0))?;
+        let all = self.store.read(|tx| tx.audit(0))?;
         let at = usize::try_from(checkpoint.count - 1)
             .ok()
             .and_then(|i| all.get(i));
@@ -102,8 +93,8 @@ impl<S: Store> Governance<S> {
     }
 
     /// The number of entries and every problem of the audit, in order.
-    fn audit_problems(&mut self) -> Result<(usize, Vec<AuditBreak>), Error> {
-        let all = self.store.transaction(|tx| tx.audit(0))?;
+    fn audit_problems(&self) -> Result<(usize, Vec<AuditBreak>), Error> {
+        let all = self.store.read(|tx| tx.audit(0))?;
         let head = self.store.audit_head()?;
         let key = match self.store.audit_key() {
             Ok(key) => key.public_key(),
@@ -122,7 +113,7 @@ impl<S: Store> Governance<S> {
     /// The audit's latest signed checkpoint, to keep somewhere else: `audit verify
     /// --checkpoint` later proves the audit still extends it. Fails when the head does
     /// not verify.
-    pub fn audit_checkpoint(&mut self) -> Result<Checkpoint, Error> {
+    pub fn audit_checkpoint(&self) -> Result<Checkpoint, Error> {
         let (_, problems) = self.audit_problems()?;
         if let Some(problem) = problems.into_iter().next() {
             return Err(Error::AuditBlocked(problem));
@@ -131,7 +122,9 @@ impl<S: Store> Governance<S> {
             HeadRead::Found(Head {
                 head: Some(head), ..
             }) => Ok(head),
-            _ => Err(Error::State("the audit has no head yet".to_owned())),
+            _ => Err(Error::NotReady {
+                reason: "the audit has no head yet".to_owned(),
+            }),
         }
     }
 
@@ -140,17 +133,16 @@ impl<S: Store> Governance<S> {
     /// writes go on. Needs Super Admin on every top-level organization.
     pub fn reanchor_audit(&mut self, actor: &str, reason: &str) -> Result<Vec<AuditBreak>, Error> {
         let holdings = self.holdings(actor)?;
-        for root in self.tree.roots() {
-            holdings.check(&self.tree, Act::ReanchorAudit, root)?;
-        }
+        holdings.check_everywhere(&self.tree, Act::ReanchorAudit)?;
         if reason.trim().is_empty() {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
+                "reason",
                 "re-anchoring needs a reason: what was looked into".to_owned(),
             ));
         }
         let (count, problems) = self.audit_problems()?;
         if problems.is_empty() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::unchanged(format!(
                 "the audit verifies ({count} entries); there is nothing to re-anchor"
             )));
         }

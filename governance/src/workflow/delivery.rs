@@ -7,14 +7,16 @@ use serde_json::json;
 
 use crate::access::{AccessRequestKind, Act, OrgTree};
 use crate::audit::{AuditEntry, AuditLog};
-use crate::notify::{self, DeliveryReport, NotifyConfig, RequestFacts};
-use crate::store::{
-    Channel, Channels, Claim, Closure, Notification, NotifySetting, OutboxRecord, OutboxState,
-    RequestRecord, Store, Tx,
+use crate::error::{Error, StorageError};
+use crate::notify::{
+    request_link, DeliveryReport, NotifyConfig, RequestFacts, RetryConfig, Transport, Transports,
 };
-use crate::Error;
+use crate::store::{
+    Attempt, Channel, Channels, Claim, Closure, Notification, NotifySetting, OutboxRecord,
+    OutboxState, ReadTx, RequestRecord, Store, Tx,
+};
 
-use super::{holdings_in, Context, Governance};
+use super::state::{holdings_in, Context, Governance};
 
 /// A name for one delivery run's claims, unique across processes and runs.
 fn claimant() -> String {
@@ -36,21 +38,43 @@ const NOTIFY_CONFIG: &str = "notify-config";
 /// How many notifications one delivery run takes.
 const DELIVERY_BATCH: usize = 1000;
 
-fn notify_config(tx: &mut dyn Tx) -> Result<Option<NotifyConfig>, Error> {
+fn notify_config(tx: &mut dyn ReadTx) -> Result<Option<NotifyConfig>, Error> {
     tx.meta(NOTIFY_CONFIG)?
         .map(|text| {
             serde_json::from_str(&text).map_err(|e| {
-                Error::Storage(format!("stored notification settings are unreadable: {e}"))
+                Error::from(StorageError::Unreadable {
+                    what: "notification settings".to_owned(),
+                    problem: format!("are unreadable: {e}"),
+                })
             })
         })
         .transpose()
 }
 
-fn link(config: Option<&NotifyConfig>, request: i64) -> String {
-    config.map_or_else(
-        || format!("portcullis requests show {request}"),
-        |c| c.link(request),
-    )
+/// Adds a recipient once: the key is the channel and the address.
+fn add_recipient(out: &mut BTreeMap<(Channel, String), ()>, recipient: &Recipient) {
+    match recipient {
+        Recipient::Email(address) => {
+            out.insert((Channel::Email, address.to_lowercase()), ());
+        }
+        Recipient::Sms(phone) => {
+            out.insert((Channel::Sms, phone.clone()), ());
+        }
+    }
+}
+
+/// What messages about `request` say, with its context.
+fn facts<'a>(
+    request: &'a RequestRecord,
+    context: &'a Context,
+    config: Option<&NotifyConfig>,
+) -> RequestFacts<'a> {
+    RequestFacts {
+        request,
+        organization: &context.organization_name,
+        computer: &context.computer_name,
+        link: request_link(config, request.id),
+    }
 }
 
 /// Writes the messages about a new request to the outbox: administrators of the
@@ -91,27 +115,21 @@ pub(super) fn enqueue_new_request(
         }
         if setting.channels.email {
             if let Some(email) = &admin.email {
-                notify::add_recipient(&mut recipients, &Recipient::Email(email.clone()));
+                add_recipient(&mut recipients, &Recipient::Email(email.clone()));
             }
         }
         if setting.channels.sms {
             if let Some(phone) = &admin.phone {
                 if let Ok(sms) = Recipient::parse(&format!("SMS:{phone}")) {
-                    notify::add_recipient(&mut recipients, &sms);
+                    add_recipient(&mut recipients, &sms);
                 }
             }
         }
     }
     for recipient in policy_recipients {
-        notify::add_recipient(&mut recipients, recipient);
+        add_recipient(&mut recipients, recipient);
     }
-    let facts = RequestFacts {
-        request,
-        organization: &context.organization_name,
-        computer: &context.computer_name,
-        link: link(config.as_ref(), request.id),
-    };
-    let (subject, body, sms) = facts.new_request();
+    let (subject, body, sms) = facts(request, context, config.as_ref()).new_request();
     let mut count = 0;
     for (channel, recipient) in recipients.into_keys() {
         let notification = Notification {
@@ -145,13 +163,7 @@ pub(super) fn enqueue_outcome(
     let mut closed = request.clone();
     closed.state = closure.state;
     closed.closure = Some(closure.clone());
-    let facts = RequestFacts {
-        request: &closed,
-        organization: &context.organization_name,
-        computer: &context.computer_name,
-        link: link(config.as_ref(), request.id),
-    };
-    let (subject, body) = facts.outcome();
+    let (subject, body) = facts(&closed, context, config.as_ref()).outcome();
     tx.enqueue(
         &Notification {
             request: request.id,
@@ -175,19 +187,10 @@ impl<S: Store> Governance<S> {
         config: NotifyConfig,
     ) -> Result<(), Error> {
         config.validate()?;
-        let holdings = self.holdings(actor)?;
-        let roots: Vec<String> = self
-            .bundle
-            .organizations
-            .iter()
-            .filter(|o| o.parent.is_none())
-            .map(|o| o.id.clone())
-            .collect();
-        for root in &roots {
-            holdings.check(&self.tree, Act::EditIntegrations, root)?;
-        }
+        self.holdings(actor)?
+            .check_everywhere(&self.tree, Act::EditIntegrations)?;
         let text = serde_json::to_string(&config)
-            .map_err(|e| Error::Invalid(format!("notification settings: {e}")))?;
+            .map_err(|e| Error::invalid("config", format!("notification settings: {e}")))?;
         let now = self.now();
         self.store.transaction(|tx| {
             tx.set_meta(NOTIFY_CONFIG, &text)?;
@@ -204,8 +207,8 @@ impl<S: Store> Governance<S> {
     }
 
     /// How notifications are delivered, once configured.
-    pub fn notify_config(&mut self) -> Result<Option<NotifyConfig>, Error> {
-        self.store.transaction(|tx| notify_config(tx))
+    pub fn notify_config(&self) -> Result<Option<NotifyConfig>, Error> {
+        self.store.read(|tx| notify_config(tx))
     }
 
     /// Sets an administrator's *notify on request* channels for a request kind. SMS
@@ -224,12 +227,12 @@ impl<S: Store> Governance<S> {
             self.check_power_over(&holdings, &target)?;
         }
         if channels.sms && target.phone.is_none() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid("channels", format!(
                 "SMS needs a phone number on `{admin}`; add one with `portcullis admin add --state DIR --as ADMIN {admin} --phone +…`"
             )));
         }
         if channels.email && target.email.is_none() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid("channels", format!(
                 "email needs an address on `{admin}`; add one with `portcullis admin add --state DIR --as ADMIN {admin} --email …`"
             )));
         }
@@ -248,8 +251,8 @@ impl<S: Store> Governance<S> {
     }
 
     /// Every *notify on request* setting.
-    pub fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error> {
-        self.store.transaction(|tx| tx.notify_settings())
+    pub fn notify_settings(&self) -> Result<Vec<NotifySetting>, Error> {
+        self.store.read(|tx| tx.notify_settings())
     }
 
     /// Sends the notifications that are due (every pending one with `all`), marking
@@ -262,22 +265,47 @@ impl<S: Store> Governance<S> {
     /// claim when it records the outcome. Only a crash between a send and its record
     /// can send a notification again, once its claim lapses.
     pub fn deliver_notifications(&mut self, all: bool) -> Result<DeliveryReport, Error> {
-        let config = self.notify_config()?.ok_or_else(|| {
-            Error::State(
-                "notifications are not configured; run `portcullis notify configure`".to_owned(),
-            )
-        })?;
-        let lease = config.retry.lease_seconds.max(1);
+        let config = self.delivery_config()?;
+        self.deliver(all, &config.retry, &Transports::from_config(&config))
+    }
+
+    /// Like [`Governance::deliver_notifications`], but sends through `transport`
+    /// instead of the transports the settings configure: a server keeps its own, a test
+    /// hands in one. The retry settings are the configured ones.
+    pub fn deliver_notifications_via(
+        &mut self,
+        all: bool,
+        transport: &dyn Transport,
+    ) -> Result<DeliveryReport, Error> {
+        let config = self.delivery_config()?;
+        self.deliver(all, &config.retry, transport)
+    }
+
+    /// The delivery settings; delivering needs them.
+    fn delivery_config(&self) -> Result<NotifyConfig, Error> {
+        self.notify_config()?.ok_or_else(|| Error::NotReady {
+            reason: "notifications are not configured; run `portcullis notify configure`"
+                .to_owned(),
+        })
+    }
+
+    fn deliver(
+        &mut self,
+        all: bool,
+        retry: &RetryConfig,
+        transport: &dyn Transport,
+    ) -> Result<DeliveryReport, Error> {
+        let lease = retry.lease_seconds.max(1);
         let by = claimant();
         let claim = |now: Timestamp| Claim {
             by: by.clone(),
+            at: now,
             until: Timestamp::from_unix(now.unix().saturating_add(lease)),
         };
-        let now = self.now();
-        let first = claim(now);
+        let first = claim(self.now());
         let due = self
             .store
-            .transaction(|tx| tx.claim_due(now, &first, all, DELIVERY_BATCH))?;
+            .transaction(|tx| tx.claim_due(&first, all, DELIVERY_BATCH))?;
         let mut report = DeliveryReport::default();
         for record in due {
             let renewed = claim(self.now());
@@ -288,31 +316,26 @@ impl<S: Store> Governance<S> {
                 report.skipped += 1;
                 continue;
             }
-            let result = notify::send(&config, &record.notification);
+            let result = transport.send(&record.notification);
             let at = self.now();
             let attempts = record.attempts.saturating_add(1);
-            let recorded = self.store.transaction(|tx| match &result {
-                Ok(()) => tx.mark_delivered(record.id, at, &by),
-                Err(error) if attempts >= config.retry.max_attempts => {
-                    tx.mark_failed(record.id, attempts, None, error, &by)
-                }
-                Err(error) => {
-                    let next = at
-                        .unix()
-                        .saturating_add(notify::backoff(&config.retry, attempts));
-                    tx.mark_failed(
-                        record.id,
-                        attempts,
-                        Some(Timestamp::from_unix(next)),
-                        error,
-                        &by,
-                    )
-                }
-            })?;
+            let attempt = match &result {
+                Ok(()) => Attempt::Delivered(at),
+                Err(error) => Attempt::Failed {
+                    attempts,
+                    next: (attempts < retry.max_attempts).then(|| {
+                        Timestamp::from_unix(at.unix().saturating_add(retry.backoff(attempts)))
+                    }),
+                    error,
+                },
+            };
+            let recorded = self
+                .store
+                .transaction(|tx| tx.record_attempt(record.id, &by, &attempt))?;
             match result {
                 Ok(()) => report.delivered += 1,
                 Err(error) => {
-                    if attempts >= config.retry.max_attempts {
+                    if attempts >= retry.max_attempts {
                         report.failed += 1;
                     } else {
                         report.retrying += 1;
@@ -333,28 +356,23 @@ impl<S: Store> Governance<S> {
     /// The outbox: every organization's notifications, so Edit Integrations on every
     /// top-level organization, as configuring delivery needs.
     pub fn outbox(
-        &mut self,
+        &self,
         actor: &str,
         state: Option<OutboxState>,
     ) -> Result<Vec<OutboxRecord>, Error> {
-        self.authorize_everywhere(actor, Act::EditIntegrations)?;
-        self.store.transaction(|tx| tx.outbox(state))
+        self.holdings(actor)?
+            .check_everywhere(&self.tree, Act::EditIntegrations)?;
+        self.store.read(|tx| tx.outbox(state))
     }
 
     /// The subject and email text that tell administrators about a request.
     pub(crate) fn request_message(
-        &mut self,
+        &self,
         request: &RequestRecord,
     ) -> Result<(String, String), Error> {
         let context = self.context(&request.filed.organization, &request.filed.computer);
         let config = self.notify_config()?;
-        let facts = RequestFacts {
-            request,
-            organization: &context.organization_name,
-            computer: &context.computer_name,
-            link: link(config.as_ref(), request.id),
-        };
-        let (subject, body, _) = facts.new_request();
+        let (subject, body, _) = facts(request, &context, config.as_ref()).new_request();
         Ok((subject, body))
     }
 }

@@ -9,10 +9,10 @@ use serde_json::json;
 use crate::access::{Act, OrgTree};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::edits::{self};
+use crate::error::Error;
 use crate::store::{DeployNote, DeployRecord, Store, Tx};
-use crate::Error;
 
-use super::{compile_error, Governance};
+use super::state::Governance;
 
 impl<S: Store> Governance<S> {
     /// Sets a computer's maintenance mode until `until`, or ends it (`mode` `None`).
@@ -28,9 +28,10 @@ impl<S: Store> Governance<S> {
         let now = self.now();
         if let Some((_, until)) = mode {
             if until <= now {
-                return Err(Error::Invalid(format!(
-                    "the end time {until} is not in the future"
-                )));
+                return Err(Error::invalid(
+                    "until",
+                    format!("the end time {until} is not in the future"),
+                ));
             }
         }
         let mut bundle = self.bundle.clone();
@@ -38,12 +39,9 @@ impl<S: Store> Governance<S> {
             .computers
             .iter_mut()
             .find(|c| c.id == computer)
-            .ok_or_else(|| Error::NotFound {
-                kind: "computer",
-                id: computer.to_owned(),
-            })?;
+            .ok_or_else(|| Error::not_found("computer", computer))?;
         if mode.is_none() && entry.maintenance.is_none() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::unchanged(format!(
                 "`{computer}` is not in a maintenance mode"
             )));
         }
@@ -88,9 +86,7 @@ impl<S: Store> Governance<S> {
     pub fn deploy(&mut self, actor: &str, bundle: Bundle, reason: &str) -> Result<i64, Error> {
         let holdings = self.holdings(actor)?;
         if bundle == self.bundle {
-            return Err(Error::Invalid(
-                "the bundle is the one already deployed".to_owned(),
-            ));
+            return Err(Error::unchanged("the bundle is the one already deployed"));
         }
         let changed = edits::authorize_deploy(&holdings, &self.bundle, &bundle)?;
         let now = self.now();
@@ -125,24 +121,24 @@ impl<S: Store> Governance<S> {
             None => self.version - 1,
         };
         if target < 1 || target >= self.version {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(
+                "version",
+                format!(
                 "there is no earlier version {target} to roll back to (the current version is {})",
                 self.version
-            )));
+            ),
+            ));
         }
         let bundle = self
             .store
-            .transaction(|tx| tx.bundle(target))?
-            .ok_or(Error::NotFound {
-                kind: "bundle version",
-                id: target.to_string(),
-            })?;
+            .read(|tx| tx.bundle(target))?
+            .ok_or(Error::not_found("bundle version", target))?;
         self.deploy(actor, bundle, &format!("rollback to version {target}"))
     }
 
     /// The deploy history, newest first.
-    pub fn deploys(&mut self, limit: usize) -> Result<Vec<DeployRecord>, Error> {
-        self.store.transaction(|tx| tx.deploys(limit))
+    pub fn deploys(&self, limit: usize) -> Result<Vec<DeployRecord>, Error> {
+        self.store.read(|tx| tx.deploys(limit))
     }
 
     /// Deploys `bundle` aside as a change to the organizations whose entries differ
@@ -203,8 +199,8 @@ impl<S: Store> Governance<S> {
                         .limits(self.engine.limits())
                         .snapshot(bundle)
                     {
-                        Err(whole) => compile_error(&whole),
-                        Ok(_) => compile_error(&errors),
+                        Err(whole) => Error::Compile(whole),
+                        Ok(_) => Error::Compile(errors),
                     }
                 }
                 DeployError::Gate(error) => error,

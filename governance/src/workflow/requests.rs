@@ -10,12 +10,11 @@ use serde_json::json;
 
 use crate::access::{AccessRequestKind, Act, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
+use crate::error::Error;
 use crate::store::{Closure, NewRequest, RequestRecord, RequestState, Store};
-use crate::Error;
 
-use super::{
-    about, describe_decider, enqueue_new_request, enqueue_outcome, Context, Governance, SYSTEM,
-};
+use super::delivery::{enqueue_new_request, enqueue_outcome};
+use super::state::{about, describe_decider, Context, Governance, SYSTEM};
 
 /// The largest file a request may carry (64 MiB).
 pub const MAX_ATTACHMENT: usize = 64 << 20;
@@ -136,10 +135,10 @@ impl<S: Store> Governance<S> {
                         && r.filed.event.sha256 == new.event.sha256
                 })
             {
-                return Err(Error::Invalid(format!(
-                    "request {} for this file on `{}` is already pending",
-                    pending.id, new.computer
-                )));
+                return Err(Error::AlreadyPending {
+                    id: pending.id,
+                    computer: new.computer.clone(),
+                });
             }
             let stored_new = match (&new.file, &attachment) {
                 (Some(sha), Some(bytes)) => tx.put_file(sha, bytes)?,
@@ -169,11 +168,8 @@ impl<S: Store> Governance<S> {
             Ok(id)
         })?;
         self.store
-            .transaction(|tx| tx.request(id))?
-            .ok_or(Error::NotFound {
-                kind: "request",
-                id: id.to_string(),
-            })
+            .read(|tx| tx.request(id))?
+            .ok_or(Error::not_found("request", id))
     }
 
     /// The approval queue the actor may see (pending requests unless `state` says
@@ -185,7 +181,7 @@ impl<S: Store> Governance<S> {
     ) -> Result<Vec<RequestRecord>, Error> {
         self.expire_due()?;
         let holdings = self.holdings(actor)?;
-        let all = self.store.transaction(|tx| tx.requests(state))?;
+        let all = self.store.read(|tx| tx.requests(state))?;
         let visible: Vec<RequestRecord> = all
             .into_iter()
             .filter(|r| {
@@ -226,16 +222,10 @@ impl<S: Store> Governance<S> {
     /// The stored copy of a request's file.
     pub fn request_file(&mut self, actor: &str, id: i64) -> Result<Vec<u8>, Error> {
         let request = self.request(actor, id)?;
-        let sha = request
-            .filed
-            .file
-            .ok_or_else(|| Error::Invalid(format!("request {id} carries no file")))?;
+        let sha = request.filed.file.ok_or(Error::NoFile { request: id })?;
         self.store
-            .transaction(|tx| tx.file(&sha))?
-            .ok_or(Error::NotFound {
-                kind: "file",
-                id: sha.to_string(),
-            })
+            .read(|tx| tx.file(&sha))?
+            .ok_or(Error::not_found("file", sha))
     }
 
     /// Expires every pending request older than its organization's time limit;
@@ -244,7 +234,7 @@ impl<S: Store> Governance<S> {
         let now = self.now();
         let pending = self
             .store
-            .transaction(|tx| tx.requests(Some(RequestState::Pending)))?;
+            .read(|tx| tx.requests(Some(RequestState::Pending)))?;
         let mut due = Vec::new();
         for request in pending {
             let ttl = self
@@ -291,7 +281,7 @@ impl<S: Store> Governance<S> {
 
     /// Software approved manually at computer scope on at least the organization's
     /// threshold of computers, and not yet approved wider: a wider policy to consider.
-    pub fn suggestions(&mut self, actor: &str) -> Result<Vec<Suggestion>, Error> {
+    pub fn suggestions(&self, actor: &str) -> Result<Vec<Suggestion>, Error> {
         let holdings = self.holdings(actor)?;
         let mut out = Vec::new();
         let orgs: Vec<String> = self
@@ -308,12 +298,12 @@ impl<S: Store> Governance<S> {
         Ok(out)
     }
 
-    pub(super) fn suggestions_for(&mut self, org: &str) -> Result<Vec<Suggestion>, Error> {
+    pub(super) fn suggestions_for(&self, org: &str) -> Result<Vec<Suggestion>, Error> {
         let threshold =
             usize::try_from(self.settings_for(org)?.suggest_after).unwrap_or(usize::MAX);
         let approved = self
             .store
-            .transaction(|tx| tx.requests(Some(RequestState::Approved)))?;
+            .read(|tx| tx.requests(Some(RequestState::Approved)))?;
         let mut by_software: BTreeMap<Sha256, Vec<&RequestRecord>> = BTreeMap::new();
         let mut wider: BTreeSet<Sha256> = BTreeSet::new();
         for r in approved.iter().filter(|r| r.filed.organization == org) {
@@ -366,7 +356,7 @@ impl<S: Store> Governance<S> {
 
     /// Software counts as seen in an organization once it was approved there before,
     /// or a rule of an application the organization can use names its hash.
-    pub(super) fn seen_before(&mut self, org: &str, sha: &Sha256) -> Result<bool, Error> {
+    pub(super) fn seen_before(&self, org: &str, sha: &Sha256) -> Result<bool, Error> {
         let lineage: BTreeSet<&str> = self.tree.lineage(org).collect();
         let in_rules = self.bundle.applications.iter().any(|a| {
             lineage.contains(a.organization.as_str())
@@ -377,7 +367,7 @@ impl<S: Store> Governance<S> {
         }
         let approved = self
             .store
-            .transaction(|tx| tx.requests(Some(RequestState::Approved)))?;
+            .read(|tx| tx.requests(Some(RequestState::Approved)))?;
         Ok(approved
             .iter()
             .any(|r| r.filed.organization == org && r.filed.event.sha256 == *sha))
@@ -434,22 +424,28 @@ fn may_request(
     };
     if !decision.can_request {
         let by = describe_decider(decision);
-        return Err(Error::Invalid(match decision.decision {
-            Outcome::Allow if !event.elevation || decision.elevated => {
-                format!("this execution is allowed ({by}); there is nothing to request")
-            }
-            _ => format!("{by} does not allow requests for this execution"),
-        }));
+        return Err(Error::invalid(
+            "event",
+            match decision.decision {
+                Outcome::Allow if !event.elevation || decision.elevated => {
+                    format!("this execution is allowed ({by}); there is nothing to request")
+                }
+                _ => format!("{by} does not allow requests for this execution"),
+            },
+        ));
     }
     if decision.request_kind != Some(asks) {
-        return Err(Error::Invalid(format!(
-            "this execution calls for {} request, not {}",
-            match decision.request_kind {
-                Some(portcullis_engine::RequestKind::Elevation) => "an `elevation`",
-                _ => "an `application` or `storage`",
-            },
-            kind.as_str()
-        )));
+        return Err(Error::invalid(
+            "kind",
+            format!(
+                "this execution calls for {} request, not {}",
+                match decision.request_kind {
+                    Some(portcullis_engine::RequestKind::Elevation) => "an `elevation`",
+                    _ => "an `application` or `storage`",
+                },
+                kind.as_str()
+            ),
+        ));
     }
     Ok(())
 }
@@ -457,14 +453,15 @@ fn may_request(
 /// The user's message (needed, and at most `limit` bytes) and email address.
 fn check_message(message: &str, email: Option<&str>, limit: usize) -> Result<(), Error> {
     if message.trim().is_empty() {
-        return Err(Error::Invalid(
+        return Err(Error::invalid(
+            "message",
             "a request needs a message saying why".to_owned(),
         ));
     }
     for (field, text) in [("message", Some(message)), ("email", email)] {
         let length = text.map_or(0, str::len);
         if length > limit {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(field, format!(
                 "the request's {field} is {length} bytes; the limit is {limit} bytes (`max_string_bytes`)"
             )));
         }
@@ -473,9 +470,12 @@ fn check_message(message: &str, email: Option<&str>, limit: usize) -> Result<(),
         match Recipient::parse(email) {
             Ok(Recipient::Email(_)) => {}
             Ok(Recipient::Sms(_)) => {
-                return Err(Error::Invalid(format!("`{email}` is not an email address")))
+                return Err(Error::invalid(
+                    "email",
+                    format!("`{email}` is not an email address"),
+                ))
             }
-            Err(e) => return Err(Error::Invalid(format!("email: {e}"))),
+            Err(e) => return Err(Error::invalid("email", format!("email: {e}"))),
         }
     }
     Ok(())
@@ -487,14 +487,17 @@ fn attached(attachment: Option<&[u8]>, event: &Event) -> Result<Option<Sha256>, 
         return Ok(None);
     };
     if bytes.len() > MAX_ATTACHMENT {
-        return Err(Error::Invalid(format!(
-            "the attached file has {} bytes; the limit is {MAX_ATTACHMENT}",
-            bytes.len()
-        )));
+        return Err(Error::invalid(
+            "attachment",
+            format!(
+                "the attached file has {} bytes; the limit is {MAX_ATTACHMENT}",
+                bytes.len()
+            ),
+        ));
     }
     let sha = sha256_of(bytes);
     if sha != event.sha256 {
-        return Err(Error::Invalid(format!(
+        return Err(Error::invalid("attachment", format!(
             "the attached file's SHA-256 is {sha}, but the execution's is {}; attach the blocked file",
             event.sha256
         )));

@@ -62,13 +62,13 @@ const CLAIMED_ID: usize = 128;
 impl<S: Store> Governance<S> {
     /// The administrator `id`, if there is one. For a server that authenticates a
     /// credential: a credential of a deleted administrator lets nobody in.
-    pub fn administrator(&mut self, id: &str) -> Result<Option<AdminRecord>, Error> {
-        self.store.transaction(|tx| tx.admin(id))
+    pub fn administrator(&self, id: &str) -> Result<Option<AdminRecord>, Error> {
+        self.stored(|tx| tx.admin(id))
     }
 
     /// May `actor` invite `admin` or reset their password? The same power as editing
     /// them: Edit Administrators on their organization and wherever they hold a grant.
-    pub fn authorize_credentials(&mut self, actor: &str, admin: &str) -> Result<(), Error> {
+    pub fn authorize_credentials(&self, actor: &str, admin: &str) -> Result<(), Error> {
         let target = self.load_admin(admin)?;
         let holdings = self.holdings(actor)?;
         holdings.check(&self.tree, Act::EditAdministrators, &target.organization)?;

@@ -3,10 +3,12 @@
 //! (The command line's local mode reads the state directly: whoever can read the
 //! state directory can read it all anyway.)
 
-use portcullis_engine::{DecisionRecord, Event};
+use portcullis_engine::plugin::RuledDecision;
+use portcullis_engine::Event;
 
 use crate::access::Act;
-use crate::audit::{AuditBreak, Checkpoint};
+use crate::audit::Checkpoint;
+use crate::error::AuditBreak;
 use crate::store::{DeployRecord, Grant, RequestRecord, RoleRecord, Settings, Store};
 use crate::Error;
 
@@ -15,17 +17,13 @@ use super::{FileRequest, Governance};
 impl<S: Store> Governance<S> {
     /// Refused unless `actor` may do `act` on every top-level organization: for what
     /// concerns the whole tenancy (its deploy history, its audit chain).
-    pub fn authorize_everywhere(&mut self, actor: &str, act: Act) -> Result<(), Error> {
-        let holdings = self.holdings(actor)?;
-        for root in self.tree.roots() {
-            holdings.check(&self.tree, act, root)?;
-        }
-        Ok(())
+    pub fn authorize_everywhere(&self, actor: &str, act: Act) -> Result<(), Error> {
+        Ok(self.holdings(actor)?.check_everywhere(&self.tree, act)?)
     }
 
     /// Refused unless `actor` may do one of `acts` on some organization; the refusal
     /// names their own organization and the first act.
-    pub fn authorize_somewhere(&mut self, actor: &str, acts: &[Act]) -> Result<(), Error> {
+    pub fn authorize_somewhere(&self, actor: &str, acts: &[Act]) -> Result<(), Error> {
         let holdings = self.holdings(actor)?;
         let home = self.home_org(actor)?;
         let tree = &self.tree;
@@ -44,14 +42,14 @@ impl<S: Store> Governance<S> {
 
     /// The deploy history, newest first (Edit or View Organizations on every
     /// top-level organization: the history is the whole tenancy's).
-    pub fn history(&mut self, actor: &str, limit: usize) -> Result<Vec<DeployRecord>, Error> {
+    pub fn history(&self, actor: &str, limit: usize) -> Result<Vec<DeployRecord>, Error> {
         self.authorize_everywhere(actor, Act::Deploy)?;
         self.deploys(limit)
     }
 
     /// The settings that apply to `org`, for an administrator who edits them or works
     /// its approval queue.
-    pub fn settings_as(&mut self, actor: &str, org: &str) -> Result<Settings, Error> {
+    pub fn settings_as(&self, actor: &str, org: &str) -> Result<Settings, Error> {
         if !self.tree.contains(org) {
             return Err(Error::NotFound {
                 kind: "organization",
@@ -67,7 +65,7 @@ impl<S: Store> Governance<S> {
 
     /// An administrator's grants (View Administrators on their organization, unless
     /// asking about themselves).
-    pub fn grants_as(&mut self, actor: &str, admin: &str) -> Result<Vec<Grant>, Error> {
+    pub fn grants_as(&self, actor: &str, admin: &str) -> Result<Vec<Grant>, Error> {
         let target = self.load_admin(admin)?;
         if actor != admin {
             self.authorize(actor, Act::ViewAdministrators, &target.organization)?;
@@ -77,11 +75,11 @@ impl<S: Store> Governance<S> {
 
     /// The roles an administrator may see: those defined in their own organization's
     /// lineage (assignable to them) and where they may view administrators.
-    pub fn roles_as(&mut self, actor: &str) -> Result<Vec<RoleRecord>, Error> {
+    pub fn roles_as(&self, actor: &str) -> Result<Vec<RoleRecord>, Error> {
         let holdings = self.holdings(actor)?;
         let home = self.home_org(actor)?;
         let tree = &self.tree;
-        let roles = self.store.transaction(|tx| tx.roles())?;
+        let roles = self.stored(|tx| tx.roles())?;
         Ok(roles
             .into_iter()
             .filter(|role| {
@@ -96,12 +94,12 @@ impl<S: Store> Governance<S> {
     /// Refused unless `actor` may read some audit: View Unified Audit or View System
     /// Audit somewhere (to verify the chain or export its checkpoint, which show no
     /// entry).
-    pub fn authorize_audit_reader(&mut self, actor: &str) -> Result<(), Error> {
+    pub fn authorize_audit_reader(&self, actor: &str) -> Result<(), Error> {
         self.authorize_somewhere(actor, &[Act::ViewUnifiedAudit, Act::ViewSystemAudit])
     }
 
     /// Verifies the audit, for someone who may read some audit.
-    pub fn verify_audit_as(&mut self, actor: &str) -> Result<Result<usize, AuditBreak>, Error> {
+    pub fn verify_audit_as(&self, actor: &str) -> Result<Result<usize, AuditBreak>, Error> {
         self.authorize_audit_reader(actor)?;
         self.verify_audit()
     }
@@ -109,7 +107,7 @@ impl<S: Store> Governance<S> {
     /// Verifies that the audit extends `checkpoint`, for someone who may read some
     /// audit.
     pub fn verify_audit_extends_as(
-        &mut self,
+        &self,
         actor: &str,
         checkpoint: &Checkpoint,
     ) -> Result<Result<usize, AuditBreak>, Error> {
@@ -118,17 +116,18 @@ impl<S: Store> Governance<S> {
     }
 
     /// The audit's latest signed checkpoint, for someone who may read some audit.
-    pub fn audit_checkpoint_as(&mut self, actor: &str) -> Result<Checkpoint, Error> {
+    pub fn audit_checkpoint_as(&self, actor: &str) -> Result<Checkpoint, Error> {
         self.authorize_audit_reader(actor)?;
         self.audit_checkpoint()
     }
 
-    /// Decides an event (audited like every decision), for an administrator who works
-    /// the approval queue of its computer's organization.
-    pub fn decide_as(&mut self, actor: &str, event: &Event) -> Result<DecisionRecord, Error> {
+    /// Decides an event on the policies and the rule plugins (audited like every
+    /// decision), for an administrator who works the approval queue of its computer's
+    /// organization.
+    pub fn decide_as(&mut self, actor: &str, event: &Event) -> Result<RuledDecision, Error> {
         let org = self.org_of_computer(&event.computer)?;
         self.authorize(actor, Act::ListRequests, &org)?;
-        self.decide(event)
+        self.decide_with_rules(event)
     }
 
     /// Files a request on the blocked user's behalf, for an administrator who may open

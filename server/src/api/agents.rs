@@ -11,7 +11,7 @@ use portcullis_governance::{computer_view, Act, Governance};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::filing::{request, FileBody};
+use super::filing::{file_and_review, request, FileBody};
 use super::Body;
 use crate::app::{unix_now, App};
 use crate::auth::{Admin, Agent};
@@ -290,13 +290,7 @@ pub async fn file(
 ) -> Result<(StatusCode, Json<Value>), ServerError> {
     let (request, upload) = request(&app, body).await?;
     own(&agent, &request.event)?;
-    let filed = app
-        .governance(move |g| Ok(g.file_request(request)?))
-        .await?;
-    if let Some(path) = upload {
-        let _ = tokio::fs::remove_file(path).await;
-    }
-    Ok((StatusCode::CREATED, Json(json!(filed))))
+    file_and_review(&app, upload, move |g| g.file_request(request)).await
 }
 
 /// One decision an agent made.

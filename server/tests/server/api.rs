@@ -206,7 +206,7 @@ fn failed_sign_ins_are_refused_alike_rate_limited_and_audited() -> Fallible {
     // Another administrator from the same address may still sign in.
     assert_eq!(attempt("hank", PASSWORD)?.status, 200);
 
-    let mut gov = portcullis_governance::Governance::open_dir(&server.state)?;
+    let gov = portcullis_governance::Governance::open_dir(&server.state)?;
     let query = portcullis_governance::AuditQuery {
         log: Some(portcullis_governance::AuditLog::System),
         kind: Some("sign-in-failed".to_owned()),
@@ -507,7 +507,7 @@ fn a_request_filed_through_the_api_carries_its_streamed_copy() -> Fallible {
 
     let decided = call("POST", &server.url("/decisions"), &ann, Some(&event))?;
     assert_eq!(decided.status, 200, "{decided:?}");
-    assert_eq!(decided.json()["decision"], "deny");
+    assert_eq!(decided.json()["decision"]["decision"], "deny");
 
     let uploaded = super::support::call_bytes("PUT", &server.url("/uploads"), &ann, &copy)?;
     assert_eq!(uploaded.status, 201, "{uploaded:?}");
@@ -526,8 +526,8 @@ fn a_request_filed_through_the_api_carries_its_streamed_copy() -> Fallible {
         Some(&body.to_string()),
     )?;
     assert_eq!(filed.status, 201, "{filed:?}");
-    let id = filed.json()["id"].as_i64().ok_or("id")?;
-    assert_eq!(filed.json()["file"], json!(sha));
+    let id = filed.json()["request"]["id"].as_i64().ok_or("id")?;
+    assert_eq!(filed.json()["request"]["file"], json!(sha));
     let fetched = call(
         "GET",
         &server.url(&format!("/requests/{id}/file")),
@@ -726,7 +726,7 @@ fn an_agent_enrolls_with_an_install_key_and_speaks_only_for_its_own_computer() -
         Some(&json!({"event": event, "message": "from the endpoint"}).to_string()),
     )?;
     assert_eq!(filed.status, 201, "{filed:?}");
-    assert_eq!(filed.json()["computer"], "lakeside-fd-03");
+    assert_eq!(filed.json()["request"]["computer"], "lakeside-fd-03");
     let mut theirs = event.clone();
     theirs["computer"] = json!("lakeside-fd-01");
     let spoofed = call(
@@ -742,7 +742,8 @@ fn an_agent_enrolls_with_an_install_key_and_speaks_only_for_its_own_computer() -
         &root,
         Some(&event.to_string()),
     )?
-    .json();
+    .json()["decision"]
+        .clone();
     let uploaded = call(
         "POST",
         &server.url("/agent/decisions"),
@@ -799,5 +800,48 @@ fn an_agent_enrolls_with_an_install_key_and_speaks_only_for_its_own_computer() -
     let re = enroll(&again_key)?;
     assert_eq!(re.status, 201, "{re:?}");
     assert_eq!(enroll("pck_unknown")?.status, 401);
+    Ok(())
+}
+
+#[test]
+fn the_plugins_attached_in_the_state_review_requests_filed_through_the_api() -> Fallible {
+    let server = start()?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let policy = std::fs::read(root.join("plugins/examples/rego/known-bad.rego"))?;
+    let listed = "51b1092c5df7dd6047fb4ffc1e0ad41736ee13bb915fc84d41afd1f4c62f22e7";
+    let mut gov = portcullis_governance::Governance::open_dir(&server.state)?;
+    gov.attach_plugin(
+        "root",
+        portcullis_governance::PluginAttachment {
+            organization: "northwind".to_owned(),
+            name: "known-bad".to_owned(),
+            hook: "approval-review".to_owned(),
+            file_name: "known-bad.rego".to_owned(),
+            sha256: portcullis_engine::model::Sha256(
+                <sha2::Sha256 as sha2::Digest>::digest(&policy).into(),
+            ),
+            content: policy,
+            config: [("hashes".to_owned(), listed.to_owned())].into(),
+            vectors: Vec::new(),
+        },
+    )?;
+    drop(gov);
+    let ann = Auth::token(&token(&server, "ann")?);
+    let event = std::fs::read_to_string(root.join("examples/request/blocked-dc.json"))?;
+    let body = json!({"event": serde_json::from_str::<Value>(&event)?, "message": "labels"});
+    let filed = call(
+        "POST",
+        &server.url("/requests"),
+        &ann,
+        Some(&body.to_string()),
+    )?;
+    assert_eq!(filed.status, 201, "{filed:?}");
+    let review = &filed.json()["review"];
+    assert_eq!(review["outcome"]["outcome"], "rejected", "{review}");
+    assert_eq!(review["plugins"][0]["plugin"], "known-bad", "{review}");
+    let id = filed.json()["request"]["id"].as_i64().ok_or("id")?;
+    let rejected = call("GET", &server.url(&format!("/requests/{id}")), &ann, None)?;
+    assert_eq!(rejected.json()["state"], "rejected");
+    assert_eq!(rejected.json()["closure"]["by"], "plugin:known-bad");
     Ok(())
 }
