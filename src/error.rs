@@ -12,11 +12,11 @@ pub enum CliError {
     /// A governance operation failed: refused, not found, a store or audit problem.
     #[error(transparent)]
     Governance(#[from] portcullis_governance::Error),
-    /// A call through a server failed; its words.
-    #[error(transparent)]
+    /// A call through a server failed; the server's words.
+    #[error("{0}")]
     Client(#[from] portcullis_server::ClientError),
-    /// The server could not start or serve.
-    #[error(transparent)]
+    /// The server could not start or serve; why.
+    #[error("{0}")]
     Server(#[from] portcullis_server::ServerError),
     /// A plugin host or plugin does not load.
     #[error(transparent)]

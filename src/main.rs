@@ -66,6 +66,8 @@ enum Command {
     },
     #[command(flatten)]
     Govern(govern::GovernCommand),
+    /// Serve the control plane's API on a state directory.
+    Serve(serve::ServeArgs),
     /// Generate a fleet (bundle and events) of a chosen size, from a seed.
     Gen(bench::GenArgs),
     /// Measure decisions on a generated (or given) fleet, beside the reference evaluator
@@ -74,8 +76,6 @@ enum Command {
     /// Check plugins and run them on requests or test vectors.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
-    /// Serve the control plane's API on a state directory.
-    Serve(serve::ServeArgs),
     /// Print the JSON Schema of the bundle format (or of an event).
     Schema {
         /// The schema of an execution event instead.

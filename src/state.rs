@@ -18,29 +18,14 @@ use crate::error::CliError;
 #[derive(Args, Debug, Clone)]
 pub struct StateArgs {
     /// The state directory (created by `portcullis init`).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PORTCULLIS_STATE",
-        required_unless_present = "server"
-    )]
+    #[arg(long, env = "PORTCULLIS_STATE", required_unless_present = "server")]
     pub state: Option<PathBuf>,
     /// Act through this server (`portcullis serve`) instead of a state directory.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "PORTCULLIS_SERVER",
-        conflicts_with = "state"
-    )]
+    #[arg(long, env = "PORTCULLIS_SERVER", conflicts_with = "state")]
     pub server: Option<String>,
     /// The API token for `--server` (made with `POST /api/v1/tokens`). Default: the
     /// `PORTCULLIS_TOKEN` environment variable, or `--token-file`.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "PORTCULLIS_TOKEN",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "PORTCULLIS_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Read the API token from this file.
     #[arg(long, value_name = "FILE", conflicts_with = "token")]

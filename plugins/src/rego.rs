@@ -366,24 +366,33 @@ impl RegoPlugin {
 
     /// Review a request with the tenant's `config`.
     pub fn review(&self, input: &ApprovalInput, config: &Settings) -> PluginOutcome<Verdict> {
-        if self.hook != Hook::ApprovalReview {
-            return PluginOutcome::failed(
-                FailureKind::Malformed,
-                "the policy is not an approval-review policy",
-            );
-        }
-        self.eval(input, config, Verdict::validate)
+        self.eval_as(Hook::ApprovalReview, input, config, Verdict::validate)
     }
 
     /// Check an execution with the tenant's `config`.
     pub fn check(&self, execution: &Execution, config: &Settings) -> PluginOutcome<RuleVerdict> {
-        if self.hook != Hook::Rule {
+        self.eval_as(Hook::Rule, execution, config, RuleVerdict::validate)
+    }
+
+    /// Evaluates the policy on `input` if it was written for `hook`.
+    fn eval_as<I: Serialize, V: DeserializeOwned + Abstain>(
+        &self,
+        hook: Hook,
+        input: &I,
+        config: &Settings,
+        validate: impl Fn(&V) -> Result<(), String>,
+    ) -> PluginOutcome<V> {
+        if self.hook != hook {
+            let what = match hook {
+                Hook::ApprovalReview => "an approval-review",
+                Hook::Rule => "a rule",
+            };
             return PluginOutcome::failed(
                 FailureKind::Malformed,
-                "the policy is not a rule policy",
+                format!("the policy is not {what} policy"),
             );
         }
-        self.eval(execution, config, RuleVerdict::validate)
+        self.eval(input, config, validate)
     }
 }
 

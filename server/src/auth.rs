@@ -10,7 +10,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method};
 
-use crate::app::{unix_now, App};
+use crate::app::App;
+use crate::clock::unix_now;
 use crate::{secret, ServerError};
 
 /// The session cookie's name.

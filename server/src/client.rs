@@ -80,16 +80,20 @@ impl Client {
         })
     }
 
-    /// Signs in to the server at `base` with a password and makes a named API token
-    /// for scripts and the command line; the session ends after.
+    /// A client with no credential yet, for signing in and accepting invitations.
+    pub fn anonymous(base: &str, trust: Option<&Path>) -> Result<Client, ClientError> {
+        Client::new(base, "", trust)
+    }
+
+    /// Signs in with a password and makes a named API token for scripts and the
+    /// command line; the session ends after.
     pub fn token_with_password(
-        base: &str,
-        trust: Option<&Path>,
+        &self,
         admin: &str,
         password: &str,
         name: &str,
     ) -> Result<String, ClientError> {
-        let anonymous = Client::new(base, "", trust)?;
+        let anonymous = self;
         let sign_in = serde_json::json!({"admin": admin, "password": password});
         let body = serde_json::to_vec(&sign_in).map_err(|e| ClientError::Setup(e.to_string()))?;
         let (answer, cookie) =
@@ -126,13 +130,11 @@ impl Client {
     /// Sets a password with an invitation (or reset) from an administrator; the id of
     /// the administrator it was for.
     pub fn accept_invitation(
-        base: &str,
-        trust: Option<&Path>,
+        &self,
         invitation: &str,
         password: &str,
     ) -> Result<String, ClientError> {
-        let anonymous = Client::new(base, "", trust)?;
-        let answer: serde_json::Value = anonymous.send(
+        let answer: serde_json::Value = self.send(
             "POST",
             "/invitations/accept",
             &serde_json::json!({"invitation": invitation.trim(), "password": password}),

@@ -564,5 +564,5 @@ impl From<rusqlite::Error> for ServerError {
 /// the state is trusted anyway).
 pub fn set_password(state: &Path, admin: &str, password: &str) -> Result<(), ServerError> {
     let hash = secret::hash_password(password)?;
-    Credentials::open_dir(state)?.set_password(admin, &hash, crate::app::unix_now())
+    Credentials::open_dir(state)?.set_password(admin, &hash, crate::clock::unix_now())
 }

@@ -24,6 +24,7 @@ pub mod api;
 mod app;
 pub mod auth;
 pub mod client;
+mod clock;
 pub mod credentials;
 mod listen;
 pub mod openapi;

@@ -25,6 +25,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::{App, Settings};
 use crate::credentials::Credentials;
+use crate::openapi::{self, OPENAPI};
 use crate::problem::problem;
 use crate::{api, ServerError, JSON_LIMIT};
 
@@ -252,6 +253,7 @@ impl Connection {
 /// The router with every layer.
 fn router(app: App, config: &ServeConfig) -> Router {
     api::router()
+        .route(OPENAPI, axum::routing::get(openapi::serve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .layer(TimeoutLayer::with_status_code(

@@ -6,6 +6,9 @@ use serde_json::{json, Map, Value};
 
 use crate::api::{operations, Access, Input, Operation, Output, PREFIX};
 
+/// Where the document is served.
+pub const OPENAPI: &str = "/api/v1/openapi.json";
+
 /// The document.
 pub fn document() -> Value {
     let mut paths = Map::new();
@@ -17,6 +20,12 @@ pub fn document() -> Value {
             methods.insert(op.method.as_str().to_lowercase(), operation(&op));
         }
     }
+    paths.insert(
+        OPENAPI.to_owned(),
+        json!({"get": {"operationId": "openapi", "summary": "This document", "parameters": [],
+            "security": [], "responses": {"200": {"description": "The OpenAPI document",
+            "content": {"application/json": {"schema": {}}}}}}}),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {

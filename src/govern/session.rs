@@ -26,6 +26,13 @@ pub struct ServerArgs {
     json: bool,
 }
 
+impl ServerArgs {
+    /// A client of the server, before signing in.
+    fn anonymous(&self) -> Result<Client, CliError> {
+        Ok(Client::anonymous(&self.server, self.server_ca.as_deref())?)
+    }
+}
+
 /// `token …`
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
@@ -87,13 +94,9 @@ pub fn token(command: TokenCommand) -> Result<ExitCode, CliError> {
             out,
         } => {
             let password = read_password(&password_file)?;
-            let token = Client::token_with_password(
-                &server.server,
-                server.server_ca.as_deref(),
-                &admin,
-                &password,
-                &name,
-            )?;
+            let token = server
+                .anonymous()?
+                .token_with_password(&admin, &password, &name)?;
             match out {
                 Some(path) => {
                     write_secret(&path, &token)?;
@@ -146,12 +149,9 @@ pub fn invitation(command: InvitationCommand) -> Result<ExitCode, CliError> {
             let invitation = std::fs::read_to_string(&invitation_file)
                 .map_err(CliError::read(&invitation_file))?;
             let password = read_password(&password_file)?;
-            let admin = Client::accept_invitation(
-                &server.server,
-                server.server_ca.as_deref(),
-                &invitation,
-                &password,
-            )?;
+            let admin = server
+                .anonymous()?
+                .accept_invitation(&invitation, &password)?;
             shown(server.json, &json!({"admin": admin}), || {
                 format!("`{admin}` may now sign in with that password\n")
             })

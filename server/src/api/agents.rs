@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 
 use super::filing::{file_and_review, request, FileBody};
 use super::Body;
-use crate::app::{unix_now, App};
+use crate::app::App;
 use crate::auth::{Admin, Agent};
+use crate::clock::unix_now;
 use crate::credentials::InstallKey;
 use crate::ServerError;
 use axum::routing::{delete, get, post};

@@ -31,7 +31,7 @@ mod requests;
 mod session;
 
 use axum::http::Method;
-use axum::routing::{get, MethodRouter};
+use axum::routing::MethodRouter;
 use axum::Router;
 
 use axum::Json;
@@ -121,12 +121,9 @@ pub const NONE: Input = Input::None;
 /// One row of the table: an operation and its handler.
 pub type Route = (Operation, MethodRouter<App>);
 
-/// Every operation, with its handler: each group's rows, and this document's.
+/// Every operation, with its handler: each group's rows. (The OpenAPI document is
+/// made from this table, so its own route is added beside it, in `listen.rs`.)
 pub fn operations() -> Vec<Route> {
-    let document = vec![
-        route!(GET "/openapi.json" "openapi", Public, NONE, Json, &[], get(crate::openapi::serve),
-            "This document"),
-    ];
     [
         session::operations(),
         requests::operations(),
@@ -135,7 +132,6 @@ pub fn operations() -> Vec<Route> {
         deploy::operations(),
         audit::operations(),
         agents::operations(),
-        document,
     ]
     .concat()
 }

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::Body;
-use crate::app::{unix_now, App};
+use crate::app::App;
 use crate::auth::{session_clear_cookie, session_cookie, session_set_cookie, Admin, Peer, Via};
+use crate::clock::unix_now;
 use crate::{secret, totp, ServerError};
 
 /// What signing in takes.

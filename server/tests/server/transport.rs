@@ -95,10 +95,11 @@ fn over_tls_the_client_trusts_the_servers_own_certificate_and_cookies_are_secure
     let base = format!("https://{}", server.addr);
 
     // Without the certificate, the system's authorities do not vouch for it.
-    let untrusted = Client::token_with_password(&base, None, "ann", PASSWORD, "laptop");
+    let untrusted = Client::anonymous(&base, None)?.token_with_password("ann", PASSWORD, "laptop");
     assert!(untrusted.is_err(), "{untrusted:?}");
 
-    let token = Client::token_with_password(&base, Some(&authority), "ann", PASSWORD, "laptop")?;
+    let token = Client::anonymous(&base, Some(&authority))?
+        .token_with_password("ann", PASSWORD, "laptop")?;
     let client = Client::new(&base, &token, Some(&authority))?;
     let me: serde_json::Value = client.get("/session")?;
     assert_eq!(me["admin"], "ann");
