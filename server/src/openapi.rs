@@ -70,6 +70,9 @@ fn operation(op: &Operation) -> Value {
         Output::Json => {
             json!({"200": {"description": "Done", "content": {"application/json": {"schema": {}}}}})
         }
+        Output::Created => {
+            json!({"201": {"description": "Made", "content": {"application/json": {"schema": {}}}}})
+        }
         Output::Bytes => json!({"200": {"description": "The bytes",
             "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}),
         Output::Empty => json!({"204": {"description": "Done"}}),

@@ -348,7 +348,7 @@ fn own(agent: &Agent, event: &Event) -> Result<(), ServerError> {
 pub(super) fn operations() -> Vec<super::Route> {
     use super::{Input, NONE};
     vec![
-        route!(POST "/install-keys" "createInstallKey", Admin, Input::Json("InstallKeyBody"), Json, &[], post(create_key),
+        route!(POST "/install-keys" "createInstallKey", Admin, Input::Json("InstallKeyBody"), Created, &[], post(create_key),
             "Make an install key for an organization (Edit Computers there); shown once"),
         route!(GET "/install-keys" "listInstallKeys", Admin, NONE, Json, &[], get(list_keys),
             "The install keys of organizations where the caller may edit computers"),
@@ -356,11 +356,11 @@ pub(super) fn operations() -> Vec<super::Route> {
             "Revoke an install key"),
         route!(DELETE "/computers/{id}/agent" "revokeAgent", Admin, NONE, Empty, &[], delete(revoke_agent),
             "Revoke a computer's agent credential; the agent must enroll again"),
-        route!(POST "/agents/enroll" "enroll", Public, Input::Json("Enrollment"), Json, &[], post(enroll),
+        route!(POST "/agents/enroll" "enroll", Public, Input::Json("Enrollment"), Created, &[], post(enroll),
             "Enroll an agent with an install key: its computer's id and its credential, once"),
         route!(GET "/agent/view" "agentView", Agent, NONE, Json, &[], get(view),
             "The agent's computer's view: its organizations, group, computer, the policies that apply and their applications"),
-        route!(POST "/agent/requests" "agentRequest", Agent, Input::Json("FileBody"), Json, &[], post(file),
+        route!(POST "/agent/requests" "agentRequest", Agent, Input::Json("FileBody"), Created, &[], post(file),
             "File a request for an execution blocked on the agent's own computer"),
         route!(POST "/agent/decisions" "agentDecisions", Agent, Input::Json("Decisions"), Json, &[], post(decisions),
             "Upload the agent's own decisions (at most 1,000 at once), audited"),

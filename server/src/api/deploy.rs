@@ -176,7 +176,7 @@ async fn maintenance(
 pub(super) fn operations() -> Vec<super::Route> {
     use super::{Input, NONE};
     vec![
-        route!(POST "/deploys" "deploy", Admin, Input::Bundle, Json, &[], post(deploy).layer(DefaultBodyLimit::max(BUNDLE_LIMIT)),
+        route!(POST "/deploys" "deploy", Admin, Input::Bundle, Created, &[], post(deploy).layer(DefaultBodyLimit::max(BUNDLE_LIMIT)),
             "Deploy a whole bundle (Edit or View Organizations on every organization it changes)"),
         route!(GET "/deploys" "history", Admin, NONE, Json, &[("limit", "how many versions, newest first (default 50)")], get(history),
             "The deploy history (Edit or View Organizations on every top-level organization)"),

@@ -213,9 +213,9 @@ pub(super) fn operations() -> Vec<super::Route> {
     vec![
         route!(POST "/decisions" "decide", Admin, Input::Event, Json, &[], post(decide),
             "Decide an execution event on the current policies (audited); for who works its organization's queue"),
-        route!(PUT "/uploads" "upload", Either, Input::Bytes, Json, &[], put(upload).layer(DefaultBodyLimit::max(portcullis_governance::MAX_ATTACHMENT)),
+        route!(PUT "/uploads" "upload", Either, Input::Bytes, Created, &[], put(upload).layer(DefaultBodyLimit::max(portcullis_governance::MAX_ATTACHMENT)),
             "Send a blocked file's copy, streamed; answers its SHA-256 for a request to name"),
-        route!(POST "/requests" "fileRequest", Admin, Input::Json("FileBody"), Json, &[], post(file),
+        route!(POST "/requests" "fileRequest", Admin, Input::Json("FileBody"), Created, &[], post(file),
             "File a request for a blocked execution on the user's behalf (a permission to open such requests there)"),
     ]
 }

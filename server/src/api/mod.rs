@@ -85,6 +85,8 @@ pub enum Input {
 pub enum Output {
     /// A JSON value.
     Json,
+    /// A JSON value about what was made (201).
+    Created,
     /// Bytes (`application/octet-stream`).
     Bytes,
     /// Nothing (204).

@@ -428,7 +428,7 @@ pub(super) fn operations() -> Vec<super::Route> {
             "Turn the second factor off with a current code"),
         route!(GET "/tokens" "listTokens", Admin, NONE, Json, &[], get(list_tokens),
             "The caller's API tokens (names and dates, never the tokens)"),
-        route!(POST "/tokens" "createToken", Admin, Input::Json("NewToken"), Json, &[], post(create_token),
+        route!(POST "/tokens" "createToken", Admin, Input::Json("NewToken"), Created, &[], post(create_token),
             "Make a named API token for the caller; the token is shown once"),
         route!(DELETE "/tokens/{name}" "revokeToken", Admin, NONE, Empty, &[], delete(revoke_token),
             "Revoke one of the caller's API tokens"),
