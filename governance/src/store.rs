@@ -54,6 +54,14 @@ pub trait ReadTx {
     fn request(&mut self, id: i64) -> Result<Option<RequestRecord>, Error>;
     /// Requests, oldest first, of a state if given.
     fn requests(&mut self, state: Option<RequestState>) -> Result<Vec<RequestRecord>, Error>;
+    /// The pending request of `kind` for the file `sha256` on `computer`, if there is
+    /// one.
+    fn pending_request(
+        &mut self,
+        kind: AccessRequestKind,
+        computer: &str,
+        sha256: &Sha256,
+    ) -> Result<Option<i64>, Error>;
 
     /// A stored file.
     fn file(&mut self, sha256: &Sha256) -> Result<Option<Vec<u8>>, Error>;

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS requests (
     message TEXT NOT NULL, email TEXT, file TEXT, created INTEGER NOT NULL,
     state TEXT NOT NULL, closure TEXT);
 CREATE INDEX IF NOT EXISTS requests_state ON requests (state, id);
+CREATE INDEX IF NOT EXISTS requests_pending ON requests (computer, sha256) WHERE state = 'pending';
 CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, content BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS admins (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, organization TEXT NOT NULL,

@@ -4,6 +4,7 @@ use portcullis_engine::model::{Sha256, Timestamp};
 use portcullis_engine::Bundle;
 use rusqlite::params;
 
+use crate::access::AccessRequestKind;
 use crate::audit::{chain_hash, AuditEntry, AuditRecord};
 use crate::error::Error;
 use crate::store::{
@@ -80,6 +81,23 @@ impl ReadTx for SqliteTx<'_> {
         );
         let state = state.map(RequestState::as_str);
         rows(self.tx, &sql, params![state], request_from)
+    }
+
+    fn pending_request(
+        &mut self,
+        kind: AccessRequestKind,
+        computer: &str,
+        sha256: &Sha256,
+    ) -> Result<Option<i64>, Error> {
+        let sql = "SELECT id FROM requests
+                   WHERE state = 'pending' AND computer = ?1 AND sha256 = ?2 AND kind = ?3
+                   ORDER BY id LIMIT 1";
+        first(
+            self.tx,
+            sql,
+            params![computer, hex(sha256), kind.as_str()],
+            |r| Ok(r.get(0)?),
+        )
     }
 
     fn file(&mut self, sha256: &Sha256) -> Result<Option<Vec<u8>>, Error> {

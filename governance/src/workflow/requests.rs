@@ -126,17 +126,9 @@ impl<S: Store> Governance<S> {
         };
         let tree = &self.tree;
         let id = self.store.transaction(|tx| {
-            if let Some(pending) = tx
-                .requests(Some(RequestState::Pending))?
-                .into_iter()
-                .find(|r| {
-                    r.filed.kind == new.kind
-                        && r.filed.computer == new.computer
-                        && r.filed.event.sha256 == new.event.sha256
-                })
-            {
+            if let Some(id) = tx.pending_request(new.kind, &new.computer, &new.event.sha256)? {
                 return Err(Error::AlreadyPending {
-                    id: pending.id,
+                    id,
                     computer: new.computer.clone(),
                 });
             }
