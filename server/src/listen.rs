@@ -343,15 +343,20 @@ async fn sweep(app: App, sender: Governance, every: Duration) {
             let mut sender = sender
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            sender.deliver_notifications(false)
+            // Nothing is sent until delivery is configured; what is queued waits.
+            if sender.notify_config()?.is_none() {
+                return Ok(None);
+            }
+            sender.deliver_notifications(false).map(Some)
         })
         .await;
         match sent {
-            Ok(Ok(report)) => {
+            Ok(Ok(Some(report))) => {
                 if report != Default::default() {
                     tracing::info!(report = ?report, "notifications");
                 }
             }
+            Ok(Ok(None)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "sending notifications failed"),
             Err(e) => tracing::warn!(error = %e, "the notification sender stopped"),
         }
