@@ -221,9 +221,5 @@ fn the_readme_walkthrough_through_a_server_runs_as_written() {
     assert!(walk.log().contains("shutting down"), "{}", walk.log());
     // Delivery is not configured here: queued notifications wait, and nothing is logged
     // as failing.
-    assert!(
-        !walk.log().contains("\"level\":\"WARN\""),
-        "{}",
-        walk.log()
-    );
+    assert!(!walk.log().contains("\"level\":\"WARN\""), "{}", walk.log());
 }
