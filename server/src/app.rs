@@ -128,8 +128,15 @@ impl App {
         self.shared.outbox.notified().await;
     }
 
-    /// Refuses a sign-in for `admin` from `peer` while too many recent ones failed.
-    pub fn check_sign_in(&self, admin: &str, peer: IpAddr, now: i64) -> Result<(), ServerError> {
+    /// Refuses a sign-in for `admin` from `peer` while too many recent ones failed,
+    /// saying whether this is the first refusal of the window (the one to audit: an
+    /// attacker who keeps trying must not fill the audit).
+    pub fn check_sign_in(
+        &self,
+        admin: &str,
+        peer: IpAddr,
+        now: i64,
+    ) -> Result<(), (ServerError, bool)> {
         self.limiter().check(admin, peer, now)
     }
 
@@ -163,10 +170,12 @@ pub const WINDOW: i64 = 15 * 60;
 struct Limiter {
     by_account: HashMap<(String, IpAddr), Vec<i64>>,
     by_address: HashMap<IpAddr, Vec<i64>>,
+    /// When the refusals of an administrator from an address were last reported.
+    reported: HashMap<(String, IpAddr), i64>,
 }
 
 impl Limiter {
-    fn check(&mut self, admin: &str, peer: IpAddr, now: i64) -> Result<(), ServerError> {
+    fn check(&mut self, admin: &str, peer: IpAddr, now: i64) -> Result<(), (ServerError, bool)> {
         self.forget_before(now - WINDOW);
         let account = self
             .by_account
@@ -177,12 +186,19 @@ impl Limiter {
             (times.len() >= limit)
                 .then(|| times.first().map_or(WINDOW, |first| first + WINDOW - now))
         };
-        match over(account, FAILURES_PER_ACCOUNT).or(over(address, FAILURES_PER_ADDRESS)) {
-            Some(wait) => Err(ServerError::TooMany {
-                retry_after: u64::try_from(wait.max(1)).unwrap_or(1),
-            }),
-            None => Ok(()),
-        }
+        let Some(wait) =
+            over(account, FAILURES_PER_ACCOUNT).or(over(address, FAILURES_PER_ADDRESS))
+        else {
+            return Ok(());
+        };
+        let refused = ServerError::TooMany {
+            retry_after: u64::try_from(wait.max(1)).unwrap_or(1),
+        };
+        let first = self
+            .reported
+            .insert((admin.to_owned(), peer), now)
+            .is_none_or(|last| last <= now - WINDOW);
+        Err((refused, first))
     }
 
     fn fail(&mut self, admin: &str, peer: IpAddr, now: i64) {
@@ -206,6 +222,7 @@ impl Limiter {
             times.retain(|t| *t > cutoff);
             !times.is_empty()
         });
+        self.reported.retain(|_, last| *last > cutoff);
     }
 }
 
@@ -223,9 +240,15 @@ mod tests {
         }
         let refused = limiter.check("ana", peer, 1_010);
         assert!(
-            matches!(refused, Err(ServerError::TooMany { retry_after: 890 })),
+            matches!(
+                refused,
+                Err((ServerError::TooMany { retry_after: 890 }, true))
+            ),
             "{refused:?}"
         );
+        // Refused again in the same window: not the first refusal, not reported again.
+        let again = limiter.check("ana", peer, 1_020);
+        assert!(matches!(again, Err((_, false))), "{again:?}");
         // Another account from the same address is not stopped yet …
         assert!(limiter.check("bo", peer, 1_010).is_ok());
         // … and the first one is free again once the window has passed.

@@ -64,14 +64,11 @@ pub async fn sign_in(
     Body(body): Body<SignIn>,
 ) -> Result<Response, ServerError> {
     let now = unix_now();
-    if let Err(refused) = app.check_sign_in(&body.admin, peer, now) {
-        audit(
-            &app,
-            &body.admin,
-            Authentication::SignInThrottled,
-            json!({"from": peer}),
-        )
-        .await?;
+    if let Err((refused, first)) = app.check_sign_in(&body.admin, peer, now) {
+        if first {
+            let detail = json!({"from": peer});
+            audit(&app, &body.admin, Authentication::SignInThrottled, detail).await?;
+        }
         return Err(refused);
     }
     let admin = body.admin.clone();

@@ -203,6 +203,10 @@ fn failed_sign_ins_are_refused_alike_rate_limited_and_audited() -> Fallible {
         .ok_or("Retry-After")?
         .parse()?;
     assert!((1..=900).contains(&wait), "{wait}");
+    // Hammering on is refused too, and audited once a window, not once a call.
+    for _ in 0..3 {
+        assert_eq!(attempt("ann", PASSWORD)?.status, 429);
+    }
     // Another administrator from the same address may still sign in.
     assert_eq!(attempt("hank", PASSWORD)?.status, 200);
 
