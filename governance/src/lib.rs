@@ -36,6 +36,7 @@ mod permission;
 mod plugins;
 mod provider;
 mod review;
+mod sql;
 mod sqlite;
 mod store;
 mod view;

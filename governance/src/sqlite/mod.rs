@@ -9,70 +9,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::audit::{AuditKey, Head, HeadRead};
 use crate::error::{Error, StorageError};
+use crate::sql::schema::{MIGRATIONS, SCHEMA, SCHEMA_VERSION};
+use crate::sql::{json, Conn, Row, SqlTx, Value};
 use crate::store::{ReadTx, Store, Tx};
-
-mod rows;
-mod tx;
-
-use rows::json;
-use tx::SqliteTx;
-
-/// The schema version this code reads and writes.
-const SCHEMA_VERSION: i64 = 2;
-
-/// What takes a database of an older schema version to the next one.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
-     ALTER TABLE outbox ADD COLUMN claim_until INTEGER;",
-)];
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS bundles (
-    version INTEGER PRIMARY KEY AUTOINCREMENT,
-    time INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL,
-    bundle TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS requests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL, organization TEXT NOT NULL, computer TEXT NOT NULL,
-    sha256 TEXT NOT NULL, event TEXT NOT NULL, denied_by TEXT,
-    message TEXT NOT NULL, email TEXT, file TEXT, created INTEGER NOT NULL,
-    state TEXT NOT NULL, closure TEXT);
-CREATE INDEX IF NOT EXISTS requests_state ON requests (state, id);
-CREATE INDEX IF NOT EXISTS requests_pending ON requests (computer, sha256) WHERE state = 'pending';
-CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, content BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS admins (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, organization TEXT NOT NULL,
-    email TEXT, phone TEXT);
-CREATE TABLE IF NOT EXISTS roles (
-    id TEXT PRIMARY KEY, organization TEXT NOT NULL, name TEXT NOT NULL,
-    permissions TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS grants (
-    admin TEXT NOT NULL, organization TEXT NOT NULL, what TEXT NOT NULL,
-    PRIMARY KEY (admin, organization, what));
-CREATE TABLE IF NOT EXISTS settings (organization TEXT PRIMARY KEY, settings TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS notify_settings (
-    admin TEXT NOT NULL, kind TEXT NOT NULL, email INTEGER NOT NULL, sms INTEGER NOT NULL,
-    PRIMARY KEY (admin, kind));
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, created INTEGER NOT NULL,
-    request INTEGER NOT NULL, reason TEXT NOT NULL, channel TEXT NOT NULL,
-    recipient TEXT NOT NULL, subject TEXT NOT NULL, body TEXT NOT NULL,
-    state TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt INTEGER NOT NULL,
-    last_error TEXT, delivered INTEGER, claimed_by TEXT, claim_until INTEGER,
-    UNIQUE (request, reason, channel, recipient));
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
-CREATE TABLE IF NOT EXISTS plugins (
-    organization TEXT NOT NULL, name TEXT NOT NULL, hook TEXT NOT NULL,
-    file_name TEXT NOT NULL, content BLOB NOT NULL, sha256 TEXT NOT NULL,
-    config TEXT NOT NULL, vectors TEXT NOT NULL,
-    PRIMARY KEY (organization, name));
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,
-    organization TEXT, log TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
-    hash TEXT NOT NULL);
-";
 
 /// State in one SQLite database file, and beside it `<file>.audit-head`: the audit's
 /// latest checkpoint (entry count and last hash) signed with the audit key, rewritten
@@ -169,8 +108,8 @@ impl SqliteStore {
     ) -> Result<T, Error> {
         let conn = self.conn.get_mut().unwrap_or_else(PoisonError::into_inner);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut handle = SqliteTx {
-            tx: &tx,
+        let mut handle = SqlTx {
+            tx: &mut Sqlite(&tx),
             appended: None,
             before: None,
         };
@@ -268,8 +207,8 @@ impl Store for SqliteStore {
         // Deferred: a read lock on the first read; WAL gives it one snapshot to the end.
         // It is never committed: dropping it rolls back what it could not have written.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        work(&mut SqliteTx {
-            tx: &tx,
+        work(&mut SqlTx {
+            tx: &mut Sqlite(&tx),
             appended: None,
             before: None,
         })
@@ -288,5 +227,53 @@ impl Store for SqliteStore {
 
     fn audit_key(&self) -> Result<&AuditKey, Error> {
         load_key(&self.key, &self.key_path, false)
+    }
+}
+
+/// A SQLite transaction as a [`Conn`].
+pub(crate) struct Sqlite<'a>(pub(crate) &'a rusqlite::Connection);
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            Value::Blob(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+        })
+    }
+}
+
+impl Conn for Sqlite<'_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, Error> {
+        let changed = self
+            .0
+            .prepare_cached(sql)?
+            .execute(rusqlite::params_from_iter(params))?;
+        Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, Error> {
+        use rusqlite::types::ValueRef;
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(match row.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(n) => Value::Int(n),
+                    // No column is a float; one read as text says what it held.
+                    ValueRef::Real(f) => Value::Text(f.to_string()),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                });
+            }
+            out.push(Row(values));
+        }
+        Ok(out)
     }
 }

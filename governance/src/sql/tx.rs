@@ -1,9 +1,9 @@
-//! The operations of one transaction on the SQLite store.
+//! The operations of one transaction, on either database.
 
 use portcullis_engine::model::{Sha256, Timestamp};
 use portcullis_engine::Bundle;
-use rusqlite::params;
 
+use super::{changed, first, params, rows, scalar, Conn};
 use crate::access::AccessRequestKind;
 use crate::audit::{chain_hash, AuditEntry, AuditRecord};
 use crate::error::Error;
@@ -14,28 +14,28 @@ use crate::store::{
 };
 
 use super::rows::{
-    audit_from, changed, columns, first, from_json, grant_from, grant_key, hex, json, log_name,
-    outbox_from, parse_sha, request_from, rows, ADMINS, OUTBOX_COLUMNS, REQUEST_COLUMNS, ROLES,
+    audit_from, columns, from_json, grant_from, grant_key, hex, json, log_name, outbox_from,
+    parse_sha, request_from, ADMINS, OUTBOX_COLUMNS, REQUEST_COLUMNS, ROLES,
 };
 
-pub(super) struct SqliteTx<'a> {
-    pub(super) tx: &'a rusqlite::Transaction<'a>,
+pub(crate) struct SqlTx<'a> {
+    pub(crate) tx: &'a mut dyn Conn,
     /// The last entry this transaction appended.
-    pub(super) appended: Option<(i64, String)>,
+    pub(crate) appended: Option<(i64, String)>,
     /// The audit's last entry before this transaction's first append (`Some(None)`
     /// for an empty audit).
-    pub(super) before: Option<Option<(i64, String)>>,
+    pub(crate) before: Option<Option<(i64, String)>>,
 }
 
 /// The two reads of a table keyed by id: one record, and every record by id.
 macro_rules! keyed_reads {
     ($($one:ident, $all:ident: $record:ty = $table:expr;)*) => {$(
         fn $one(&mut self, id: &str) -> Result<Option<$record>, Error> {
-            Ok($table.select(self.tx, Some(id))?.pop())
+            Ok($table.select(&mut *self.tx, Some(id))?.pop())
         }
 
         fn $all(&mut self) -> Result<Vec<$record>, Error> {
-            $table.select(self.tx, None)
+            $table.select(&mut *self.tx, None)
         }
     )*};
 }
@@ -45,10 +45,10 @@ fn limit_of(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
-impl ReadTx for SqliteTx<'_> {
+impl ReadTx for SqlTx<'_> {
     fn current_bundle(&mut self) -> Result<Option<(i64, Bundle)>, Error> {
         let sql = "SELECT version, bundle FROM bundles ORDER BY version DESC LIMIT 1";
-        first(self.tx, sql, [], |r| {
+        first(&mut *self.tx, sql, &[], |r| {
             let text: String = r.get(1)?;
             Ok((r.get(0)?, from_json(&text, "bundle")?))
         })
@@ -56,14 +56,14 @@ impl ReadTx for SqliteTx<'_> {
 
     fn bundle(&mut self, version: i64) -> Result<Option<Bundle>, Error> {
         let sql = "SELECT bundle FROM bundles WHERE version = ?1";
-        first(self.tx, sql, params![version], |r| {
-            from_json(&r.get::<_, String>(0)?, "bundle")
+        first(&mut *self.tx, sql, params![version], |r| {
+            from_json(&r.get::<String>(0)?, "bundle")
         })
     }
 
     fn deploys(&mut self, limit: usize) -> Result<Vec<DeployRecord>, Error> {
         let sql = "SELECT version, time, actor, reason FROM bundles ORDER BY version DESC LIMIT ?1";
-        rows(self.tx, sql, params![limit_of(limit)], |r| {
+        rows(&mut *self.tx, sql, params![limit_of(limit)], |r| {
             let time = Timestamp::from_unix(r.get(1)?);
             let note = columns!(r => DeployNote { actor: 2, reason: 3; time: time });
             Ok(columns!(r => DeployRecord { version: 0; note: note }))
@@ -72,7 +72,7 @@ impl ReadTx for SqliteTx<'_> {
 
     fn request(&mut self, id: i64) -> Result<Option<RequestRecord>, Error> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = ?1");
-        first(self.tx, &sql, params![id], request_from)
+        first(&mut *self.tx, &sql, params![id], request_from)
     }
 
     fn requests(&mut self, state: Option<RequestState>) -> Result<Vec<RequestRecord>, Error> {
@@ -80,7 +80,7 @@ impl ReadTx for SqliteTx<'_> {
             "SELECT {REQUEST_COLUMNS} FROM requests WHERE ?1 IS NULL OR state = ?1 ORDER BY id"
         );
         let state = state.map(RequestState::as_str);
-        rows(self.tx, &sql, params![state], request_from)
+        rows(&mut *self.tx, &sql, params![state], request_from)
     }
 
     fn pending_request(
@@ -93,7 +93,7 @@ impl ReadTx for SqliteTx<'_> {
                    WHERE state = 'pending' AND computer = ?1 AND sha256 = ?2 AND kind = ?3
                    ORDER BY id LIMIT 1";
         first(
-            self.tx,
+            &mut *self.tx,
             sql,
             params![computer, hex(sha256), kind.as_str()],
             |r| Ok(r.get(0)?),
@@ -102,13 +102,11 @@ impl ReadTx for SqliteTx<'_> {
 
     fn file(&mut self, sha256: &Sha256) -> Result<Option<Vec<u8>>, Error> {
         let sql = "SELECT content FROM files WHERE sha256 = ?1";
-        first(self.tx, sql, params![hex(sha256)], |r| Ok(r.get(0)?))
+        first(&mut *self.tx, sql, params![hex(sha256)], |r| Ok(r.get(0)?))
     }
 
     fn file_count(&mut self) -> Result<u64, Error> {
-        let count: i64 = self
-            .tx
-            .query_row("SELECT COUNT(*) FROM files", [], |r| r.get(0))?;
+        let count = scalar(&mut *self.tx, "SELECT COUNT(*) FROM files", &[])?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -120,27 +118,27 @@ impl ReadTx for SqliteTx<'_> {
     fn grants(&mut self, admin: &str) -> Result<Vec<Grant>, Error> {
         let sql = "SELECT admin, organization, what FROM grants WHERE admin = ?1 \
                    ORDER BY organization, what";
-        rows(self.tx, sql, params![admin], grant_from)
+        rows(&mut *self.tx, sql, params![admin], grant_from)
     }
 
     fn role_grants(&mut self, role: &str) -> Result<Vec<Grant>, Error> {
         let sql = "SELECT admin, organization, what FROM grants WHERE what = ?1 \
                    ORDER BY admin, organization";
         let key = grant_key(&Grantable::Role(role.to_owned()));
-        rows(self.tx, sql, params![key], grant_from)
+        rows(&mut *self.tx, sql, params![key], grant_from)
     }
 
     fn settings(&mut self, org: &str) -> Result<Option<Settings>, Error> {
         let sql = "SELECT settings FROM settings WHERE organization = ?1";
-        first(self.tx, sql, params![org], |r| {
-            from_json(&r.get::<_, String>(0)?, "settings")
+        first(&mut *self.tx, sql, params![org], |r| {
+            from_json(&r.get::<String>(0)?, "settings")
         })
     }
 
     fn plugins(&mut self) -> Result<Vec<PluginAttachment>, Error> {
         let sql = "SELECT organization, name, hook, file_name, content, sha256, config, vectors
                    FROM plugins ORDER BY organization, name";
-        rows(self.tx, sql, [], |r| {
+        rows(&mut *self.tx, sql, &[], |r| {
             let (sha, config, vectors): (String, String, String) =
                 (r.get(5)?, r.get(6)?, r.get(7)?);
             let sha256 = parse_sha(&sha)?;
@@ -155,12 +153,12 @@ impl ReadTx for SqliteTx<'_> {
 
     fn meta(&mut self, key: &str) -> Result<Option<String>, Error> {
         let sql = "SELECT value FROM meta WHERE key = ?1";
-        first(self.tx, sql, params![key], |r| Ok(r.get(0)?))
+        first(&mut *self.tx, sql, params![key], |r| Ok(r.get(0)?))
     }
 
     fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error> {
         let sql = "SELECT admin, kind, email, sms FROM notify_settings ORDER BY admin, kind";
-        rows(self.tx, sql, [], |r| {
+        rows(&mut *self.tx, sql, &[], |r| {
             let kind: String = r.get(1)?;
             Ok(NotifySetting {
                 admin: r.get(0)?,
@@ -178,34 +176,36 @@ impl ReadTx for SqliteTx<'_> {
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id"
         );
         let state = state.map(OutboxState::as_str);
-        rows(self.tx, &sql, params![state], outbox_from)
+        rows(&mut *self.tx, &sql, params![state], outbox_from)
     }
 
     fn audit(&mut self, after: i64) -> Result<Vec<AuditRecord>, Error> {
         let sql = "SELECT seq, time, actor, organization, log, kind, detail, hash FROM audit \
                    WHERE seq > ?1 ORDER BY seq";
-        rows(self.tx, sql, params![after], audit_from)
+        rows(&mut *self.tx, sql, params![after], audit_from)
     }
 }
 
-impl Tx for SqliteTx<'_> {
+impl Tx for SqlTx<'_> {
     fn push_bundle(&mut self, bundle: &Bundle, deploy: &DeployNote) -> Result<i64, Error> {
-        self.tx.execute(
-            "INSERT INTO bundles (time, actor, reason, bundle) VALUES (?1, ?2, ?3, ?4)",
+        let sql = "INSERT INTO bundles (time, actor, reason, bundle) VALUES (?1, ?2, ?3, ?4) RETURNING version";
+        inserted(
+            &mut *self.tx,
+            sql,
             params![
                 deploy.time.unix(),
                 deploy.actor,
                 deploy.reason,
                 json(bundle)?
             ],
-        )?;
-        Ok(self.tx.last_insert_rowid())
+        )
     }
 
     fn insert_request(&mut self, r: &NewRequest) -> Result<i64, Error> {
-        self.tx.execute(
+        inserted(
+            &mut *self.tx,
             "INSERT INTO requests (kind, organization, computer, sha256, event, denied_by, message, email, file, created, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending')",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending') RETURNING id",
             params![
                 r.kind.as_str(),
                 r.organization,
@@ -218,29 +218,34 @@ impl Tx for SqliteTx<'_> {
                 r.file.as_ref().map(hex),
                 r.created.unix(),
             ],
-        )?;
-        Ok(self.tx.last_insert_rowid())
+        )
     }
 
     fn close_request(&mut self, id: i64, closure: &Closure) -> Result<bool, Error> {
         let sql =
             "UPDATE requests SET state = ?2, closure = ?3 WHERE id = ?1 AND state = 'pending'";
         changed(
-            self.tx,
+            &mut *self.tx,
             sql,
             params![id, closure.state.as_str(), json(closure)?],
         )
     }
 
     fn put_file(&mut self, sha256: &Sha256, content: &[u8]) -> Result<bool, Error> {
-        let sql = "INSERT OR IGNORE INTO files (sha256, size, content) VALUES (?1, ?2, ?3)";
-        changed(self.tx, sql, params![hex(sha256), content.len(), content])
+        let sql =
+            "INSERT INTO files (sha256, size, content) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+        changed(
+            &mut *self.tx,
+            sql,
+            params![hex(sha256), content.len(), content],
+        )
     }
 
     fn put_admin(&mut self, a: &AdminRecord) -> Result<(), Error> {
         let sql = format!(
-            "INSERT OR REPLACE INTO admins ({}) VALUES (?1, ?2, ?3, ?4, ?5)",
-            ADMINS.columns
+            "INSERT INTO admins ({}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET {}",
+            ADMINS.columns,
+            replace("name, organization, email, phone")
         );
         self.tx.execute(
             &sql,
@@ -252,13 +257,18 @@ impl Tx for SqliteTx<'_> {
     fn delete_admin(&mut self, id: &str) -> Result<bool, Error> {
         self.tx
             .execute("DELETE FROM grants WHERE admin = ?1", params![id])?;
-        changed(self.tx, "DELETE FROM admins WHERE id = ?1", params![id])
+        changed(
+            &mut *self.tx,
+            "DELETE FROM admins WHERE id = ?1",
+            params![id],
+        )
     }
 
     fn put_role(&mut self, role: &RoleRecord) -> Result<(), Error> {
         let sql = format!(
-            "INSERT OR REPLACE INTO roles ({}) VALUES (?1, ?2, ?3, ?4)",
-            ROLES.columns
+            "INSERT INTO roles ({}) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET {}",
+            ROLES.columns,
+            replace("organization, name, permissions")
         );
         let permissions = json(&role.permissions)?;
         self.tx.execute(
@@ -269,20 +279,29 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn insert_grant(&mut self, grant: &Grant) -> Result<bool, Error> {
-        let sql = "INSERT OR IGNORE INTO grants (admin, organization, what) VALUES (?1, ?2, ?3)";
+        let sql = "INSERT INTO grants (admin, organization, what) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
         let what = grant_key(&grant.what);
-        changed(self.tx, sql, params![grant.admin, grant.organization, what])
+        changed(
+            &mut *self.tx,
+            sql,
+            params![grant.admin, grant.organization, what],
+        )
     }
 
     fn delete_grant(&mut self, grant: &Grant) -> Result<bool, Error> {
         let sql = "DELETE FROM grants WHERE admin = ?1 AND organization = ?2 AND what = ?3";
         let what = grant_key(&grant.what);
-        changed(self.tx, sql, params![grant.admin, grant.organization, what])
+        changed(
+            &mut *self.tx,
+            sql,
+            params![grant.admin, grant.organization, what],
+        )
     }
 
     fn put_settings(&mut self, org: &str, settings: &Settings) -> Result<(), Error> {
         self.tx.execute(
-            "INSERT OR REPLACE INTO settings (organization, settings) VALUES (?1, ?2)",
+            "INSERT INTO settings (organization, settings) VALUES (?1, ?2)
+             ON CONFLICT (organization) DO UPDATE SET settings = excluded.settings",
             params![org, json(settings)?],
         )?;
         Ok(())
@@ -290,8 +309,10 @@ impl Tx for SqliteTx<'_> {
 
     fn put_plugin(&mut self, p: &PluginAttachment) -> Result<(), Error> {
         self.tx.execute(
-            "INSERT OR REPLACE INTO plugins (organization, name, hook, file_name, content, sha256, config, vectors)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+
+            &format!("INSERT INTO plugins (organization, name, hook, file_name, content, sha256, config, vectors)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (organization, name) DO UPDATE SET {}",
+             replace("hook, file_name, content, sha256, config, vectors")),
             params![
                 p.organization,
                 p.name,
@@ -308,12 +329,13 @@ impl Tx for SqliteTx<'_> {
 
     fn delete_plugin(&mut self, organization: &str, name: &str) -> Result<bool, Error> {
         let sql = "DELETE FROM plugins WHERE organization = ?1 AND name = ?2";
-        changed(self.tx, sql, params![organization, name])
+        changed(&mut *self.tx, sql, params![organization, name])
     }
 
     fn set_meta(&mut self, key: &str, value: &str) -> Result<(), Error> {
         self.tx.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, value],
         )?;
         Ok(())
@@ -321,7 +343,8 @@ impl Tx for SqliteTx<'_> {
 
     fn put_notify(&mut self, setting: &NotifySetting) -> Result<(), Error> {
         self.tx.execute(
-            "INSERT OR REPLACE INTO notify_settings (admin, kind, email, sms) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO notify_settings (admin, kind, email, sms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (admin, kind) DO UPDATE SET email = excluded.email, sms = excluded.sms",
             params![
                 setting.admin,
                 setting.kind.as_str(),
@@ -334,9 +357,9 @@ impl Tx for SqliteTx<'_> {
 
     fn enqueue(&mut self, n: &Notification, now: Timestamp) -> Result<bool, Error> {
         changed(
-            self.tx,
-            "INSERT OR IGNORE INTO outbox (created, request, reason, channel, recipient, subject, body, state, attempts, next_attempt)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?1)",
+            &mut *self.tx,
+            "INSERT INTO outbox (created, request, reason, channel, recipient, subject, body, state, attempts, next_attempt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?1) ON CONFLICT DO NOTHING",
             params![now.unix(), n.request, n.reason, n.channel.as_str(), n.recipient, n.subject, n.body],
         )
     }
@@ -353,7 +376,7 @@ impl Tx for SqliteTx<'_> {
              AND (?1 OR next_attempt <= ?2) ORDER BY next_attempt, id LIMIT ?3"
         );
         let values = params![all, claim.at.unix(), limit_of(limit)];
-        let due = rows(self.tx, &sql, values, outbox_from)?;
+        let due = rows(&mut *self.tx, &sql, values, outbox_from)?;
         for record in &due {
             self.tx.execute(
                 "UPDATE outbox SET claimed_by = ?2, claim_until = ?3 WHERE id = ?1",
@@ -366,14 +389,18 @@ impl Tx for SqliteTx<'_> {
     fn renew_claim(&mut self, id: i64, claim: &Claim) -> Result<bool, Error> {
         let sql = "UPDATE outbox SET claim_until = ?3
                    WHERE id = ?1 AND claimed_by = ?2 AND state = 'pending'";
-        changed(self.tx, sql, params![id, claim.by, claim.until.unix()])
+        changed(
+            &mut *self.tx,
+            sql,
+            params![id, claim.by, claim.until.unix()],
+        )
     }
 
     fn record_attempt(&mut self, id: i64, by: &str, attempt: &Attempt<'_>) -> Result<bool, Error> {
         // Every outcome releases the claim, and only the claim's holder records one.
         match *attempt {
             Attempt::Delivered(at) => changed(
-                self.tx,
+                &mut *self.tx,
                 "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered = ?3,
                      last_error = NULL, claimed_by = NULL, claim_until = NULL
                  WHERE id = ?1 AND claimed_by = ?2",
@@ -385,7 +412,7 @@ impl Tx for SqliteTx<'_> {
                 next,
                 error,
             } => changed(
-                self.tx,
+                &mut *self.tx,
                 "UPDATE outbox SET state = CASE WHEN ?4 IS NULL THEN 'failed' ELSE state END,
                      attempts = ?3, next_attempt = COALESCE(?4, next_attempt), last_error = ?5,
                      claimed_by = NULL, claim_until = NULL
@@ -397,7 +424,8 @@ impl Tx for SqliteTx<'_> {
 
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, Error> {
         let sql = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
-        let last: Option<(i64, String)> = first(self.tx, sql, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let last: Option<(i64, String)> =
+            first(&mut *self.tx, sql, &[], |r| Ok((r.get(0)?, r.get(1)?)))?;
         if self.before.is_none() {
             self.before = Some(last.clone());
         }
@@ -423,4 +451,24 @@ impl Tx for SqliteTx<'_> {
         self.appended = Some((seq, hash));
         Ok(seq)
     }
+}
+
+/// Runs an insert that ends `RETURNING` the new row's id; the id.
+fn inserted(conn: &mut dyn Conn, sql: &str, params: &[super::Value]) -> Result<i64, Error> {
+    first(conn, sql, params, |r| r.get(0))?.ok_or_else(|| {
+        crate::error::StorageError::Unreadable {
+            what: "an insert".to_owned(),
+            problem: "returned no id".to_owned(),
+        }
+        .into()
+    })
+}
+
+/// `a = excluded.a, b = excluded.b, …` of an upsert, for the columns `a, b, …`.
+fn replace(columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{0} = excluded.{0}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

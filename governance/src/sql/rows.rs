@@ -2,8 +2,8 @@
 //! operation shares.
 
 use portcullis_engine::model::{Sha256, Timestamp};
-use rusqlite::{params, Params, Row, Transaction};
 
+use super::{params, rows, Conn, Row};
 use crate::audit::{AuditEntry, AuditLog, AuditRecord};
 use crate::error::{Error, StorageError};
 use crate::store::{
@@ -23,7 +23,7 @@ macro_rules! columns {
 }
 pub(super) use columns;
 
-pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
     Ok(serde_json::to_string(value).map_err(StorageError::Encode)?)
 }
 
@@ -43,45 +43,11 @@ pub(super) fn parse_sha(text: &str) -> Result<Sha256, Error> {
         .map_err(|e| Error::from(StorageError::unreadable(format!("hash `{text}`"), e)))
 }
 
-/// Every row `sql` selects with `values`, each decoded by `decode`.
-pub(super) fn rows<T>(
-    tx: &Transaction<'_>,
-    sql: &str,
-    values: impl Params,
-    mut decode: impl FnMut(&Row<'_>) -> Result<T, Error>,
-) -> Result<Vec<T>, Error> {
-    let mut stmt = tx.prepare(sql)?;
-    let mut rows = stmt.query(values)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(decode(row)?);
-    }
-    Ok(out)
-}
-
-/// The first row `sql` selects with `values`, decoded by `decode`; `None` when there
-/// is none.
-pub(super) fn first<T>(
-    tx: &Transaction<'_>,
-    sql: &str,
-    values: impl Params,
-    decode: impl FnOnce(&Row<'_>) -> Result<T, Error>,
-) -> Result<Option<T>, Error> {
-    let mut stmt = tx.prepare(sql)?;
-    let mut rows = stmt.query(values)?;
-    rows.next()?.map(decode).transpose()
-}
-
-/// Runs a statement that changes at most one row; whether it changed one.
-pub(super) fn changed(tx: &Transaction<'_>, sql: &str, values: impl Params) -> Result<bool, Error> {
-    Ok(tx.execute(sql, values)? == 1)
-}
-
 pub(super) const REQUEST_COLUMNS: &str =
     "id, kind, organization, computer, event, denied_by, message, email, file, created, state, closure";
 
 /// A request from a row of [`REQUEST_COLUMNS`].
-pub(super) fn request_from(row: &Row<'_>) -> Result<RequestRecord, Error> {
+pub(super) fn request_from(row: &Row) -> Result<RequestRecord, Error> {
     let kind: String = row.get(1)?;
     let event: String = row.get(4)?;
     let file: Option<String> = row.get(8)?;
@@ -119,7 +85,7 @@ pub(super) fn grant_key(what: &Grantable) -> String {
 }
 
 /// A grant from a row of `admin, organization, what`.
-pub(super) fn grant_from(row: &Row<'_>) -> Result<Grant, Error> {
+pub(super) fn grant_from(row: &Row) -> Result<Grant, Error> {
     let key: String = row.get(2)?;
     let what = if let Some(p) = key.strip_prefix("permission:") {
         Grantable::Permission(
@@ -148,17 +114,17 @@ pub(super) struct Keyed<T> {
     pub(super) table: &'static str,
     /// Its columns, in the order `decode` reads them.
     pub(super) columns: &'static str,
-    decode: fn(&Row<'_>) -> Result<T, Error>,
+    decode: fn(&Row) -> Result<T, Error>,
 }
 
 impl<T> Keyed<T> {
     /// The record with `id`, or with `None` every record, by id.
-    pub(super) fn select(&self, tx: &Transaction<'_>, id: Option<&str>) -> Result<Vec<T>, Error> {
+    pub(super) fn select(&self, conn: &mut dyn Conn, id: Option<&str>) -> Result<Vec<T>, Error> {
         let sql = format!(
             "SELECT {} FROM {} WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
             self.columns, self.table
         );
-        rows(tx, &sql, params![id], self.decode)
+        rows(conn, &sql, params![id], self.decode)
     }
 }
 
@@ -188,7 +154,7 @@ pub(super) const OUTBOX_COLUMNS: &str = "id, created, request, reason, channel, 
      subject, body, state, attempts, next_attempt, last_error, delivered";
 
 /// An outbox row from a row of [`OUTBOX_COLUMNS`].
-pub(super) fn outbox_from(row: &Row<'_>) -> Result<OutboxRecord, Error> {
+pub(super) fn outbox_from(row: &Row) -> Result<OutboxRecord, Error> {
     let channel: String = row.get(4)?;
     let state: String = row.get(8)?;
     let delivered: Option<i64> = row.get(12)?;
@@ -229,7 +195,7 @@ pub(super) fn log_name(log: AuditLog) -> &'static str {
 
 /// An audit record from a row of `seq, time, actor, organization, log, kind, detail,
 /// hash`.
-pub(super) fn audit_from(row: &Row<'_>) -> Result<AuditRecord, Error> {
+pub(super) fn audit_from(row: &Row) -> Result<AuditRecord, Error> {
     let log: String = row.get(4)?;
     let detail: String = row.get(6)?;
     Ok(AuditRecord {
