@@ -29,11 +29,13 @@
 
 mod access;
 mod audit;
+mod database;
 mod edits;
 mod error;
 mod notify;
 mod permission;
 mod plugins;
+mod postgres;
 mod provider;
 mod review;
 mod sql;
@@ -47,12 +49,14 @@ pub use audit::{
     chain_hash, AuditEntry, AuditKey, AuditLog, AuditQuery, AuditRecord, Checkpoint, Head,
     HeadRead, REANCHOR,
 };
+pub use database::Database;
 pub use error::{AuditBreak, Error, ErrorKind, StorageError};
 pub use notify::{
     DeliveryReport, NotifyConfig, RetryConfig, SmsConfig, SmsGateway, Smtp, SmtpConfig, TlsMode,
     Transport, Transports,
 };
 pub use permission::{Permission, UnknownPermission};
+pub use postgres::{redacted, BundleListener, PostgresStore, BUNDLE_CHANNEL};
 pub use provider::{PluginProvider, Plugins};
 pub use review::{PluginReport, Review, ReviewOutcome};
 pub use sqlite::SqliteStore;

@@ -45,6 +45,8 @@ pub trait Store {
 pub trait ReadTx {
     /// The current bundle and its version, if one was stored.
     fn current_bundle(&mut self) -> Result<Option<(i64, Bundle)>, Error>;
+    /// The current bundle's version, without reading the bundle.
+    fn current_version(&mut self) -> Result<Option<i64>, Error>;
     /// A stored bundle version.
     fn bundle(&mut self, version: i64) -> Result<Option<Bundle>, Error>;
     /// The deploy history, newest first.

@@ -7,6 +7,8 @@
 //! The audit: search with permission checks, tamper detection, and durability of
 //! acknowledged entries across a SIGKILL.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,13 +20,12 @@ use portcullis_governance::{
     AuditQuery, FileRequest, Governance, Grant, Grantable, Matching, Permission, ScopeKind,
     Settings,
 };
-use rusqlite::{params, Connection};
 
 const EXAMPLE: &str = include_str!("../../examples/bundle.json");
 
 fn init(dir: &Path) -> Governance {
     let bundle = portcullis_engine::parse(EXAMPLE).unwrap();
-    Governance::init_dir(
+    support::init_dir(
         dir,
         bundle,
         AdminRecord {
@@ -181,21 +182,15 @@ impl WithOrg for AuditQuery {
     }
 }
 
-/// A copy of a state directory, tampered with by `change` on its database.
-fn tampered(source: &Path, change: impl FnOnce(&Connection)) -> PathBuf {
-    let copy = tempfile::tempdir().unwrap().keep();
-    for entry in std::fs::read_dir(source).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
-    }
-    let conn = Connection::open(copy.join("state.db")).unwrap();
-    change(&conn);
-    drop(conn);
+/// A copy of a state, tampered with by `change` on its database.
+fn tampered(source: &Path, change: impl FnOnce(&Path)) -> PathBuf {
+    let copy = support::copy_state(source).keep();
+    change(&copy);
     copy
 }
 
 fn verify(dir: &Path) -> Result<usize, AuditBreak> {
-    Governance::open_dir(dir).unwrap().verify_audit().unwrap()
+    support::open_dir(dir).unwrap().verify_audit().unwrap()
 }
 
 #[test]
@@ -211,22 +206,20 @@ fn every_kind_of_tampering_is_found() {
     let total = i64::try_from(total).unwrap();
 
     let edited = tampered(dir.path(), |db| {
-        db.execute(
+        support::sql(
+            db,
             "UPDATE audit SET detail = replace(detail, 'amy', 'bob') WHERE seq = 3",
-            [],
-        )
-        .unwrap();
+        );
     });
     assert_eq!(verify(&edited), Err(AuditBreak::Edited { seq: 3 }));
 
     let actor = tampered(dir.path(), |db| {
-        db.execute("UPDATE audit SET time = time + 1 WHERE seq = 7", [])
-            .unwrap();
+        support::sql(db, "UPDATE audit SET time = time + 1 WHERE seq = 7");
     });
     assert_eq!(verify(&actor), Err(AuditBreak::Edited { seq: 7 }));
 
     let deleted = tampered(dir.path(), |db| {
-        db.execute("DELETE FROM audit WHERE seq = 5", []).unwrap();
+        support::sql(db, "DELETE FROM audit WHERE seq = 5");
     });
     assert_eq!(
         verify(&deleted),
@@ -237,17 +230,17 @@ fn every_kind_of_tampering_is_found() {
     );
 
     let reordered = tampered(dir.path(), |db| {
-        db.execute_batch(
+        support::sql(
+            db,
             "UPDATE audit SET seq = -1 WHERE seq = 4;
              UPDATE audit SET seq = 4 WHERE seq = 5;
              UPDATE audit SET seq = 5 WHERE seq = -1;",
-        )
-        .unwrap();
+        );
     });
     assert_eq!(verify(&reordered), Err(AuditBreak::Edited { seq: 4 }));
 
     let truncated = tampered(dir.path(), |db| {
-        db.execute("DELETE FROM audit WHERE seq > 10", []).unwrap();
+        support::sql(db, "DELETE FROM audit WHERE seq > 10");
     });
     assert_eq!(
         verify(&truncated),
@@ -260,11 +253,10 @@ fn every_kind_of_tampering_is_found() {
     // Rewriting the chain from an edit onwards makes it consistent in itself, but it no
     // longer ends in the recorded head.
     let rewritten = tampered(dir.path(), |db| {
-        db.execute(
+        support::sql(
+            db,
             "UPDATE audit SET detail = replace(detail, 'amy', 'bob') WHERE seq = 3",
-            [],
-        )
-        .unwrap();
+        );
         rechain(db);
     });
     assert_eq!(
@@ -277,43 +269,35 @@ fn every_kind_of_tampering_is_found() {
 }
 
 /// Recomputes every hash, as someone with write access to the database could.
-fn rechain(db: &Connection) {
-    let mut stmt = db
-        .prepare("SELECT seq, time, actor, organization, log, kind, detail FROM audit ORDER BY seq")
-        .unwrap();
-    let rows: Vec<(i64, AuditEntry)> = stmt
-        .query_map([], |r| {
-            let log: String = r.get(4)?;
-            let detail: String = r.get(6)?;
-            Ok((
-                r.get(0)?,
-                AuditEntry {
-                    time: Timestamp::from_unix(r.get(1)?),
-                    actor: r.get(2)?,
-                    organization: r.get(3)?,
-                    log: if log == "system" {
-                        AuditLog::System
-                    } else {
-                        AuditLog::Unified
-                    },
-                    kind: r.get(5)?,
-                    detail: serde_json::from_str(&detail).unwrap(),
-                },
-            ))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+fn rechain(db: &Path) {
+    let rows = support::sql_rows(
+        db,
+        "SELECT seq, time, actor, organization, log, kind, detail FROM audit ORDER BY seq",
+    );
     let mut previous = String::new();
-    for (seq, entry) in rows {
+    let mut updates = String::new();
+    for row in rows {
+        let text = |i: usize| row[i].clone().unwrap();
+        let seq: i64 = text(0).parse().unwrap();
+        let entry = AuditEntry {
+            time: Timestamp::from_unix(text(1).parse().unwrap()),
+            actor: text(2),
+            organization: row[3].clone(),
+            log: if text(4) == "system" {
+                AuditLog::System
+            } else {
+                AuditLog::Unified
+            },
+            kind: text(5),
+            detail: serde_json::from_str(&text(6)).unwrap(),
+        };
         let hash = chain_hash(&previous, seq, &entry).unwrap();
-        db.execute(
-            "UPDATE audit SET hash = ?1 WHERE seq = ?2",
-            params![hash, seq],
-        )
-        .unwrap();
+        updates.push_str(&format!(
+            "UPDATE audit SET hash = '{hash}' WHERE seq = {seq};\n"
+        ));
         previous = hash;
     }
+    support::sql(db, &updates);
 }
 
 const WORKER_DIR: &str = "PORTCULLIS_AUDIT_WORKER_DIR";
@@ -327,7 +311,7 @@ fn audit_worker() {
     let Ok(dir) = std::env::var(WORKER_DIR) else {
         return;
     };
-    let mut gov = Governance::open_dir(Path::new(&dir)).unwrap();
+    let mut gov = support::open_dir(Path::new(&dir)).unwrap();
     let mut stdout = std::io::stdout();
     let mut total = 0usize;
     for round in 0u32.. {
@@ -375,7 +359,7 @@ fn acknowledged_entries_survive_a_sigkill() {
     child.kill().unwrap(); // SIGKILL, mid-burst
     child.wait().unwrap();
 
-    let mut gov = Governance::open_dir(dir.path()).unwrap();
+    let mut gov = support::open_dir(dir.path()).unwrap();
     let after = gov.verify_audit().unwrap().unwrap();
     assert!(after >= before + acked, "{after} < {before} + {acked}");
     let denies = AuditQuery {

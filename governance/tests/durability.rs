@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 
 use portcullis_engine::Outcome;
 use portcullis_governance::{
-    AccessRequestKind, ApproveOptions, Governance, Matching, RequestState, ScopeKind, SqliteStore,
+    AccessRequestKind, ApproveOptions, Governance, Matching, RequestState, ScopeKind,
 };
 use support::{content, file, init_state, sha256_of, ROOT};
 
@@ -46,7 +46,7 @@ fn child_worker() {
         return;
     };
     let first: u64 = std::env::var(FIRST_ENV).unwrap().parse().unwrap();
-    let mut gov = Governance::open_dir(Path::new(&state)).unwrap();
+    let mut gov = support::open_dir(Path::new(&state)).unwrap();
     let mut out = std::io::stdout().lock();
     for n in first..first + WORKER_LIMIT {
         let request = file(
@@ -160,16 +160,13 @@ fn run_and_kill(state: &Path, first: u64, kill_after: usize, acks: &mut Acks) {
 }
 
 /// Everything acknowledged is there, the state is consistent, and the audit verifies.
-fn check_state(state: &Path, acks: &Acks) -> Governance<SqliteStore> {
-    let database = Governance::database(state);
-    let conn = rusqlite::Connection::open(&database).unwrap();
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
-    drop(conn);
+fn check_state(state: &Path, acks: &Acks) -> Governance {
+    if !support::on_postgres() {
+        let integrity = support::sql_rows(state, "PRAGMA integrity_check");
+        assert_eq!(integrity, vec![vec![Some("ok".to_owned())]]);
+    }
 
-    let gov = Governance::open_dir(state).unwrap();
+    let gov = support::open_dir(state).unwrap();
     let all = gov.read(ROOT, |tx| tx.requests(None)).unwrap();
     let by_id: BTreeMap<i64, _> = all.iter().map(|r| (r.id, r)).collect();
     for (&n, &id) in &acks.requests {
@@ -281,7 +278,7 @@ fn sigkill_loses_nothing_acknowledged() {
         .unwrap();
     assert_eq!(approved.request.state, RequestState::Approved);
     drop(gov);
-    let gov = Governance::open_dir(&state).unwrap();
+    let gov = support::open_dir(&state).unwrap();
     let mut event = approved.request.filed.event.clone();
     event.time = gov.now();
     assert_eq!(gov.engine().decide(&event).decision, Outcome::Allow);

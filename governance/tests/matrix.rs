@@ -15,7 +15,6 @@ use std::collections::BTreeSet;
 
 use portcullis_governance::{
     AccessRequestKind, Act, Governance, Holdings, OrgTree, Permission, RoleRecord, ScopeKind,
-    SqliteStore,
 };
 use support::{add_admin, role, ROOT};
 
@@ -198,7 +197,7 @@ fn the_permission_matrix() {
 /// What an administrator holds after being assigned, at `at`, a role defined in
 /// `northwind` with `permissions`, as the state expands it.
 fn role_holdings(
-    gov: &mut Governance<SqliteStore>,
+    gov: &mut Governance,
     line: usize,
     relation: &str,
     at: &str,

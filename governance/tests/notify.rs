@@ -7,8 +7,7 @@
 //! Notifications over real channels: an SMTP server (aiosmtpd) and an HTTP SMS gateway
 //! on loopback.
 
-#[path = "support/servers.rs"]
-mod servers;
+mod support;
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,13 +18,13 @@ use portcullis_governance::{
     Governance, Grant, Grantable, Matching, NotifyConfig, OutboxState, Permission, RetryConfig,
     ScopeKind, SmsConfig, SmtpConfig, TlsMode, Transport, Transports,
 };
-use servers::{free_port, HttpServer, SmtpServer};
+use support::servers::{free_port, HttpServer, SmtpServer};
 
 const EXAMPLE: &str = include_str!("../../examples/bundle.json");
 const LINK_BASE: &str = "https://portcullis.test/approvals";
 
 fn init(dir: &Path) -> Governance {
-    Governance::init_dir(
+    support::init_dir(
         dir,
         portcullis_engine::parse(EXAMPLE).unwrap(),
         admin("root", "northwind", None, None),
@@ -287,7 +286,7 @@ fn a_server_down_at_first_then_up_gets_every_notification_once() {
     }
     let smtp = SmtpServer::start(smtp_port, dir.path());
     let gateway = HttpServer::start(sms_port, 200);
-    let mut gov = Governance::open_dir(&state).unwrap();
+    let mut gov = support::open_dir(&state).unwrap();
     let report = gov.deliver_notifications(true).unwrap();
     assert_eq!(report.delivered, 5, "{report:?}");
     assert_eq!(gov.deliver_notifications(true).unwrap().delivered, 0);
@@ -459,7 +458,7 @@ fn concurrent_senders_against_a_slow_server_send_each_notification_once() {
         .map(|_| {
             let state = state.clone();
             std::thread::spawn(move || {
-                let mut gov = Governance::open_dir(&state).unwrap();
+                let mut gov = support::open_dir(&state).unwrap();
                 gov.deliver_notifications(true).unwrap()
             })
         })
@@ -468,7 +467,7 @@ fn concurrent_senders_against_a_slow_server_send_each_notification_once() {
     let delivered: usize = reports.iter().map(|r| r.delivered).sum();
     assert_eq!(delivered, 9, "{reports:?}");
     assert_eq!(smtp.messages().len(), 9, "{reports:?}");
-    let gov = Governance::open_dir(&state).unwrap();
+    let gov = support::open_dir(&state).unwrap();
     assert!(gov
         .outbox("root", None)
         .unwrap()
@@ -493,13 +492,13 @@ fn a_batch_that_outlives_its_lease_is_not_sent_again_by_the_next_sender() {
     let first = {
         let state = state.clone();
         std::thread::spawn(move || {
-            let mut gov = Governance::open_dir(&state).unwrap();
+            let mut gov = support::open_dir(&state).unwrap();
             gov.deliver_notifications(false).unwrap()
         })
     };
     // The next run starts once the first run's batch claim has lapsed.
     std::thread::sleep(Duration::from_millis(3_200));
-    let mut gov = Governance::open_dir(&state).unwrap();
+    let mut gov = support::open_dir(&state).unwrap();
     let second = gov.deliver_notifications(false).unwrap();
     let first = first.join().unwrap();
     assert_eq!(

@@ -21,7 +21,6 @@ use portcullis_engine::Outcome;
 use portcullis_governance::{
     AccessRequestKind, Act, ApproveOptions, AuditLog, AuditQuery, Error, Governance, Grant,
     Holdings, Matching, OrgTree, Permission, Refused, RequestState, RoleRecord, ScopeKind,
-    SqliteStore,
 };
 use support::{add_admin, content, file, init_state, permission, role, unknown_file, ROOT};
 
@@ -510,7 +509,7 @@ struct Fingerprint {
     admins: usize,
 }
 
-fn fingerprint(gov: &mut Governance<SqliteStore>) -> Fingerprint {
+fn fingerprint(gov: &mut Governance) -> Fingerprint {
     let version = gov.version();
     gov.read(ROOT, |tx| {
         let admins = tx.admins()?;
@@ -538,11 +537,11 @@ fn fingerprint(gov: &mut Governance<SqliteStore>) -> Fingerprint {
 /// Runs `action`, which must be refused for `actor` naming `missing`, and checks that
 /// nothing changed.
 fn assert_refused<T: std::fmt::Debug>(
-    gov: &mut Governance<SqliteStore>,
+    gov: &mut Governance,
     actor: &str,
     missing: &str,
     context: &str,
-    action: impl FnOnce(&mut Governance<SqliteStore>) -> Result<T, Error>,
+    action: impl FnOnce(&mut Governance) -> Result<T, Error>,
 ) {
     let before = fingerprint(gov);
     match action(gov) {
@@ -567,10 +566,10 @@ fn assert_refused<T: std::fmt::Debug>(
 /// Runs `action`, which must fail with `Error::InvalidInput`, and checks that nothing
 /// changed.
 fn assert_invalid<T: std::fmt::Debug>(
-    gov: &mut Governance<SqliteStore>,
+    gov: &mut Governance,
     says: &str,
     context: &str,
-    action: impl FnOnce(&mut Governance<SqliteStore>) -> Result<T, Error>,
+    action: impl FnOnce(&mut Governance) -> Result<T, Error>,
 ) {
     let before = fingerprint(gov);
     match action(gov) {
@@ -731,7 +730,7 @@ fn end_to_end_open_approve_reject_as_each_administrator() {
         assert_eq!(request.state, RequestState::Pending);
         let id = request.id;
         let actor = case.actor;
-        let run = |gov: &mut Governance<SqliteStore>| -> Result<String, Error> {
+        let run = |gov: &mut Governance| -> Result<String, Error> {
             match case.action {
                 Do::Open => gov.request(actor, id).map(|r| format!("{:?}", r.state)),
                 Do::OpenFile => gov.request_file(actor, id).map(|f| {
@@ -1248,7 +1247,7 @@ fn redefining_a_role_one_holds_does_not_change_ones_own_permissions() {
     gov.define_role(ROOT, reports.clone()).unwrap();
     gov.grant(ROOT, role("parent-only", "summit-lab", "lab-reports"))
         .unwrap();
-    let held = |gov: &mut Governance<SqliteStore>| {
+    let held = |gov: &mut Governance| {
         gov.permissions_of(ROOT, "parent-only")
             .unwrap()
             .get("summit-lab")

@@ -9,6 +9,8 @@
 //! plain implementations of the contract's trait; the Wasm and Rego hosts are tested
 //! in `portcullis-plugins`.
 
+mod support;
+
 use std::sync::Mutex;
 
 use portcullis_engine::plugin::{
@@ -69,7 +71,7 @@ fn approve(scope: Scope) -> Verdict {
 }
 
 fn state(dir: &std::path::Path) -> Governance {
-    let mut gov = Governance::init_dir(
+    let mut gov = support::init_dir(
         dir,
         portcullis_engine::parse(include_str!("../../examples/bundle.json")).unwrap(),
         AdminRecord {

@@ -16,14 +16,14 @@ use portcullis_engine::model::{FileRule, Policy, Scope};
 use portcullis_engine::{Action, Bundle};
 use portcullis_governance::{
     AccessRequestKind, AdminChanges, ApproveOptions, AuditBreak, Channels, Error, Governance,
-    Matching, Permission, ScopeKind, SqliteStore,
+    Matching, Permission, ScopeKind,
 };
 use support::{add_admin, content, file, init_state, ROOT};
 
 use Permission as P;
 
 /// What a refused action must leave as it was.
-fn state_of(gov: &mut Governance<SqliteStore>) -> (i64, usize, usize, usize, String) {
+fn state_of(gov: &mut Governance) -> (i64, usize, usize, usize, String) {
     let version = gov.version();
     let bundle = serde_json::to_string(gov.bundle()).unwrap();
     gov.read(ROOT, |tx| {
@@ -40,11 +40,11 @@ fn state_of(gov: &mut Governance<SqliteStore>) -> (i64, usize, usize, usize, Str
 
 /// `action` must be refused for `actor`, in `org`, naming `missing`; nothing changes.
 fn refused<T: std::fmt::Debug>(
-    gov: &mut Governance<SqliteStore>,
+    gov: &mut Governance,
     actor: &str,
     org: &str,
     missing: &str,
-    action: impl FnOnce(&mut Governance<SqliteStore>) -> Result<T, Error>,
+    action: impl FnOnce(&mut Governance) -> Result<T, Error>,
 ) {
     let before = state_of(gov);
     match action(gov) {
@@ -329,7 +329,7 @@ fn editing_an_administrator_needs_power_wherever_they_hold_a_grant() {
 fn only_administrators_who_may_open_a_request_are_told_of_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut gov = init_state(dir.path());
-    let with_email = |gov: &mut Governance<SqliteStore>, id: &str, held: &[(&str, Permission)]| {
+    let with_email = |gov: &mut Governance, id: &str, held: &[(&str, Permission)]| {
         add_admin(gov, id, "northwind", held);
         gov.update_admin(
             ROOT,
@@ -434,28 +434,11 @@ fn an_event_over_the_limits_is_refused_before_anything_is_stored() {
     assert!(gov.decide(&event).is_ok());
 }
 
-/// Copies a state directory, then lets `change` tamper with the copy.
+/// Copies a state, then lets `change` tamper with the copy.
 fn tampered(source: &std::path::Path, change: impl FnOnce(&std::path::Path)) -> tempfile::TempDir {
-    let copy = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(source).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
-    }
+    let copy = support::copy_state(source);
     change(copy.path());
     copy
-}
-
-fn sql(dir: &std::path::Path, statement: &str) {
-    let db = rusqlite_connection(dir);
-    db.execute_batch(statement).unwrap();
-}
-
-fn rusqlite_connection(dir: &std::path::Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(dir.join("state.db")).unwrap()
-}
-
-fn head(dir: &std::path::Path) -> std::path::PathBuf {
-    dir.join("state.db.audit-head")
 }
 
 #[test]
@@ -485,11 +468,11 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
         let dir_mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o077, 0, "init makes the state owner-only");
     }
-    let verify = |d: &std::path::Path| Governance::open_dir(d).unwrap().verify_audit().unwrap();
+    let verify = |d: &std::path::Path| support::open_dir(d).unwrap().verify_audit().unwrap();
 
     // The newest entries deleted, with the head and without it.
     let cut = format!("DELETE FROM audit WHERE seq > {}", total - 2);
-    let truncated = tampered(dir.path(), |d| sql(d, &cut));
+    let truncated = tampered(dir.path(), |d| support::sql(d, &cut));
     assert_eq!(
         verify(truncated.path()),
         Err(AuditBreak::Truncated {
@@ -498,8 +481,8 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
         })
     );
     let headless = tampered(dir.path(), |d| {
-        sql(d, &cut);
-        std::fs::remove_file(head(d)).unwrap();
+        support::sql(d, &cut);
+        support::set_head(d, None);
     });
     assert_eq!(
         verify(headless.path()),
@@ -507,8 +490,8 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
     );
     // Every entry and the head.
     let emptied = tampered(dir.path(), |d| {
-        sql(d, "DELETE FROM audit");
-        std::fs::remove_file(head(d)).unwrap();
+        support::sql(d, "DELETE FROM audit");
+        support::set_head(d, None);
     });
     assert_eq!(
         verify(emptied.path()),
@@ -516,11 +499,11 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
     );
     // A head written by hand (the chain has no key; the head has one).
     let forged = tampered(dir.path(), |d| {
-        let text = std::fs::read_to_string(head(d)).unwrap();
+        let text = support::head(d).unwrap();
         let mut head_json: serde_json::Value = serde_json::from_str(&text).unwrap();
         head_json["head"]["count"] = serde_json::json!(total - 1);
-        std::fs::write(head(d), head_json.to_string()).unwrap();
-        sql(d, &format!("DELETE FROM audit WHERE seq = {total}"));
+        support::set_head(d, Some(&head_json.to_string()));
+        support::sql(d, &format!("DELETE FROM audit WHERE seq = {total}"));
     });
     assert!(matches!(
         verify(forged.path()),
@@ -529,9 +512,9 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
 
     // The last entry deleted, then an ordinary command: refused, nothing written.
     let deleted = tampered(dir.path(), |d| {
-        sql(d, &format!("DELETE FROM audit WHERE seq = {total}"));
+        support::sql(d, &format!("DELETE FROM audit WHERE seq = {total}"));
     });
-    let mut damaged = Governance::open_dir(deleted.path()).unwrap();
+    let mut damaged = support::open_dir(deleted.path()).unwrap();
     let before = state_of(&mut damaged);
     let error = file(
         &mut damaged,
@@ -579,7 +562,7 @@ fn the_audit_head_is_signed_and_a_damaged_audit_blocks_writes_until_reanchored()
         damaged.verify_audit_extends(&checkpoint).unwrap(),
         Err(AuditBreak::Rewritten { seq: total })
     );
-    let intact = Governance::open_dir(dir.path()).unwrap();
+    let intact = support::open_dir(dir.path()).unwrap();
     assert!(intact.verify_audit_extends(&checkpoint).unwrap().is_ok());
 }
 
@@ -592,12 +575,12 @@ fn a_replaced_key_or_head_is_found_by_an_exported_checkpoint() {
     // Someone with the database and a key of their own: rewrite everything and sign it.
     let rekeyed = tampered(dir.path(), |d| {
         std::fs::remove_file(d.join("audit.key")).unwrap();
-        std::fs::remove_file(head(d)).unwrap();
-        sql(d, "DELETE FROM audit");
+        support::set_head(d, None);
+        support::sql(d, "DELETE FROM audit");
     });
     let key =
         portcullis_governance::AuditKey::load(&rekeyed.path().join("audit.key"), true).unwrap();
-    let gov = Governance::open_dir(rekeyed.path()).unwrap();
+    let gov = support::open_dir(rekeyed.path()).unwrap();
     assert!(gov.verify_audit().unwrap().is_err());
     let verdict = gov.verify_audit_extends(&checkpoint).unwrap();
     assert!(
@@ -630,7 +613,7 @@ fn a_lost_key_fails_verification_and_blocks_writes_until_a_new_one_is_anchored()
     let old = gov.audit_checkpoint().unwrap();
     drop(gov);
     std::fs::remove_file(dir.path().join("audit.key")).unwrap();
-    let mut gov = Governance::open_dir(dir.path()).unwrap();
+    let mut gov = support::open_dir(dir.path()).unwrap();
     let verdict = gov.verify_audit().unwrap();
     assert!(
         matches!(&verdict, Err(AuditBreak::HeadCorrupt { reason }) if reason.contains("audit.key")),

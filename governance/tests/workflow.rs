@@ -6,6 +6,8 @@
 )]
 //! The request → approval → decision workflow, end to end on a real SQLite state.
 
+mod support;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use portcullis_engine::model::{FileRule, MaintenanceMode, Timestamp};
 use portcullis_engine::{Bundle, Event, Outcome};
 use portcullis_governance::{
     AccessRequestKind, AdminRecord, ApproveOptions, Error, FileRequest, Governance, Grant,
-    Grantable, Matching, Permission, RequestState, ScopeKind, Settings, SqliteStore,
+    Grantable, Matching, Permission, RequestState, ScopeKind, Settings,
 };
 
 /// acme (default deny allows requests) with two groups; `deny-tools` blocks a folder
@@ -55,7 +57,7 @@ const BUNDLE: &str = r#"{
 const T0: i64 = 1_795_000_000; // 2026-11-18
 
 struct Fixture {
-    gov: Governance<SqliteStore>,
+    gov: Governance,
     clock: Arc<AtomicI64>,
     _dir: tempfile::TempDir,
 }
@@ -64,7 +66,7 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicI64::new(T0));
     let bundle: Bundle = portcullis_engine::parse(BUNDLE).unwrap();
-    let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    let store = support::new_store(dir.path());
     let tick = clock.clone();
     let mut gov = Governance::init(
         store,
@@ -129,7 +131,7 @@ fn event(computer: &str, path: &str, content: &[u8], time: i64) -> Event {
 
 const TOOL: &[u8] = b"MZ portable tool v1";
 
-fn file(gov: &mut Governance<SqliteStore>, computer: &str, path: &str) -> i64 {
+fn file(gov: &mut Governance, computer: &str, path: &str) -> i64 {
     gov.file_request(FileRequest {
         kind: AccessRequestKind::Application,
         event: event(computer, path, TOOL, T0),
@@ -141,7 +143,7 @@ fn file(gov: &mut Governance<SqliteStore>, computer: &str, path: &str) -> i64 {
     .id
 }
 
-fn decide(gov: &Governance<SqliteStore>, computer: &str, path: &str, time: i64) -> Outcome {
+fn decide(gov: &Governance, computer: &str, path: &str, time: i64) -> Outcome {
     gov.engine()
         .snapshot()
         .decide(&event(computer, path, TOOL, time))
@@ -176,7 +178,7 @@ fn a_computer_approval_allows_that_computer_only() {
     // And after reopening the state.
     let dir = f._dir.path().to_owned();
     drop(f.gov);
-    let reopened = Governance::open_dir(&dir).unwrap();
+    let reopened = support::open_dir(&dir).unwrap();
     assert_eq!(reopened.version(), 2);
     assert_eq!(
         decide(&reopened, "pc-1", DOWNLOADS, T0 + 60),

@@ -7,6 +7,8 @@
 //!   the differential test and the `eval_differential` fuzz target.
 //! - [`pe`]: small, valid PE images written byte by byte, for the identity tests and the
 //!   `pe_authenticode` seeds.
+//! - [`postgres`]: a real PostgreSQL server on loopback, for the tests that run the
+//!   governance suite and the server on the shared store.
 //! - [`readme`]: the README's walk-throughs as commands with their promised output.
 //! - `fleet` (feature `fleet`): the generated fleet and the decision timer the fleet
 //!   benches share.
@@ -25,4 +27,5 @@ pub mod alloc;
 pub mod fleet;
 pub mod generate;
 pub mod pe;
+pub mod postgres;
 pub mod readme;

@@ -7,6 +7,10 @@
 //! or null. Inserts that need the new row's id say `RETURNING id`; upserts say
 //! `ON CONFLICT … DO UPDATE`/`DO NOTHING` (SQLite 3.35 and later has both).
 
+use std::path::Path;
+use std::sync::OnceLock;
+
+use crate::audit::{AuditKey, Checkpoint, HeadRead};
 use crate::error::{Error, StorageError};
 
 mod rows;
@@ -199,4 +203,43 @@ pub(crate) fn scalar(conn: &mut dyn Conn, sql: &str, params: &[Value]) -> Result
     Ok(first(conn, sql, params, |r| r.get::<Option<i64>>(0))?
         .flatten()
         .unwrap_or(0))
+}
+
+/// The audit key, read (or with `create`, made) the first time it is needed.
+pub(crate) fn load_key<'k>(
+    slot: &'k OnceLock<AuditKey>,
+    path: &Path,
+    create: bool,
+) -> Result<&'k AuditKey, Error> {
+    if let Some(key) = slot.get() {
+        return Ok(key);
+    }
+    let key = AuditKey::load(path, create)?;
+    Ok(slot.get_or_init(|| key))
+}
+
+/// The audit's head after a transaction appended up to `appended`: `head`, as read
+/// before it, must match the audit's last entry `before` the transaction (unless the
+/// state is new or the audit is being re-anchored). Returns the old head signed (for
+/// the moment between writing the new head and committing) and the new head signed.
+pub(crate) fn advance_head(
+    slot: &OnceLock<AuditKey>,
+    key_path: &Path,
+    head: &HeadRead,
+    before: Option<&(i64, String)>,
+    appended: (i64, &str),
+    reanchor: bool,
+) -> Result<(Option<Checkpoint>, Checkpoint), Error> {
+    // A new state: nothing audited yet and no head; its key is made now.
+    let fresh = before.is_none() && *head == HeadRead::Missing;
+    // Re-anchoring after the key was lost makes a new one; exported checkpoints then
+    // show that the key changed.
+    let key = load_key(slot, key_path, fresh || reanchor)?;
+    if !fresh && !reanchor {
+        let last = before.map(|(s, h)| (*s, h.as_str()));
+        head.check(last, &key.public_key())
+            .map_err(Error::AuditBlocked)?;
+    }
+    let committed = before.map(|(s, h)| key.sign(*s, h));
+    Ok((committed, key.sign(appended.0, appended.1)))
 }

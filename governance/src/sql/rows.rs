@@ -121,7 +121,7 @@ impl<T> Keyed<T> {
     /// The record with `id`, or with `None` every record, by id.
     pub(super) fn select(&self, conn: &mut dyn Conn, id: Option<&str>) -> Result<Vec<T>, Error> {
         let sql = format!(
-            "SELECT {} FROM {} WHERE ?1 IS NULL OR id = ?1 ORDER BY id",
+            "SELECT {} FROM {} WHERE CAST(?1 AS TEXT) IS NULL OR id = ?1 ORDER BY id",
             self.columns, self.table
         );
         rows(conn, &sql, params![id], self.decode)

@@ -54,6 +54,11 @@ impl ReadTx for SqlTx<'_> {
         })
     }
 
+    fn current_version(&mut self) -> Result<Option<i64>, Error> {
+        let sql = "SELECT MAX(version) FROM bundles";
+        Ok(first(&mut *self.tx, sql, &[], |r| r.get::<Option<i64>>(0))?.flatten())
+    }
+
     fn bundle(&mut self, version: i64) -> Result<Option<Bundle>, Error> {
         let sql = "SELECT bundle FROM bundles WHERE version = ?1";
         first(&mut *self.tx, sql, params![version], |r| {
@@ -77,7 +82,7 @@ impl ReadTx for SqlTx<'_> {
 
     fn requests(&mut self, state: Option<RequestState>) -> Result<Vec<RequestRecord>, Error> {
         let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests WHERE ?1 IS NULL OR state = ?1 ORDER BY id"
+            "SELECT {REQUEST_COLUMNS} FROM requests WHERE CAST(?1 AS TEXT) IS NULL OR state = ?1 ORDER BY id"
         );
         let state = state.map(RequestState::as_str);
         rows(&mut *self.tx, &sql, params![state], request_from)
@@ -96,13 +101,13 @@ impl ReadTx for SqlTx<'_> {
             &mut *self.tx,
             sql,
             params![computer, hex(sha256), kind.as_str()],
-            |r| Ok(r.get(0)?),
+            |r| r.get(0),
         )
     }
 
     fn file(&mut self, sha256: &Sha256) -> Result<Option<Vec<u8>>, Error> {
         let sql = "SELECT content FROM files WHERE sha256 = ?1";
-        first(&mut *self.tx, sql, params![hex(sha256)], |r| Ok(r.get(0)?))
+        first(&mut *self.tx, sql, params![hex(sha256)], |r| r.get(0))
     }
 
     fn file_count(&mut self) -> Result<u64, Error> {
@@ -153,7 +158,7 @@ impl ReadTx for SqlTx<'_> {
 
     fn meta(&mut self, key: &str) -> Result<Option<String>, Error> {
         let sql = "SELECT value FROM meta WHERE key = ?1";
-        first(&mut *self.tx, sql, params![key], |r| Ok(r.get(0)?))
+        first(&mut *self.tx, sql, params![key], |r| r.get(0))
     }
 
     fn notify_settings(&mut self) -> Result<Vec<NotifySetting>, Error> {
@@ -173,7 +178,7 @@ impl ReadTx for SqlTx<'_> {
 
     fn outbox(&mut self, state: Option<OutboxState>) -> Result<Vec<OutboxRecord>, Error> {
         let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id"
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE CAST(?1 AS TEXT) IS NULL OR state = ?1 ORDER BY id"
         );
         let state = state.map(OutboxState::as_str);
         rows(&mut *self.tx, &sql, params![state], outbox_from)
@@ -413,7 +418,7 @@ impl Tx for SqlTx<'_> {
                 error,
             } => changed(
                 &mut *self.tx,
-                "UPDATE outbox SET state = CASE WHEN ?4 IS NULL THEN 'failed' ELSE state END,
+                "UPDATE outbox SET state = CASE WHEN CAST(?4 AS BIGINT) IS NULL THEN 'failed' ELSE state END,
                      attempts = ?3, next_attempt = COALESCE(?4, next_attempt), last_error = ?5,
                      claimed_by = NULL, claim_until = NULL
                  WHERE id = ?1 AND claimed_by = ?2",

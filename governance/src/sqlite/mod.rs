@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use crate::audit::{AuditKey, Head, HeadRead};
 use crate::error::{Error, StorageError};
 use crate::sql::schema::{MIGRATIONS, SCHEMA, SCHEMA_VERSION};
-use crate::sql::{json, Conn, Row, SqlTx, Value};
+use crate::sql::{advance_head, json, load_key, Conn, Row, SqlTx, Value};
 use crate::store::{ReadTx, Store, Tx};
 
 /// State in one SQLite database file, and beside it `<file>.audit-head`: the audit's
@@ -120,18 +120,14 @@ impl SqliteStore {
             return Ok(value);
         };
         let head = read_head(&self.head);
-        // A new state: nothing audited yet and no head; its key is made now.
-        let fresh = before.is_none() && head == HeadRead::Missing;
-        // Re-anchoring after the key was lost makes a new one; exported checkpoints
-        // then show that the key changed.
-        let key = load_key(&self.key, &self.key_path, fresh || reanchor)?;
-        if !fresh && !reanchor {
-            let last = before.as_ref().map(|(s, h)| (*s, h.as_str()));
-            head.check(last, &key.public_key())
-                .map_err(Error::AuditBlocked)?;
-        }
-        let committed = before.as_ref().map(|(s, h)| key.sign(*s, h));
-        let next = key.sign(seq, &hash);
+        let (committed, next) = advance_head(
+            &self.key,
+            &self.key_path,
+            &head,
+            before.as_ref(),
+            (seq, &hash),
+            reanchor,
+        )?;
         write_head(
             &self.head,
             &Head {
@@ -149,19 +145,6 @@ impl SqliteStore {
         )?;
         Ok(value)
     }
-}
-
-/// The audit key, read (or with `create`, made) the first time it is needed.
-fn load_key<'k>(
-    slot: &'k OnceLock<AuditKey>,
-    path: &Path,
-    create: bool,
-) -> Result<&'k AuditKey, Error> {
-    if let Some(key) = slot.get() {
-        return Ok(key);
-    }
-    let key = AuditKey::load(path, create)?;
-    Ok(slot.get_or_init(|| key))
 }
 
 fn read_head(path: &Path) -> HeadRead {

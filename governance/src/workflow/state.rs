@@ -12,8 +12,10 @@ use serde_json::json;
 
 use crate::access::{Act, Holdings, OrgTree};
 use crate::audit::{AuditEntry, AuditLog};
+use crate::database::Database;
 use crate::error::{Error, StorageError};
 use crate::permission::Permission;
+use crate::postgres::PostgresStore;
 use crate::provider::PluginProvider;
 use crate::sqlite::SqliteStore;
 use crate::store::{AdminRecord, DeployNote, Grant, Grantable, ReadTx, RequestRecord, Store, Tx};
@@ -26,7 +28,7 @@ pub(super) const SYSTEM: &str = "system";
 
 /// The governance state of one tenancy: durable store, the engine serving its current
 /// bundle, the clock, and the plugin provider it was given, if any.
-pub struct Governance<S: Store = SqliteStore> {
+pub struct Governance<S: Store = Database> {
     pub(super) store: S,
     pub(super) engine: Engine,
     pub(super) bundle: Bundle,
@@ -107,6 +109,27 @@ impl<S: Store> Governance<S> {
             Ok(version)
         })?;
         Ok(Self::serving(store, engine, bundle, version, clock))
+    }
+
+    /// Catches up with a bundle version another process or server node committed:
+    /// when the store's current version is not the one this state serves, loads it
+    /// and deploys it to the engine as a change to the organizations that differ.
+    /// Returns whether anything changed. One small read when nothing did.
+    pub fn follow(&mut self) -> Result<bool, Error> {
+        if self.store.read(|tx| tx.current_version())? == Some(self.version) {
+            return Ok(false);
+        }
+        let Some((version, bundle)) = self.store.read(|tx| tx.current_bundle())? else {
+            return Ok(false);
+        };
+        let change = portcullis_engine::BundleChange::between(&self.bundle, &bundle);
+        self.engine
+            .deploy_change(&change)
+            .map_err(|errors| StorageError::Bundle { version, errors })?;
+        self.tree = OrgTree::of(&bundle);
+        self.bundle = bundle;
+        self.version = version;
+        Ok(true)
     }
 
     /// The state `store` holds, with `engine` serving its bundle `bundle` at `version`.
@@ -297,8 +320,9 @@ impl<S: Store> Governance<S> {
     }
 }
 
-/// Creates a state directory's database, or opens it.
-impl Governance<SqliteStore> {
+/// Creates a state directory's database, or opens it; or a shared PostgreSQL
+/// database.
+impl Governance<Database> {
     /// The database file of a state directory.
     pub fn database(dir: &Path) -> std::path::PathBuf {
         dir.join("state.db")
@@ -316,7 +340,25 @@ impl Governance<SqliteStore> {
                 dir: Some(dir.to_owned()),
             });
         }
-        Governance::open(Self::store(dir, key)?, Self::system_clock())
+        Governance::open(Self::store(dir, key)?.into(), Self::system_clock())
+    }
+
+    /// Opens the state in the PostgreSQL database at `url`, its audit key at `key`.
+    pub fn open_postgres(url: &str, key: &Path) -> Result<Self, Error> {
+        let store = PostgresStore::open(url, key)?;
+        Governance::open(store.into(), Self::system_clock())
+    }
+
+    /// Initializes the state in the PostgreSQL database at `url`, its audit key made at
+    /// `key`.
+    pub fn init_postgres(
+        url: &str,
+        key: &Path,
+        bundle: Bundle,
+        first: AdminRecord,
+    ) -> Result<Self, Error> {
+        let store = PostgresStore::open(url, key)?;
+        Governance::init(store.into(), bundle, first, Self::system_clock())
     }
 
     /// Initializes the state in `dir` (creating the directory, owner-only).
@@ -344,7 +386,12 @@ impl Governance<SqliteStore> {
             // Whoever can write the state can act as any administrator in local mode.
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
         }
-        Governance::init(Self::store(dir, key)?, bundle, first, Self::system_clock())
+        Governance::init(
+            Self::store(dir, key)?.into(),
+            bundle,
+            first,
+            Self::system_clock(),
+        )
     }
 
     fn store(dir: &Path, key: Option<&Path>) -> Result<SqliteStore, Error> {
