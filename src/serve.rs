@@ -15,7 +15,19 @@ pub struct ServeArgs {
     /// The state directory (created by `portcullis init`).
     #[arg(long, value_name = "DIR", env = "PORTCULLIS_STATE")]
     state: PathBuf,
-    /// The audit signing key (default: `audit.key` in the state directory).
+    /// Keep the state in this PostgreSQL database (`postgres://user@host/db`, made
+    /// with `portcullis init --database`) instead of the state directory, which then
+    /// holds this node's own files. Every node that names the same database serves
+    /// the same state.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PORTCULLIS_DATABASE",
+        hide_env_values = true
+    )]
+    database: Option<String>,
+    /// The audit signing key (default: `audit.key` in the state directory; the same
+    /// key on every node of one database).
     #[arg(long, value_name = "FILE", env = "PORTCULLIS_AUDIT_KEY")]
     audit_key: Option<PathBuf>,
     /// Where to listen; port 0 lets the system choose (the first line printed says
@@ -45,6 +57,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         let mut config = ServeConfig::new(args.state);
         config.listen = args.listen;
         config.audit_key = args.audit_key;
+        config.database = args.database;
         config.tls = args.tls_cert.zip(args.tls_key);
         config.public_url = args.public_url;
         let server = Server::bind(config).await?;

@@ -23,6 +23,16 @@ pub struct StateArgs {
     /// Act through this server (`portcullis serve`) instead of a state directory.
     #[arg(long, env = "PORTCULLIS_SERVER", conflicts_with = "state")]
     pub server: Option<String>,
+    /// The state is in this PostgreSQL database (`postgres://user@host/db`) instead of
+    /// the state directory, which then holds this machine's files (the audit key).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PORTCULLIS_DATABASE",
+        hide_env_values = true,
+        conflicts_with = "server"
+    )]
+    pub database: Option<String>,
     /// The API token for `--server` (made with `POST /api/v1/tokens`). Default: the
     /// `PORTCULLIS_TOKEN` environment variable, or `--token-file`.
     #[arg(long, env = "PORTCULLIS_TOKEN", hide_env_values = true)]
@@ -50,6 +60,14 @@ impl StateArgs {
         self.state.as_deref().ok_or_else(|| {
             CliError::from("this command works on a state directory on this machine; give --state")
         })
+    }
+
+    /// The audit key: `--audit-key`, or `audit.key` in the state directory.
+    pub fn key(&self) -> Result<PathBuf, CliError> {
+        match &self.audit_key {
+            Some(key) => Ok(key.clone()),
+            None => Ok(self.dir()?.join("audit.key")),
+        }
     }
 
     /// The state directory or the server.
@@ -181,8 +199,9 @@ pub fn open(state: &StateArgs) -> Result<Governance, CliError> {
             );
         }
     });
-    Ok(
-        Governance::open_dir_with_key(state.dir()?, state.audit_key.as_deref())?
-            .with_plugins(Arc::new(plugins)),
-    )
+    let governance = match &state.database {
+        None => Governance::open_dir_with_key(state.dir()?, state.audit_key.as_deref())?,
+        Some(url) => Governance::open_postgres(url, &state.key()?)?,
+    };
+    Ok(governance.with_plugins(Arc::new(plugins)))
 }

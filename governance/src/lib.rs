@@ -38,7 +38,7 @@ mod plugins;
 mod postgres;
 mod provider;
 mod review;
-mod sql;
+pub mod sql;
 mod sqlite;
 mod store;
 mod view;

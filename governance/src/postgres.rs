@@ -21,7 +21,7 @@ use crate::store::{ReadTx, Store, Tx};
 
 /// The advisory lock every write transaction holds: one writer at a time, across
 /// every node.
-const WRITER_LOCK: i64 = 0x706f_7274_6375;
+pub(crate) const WRITER_LOCK: i64 = 0x706f_7274_6375;
 
 /// The channel a new bundle version is announced on (its payload: the version).
 pub const BUNDLE_CHANNEL: &str = "portcullis_bundles";
@@ -42,7 +42,7 @@ CREATE OR REPLACE TRIGGER bundles_notify AFTER INSERT ON bundles
 /// State in a PostgreSQL database (`postgres://user@host:port/database`), with the
 /// audit key in a file of each node (the same key on every node).
 pub struct PostgresStore {
-    client: Mutex<Client>,
+    client: Mutex<Detached>,
     statements: HashMap<String, Statement>,
     url: String,
     key_path: PathBuf,
@@ -72,7 +72,47 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-fn connect(url: &str) -> Result<Client, Error> {
+/// A client that is dropped on a thread of its own: a client holds a small runtime,
+/// and a runtime dropped inside an asynchronous context (a server's) panics.
+pub(crate) struct Detached(Option<Client>);
+
+impl std::ops::Deref for Detached {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        // Always `Some` until dropped.
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a dropped client"))
+    }
+}
+
+impl std::ops::DerefMut for Detached {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("a dropped client"))
+    }
+}
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            if std::thread::Builder::new()
+                .name("postgres-close".to_owned())
+                .spawn(move || drop(client))
+                .is_err()
+            {
+                // No thread: the connection is left to the process's end.
+            }
+        }
+    }
+}
+
+pub(crate) fn connect(url: &str) -> Result<Detached, Error> {
+    connect_client(url).map(|c| Detached(Some(c)))
+}
+
+fn connect_client(url: &str) -> Result<Client, Error> {
     Client::connect(url, NoTls).map_err(|e| {
         StorageError::Open {
             path: PathBuf::from(redacted(url)),
@@ -245,7 +285,7 @@ impl Store for PostgresStore {
 
 /// Wakes when another node (or this one) commits a new bundle version.
 pub struct BundleListener {
-    client: Client,
+    client: Detached,
 }
 
 impl std::fmt::Debug for BundleListener {
@@ -281,9 +321,9 @@ impl BundleListener {
 
 /// A PostgreSQL transaction as a [`Conn`]: `?N` parameters become `$N`, and each
 /// statement is prepared once per connection.
-struct Pg<'a, 'c> {
-    tx: &'a mut postgres::Transaction<'c>,
-    statements: &'a mut HashMap<String, Statement>,
+pub(crate) struct Pg<'a, 'c> {
+    pub(crate) tx: &'a mut postgres::Transaction<'c>,
+    pub(crate) statements: &'a mut HashMap<String, Statement>,
 }
 
 impl Pg<'_, '_> {

@@ -55,6 +55,8 @@ struct Shared {
     settings: Settings,
     /// Woken when something may have queued a notification.
     outbox: Notify,
+    /// Woken when another node announced a new bundle version.
+    announced: Notify,
 }
 
 impl std::fmt::Debug for App {
@@ -75,6 +77,7 @@ impl App {
                 limiter: Mutex::new(Limiter::default()),
                 settings,
                 outbox: Notify::new(),
+                announced: Notify::new(),
             }),
         }
     }
@@ -96,6 +99,9 @@ impl App {
                 .governance
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
+            // Another process or server node may have deployed since the last call:
+            // every call starts from the current version (one small read when it is).
+            governance.follow()?;
             work(&mut governance)
         })
         .await
@@ -121,6 +127,16 @@ impl App {
         })
         .await
         .map_err(|e| ServerError::Internal(format!("a credential call failed: {e}")))?
+    }
+
+    /// Says that another node committed a new bundle version.
+    pub fn announce(&self) {
+        self.shared.announced.notify_one();
+    }
+
+    /// Waits until another node announced a new bundle version.
+    pub async fn announced(&self) {
+        self.shared.announced.notified().await;
     }
 
     /// Waits until a call may have queued a notification.

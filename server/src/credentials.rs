@@ -8,9 +8,9 @@
 //! loads the administrator's permissions anew.
 
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use portcullis_governance::sql::{first, params, rows, Conn, Row, Sql, Value};
+use portcullis_governance::Error;
 use serde::Serialize;
 
 use crate::secret;
@@ -122,7 +122,17 @@ pub struct TokenInfo {
 /// The credential store.
 #[derive(Debug)]
 pub struct Credentials {
-    conn: Connection,
+    db: Sql,
+}
+
+/// A credential query's rows, decoded.
+fn read<T>(
+    c: &mut dyn Conn,
+    sql: &str,
+    params: &[Value],
+    decode: impl FnMut(&Row) -> Result<T, Error>,
+) -> Result<Vec<T>, ServerError> {
+    Ok(rows(c, sql, params, decode)?)
 }
 
 impl Credentials {
@@ -138,16 +148,10 @@ impl Credentials {
 
     /// Opens (or creates) a credential store.
     pub fn open(path: &Path) -> Result<Credentials, ServerError> {
-        let fail = |e: rusqlite::Error| {
-            ServerError::Storage(format!("credentials `{}`: {e}", path.display()))
-        };
-        let conn = Connection::open(path).map_err(fail)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(fail)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(fail)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(fail)?;
-        conn.execute_batch(SCHEMA).map_err(fail)?;
+        let fail =
+            |e: Error| ServerError::Storage(format!("credentials `{}`: {e}", path.display()));
+        let db = Sql::sqlite(path).map_err(fail)?;
+        db.create(SCHEMA).map_err(fail)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -155,27 +159,33 @@ impl Credentials {
                 |e| ServerError::Storage(format!("credentials `{}`: {e}", path.display())),
             )?;
         }
-        Ok(Credentials { conn })
+        Ok(Credentials { db })
+    }
+
+    /// Opens the credential store in the PostgreSQL database at `url` (the one the
+    /// state is in), creating its tables when they are missing.
+    pub fn open_postgres(url: &str) -> Result<Credentials, ServerError> {
+        let fail = |e: Error| {
+            ServerError::Storage(format!(
+                "credentials in `{}`: {e}",
+                portcullis_governance::redacted(url)
+            ))
+        };
+        let db = Sql::postgres(url).map_err(fail)?;
+        db.create(SCHEMA).map_err(fail)?;
+        Ok(Credentials { db })
     }
 
     /// Sets `admin`'s password (already hashed) and ends their sessions.
     pub fn set_password(&mut self, admin: &str, hash: &str, now: i64) -> Result<(), ServerError> {
-        let tx = self.conn.transaction()?;
-        store_password(&tx, admin, hash, now)?;
-        tx.commit()?;
-        Ok(())
+        self.db.run(|c| store_password(c, admin, hash, now))
     }
 
     /// `admin`'s password hash, if they have set one.
     pub fn password_hash(&self, admin: &str) -> Result<Option<String>, ServerError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT hash FROM passwords WHERE admin = ?1",
-                params![admin],
-                |r| r.get(0),
-            )
-            .optional()?)
+        let sql = "SELECT hash FROM passwords WHERE admin = ?1";
+        self.db
+            .run(|c| Ok(first(c, sql, params![admin], |r| r.get(0))?))
     }
 
     /// Starts a session for `admin`: the session token (for the cookie) and its CSRF
@@ -188,40 +198,36 @@ impl Credentials {
     ) -> Result<(String, String), ServerError> {
         let token = secret::token("pcs")?;
         let csrf = secret::token("csrf")?;
-        self.conn
-            .execute("DELETE FROM sessions WHERE expires <= ?1", params![now])?;
-        self.conn.execute(
-            "INSERT INTO sessions (digest, admin, csrf, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![secret::digest(&token), admin, csrf, now, now.saturating_add(lifetime)],
-        )?;
+        self.db.run(|c| {
+            c.execute("DELETE FROM sessions WHERE expires <= ?1", params![now])?;
+            c.execute(
+                "INSERT INTO sessions (digest, admin, csrf, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![secret::digest(&token), admin, csrf, now, now.saturating_add(lifetime)],
+            )?;
+            Ok::<_, ServerError>(())
+        })?;
         Ok((token, csrf))
     }
 
     /// The live session a cookie names.
     pub fn session(&self, token: &str, now: i64) -> Result<Option<Session>, ServerError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT admin, csrf, expires FROM sessions WHERE digest = ?1 AND expires > ?2",
-                params![secret::digest(token), now],
-                |r| {
-                    Ok(Session {
-                        admin: r.get(0)?,
-                        csrf: r.get(1)?,
-                        expires: r.get(2)?,
-                    })
-                },
-            )
-            .optional()?)
+        let sql = "SELECT admin, csrf, expires FROM sessions WHERE digest = ?1 AND expires > ?2";
+        self.db.run(|c| {
+            Ok(first(c, sql, params![secret::digest(token), now], |r| {
+                Ok(Session {
+                    admin: r.get(0)?,
+                    csrf: r.get(1)?,
+                    expires: r.get(2)?,
+                })
+            })?)
+        })
     }
 
     /// Ends one session.
     pub fn end_session(&mut self, token: &str) -> Result<(), ServerError> {
-        self.conn.execute(
-            "DELETE FROM sessions WHERE digest = ?1",
-            params![secret::digest(token)],
-        )?;
-        Ok(())
+        let sql = "DELETE FROM sessions WHERE digest = ?1";
+        self.db
+            .run(|c| Ok(c.execute(sql, params![secret::digest(token)]).map(drop)?))
     }
 
     /// Makes a named API token for `admin`; the token is returned once and stored
@@ -234,11 +240,13 @@ impl Credentials {
     ) -> Result<String, ServerError> {
         check_name(name)?;
         let token = secret::token("pct")?;
-        let added = self.conn.execute(
-            "INSERT INTO tokens (digest, admin, name, created) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (admin, name) DO NOTHING",
-            params![secret::digest(&token), admin, name, now],
-        )?;
+        let added = self.db.run(|c| {
+            Ok::<_, ServerError>(c.execute(
+                "INSERT INTO tokens (digest, admin, name, created) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (admin, name) DO NOTHING",
+                params![secret::digest(&token), admin, name, now],
+            )?)
+        })?;
         if added == 0 {
             return Err(ServerError::Conflict(format!(
                 "`{admin}` already has a token named `{name}`; revoke it first or choose another name"
@@ -249,61 +257,59 @@ impl Credentials {
 
     /// `admin`'s tokens, by name.
     pub fn tokens(&self, admin: &str) -> Result<Vec<TokenInfo>, ServerError> {
-        let mut statement = self.conn.prepare(
-            "SELECT name, created, last_used FROM tokens WHERE admin = ?1 ORDER BY name",
-        )?;
-        let rows = statement.query_map(params![admin], |r| {
-            Ok(TokenInfo {
-                name: r.get(0)?,
-                created: r.get(1)?,
-                last_used: r.get(2)?,
+        let sql = "SELECT name, created, last_used FROM tokens WHERE admin = ?1 ORDER BY name";
+        self.db.run(|c| {
+            read(c, sql, params![admin], |r| {
+                Ok(TokenInfo {
+                    name: r.get(0)?,
+                    created: r.get(1)?,
+                    last_used: r.get(2)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// Revokes `admin`'s token `name`; whether there was one.
     pub fn revoke_token(&mut self, admin: &str, name: &str) -> Result<bool, ServerError> {
-        Ok(self.conn.execute(
-            "DELETE FROM tokens WHERE admin = ?1 AND name = ?2",
-            params![admin, name],
-        )? > 0)
+        let sql = "DELETE FROM tokens WHERE admin = ?1 AND name = ?2";
+        self.db
+            .run(|c| Ok(c.execute(sql, params![admin, name])? > 0))
     }
 
     /// The administrator an API token belongs to; marks it used.
     pub fn token_admin(&mut self, token: &str, now: i64) -> Result<Option<String>, ServerError> {
         let digest = secret::digest(token);
-        let admin: Option<String> = self
-            .conn
-            .query_row(
+        self.db.run(|c| {
+            let admin: Option<String> = first(
+                c,
                 "SELECT admin FROM tokens WHERE digest = ?1",
                 params![digest],
                 |r| r.get(0),
-            )
-            .optional()?;
-        if admin.is_some() {
-            // To the minute: a token used for every call writes once a minute, not once
-            // a call.
-            self.conn.execute(
-                "UPDATE tokens SET last_used = ?2
-                 WHERE digest = ?1 AND (last_used IS NULL OR last_used <= ?2 - 60)",
-                params![digest, now],
             )?;
-        }
-        Ok(admin)
+            if admin.is_some() {
+                // To the minute: a token used for every call writes once a minute, not
+                // once a call.
+                c.execute(
+                    "UPDATE tokens SET last_used = ?2
+                     WHERE digest = ?1 AND (last_used IS NULL OR last_used <= ?2 - 60)",
+                    params![digest, now],
+                )?;
+            }
+            Ok(admin)
+        })
     }
 
     /// Forgets every credential of `admin` (when they are deleted).
     pub fn forget(&mut self, admin: &str) -> Result<(), ServerError> {
-        let tx = self.conn.transaction()?;
-        for table in ["passwords", "sessions", "tokens", "invitations", "totp"] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE admin = ?1"),
-                params![admin],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        self.db.run(|c| {
+            for table in ["passwords", "sessions", "tokens", "invitations", "totp"] {
+                c.execute(
+                    &format!("DELETE FROM {table} WHERE admin = ?1"),
+                    params![admin],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// Starts setting up a second factor for `admin`: a new secret, not yet required
@@ -314,30 +320,28 @@ impl Credentials {
                 "`{admin}` already signs in with a second factor; turn it off first"
             )));
         }
-        self.conn.execute(
-            "INSERT INTO totp (admin, secret, active, last_step) VALUES (?1, ?2, 0, 0)
-             ON CONFLICT (admin) DO UPDATE SET secret = excluded.secret, active = 0, last_step = 0",
-            params![admin, secret],
-        )?;
-        Ok(())
+        self.db.run(|c| {
+            c.execute(
+                "INSERT INTO totp (admin, secret, active, last_step) VALUES (?1, ?2, 0, 0)
+                 ON CONFLICT (admin) DO UPDATE SET secret = excluded.secret, active = 0, last_step = 0",
+                params![admin, secret],
+            )?;
+            Ok(())
+        })
     }
 
     /// `admin`'s second factor, set up or active.
     pub fn totp(&self, admin: &str) -> Result<Option<Totp>, ServerError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT secret, active, last_step FROM totp WHERE admin = ?1",
-                params![admin],
-                |r| {
-                    Ok(Totp {
-                        secret: r.get(0)?,
-                        active: r.get::<_, i64>(1)? != 0,
-                        last_step: r.get(2)?,
-                    })
-                },
-            )
-            .optional()?)
+        let sql = "SELECT secret, active, last_step FROM totp WHERE admin = ?1";
+        self.db.run(|c| {
+            Ok(first(c, sql, params![admin], |r| {
+                Ok(Totp {
+                    secret: r.get(0)?,
+                    active: r.get(1)?,
+                    last_step: r.get(2)?,
+                })
+            })?)
+        })
     }
 
     /// Uses the code of `step` (and, with `activate`, makes the factor required):
@@ -348,30 +352,32 @@ impl Credentials {
         step: i64,
         activate: bool,
     ) -> Result<bool, ServerError> {
-        Ok(self.conn.execute(
-            "UPDATE totp SET last_step = ?2, active = CASE WHEN ?3 THEN 1 ELSE active END
-             WHERE admin = ?1 AND last_step < ?2",
-            params![admin, step, activate],
-        )? > 0)
+        let sql = "UPDATE totp SET last_step = ?2,
+                       active = CASE WHEN ?3 = 1 THEN 1 ELSE active END
+                   WHERE admin = ?1 AND last_step < ?2";
+        self.db
+            .run(|c| Ok(c.execute(sql, params![admin, step, activate])? > 0))
     }
 
     /// Turns `admin`'s second factor off.
     pub fn totp_remove(&mut self, admin: &str) -> Result<(), ServerError> {
-        self.conn
-            .execute("DELETE FROM totp WHERE admin = ?1", params![admin])?;
-        Ok(())
+        let sql = "DELETE FROM totp WHERE admin = ?1";
+        self.db
+            .run(|c| Ok(c.execute(sql, params![admin]).map(drop)?))
     }
 
     /// Makes an install key; the key is returned once and stored only as its digest.
     pub fn create_install_key(&mut self, key: &InstallKey) -> Result<String, ServerError> {
         check_name(&key.name)?;
         let secret = secret::token("pck")?;
-        let added = self.conn.execute(
-            "INSERT INTO install_keys (digest, name, organization, grp, created_by, created, expires)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (organization, name) DO NOTHING",
-            params![secret::digest(&secret), key.name, key.organization, key.group,
-                key.created_by, key.created, key.expires],
-        )?;
+        let added = self.db.run(|c| {
+            Ok::<_, ServerError>(c.execute(
+                "INSERT INTO install_keys (digest, name, organization, grp, created_by, created, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (organization, name) DO NOTHING",
+                params![secret::digest(&secret), key.name, key.organization, key.group,
+                    key.created_by, key.created, key.expires],
+            )?)
+        })?;
         if added == 0 {
             return Err(ServerError::Conflict(format!(
                 "`{}` already has an install key named `{}`; revoke it first or choose another name",
@@ -383,25 +389,23 @@ impl Credentials {
 
     /// Every install key.
     pub fn install_keys(&self) -> Result<Vec<InstallKey>, ServerError> {
-        let mut statement = self.conn.prepare(
-            "SELECT name, organization, grp, created_by, created, expires FROM install_keys
-             ORDER BY organization, name",
-        )?;
-        let rows = statement.query_map([], install_key)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let sql = "SELECT name, organization, grp, created_by, created, expires FROM install_keys
+                   ORDER BY organization, name";
+        self.db.run(|c| read(c, sql, &[], install_key))
     }
 
     /// The live install key a secret names.
     pub fn install_key(&self, secret: &str, now: i64) -> Result<Option<InstallKey>, ServerError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT name, organization, grp, created_by, created, expires FROM install_keys
-                 WHERE digest = ?1 AND expires > ?2",
+        let sql = "SELECT name, organization, grp, created_by, created, expires FROM install_keys
+                   WHERE digest = ?1 AND expires > ?2";
+        self.db.run(|c| {
+            Ok(first(
+                c,
+                sql,
                 params![secret::digest(secret), now],
                 install_key,
-            )
-            .optional()?)
+            )?)
+        })
     }
 
     /// Revokes an install key; whether there was one.
@@ -410,10 +414,9 @@ impl Credentials {
         organization: &str,
         name: &str,
     ) -> Result<bool, ServerError> {
-        Ok(self.conn.execute(
-            "DELETE FROM install_keys WHERE organization = ?1 AND name = ?2",
-            params![organization, name],
-        )? > 0)
+        let sql = "DELETE FROM install_keys WHERE organization = ?1 AND name = ?2";
+        self.db
+            .run(|c| Ok(c.execute(sql, params![organization, name])? > 0))
     }
 
     /// Gives `computer` an agent credential, returned once. Refused when an agent is
@@ -425,11 +428,13 @@ impl Credentials {
         now: i64,
     ) -> Result<String, ServerError> {
         let credential = secret::token("pca")?;
-        let added = self.conn.execute(
-            "INSERT INTO agents (digest, computer, enrolled, key_name) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (computer) DO NOTHING",
-            params![secret::digest(&credential), computer, now, key_name],
-        )?;
+        let added = self.db.run(|c| {
+            Ok::<_, ServerError>(c.execute(
+                "INSERT INTO agents (digest, computer, enrolled, key_name) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (computer) DO NOTHING",
+                params![secret::digest(&credential), computer, now, key_name],
+            )?)
+        })?;
         if added == 0 {
             return Err(ServerError::Conflict(format!(
                 "an agent is enrolled as `{computer}` already; an administrator must revoke it first"
@@ -440,35 +445,25 @@ impl Credentials {
 
     /// Whether an agent is enrolled as `computer`.
     pub fn is_enrolled(&self, computer: &str) -> Result<bool, ServerError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT 1 FROM agents WHERE computer = ?1",
-                params![computer],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        let sql = "SELECT 1 FROM agents WHERE computer = ?1";
+        self.db
+            .run(|c| Ok(first(c, sql, params![computer], |_| Ok(()))?.is_some()))
     }
 
     /// The computer an agent credential belongs to.
     pub fn agent(&self, credential: &str) -> Result<Option<String>, ServerError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT computer FROM agents WHERE digest = ?1",
-                params![secret::digest(credential)],
-                |r| r.get(0),
-            )
-            .optional()?)
+        let sql = "SELECT computer FROM agents WHERE digest = ?1";
+        self.db.run(|c| {
+            Ok(first(c, sql, params![secret::digest(credential)], |r| {
+                r.get(0)
+            })?)
+        })
     }
 
     /// Revokes the agent enrolled as `computer`; whether there was one.
     pub fn revoke_agent(&mut self, computer: &str) -> Result<bool, ServerError> {
-        Ok(self
-            .conn
-            .execute("DELETE FROM agents WHERE computer = ?1", params![computer])?
-            > 0)
+        let sql = "DELETE FROM agents WHERE computer = ?1";
+        self.db.run(|c| Ok(c.execute(sql, params![computer])? > 0))
     }
 
     /// Makes an invitation (or password reset) for `admin`, valid for `lifetime`
@@ -481,13 +476,14 @@ impl Credentials {
         lifetime: i64,
     ) -> Result<String, ServerError> {
         let token = secret::token("pci")?;
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM invitations WHERE admin = ?1", params![admin])?;
-        tx.execute(
-            "INSERT INTO invitations (digest, admin, created_by, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![secret::digest(&token), admin, by, now, now.saturating_add(lifetime)],
-        )?;
-        tx.commit()?;
+        self.db.run(|c| {
+            c.execute("DELETE FROM invitations WHERE admin = ?1", params![admin])?;
+            c.execute(
+                "INSERT INTO invitations (digest, admin, created_by, created, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![secret::digest(&token), admin, by, now, now.saturating_add(lifetime)],
+            )?;
+            Ok::<_, ServerError>(())
+        })?;
         Ok(token)
     }
 
@@ -498,28 +494,27 @@ impl Credentials {
         hash: &str,
         now: i64,
     ) -> Result<String, ServerError> {
-        let tx = self.conn.transaction()?;
-        let admin: Option<String> = tx
-            .query_row(
+        self.db.run(|c| {
+            let admin: Option<String> = first(
+                c,
                 "DELETE FROM invitations WHERE digest = ?1 AND expires > ?2 RETURNING admin",
                 params![secret::digest(invitation), now],
                 |r| r.get(0),
-            )
-            .optional()?;
-        let Some(admin) = admin else {
-            return Err(ServerError::BadInput(
-                "the invitation is unknown, used or expired; ask for a new one".to_owned(),
-            ));
-        };
-        store_password(&tx, &admin, hash, now)?;
-        // A reset is also for an administrator who lost their second factor.
-        tx.execute("DELETE FROM totp WHERE admin = ?1", params![admin])?;
-        tx.commit()?;
-        Ok(admin)
+            )?;
+            let Some(admin) = admin else {
+                return Err(ServerError::BadInput(
+                    "the invitation is unknown, used or expired; ask for a new one".to_owned(),
+                ));
+            };
+            store_password(c, &admin, hash, now)?;
+            // A reset is also for an administrator who lost their second factor.
+            c.execute("DELETE FROM totp WHERE admin = ?1", params![admin])?;
+            Ok(admin)
+        })
     }
 }
 
-fn install_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<InstallKey> {
+fn install_key(row: &Row) -> Result<InstallKey, Error> {
     Ok(InstallKey {
         name: row.get(0)?,
         organization: row.get(1)?,
@@ -531,18 +526,13 @@ fn install_key(row: &rusqlite::Row<'_>) -> rusqlite::Result<InstallKey> {
 }
 
 /// Sets a password and ends the sessions made with the old one.
-fn store_password(
-    tx: &rusqlite::Transaction<'_>,
-    admin: &str,
-    hash: &str,
-    now: i64,
-) -> Result<(), ServerError> {
-    tx.execute(
+fn store_password(c: &mut dyn Conn, admin: &str, hash: &str, now: i64) -> Result<(), ServerError> {
+    c.execute(
         "INSERT INTO passwords (admin, hash, updated) VALUES (?1, ?2, ?3)
          ON CONFLICT (admin) DO UPDATE SET hash = excluded.hash, updated = excluded.updated",
         params![admin, hash, now],
     )?;
-    tx.execute("DELETE FROM sessions WHERE admin = ?1", params![admin])?;
+    c.execute("DELETE FROM sessions WHERE admin = ?1", params![admin])?;
     Ok(())
 }
 
@@ -556,16 +546,19 @@ fn check_name(name: &str) -> Result<(), ServerError> {
     Ok(())
 }
 
-impl From<rusqlite::Error> for ServerError {
-    fn from(e: rusqlite::Error) -> ServerError {
-        ServerError::Storage(format!("credentials: {e}"))
-    }
-}
-
-/// Sets `admin`'s password in the credential store of the state directory `state`
-/// (for `init` and for recovery on the server's own machine, where whoever can write
-/// the state is trusted anyway).
-pub fn set_password(state: &Path, admin: &str, password: &str) -> Result<(), ServerError> {
+/// Sets `admin`'s password in the credential store of the state: the state directory
+/// `state`, or the PostgreSQL `database` when given (for `init` and for recovery by
+/// whoever can write the state, who is trusted anyway).
+pub fn set_password(
+    state: &Path,
+    database: Option<&str>,
+    admin: &str,
+    password: &str,
+) -> Result<(), ServerError> {
     let hash = secret::hash_password(password)?;
-    Credentials::open_dir(state)?.set_password(admin, &hash, crate::clock::unix_now())
+    let mut credentials = match database {
+        Some(url) => Credentials::open_postgres(url)?,
+        None => Credentials::open_dir(state)?,
+    };
+    credentials.set_password(admin, &hash, crate::clock::unix_now())
 }

@@ -34,8 +34,12 @@ use crate::{api, ServerError, JSON_LIMIT};
 pub struct ServeConfig {
     /// Where to listen (default 127.0.0.1:8443).
     pub listen: SocketAddr,
-    /// The state directory (`portcullis init`).
+    /// The state directory (`portcullis init`): the state itself, or with `database`
+    /// this node's own files (the audit key, uploads in progress).
     pub state: PathBuf,
+    /// A PostgreSQL database that holds the state instead (`postgres://…`), shared by
+    /// every node that names it.
+    pub database: Option<String>,
     /// The audit signing key (default: `audit.key` in the state directory).
     pub audit_key: Option<PathBuf>,
     /// A PEM certificate chain and private key: speak TLS.
@@ -62,6 +66,7 @@ impl ServeConfig {
         ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             state,
+            database: None,
             audit_key: None,
             tls: None,
             public_url: None,
@@ -95,18 +100,13 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Opens the state and the credential store, and binds the address.
     pub async fn bind(mut config: ServeConfig) -> Result<Server, ServerError> {
-        let open = |config: &ServeConfig| {
-            Governance::open_dir_with_key(&config.state, config.audit_key.as_deref())
-        };
-        let plugins = portcullis_plugins::StatePlugins::with_notices(
-            portcullis_plugins::Limits::default(),
-            |notice| tracing::warn!(notice = ?notice, "plugin"),
-        );
-        let governance = open(&config)?.with_plugins(Arc::new(plugins));
-        // Notifications are sent through a second handle on the same state, so that a
-        // slow mail server never holds up a call.
-        let sender = open(&config)?;
-        let credentials = Credentials::open_dir(&config.state)?;
+        // Opening may block (PostgreSQL's client runs a small runtime of its own):
+        // off the async threads.
+        let opening = config.clone();
+        let (governance, sender, credentials) =
+            tokio::task::spawn_blocking(move || open_stores(&opening))
+                .await
+                .map_err(|e| ServerError::Internal(format!("opening the state failed: {e}")))??;
         let tls = config
             .tls
             .as_ref()
@@ -163,6 +163,9 @@ impl Server {
         let router = router(app.clone(), &config);
         let graceful = GracefulShutdown::new();
         let sweeper = tokio::spawn(sweep(app.clone(), sender, config.sweep_every));
+        if let Some(url) = &config.database {
+            listen_for_bundles(app.clone(), url.clone());
+        }
         tracing::info!(listen = %listener.local_addr().map_or(config.listen, |a| a), tls = tls.is_some(), "serving");
         tokio::pin!(shutdown);
         loop {
@@ -195,6 +198,33 @@ impl Server {
         sweeper.abort();
         Ok(())
     }
+}
+
+/// The state (twice: one handle sends notifications) and the credential store.
+fn open_stores(config: &ServeConfig) -> Result<(Governance, Governance, Credentials), ServerError> {
+    let open = |config: &ServeConfig| match &config.database {
+        None => Governance::open_dir_with_key(&config.state, config.audit_key.as_deref()),
+        Some(url) => {
+            let key = config
+                .audit_key
+                .clone()
+                .unwrap_or_else(|| config.state.join("audit.key"));
+            Governance::open_postgres(url, &key)
+        }
+    };
+    let plugins = portcullis_plugins::StatePlugins::with_notices(
+        portcullis_plugins::Limits::default(),
+        |notice| tracing::warn!(notice = ?notice, "plugin"),
+    );
+    let governance = open(config)?.with_plugins(Arc::new(plugins));
+    // Notifications are sent through a second handle on the same state, so that a
+    // slow mail server never holds up a call.
+    let sender = open(config)?;
+    let credentials = match &config.database {
+        None => Credentials::open_dir(&config.state)?,
+        Some(url) => Credentials::open_postgres(url)?,
+    };
+    Ok((governance, sender, credentials))
 }
 
 struct Connection {
@@ -323,13 +353,51 @@ async fn log_call(request: Request<HttpBody>, next: Next) -> Response {
     response
 }
 
+/// Follows the bundle versions other nodes commit: a thread of its own listens on
+/// PostgreSQL (`LISTEN`) and wakes the sweeper, which loads the new version. The
+/// sweeper's periodic check, and every call, catch whatever a lost connection missed.
+fn listen_for_bundles(app: App, url: String) {
+    let spawned = std::thread::Builder::new()
+        .name("bundle-listener".to_owned())
+        .spawn(move || loop {
+            match portcullis_governance::PostgresStore::listen(&url) {
+                Ok(mut listener) => loop {
+                    match listener.wait(Duration::from_secs(30)) {
+                        Ok(Some(version)) => {
+                            tracing::debug!(version, "a new bundle version was announced");
+                            app.announce();
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "listening for bundle versions failed; listening again");
+                            break;
+                        }
+                    }
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot listen for bundle versions; trying again"),
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the bundle listener; versions are checked periodically");
+    }
+}
+
 /// Sends due notifications and expires overdue requests: when a call may have queued
-/// something, and every `every` regardless.
+/// something, and every `every` regardless; and loads a bundle version another node
+/// committed as soon as it is announced (and every `every`).
 async fn sweep(app: App, sender: Governance, every: Duration) {
     let sender = Arc::new(std::sync::Mutex::new(sender));
     loop {
         tokio::select! {
             () = app.outbox_touched() => {}
+            () = app.announced() => {
+                // `governance` follows the current version before anything else.
+                if let Err(e) = app.governance(|_| Ok(())).await {
+                    tracing::warn!(error = %e, "loading the announced bundle version failed");
+                }
+                continue;
+            }
             () = tokio::time::sleep(every) => {
                 if let Err(e) = app.governance(|g| Ok(g.expire_due()?)).await {
                     tracing::warn!(error = %e, "expiring requests failed");

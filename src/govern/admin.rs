@@ -256,7 +256,12 @@ fn password(state: &StateArgs, id: &str, file: &Path) -> Result<ExitCode, CliErr
         return Err(format!("administrator `{id}` does not exist").into());
     }
     let password = read_password(file)?;
-    portcullis_server::credentials::set_password(state.dir()?, id, &password)?;
+    portcullis_server::credentials::set_password(
+        state.dir()?,
+        state.database.as_deref(),
+        id,
+        &password,
+    )?;
     shown(state.json, &json!({"administrator": id}), || {
         format!("`{id}` may now sign in to `portcullis serve` with that password\n")
     })

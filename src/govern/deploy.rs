@@ -80,10 +80,23 @@ pub fn init(args: InitArgs) -> Result<ExitCode, CliError> {
         .transpose()?;
     let state = &args.state;
     let dir = state.dir()?;
-    let gov =
-        Governance::init_dir_with_key(dir, state.audit_key.as_deref(), parsed, first.clone())?;
+    let gov = match &state.database {
+        None => {
+            Governance::init_dir_with_key(dir, state.audit_key.as_deref(), parsed, first.clone())?
+        }
+        Some(url) => {
+            // The directory holds this machine's files: the audit key.
+            make_private_dir(dir)?;
+            Governance::init_postgres(url, &state.key()?, parsed, first.clone())?
+        }
+    };
     if let Some(password) = password {
-        portcullis_server::credentials::set_password(dir, &first.id, &password)?;
+        portcullis_server::credentials::set_password(
+            dir,
+            state.database.as_deref(),
+            &first.id,
+            &password,
+        )?;
     }
     let value = json!({"state": dir, "version": gov.version(), "administrator": first.id});
     shown(state.json, &value, || {
@@ -94,6 +107,17 @@ pub fn init(args: InitArgs) -> Result<ExitCode, CliError> {
             first.id
         )
     })
+}
+
+/// Creates `dir` (owner-only) when it is missing.
+fn make_private_dir(dir: &Path) -> Result<(), CliError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| CliError::from(format!("cannot create `{}`: {e}", dir.display())))
 }
 
 /// `deploy`

@@ -13,9 +13,12 @@ use std::sync::OnceLock;
 use crate::audit::{AuditKey, Checkpoint, HeadRead};
 use crate::error::{Error, StorageError};
 
+mod handle;
 mod rows;
 pub(crate) mod schema;
 mod tx;
+
+pub use handle::Sql;
 
 pub(crate) use rows::json;
 pub(crate) use tx::SqlTx;
@@ -144,10 +147,14 @@ impl<T: FromValue> FromValue for Option<T> {
 }
 
 /// `[a.to_value(), b.to_value(), …]`: a statement's parameters.
-macro_rules! params {
+#[macro_export]
+macro_rules! sql_params {
     ($($value:expr),* $(,)?) => { &[$($crate::sql::ToValue::to_value(&$value)),*][..] };
 }
-pub(crate) use params;
+pub use crate::sql_params as params;
+
+/// Prepared statements of one PostgreSQL connection, by their SQL.
+pub(crate) type Statements = std::collections::HashMap<String, ::postgres::Statement>;
 
 impl Row {
     /// Column `index` as a `T`; a clear error when the row has no such column or it
@@ -173,7 +180,7 @@ pub trait Conn {
 }
 
 /// Every row `sql` selects with `params`, each decoded by `decode`.
-pub(crate) fn rows<T>(
+pub fn rows<T>(
     conn: &mut dyn Conn,
     sql: &str,
     params: &[Value],
@@ -184,7 +191,7 @@ pub(crate) fn rows<T>(
 
 /// The first row `sql` selects with `params`, decoded by `decode`; `None` when there
 /// is none.
-pub(crate) fn first<T>(
+pub fn first<T>(
     conn: &mut dyn Conn,
     sql: &str,
     params: &[Value],
@@ -194,12 +201,12 @@ pub(crate) fn first<T>(
 }
 
 /// Runs a statement that changes at most one row; whether it changed one.
-pub(crate) fn changed(conn: &mut dyn Conn, sql: &str, params: &[Value]) -> Result<bool, Error> {
+pub fn changed(conn: &mut dyn Conn, sql: &str, params: &[Value]) -> Result<bool, Error> {
     Ok(conn.execute(sql, params)? == 1)
 }
 
 /// The one integer `sql` selects (`0` when it selects nothing or null).
-pub(crate) fn scalar(conn: &mut dyn Conn, sql: &str, params: &[Value]) -> Result<i64, Error> {
+pub fn scalar(conn: &mut dyn Conn, sql: &str, params: &[Value]) -> Result<i64, Error> {
     Ok(first(conn, sql, params, |r| r.get::<Option<i64>>(0))?
         .flatten()
         .unwrap_or(0))

@@ -157,7 +157,7 @@ fn tokens_are_shown_once_listed_by_name_and_stop_working_when_revoked() -> Falli
         !listed.to_string().contains(&secret),
         "the token is never shown again"
     );
-    let stored = std::fs::read(server.state.join("credentials.db"))?;
+    let stored = server.stored_credentials()?;
     assert!(
         !stored.windows(secret.len()).any(|w| w == secret.as_bytes()),
         "only the token's digest is stored"
@@ -210,7 +210,7 @@ fn failed_sign_ins_are_refused_alike_rate_limited_and_audited() -> Fallible {
     // Another administrator from the same address may still sign in.
     assert_eq!(attempt("hank", PASSWORD)?.status, 200);
 
-    let gov = portcullis_governance::Governance::open_dir(&server.state)?;
+    let gov = server.open()?;
     let query = portcullis_governance::AuditQuery {
         log: Some(portcullis_governance::AuditLog::System),
         kind: Some("sign-in-failed".to_owned()),
@@ -813,7 +813,7 @@ fn the_plugins_attached_in_the_state_review_requests_filed_through_the_api() -> 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let policy = std::fs::read(root.join("plugins/examples/rego/known-bad.rego"))?;
     let listed = "51b1092c5df7dd6047fb4ffc1e0ad41736ee13bb915fc84d41afd1f4c62f22e7";
-    let mut gov = portcullis_governance::Governance::open_dir(&server.state)?;
+    let mut gov = server.open()?;
     gov.attach_plugin(
         "root",
         portcullis_governance::PluginAttachment {

@@ -10,5 +10,6 @@
 )]
 
 mod api;
+mod nodes;
 mod support;
 mod transport;

@@ -18,6 +18,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct Running {
     pub addr: SocketAddr,
     pub state: PathBuf,
+    /// The PostgreSQL database the state is in, if it is not in `state`.
+    pub database: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -26,6 +28,38 @@ pub struct Running {
 impl Running {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/api/v1{path}", self.addr)
+    }
+
+    /// The state, opened beside the server (as another process would).
+    pub fn open(&self) -> Fallible<Governance> {
+        Ok(match &self.database {
+            None => Governance::open_dir(&self.state)?,
+            Some(url) => Governance::open_postgres(url, &self.state.join("audit.key"))?,
+        })
+    }
+
+    /// What the credential store keeps, as bytes: the SQLite file, or the rows of
+    /// PostgreSQL's credential tables as text.
+    pub fn stored_credentials(&self) -> Fallible<Vec<u8>> {
+        let Some(url) = &self.database else {
+            return Ok(std::fs::read(self.state.join("credentials.db"))?);
+        };
+        let mut out = Vec::new();
+        for table in ["passwords", "sessions", "tokens", "install_keys", "agents"] {
+            let rows = std::process::Command::new("psql")
+                .args([
+                    "-X",
+                    "-A",
+                    "-t",
+                    url,
+                    "-c",
+                    &format!("SELECT * FROM {table}"),
+                ])
+                .output()?;
+            assert!(rows.status.success(), "psql: {rows:?}");
+            out.extend(rows.stdout);
+        }
+        Ok(out)
     }
 
     /// Stops the server and waits for it to finish what is in flight.
@@ -52,15 +86,78 @@ pub fn start() -> Fallible<Running> {
     start_with(|_| {})
 }
 
+/// Whether this run keeps the state in PostgreSQL (`PORTCULLIS_TEST_STORE=postgres`:
+/// a real server, started on first use, with a database for each test), or in a state
+/// directory (SQLite).
+pub fn on_postgres() -> bool {
+    std::env::var("PORTCULLIS_TEST_STORE").is_ok_and(|s| s == "postgres")
+}
+
+/// A new database on the test PostgreSQL server; its URL.
+pub fn new_database() -> Fallible<String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "server_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    Ok(portcullis_testkit::postgres::TestPostgres::shared().database(&name)?)
+}
+
 /// [`start`], with the server's configuration changed by `tune` first.
 pub fn start_with(tune: impl FnOnce(&mut ServeConfig)) -> Fallible<Running> {
+    let database = on_postgres().then(new_database).transpose()?;
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("state");
+    prepare(&state, database.as_deref())?;
+    serve(state, dir, |config| {
+        config.database = database;
+        tune(config);
+    })
+}
+
+/// A node of the state in the PostgreSQL `database` that [`start_on`] prepared, with
+/// the same audit key: a second server on the same state.
+pub fn node(database: &str, key: &Path) -> Fallible<Running> {
+    let dir = tempfile::tempdir()?;
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state)?;
+    std::fs::copy(key, state.join("audit.key"))?;
+    serve(state, dir, |config| {
+        config.database = Some(database.to_owned())
+    })
+}
+
+/// [`start`] on the PostgreSQL `database`.
+pub fn start_on(database: &str) -> Fallible<Running> {
+    let dir = tempfile::tempdir()?;
+    let state = dir.path().join("state");
+    prepare(&state, Some(database))?;
+    serve(state, dir, |config| {
+        config.database = Some(database.to_owned())
+    })
+}
+
+/// The tenancy [`start`] describes, in the state directory `state` or, with
+/// `database`, in that PostgreSQL database (the directory holding the audit key).
+fn prepare(state: &Path, database: Option<&str>) -> Fallible {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let bundle =
         portcullis_engine::parse(&std::fs::read_to_string(root.join("examples/bundle.json"))?)
             .map_err(|e| e.to_string())?;
-    let mut gov = Governance::init_dir(&state, bundle, admin("root", "northwind"))?;
+    let mut gov = match database {
+        None => Governance::init_dir(state, bundle, admin("root", "northwind"))?,
+        Some(url) => {
+            std::fs::create_dir_all(state)?;
+            Governance::init_postgres(
+                url,
+                &state.join("audit.key"),
+                bundle,
+                admin("root", "northwind"),
+            )?
+        }
+    };
     for (id, org) in [("ann", "lakeside"), ("hank", "harbor")] {
         gov.put_admin("root", admin(id, org))?;
         gov.grant(
@@ -86,9 +183,9 @@ pub fn start_with(tune: impl FnOnce(&mut ServeConfig)) -> Fallible<Running> {
     })?;
     drop(gov);
     for id in ["root", "ann", "hank"] {
-        credentials::set_password(&state, id, PASSWORD)?;
+        credentials::set_password(state, database, id, PASSWORD)?;
     }
-    serve(state, dir, tune)
+    Ok(())
 }
 
 fn admin(id: &str, org: &str) -> AdminRecord {
@@ -111,6 +208,7 @@ fn serve(
     config.call_timeout = std::time::Duration::from_secs(3);
     config.header_timeout = std::time::Duration::from_secs(2);
     tune(&mut config);
+    let database = config.database.clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let (ready, bound) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
@@ -145,6 +243,7 @@ fn serve(
     Ok(Running {
         addr,
         state,
+        database,
         stop: Some(stop),
         thread: Some(thread),
         _dir: dir,
