@@ -8,9 +8,10 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use portcullis_governance::Governance;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::credentials::Credentials;
+use crate::signing::ViewKey;
 use crate::ServerError;
 
 /// The server's settings that handlers read.
@@ -28,6 +29,9 @@ pub struct Settings {
     pub session_lifetime: i64,
     /// How long an invitation or password reset link works, in seconds.
     pub invitation_lifetime: i64,
+    /// The longest an agent's long-poll for changes is held open (kept below the
+    /// call timeout).
+    pub long_poll: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -38,6 +42,7 @@ impl Default for Settings {
             secure_cookies: false,
             session_lifetime: 12 * 3600,
             invitation_lifetime: 7 * 24 * 3600,
+            long_poll: std::time::Duration::from_secs(20),
         }
     }
 }
@@ -55,6 +60,10 @@ struct Shared {
     settings: Settings,
     /// Woken when something may have queued a notification.
     outbox: Notify,
+    /// The current bundle version, for agents waiting for a change.
+    revision: watch::Sender<i64>,
+    /// What agents' views are signed with.
+    view_key: ViewKey,
 }
 
 impl std::fmt::Debug for App {
@@ -66,10 +75,19 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// A server over `governance`, authenticating with `credentials`.
-    pub fn new(governance: Governance, credentials: Credentials, settings: Settings) -> App {
+    /// A server over `governance`, authenticating with `credentials`, signing agents'
+    /// views with `view_key`.
+    pub fn new(
+        governance: Governance,
+        credentials: Credentials,
+        settings: Settings,
+        view_key: ViewKey,
+    ) -> App {
+        let (revision, _) = watch::channel(governance.version());
         App {
             shared: Arc::new(Shared {
+                revision,
+                view_key,
                 governance: Mutex::new(governance),
                 credentials: Mutex::new(credentials),
                 limiter: Mutex::new(Limiter::default()),
@@ -96,7 +114,15 @@ impl App {
                 .governance
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            work(&mut governance)
+            let result = work(&mut governance);
+            // Agents long-polling for a change wake as soon as a deploy commits.
+            let version = governance.version();
+            shared.revision.send_if_modified(|seen| {
+                let newer = *seen != version;
+                *seen = version;
+                newer
+            });
+            result
         })
         .await
         .map_err(|e| ServerError::Internal(format!("a governance call failed: {e}")))?;
@@ -121,6 +147,16 @@ impl App {
         })
         .await
         .map_err(|e| ServerError::Internal(format!("a credential call failed: {e}")))?
+    }
+
+    /// The current bundle version, and a receiver that wakes when it changes.
+    pub fn revision(&self) -> watch::Receiver<i64> {
+        self.shared.revision.subscribe()
+    }
+
+    /// The key agents' views are signed with.
+    pub fn view_key(&self) -> &ViewKey {
+        &self.shared.view_key
     }
 
     /// Waits until a call may have queued a notification.
