@@ -1,0 +1,246 @@
+//! The agent's Unix socket, where a blocked user asks for access (`portcullis
+//! request`). The agent knows who asks from the socket's peer credentials, never from
+//! what the message says; a user sees and requests only their own blocked executions.
+//!
+//! One JSON line in, one JSON line out:
+//! - `{"op": "blocked"}` — the user's blocked executions, newest first;
+//! - `{"op": "request", "message": "…", "email": "…", "id": N, "path": "…",
+//!   "attach": true}` — files a request for blocked execution `id` (or the newest one
+//!   of `path`, or the newest one) with the server, with a copy of the file unless
+//!   `attach` is `false`; the answer has the request's id and state;
+//! - `{"op": "status", "id": N}` — whether that execution is now allowed (the view
+//!   has caught up with an approval).
+//!
+//! Anything else gets `{"error": "…"}`; nothing a message says changes the agent's
+//! view or its decisions.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use portcullis_engine::Outcome;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Digest as _;
+
+use crate::enforce::{log, Blocked, Decider};
+use crate::link::Link;
+use crate::Stop;
+
+/// A message to the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Ask {
+    /// The asking user's blocked executions.
+    Blocked,
+    /// File a request.
+    Request {
+        /// Why the user needs it.
+        message: String,
+        /// Where to tell them the outcome.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        /// Which blocked execution (default: the newest, of `path` if given).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<u64>,
+        /// The blocked file's path.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
+        /// Send a copy of the file (default `true`).
+        #[serde(default = "yes")]
+        attach: bool,
+    },
+    /// Whether a blocked execution is now allowed.
+    Status {
+        /// Which one.
+        id: u64,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The longest message a user may send, in bytes.
+pub const MAX_MESSAGE: u64 = 64 * 1024;
+
+/// Connections served at once, at most.
+const MAX_CONNECTIONS: usize = 16;
+
+/// Listens on `socket` (made reachable by every local user) until `stop`.
+pub fn serve(
+    socket: &Path,
+    decider: Arc<Decider>,
+    link: Link,
+    stop: Arc<Stop>,
+) -> Result<JoinHandle<()>, String> {
+    let fail = |e: std::io::Error| format!("the socket `{}`: {e}", socket.display());
+    if let Some(parent) = socket.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let _ = std::fs::remove_file(socket);
+    let listener = UnixListener::bind(socket).map_err(fail)?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666)).map_err(fail)?;
+    listener.set_nonblocking(true).map_err(fail)?;
+    let busy = Arc::new(AtomicUsize::new(0));
+    std::thread::Builder::new()
+        .name("portcullis-socket".to_owned())
+        .spawn(move || {
+            while !stop.is_set() {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        if busy.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                            busy.fetch_sub(1, Ordering::SeqCst);
+                            let _ =
+                                reply(&stream, &json!({"error": "the agent is busy; try again"}));
+                            continue;
+                        }
+                        let (decider, link, busy) =
+                            (Arc::clone(&decider), link.clone(), Arc::clone(&busy));
+                        let spawned = std::thread::Builder::new()
+                            .name("portcullis-request".to_owned())
+                            .spawn(move || {
+                                serve_one(&stream, &decider, &link);
+                                busy.fetch_sub(1, Ordering::SeqCst);
+                            });
+                        if spawned.is_err() {
+                            log(&json!({"socket": "cannot start a thread for a connection"}));
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        stop.wait(Duration::from_millis(100));
+                    }
+                    Err(e) => {
+                        log(&json!({"socket": e.to_string()}));
+                        stop.wait(Duration::from_millis(100));
+                    }
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the socket's thread: {e}"))
+}
+
+fn reply(mut stream: &UnixStream, answer: &Value) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(answer)?;
+    line.push(b'\n');
+    stream.write_all(&line)
+}
+
+fn serve_one(stream: &UnixStream, decider: &Decider, link: &Link) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let answer = match crate::sys::peer(stream) {
+        Ok((_, uid)) => {
+            let mut line = String::new();
+            match BufReader::new(stream.take(MAX_MESSAGE)).read_line(&mut line) {
+                Ok(_) => match serde_json::from_str::<Ask>(&line) {
+                    Ok(ask) => answer(ask, uid, decider, link),
+                    Err(e) => json!({"error": format!("the message does not read: {e}")}),
+                },
+                Err(e) => json!({"error": format!("the message could not be read: {e}")}),
+            }
+        }
+        Err(e) => json!({"error": format!("cannot tell who is asking: {e}")}),
+    };
+    let _ = reply(stream, &answer);
+}
+
+fn summary(b: &Blocked) -> Value {
+    json!({"id": b.id, "path": b.event.path, "sha256": b.event.sha256, "time": b.event.time,
+        "user": b.event.user, "policy": b.decision.policy, "default_deny": b.decision.default_deny,
+        "can_request": b.decision.can_request})
+}
+
+/// What the agent answers `ask` from user `uid`.
+pub fn answer(ask: Ask, uid: u32, decider: &Decider, link: &Link) -> Value {
+    let mine = decider.blocked_for(uid);
+    match ask {
+        Ask::Blocked => json!({"blocked": mine.iter().map(summary).collect::<Vec<_>>()}),
+        Ask::Status { id } => match mine.iter().find(|b| b.id == id) {
+            Some(blocked) => {
+                let mut event = blocked.event.clone();
+                event.time = crate::enforce::now();
+                let decision = decider.engine().decide(&event);
+                json!({"id": id, "allowed": decision.decision == Outcome::Allow,
+                    "generation": decision.generation})
+            }
+            None => json!({"error": format!("you have no blocked execution {id}")}),
+        },
+        Ask::Request {
+            message,
+            email,
+            id,
+            path,
+            attach,
+        } => {
+            let found = mine.iter().find(|b| {
+                id.is_none_or(|id| b.id == id) && path.as_ref().is_none_or(|p| b.event.path == *p)
+            });
+            let Some(blocked) = found else {
+                return json!({"error": "no blocked execution of yours matches; `portcullis agent request --list` shows them"});
+            };
+            file(blocked, message, email, attach, link)
+        }
+    }
+}
+
+fn file(
+    blocked: &Blocked,
+    message: String,
+    email: Option<String>,
+    attach: bool,
+    link: &Link,
+) -> Value {
+    let mut note = None;
+    let mut copy = None;
+    if attach {
+        match std::fs::read(&blocked.event.path) {
+            Ok(bytes) if sha2::Sha256::digest(&bytes).as_slice() == blocked.event.sha256.0 => {
+                match link.upload(&bytes) {
+                    Ok(sha) => copy = Some(sha),
+                    Err(e) => note = Some(format!("the file copy was not sent: {e}")),
+                }
+            }
+            Ok(_) => {
+                note = Some("the file changed since it was blocked; no copy was sent".to_owned())
+            }
+            Err(e) => note = Some(format!("the file could not be read for a copy: {e}")),
+        }
+    }
+    let body = json!({"event": blocked.event, "message": message, "email": email, "file": copy});
+    match link.file_request(&body) {
+        Ok(filed) => {
+            let request = filed.get("request").unwrap_or(&filed);
+            json!({"id": blocked.id, "request": request.get("id"), "state": request.get("state"),
+                "path": blocked.event.path, "note": note})
+        }
+        Err(e) => json!({"error": format!("the request was not filed: {e}")}),
+    }
+}
+
+/// Sends `ask` to the agent at `socket`; its answer.
+pub fn ask(socket: &Path, ask: &Ask) -> Result<Value, String> {
+    let fail = |e: std::io::Error| {
+        format!(
+            "cannot talk to the agent at `{}` (is `portcullis agent run` running?): {e}",
+            socket.display()
+        )
+    };
+    let mut stream = UnixStream::connect(socket).map_err(fail)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .map_err(fail)?;
+    let mut line = serde_json::to_vec(ask).map_err(|e| e.to_string())?;
+    line.push(b'\n');
+    stream.write_all(&line).map_err(fail)?;
+    let mut answer = String::new();
+    BufReader::new(stream.take(16 << 20))
+        .read_line(&mut answer)
+        .map_err(fail)?;
+    serde_json::from_str(&answer).map_err(|e| format!("the agent's answer does not read: {e}"))
+}

@@ -1,0 +1,393 @@
+//! The agent end to end, on Linux, as root: a tmpfs the test mounts itself (the only
+//! mount marked, so nothing else on the machine is affected), `portcullis serve` on
+//! loopback, an agent enrolled with an install key, a copied binary refused with
+//! `EPERM`, a request filed from the endpoint, approved through the API, and the
+//! binary running; then the server killed — the agent restarted keeps enforcing from
+//! its view on disk — and restarted, and the agent catching up.
+//!
+//! Without root, or where fanotify or tmpfs mounts are not available, the test says it
+//! is skipped and why.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const EPERM: i32 = 1;
+
+fn portcullis() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    for name in [
+        "PORTCULLIS_STATE",
+        "PORTCULLIS_SERVER",
+        "PORTCULLIS_TOKEN",
+        "PORTCULLIS_AGENT_CONFIG",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Polls `check` every 50 ms until it gives a value or `deadline` passes.
+fn poll<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < until, "gave up waiting: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The tmpfs the test mounted; unmounted when dropped, even after a failure.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            // Something still holds it: detach it now, gone when released.
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+}
+
+/// A child process killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    state: PathBuf,
+    agent_state: PathBuf,
+    socket: PathBuf,
+    mount: PathBuf,
+    url: String,
+    token: String,
+}
+
+impl World {
+    fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}/api/v1{path}", self.url))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", "application/json")
+            .body(body.map(|b| b.to_string()).unwrap_or_default())
+            .unwrap();
+        let mut response = agent.run(request).unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.body_mut().read_to_vec().unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// `portcullis serve` on `listen`; its address is read from its first line.
+    fn serve(&mut self, listen: &str) -> Killed {
+        let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
+        let mut child = portcullis()
+            .args(["serve", "--listen", listen, "--state"])
+            .arg(&self.state)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        self.url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap()
+            .to_owned();
+        Killed(child)
+    }
+
+    /// `portcullis agent run` on the test's mount; `None` (and why) when fanotify is
+    /// not available.
+    fn agent(&self, log_name: &str) -> Result<Killed, String> {
+        let log_path = self.dir.path().join(log_name);
+        let log = std::fs::File::create(&log_path).unwrap();
+        let child = portcullis()
+            .args(["agent", "run", "--state"])
+            .arg(&self.agent_state)
+            .arg("--mount")
+            .arg(&self.mount)
+            .arg("--socket")
+            .arg(&self.socket)
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut child = Killed(child);
+        let started = poll("the agent to start", Duration::from_secs(60), || {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if text.contains("\"enforcing\":true") {
+                return Some(Ok(()));
+            }
+            match child.0.try_wait() {
+                Ok(Some(_)) => Some(Err(text)),
+                _ => None,
+            }
+        });
+        started.map(|()| child)
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
+    /// Runs a program from the tmpfs: `Ok` when it ran, else the OS error number.
+    fn exec(&self, name: &str) -> Result<(), i32> {
+        match Command::new(self.mount.join(name))
+            .stdout(Stdio::null())
+            .status()
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.raw_os_error().unwrap_or(-1)),
+        }
+    }
+
+    /// `portcullis agent request` for the newest blocked execution of `path`; the
+    /// server's request id.
+    fn request(&self, path: &Path) -> i64 {
+        let output = run(portcullis()
+            .args([
+                "agent",
+                "request",
+                "--message",
+                "I need it for the test",
+                "--socket",
+            ])
+            .arg(&self.socket)
+            .arg("--path")
+            .arg(path));
+        let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(answer["state"], "pending", "{answer}");
+        answer["request"].as_i64().unwrap()
+    }
+
+    fn approve(&self, request: i64) {
+        let (status, answer) = self.http(
+            "POST",
+            &format!("/requests/{request}/approve"),
+            Some(json!({"scope": "computer", "match": "hash"})),
+        );
+        assert_eq!(status, 200, "{answer}");
+    }
+}
+
+fn skip(why: &str) {
+    eprintln!("SKIPPED: the agent's end-to-end test {why}");
+}
+
+#[test]
+fn the_agent_enforces_takes_requests_and_keeps_enforcing_without_the_server() {
+    if portcullis_agent::euid() != 0 {
+        return skip("needs root (fanotify and mounting a tmpfs)");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("mnt");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64m,mode=0755", "portcullis-test"])
+        .arg(&mount)
+        .output()
+        .unwrap();
+    if !mounted.status.success() {
+        return skip(&format!(
+            "cannot mount a tmpfs here: {}",
+            String::from_utf8_lossy(&mounted.stderr)
+        ));
+    }
+    let _mounted = Mounted(mount.clone());
+
+    // The server: one organization, one group of Linux computers, no policy.
+    let bundle = json!({"format": "portcullis.bundle/v1",
+        "organizations": [{"id": "acme", "name": "Acme"}],
+        "groups": [{"id": "acme-linux", "organization": "acme", "name": "Linux"}],
+        "computers": [], "applications": [], "policies": []});
+    std::fs::write(dir.path().join("bundle.json"), bundle.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("root.pass"),
+        "correct horse battery staple\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    run(portcullis()
+        .args(["init", "--admin", "root", "--name", "Root", "--state"])
+        .arg(&state)
+        .arg("--bundle")
+        .arg(dir.path().join("bundle.json"))
+        .arg("--password-file")
+        .arg(dir.path().join("root.pass")));
+    let mut world = World {
+        agent_state: dir.path().join("agent"),
+        socket: dir.path().join("agent/agent.sock"),
+        state,
+        mount,
+        url: String::new(),
+        token: String::new(),
+        dir,
+    };
+    let mut server = world.serve("127.0.0.1:0");
+    let token_file = world.dir.path().join("root.token");
+    run(portcullis()
+        .args([
+            "token", "create", "--admin", "root", "--name", "e2e", "--server",
+        ])
+        .arg(&world.url)
+        .arg("--password-file")
+        .arg(world.dir.path().join("root.pass"))
+        .arg("--out")
+        .arg(&token_file));
+    world.token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    // Enroll with an install key.
+    let (status, made) = world.http(
+        "POST",
+        "/install-keys",
+        Some(json!({"name": "e2e", "organization": "acme"})),
+    );
+    assert_eq!(status, 201, "{made}");
+    let key = made["key"].as_str().unwrap();
+    let enrolled = run(portcullis()
+        .args([
+            "agent",
+            "enroll",
+            "--hostname",
+            "e2e-host",
+            "--key",
+            key,
+            "--server",
+        ])
+        .arg(&world.url)
+        .arg("--state")
+        .arg(&world.agent_state));
+    let enrolled: Value = serde_json::from_slice(&enrolled.stdout).unwrap();
+    assert_eq!(enrolled["computer"], "e2e-host");
+
+    let mut agent = match world.agent("agent.log") {
+        Ok(agent) => agent,
+        Err(log) if log.contains("fanotify is not available") => {
+            return skip(&format!("needs fanotify: {log}"));
+        }
+        Err(log) => panic!("the agent did not start: {log}"),
+    };
+
+    // A copied binary on the marked mount: refused.
+    std::fs::copy("/bin/true", world.mount.join("tool")).unwrap();
+    std::fs::copy("/bin/echo", world.mount.join("other")).unwrap();
+    assert_eq!(world.exec("tool"), Err(EPERM));
+    assert!(
+        world.log("agent.log").contains("\"deny\""),
+        "a deny is logged: {}",
+        world.log("agent.log")
+    );
+
+    // Requested from the endpoint, approved through the API: it runs.
+    let request = world.request(&world.mount.join("tool"));
+    world.approve(request);
+    let approved = Instant::now();
+    poll(
+        "the approval to reach the agent",
+        Duration::from_secs(20),
+        || world.exec("tool").ok(),
+    );
+    eprintln!(
+        "the approval took {:?} to reach the agent",
+        approved.elapsed()
+    );
+    assert_eq!(
+        world.exec("other"),
+        Err(EPERM),
+        "only what was approved runs"
+    );
+
+    // The server reports the agent, and that it is not behind.
+    poll(
+        "the agent to report its revision",
+        Duration::from_secs(20),
+        || {
+            let (_, agents) = world.http("GET", "/agents", None);
+            (agents[0]["computer"] == "e2e-host" && agents[0]["behind"] == false).then_some(())
+        },
+    );
+
+    // The server dies, and so does the agent: started again, it enforces from the
+    // view on disk.
+    drop(server);
+    drop(agent);
+    agent = world.agent("agent-2.log").unwrap();
+    assert!(
+        world.log("agent-2.log").contains("from disk"),
+        "{}",
+        world.log("agent-2.log")
+    );
+    assert_eq!(world.exec("tool"), Ok(()));
+    assert_eq!(world.exec("other"), Err(EPERM));
+
+    // The server comes back where it was; the agent catches up with what is approved
+    // after.
+    let address = world.url.trim_start_matches("http://").to_owned();
+    server = world.serve(&address);
+    let request = poll(
+        "the server to take a request",
+        Duration::from_secs(30),
+        || {
+            let output = portcullis()
+                .args(["agent", "request", "--message", "this one too", "--socket"])
+                .arg(&world.socket)
+                .arg("--path")
+                .arg(world.mount.join("other"))
+                .output()
+                .unwrap();
+            let answer: Value = serde_json::from_slice(&output.stdout).ok()?;
+            answer["request"].as_i64()
+        },
+    );
+    world.approve(request);
+    poll("the agent to catch up", Duration::from_secs(30), || {
+        world.exec("other").ok()
+    });
+    drop(agent);
+    drop(server);
+}
