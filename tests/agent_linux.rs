@@ -388,6 +388,42 @@ fn the_agent_enforces_takes_requests_and_keeps_enforcing_without_the_server() {
     poll("the agent to catch up", Duration::from_secs(30), || {
         world.exec("other").ok()
     });
+
+    // Its denies reached the audit, from the spool.
+    poll("the denies to be uploaded", Duration::from_secs(30), || {
+        let (_, found) = world.http("GET", "/audit?computer=e2e-host&kind=deny", None);
+        found.to_string().contains("/tool").then_some(())
+    });
+
+    // Installation mode: what no policy matches runs, and is learned on the server.
+    std::fs::copy("/bin/uname", world.mount.join("installer")).unwrap();
+    assert_eq!(world.exec("installer"), Err(EPERM));
+    let (status, answer) = world.http(
+        "PUT",
+        "/computers/e2e-host/maintenance",
+        Some(json!({"mode": "installation", "until": "2099-01-01T00:00:00Z"})),
+    );
+    assert_eq!(status, 200, "{answer}");
+    poll(
+        "installation mode to reach the agent",
+        Duration::from_secs(30),
+        || world.exec("installer").ok(),
+    );
+    poll(
+        "the learned file to reach the server",
+        Duration::from_secs(30),
+        || {
+            let (_, found) = world.http("GET", "/audit?computer=e2e-host&kind=learned", None);
+            found.to_string().contains("/installer").then_some(())
+        },
+    );
+    let (status, answer) = world.http("DELETE", "/computers/e2e-host/maintenance", None);
+    assert_eq!(status, 200, "{answer}");
+    poll(
+        "the end of the mode to reach the agent",
+        Duration::from_secs(30),
+        || (world.exec("installer") == Err(EPERM)).then_some(()),
+    );
     drop(agent);
     drop(server);
 }

@@ -244,3 +244,111 @@ pub fn ask(socket: &Path, ask: &Ask) -> Result<Value, String> {
         .map_err(fail)?;
     serde_json::from_str(&answer).map_err(|e| format!("the agent's answer does not read: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::link::Enrollment;
+    use crate::store::Spool;
+    use crate::view::tests::{key, sign, view};
+    use crate::view::HeldView;
+    use std::sync::Mutex;
+
+    /// A decider on a view with a default deny (nothing permitted outside `/opt`), and
+    /// a link to a server that is not there.
+    fn setup(dir: &Path) -> (Arc<Decider>, Link) {
+        let (pair, verifier) = key();
+        let mut held = HeldView::new("pc-1", verifier, dir.join("view.json"));
+        held.take(&sign(&pair, &view(1, true))).unwrap();
+        let spool = Arc::new(Mutex::new(Spool::open(dir, 100).unwrap()));
+        let decider = Decider::new(
+            "pc-1",
+            Arc::clone(held.engine().unwrap()),
+            &Config::default(),
+            spool,
+        );
+        let link = Link::new(&Enrollment {
+            server: "http://127.0.0.1:9".to_owned(),
+            computer: "pc-1".to_owned(),
+            organization: "acme".to_owned(),
+            group: "linux".to_owned(),
+            credential: "pca_test".to_owned(),
+            view_key: String::new(),
+        })
+        .unwrap();
+        (Arc::new(decider), link)
+    }
+
+    fn send(socket: &Path, bytes: &[u8]) -> Value {
+        let mut stream = UnixStream::connect(socket).unwrap();
+        stream.write_all(bytes).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        BufReader::new(stream).read_line(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    }
+
+    #[test]
+    fn a_denied_exec_is_kept_for_its_user_and_bad_messages_get_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (decider, link) = setup(dir.path());
+        // A file outside `/opt`: the default deny. Asked by our parent process, which
+        // is not the agent.
+        let file = dir.path().join("tool");
+        std::fs::write(&file, b"#!/bin/sh\n").unwrap();
+        let parent = i32::try_from(std::os::unix::process::parent_id()).unwrap();
+        let opened = std::fs::File::open(&file).unwrap();
+        assert!(!decider.decide_exec(&opened, parent));
+        // The agent's own process is never blocked.
+        let own = i32::try_from(std::process::id()).unwrap();
+        assert!(decider.decide_exec(&opened, own));
+        let uid = crate::enforce::process_uid(parent).unwrap();
+        assert_eq!(decider.blocked_for(uid).len(), 1);
+
+        let socket = dir.path().join("agent.sock");
+        let stop = Arc::new(Stop::default());
+        let thread = serve(&socket, Arc::clone(&decider), link, Arc::clone(&stop)).unwrap();
+        // Only the caller's own blocked executions: this test runs as the user who
+        // was blocked (the parent's), so it sees the one.
+        let mine = send(&socket, b"{\"op\": \"blocked\"}\n");
+        if crate::sys::euid() == uid {
+            assert_eq!(
+                mine["blocked"][0]["path"],
+                file.display().to_string(),
+                "{mine}"
+            );
+        }
+        for bad in [
+            &b"not json\n"[..],
+            b"{\"op\": \"shutdown\"}\n",
+            b"{\"op\": \"status\"}\n",
+            b"{\"op\": \"status\", \"id\": 99}\n",
+            b"{\"op\": \"request\", \"message\": \"x\", \"path\": \"/nowhere\"}\n",
+            &[0xff, 0xfe, b'\n'],
+        ] {
+            let answer = send(&socket, bad);
+            assert!(
+                answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{}: {answer}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Longer than a message may be: refused, and the agent still answers after.
+        let long = vec![b'x'; usize::try_from(MAX_MESSAGE).unwrap() + 10];
+        assert!(send(&socket, &long)["error"].is_string());
+        // The server is not there: the request is not filed, and it says so.
+        let filed = send(&socket, b"{\"op\": \"request\", \"message\": \"please\"}\n");
+        if crate::sys::euid() == uid {
+            assert!(
+                filed["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("not filed")),
+                "{filed}"
+            );
+        }
+        assert_eq!(decider.blocked_for(uid).len(), 1);
+        stop.set();
+        thread.join().unwrap();
+    }
+}

@@ -149,9 +149,15 @@ impl App {
         .map_err(|e| ServerError::Internal(format!("a credential call failed: {e}")))?
     }
 
-    /// The current bundle version, and a receiver that wakes when it changes.
+    /// The current bundle version, and a receiver that wakes when it changes (and
+    /// when the server stops).
     pub fn revision(&self) -> watch::Receiver<i64> {
         self.shared.revision.subscribe()
+    }
+
+    /// Wakes every agent waiting for a change: the server is stopping.
+    pub fn stopping(&self) {
+        self.shared.revision.send_modify(|_| {});
     }
 
     /// The key agents' views are signed with.

@@ -191,6 +191,8 @@ impl Server {
         }
         drop(listener);
         tracing::info!("shutting down: finishing calls in flight");
+        // Agents' long-polls answer now instead of holding the shutdown.
+        app.stopping();
         tokio::select! {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(config.grace) => {
