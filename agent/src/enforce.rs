@@ -353,6 +353,7 @@ pub fn start(
                     Ok(events) => events,
                     Err(e) => {
                         log(&json!({"fanotify": e.to_string()}));
+                        stop.wait(Duration::from_millis(100));
                         continue;
                     }
                 };

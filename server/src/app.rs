@@ -3,10 +3,11 @@
 //! synchronous (SQLite); calls into them run on tokio's blocking pool, one at a time
 //! per store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use portcullis_engine::Bundle;
 use portcullis_governance::Governance;
 use tokio::sync::{watch, Notify};
 
@@ -64,7 +65,13 @@ struct Shared {
     revision: watch::Sender<i64>,
     /// What agents' views are signed with.
     view_key: ViewKey,
+    /// Recent bundle versions, read back from the store for agents' changes: after a
+    /// deploy every agent asks for the change from the same version.
+    bundles: Mutex<VecDeque<(i64, Arc<Bundle>)>>,
 }
+
+/// Bundle versions kept for agents' changes.
+const BUNDLES_KEPT: usize = 4;
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,6 +95,7 @@ impl App {
             shared: Arc::new(Shared {
                 revision,
                 view_key,
+                bundles: Mutex::new(VecDeque::new()),
                 governance: Mutex::new(governance),
                 credentials: Mutex::new(credentials),
                 limiter: Mutex::new(Limiter::default()),
@@ -158,6 +166,41 @@ impl App {
     /// Wakes every agent waiting for a change: the server is stopping.
     pub fn stopping(&self) {
         self.shared.revision.send_modify(|_| {});
+    }
+
+    /// Bundle `version` as it was stored (from a small cache of recent versions);
+    /// `None` when the store does not have it.
+    pub fn bundle_at(
+        &self,
+        g: &Governance,
+        version: i64,
+    ) -> Result<Option<Arc<Bundle>>, ServerError> {
+        let cached = |bundles: &VecDeque<(i64, Arc<Bundle>)>| {
+            bundles
+                .iter()
+                .find(|(v, _)| *v == version)
+                .map(|(_, b)| Arc::clone(b))
+        };
+        if let Some(hit) = cached(&self.bundles()) {
+            return Ok(Some(hit));
+        }
+        let Some(bundle) = g.bundle_at(version)? else {
+            return Ok(None);
+        };
+        let bundle = Arc::new(bundle);
+        let mut bundles = self.bundles();
+        if bundles.len() >= BUNDLES_KEPT {
+            bundles.pop_front();
+        }
+        bundles.push_back((version, Arc::clone(&bundle)));
+        Ok(Some(bundle))
+    }
+
+    fn bundles(&self) -> std::sync::MutexGuard<'_, VecDeque<(i64, Arc<Bundle>)>> {
+        self.shared
+            .bundles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The key agents' views are signed with.

@@ -298,12 +298,26 @@ fn audit_allows(g: &Governance, view: &portcullis_engine::Bundle) -> Result<bool
 
 /// The payload of what changed in a computer's view since version `since`; its whole
 /// view when that version is not stored or did not hold the computer.
-fn changes_since(g: &Governance, computer: &str, since: i64) -> Result<Value, ServerError> {
+fn changes_since(
+    g: &Governance,
+    app: &App,
+    computer: &str,
+    since: i64,
+) -> Result<Value, ServerError> {
     let now = g.version();
+    if since == now {
+        // Nothing was deployed: the answer of most long-polls, made without a view.
+        let org = organization_of(g, computer)?;
+        return Ok(json!({
+            "kind": "change", "computer": computer, "from": since, "revision": now,
+            "audit_allows": g.settings_for(&org)?.audit_allows,
+            "change": {"entries": BundleChange::default().entries, "removed": []},
+        }));
+    }
     let old = match since {
         s if s <= 0 || s > now => None,
-        s => g
-            .bundle_at(s)?
+        s => app
+            .bundle_at(g, s)?
             .and_then(|bundle| computer_view(&bundle, computer)),
     };
     let Some(old) = old else {
@@ -344,9 +358,9 @@ pub async fn changes(
     if since > 0 && *revision.borrow_and_update() == since {
         let _ = tokio::time::timeout(wait, revision.changed()).await;
     }
-    let computer = agent.computer;
+    let (computer, cache) = (agent.computer, app.clone());
     let payload = app
-        .governance(move |g| changes_since(g, &computer, since))
+        .governance(move |g| changes_since(g, &cache, &computer, since))
         .await?;
     Ok(Json(app.view_key().sign(&payload)?))
 }
