@@ -65,6 +65,10 @@ pub struct EnrollArgs {
     /// The host name to enroll as (default: this machine's).
     #[arg(long)]
     hostname: Option<String>,
+    /// Trust the server's certificate from this PEM file (a server with its own
+    /// certificate authority); kept with the enrollment.
+    #[arg(long, value_name = "PEM")]
+    server_ca: Option<PathBuf>,
 }
 
 /// What `agent run` takes.
@@ -110,8 +114,18 @@ pub fn run(command: AgentCommand) -> Result<ExitCode, CliError> {
                     .trim()
                     .to_owned(),
             };
-            let enrolled = portcullis_agent::enroll(&config, &args.server, &args.key, &hostname)
-                .map_err(|e| e.to_string())?;
+            let server_ca = match &args.server_ca {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(CliError::read(path))?),
+                None => None,
+            };
+            let enrolled = portcullis_agent::enroll(
+                &config,
+                &args.server,
+                &args.key,
+                &hostname,
+                server_ca.as_deref(),
+            )
+            .map_err(|e| e.to_string())?;
             crate::common::print_json(
                 &serde_json::json!({"computer": enrolled.computer,
                     "organization": enrolled.organization, "group": enrolled.group,

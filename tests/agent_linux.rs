@@ -93,14 +93,30 @@ struct World {
     mount: PathBuf,
     url: String,
     token: String,
+    /// The server's certificate, its key and the authority that signed it, for TLS.
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl World {
     fn http(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+        if let Some((_, _, authority)) = &self.tls {
+            let pem = std::fs::read(authority).unwrap();
+            let certificates = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item.unwrap() {
+                    ureq::tls::PemItem::Certificate(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(
+                        certificates,
+                    )))
+                    .build(),
+            );
+        }
+        let agent: ureq::Agent = config.build().into();
         let request = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}/api/v1{path}", self.url))
@@ -120,13 +136,18 @@ impl World {
     /// `portcullis serve` on `listen`; its address is read from its first line.
     fn serve(&mut self, listen: &str) -> Killed {
         let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
-        let mut child = portcullis()
+        let mut command = portcullis();
+        command
             .args(["serve", "--listen", listen, "--state"])
-            .arg(&self.state)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .arg(&self.state);
+        if let Some((cert, key, _)) = &self.tls {
+            command
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -212,6 +233,77 @@ impl World {
     }
 }
 
+impl World {
+    /// A state with one organization and one group of Linux computers, no policy;
+    /// `portcullis serve` on it, and Root's API token.
+    fn start(
+        dir: tempfile::TempDir,
+        mount: PathBuf,
+        tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    ) -> (World, Killed) {
+        let bundle = json!({"format": "portcullis.bundle/v1",
+            "organizations": [{"id": "acme", "name": "Acme"}],
+            "groups": [{"id": "acme-linux", "organization": "acme", "name": "Linux"}],
+            "computers": [], "applications": [], "policies": []});
+        std::fs::write(dir.path().join("bundle.json"), bundle.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join("root.pass"),
+            "correct horse battery staple\n",
+        )
+        .unwrap();
+        let state = dir.path().join("state");
+        run(portcullis()
+            .args(["init", "--admin", "root", "--name", "Root", "--state"])
+            .arg(&state)
+            .arg("--bundle")
+            .arg(dir.path().join("bundle.json"))
+            .arg("--password-file")
+            .arg(dir.path().join("root.pass")));
+        let mut world = World {
+            agent_state: dir.path().join("agent"),
+            socket: dir.path().join("agent/agent.sock"),
+            state,
+            mount,
+            url: String::new(),
+            token: String::new(),
+            tls,
+            dir,
+        };
+        let server = world.serve("127.0.0.1:0");
+        let token_file = world.dir.path().join("root.token");
+        let mut create = portcullis();
+        create
+            .args([
+                "token", "create", "--admin", "root", "--name", "e2e", "--server",
+            ])
+            .arg(&world.url)
+            .arg("--password-file")
+            .arg(world.dir.path().join("root.pass"))
+            .arg("--out")
+            .arg(&token_file);
+        if let Some((_, _, authority)) = &world.tls {
+            create.arg("--server-ca").arg(authority);
+        }
+        run(&mut create);
+        world.token = std::fs::read_to_string(&token_file)
+            .unwrap()
+            .trim()
+            .to_owned();
+        (world, server)
+    }
+
+    /// An install key for `acme`.
+    fn install_key(&self, name: &str) -> String {
+        let (status, made) = self.http(
+            "POST",
+            "/install-keys",
+            Some(json!({"name": name, "organization": "acme"})),
+        );
+        assert_eq!(status, 201, "{made}");
+        made["key"].as_str().unwrap().to_owned()
+    }
+}
+
 fn skip(why: &str) {
     eprintln!("SKIPPED: the agent's end-to-end test {why}");
 }
@@ -237,58 +329,11 @@ fn the_agent_enforces_takes_requests_and_keeps_enforcing_without_the_server() {
     }
     let _mounted = Mounted(mount.clone());
 
-    // The server: one organization, one group of Linux computers, no policy.
-    let bundle = json!({"format": "portcullis.bundle/v1",
-        "organizations": [{"id": "acme", "name": "Acme"}],
-        "groups": [{"id": "acme-linux", "organization": "acme", "name": "Linux"}],
-        "computers": [], "applications": [], "policies": []});
-    std::fs::write(dir.path().join("bundle.json"), bundle.to_string()).unwrap();
-    std::fs::write(
-        dir.path().join("root.pass"),
-        "correct horse battery staple\n",
-    )
-    .unwrap();
-    let state = dir.path().join("state");
-    run(portcullis()
-        .args(["init", "--admin", "root", "--name", "Root", "--state"])
-        .arg(&state)
-        .arg("--bundle")
-        .arg(dir.path().join("bundle.json"))
-        .arg("--password-file")
-        .arg(dir.path().join("root.pass")));
-    let mut world = World {
-        agent_state: dir.path().join("agent"),
-        socket: dir.path().join("agent/agent.sock"),
-        state,
-        mount,
-        url: String::new(),
-        token: String::new(),
-        dir,
-    };
-    let mut server = world.serve("127.0.0.1:0");
-    let token_file = world.dir.path().join("root.token");
-    run(portcullis()
-        .args([
-            "token", "create", "--admin", "root", "--name", "e2e", "--server",
-        ])
-        .arg(&world.url)
-        .arg("--password-file")
-        .arg(world.dir.path().join("root.pass"))
-        .arg("--out")
-        .arg(&token_file));
-    world.token = std::fs::read_to_string(&token_file)
-        .unwrap()
-        .trim()
-        .to_owned();
+    let (mut world, mut server) = World::start(dir, mount, None);
 
     // Enroll with an install key.
-    let (status, made) = world.http(
-        "POST",
-        "/install-keys",
-        Some(json!({"name": "e2e", "organization": "acme"})),
-    );
-    assert_eq!(status, 201, "{made}");
-    let key = made["key"].as_str().unwrap();
+    let key = world.install_key("e2e");
+    let key = key.as_str();
     let enrolled = run(portcullis()
         .args([
             "agent",
@@ -426,4 +471,79 @@ fn the_agent_enforces_takes_requests_and_keeps_enforcing_without_the_server() {
     );
     drop(agent);
     drop(server);
+}
+
+/// A private authority and a certificate it signed for 127.0.0.1, made by openssl:
+/// (the server's certificate, its key, the authority's certificate).
+fn certificate(dir: &Path) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let openssl = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    let authority =
+        format!("req -x509 {ec} -days 2 -subj /CN=Test-Authority -keyout ca.key -out ca.pem");
+    let request = format!("req {ec} -subj /CN=127.0.0.1 -keyout server.key -out server.csr");
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .ok()?;
+    let sign = "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext.cnf -out server.pem";
+    for args in [authority.as_str(), request.as_str(), sign] {
+        if !openssl(&args.split(' ').collect::<Vec<_>>()) {
+            return None;
+        }
+    }
+    Some((
+        dir.join("server.pem"),
+        dir.join("server.key"),
+        dir.join("ca.pem"),
+    ))
+}
+
+/// Needs neither root nor fanotify: enrolling fetches and verifies the first view.
+#[test]
+fn over_tls_an_agent_enrolls_only_trusting_the_authority_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tls) = certificate(dir.path()) else {
+        return skip("over TLS needs openssl to make a certificate authority");
+    };
+    let authority = tls.2.clone();
+    let mount = dir.path().join("unused");
+    let (world, _server) = World::start(dir, mount, Some(tls));
+    assert!(world.url.starts_with("https://"), "{}", world.url);
+    let enroll = |ca: Option<&Path>, hostname: &str| {
+        let mut command = portcullis();
+        command
+            .args(["agent", "enroll", "--hostname", hostname, "--server"])
+            .arg(&world.url)
+            .arg("--key")
+            .arg(world.install_key(hostname))
+            .arg("--state")
+            .arg(world.dir.path().join(hostname));
+        if let Some(ca) = ca {
+            command.arg("--server-ca").arg(ca);
+        }
+        command.output().unwrap()
+    };
+    let untrusted = enroll(None, "tls-1");
+    assert!(!untrusted.status.success());
+    assert!(
+        String::from_utf8_lossy(&untrusted.stderr).contains("cannot reach the server"),
+        "{}",
+        String::from_utf8_lossy(&untrusted.stderr)
+    );
+    let trusted = enroll(Some(&authority), "tls-2");
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let view = std::fs::read_to_string(world.dir.path().join("tls-2/view.json")).unwrap();
+    assert!(view.contains("tls-2"), "the first view is kept: {view}");
 }

@@ -62,11 +62,15 @@ impl Stop {
 
 /// Enrolls this computer with an install key, keeps what enrolling gave in the state
 /// directory (owner-only), and fetches and keeps the first view.
+///
+/// `server_ca` (PEM text) is trusted for the server's certificate instead of the
+/// public web's roots, from then on.
 pub fn enroll(
     config: &Config,
     server: &str,
     key: &str,
     hostname: &str,
+    server_ca: Option<&str>,
 ) -> Result<Enrollment, AgentError> {
     let setup = |e: std::io::Error| {
         AgentError::Setup(format!(
@@ -75,7 +79,7 @@ pub fn enroll(
         ))
     };
     std::fs::create_dir_all(&config.state).map_err(setup)?;
-    let enrollment = link::enroll(server, key, hostname)?;
+    let enrollment = link::enroll(server, key, hostname, server_ca)?;
     let text =
         serde_json::to_vec_pretty(&enrollment).map_err(|e| AgentError::Setup(e.to_string()))?;
     write_atomic(&config.enrollment_file(), &text).map_err(setup)?;

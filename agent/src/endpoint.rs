@@ -275,6 +275,7 @@ mod tests {
             group: "linux".to_owned(),
             credential: "pca_test".to_owned(),
             view_key: String::new(),
+            server_ca: None,
         })
         .unwrap();
         (Arc::new(decider), link)

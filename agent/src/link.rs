@@ -8,6 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use ureq::tls::{parse_pem, Certificate, PemItem, RootCerts, TlsConfig};
+
 use crate::view::Envelope;
 
 /// Why a call to the server did not do what it asked.
@@ -30,6 +32,10 @@ pub enum LinkError {
         /// What it said.
         detail: String,
     },
+    /// The link is set up wrong (a URL that is not one, a trust file without
+    /// certificates).
+    #[error("{0}")]
+    Setup(String),
     /// The answer does not read.
     #[error("the server's answer to {what} does not read: {reason}")]
     Answer {
@@ -55,6 +61,10 @@ pub struct Enrollment {
     pub credential: String,
     /// The server's view-signing key (ed25519, base64), pinned.
     pub view_key: String,
+    /// The certificates (PEM) trusted for an `https://` server instead of the public
+    /// web's roots, for a server with its own certificate authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_ca: Option<String>,
 }
 
 /// A connection to the server as one enrolled agent.
@@ -65,13 +75,36 @@ pub struct Link {
     agent: ureq::Agent,
 }
 
-fn http(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
+fn http(timeout: Duration, ca: Option<&str>) -> Result<ureq::Agent, LinkError> {
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
-        .timeout_connect(Some(Duration::from_secs(5)))
-        .build()
-        .into()
+        .timeout_connect(Some(Duration::from_secs(5)));
+    if let Some(pem) = ca {
+        let certificates = certificates(pem)?;
+        config = config.tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::Specific(std::sync::Arc::new(certificates)))
+                .build(),
+        );
+    }
+    Ok(config.build().into())
+}
+
+/// The certificates of PEM text; at least one.
+fn certificates(pem: &str) -> Result<Vec<Certificate<'static>>, LinkError> {
+    let bad =
+        |reason: String| LinkError::Setup(format!("the server's certificate authority: {reason}"));
+    let mut out = Vec::new();
+    for item in parse_pem(pem.as_bytes()) {
+        if let PemItem::Certificate(certificate) = item.map_err(|e| bad(e.to_string()))? {
+            out.push(certificate);
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("no PEM certificate in it".to_owned()));
+    }
+    Ok(out)
 }
 
 fn base(server: &str) -> Result<String, LinkError> {
@@ -79,21 +112,24 @@ fn base(server: &str) -> Result<String, LinkError> {
     if base.starts_with("http://") || base.starts_with("https://") {
         Ok(base.to_owned())
     } else {
-        Err(LinkError::Refused {
-            status: 0,
-            detail: format!(
-                "`{server}` is not a server URL: give http://HOST:PORT or https://HOST:PORT"
-            ),
-        })
+        Err(LinkError::Setup(format!(
+            "`{server}` is not a server URL: give http://HOST:PORT or https://HOST:PORT"
+        )))
     }
 }
 
-/// Enrolls this computer with an install key.
-pub fn enroll(server: &str, key: &str, hostname: &str) -> Result<Enrollment, LinkError> {
+/// Enrolls this computer with an install key; `server_ca` (PEM) is trusted for the
+/// server's certificate instead of the public web's roots.
+pub fn enroll(
+    server: &str,
+    key: &str,
+    hostname: &str,
+    server_ca: Option<&str>,
+) -> Result<Enrollment, LinkError> {
     let link = Link {
         base: base(server)?,
         credential: String::new(),
-        agent: http(Duration::from_secs(60)),
+        agent: http(Duration::from_secs(60), server_ca)?,
     };
     let answer: Value = link.call(
         "POST",
@@ -117,6 +153,7 @@ pub fn enroll(server: &str, key: &str, hostname: &str) -> Result<Enrollment, Lin
         group: field("group")?,
         credential: field("credential")?,
         view_key: field("view_key")?,
+        server_ca: server_ca.map(str::to_owned),
     })
 }
 
@@ -126,7 +163,7 @@ impl Link {
         Ok(Link {
             base: base(&enrollment.server)?,
             credential: enrollment.credential.clone(),
-            agent: http(Duration::from_secs(120)),
+            agent: http(Duration::from_secs(120), enrollment.server_ca.as_deref())?,
         })
     }
 
@@ -236,5 +273,24 @@ impl Link {
             what: format!("{method} {path}"),
             reason: e.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trust_file_without_certificates_or_a_bad_url_is_refused_clearly() {
+        let refused = http(Duration::from_secs(1), Some("not a certificate")).unwrap_err();
+        assert!(
+            refused.to_string().contains("no PEM certificate"),
+            "{refused}"
+        );
+        let refused = enroll("portcullis.example", "pck_x", "pc", None).unwrap_err();
+        assert!(
+            refused.to_string().contains("not a server URL"),
+            "{refused}"
+        );
     }
 }
