@@ -69,6 +69,9 @@ fn yes() -> bool {
 /// The longest message a user may send, in bytes.
 pub const MAX_MESSAGE: u64 = 64 * 1024;
 
+/// The largest file copy sent with a request (what the server takes).
+pub const MAX_COPY: u64 = 64 << 20;
+
 /// Connections served at once, at most.
 const MAX_CONNECTIONS: usize = 16;
 
@@ -198,7 +201,13 @@ fn file(
 ) -> Value {
     let mut note = None;
     let mut copy = None;
-    if attach {
+    let too_large = std::fs::metadata(&blocked.event.path).is_ok_and(|m| m.len() > MAX_COPY);
+    if attach && too_large {
+        note = Some(format!(
+            "the file is larger than {} MiB; no copy was sent",
+            MAX_COPY >> 20
+        ));
+    } else if attach {
         match std::fs::read(&blocked.event.path) {
             Ok(bytes) if sha2::Sha256::digest(&bytes).as_slice() == blocked.event.sha256.0 => {
                 match link.upload(&bytes) {

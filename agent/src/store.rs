@@ -57,8 +57,13 @@ pub struct SpoolCounts {
     pub overflowed: u64,
 }
 
-/// Decisions waiting to be uploaded, kept in `spool.jsonl` (and the overflow count in
-/// `spool.state.json`) in a directory.
+/// Decisions waiting to be uploaded, kept in `spool.jsonl`, and in
+/// `spool.state.json` the overflow count and how many lines at the file's start were
+/// uploaded already. The file is only appended to; it is rewritten with what is left
+/// when more of it was uploaded than waits (and when opened), so that acknowledging a
+/// batch costs a small write, not a copy of the backlog. A crash between an upload
+/// and its acknowledgment is written sends that batch again: decisions are delivered
+/// at least once, never lost.
 #[derive(Debug)]
 pub struct Spool {
     lines: PathBuf,
@@ -66,12 +71,15 @@ pub struct Spool {
     limit: usize,
     entries: VecDeque<Value>,
     overflowed: u64,
+    consumed: usize,
     file: File,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct SpoolState {
     overflowed: u64,
+    #[serde(default)]
+    consumed: usize,
 }
 
 impl Spool {
@@ -80,28 +88,30 @@ impl Spool {
     pub fn open(dir: &Path, limit: usize) -> io::Result<Spool> {
         let lines = dir.join("spool.jsonl");
         let state = dir.join("spool.state.json");
+        let kept = std::fs::read(&state)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<SpoolState>(&bytes).ok())
+            .unwrap_or_default();
         let entries: VecDeque<Value> = match std::fs::read_to_string(&lines) {
             Ok(text) => text
                 .lines()
                 .filter_map(|line| serde_json::from_str(line).ok())
+                .skip(kept.consumed)
                 .collect(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => VecDeque::new(),
             Err(e) => return Err(e),
         };
-        let overflowed = std::fs::read(&state)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<SpoolState>(&bytes).ok())
-            .map_or(0, |s| s.overflowed);
         let mut spool = Spool {
             file: private(&lines, false)?,
             lines,
             state,
             limit: limit.max(1),
             entries,
-            overflowed,
+            overflowed: kept.overflowed,
+            consumed: kept.consumed,
         };
         // Rewritten once, so that a torn last line does not stay in front of new ones.
-        spool.rewrite()?;
+        spool.compact()?;
         Ok(spool)
     }
 
@@ -110,10 +120,7 @@ impl Spool {
     pub fn push(&mut self, entry: Value) -> io::Result<bool> {
         if self.entries.len() >= self.limit {
             self.overflowed = self.overflowed.saturating_add(1);
-            let state = serde_json::to_vec(&SpoolState {
-                overflowed: self.overflowed,
-            })?;
-            write_atomic(&self.state, &state)?;
+            self.save_state()?;
             return Ok(false);
         }
         let mut line = serde_json::to_vec(&entry)?;
@@ -132,7 +139,13 @@ impl Spool {
     pub fn commit(&mut self, n: usize) -> io::Result<()> {
         let n = n.min(self.entries.len());
         self.entries.drain(..n);
-        self.rewrite()
+        self.consumed = self.consumed.saturating_add(n);
+        if self.consumed > self.entries.len() {
+            self.compact()
+        } else {
+            self.file.sync_data()?;
+            self.save_state()
+        }
     }
 
     /// Flushes what was appended to the disk.
@@ -148,12 +161,25 @@ impl Spool {
         }
     }
 
-    fn rewrite(&mut self) -> io::Result<()> {
+    fn save_state(&self) -> io::Result<()> {
+        let state = serde_json::to_vec(&SpoolState {
+            overflowed: self.overflowed,
+            consumed: self.consumed,
+        })?;
+        write_atomic(&self.state, &state)
+    }
+
+    /// Rewrites the file with what waits. The state first says nothing was consumed,
+    /// then the file is replaced: a crash between the two sends some decisions twice
+    /// rather than skipping any.
+    fn compact(&mut self) -> io::Result<()> {
         let mut text = Vec::new();
         for entry in &self.entries {
             serde_json::to_writer(&mut text, entry)?;
             text.push(b'\n');
         }
+        self.consumed = 0;
+        self.save_state()?;
         write_atomic(&self.lines, &text)?;
         self.file = private(&self.lines, false)?;
         Ok(())
@@ -198,6 +224,27 @@ mod tests {
         let last = Spool::open(dir.path(), 3).unwrap();
         assert_eq!(last.peek(10), vec![json!({"n": 2}), json!({"n": 9})]);
         assert_eq!(last.counts().overflowed, 2);
+    }
+
+    #[test]
+    fn what_was_acknowledged_stays_acknowledged_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 100).unwrap();
+        for i in 0..10 {
+            spool.push(json!({"n": i})).unwrap();
+        }
+        // Three of ten acknowledged: no rewrite, only the count of lines consumed.
+        spool.commit(3).unwrap();
+        spool.push(json!({"n": 10})).unwrap();
+        drop(spool);
+        let mut again = Spool::open(dir.path(), 100).unwrap();
+        let left: Vec<Value> = (3..=10).map(|i| json!({"n": i})).collect();
+        assert_eq!(again.peek(100), left);
+        // Most acknowledged: rewritten.
+        again.commit(7).unwrap();
+        drop(again);
+        let last = Spool::open(dir.path(), 100).unwrap();
+        assert_eq!(last.peek(100), vec![json!({"n": 10})]);
     }
 
     #[test]
