@@ -163,10 +163,17 @@ impl World {
     /// `portcullis agent run` on the test's mount; `None` (and why) when fanotify is
     /// not available.
     fn agent(&self, log_name: &str) -> Result<Killed, String> {
+        self.agent_with(log_name, &[])
+    }
+
+    /// [`World::agent`] with more options.
+    fn agent_with(&self, log_name: &str, options: &[&str]) -> Result<Killed, String> {
         let log_path = self.dir.path().join(log_name);
         let log = std::fs::File::create(&log_path).unwrap();
         let child = portcullis()
-            .args(["agent", "run", "--state"])
+            .args(["agent", "run"])
+            .args(options)
+            .arg("--state")
             .arg(&self.agent_state)
             .arg("--mount")
             .arg(&self.mount)
@@ -304,14 +311,12 @@ impl World {
     }
 }
 
-fn skip(why: &str) {
-    eprintln!("SKIPPED: the agent's end-to-end test {why}");
-}
-
-#[test]
-fn the_agent_enforces_takes_requests_and_keeps_enforcing_without_the_server() {
+/// A temporary directory with a tmpfs of the test's own mounted at `mnt` in it
+/// (unmounted when the guard drops); `None`, said, when the test cannot run here.
+fn tmpfs() -> Option<(tempfile::TempDir, PathBuf, Mounted)> {
     if portcullis_agent::euid() != 0 {
-        return skip("needs root (fanotify and mounting a tmpfs)");
+        skip("needs root (fanotify and mounting a tmpfs)");
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let mount = dir.path().join("mnt");
@@ -322,13 +327,25 @@ fn the_agent_enforces_takes_requests_and_keeps_enforcing_without_the_server() {
         .output()
         .unwrap();
     if !mounted.status.success() {
-        return skip(&format!(
+        skip(&format!(
             "cannot mount a tmpfs here: {}",
             String::from_utf8_lossy(&mounted.stderr)
         ));
+        return None;
     }
-    let _mounted = Mounted(mount.clone());
+    let guard = Mounted(mount.clone());
+    Some((dir, mount, guard))
+}
 
+fn skip(why: &str) {
+    eprintln!("SKIPPED: the agent's end-to-end test {why}");
+}
+
+#[test]
+fn the_agent_enforces_takes_requests_and_keeps_enforcing_without_the_server() {
+    let Some((dir, mount, _mounted)) = tmpfs() else {
+        return;
+    };
     let (mut world, mut server) = World::start(dir, mount, None);
 
     // Enroll with an install key.
@@ -546,4 +563,60 @@ fn over_tls_an_agent_enrolls_only_trusting_the_authority_it_is_given() {
     );
     let view = std::fs::read_to_string(world.dir.path().join("tls-2/view.json")).unwrap();
     assert!(view.contains("tls-2"), "the first view is kept: {view}");
+}
+
+/// Many execs at once against one worker and a queue of one, failing closed: every one
+/// is answered (none hangs), and none runs.
+#[test]
+fn under_overload_every_exec_is_answered() {
+    let Some((dir, mount, _mounted)) = tmpfs() else {
+        return;
+    };
+    let (world, _server) = World::start(dir, mount, None);
+    let key = world.install_key("busy");
+    run(portcullis()
+        .args([
+            "agent",
+            "enroll",
+            "--hostname",
+            "busy-host",
+            "--key",
+            &key,
+            "--server",
+        ])
+        .arg(&world.url)
+        .arg("--state")
+        .arg(&world.agent_state));
+    let config = world.dir.path().join("agent.json");
+    std::fs::write(
+        &config,
+        json!({"workers": 1, "queue": 1, "deadline_ms": 60_000, "fail": "deny"}).to_string(),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let agent = match world.agent_with("busy.log", &["--config", &config]) {
+        Ok(agent) => agent,
+        Err(log) if log.contains("fanotify is not available") => {
+            return skip(&format!("needs fanotify: {log}"));
+        }
+        Err(log) => panic!("the agent did not start: {log}"),
+    };
+    std::fs::copy("/bin/true", world.mount.join("tool")).unwrap();
+    let tool = world.mount.join("tool");
+    let threads: Vec<_> = (0..64)
+        .map(|_| {
+            let tool = tool.clone();
+            std::thread::spawn(move || {
+                Command::new(&tool)
+                    .stdout(Stdio::null())
+                    .status()
+                    .map(|_| ())
+                    .map_err(|e| e.raw_os_error())
+            })
+        })
+        .collect();
+    for thread in threads {
+        assert_eq!(thread.join().unwrap(), Err(Some(EPERM)));
+    }
+    drop(agent);
 }
