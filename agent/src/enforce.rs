@@ -192,7 +192,14 @@ impl Decider {
                 "policy": decision.policy, "application": decision.application,
                 "default_deny": decision.default_deny, "generation": decision.generation}));
         }
-        if !allowed || decision.learn || self.audit_allows.load(Ordering::Relaxed) {
+        if decision.would_deny {
+            log(
+                &json!({"would_deny": event.path, "user": event.user, "pid": pid,
+                "sha256": event.sha256, "mode": decision.mode.map(|m| m.as_str())}),
+            );
+        }
+        let audited = self.audit_allows.load(Ordering::Relaxed);
+        if !allowed || decision.learn || decision.would_deny || audited {
             let entry = json!({"event": event, "decision": decision});
             let kept = self
                 .spool

@@ -294,6 +294,13 @@ impl HeldView {
                 };
                 let mut bundle_change = BundleChange::new(change.entries);
                 bundle_change.removed = change.removed;
+                if bundle_change.is_empty() && audit_allows == self.audit_allows {
+                    // Nothing to keep (most long-polls end so): the revision moves in
+                    // memory only; after a restart the agent asks from the revision on
+                    // disk, and gets the same nothing.
+                    self.revision = revision;
+                    return Ok(Taken::Change);
+                }
                 if !bundle_change.is_empty() {
                     engine.deploy_change(&bundle_change).map_err(compile)?;
                     self.bundle = bundle_change.apply(&self.bundle);
@@ -487,6 +494,14 @@ pub(crate) mod tests {
         );
         assert_eq!(held.revision(), 5);
         assert!(allowed(&held));
+
+        // An empty change moves the revision without writing anything.
+        let on_disk = std::fs::read(&file).unwrap();
+        let mut empty = change(5, 6, true);
+        empty["change"] = json!({"entries": {"format": "portcullis.bundle/v1"}, "removed": []});
+        assert_eq!(held.take(&sign(&pair, &empty)).unwrap(), Taken::Change);
+        assert_eq!(held.revision(), 6);
+        assert_eq!(std::fs::read(&file).unwrap(), on_disk);
 
         // What is on disk is the view and the change: the agent starts from it.
         let mut again = HeldView::new("pc-1", verifier, file);

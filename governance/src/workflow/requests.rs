@@ -367,8 +367,8 @@ impl<S: Store> Governance<S> {
     }
 
     /// Hands decisions made in-process to the audit, in one transaction: every deny,
-    /// every learned file (kind `learned`), and allows of organizations whose settings
-    /// ask for them. Returns how many
+    /// every learned file (kind `learned`), every allow that would have been denied but
+    /// for a maintenance mode, and allows of organizations whose settings ask for them. Returns how many
     /// entries were written; they are durable when this returns.
     pub fn record_decisions(
         &mut self,
@@ -382,8 +382,10 @@ impl<S: Store> Governance<S> {
         for (event, decision) in decisions {
             let org = self.org_of_computer(&event.computer).ok();
             // A learned file (learning or installation mode) is always recorded: it is
-            // how the computer's learned files reach the server.
+            // how the computer's learned files reach the server; so is an allow that
+            // only a maintenance mode made (what would have been denied).
             let wanted = decision.learn
+                || decision.would_deny
                 || match decision.decision {
                     Outcome::Deny => true,
                     Outcome::Allow => match &org {
