@@ -25,6 +25,9 @@ pub enum AgentCommand {
     /// Ask for a program the agent on this computer blocked for you: the agent files
     /// the request with the server on your behalf.
     Request(RequestArgs),
+    /// What the state directory holds: the enrollment, the revision of the view on
+    /// disk, and the spool.
+    Status(Common),
 }
 
 /// Where the agent's configuration comes from.
@@ -156,6 +159,11 @@ pub fn run(command: AgentCommand) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         AgentCommand::Request(args) => request(args),
+        AgentCommand::Status(common) => {
+            let status = portcullis_agent::status(&common.config()?).map_err(|e| e.to_string())?;
+            crate::common::print_json(&status, true)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -486,6 +486,12 @@ fn the_agent_enforces_takes_requests_and_keeps_enforcing_without_the_server() {
         Duration::from_secs(30),
         || (world.exec("installer") == Err(EPERM)).then_some(()),
     );
+    let status = run(portcullis()
+        .args(["agent", "status", "--state"])
+        .arg(&world.agent_state));
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["computer"], "e2e-host");
+    assert_eq!(status["view"]["verified"], true, "{status}");
     drop(agent);
     drop(server);
 }

@@ -101,6 +101,26 @@ pub fn enrollment(config: &Config) -> Result<Enrollment, AgentError> {
         .map_err(|e| AgentError::Setup(format!("`{}`: {e}", path.display())))
 }
 
+/// What the agent's state directory says, read without disturbing a running agent:
+/// the computer and server, the revision of the view on disk (verified), and the
+/// spool's counts.
+pub fn status(config: &Config) -> Result<serde_json::Value, AgentError> {
+    let enrollment = enrollment(config)?;
+    let mut held = held_view(config, &enrollment)?;
+    let view = match held.load() {
+        Ok(true) => json!({"revision": held.revision(), "verified": true}),
+        Ok(false) => json!(null),
+        Err(e) => json!({"refused": e.to_string()}),
+    };
+    let spool = Spool::counts_in(&config.state)
+        .map_err(|e| AgentError::Setup(format!("the spool: {e}")))?;
+    Ok(json!({
+        "computer": enrollment.computer, "organization": enrollment.organization,
+        "group": enrollment.group, "server": enrollment.server, "view": view,
+        "spool": spool,
+    }))
+}
+
 fn held_view(config: &Config, enrollment: &Enrollment) -> Result<HeldView, AgentError> {
     Ok(HeldView::new(
         &enrollment.computer,

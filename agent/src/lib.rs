@@ -28,7 +28,7 @@ pub mod store;
 mod sys;
 pub mod view;
 
-pub use agent::{enroll, enrollment, start, AgentError, Running, Stop};
+pub use agent::{enroll, enrollment, start, status, AgentError, Running, Stop};
 pub use config::{Config, FailMode};
 pub use link::{Enrollment, Link, LinkError};
 pub use view::{Envelope, HeldView, Verifier, ViewError};

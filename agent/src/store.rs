@@ -115,6 +115,27 @@ impl Spool {
         Ok(spool)
     }
 
+    /// The counts of the spool in `dir`, read without opening it (a running agent may
+    /// hold it).
+    pub fn counts_in(dir: &Path) -> io::Result<SpoolCounts> {
+        let kept = std::fs::read(dir.join("spool.state.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<SpoolState>(&bytes).ok())
+            .unwrap_or_default();
+        let lines = match std::fs::read_to_string(dir.join("spool.jsonl")) {
+            Ok(text) => text
+                .lines()
+                .filter(|line| serde_json::from_str::<Value>(line).is_ok())
+                .count(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e),
+        };
+        Ok(SpoolCounts {
+            pending: lines.saturating_sub(kept.consumed),
+            overflowed: kept.overflowed,
+        })
+    }
+
     /// Keeps a decision for upload; `Ok(false)` when the spool is full (the decision
     /// is counted as overflowed instead).
     pub fn push(&mut self, entry: Value) -> io::Result<bool> {
@@ -221,8 +242,10 @@ mod tests {
         assert!(again.push(json!({"n": 9})).unwrap());
         drop(again);
 
+        let counted = Spool::counts_in(dir.path()).unwrap();
         let last = Spool::open(dir.path(), 3).unwrap();
         assert_eq!(last.peek(10), vec![json!({"n": 2}), json!({"n": 9})]);
+        assert_eq!(counted, last.counts());
         assert_eq!(last.counts().overflowed, 2);
     }
 
