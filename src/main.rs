@@ -1,5 +1,6 @@
 //! The `portcullis` command line: parses arguments, calls the engine, prints JSON.
 
+mod agent;
 mod bench;
 mod common;
 mod error;
@@ -68,6 +69,10 @@ enum Command {
     Govern(govern::GovernCommand),
     /// Serve the control plane's API on a state directory.
     Serve(serve::ServeArgs),
+    /// The endpoint agent (Linux): enroll this computer, enforce, and ask for a
+    /// program it blocked.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
     /// Generate a fleet (bundle and events) of a chosen size, from a seed.
     Gen(bench::GenArgs),
     /// Measure decisions on a generated (or given) fleet, beside the reference evaluator
@@ -100,6 +105,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::bench(&args),
         Command::Plugin(command) => plugin::run(command),
         Command::Serve(args) => serve::serve(args),
+        Command::Agent(command) => agent::run(command),
         Command::Schema { event } => {
             let schema = if event {
                 portcullis_engine::event_schema()

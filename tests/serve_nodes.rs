@@ -1,6 +1,6 @@
 //! Two `portcullis serve` processes on one real PostgreSQL database, set up as the
-//! README says (`init --database`, `serve --database`, the audit key copied to the
-//! second node). One node is killed with SIGKILL in the middle of a stream of filings
+//! README says (`init --database`, `serve --database`, the keys copied to the second
+//! node). One node is killed with SIGKILL in the middle of a stream of filings
 //! and approvals; the other has every change the killed one acknowledged, decides
 //! accordingly, and its audit verifies.
 #![allow(
@@ -103,9 +103,13 @@ fn a_node_killed_mid_approval_loses_nothing_it_acknowledged() {
         "--password-file",
         password.to_str().unwrap(),
     ]);
-    std::fs::create_dir_all(&b_state).unwrap();
-    std::fs::copy(a_state.join("audit.key"), b_state.join("audit.key")).unwrap();
     let (mut a, a_url) = serve(&a_state, &database);
+    // Every node signs with the same keys: the audit's (made by `init`) and the one
+    // agents' views are signed with (made by the first node's start).
+    std::fs::create_dir_all(&b_state).unwrap();
+    for key in ["audit.key", "view.key"] {
+        std::fs::copy(a_state.join(key), b_state.join(key)).unwrap();
+    }
     let (mut b, b_url) = serve(&b_state, &database);
 
     let token = Client::anonymous(&a_url, None)

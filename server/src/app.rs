@@ -3,14 +3,16 @@
 //! synchronous (SQLite); calls into them run on tokio's blocking pool, one at a time
 //! per store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use portcullis_engine::Bundle;
 use portcullis_governance::Governance;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::credentials::Credentials;
+use crate::signing::ViewKey;
 use crate::ServerError;
 
 /// The server's settings that handlers read.
@@ -28,6 +30,9 @@ pub struct Settings {
     pub session_lifetime: i64,
     /// How long an invitation or password reset link works, in seconds.
     pub invitation_lifetime: i64,
+    /// The longest an agent's long-poll for changes is held open (kept below the
+    /// call timeout).
+    pub long_poll: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -38,6 +43,7 @@ impl Default for Settings {
             secure_cookies: false,
             session_lifetime: 12 * 3600,
             invitation_lifetime: 7 * 24 * 3600,
+            long_poll: std::time::Duration::from_secs(20),
         }
     }
 }
@@ -57,7 +63,17 @@ struct Shared {
     outbox: Notify,
     /// Woken when another node announced a new bundle version.
     announced: Notify,
+    /// The current bundle version, for agents waiting for a change.
+    revision: watch::Sender<i64>,
+    /// What agents' views are signed with.
+    view_key: ViewKey,
+    /// Recent bundle versions, read back from the store for agents' changes: after a
+    /// deploy every agent asks for the change from the same version.
+    bundles: Mutex<VecDeque<(i64, Arc<Bundle>)>>,
 }
+
+/// Bundle versions kept for agents' changes.
+const BUNDLES_KEPT: usize = 4;
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,10 +84,20 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// A server over `governance`, authenticating with `credentials`.
-    pub fn new(governance: Governance, credentials: Credentials, settings: Settings) -> App {
+    /// A server over `governance`, authenticating with `credentials`, signing agents'
+    /// views with `view_key`.
+    pub fn new(
+        governance: Governance,
+        credentials: Credentials,
+        settings: Settings,
+        view_key: ViewKey,
+    ) -> App {
+        let (revision, _) = watch::channel(governance.version());
         App {
             shared: Arc::new(Shared {
+                revision,
+                view_key,
+                bundles: Mutex::new(VecDeque::new()),
                 governance: Mutex::new(governance),
                 credentials: Mutex::new(credentials),
                 limiter: Mutex::new(Limiter::default()),
@@ -101,8 +127,18 @@ impl App {
                 .unwrap_or_else(PoisonError::into_inner);
             // Another process or server node may have deployed since the last call:
             // every call starts from the current version (one small read when it is).
-            governance.follow()?;
-            work(&mut governance)
+            let result = governance
+                .follow()
+                .map_err(ServerError::from)
+                .and_then(|_| work(&mut governance));
+            // Agents long-polling for a change wake as soon as a deploy commits.
+            let version = governance.version();
+            shared.revision.send_if_modified(|seen| {
+                let newer = *seen != version;
+                *seen = version;
+                newer
+            });
+            result
         })
         .await
         .map_err(|e| ServerError::Internal(format!("a governance call failed: {e}")))?;
@@ -137,6 +173,57 @@ impl App {
     /// Waits until another node announced a new bundle version.
     pub async fn announced(&self) {
         self.shared.announced.notified().await;
+    }
+
+    /// The current bundle version, and a receiver that wakes when it changes (and
+    /// when the server stops).
+    pub fn revision(&self) -> watch::Receiver<i64> {
+        self.shared.revision.subscribe()
+    }
+
+    /// Wakes every agent waiting for a change: the server is stopping.
+    pub fn stopping(&self) {
+        self.shared.revision.send_modify(|_| {});
+    }
+
+    /// Bundle `version` as it was stored (from a small cache of recent versions);
+    /// `None` when the store does not have it.
+    pub fn bundle_at(
+        &self,
+        g: &Governance,
+        version: i64,
+    ) -> Result<Option<Arc<Bundle>>, ServerError> {
+        let cached = |bundles: &VecDeque<(i64, Arc<Bundle>)>| {
+            bundles
+                .iter()
+                .find(|(v, _)| *v == version)
+                .map(|(_, b)| Arc::clone(b))
+        };
+        if let Some(hit) = cached(&self.bundles()) {
+            return Ok(Some(hit));
+        }
+        let Some(bundle) = g.bundle_at(version)? else {
+            return Ok(None);
+        };
+        let bundle = Arc::new(bundle);
+        let mut bundles = self.bundles();
+        if bundles.len() >= BUNDLES_KEPT {
+            bundles.pop_front();
+        }
+        bundles.push_back((version, Arc::clone(&bundle)));
+        Ok(Some(bundle))
+    }
+
+    fn bundles(&self) -> std::sync::MutexGuard<'_, VecDeque<(i64, Arc<Bundle>)>> {
+        self.shared
+            .bundles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The key agents' views are signed with.
+    pub fn view_key(&self) -> &ViewKey {
+        &self.shared.view_key
     }
 
     /// Waits until a call may have queued a notification.

@@ -60,6 +60,12 @@ CREATE TABLE IF NOT EXISTS agents (
     enrolled INTEGER NOT NULL,
     key_name TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agent_reports (
+    computer TEXT PRIMARY KEY,
+    reported INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    report   TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS invitations (
     digest     TEXT PRIMARY KEY,
     admin      TEXT NOT NULL,
@@ -460,10 +466,54 @@ impl Credentials {
         })
     }
 
+    /// Keeps the latest health report of `computer`'s agent (its revision and the
+    /// report as it came).
+    pub fn report_health(
+        &mut self,
+        computer: &str,
+        revision: i64,
+        report: &str,
+        now: i64,
+    ) -> Result<(), ServerError> {
+        self.db.run(|c| {
+            c.execute(
+                "INSERT INTO agent_reports (computer, reported, revision, report) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (computer) DO UPDATE SET reported = excluded.reported,
+                     revision = excluded.revision, report = excluded.report",
+                params![computer, now, revision, report],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every enrolled agent with its latest health report, by computer.
+    pub fn agents(&self) -> Result<Vec<AgentRecord>, ServerError> {
+        let sql = "SELECT a.computer, a.enrolled, r.reported, r.revision, r.report
+                   FROM agents a LEFT JOIN agent_reports r ON r.computer = a.computer
+                   ORDER BY a.computer";
+        self.db.run(|c| {
+            read(c, sql, &[], |r| {
+                let report: Option<String> = r.get(4)?;
+                Ok(AgentRecord {
+                    computer: r.get(0)?,
+                    enrolled: r.get(1)?,
+                    reported: r.get(2)?,
+                    revision: r.get(3)?,
+                    report: report.and_then(|text| serde_json::from_str(&text).ok()),
+                })
+            })
+        })
+    }
+
     /// Revokes the agent enrolled as `computer`; whether there was one.
     pub fn revoke_agent(&mut self, computer: &str) -> Result<bool, ServerError> {
-        let sql = "DELETE FROM agents WHERE computer = ?1";
-        self.db.run(|c| Ok(c.execute(sql, params![computer])? > 0))
+        self.db.run(|c| {
+            c.execute(
+                "DELETE FROM agent_reports WHERE computer = ?1",
+                params![computer],
+            )?;
+            Ok(c.execute("DELETE FROM agents WHERE computer = ?1", params![computer])? > 0)
+        })
     }
 
     /// Makes an invitation (or password reset) for `admin`, valid for `lifetime`
@@ -561,4 +611,19 @@ pub fn set_password(
         None => Credentials::open_dir(state)?,
     };
     credentials.set_password(admin, &hash, crate::clock::unix_now())
+}
+
+/// An enrolled agent and what it last reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentRecord {
+    /// Its computer.
+    pub computer: String,
+    /// When it enrolled (Unix seconds).
+    pub enrolled: i64,
+    /// When it last reported (Unix seconds); `None` before its first report.
+    pub reported: Option<i64>,
+    /// The revision of its view at that report.
+    pub revision: Option<i64>,
+    /// The report as it came.
+    pub report: Option<serde_json::Value>,
 }

@@ -30,6 +30,7 @@ mod listen;
 pub mod openapi;
 mod problem;
 pub mod secret;
+pub mod signing;
 pub mod totp;
 
 pub use app::{App, Settings};

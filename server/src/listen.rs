@@ -125,7 +125,12 @@ impl Server {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("{scheme}://{bound}"));
-        let app = App::new(governance, credentials, config.settings.clone());
+        config.settings.long_poll = config
+            .settings
+            .long_poll
+            .min(config.call_timeout.mul_f32(2.0 / 3.0));
+        let view_key = crate::signing::ViewKey::load_or_create(&config.state)?;
+        let app = App::new(governance, credentials, config.settings.clone(), view_key);
         Ok(Server {
             listener,
             tls,
@@ -189,6 +194,8 @@ impl Server {
         }
         drop(listener);
         tracing::info!("shutting down: finishing calls in flight");
+        // Agents' long-polls answer now instead of holding the shutdown.
+        app.stopping();
         tokio::select! {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(config.grace) => {

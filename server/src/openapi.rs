@@ -164,6 +164,10 @@ fn schemas() -> Value {
         "Decisions": {"type": "array", "maxItems": crate::api::DECISIONS_PER_UPLOAD,
             "items": {"type": "object", "required": ["event", "decision"], "properties": {
                 "event": {"type": "object"}, "decision": {"type": "object"}}}},
+        "HealthReport": {"type": "object", "required": ["revision"], "properties": {
+            "revision": {"type": "integer", "description": "the revision of the view the agent enforces"},
+            "enforcing": {"type": "boolean"}, "elevation": {"type": "boolean"},
+            "spool": {"type": "object", "properties": {"pending": {"type": "integer"}, "overflowed": {"type": "integer"}}}}},
         "AdminBody": {"type": "object", "additionalProperties": false, "properties": {
             "name": text, "organization": text, "email": text, "phone": text}},
         "Channels": {"type": "object", "required": ["email", "sms"], "additionalProperties": false,
@@ -219,6 +223,8 @@ fn example(schema: &str) -> Value {
             "default_deny": true, "learn": false, "notify_user": true, "can_request": true,
             "request_kind": "application", "notify": [], "generation": 1}}])
         }
+        "HealthReport" => json!({"revision": 7, "enforcing": true, "elevation": false,
+            "spool": {"pending": 0, "overflowed": 0}}),
         "Invitation" => json!({"invitation": "pci_…", "password": "a brand new passphrase"}),
         "RejectBody" => json!({"reason": "use the approved label printer instead"}),
         "ApproveBody" => json!({"scope": "computer", "match": "hash"}),

@@ -67,6 +67,7 @@ fn decision_entry(
         organization: org,
         log: AuditLog::Unified,
         kind: match decision.decision {
+            Outcome::Allow if decision.learn => "learned",
             Outcome::Allow => "allow",
             Outcome::Deny => "deny",
         }
@@ -366,7 +367,8 @@ impl<S: Store> Governance<S> {
     }
 
     /// Hands decisions made in-process to the audit, in one transaction: every deny,
-    /// and allows of organizations whose settings ask for them. Returns how many
+    /// every learned file (kind `learned`), every allow that would have been denied but
+    /// for a maintenance mode, and allows of organizations whose settings ask for them. Returns how many
     /// entries were written; they are durable when this returns.
     pub fn record_decisions(
         &mut self,
@@ -379,13 +381,18 @@ impl<S: Store> Governance<S> {
         let mut entries = Vec::new();
         for (event, decision) in decisions {
             let org = self.org_of_computer(&event.computer).ok();
-            let wanted = match decision.decision {
-                Outcome::Deny => true,
-                Outcome::Allow => match &org {
-                    Some(org) => self.settings_for(org)?.audit_allows,
-                    None => false,
-                },
-            };
+            // A learned file (learning or installation mode) is always recorded: it is
+            // how the computer's learned files reach the server; so is an allow that
+            // only a maintenance mode made (what would have been denied).
+            let wanted = decision.learn
+                || decision.would_deny
+                || match decision.decision {
+                    Outcome::Deny => true,
+                    Outcome::Allow => match &org {
+                        Some(org) => self.settings_for(org)?.audit_allows,
+                        None => false,
+                    },
+                };
             if wanted {
                 entries.push(decision_entry(now, org, event, decision, self.version));
             }

@@ -183,6 +183,17 @@ impl<S: Store> Governance<S> {
         self.version
     }
 
+    /// The bundle as it was at `version`, if that version is stored: what the server
+    /// compares a computer's view against to send its agent only what changed. Not an
+    /// administrator's read (it checks no permission): the caller narrows it to what
+    /// its own caller may see.
+    pub fn bundle_at(&self, version: i64) -> Result<Option<Bundle>, Error> {
+        if version == self.version {
+            return Ok(Some(self.bundle.clone()));
+        }
+        self.store.read(|tx| tx.bundle(version))
+    }
+
     /// The organization tree of the current bundle.
     pub fn tree(&self) -> &OrgTree {
         &self.tree

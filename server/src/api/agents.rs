@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use portcullis_engine::model::{Computer, DecisionRecord, Os};
-use portcullis_engine::Event;
+use portcullis_engine::{BundleChange, Event};
 use portcullis_governance::{computer_view, Act, Governance};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -201,7 +201,7 @@ pub async fn enroll(
         StatusCode::CREATED,
         Json(json!({
             "computer": id, "organization": key.organization, "group": group,
-            "credential": credential,
+            "credential": credential, "view_key": app.view_key().public(),
         })),
     ))
 }
@@ -270,17 +270,158 @@ fn computer_id(hostname: &str) -> Result<String, ServerError> {
     }
 }
 
-/// `GET /agent/view`: the agent's computer's view of the policies.
+/// `GET /agent/view`: the agent's computer's view of the policies, signed.
 pub async fn view(State(app): State<App>, agent: Agent) -> Result<Json<Value>, ServerError> {
-    let view = app
+    let payload = app
+        .governance(move |g| full_view(g, &agent.computer))
+        .await?;
+    Ok(Json(app.view_key().sign(&payload)?))
+}
+
+/// The payload of a computer's whole view at the current version.
+fn full_view(g: &Governance, computer: &str) -> Result<Value, ServerError> {
+    let view = computer_view(g.bundle(), computer)
+        .ok_or_else(|| ServerError::NotFound(format!("computer `{computer}` does not exist")))?;
+    Ok(json!({
+        "kind": "view", "computer": computer, "revision": g.version(),
+        "audit_allows": audit_allows(g, &view)?, "bundle": view,
+    }))
+}
+
+/// Whether the computer's organization audits allows (its agent then uploads them).
+fn audit_allows(g: &Governance, view: &portcullis_engine::Bundle) -> Result<bool, ServerError> {
+    match view.groups.first() {
+        Some(group) => Ok(g.settings_for(&group.organization)?.audit_allows),
+        None => Ok(false),
+    }
+}
+
+/// The payload of what changed in a computer's view since version `since`; its whole
+/// view when that version is not stored or did not hold the computer.
+fn changes_since(
+    g: &Governance,
+    app: &App,
+    computer: &str,
+    since: i64,
+) -> Result<Value, ServerError> {
+    let now = g.version();
+    if since == now {
+        // Nothing was deployed: the answer of most long-polls, made without a view.
+        let org = organization_of(g, computer)?;
+        return Ok(json!({
+            "kind": "change", "computer": computer, "from": since, "revision": now,
+            "audit_allows": g.settings_for(&org)?.audit_allows,
+            "change": {"entries": BundleChange::default().entries, "removed": []},
+        }));
+    }
+    let old = match since {
+        s if s <= 0 || s > now => None,
+        s => app
+            .bundle_at(g, s)?
+            .and_then(|bundle| computer_view(&bundle, computer)),
+    };
+    let Some(old) = old else {
+        return full_view(g, computer);
+    };
+    let new = computer_view(g.bundle(), computer)
+        .ok_or_else(|| ServerError::NotFound(format!("computer `{computer}` does not exist")))?;
+    let change = BundleChange::between(&old, &new);
+    Ok(json!({
+        "kind": "change", "computer": computer, "from": since, "revision": now,
+        "audit_allows": audit_allows(g, &new)?,
+        "change": {"entries": change.entries, "removed": change.removed},
+    }))
+}
+
+/// What `GET /agent/changes` reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChangesQuery {
+    /// The revision the agent holds.
+    pub since: Option<i64>,
+    /// Seconds to wait for a change (at most the server's long-poll limit).
+    pub wait: Option<u64>,
+}
+
+/// `GET /agent/changes?since=N&wait=S`: a long-poll. Answers at once when the bundle
+/// is newer than `since`, else when a deploy commits or `wait` seconds pass: the
+/// signed change of the computer's view since `since` (empty when nothing in the view
+/// changed), or its whole view when no change can be made from `since`.
+pub async fn changes(
+    State(app): State<App>,
+    agent: Agent,
+    axum::extract::Query(query): axum::extract::Query<ChangesQuery>,
+) -> Result<Json<Value>, ServerError> {
+    let since = query.since.unwrap_or(0);
+    let mut revision = app.revision();
+    let limit = app.settings().long_poll;
+    let wait = std::time::Duration::from_secs(query.wait.unwrap_or(0)).min(limit);
+    if since > 0 && *revision.borrow_and_update() == since {
+        let _ = tokio::time::timeout(wait, revision.changed()).await;
+    }
+    let (computer, cache) = (agent.computer, app.clone());
+    let payload = app
+        .governance(move |g| changes_since(g, &cache, &computer, since))
+        .await?;
+    Ok(Json(app.view_key().sign(&payload)?))
+}
+
+/// What an agent reports about itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HealthReport {
+    /// The revision of the view it enforces.
+    pub revision: i64,
+    /// Anything else it says (enforcing, spool, elevation, version …), kept as sent.
+    #[serde(flatten)]
+    pub detail: serde_json::Map<String, Value>,
+}
+
+/// `POST /agent/health`: the agent's revision and health, kept as its latest report.
+pub async fn health(
+    State(app): State<App>,
+    agent: Agent,
+    Body(report): Body<HealthReport>,
+) -> Result<StatusCode, ServerError> {
+    let text = serde_json::to_string(&report)
+        .map_err(|e| ServerError::Internal(format!("cannot keep a report: {e}")))?;
+    if text.len() > 16 * 1024 {
+        return Err(ServerError::TooLarge(
+            "a health report may have at most 16 KiB".to_owned(),
+        ));
+    }
+    let (now, revision) = (unix_now(), report.revision);
+    app.credentials(move |c| c.report_health(&agent.computer, revision, &text, now))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /agents`: the enrolled agents of computers in organizations where the caller
+/// may edit computers, with their latest report and whether they are behind the
+/// current revision.
+pub async fn list_agents(State(app): State<App>, admin: Admin) -> Result<Json<Value>, ServerError> {
+    let agents = app.credentials(|c| c.agents()).await?;
+    let listed = app
         .governance(move |g| {
-            let view = computer_view(g.bundle(), &agent.computer).ok_or_else(|| {
-                ServerError::NotFound(format!("computer `{}` does not exist", agent.computer))
-            })?;
-            Ok(json!({"version": g.version(), "bundle": view}))
+            let current = g.version();
+            let mut out = Vec::new();
+            for agent in agents {
+                let Ok(org) = organization_of(g, &agent.computer) else {
+                    continue;
+                };
+                if g.authorize(&admin.id, Act::EditComputers, &org).is_err() {
+                    continue;
+                }
+                let behind = agent.revision.is_none_or(|r| r < current);
+                out.push(json!({
+                    "computer": agent.computer, "organization": org,
+                    "enrolled": agent.enrolled, "reported": agent.reported,
+                    "revision": agent.revision, "current": current, "behind": behind,
+                    "report": agent.report,
+                }));
+            }
+            Ok(out)
         })
         .await?;
-    Ok(Json(view))
+    Ok(Json(json!(listed)))
 }
 
 /// `POST /agent/requests`: a request of the agent's own computer's user.
@@ -358,8 +499,15 @@ pub(super) fn operations() -> Vec<super::Route> {
             "Revoke a computer's agent credential; the agent must enroll again"),
         route!(POST "/agents/enroll" "enroll", Public, Input::Json("Enrollment"), Created, &[], post(enroll),
             "Enroll an agent with an install key: its computer's id and its credential, once"),
+        route!(GET "/agents" "listAgents", Admin, NONE, Json, &[], get(list_agents),
+            "The enrolled agents where the caller may edit computers: their latest report, revision, and whether they are behind"),
         route!(GET "/agent/view" "agentView", Agent, NONE, Json, &[], get(view),
-            "The agent's computer's view: its organizations, group, computer, the policies that apply and their applications"),
+            "The agent's computer's view, signed: its organizations, group, computer, the policies that apply and their applications"),
+        route!(GET "/agent/changes" "agentChanges", Agent, NONE, Json,
+            &[("since", "the revision the agent holds"), ("wait", "seconds to wait for a change (long-poll)")], get(changes),
+            "Long-poll: the signed change of the agent's view since a revision, or its whole view when no change can be made"),
+        route!(POST "/agent/health" "agentHealth", Agent, Input::Json("HealthReport"), Empty, &[], post(health),
+            "Report the agent's revision and health"),
         route!(POST "/agent/requests" "agentRequest", Agent, Input::Json("FileBody"), Created, &[], post(file),
             "File a request for an execution blocked on the agent's own computer"),
         route!(POST "/agent/decisions" "agentDecisions", Agent, Input::Json("Decisions"), Json, &[], post(decisions),

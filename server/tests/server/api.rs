@@ -686,7 +686,10 @@ fn an_agent_enrolls_with_an_install_key_and_speaks_only_for_its_own_computer() -
     let me = Auth::token(&credential);
     let view = call("GET", &server.url("/agent/view"), &me, None)?;
     assert_eq!(view.status, 200, "{view:?}");
-    let bundle = &view.json()["bundle"];
+    let payload: Value = serde_json::from_str(view.json()["payload"].as_str().ok_or("payload")?)?;
+    assert_eq!(payload["kind"], "view");
+    assert_eq!(payload["computer"], "lakeside-fd-03");
+    let bundle = &payload["bundle"];
     assert_eq!(bundle["computers"].as_array().map(Vec::len), Some(1));
     assert_eq!(bundle["computers"][0]["id"], "lakeside-fd-03");
     assert_eq!(bundle["computers"][0]["name"], "LAKESIDE-FD-03");

@@ -9,6 +9,7 @@
     missing_docs
 )]
 
+mod agents;
 mod api;
 mod nodes;
 mod support;

@@ -16,7 +16,7 @@ fn blocked() -> Fallible<String> {
 fn a_change_through_one_node_is_seen_through_the_other_at_once() -> Fallible {
     let database = new_database()?;
     let a = start_on(&database)?;
-    let b = node(&database, &a.state.join("audit.key"))?;
+    let b = node(&database, &a)?;
     // A token made on one node signs in on the other: one credential store.
     let ann = Auth::token(&token(&a, "ann")?);
     let root = Auth::token(&token(&b, "root")?);
@@ -74,7 +74,7 @@ fn a_change_through_one_node_is_seen_through_the_other_at_once() -> Fallible {
 fn of_two_approvals_of_one_request_on_two_nodes_exactly_one_wins() -> Fallible {
     let database = new_database()?;
     let a = start_on(&database)?;
-    let b = node(&database, &a.state.join("audit.key"))?;
+    let b = node(&database, &a)?;
     let ann = Auth::token(&token(&a, "ann")?);
     let root = Auth::token(&token(&b, "root")?);
     let body = r#"{"scope": "computer", "match": "hash"}"#;

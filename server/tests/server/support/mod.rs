@@ -117,13 +117,16 @@ pub fn start_with(tune: impl FnOnce(&mut ServeConfig)) -> Fallible<Running> {
     })
 }
 
-/// A node of the state in the PostgreSQL `database` that [`start_on`] prepared, with
-/// the same audit key: a second server on the same state.
-pub fn node(database: &str, key: &Path) -> Fallible<Running> {
+/// A node of the state in the PostgreSQL `database` that `first` serves, with the
+/// same keys (the audit's, and the one agents' views are signed with): a second server
+/// on the same state.
+pub fn node(database: &str, first: &Running) -> Fallible<Running> {
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state)?;
-    std::fs::copy(key, state.join("audit.key"))?;
+    for key in ["audit.key", "view.key"] {
+        std::fs::copy(first.state.join(key), state.join(key))?;
+    }
     serve(state, dir, |config| {
         config.database = Some(database.to_owned())
     })
