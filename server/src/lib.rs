@@ -31,6 +31,7 @@ pub mod openapi;
 mod problem;
 pub mod secret;
 pub mod totp;
+mod web;
 
 pub use app::{App, Settings};
 pub use client::{Client, ClientError};

@@ -254,6 +254,7 @@ impl Connection {
 fn router(app: App, config: &ServeConfig) -> Router {
     api::router()
         .route(OPENAPI, axum::routing::get(openapi::serve))
+        .merge(crate::web::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .layer(TimeoutLayer::with_status_code(
@@ -283,7 +284,11 @@ async fn as_problem(response: Response) -> Response {
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        .is_some_and(|v| {
+            // The Approval Center's pages answer their failures as pages.
+            v.as_bytes().starts_with(b"application/problem+json")
+                || v.as_bytes().starts_with(b"text/html")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return response;
     }

@@ -126,21 +126,21 @@ struct Place {
 }
 
 /// An approval checked and ready to commit.
-struct Plan {
-    request: RequestRecord,
+pub(super) struct Plan {
+    pub(super) request: RequestRecord,
     place: Place,
     /// The current bundle with the rule and the policy added.
-    bundle: Bundle,
-    approval: ApprovalRecord,
+    pub(super) bundle: Bundle,
+    pub(super) approval: ApprovalRecord,
     justification: Option<String>,
-    elevate: bool,
-    now: Timestamp,
+    pub(super) elevate: bool,
+    pub(super) now: Timestamp,
 }
 
 /// The decision on the new snapshot that proves an approval: the request's execution
 /// is allowed (with elevation when it asked for it), or the error names what still
 /// decides it.
-fn prove(
+pub(super) fn prove(
     snapshot: &Snapshot,
     probe: &Event,
     id: i64,
@@ -165,7 +165,7 @@ fn prove(
 }
 
 /// The rule an approval writes for an execution.
-fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
+pub(super) fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
     let signer = || {
         event.signature.valid_leaf().ok_or_else(|| {
             Error::invalid(
@@ -298,7 +298,7 @@ impl<S: Store> Governance<S> {
 
     /// Where the policy goes, who may write it, and the bundle with it: every check of
     /// an approval, before anything is written.
-    fn plan_approval(
+    pub(super) fn plan_approval(
         &self,
         approver: Approver<'_>,
         request: RequestRecord,

@@ -7,6 +7,7 @@ mod approve;
 mod auditing;
 mod delivery;
 mod deploys;
+mod dossier;
 mod requests;
 mod sign_in;
 mod state;
@@ -14,6 +15,7 @@ mod views;
 
 pub use admin::AdminChanges;
 pub use approve::{ApproveOptions, Approved, Matching};
+pub use dossier::{Choices, Dossier, Prevalence, Preview};
 pub use requests::{FileRequest, Suggestion, MAX_ATTACHMENT};
 pub use sign_in::Authentication;
 pub(crate) use state::Approver;

@@ -12,3 +12,4 @@
 mod api;
 mod support;
 mod transport;
+mod web;

@@ -1,0 +1,449 @@
+//! The Approval Center's pages over plain HTTP: sign-in and its target, the second
+//! factor, who may open what, CSRF on every form, hostile text made inert, and the
+//! approval through the pages. (The browser drives the same pages in `browser`.)
+
+use portcullis_governance::{FileRequest, Governance, Grant, Grantable, Permission};
+use serde_json::json;
+
+use crate::support::*;
+
+/// Text a user or agent might send to break a page: markup, quotes, a `javascript:`
+/// URL, and control characters.
+pub const HOSTILE: &str =
+    "<script>alert(1)</script>\"'><img src=x onerror=alert(2)><a href=\"javascript:alert(3)\">x</a>\u{1b}[31m\u{202e}";
+
+/// [`HOSTILE`] as a path can hold it: without control characters or a colon (a path
+/// the engine cannot normalize is denied outright, and cannot be requested).
+const PRINTABLE: &str = "<script>alert(1)<\\script>\"'><img src=x onerror=alert(2)>";
+
+/// The example tenancy plus `vera` (View Approvals only, in lakeside) and request 2,
+/// filed with [`HOSTILE`] in every field a user or agent writes.
+pub fn start_web() -> Fallible<Running> {
+    start_full(setup, |_| {})
+}
+
+fn setup(gov: &mut Governance) -> Fallible {
+    gov.put_admin("root", admin("vera", "lakeside"))?;
+    gov.grant(
+        "root",
+        Grant {
+            admin: "vera".to_owned(),
+            organization: "lakeside".to_owned(),
+            what: Grantable::Permission(Permission::ViewApprovals),
+        },
+    )?;
+    let event = json!({
+        "computer": "lakeside-fd-01",
+        "user": format!("LAKESIDE\\{HOSTILE}"),
+        "path": format!("C:\\Users\\amy\\Downloads\\{PRINTABLE}.exe"),
+        "sha256": "1234abcd".repeat(8),
+        "signature": {"status": "invalid", "signers": [{
+            "subject": format!("CN={}, O=Evil", HOSTILE.replace([',', '=', '+', ';', '\\'], " ")),
+            "issuer": "CN=\"quoted <b>issuer</b>\"",
+        }]},
+        "parent": format!("C:\\{PRINTABLE}\\parent.exe"),
+        "created_by": format!("C:\\{PRINTABLE}\\writer.exe"),
+        "time": "2026-11-22T10:00:00Z",
+    });
+    let event = portcullis_engine::Limits::default()
+        .parse_event(&event.to_string())
+        .map_err(|e| e.to_string())?;
+    gov.file_request(FileRequest {
+        kind: portcullis_governance::AccessRequestKind::Application,
+        event,
+        message: HOSTILE.to_owned(),
+        email: Some("o'neil+x@lakeside.example".to_owned()),
+        attachment: None,
+    })?;
+    Ok(())
+}
+
+/// Asserts that a page shows hostile text only as text.
+pub fn assert_inert(html: &str) {
+    assert!(!html.contains("<script>"), "a raw <script> tag:\n{html}");
+    assert!(!html.contains("<img"), "a raw <img> tag");
+    // The quotes that would end an attribute and start a new tag stay escaped, so no
+    // event handler or tag of the hostile text gets into the markup.
+    assert!(!html.contains("\"'>"), "an attribute broken out of");
+    assert!(
+        !html.to_lowercase().contains("href=\"javascript:"),
+        "a javascript: link"
+    );
+    assert!(
+        !html.contains('\u{1b}') && !html.contains('\u{202e}'),
+        "a raw control character"
+    );
+}
+
+#[test]
+fn a_page_sends_a_visitor_to_sign_in_and_back_to_it() -> Fallible {
+    let server = start_web()?;
+    let page = call(
+        "GET",
+        &server.page("/approvals/requests/1"),
+        &Auth::default(),
+        None,
+    )?;
+    assert_eq!(page.status, 303, "{page:?}");
+    let to = page.location.clone().unwrap_or_default();
+    assert_eq!(to, "/approvals/login?next=/approvals/requests/1");
+    let form = call("GET", &server.page(&to), &Auth::default(), None)?;
+    assert_eq!(form.status, 200);
+    assert!(
+        form.text()
+            .contains(r#"name="next" value="/approvals/requests/1""#),
+        "{form:?}"
+    );
+    // Another site is never a target.
+    let evil = post_form(
+        &server.page("/approvals/login"),
+        &Auth::default(),
+        &[
+            ("admin", "ann"),
+            ("password", PASSWORD),
+            ("next", "//evil.example/"),
+        ],
+    )?;
+    assert_eq!(evil.location.as_deref(), Some("/approvals"));
+    let wrong = post_form(
+        &server.page("/approvals/login"),
+        &Auth::default(),
+        &[
+            ("admin", "ann"),
+            ("password", "not it"),
+            ("next", "/approvals/requests/1"),
+        ],
+    )?;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong
+        .text()
+        .contains("the administrator id or the password is wrong"));
+    let signed = post_form(
+        &server.page("/approvals/login"),
+        &Auth::default(),
+        &[
+            ("admin", "ann"),
+            ("password", PASSWORD),
+            ("next", "/approvals/requests/1"),
+        ],
+    )?;
+    assert_eq!(signed.status, 303, "{signed:?}");
+    assert_eq!(signed.location.as_deref(), Some("/approvals/requests/1"));
+    let cookie = signed
+        .set_cookie
+        .as_deref()
+        .and_then(|c| c.split(';').next())
+        .ok_or("cookie")?;
+    let opened = call(
+        "GET",
+        &server.page("/approvals/requests/1"),
+        &Auth {
+            cookie: Some(cookie.to_owned()),
+            ..Auth::default()
+        },
+        None,
+    )?;
+    assert_eq!(opened.status, 200, "{opened:?}");
+    assert!(opened.text().contains("labelprint.exe"));
+    Ok(())
+}
+
+#[test]
+fn the_second_factor_is_asked_for_at_sign_in() -> Fallible {
+    use portcullis_server::totp;
+    let server = start_web()?;
+    let ann = Auth::token(&token(&server, "ann")?);
+    let begun = call("POST", &server.url("/totp"), &ann, None)?;
+    let secret = begun.json()["secret"].as_str().ok_or("secret")?.to_owned();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let code = format!("{:06}", totp::code(&secret, now()).unwrap());
+    let confirmed = call(
+        "POST",
+        &server.url("/totp/confirm"),
+        &ann,
+        Some(&json!({"code": code}).to_string()),
+    )?;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let without = post_form(
+        &server.page("/approvals/login"),
+        &Auth::default(),
+        &[
+            ("admin", "ann"),
+            ("password", PASSWORD),
+            ("next", "/approvals/requests/1"),
+        ],
+    )?;
+    assert_eq!(without.status, 401);
+    assert!(
+        without
+            .text()
+            .contains("enter the code from the authenticator"),
+        "{without:?}"
+    );
+    assert!(
+        without.text().contains(r#"value="/approvals/requests/1""#),
+        "the target is kept"
+    );
+    // The next step's code (each code works once; the one above confirmed the factor).
+    let next = format!("{:06}", totp::code(&secret, now() + totp::STEP).unwrap());
+    let with = post_form(
+        &server.page("/approvals/login"),
+        &Auth::default(),
+        &[
+            ("admin", "ann"),
+            ("password", PASSWORD),
+            ("code", &next),
+            ("next", "/approvals/requests/1"),
+        ],
+    )?;
+    assert_eq!(with.status, 303, "{with:?}");
+    assert_eq!(with.location.as_deref(), Some("/approvals/requests/1"));
+    Ok(())
+}
+
+#[test]
+fn view_approvals_lists_the_queue_but_opens_no_request() -> Fallible {
+    let server = start_web()?;
+    let vera = sign_in(&server, "vera")?;
+    let queue = call("GET", &server.page("/approvals"), &vera, None)?;
+    assert_eq!(queue.status, 200, "{queue:?}");
+    let html = queue.text();
+    assert!(html.contains(r#"id="request-1""#), "{html}");
+    assert!(
+        !html.contains("href=\"/approvals/requests/1\""),
+        "no link to open it"
+    );
+    let opened = call("GET", &server.page("/approvals/requests/1"), &vera, None)?;
+    assert_eq!(opened.status, 403, "{opened:?}");
+    assert!(
+        opened.text().contains("open application requests"),
+        "{opened:?}"
+    );
+    let file = call(
+        "GET",
+        &server.page("/approvals/requests/1/file"),
+        &vera,
+        None,
+    )?;
+    assert_eq!(file.status, 403);
+    Ok(())
+}
+
+#[test]
+fn another_tenants_administrator_neither_lists_nor_opens_a_request() -> Fallible {
+    let server = start_web()?;
+    let hank = sign_in(&server, "hank")?;
+    let queue = call("GET", &server.page("/approvals?state=all"), &hank, None)?;
+    assert_eq!(queue.status, 200, "{queue:?}");
+    assert!(!queue.text().contains("request-1"), "{queue:?}");
+    for path in ["/approvals/requests/1", "/approvals/requests/1/file"] {
+        let opened = call("GET", &server.page(path), &hank, None)?;
+        assert_eq!(opened.status, 403, "{path}: {opened:?}");
+        assert!(!opened.text().contains("labelprint"));
+    }
+    let csrf = hank.csrf.clone().unwrap_or_default();
+    let approve = post_form(
+        &server.page("/approvals/requests/1/approve"),
+        &hank,
+        &[("csrf", &csrf), ("place", "computer lakeside-fd-01")],
+    )?;
+    assert_eq!(approve.status, 403, "{approve:?}");
+    Ok(())
+}
+
+/// Every form that changes something, with the fields it needs.
+const FORMS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "/approvals/requests/1/preview",
+        &[("place", "computer lakeside-fd-01"), ("matching", "hash")],
+    ),
+    (
+        "/approvals/requests/1/approve",
+        &[("place", "computer lakeside-fd-01"), ("matching", "hash")],
+    ),
+    ("/approvals/requests/1/reject", &[("reason", "no")]),
+    ("/approvals/logout", &[]),
+];
+
+#[test]
+fn every_form_needs_the_sessions_csrf_token() -> Fallible {
+    let server = start_web()?;
+    let root = sign_in(&server, "root")?;
+    for (path, fields) in FORMS {
+        for csrf in [None, Some("forged")] {
+            let mut sent: Vec<(&str, &str)> = fields.to_vec();
+            if let Some(c) = csrf {
+                sent.push(("csrf", c));
+            }
+            let answer = post_form(&server.page(path), &root, &sent)?;
+            assert_eq!(answer.status, 403, "{path} with {csrf:?}: {answer:?}");
+            assert!(answer.text().contains("CSRF token"), "{answer:?}");
+        }
+    }
+    // Nothing changed: the request is pending, the session still works.
+    let request = call("GET", &server.url("/requests/1"), &root, None)?;
+    assert_eq!(request.json()["state"], "pending", "{request:?}");
+    Ok(())
+}
+
+#[test]
+fn hostile_text_from_users_and_agents_is_shown_inert() -> Fallible {
+    let server = start_web()?;
+    let root = sign_in(&server, "root")?;
+    let csrf = root.csrf.clone().unwrap_or_default();
+    for path in [
+        "/approvals",
+        "/approvals/requests/2",
+        "/approvals?state=all&user=%3Cscript%3E",
+    ] {
+        let page = call("GET", &server.page(path), &root, None)?;
+        assert_eq!(page.status, 200, "{path}: {page:?}");
+        assert_inert(&page.text());
+        assert!(
+            page.text().contains("&#60;script&#62;"),
+            "{path}: shown as text"
+        );
+    }
+    let request = call("GET", &server.page("/approvals/requests/2"), &root, None)?.text();
+    assert!(
+        request.contains("\\u{1b}[31m"),
+        "control characters are shown, not obeyed"
+    );
+    let preview = post_form(
+        &server.page("/approvals/requests/2/preview"),
+        &root,
+        &[
+            ("csrf", &csrf),
+            ("place", "computer lakeside-fd-01"),
+            ("matching", "custom"),
+            ("rule_path", HOSTILE),
+            ("justification", HOSTILE),
+            ("name", HOSTILE),
+        ],
+    )?;
+    assert_inert(&preview.text());
+    let bad_place = post_form(
+        &server.page("/approvals/requests/2/preview"),
+        &root,
+        &[("csrf", &csrf), ("place", HOSTILE)],
+    )?;
+    assert_eq!(bad_place.status, 400, "{bad_place:?}");
+    assert_inert(&bad_place.text());
+    let rejected = post_form(
+        &server.page("/approvals/requests/2/reject"),
+        &root,
+        &[("csrf", &csrf), ("reason", HOSTILE)],
+    )?;
+    assert_eq!(rejected.status, 200, "{rejected:?}");
+    assert_inert(&rejected.text());
+    let closed = call("GET", &server.page("/approvals/requests/2"), &root, None)?;
+    assert_inert(&closed.text());
+    Ok(())
+}
+
+#[test]
+fn a_request_is_previewed_then_approved_with_its_proof() -> Fallible {
+    let server = start_web()?;
+    let ann = sign_in(&server, "ann")?;
+    let csrf = ann.csrf.clone().unwrap_or_default();
+    let page = call("GET", &server.page("/approvals/requests/1"), &ann, None)?.text();
+    // Ann approves for single computers only: the form offers nothing wider.
+    assert!(
+        page.contains(r#"<option value="computer lakeside-fd-01""#),
+        "{page}"
+    );
+    assert!(
+        !page.contains(r#"value="group "#) && !page.contains(r#"value="organization "#),
+        "{page}"
+    );
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("place", "computer lakeside-fd-01"),
+        ("matching", "hash"),
+    ];
+    let preview = post_form(&server.page("/approvals/requests/1/preview"), &ann, &fields)?;
+    assert_eq!(preview.status, 200, "{preview:?}");
+    let text = preview.text();
+    assert!(
+        text.contains("would then be: <strong>allow (policy `approval-1`)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<code>lakeside-fd-01</code>"),
+        "the computers it covers"
+    );
+    // A preview writes nothing.
+    let still = call("GET", &server.page("/approvals/requests/1"), &ann, None)?.text();
+    assert!(still.contains("pending"));
+    let wider = post_form(
+        &server.page("/approvals/requests/1/preview"),
+        &ann,
+        &[
+            ("csrf", csrf.as_str()),
+            ("place", "group lakeside-ws"),
+            ("matching", "hash"),
+        ],
+    )?;
+    assert_eq!(wider.status, 403, "{wider:?}");
+    let approved = post_form(&server.page("/approvals/requests/1/approve"), &ann, &fields)?;
+    assert_eq!(approved.status, 200, "{approved:?}");
+    let text = approved.text();
+    assert!(text.contains("Request 1 approved"), "{text}");
+    assert!(
+        text.contains(r#"<strong id="proof-outcome">allow (policy `approval-1`)</strong>"#),
+        "{text}"
+    );
+    let again = post_form(&server.page("/approvals/requests/1/approve"), &ann, &fields)?;
+    assert_eq!(again.status, 409, "{again:?}");
+    Ok(())
+}
+
+#[test]
+fn bad_input_is_a_clear_page_never_a_failure() -> Fallible {
+    let server = start_web()?;
+    let root = sign_in(&server, "root")?;
+    let csrf = root.csrf.clone().unwrap_or_default();
+    for (path, status) in [
+        ("/approvals/requests/999", 404),
+        ("/approvals/requests/x", 400),
+        ("/approvals?state=nonsense", 400),
+    ] {
+        let page = call("GET", &server.page(path), &root, None)?;
+        assert_eq!(page.status, status, "{path}: {page:?}");
+        assert!(page.content_type.starts_with("text/html"), "{page:?}");
+    }
+    for fields in [
+        vec![
+            ("csrf", csrf.as_str()),
+            ("place", "computer lakeside-fd-01"),
+            ("expires", "tomorrow"),
+        ],
+        vec![
+            ("csrf", csrf.as_str()),
+            ("place", "computer lakeside-fd-01"),
+            ("position", "first"),
+        ],
+        vec![
+            ("csrf", csrf.as_str()),
+            ("place", "computer lakeside-fd-01"),
+            ("matching", "custom"),
+        ],
+    ] {
+        let answer = post_form(
+            &server.page("/approvals/requests/1/preview"),
+            &root,
+            &fields,
+        )?;
+        assert!(
+            answer.status == 400 || answer.status == 422,
+            "{fields:?}: {answer:?}"
+        );
+        assert!(answer.text().contains(r#"id="problem""#));
+    }
+    Ok(())
+}
