@@ -179,7 +179,7 @@ struct TraceRow {
     status: &'static str,
     /// The row's class: `decided`, `no-match`, …
     class: &'static str,
-    reasons: String,
+    reasons: Vec<String>,
 }
 
 /// A signer of the file's chain.
@@ -265,7 +265,7 @@ fn view(dossier: &Dossier) -> RequestView {
                 TraceStatus::Skipped => "skipped",
                 TraceStatus::NotReached => "not-reached",
             },
-            reasons: shown(&p.reasons.join("; ")),
+            reasons: p.reasons.iter().map(|r| shown(r)).collect(),
         })
         .collect();
     RequestView {

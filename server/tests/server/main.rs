@@ -10,6 +10,7 @@
 )]
 
 mod api;
+mod browser;
 mod support;
 mod transport;
 mod web;
