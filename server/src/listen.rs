@@ -125,6 +125,14 @@ impl Server {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("{scheme}://{bound}"));
+        // Notifications link to requests in this server's Approval Center.
+        let pages = format!(
+            "{}{}",
+            config.settings.public_url.trim_end_matches('/'),
+            crate::web::BASE
+        );
+        let governance = governance.with_link_base(pages.clone());
+        let sender = sender.with_link_base(pages);
         let app = App::new(governance, credentials, config.settings.clone());
         Ok(Server {
             listener,

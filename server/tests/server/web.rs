@@ -447,3 +447,32 @@ fn bad_input_is_a_clear_page_never_a_failure() -> Fallible {
     }
     Ok(())
 }
+
+#[test]
+fn the_notifications_link_opens_the_request_in_the_approval_center() -> Fallible {
+    let server = start_web()?;
+    let root = Auth::token(&token(&server, "root")?);
+    let event = json!({
+        "computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+        "path": "C:\\Users\\amy\\Downloads\\labelprint2.exe",
+        "sha256": "cafe".repeat(16), "time": "2026-11-22T10:00:00Z",
+    });
+    let filed = call(
+        "POST",
+        &server.url("/requests"),
+        &root,
+        Some(&json!({"event": event, "message": "labels again"}).to_string()),
+    )?;
+    assert_eq!(filed.status, 201, "{filed:?}");
+    let id = filed.json()["request"]["id"].as_i64().ok_or("id")?;
+    // Lakeside's default deny tells it@lakeside.example, with the link.
+    let outbox = call("GET", &server.url("/notifications/outbox"), &root, None)?;
+    assert_eq!(outbox.status, 200, "{outbox:?}");
+    let link = format!("http://{}/approvals/requests/{id}", server.addr);
+    assert!(outbox.text().contains(&link), "{link} in {}", outbox.text());
+    let ann = sign_in(&server, "ann")?;
+    let opened = call("GET", &link, &ann, None)?;
+    assert_eq!(opened.status, 200, "{opened:?}");
+    assert!(opened.text().contains("labelprint2.exe"));
+    Ok(())
+}
