@@ -227,14 +227,14 @@ fn writes_rule(matching: &Matching, rule: &FileRule) -> bool {
     pattern || subject_only
 }
 
-fn file_name(path: &str) -> String {
+pub(super) fn file_name(path: &str) -> String {
     path.rsplit(['\\', '/'])
         .find(|part| !part.is_empty())
         .unwrap_or(path)
         .to_owned()
 }
 
-fn unique_id(base: &str, taken: impl Fn(&str) -> bool) -> String {
+pub(super) fn unique_id(base: &str, taken: impl Fn(&str) -> bool) -> String {
     if !taken(base) {
         return base.to_owned();
     }
@@ -543,7 +543,7 @@ impl<S: Store> Governance<S> {
     /// organization's and its ancestors' last. An approval never jumps ahead of an
     /// ancestor's policies: an inherited deny still blocks (and is reported), whoever
     /// approves.
-    fn position(
+    pub(super) fn position(
         &self,
         bundle: &Bundle,
         holdings: Option<&Holdings>,

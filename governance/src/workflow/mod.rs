@@ -12,6 +12,7 @@ mod requests;
 mod sign_in;
 mod state;
 mod views;
+mod widen;
 
 pub use admin::AdminChanges;
 pub use approve::{ApproveOptions, Approved, Matching};

@@ -7,6 +7,8 @@
 //! a hidden field. What the administrator may see or do is asked of governance with
 //! their id, through the same calls the API makes: the one authorization point.
 
+mod audit;
+mod fleet;
 mod login;
 mod queue;
 mod request;
@@ -41,6 +43,25 @@ pub fn router() -> Router<App> {
         .route("/approvals/requests/{id}/approve", post(request::approve))
         .route("/approvals/requests/{id}/reject", post(request::reject))
         .route("/approvals/requests/{id}/file", get(request::file))
+        .route("/approvals/suggestions", get(fleet::suggestions))
+        .route(
+            "/approvals/suggestions/apply",
+            post(fleet::apply_suggestion),
+        )
+        .route("/approvals/computers", get(fleet::computers))
+        .route("/approvals/computers/{id}", get(fleet::computer))
+        .route(
+            "/approvals/computers/{id}/maintenance",
+            post(fleet::maintenance),
+        )
+        .route(
+            "/approvals/computers/{id}/request",
+            post(fleet::file_request),
+        )
+        .route("/approvals/audit", get(audit::search))
+        .route("/approvals/audit/verify", post(audit::verify))
+        .route("/approvals/deploys", get(audit::deploys))
+        .route("/approvals/deploys/rollback", post(audit::rollback))
         .route("/approvals/static/style.css", get(style))
         .route("/approvals/static/app.js", get(script))
         .layer(axum::middleware::map_response(harden))

@@ -139,7 +139,7 @@ impl ApproveForm {
 }
 
 /// An expiry from the form: RFC 3339, or a browser's `datetime-local` (taken as UTC).
-fn expiry(text: &str) -> Result<portcullis_engine::model::Timestamp, ServerError> {
+pub(super) fn expiry(text: &str) -> Result<portcullis_engine::model::Timestamp, ServerError> {
     let full = if text.len() == 16 {
         format!("{text}:00Z")
     } else if text.len() == 19 {
@@ -213,6 +213,8 @@ struct RequestView {
     organization: String,
     organization_name: String,
     computer: String,
+    /// The computer's id for its page's address.
+    computer_link: String,
     group: String,
     user: String,
     message: String,
@@ -275,6 +277,7 @@ fn view(dossier: &Dossier) -> RequestView {
         organization: shown(&r.filed.organization),
         organization_name: shown(&dossier.organization_name),
         computer: shown(&r.filed.computer),
+        computer_link: super::percent_encode(&r.filed.computer),
         group: shown(&dossier.group),
         user: shown(&e.user),
         message: shown(&r.filed.message),

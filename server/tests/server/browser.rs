@@ -319,3 +319,104 @@ async fn hostile(client: &Client, server: &Running) -> Fallible {
     assert_nothing_ran(client).await?;
     Ok(())
 }
+
+#[test]
+fn suggestions_computers_audit_and_deploys_in_a_browser() -> Fallible {
+    if tools().is_none() {
+        return Ok(());
+    }
+    let server = start_web()?;
+    // A suggestion (after one approval, at a threshold of one) and a deny to request.
+    let root = Auth::token(&token(&server, "root")?);
+    let changed = call(
+        "PATCH",
+        &server.url("/organizations/lakeside/settings"),
+        &root,
+        Some(r#"{"suggest_after": 1}"#),
+    )?;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    let approved = call(
+        "POST",
+        &server.url("/requests/1/approve"),
+        &root,
+        Some(r#"{"scope": "computer"}"#),
+    )?;
+    assert_eq!(approved.status, 200, "{approved:?}");
+    crate::web::denied(
+        &server,
+        &root,
+        &"beef".repeat(16),
+        "C:\\Users\\amy\\Downloads\\scan.exe",
+    )?;
+    let driver = driver()?;
+    run(async {
+        let client = browser(&driver).await?;
+        let outcome = others(&client, &server).await;
+        client.close().await?;
+        outcome
+    })
+}
+
+async fn others(client: &Client, server: &Running) -> Fallible {
+    client.goto(&server.page("/approvals/login")).await?;
+    sign_in(client, "root").await?;
+    client.wait().for_element(Locator::Id("request-2")).await?;
+    client.goto(&server.page("/approvals/suggestions")).await?;
+    client
+        .find(Locator::Css("input[name=justification]"))
+        .await?
+        .send_keys("the whole desk prints labels")
+        .await?;
+    screenshot(client, "suggestions").await?;
+    client
+        .find(Locator::Css("form[action$='/apply'] button"))
+        .await?
+        .click()
+        .await?;
+    let done = client.wait().for_element(Locator::Id("done")).await?;
+    assert!(done.text().await?.contains("is allowed at the wider scope"));
+    client.goto(&server.page("/approvals/computers")).await?;
+    screenshot(client, "computers").await?;
+    client
+        .find(Locator::Css(
+            "a[href='/approvals/computers/lakeside-fd-01']",
+        ))
+        .await?
+        .click()
+        .await?;
+    client
+        .wait()
+        .for_element(Locator::Id("maintenance"))
+        .await?;
+    screenshot(client, "computer").await?;
+    client
+        .find(Locator::Css("input[name=message]"))
+        .await?
+        .send_keys("Amy needs to scan")
+        .await?;
+    client
+        .find(Locator::Css("form[action$='/request'] button"))
+        .await?
+        .click()
+        .await?;
+    let message = client.wait().for_element(Locator::Id("message")).await?;
+    assert_eq!(message.text().await?, "Amy needs to scan");
+    client
+        .goto(&server.page("/approvals/audit?kind=approve"))
+        .await?;
+    screenshot(client, "audit").await?;
+    client.find(Locator::Id("verify")).await?.click().await?;
+    let verified = client.wait().for_element(Locator::Id("verified")).await?;
+    assert!(verified.text().await?.contains("the chain verifies"));
+    client.goto(&server.page("/approvals/deploys")).await?;
+    screenshot(client, "deploys").await?;
+    client
+        .find(Locator::Css("form[action$='/rollback'] button"))
+        .await?
+        .click()
+        .await?;
+    let done = client.wait().for_element(Locator::Id("done")).await?;
+    assert!(done.text().await?.contains("restored as version"));
+    assert_nothing_ran(client).await?;
+    Ok(())
+}
