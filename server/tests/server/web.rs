@@ -762,3 +762,168 @@ fn a_suggestion_becomes_the_wider_policy_in_one_step() -> Fallible {
     );
     Ok(())
 }
+
+#[test]
+fn the_attached_copy_is_downloaded_checked_against_its_hash() -> Fallible {
+    let server = start_web()?;
+    let ann = Auth::token(&token(&server, "ann")?);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let event = std::fs::read_to_string(root.join("examples/request/blocked-dc.json"))?;
+    let copy = std::fs::read(root.join("examples/request/labelprint.exe"))?;
+    let uploaded = call_bytes("PUT", &server.url("/uploads"), &ann, &copy)?;
+    let sha = uploaded.json()["sha256"]
+        .as_str()
+        .ok_or("sha256")?
+        .to_owned();
+    let body = json!({"event": serde_json::from_str::<serde_json::Value>(&event)?,
+        "message": "labels", "file": sha});
+    let filed = call(
+        "POST",
+        &server.url("/requests"),
+        &ann,
+        Some(&body.to_string()),
+    )?;
+    assert_eq!(filed.status, 201, "{filed:?}");
+    let id = filed.json()["request"]["id"].as_i64().ok_or("id")?;
+    let session = sign_in(&server, "ann")?;
+    let page = call(
+        "GET",
+        &server.page(&format!("/approvals/requests/{id}")),
+        &session,
+        None,
+    )?
+    .text();
+    let link = format!(r#"href="/approvals/requests/{id}/file""#);
+    assert!(page.contains(&link), "{page}");
+    let fetched = call(
+        "GET",
+        &server.page(&format!("/approvals/requests/{id}/file")),
+        &session,
+        None,
+    )?;
+    assert_eq!(fetched.status, 200, "{fetched:?}");
+    assert_eq!(fetched.content_type, "application/octet-stream");
+    assert!(fetched.body == copy);
+    // No copy: a clear page.
+    let none = call(
+        "GET",
+        &server.page("/approvals/requests/1/file"),
+        &session,
+        None,
+    )?;
+    assert!(none.status >= 400 && none.status < 500, "{none:?}");
+    assert!(none.content_type.starts_with("text/html"));
+    Ok(())
+}
+
+#[test]
+fn an_approval_an_earlier_policy_still_blocks_is_previewed_as_such_and_refused() -> Fallible {
+    let server = start_web()?;
+    let root_token = Auth::token(&token(&server, "root")?);
+    let event = json!({
+        "computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+        "path": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+        "sha256": "0d".repeat(32), "time": "2026-11-22T10:00:00Z",
+    });
+    let filed = call(
+        "POST",
+        &server.url("/requests"),
+        &root_token,
+        Some(&json!({"event": event, "message": "scripts"}).to_string()),
+    )?;
+    assert_eq!(filed.status, 201, "{filed:?}");
+    let id = filed.json()["request"]["id"].as_i64().ok_or("id")?;
+    let root = sign_in(&server, "root")?;
+    let csrf = root.csrf.clone().unwrap_or_default();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("place", "computer lakeside-fd-01"),
+        ("matching", "hash"),
+    ];
+    let preview = post_form(
+        &server.page(&format!("/approvals/requests/{id}/preview")),
+        &root,
+        &fields,
+    )?;
+    assert_eq!(preview.status, 200, "{preview:?}");
+    let text = preview.text();
+    assert!(
+        text.contains("An earlier policy would still decide") && text.contains("deny-powershell"),
+        "{text}"
+    );
+    let approve = post_form(
+        &server.page(&format!("/approvals/requests/{id}/approve")),
+        &root,
+        &fields,
+    )?;
+    assert_eq!(approve.status, 422, "{approve:?}");
+    assert!(
+        approve.text().contains("deny-powershell"),
+        "{}",
+        approve.text()
+    );
+    assert!(
+        approve
+            .text()
+            .contains(r#"<span class="state pending">pending</span>"#),
+        "not approved"
+    );
+    // A guardrail is shown too: wider than a computer before the software was ever approved.
+    let wider = post_form(
+        &server.page("/approvals/requests/1/preview"),
+        &root,
+        &[
+            ("csrf", csrf.as_str()),
+            ("place", "group lakeside-ws"),
+            ("matching", "hash"),
+            ("justification", "desk"),
+        ],
+    )?;
+    assert_eq!(wider.status, 422, "{wider:?}");
+    assert!(
+        wider.text().contains("approve it at computer scope first"),
+        "{}",
+        wider.text()
+    );
+    Ok(())
+}
+
+#[test]
+fn every_page_needs_a_session_and_signing_out_ends_it() -> Fallible {
+    let server = start_web()?;
+    for path in [
+        "/approvals",
+        "/approvals/requests/1",
+        "/approvals/requests/1/file",
+        "/approvals/suggestions",
+        "/approvals/computers",
+        "/approvals/computers/lakeside-fd-01",
+        "/approvals/audit",
+        "/approvals/deploys",
+    ] {
+        let page = call("GET", &server.page(path), &Auth::default(), None)?;
+        assert_eq!(page.status, 303, "{path}: {page:?}");
+        assert!(
+            page.location
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("/approvals/login?next="),
+            "{path}"
+        );
+    }
+    for (path, _) in FORMS {
+        let page = post_form(&server.page(path), &Auth::default(), &[("csrf", "x")])?;
+        assert_eq!(page.status, 303, "{path}: {page:?}");
+    }
+    // An API token does not open pages: they are for a signed-in browser.
+    let token = Auth::token(&token(&server, "root")?);
+    let page = call("GET", &server.page("/approvals"), &token, None)?;
+    assert_eq!(page.status, 303, "{page:?}");
+    let root = sign_in(&server, "root")?;
+    let csrf = root.csrf.clone().unwrap_or_default();
+    let out = post_form(&server.page("/approvals/logout"), &root, &[("csrf", &csrf)])?;
+    assert_eq!(out.status, 303, "{out:?}");
+    let after = call("GET", &server.page("/approvals"), &root, None)?;
+    assert_eq!(after.status, 303, "the session ended: {after:?}");
+    Ok(())
+}
