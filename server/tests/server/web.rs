@@ -927,3 +927,132 @@ fn every_page_needs_a_session_and_signing_out_ends_it() -> Fallible {
     assert_eq!(after.status, 303, "the session ended: {after:?}");
     Ok(())
 }
+
+#[test]
+fn the_approval_plugins_verdicts_are_on_the_requests_page() -> Fallible {
+    use sha2::Digest;
+    let listed = "feed".repeat(16);
+    let hashes = listed.clone();
+    let server = start_full(
+        move |gov| {
+            setup(gov)?;
+            let rego = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../plugins/examples/rego/known-bad.rego");
+            let content = std::fs::read(rego)?;
+            let sha: [u8; 32] = sha2::Sha256::digest(&content).into();
+            gov.attach_plugin(
+                "root",
+                portcullis_governance::PluginAttachment {
+                    organization: "lakeside".into(),
+                    name: "known-bad".into(),
+                    hook: "approval-review".into(),
+                    file_name: "known-bad.rego".into(),
+                    content,
+                    sha256: portcullis_engine::model::Sha256(sha),
+                    config: [("hashes".to_owned(), hashes)].into(),
+                    vectors: Vec::new(),
+                },
+            )?;
+            Ok(())
+        },
+        |_| {},
+    )?;
+    let root = Auth::token(&token(&server, "root")?);
+    let event = json!({
+        "computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+        "path": "C:\\Users\\amy\\Downloads\\bad.exe",
+        "sha256": listed, "time": "2026-11-22T10:00:00Z",
+    });
+    let filed = call(
+        "POST",
+        &server.url("/requests"),
+        &root,
+        Some(&json!({"event": event, "message": "please"}).to_string()),
+    )?;
+    assert_eq!(filed.status, 201, "{filed:?}");
+    let id = filed.json()["request"]["id"].as_i64().ok_or("id")?;
+    let session = sign_in(&server, "root")?;
+    let page = call(
+        "GET",
+        &server.page(&format!("/approvals/requests/{id}")),
+        &session,
+        None,
+    )?
+    .text();
+    assert!(page.contains("plugin:known-bad: plugin-verdict"), "{page}");
+    assert!(page.contains("is on the known-bad list"), "{page}");
+    assert!(page.contains("rejected by plugin:known-bad"), "{page}");
+    Ok(())
+}
+
+#[test]
+fn the_approve_form_offers_what_the_administrator_may_use_and_each_option_works() -> Fallible {
+    let server = start_web()?;
+    let ann = sign_in(&server, "ann")?;
+    let hers = call("GET", &server.page("/approvals/requests/1"), &ann, None)?.text();
+    for absent in [
+        r#"id="elevate""#,
+        r#"id="position""#,
+        r#"value="custom""#,
+        r#"value="ehr-client""#,
+    ] {
+        assert!(!hers.contains(absent), "ann is offered {absent}");
+    }
+    let root = sign_in(&server, "root")?;
+    let csrf = root.csrf.clone().unwrap_or_default();
+    let page = call("GET", &server.page("/approvals/requests/1"), &root, None)?.text();
+    for present in [
+        r#"id="elevate""#,
+        r#"id="position""#,
+        r#"value="custom""#,
+        r#"value="ehr-client""#,
+        r#"value="group lakeside-ws""#,
+        r#"value="organization lakeside""#,
+        r#"value="organization northwind""#,
+        r#"value="global lakeside""#,
+        "needs a justification",
+    ] {
+        assert!(page.contains(present), "root is not offered {present}");
+    }
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("place", "computer lakeside-fd-01"),
+        ("matching", "hash"),
+        ("application", "ehr-client"),
+        ("elevate", "on"),
+        ("expires", "2099-06-30T12:00"),
+        ("justification", "front desk labels"),
+    ];
+    let preview = post_form(
+        &server.page("/approvals/requests/1/preview"),
+        &root,
+        &fields,
+    )?;
+    assert_eq!(preview.status, 200, "{preview:?}");
+    let text = preview.text();
+    assert!(
+        text.contains("added to application <code>ehr-client</code>"),
+        "{text}"
+    );
+    assert!(
+        text.contains("permit, elevated") && text.contains("until 2099-06-30T12:00:00Z"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"value="2099-06-30T12:00""#) && text.contains("front desk labels"),
+        "the form is kept"
+    );
+    let approved = post_form(
+        &server.page("/approvals/requests/1/approve"),
+        &root,
+        &fields,
+    )?;
+    assert_eq!(approved.status, 200, "{approved:?}");
+    assert!(
+        // The rule joined ehr-client, which an earlier policy permits already.
+        approved.text().contains("allow (policy `permit-ehr`)"),
+        "{}",
+        approved.text()
+    );
+    Ok(())
+}
