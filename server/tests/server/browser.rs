@@ -147,6 +147,32 @@ async fn sign_in(client: &Client, admin: &str) -> Fallible {
     Ok(())
 }
 
+/// Signs in by keyboard alone: the id field has the focus, Tab moves to the password,
+/// Enter sends the form.
+async fn sign_in_by_keyboard(client: &Client, admin: &str) -> Fallible {
+    let focused = client.active_element().await?;
+    assert_eq!(focused.attr("id").await?.as_deref(), Some("admin"));
+    focused.send_keys(&format!("{admin}\u{e004}")).await?;
+    let focused = client.active_element().await?;
+    assert_eq!(focused.attr("id").await?.as_deref(), Some("password"));
+    focused.send_keys(&format!("{PASSWORD}\u{e007}")).await?;
+    Ok(())
+}
+
+/// Every field the page shows has a label.
+async fn assert_labelled(client: &Client) -> Fallible {
+    let unlabelled = client
+        .execute(
+            "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')] \
+                 .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')) \
+                 .map(e => e.name);",
+            vec![],
+        )
+        .await?;
+    assert_eq!(unlabelled, json!([]), "fields without a label");
+    Ok(())
+}
+
 /// No script of the page's text ran: no alert is open, and the page has no inline
 /// script and no `javascript:` link.
 async fn assert_nothing_ran(client: &Client) -> Fallible {
@@ -195,7 +221,8 @@ async fn flow(client: &Client, server: &Running) -> Fallible {
         .path()
         .ends_with("/approvals/login"));
     screenshot(client, "login").await?;
-    sign_in(client, "ann").await?;
+    assert_labelled(client).await?;
+    sign_in_by_keyboard(client, "ann").await?;
     client
         .wait()
         .for_element(Locator::Id("approve-form"))
@@ -205,6 +232,7 @@ async fn flow(client: &Client, server: &Running) -> Fallible {
     client.goto(&server.page("/approvals")).await?;
     let row = client.find(Locator::Id("request-1")).await?;
     assert!(row.text().await?.contains("labelprint.exe"));
+    assert_labelled(client).await?;
     screenshot(client, "queue").await?;
     row.find(Locator::Css("a")).await?.click().await?;
     client
@@ -342,7 +370,7 @@ fn suggestions_computers_audit_and_deploys_in_a_browser() -> Fallible {
         Some(r#"{"scope": "computer"}"#),
     )?;
     assert_eq!(approved.status, 200, "{approved:?}");
-    crate::web::denied(
+    crate::web_fleet::denied(
         &server,
         &root,
         &"beef".repeat(16),
@@ -367,6 +395,7 @@ async fn others(client: &Client, server: &Running) -> Fallible {
         .await?
         .send_keys("the whole desk prints labels")
         .await?;
+    assert_labelled(client).await?;
     screenshot(client, "suggestions").await?;
     client
         .find(Locator::Css("form[action$='/apply'] button"))
@@ -376,6 +405,7 @@ async fn others(client: &Client, server: &Running) -> Fallible {
     let done = client.wait().for_element(Locator::Id("done")).await?;
     assert!(done.text().await?.contains("is allowed at the wider scope"));
     client.goto(&server.page("/approvals/computers")).await?;
+    assert_labelled(client).await?;
     screenshot(client, "computers").await?;
     client
         .find(Locator::Css(
@@ -388,6 +418,7 @@ async fn others(client: &Client, server: &Running) -> Fallible {
         .wait()
         .for_element(Locator::Id("maintenance"))
         .await?;
+    assert_labelled(client).await?;
     screenshot(client, "computer").await?;
     client
         .find(Locator::Css("input[name=message]"))
@@ -404,11 +435,13 @@ async fn others(client: &Client, server: &Running) -> Fallible {
     client
         .goto(&server.page("/approvals/audit?kind=approve"))
         .await?;
+    assert_labelled(client).await?;
     screenshot(client, "audit").await?;
     client.find(Locator::Id("verify")).await?.click().await?;
     let verified = client.wait().for_element(Locator::Id("verified")).await?;
     assert!(verified.text().await?.contains("the chain verifies"));
     client.goto(&server.page("/approvals/deploys")).await?;
+    assert_labelled(client).await?;
     screenshot(client, "deploys").await?;
     client
         .find(Locator::Css("form[action$='/rollback'] button"))

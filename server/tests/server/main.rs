@@ -14,3 +14,4 @@ mod browser;
 mod support;
 mod transport;
 mod web;
+mod web_fleet;
