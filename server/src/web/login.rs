@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
-use super::{render, shown, with_status, Form, Page, Viewer, WebError, BASE};
+use super::{percent_encode, render, shown, with_status, Form, Page, Viewer, WebError, BASE};
 use crate::api::session::{audit, set_cookie, start_session};
 use crate::api::SignIn;
 use crate::app::App;
@@ -24,6 +24,8 @@ struct LoginPage {
     error: Option<String>,
     /// The last attempt lacked the one-time code.
     needs_code: bool,
+    /// Where the page reloads itself once (see [`form`]).
+    refresh: Option<String>,
 }
 
 /// Where the sign-in page was asked to go next.
@@ -31,6 +33,9 @@ struct LoginPage {
 pub struct Next {
     #[serde(default)]
     next: Option<String>,
+    /// Set on the page's own reload.
+    #[serde(default)]
+    again: Option<String>,
 }
 
 /// Only a page of the Approval Center, never another site (`//host`, `/\host`).
@@ -47,13 +52,35 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-/// `GET /approvals/login`
-pub async fn form(Query(query): Query<Next>) -> Page {
+/// `GET /approvals/login`: straight on to the page asked for with a live session.
+///
+/// The session cookie is `SameSite=Strict`, so a browser that follows a link from
+/// another site (a notification in a mail client) does not send it, and lands here.
+/// The page then reloads itself once: a navigation the page starts is same-site, so
+/// the cookie comes along, and an administrator still signed in goes on to the
+/// request without signing in again.
+pub async fn form(State(app): State<App>, headers: HeaderMap, Query(query): Query<Next>) -> Page {
+    let next = safe_next(query.next.as_deref());
+    if let Some(cookie) = session_cookie(&headers) {
+        let now = crate::clock::unix_now();
+        if app
+            .credentials(move |c| c.session(&cookie, now))
+            .await?
+            .is_some()
+        {
+            return Ok(Redirect::to(&next).into_response());
+        }
+    }
+    let refresh = query
+        .again
+        .is_none()
+        .then(|| format!("{BASE}/login?again=1&next={}", percent_encode(&next)));
     render(&LoginPage {
-        next: safe_next(query.next.as_deref()),
+        next,
         admin: String::new(),
         error: None,
         needs_code: false,
+        refresh,
     })
 }
 
@@ -105,6 +132,7 @@ pub async fn submit(
                         shown(&e.to_string())
                     }),
                     needs_code,
+                    refresh: None,
                 }),
             )
         }

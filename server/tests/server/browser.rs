@@ -276,6 +276,17 @@ async fn flow(client: &Client, server: &Running) -> Fallible {
         .await?;
     assert_eq!(proof.text().await?, "allow (policy `approval-1`)");
     screenshot(client, "approved").await?;
+    // The link again, from another site (a mail client's page): the strict session
+    // cookie does not come along at first, and yet the request opens, signed in.
+    let link = server.page("/approvals/requests/1");
+    client
+        .goto(&format!(
+            "data:text/html,<a id=link href='{link}'>request 1</a>"
+        ))
+        .await?;
+    client.find(Locator::Id("link")).await?.click().await?;
+    client.wait().for_element(Locator::Id("who")).await?;
+    assert_eq!(client.current_url().await?.path(), "/approvals/requests/1");
     Ok(())
 }
 
