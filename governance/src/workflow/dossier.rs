@@ -105,12 +105,14 @@ impl<S: Store> Governance<S> {
             RequestState::Pending => Some(self.choices(actor, &request)?),
             _ => None,
         };
+        // One read of the audit for both the prevalence and the verdicts.
+        let audit = self.store.read(|tx| tx.audit(0))?;
         Ok(Dossier {
             organization_name: self.organization_name(&org),
             group,
             explanation,
-            prevalence: self.prevalence(&request)?,
-            verdicts: self.verdicts(&request)?,
+            prevalence: self.prevalence(&request, &audit)?,
+            verdicts: verdicts(&request, audit),
             choices,
             request,
         })
@@ -189,7 +191,11 @@ impl<S: Store> Governance<S> {
             .collect()
     }
 
-    fn prevalence(&self, request: &RequestRecord) -> Result<Prevalence, Error> {
+    fn prevalence(
+        &self,
+        request: &RequestRecord,
+        audit: &[AuditRecord],
+    ) -> Result<Prevalence, Error> {
         let org = &request.filed.organization;
         let sha = request.filed.event.sha256;
         let all = self.store.read(|tx| tx.requests(None))?;
@@ -200,7 +206,7 @@ impl<S: Store> Governance<S> {
         let mut computers: BTreeSet<String> =
             same.iter().map(|r| r.filed.computer.clone()).collect();
         let sha_text = sha.to_string();
-        for record in self.store.read(|tx| tx.audit(0))? {
+        for record in audit {
             let entry = &record.entry;
             let decision = entry.kind == "deny" || entry.kind == "allow";
             if decision
@@ -224,17 +230,6 @@ impl<S: Store> Governance<S> {
             requests: same.len(),
             approvals,
         })
-    }
-
-    fn verdicts(&self, request: &RequestRecord) -> Result<Vec<AuditRecord>, Error> {
-        let audit = self.store.read(|tx| tx.audit(0))?;
-        Ok(audit
-            .into_iter()
-            .filter(|r| {
-                matches!(r.entry.kind.as_str(), "plugin-verdict" | "plugin-failure")
-                    && r.entry.detail.get("request").and_then(|v| v.as_i64()) == Some(request.id)
-            })
-            .collect())
     }
 
     /// The scopes, targets, matches and options `actor` may use on `request`.
@@ -347,6 +342,17 @@ impl<S: Store> Governance<S> {
         }
         Ok(out)
     }
+}
+
+/// The approval plugins' verdicts and failures on `request`, from the audit.
+fn verdicts(request: &RequestRecord, audit: Vec<AuditRecord>) -> Vec<AuditRecord> {
+    audit
+        .into_iter()
+        .filter(|r| {
+            matches!(r.entry.kind.as_str(), "plugin-verdict" | "plugin-failure")
+                && r.entry.detail.get("request").and_then(|v| v.as_i64()) == Some(request.id)
+        })
+        .collect()
 }
 
 impl Matching {
