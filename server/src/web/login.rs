@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 
@@ -26,6 +26,43 @@ struct LoginPage {
     needs_code: bool,
     /// Where the page reloads itself once (see [`form`]).
     refresh: Option<String>,
+    /// The form's CSRF token, also in the [`LOGIN_COOKIE`].
+    csrf: String,
+}
+
+/// The cookie that carries the sign-in form's CSRF token. Before a session there is no
+/// session token to tie a form to, so the form's token is also set as a cookie
+/// (`SameSite=Strict`, for this page only) and the two must match: a page on another
+/// site cannot sign a browser in to an account of its choosing.
+pub const LOGIN_COOKIE: &str = "portcullis_login";
+
+/// Answers the sign-in page with a fresh token in the form and its cookie.
+fn login_page(app: &App, mut page: LoginPage) -> Page {
+    page.csrf = crate::secret::token("login")?;
+    let cookie = format!(
+        "{LOGIN_COOKIE}={}; Path={BASE}/login; Max-Age=3600; HttpOnly; SameSite=Strict{}",
+        page.csrf,
+        if app.settings().secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    let mut response = render(&page)?;
+    set_cookie(&mut response, &cookie)?;
+    Ok(response)
+}
+
+/// The sign-in form's token from its cookie.
+fn login_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == LOGIN_COOKIE)
+        .map(|(_, value)| value.to_owned())
 }
 
 /// Where the sign-in page was asked to go next.
@@ -75,13 +112,17 @@ pub async fn form(State(app): State<App>, headers: HeaderMap, Query(query): Quer
         .again
         .is_none()
         .then(|| format!("{BASE}/login?again=1&next={}", percent_encode(&next)));
-    render(&LoginPage {
-        next,
-        admin: String::new(),
-        error: None,
-        needs_code: false,
-        refresh,
-    })
+    login_page(
+        &app,
+        LoginPage {
+            next,
+            admin: String::new(),
+            error: None,
+            needs_code: false,
+            refresh,
+            csrf: String::new(),
+        },
+    )
 }
 
 /// What the sign-in form sends.
@@ -95,15 +136,35 @@ pub struct Credentials {
     code: String,
     #[serde(default)]
     next: Option<String>,
+    #[serde(default)]
+    csrf: String,
 }
 
 /// `POST /approvals/login`
 pub async fn submit(
     State(app): State<App>,
     Peer(peer): Peer,
+    headers: HeaderMap,
     Form(form): Form<Credentials>,
 ) -> Page {
     let next = safe_next(form.next.as_deref());
+    let again = |error: String, needs_code: bool, admin: &str| LoginPage {
+        next: next.clone(),
+        admin: shown(admin),
+        error: Some(error),
+        needs_code,
+        refresh: None,
+        csrf: String::new(),
+    };
+    let sent = login_cookie(&headers).unwrap_or_default();
+    if sent.is_empty() || !crate::secret::same(&sent, &form.csrf) {
+        let page = again(
+            "the sign-in form had expired or came from another page; sign in again here".to_owned(),
+            false,
+            &form.admin,
+        );
+        return with_status(StatusCode::FORBIDDEN, login_page(&app, page));
+    }
     let code = form.code.trim();
     let body = SignIn {
         admin: form.admin.trim().to_owned(),
@@ -119,21 +180,15 @@ pub async fn submit(
         }
         Err(e @ (ServerError::Unauthenticated(_) | ServerError::TooMany { .. })) => {
             let needs_code = e.to_string().contains("one-time code");
-            let status = e.status();
+            let error = if needs_code {
+                "this administrator has a second factor: enter the code from the authenticator too"
+                    .to_owned()
+            } else {
+                shown(&e.to_string())
+            };
             with_status(
-                status,
-                render(&LoginPage {
-                    next,
-                    admin: shown(&admin),
-                    error: Some(if needs_code {
-                        "this administrator has a second factor: enter the code from the authenticator too"
-                            .to_owned()
-                    } else {
-                        shown(&e.to_string())
-                    }),
-                    needs_code,
-                    refresh: None,
-                }),
+                e.status(),
+                login_page(&app, again(error, needs_code, &admin)),
             )
         }
         Err(e) => Err(e.into()),

@@ -58,6 +58,79 @@ fn setup(gov: &mut Governance) -> Fallible {
     Ok(())
 }
 
+/// Posts the sign-in form as a browser does: its token from the page, with the cookie
+/// the page set.
+pub fn sign_in_form(server: &Running, fields: &[(&str, &str)]) -> Fallible<Answer> {
+    let page = call(
+        "GET",
+        &server.page("/approvals/login?again=1"),
+        &Auth::default(),
+        None,
+    )?;
+    let cookie = page
+        .set_cookie
+        .as_deref()
+        .and_then(|c| c.split(';').next())
+        .ok_or("the sign-in page sets its cookie")?
+        .to_owned();
+    let token = page
+        .text()
+        .split(r#"name="csrf" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("the sign-in form's token")?
+        .to_owned();
+    let mut sent = fields.to_vec();
+    sent.push(("csrf", &token));
+    let auth = Auth {
+        cookie: Some(cookie),
+        ..Auth::default()
+    };
+    post_form(&server.page("/approvals/login"), &auth, &sent)
+}
+
+#[test]
+fn the_sign_in_form_needs_its_own_token() -> Fallible {
+    let server = start_web()?;
+    let fields = [("admin", "ann"), ("password", PASSWORD)];
+    // Posted from elsewhere: no cookie, or a token that is not the cookie's.
+    let bare = post_form(&server.page("/approvals/login"), &Auth::default(), &fields)?;
+    assert_eq!(bare.status, 403, "{bare:?}");
+    let page = call(
+        "GET",
+        &server.page("/approvals/login"),
+        &Auth::default(),
+        None,
+    )?;
+    let cookie = page
+        .set_cookie
+        .as_deref()
+        .and_then(|c| c.split(';').next())
+        .ok_or("cookie")?;
+    let forged = post_form(
+        &server.page("/approvals/login"),
+        &Auth {
+            cookie: Some(cookie.to_owned()),
+            ..Auth::default()
+        },
+        &[
+            ("admin", "ann"),
+            ("password", PASSWORD),
+            ("csrf", "login_forged"),
+        ],
+    )?;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert!(forged.text().contains("sign in again here"), "{forged:?}");
+    let good = sign_in_form(&server, &fields)?;
+    assert_eq!(good.status, 303, "{good:?}");
+    assert!(good
+        .set_cookie
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("portcullis_session="));
+    Ok(())
+}
+
 /// Asserts that a page shows hostile text only as text.
 pub fn assert_inert(html: &str) {
     assert!(!html.contains("<script>"), "a raw <script> tag:\n{html}");
@@ -95,9 +168,8 @@ fn a_page_sends_a_visitor_to_sign_in_and_back_to_it() -> Fallible {
         "{form:?}"
     );
     // Another site is never a target.
-    let evil = post_form(
-        &server.page("/approvals/login"),
-        &Auth::default(),
+    let evil = sign_in_form(
+        &server,
         &[
             ("admin", "ann"),
             ("password", PASSWORD),
@@ -105,9 +177,8 @@ fn a_page_sends_a_visitor_to_sign_in_and_back_to_it() -> Fallible {
         ],
     )?;
     assert_eq!(evil.location.as_deref(), Some("/approvals"));
-    let wrong = post_form(
-        &server.page("/approvals/login"),
-        &Auth::default(),
+    let wrong = sign_in_form(
+        &server,
         &[
             ("admin", "ann"),
             ("password", "not it"),
@@ -118,9 +189,8 @@ fn a_page_sends_a_visitor_to_sign_in_and_back_to_it() -> Fallible {
     assert!(wrong
         .text()
         .contains("the administrator id or the password is wrong"));
-    let signed = post_form(
-        &server.page("/approvals/login"),
-        &Auth::default(),
+    let signed = sign_in_form(
+        &server,
         &[
             ("admin", "ann"),
             ("password", PASSWORD),
@@ -169,9 +239,8 @@ fn the_second_factor_is_asked_for_at_sign_in() -> Fallible {
         Some(&json!({"code": code}).to_string()),
     )?;
     assert_eq!(confirmed.status, 200, "{confirmed:?}");
-    let without = post_form(
-        &server.page("/approvals/login"),
-        &Auth::default(),
+    let without = sign_in_form(
+        &server,
         &[
             ("admin", "ann"),
             ("password", PASSWORD),
@@ -191,9 +260,8 @@ fn the_second_factor_is_asked_for_at_sign_in() -> Fallible {
     );
     // The next step's code (each code works once; the one above confirmed the factor).
     let next = format!("{:06}", totp::code(&secret, now() + totp::STEP).unwrap());
-    let with = post_form(
-        &server.page("/approvals/login"),
-        &Auth::default(),
+    let with = sign_in_form(
+        &server,
         &[
             ("admin", "ann"),
             ("password", PASSWORD),
