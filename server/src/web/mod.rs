@@ -64,6 +64,7 @@ pub fn router() -> Router<App> {
         .route("/approvals/deploys/rollback", post(audit::rollback))
         .route("/approvals/static/style.css", get(style))
         .route("/approvals/static/app.js", get(script))
+        .route("/approvals/{*rest}", get(unknown).post(unknown))
         .layer(axum::middleware::map_response(harden))
 }
 
@@ -91,6 +92,14 @@ async fn harden(mut response: Response) -> Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// A page the Approval Center does not have.
+async fn unknown(uri: axum::http::Uri) -> WebError {
+    WebError::Failed(ServerError::NotFound(format!(
+        "the Approval Center has no page `{}`",
+        shown(uri.path())
+    )))
 }
 
 async fn style() -> Response {

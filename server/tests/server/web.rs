@@ -500,6 +500,7 @@ fn bad_input_is_a_clear_page_never_a_failure() -> Fallible {
         ("/approvals/requests/999", 404),
         ("/approvals/requests/x", 400),
         ("/approvals?state=nonsense", 400),
+        ("/approvals/no/such/page", 404),
     ] {
         let page = call("GET", &server.page(path), &root, None)?;
         assert_eq!(page.status, status, "{path}: {page:?}");
