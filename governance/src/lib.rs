@@ -68,6 +68,6 @@ pub use store::{
 };
 pub use view::computer_view;
 pub use workflow::{
-    AdminChanges, ApproveOptions, Approved, Authentication, Clock, FileRequest, Governance,
-    Matching, Suggestion, MAX_ATTACHMENT,
+    AdminChanges, ApproveOptions, Approved, Authentication, Choices, Clock, Dossier, FileRequest,
+    Governance, Matching, Prevalence, Preview, Suggestion, MAX_ATTACHMENT,
 };

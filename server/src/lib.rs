@@ -32,6 +32,7 @@ mod problem;
 pub mod secret;
 pub mod signing;
 pub mod totp;
+mod web;
 
 pub use app::{App, Settings};
 pub use client::{Client, ClientError};

@@ -130,6 +130,14 @@ impl Server {
             .long_poll
             .min(config.call_timeout.mul_f32(2.0 / 3.0));
         let view_key = crate::signing::ViewKey::load_or_create(&config.state)?;
+        // Notifications link to requests in this server's Approval Center.
+        let pages = format!(
+            "{}{}",
+            config.settings.public_url.trim_end_matches('/'),
+            crate::web::BASE
+        );
+        let governance = governance.with_link_base(pages.clone());
+        let sender = sender.with_link_base(pages);
         let app = App::new(governance, credentials, config.settings.clone(), view_key);
         Ok(Server {
             listener,
@@ -291,6 +299,7 @@ impl Connection {
 fn router(app: App, config: &ServeConfig) -> Router {
     api::router()
         .route(OPENAPI, axum::routing::get(openapi::serve))
+        .merge(crate::web::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
         .layer(TimeoutLayer::with_status_code(
@@ -320,7 +329,11 @@ async fn as_problem(response: Response) -> Response {
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        .is_some_and(|v| {
+            // The Approval Center's pages answer their failures as pages.
+            v.as_bytes().starts_with(b"application/problem+json")
+                || v.as_bytes().starts_with(b"text/html")
+        });
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return response;
     }

@@ -126,21 +126,21 @@ struct Place {
 }
 
 /// An approval checked and ready to commit.
-struct Plan {
-    request: RequestRecord,
+pub(super) struct Plan {
+    pub(super) request: RequestRecord,
     place: Place,
     /// The current bundle with the rule and the policy added.
-    bundle: Bundle,
-    approval: ApprovalRecord,
+    pub(super) bundle: Bundle,
+    pub(super) approval: ApprovalRecord,
     justification: Option<String>,
-    elevate: bool,
-    now: Timestamp,
+    pub(super) elevate: bool,
+    pub(super) now: Timestamp,
 }
 
 /// The decision on the new snapshot that proves an approval: the request's execution
 /// is allowed (with elevation when it asked for it), or the error names what still
 /// decides it.
-fn prove(
+pub(super) fn prove(
     snapshot: &Snapshot,
     probe: &Event,
     id: i64,
@@ -165,7 +165,7 @@ fn prove(
 }
 
 /// The rule an approval writes for an execution.
-fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
+pub(super) fn rule_for(event: &Event, matching: &Matching) -> Result<FileRule, Error> {
     let signer = || {
         event.signature.valid_leaf().ok_or_else(|| {
             Error::invalid(
@@ -227,14 +227,14 @@ fn writes_rule(matching: &Matching, rule: &FileRule) -> bool {
     pattern || subject_only
 }
 
-fn file_name(path: &str) -> String {
+pub(super) fn file_name(path: &str) -> String {
     path.rsplit(['\\', '/'])
         .find(|part| !part.is_empty())
         .unwrap_or(path)
         .to_owned()
 }
 
-fn unique_id(base: &str, taken: impl Fn(&str) -> bool) -> String {
+pub(super) fn unique_id(base: &str, taken: impl Fn(&str) -> bool) -> String {
     if !taken(base) {
         return base.to_owned();
     }
@@ -298,7 +298,7 @@ impl<S: Store> Governance<S> {
 
     /// Where the policy goes, who may write it, and the bundle with it: every check of
     /// an approval, before anything is written.
-    fn plan_approval(
+    pub(super) fn plan_approval(
         &self,
         approver: Approver<'_>,
         request: RequestRecord,
@@ -543,7 +543,7 @@ impl<S: Store> Governance<S> {
     /// organization's and its ancestors' last. An approval never jumps ahead of an
     /// ancestor's policies: an inherited deny still blocks (and is reported), whoever
     /// approves.
-    fn position(
+    pub(super) fn position(
         &self,
         bundle: &Bundle,
         holdings: Option<&Holdings>,

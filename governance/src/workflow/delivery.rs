@@ -73,7 +73,10 @@ fn facts<'a>(
         request,
         organization: &context.organization_name,
         computer: &context.computer_name,
-        link: request_link(config, request.id),
+        link: match &context.link_base {
+            Some(base) => format!("{}/requests/{}", base.trim_end_matches('/'), request.id),
+            None => request_link(config, request.id),
+        },
     }
 }
 

@@ -7,13 +7,16 @@ mod approve;
 mod auditing;
 mod delivery;
 mod deploys;
+mod dossier;
 mod requests;
 mod sign_in;
 mod state;
 mod views;
+mod widen;
 
 pub use admin::AdminChanges;
 pub use approve::{ApproveOptions, Approved, Matching};
+pub use dossier::{Choices, Dossier, Prevalence, Preview};
 pub use requests::{FileRequest, Suggestion, MAX_ATTACHMENT};
 pub use sign_in::Authentication;
 pub(crate) use state::Approver;

@@ -319,7 +319,8 @@ impl<S: Store> Governance<S> {
         for (sha, requests) in by_software {
             let computers: BTreeSet<&str> =
                 requests.iter().map(|r| r.filed.computer.as_str()).collect();
-            if wider.contains(&sha) || computers.len() < threshold.max(1) {
+            if wider.contains(&sha) || computers.len() < threshold.max(1) || self.widened(org, &sha)
+            {
                 continue;
             }
             let groups: BTreeSet<&str> = computers

@@ -36,6 +36,9 @@ pub struct Governance<S: Store = Database> {
     pub(super) tree: OrgTree,
     pub(super) clock: Clock,
     pub(super) plugins: Option<Arc<dyn PluginProvider>>,
+    /// Where notifications' links open requests, over the notification settings'
+    /// `link_base` (a server's own Approval Center).
+    pub(super) link_base: Option<String>,
 }
 
 impl<S: Store> std::fmt::Debug for Governance<S> {
@@ -143,6 +146,7 @@ impl<S: Store> Governance<S> {
             tree,
             clock,
             plugins: None,
+            link_base: None,
         }
     }
 
@@ -160,6 +164,14 @@ impl<S: Store> Governance<S> {
     /// that review requests and the rule plugins that check allowed executions.
     pub fn with_plugins(mut self, provider: Arc<dyn PluginProvider>) -> Self {
         self.plugins = Some(provider);
+        self
+    }
+
+    /// This state with notifications linking to requests under `base`
+    /// (`{base}/requests/{id}`) instead of the notification settings' `link_base`: a
+    /// server names its own Approval Center here.
+    pub fn with_link_base(mut self, base: String) -> Self {
+        self.link_base = Some(base);
         self
     }
 
@@ -241,6 +253,7 @@ impl<S: Store> Governance<S> {
             organization_name: self.organization_name(org),
             computer_name: name_in(computers, computer),
             lineage: self.tree.lineage(org).map(str::to_owned).collect(),
+            link_base: self.link_base.clone(),
         }
     }
 
@@ -476,6 +489,8 @@ pub(super) struct Context {
     pub(super) organization_name: String,
     pub(super) computer_name: String,
     pub(super) lineage: Vec<String>,
+    /// Where links open requests, when not under the notification settings' base.
+    pub(super) link_base: Option<String>,
 }
 
 /// An audit detail about a request: its id, computer, user, file and path, and `more`.

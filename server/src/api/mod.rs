@@ -28,7 +28,7 @@ mod body;
 mod deploy;
 mod filing;
 mod requests;
-mod session;
+pub(crate) mod session;
 
 use axum::http::Method;
 use axum::routing::MethodRouter;

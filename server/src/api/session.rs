@@ -63,11 +63,40 @@ pub async fn sign_in(
     Peer(peer): Peer,
     Body(body): Body<SignIn>,
 ) -> Result<Response, ServerError> {
+    let admin = body.admin.clone();
+    let session = start_session(&app, peer, body).await?;
+    let mut response = Json(json!({
+        "admin": admin, "csrf": session.csrf, "expires": session.expires,
+    }))
+    .into_response();
+    set_cookie(&mut response, &session.cookie)?;
+    Ok(response)
+}
+
+/// A new session of an administrator who signed in.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// The `Set-Cookie` value that carries it.
+    pub cookie: String,
+    /// Its CSRF token.
+    pub csrf: String,
+    /// When it ends (Unix seconds).
+    pub expires: i64,
+}
+
+/// Signs in with a password and, when the administrator has one, a second factor:
+/// the one sign-in of the API and the Approval Center. Limited, audited, and answered
+/// alike whatever failed.
+pub(crate) async fn start_session(
+    app: &App,
+    peer: std::net::IpAddr,
+    body: SignIn,
+) -> Result<Session, ServerError> {
     let now = unix_now();
     if let Err((refused, first)) = app.check_sign_in(&body.admin, peer, now) {
         if first {
             let detail = json!({"from": peer});
-            audit(&app, &body.admin, Authentication::SignInThrottled, detail).await?;
+            audit(app, &body.admin, Authentication::SignInThrottled, detail).await?;
         }
         return Err(refused);
     }
@@ -85,9 +114,9 @@ pub async fn sign_in(
     .await
     .map_err(|e| ServerError::Internal(format!("password check: {e}")))?;
     if !good {
-        return Err(failed(&app, &body.admin, peer, now, "password").await);
+        return Err(failed(app, &body.admin, peer, now, "password").await);
     }
-    if let Some(refusal) = second_factor(&app, &body.admin, body.totp.as_deref(), now).await? {
+    if let Some(refusal) = second_factor(app, &body.admin, body.totp.as_deref(), now).await? {
         return Err(match refusal {
             Missing => {
                 // Counted like a failure, so that it cannot serve to try passwords.
@@ -97,7 +126,7 @@ pub async fn sign_in(
                         .to_owned(),
                 )
             }
-            Wrong => failed(&app, &body.admin, peer, now, "second factor").await,
+            Wrong => failed(app, &body.admin, peer, now, "second factor").await,
         });
     }
     app.good_sign_in(&body.admin, peer);
@@ -107,19 +136,17 @@ pub async fn sign_in(
         .credentials(move |c| c.start_session(&admin, now, lifetime))
         .await?;
     audit(
-        &app,
+        app,
         &body.admin,
         Authentication::SignedIn,
         json!({"from": peer}),
     )
     .await?;
-    let cookie = session_set_cookie(&token, lifetime, app.settings().secure_cookies);
-    let mut response = Json(json!({
-        "admin": body.admin, "csrf": csrf, "expires": now.saturating_add(lifetime),
-    }))
-    .into_response();
-    set_cookie(&mut response, &cookie)?;
-    Ok(response)
+    Ok(Session {
+        cookie: session_set_cookie(&token, lifetime, app.settings().secure_cookies),
+        csrf,
+        expires: now.saturating_add(lifetime),
+    })
 }
 
 /// A failed sign-in: counted, audited, and answered alike whatever failed.
@@ -389,7 +416,7 @@ pub async fn accept_invitation(
     Ok(Json(json!({"admin": admin})))
 }
 
-async fn audit(
+pub(crate) async fn audit(
     app: &App,
     admin: &str,
     event: Authentication,
@@ -400,7 +427,7 @@ async fn audit(
         .await
 }
 
-fn set_cookie(response: &mut Response, cookie: &str) -> Result<(), ServerError> {
+pub(crate) fn set_cookie(response: &mut Response, cookie: &str) -> Result<(), ServerError> {
     let value =
         HeaderValue::from_str(cookie).map_err(|e| ServerError::Internal(format!("cookie: {e}")))?;
     response.headers_mut().insert(header::SET_COOKIE, value);

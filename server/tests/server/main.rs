@@ -11,6 +11,9 @@
 
 mod agents;
 mod api;
+mod browser;
 mod nodes;
 mod support;
 mod transport;
+mod web;
+mod web_fleet;

@@ -62,6 +62,11 @@ impl Running {
         Ok(out)
     }
 
+    /// A page of the Approval Center.
+    pub fn page(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
     /// Stops the server and waits for it to finish what is in flight.
     pub fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -107,10 +112,18 @@ pub fn new_database() -> Fallible<String> {
 
 /// [`start`], with the server's configuration changed by `tune` first.
 pub fn start_with(tune: impl FnOnce(&mut ServeConfig)) -> Fallible<Running> {
+    start_full(|_| Ok(()), tune)
+}
+
+/// [`start`], with more state made by `setup` (as Root could) before the server starts.
+pub fn start_full(
+    setup: impl FnOnce(&mut Governance) -> Fallible,
+    tune: impl FnOnce(&mut ServeConfig),
+) -> Fallible<Running> {
     let database = on_postgres().then(new_database).transpose()?;
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("state");
-    prepare(&state, database.as_deref())?;
+    prepare(&state, database.as_deref(), setup)?;
     serve(state, dir, |config| {
         config.database = database;
         tune(config);
@@ -136,7 +149,7 @@ pub fn node(database: &str, first: &Running) -> Fallible<Running> {
 pub fn start_on(database: &str) -> Fallible<Running> {
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("state");
-    prepare(&state, Some(database))?;
+    prepare(&state, Some(database), |_| Ok(()))?;
     serve(state, dir, |config| {
         config.database = Some(database.to_owned())
     })
@@ -144,7 +157,11 @@ pub fn start_on(database: &str) -> Fallible<Running> {
 
 /// The tenancy [`start`] describes, in the state directory `state` or, with
 /// `database`, in that PostgreSQL database (the directory holding the audit key).
-fn prepare(state: &Path, database: Option<&str>) -> Fallible {
+fn prepare(
+    state: &Path,
+    database: Option<&str>,
+    setup: impl FnOnce(&mut Governance) -> Fallible,
+) -> Fallible {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let bundle =
         portcullis_engine::parse(&std::fs::read_to_string(root.join("examples/bundle.json"))?)
@@ -184,14 +201,16 @@ fn prepare(state: &Path, database: Option<&str>) -> Fallible {
         email: None,
         attachment: None,
     })?;
+    setup(&mut gov)?;
+    let admins = gov.read("root", |tx| tx.admins())?;
     drop(gov);
-    for id in ["root", "ann", "hank"] {
-        credentials::set_password(state, database, id, PASSWORD)?;
+    for admin in admins {
+        credentials::set_password(state, database, &admin.id, PASSWORD)?;
     }
     Ok(())
 }
 
-fn admin(id: &str, org: &str) -> AdminRecord {
+pub fn admin(id: &str, org: &str) -> AdminRecord {
     AdminRecord {
         id: id.to_owned(),
         name: id.to_owned(),
@@ -259,6 +278,7 @@ pub struct Answer {
     pub content_type: String,
     pub set_cookie: Option<String>,
     pub retry_after: Option<String>,
+    pub location: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -318,6 +338,7 @@ pub fn call_bytes(method: &str, url: &str, auth: &Auth, bytes: &[u8]) -> Fallibl
 fn send(method: &str, url: &str, auth: &Auth, body: Option<(&str, &[u8])>) -> Fallible<Answer> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .build()
         .into();
     let mut request = ureq::http::Request::builder().method(method).uri(url);
@@ -345,6 +366,7 @@ fn send(method: &str, url: &str, auth: &Auth, body: Option<(&str, &[u8])>) -> Fa
     let content_type = header("content-type").unwrap_or_default();
     let set_cookie = header("set-cookie");
     let retry_after = header("retry-after");
+    let location = header("location");
     let status = response.status().as_u16();
     let body = response.body_mut().read_to_vec()?;
     Ok(Answer {
@@ -352,8 +374,44 @@ fn send(method: &str, url: &str, auth: &Auth, body: Option<(&str, &[u8])>) -> Fa
         content_type,
         set_cookie,
         retry_after,
+        location,
         body,
     })
+}
+
+/// An HTML form posted (`application/x-www-form-urlencoded`), as a browser does.
+pub fn post_form(url: &str, auth: &Auth, fields: &[(&str, &str)]) -> Fallible<Answer> {
+    let body: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    send(
+        "POST",
+        url,
+        auth,
+        Some((
+            "application/x-www-form-urlencoded",
+            body.join("&").as_bytes(),
+        )),
+    )
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
 }
 
 /// Signs in; the session's cookie and CSRF token.
