@@ -85,7 +85,7 @@ impl<S: Store> Governance<S> {
     /// [`apply_rules`]), and audits the final decision as [`Governance::decide`] does.
     pub fn decide_with_rules(&mut self, event: &Event) -> Result<RuledDecision, Error> {
         self.check_event(event)?;
-        let decision = self.engine().decide(event);
+        let decision = self.engine()?.decide(event);
         let placed = self
             .computer(&event.computer)
             .ok()

@@ -105,8 +105,15 @@ pub trait ReadTx {
 
 /// What a transaction writes, besides everything it reads.
 pub trait Tx: ReadTx {
-    /// Stores a new current bundle; returns its version.
-    fn push_bundle(&mut self, bundle: &Bundle, deploy: &DeployNote) -> Result<i64, Error>;
+    /// Stores a new current bundle; returns its version. `previous` is the current
+    /// bundle it follows, as stored (none for the first): the store may keep only
+    /// what changed.
+    fn push_bundle(
+        &mut self,
+        bundle: &Bundle,
+        previous: Option<&Bundle>,
+        deploy: &DeployNote,
+    ) -> Result<i64, Error>;
 
     /// Files a request; returns its id.
     fn insert_request(&mut self, request: &NewRequest) -> Result<i64, Error>;

@@ -318,7 +318,7 @@ fn audit_worker() {
         let batch: Vec<_> = (0..20)
             .map(|i| {
                 let e = event("lakeside-fd-01", round * 20 + i + 1000);
-                let d = gov.engine().decide(&e);
+                let d = gov.engine().unwrap().decide(&e);
                 (e, d)
             })
             .collect();

@@ -210,7 +210,7 @@ fn check_state(state: &Path, acks: &Acks) -> Governance {
                 );
                 let mut event = request.filed.event.clone();
                 event.time = gov.now();
-                let decision = gov.engine().decide(&event);
+                let decision = gov.engine().unwrap().decide(&event);
                 assert_eq!(decision.decision, Outcome::Allow, "request {}", request.id);
                 assert_eq!(decision.policy.as_deref(), Some(approval.policy.as_str()));
             }
@@ -222,7 +222,7 @@ fn check_state(state: &Path, acks: &Acks) -> Governance {
                 );
                 let mut event = request.filed.event.clone();
                 event.time = gov.now();
-                assert_eq!(gov.engine().decide(&event).decision, Outcome::Deny);
+                assert_eq!(gov.engine().unwrap().decide(&event).decision, Outcome::Deny);
             }
             other => panic!("request {} is {other:?}", request.id),
         }
@@ -281,6 +281,6 @@ fn sigkill_loses_nothing_acknowledged() {
     let gov = support::open_dir(&state).unwrap();
     let mut event = approved.request.filed.event.clone();
     event.time = gov.now();
-    assert_eq!(gov.engine().decide(&event).decision, Outcome::Allow);
+    assert_eq!(gov.engine().unwrap().decide(&event).decision, Outcome::Allow);
     assert!(gov.verify_audit().unwrap().is_ok());
 }

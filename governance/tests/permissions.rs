@@ -765,7 +765,7 @@ fn end_to_end_open_approve_reject_as_each_administrator() {
                         assert_eq!(gov.version(), version + 1, "{context}");
                         let mut event = after.filed.event.clone();
                         event.time = gov.now();
-                        let decision = gov.engine().decide(&event);
+                        let decision = gov.engine().unwrap().decide(&event);
                         assert_eq!(decision.decision, Outcome::Allow, "{context}");
                         if case.kind == K::Elevation {
                             assert!(decision.elevated, "{context}: not elevated");
@@ -885,7 +885,7 @@ fn end_to_end_maintenance_mode_needs_edit_computers_and_an_approve_permission() 
         false,
         gov.now(),
     );
-    let decision = gov.engine().decide(&event);
+    let decision = gov.engine().unwrap().decide(&event);
     assert_eq!(decision.mode, Some(MaintenanceMode::Monitor));
     assert_refused(&mut gov, "approver", "Edit Computers", "end it", |g| {
         g.set_maintenance("approver", computer, None)

@@ -144,7 +144,7 @@ fn file(gov: &mut Governance, computer: &str, path: &str) -> i64 {
 }
 
 fn decide(gov: &Governance, computer: &str, path: &str, time: i64) -> Outcome {
-    gov.engine()
+    gov.engine().unwrap()
         .snapshot()
         .decide(&event(computer, path, TOOL, time))
         .decision
@@ -266,7 +266,7 @@ fn a_shadowed_approval_is_reported_and_not_recorded() {
     );
     // Nothing deployed, nothing recorded.
     assert_eq!(f.gov.version(), before);
-    assert_eq!(f.gov.engine().generation(), 1);
+    assert_eq!(f.gov.engine().unwrap().generation(), 1);
     assert_eq!(
         f.gov.request("eve", id).unwrap().state,
         RequestState::Pending
@@ -328,7 +328,7 @@ fn matching_by_path_and_into_an_existing_application() {
     assert!(app.rules.iter().any(|r| r.path() == Some(DOWNLOADS)));
     // Matched by path: another file at the same path on pc-1 is allowed too.
     let other = gov_event("pc-1", DOWNLOADS, b"other bytes");
-    assert_eq!(f.gov.engine().decide(&other).decision, Outcome::Allow);
+    assert_eq!(f.gov.engine().unwrap().decide(&other).decision, Outcome::Allow);
 }
 
 fn gov_event(computer: &str, path: &str, content: &[u8]) -> Event {
@@ -559,7 +559,7 @@ fn elevation_requests_need_an_elevation_administrator() {
     let mut f = fixture();
     let mut run = event("pc-1", "C:\\Utilities\\vetted.exe", TOOL, T0);
     run.elevation = true;
-    let decision = f.gov.engine().decide(&run);
+    let decision = f.gov.engine().unwrap().decide(&run);
     assert_eq!(decision.decision, Outcome::Allow);
     assert!(!decision.elevated);
     let id = f
@@ -599,7 +599,7 @@ fn elevation_requests_need_an_elevation_administrator() {
     first.position = Some(15);
     let approved = f.gov.approve("eve", id, first).unwrap();
     assert!(approved.proof.elevated);
-    assert!(f.gov.engine().decide(&run).elevated);
+    assert!(f.gov.engine().unwrap().decide(&run).elevated);
 }
 
 #[test]
@@ -711,10 +711,10 @@ fn deploy_and_rollback_are_checked_and_versioned() {
         Outcome::Deny
     );
     let tools = event("pc-1", "C:\\Tools\\x.exe", TOOL, T0);
-    assert!(f.gov.engine().decide(&tools).default_deny);
+    assert!(f.gov.engine().unwrap().decide(&tools).default_deny);
     assert_eq!(f.gov.rollback("root", None).unwrap(), 3);
     assert_eq!(
-        f.gov.engine().decide(&tools).policy.as_deref(),
+        f.gov.engine().unwrap().decide(&tools).policy.as_deref(),
         Some("deny-tools")
     );
     let history = f.gov.deploys(10).unwrap();

@@ -17,6 +17,7 @@ mod handle;
 mod rows;
 pub(crate) mod schema;
 mod tx;
+mod versions;
 
 pub use handle::Sql;
 

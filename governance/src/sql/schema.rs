@@ -1,21 +1,25 @@
 //! The tables, written once in SQLite's words; [`postgres`] translates them.
 
 /// The schema version this code reads and writes.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// What takes a database of an older schema version to the next one.
-pub(crate) const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
-     ALTER TABLE outbox ADD COLUMN claim_until INTEGER;",
-)];
+pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+         ALTER TABLE outbox ADD COLUMN claim_until INTEGER;",
+    ),
+    // Versions stored as changes (`sql/versions.rs`); the earlier ones are whole.
+    (2, "ALTER TABLE bundles ADD COLUMN change TEXT;"),
+];
 
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bundles (
     version INTEGER PRIMARY KEY AUTOINCREMENT,
     time INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL,
-    bundle TEXT NOT NULL);
+    bundle TEXT NOT NULL, change TEXT);
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL, organization TEXT NOT NULL, computer TEXT NOT NULL,

@@ -3,6 +3,7 @@
 use portcullis_engine::model::{Sha256, Timestamp};
 use portcullis_engine::Bundle;
 
+use super::versions::{VersionChange, CHANGES_PER_SNAPSHOT};
 use super::{changed, first, params, rows, scalar, Conn};
 use crate::access::AccessRequestKind;
 use crate::audit::{chain_hash, AuditEntry, AuditRecord};
@@ -47,11 +48,10 @@ fn limit_of(limit: usize) -> i64 {
 
 impl ReadTx for SqlTx<'_> {
     fn current_bundle(&mut self) -> Result<Option<(i64, Bundle)>, Error> {
-        let sql = "SELECT version, bundle FROM bundles ORDER BY version DESC LIMIT 1";
-        first(&mut *self.tx, sql, &[], |r| {
-            let text: String = r.get(1)?;
-            Ok((r.get(0)?, from_json(&text, "bundle")?))
-        })
+        let Some(version) = self.current_version()? else {
+            return Ok(None);
+        };
+        Ok(self.bundle(version)?.map(|bundle| (version, bundle)))
     }
 
     fn current_version(&mut self) -> Result<Option<i64>, Error> {
@@ -60,10 +60,28 @@ impl ReadTx for SqlTx<'_> {
     }
 
     fn bundle(&mut self, version: i64) -> Result<Option<Bundle>, Error> {
-        let sql = "SELECT bundle FROM bundles WHERE version = ?1";
-        first(&mut *self.tx, sql, params![version], |r| {
-            from_json(&r.get::<String>(0)?, "bundle")
-        })
+        // The last whole bundle at or before `version`, then the changes after it.
+        let sql = "SELECT version, bundle FROM bundles WHERE version <= ?1 AND change IS NULL
+                   ORDER BY version DESC LIMIT 1";
+        let base = first(&mut *self.tx, sql, params![version], |r| {
+            Ok((r.get::<i64>(0)?, r.get::<String>(1)?))
+        })?;
+        let Some((base, text)) = base else {
+            return Ok(None);
+        };
+        let sql = "SELECT version, change FROM bundles WHERE version > ?1 AND version <= ?2
+                   ORDER BY version";
+        let changes = rows(&mut *self.tx, sql, params![base, version], |r| {
+            Ok((r.get::<i64>(0)?, r.get::<String>(1)?))
+        })?;
+        if changes.last().map_or(base, |(v, _)| *v) != version {
+            return Ok(None);
+        }
+        let mut bundle: Bundle = from_json(&text, "bundle")?;
+        for (_, change) in changes {
+            from_json::<VersionChange>(&change, "bundle change")?.apply(&mut bundle);
+        }
+        Ok(Some(bundle))
     }
 
     fn deploys(&mut self, limit: usize) -> Result<Vec<DeployRecord>, Error> {
@@ -192,17 +210,31 @@ impl ReadTx for SqlTx<'_> {
 }
 
 impl Tx for SqlTx<'_> {
-    fn push_bundle(&mut self, bundle: &Bundle, deploy: &DeployNote) -> Result<i64, Error> {
-        let sql = "INSERT INTO bundles (time, actor, reason, bundle) VALUES (?1, ?2, ?3, ?4) RETURNING version";
+    fn push_bundle(
+        &mut self,
+        bundle: &Bundle,
+        previous: Option<&Bundle>,
+        deploy: &DeployNote,
+    ) -> Result<i64, Error> {
+        let since_whole = scalar(
+            &mut *self.tx,
+            "SELECT COUNT(*) FROM bundles
+             WHERE version > (SELECT MAX(version) FROM bundles WHERE change IS NULL)",
+            &[],
+        )?;
+        let change = previous
+            .filter(|_| since_whole + 1 < CHANGES_PER_SNAPSHOT)
+            .and_then(|previous| VersionChange::between(previous, bundle));
+        let (whole, change) = match &change {
+            Some(change) => (String::new(), Some(json(change)?)),
+            None => (json(bundle)?, None),
+        };
+        let sql = "INSERT INTO bundles (time, actor, reason, bundle, change)
+                   VALUES (?1, ?2, ?3, ?4, ?5) RETURNING version";
         inserted(
             &mut *self.tx,
             sql,
-            params![
-                deploy.time.unix(),
-                deploy.actor,
-                deploy.reason,
-                json(bundle)?
-            ],
+            params![deploy.time.unix(), deploy.actor, deploy.reason, whole, change],
         )
     }
 

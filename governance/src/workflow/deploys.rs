@@ -160,10 +160,12 @@ impl<S: Store> Governance<S> {
             .into_iter()
             .map(str::to_owned)
             .collect();
+        let engine = Self::compiled(&self.engine, &self.bundle, self.version)?;
+        let limits = engine.limits();
         let store = &mut self.store;
+        let previous = &self.bundle;
         let mut version = expected;
-        let deployed = self
-            .engine
+        let deployed = engine
             .deploy_change_gated(&change, |snapshot| {
                 gate(snapshot)?;
                 version = store.transaction(|tx| {
@@ -171,7 +173,7 @@ impl<S: Store> Governance<S> {
                         Some((current, _)) if current == expected => {}
                         _ => return Err(Error::Conflict),
                     }
-                    let version = tx.push_bundle(bundle, &note)?;
+                    let version = tx.push_bundle(bundle, Some(previous), &note)?;
                     record(tx)?;
                     // Every policy edit is an administrator's action too.
                     tx.append_audit(&AuditEntry {
@@ -196,7 +198,7 @@ impl<S: Store> Governance<S> {
                 // name places in the bundle the administrator gave.
                 DeployError::Compile(errors) => {
                     match Engine::builder()
-                        .limits(self.engine.limits())
+                        .limits(limits)
                         .snapshot(bundle)
                     {
                         Err(whole) => Error::Compile(whole),

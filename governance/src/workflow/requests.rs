@@ -91,7 +91,7 @@ impl<S: Store> Governance<S> {
     /// when the organization's settings ask for it).
     pub fn decide(&mut self, event: &Event) -> Result<DecisionRecord, Error> {
         self.check_event(event)?;
-        let decision = self.engine.decide(event);
+        let decision = self.engine()?.decide(event);
         self.record_decisions(&[(event.clone(), decision.clone())])?;
         Ok(decision)
     }
@@ -107,9 +107,9 @@ impl<S: Store> Governance<S> {
         } = request;
         self.check_event(&event)?;
         let organization = self.org_of_computer(&event.computer)?;
-        let decision = self.engine.decide(&event);
+        let decision = self.engine()?.decide(&event);
         may_request(&decision, &event, kind)?;
-        let limit = self.engine.limits().max_string_bytes;
+        let limit = self.engine()?.limits().max_string_bytes;
         check_message(&message, email.as_deref(), limit)?;
         let file = attached(attachment.as_deref(), &event)?;
         let now = self.now();

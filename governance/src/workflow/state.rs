@@ -30,7 +30,8 @@ pub(super) const SYSTEM: &str = "system";
 /// bundle, the clock, and the plugin provider it was given, if any.
 pub struct Governance<S: Store = Database> {
     pub(super) store: S,
-    pub(super) engine: Engine,
+    /// Compiled on first use: a read that does not decide never compiles the tenancy.
+    pub(super) engine: std::sync::OnceLock<Engine>,
     pub(super) bundle: Bundle,
     pub(super) version: i64,
     pub(super) tree: OrgTree,
@@ -45,7 +46,7 @@ impl<S: Store> std::fmt::Debug for Governance<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Governance")
             .field("version", &self.version)
-            .field("generation", &self.engine.generation())
+            .field("generation", &self.engine.get().map(Engine::generation))
             .finish_non_exhaustive()
     }
 }
@@ -92,7 +93,7 @@ impl<S: Store> Governance<S> {
                 time: now,
                 reason: "init".to_owned(),
             };
-            let version = tx.push_bundle(&bundle, &note)?;
+            let version = tx.push_bundle(&bundle, None, &note)?;
             tx.put_admin(&first)?;
             for root in &roots {
                 tx.insert_grant(&Grant {
@@ -111,7 +112,7 @@ impl<S: Store> Governance<S> {
             })?;
             Ok(version)
         })?;
-        Ok(Self::serving(store, engine, bundle, version, clock))
+        Ok(Self::serving(store, Some(engine), bundle, version, clock))
     }
 
     /// Catches up with a bundle version another process or server node committed:
@@ -125,22 +126,36 @@ impl<S: Store> Governance<S> {
         let Some((version, bundle)) = self.store.read(|tx| tx.current_bundle())? else {
             return Ok(false);
         };
-        let change = portcullis_engine::BundleChange::between(&self.bundle, &bundle);
-        self.engine
-            .deploy_change(&change)
-            .map_err(|errors| StorageError::Bundle { version, errors })?;
+        // An engine not compiled yet compiles the new bundle when first used.
+        if let Some(engine) = self.engine.get() {
+            let change = portcullis_engine::BundleChange::between(&self.bundle, &bundle);
+            engine
+                .deploy_change(&change)
+                .map_err(|errors| StorageError::Bundle { version, errors })?;
+        }
         self.tree = OrgTree::of(&bundle);
         self.bundle = bundle;
         self.version = version;
         Ok(true)
     }
 
-    /// The state `store` holds, with `engine` serving its bundle `bundle` at `version`.
-    fn serving(store: S, engine: Engine, bundle: Bundle, version: i64, clock: Clock) -> Self {
+    /// The state `store` holds, with `engine` (when compiled already) serving its
+    /// bundle `bundle` at `version`.
+    fn serving(
+        store: S,
+        engine: Option<Engine>,
+        bundle: Bundle,
+        version: i64,
+        clock: Clock,
+    ) -> Self {
         let tree = OrgTree::of(&bundle);
+        let compiled = std::sync::OnceLock::new();
+        if let Some(engine) = engine {
+            let _ = compiled.set(engine);
+        }
         Governance {
             store,
-            engine,
+            engine: compiled,
             bundle,
             version,
             tree,
@@ -150,14 +165,14 @@ impl<S: Store> Governance<S> {
         }
     }
 
-    /// Opens an initialized state and compiles its current bundle.
+    /// Opens an initialized state. Its current bundle is compiled when something
+    /// first decides or changes policies ([`Governance::engine`]), so reads that do
+    /// not decide (the queue, history, the audit) never compile the tenancy.
     pub fn open(mut store: S, clock: Clock) -> Result<Self, Error> {
         let (version, bundle) = store
             .transaction(|tx| tx.current_bundle())?
             .ok_or(Error::NotInitialized { dir: None })?;
-        let engine =
-            Engine::new(&bundle).map_err(|errors| StorageError::Bundle { version, errors })?;
-        Ok(Self::serving(store, engine, bundle, version, clock))
+        Ok(Self::serving(store, None, bundle, version, clock))
     }
 
     /// This state with `provider` loading its attached plugins: the approval plugins
@@ -180,9 +195,24 @@ impl<S: Store> Governance<S> {
         self.plugins.as_deref()
     }
 
-    /// The engine serving the current bundle; agents in the same process decide on it.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// The engine serving the current bundle, compiled the first time it is asked
+    /// for; agents in the same process decide on it.
+    pub fn engine(&self) -> Result<&Engine, Error> {
+        Self::compiled(&self.engine, &self.bundle, self.version)
+    }
+
+    /// The engine in `slot`, compiled from `bundle` (at `version`) if it is not yet.
+    pub(super) fn compiled<'a>(
+        slot: &'a std::sync::OnceLock<Engine>,
+        bundle: &Bundle,
+        version: i64,
+    ) -> Result<&'a Engine, Error> {
+        if let Some(engine) = slot.get() {
+            return Ok(engine);
+        }
+        let engine =
+            Engine::new(bundle).map_err(|errors| StorageError::Bundle { version, errors })?;
+        Ok(slot.get_or_init(|| engine))
     }
 
     /// The current bundle.
@@ -269,7 +299,7 @@ impl<S: Store> Governance<S> {
     /// Checks an event from outside against the engine's limits before anything is
     /// decided, stored or copied.
     pub(crate) fn check_event(&self, event: &Event) -> Result<(), Error> {
-        self.engine
+        self.engine()?
             .limits()
             .check_event(event)
             .map_err(|e| Error::invalid("event", format!("the event: {e}")))

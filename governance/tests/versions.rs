@@ -1,0 +1,85 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Bundle versions are stored as changes, with a whole bundle now and then: an
+//! approval stores a few hundred bytes, and every version reads back as it was, across
+//! whole bundles, after reopening, and for a rollback.
+
+mod support;
+
+use portcullis_engine::model::{MaintenanceMode, Timestamp};
+use portcullis_governance::{AccessRequestKind, ApproveOptions, Matching, ScopeKind};
+use support::{content, file, init_state, ROOT};
+
+#[test]
+fn versions_are_stored_as_changes_and_read_back_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = init_state(dir.path());
+    let mut seen = vec![(gov.version(), gov.bundle().clone())];
+
+    let request = file(
+        &mut gov,
+        AccessRequestKind::Application,
+        "lakeside-fd-01",
+        &content(60, 1),
+        false,
+    )
+    .unwrap();
+    gov.approve(
+        ROOT,
+        request.id,
+        ApproveOptions::new(ScopeKind::Computer, Matching::Hash),
+    )
+    .unwrap();
+    seen.push((gov.version(), gov.bundle().clone()));
+    let stored = support::sql_rows(
+        dir.path(),
+        &format!(
+            "SELECT length(bundle), length(change) FROM bundles WHERE version = {}",
+            gov.version()
+        ),
+    );
+    let (whole, change): (usize, usize) = (
+        stored[0][0].as_deref().unwrap().parse().unwrap(),
+        stored[0][1].as_deref().unwrap().parse().unwrap(),
+    );
+    assert_eq!(whole, 0, "an approval is stored as a change");
+    assert!(change < 2_000, "an approval's change is {change} bytes");
+
+    // Past the next whole bundle: maintenance modes set and ended, one version each.
+    let until = Timestamp::from_unix(gov.now().unix() + 3_600);
+    for n in 0..70 {
+        let mode = (n % 2 == 0).then_some((MaintenanceMode::Learning, until));
+        gov.set_maintenance(ROOT, "lakeside-fd-01", mode).unwrap();
+        seen.push((gov.version(), gov.bundle().clone()));
+    }
+    let wholes = support::sql_rows(
+        dir.path(),
+        "SELECT COUNT(*) FROM bundles WHERE change IS NULL",
+    );
+    assert_eq!(wholes[0][0].as_deref(), Some("2"), "init, and one whole bundle later");
+
+    drop(gov);
+    let gov = support::open_dir(dir.path()).unwrap();
+    assert_eq!(gov.bundle(), &seen.last().unwrap().1);
+    for (version, bundle) in &seen {
+        assert_eq!(
+            gov.bundle_at(*version).unwrap().as_ref(),
+            Some(bundle),
+            "version {version}"
+        );
+    }
+    assert_eq!(gov.bundle_at(seen.last().unwrap().0 + 1).unwrap(), None);
+    // A rollback to the approval's version restores it as a new version.
+    let mut gov = gov;
+    let approved_at = seen[1].0;
+    let version = gov.rollback(ROOT, Some(approved_at)).unwrap();
+    assert_eq!(gov.bundle(), &seen[1].1);
+    drop(gov);
+    let gov = support::open_dir(dir.path()).unwrap();
+    assert_eq!(gov.version(), version);
+    assert_eq!(gov.bundle(), &seen[1].1);
+}
