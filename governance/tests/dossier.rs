@@ -220,6 +220,7 @@ fn a_suggestion_is_applied_once_with_the_permission_its_scope_needs() {
     assert!(gov.bundle().policies.iter().any(|p| p.id == policy));
     let decided = gov
         .engine()
+        .unwrap()
         .snapshot()
         .decide(&event("pc-3", DOWNLOADS))
         .to_record();

@@ -281,6 +281,9 @@ fn sigkill_loses_nothing_acknowledged() {
     let gov = support::open_dir(&state).unwrap();
     let mut event = approved.request.filed.event.clone();
     event.time = gov.now();
-    assert_eq!(gov.engine().unwrap().decide(&event).decision, Outcome::Allow);
+    assert_eq!(
+        gov.engine().unwrap().decide(&event).decision,
+        Outcome::Allow
+    );
     assert!(gov.verify_audit().unwrap().is_ok());
 }

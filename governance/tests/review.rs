@@ -191,7 +191,10 @@ fn an_approval_goes_through_the_same_proof_and_guardrails() {
     };
     assert_eq!(request.closure.unwrap().by, "plugin:narrow");
     assert_eq!(
-        gov.engine().unwrap().decide(&event("lakeside-fd-01", 2)).decision,
+        gov.engine()
+            .unwrap()
+            .decide(&event("lakeside-fd-01", 2))
+            .decision,
         Decided::Allow
     );
     assert!(kinds(&mut gov).contains(&("plugin-failure".into(), "plugin:broken".into())));

@@ -51,7 +51,7 @@ fn versions_are_stored_as_changes_and_read_back_exactly() {
 
     // Past the next whole bundle: maintenance modes set and ended, one version each.
     let until = Timestamp::from_unix(gov.now().unix() + 3_600);
-    for n in 0..70 {
+    for n in 0..71 {
         let mode = (n % 2 == 0).then_some((MaintenanceMode::Learning, until));
         gov.set_maintenance(ROOT, "lakeside-fd-01", mode).unwrap();
         seen.push((gov.version(), gov.bundle().clone()));
@@ -60,7 +60,11 @@ fn versions_are_stored_as_changes_and_read_back_exactly() {
         dir.path(),
         "SELECT COUNT(*) FROM bundles WHERE change IS NULL",
     );
-    assert_eq!(wholes[0][0].as_deref(), Some("2"), "init, and one whole bundle later");
+    assert_eq!(
+        wholes[0][0].as_deref(),
+        Some("2"),
+        "init, and one whole bundle later"
+    );
 
     drop(gov);
     let gov = support::open_dir(dir.path()).unwrap();

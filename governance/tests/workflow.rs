@@ -144,7 +144,8 @@ fn file(gov: &mut Governance, computer: &str, path: &str) -> i64 {
 }
 
 fn decide(gov: &Governance, computer: &str, path: &str, time: i64) -> Outcome {
-    gov.engine().unwrap()
+    gov.engine()
+        .unwrap()
         .snapshot()
         .decide(&event(computer, path, TOOL, time))
         .decision
@@ -328,7 +329,10 @@ fn matching_by_path_and_into_an_existing_application() {
     assert!(app.rules.iter().any(|r| r.path() == Some(DOWNLOADS)));
     // Matched by path: another file at the same path on pc-1 is allowed too.
     let other = gov_event("pc-1", DOWNLOADS, b"other bytes");
-    assert_eq!(f.gov.engine().unwrap().decide(&other).decision, Outcome::Allow);
+    assert_eq!(
+        f.gov.engine().unwrap().decide(&other).decision,
+        Outcome::Allow
+    );
 }
 
 fn gov_event(computer: &str, path: &str, content: &[u8]) -> Event {

@@ -234,7 +234,13 @@ impl Tx for SqlTx<'_> {
         inserted(
             &mut *self.tx,
             sql,
-            params![deploy.time.unix(), deploy.actor, deploy.reason, whole, change],
+            params![
+                deploy.time.unix(),
+                deploy.actor,
+                deploy.reason,
+                whole,
+                change
+            ],
         )
     }
 

@@ -74,8 +74,7 @@ fn list_change<T: Entry>(old: &[T], new: &[T]) -> Option<ListChange<T>> {
     if in_old.len() != old.len() || in_new.len() != new.len() {
         return None;
     }
-    let mut change = ListChange::default();
-    change.removed = old
+    let removed = old
         .iter()
         .map(Entry::id)
         .filter(|id| !in_new.contains(id))
@@ -83,16 +82,19 @@ fn list_change<T: Entry>(old: &[T], new: &[T]) -> Option<ListChange<T>> {
         .collect();
     // Applying keeps the old order of what stays, then appends what is new.
     let kept = old.iter().map(Entry::id).filter(|id| in_new.contains(id));
-    let added = new.iter().map(Entry::id).filter(|id| !in_old.contains_key(id));
+    let added = new
+        .iter()
+        .map(Entry::id)
+        .filter(|id| !in_old.contains_key(id));
     if !kept.chain(added).eq(new.iter().map(Entry::id)) {
         return None;
     }
-    change.put = new
+    let put = new
         .iter()
         .filter(|e| in_old.get(e.id()).is_none_or(|o| *o != *e))
         .cloned()
         .collect();
-    Some(change)
+    Some(ListChange { put, removed })
 }
 
 fn apply_list<T: Entry>(list: &mut Vec<T>, change: &ListChange<T>) {

@@ -197,10 +197,7 @@ impl<S: Store> Governance<S> {
                 // The change's errors name places in the change; the whole bundle's
                 // name places in the bundle the administrator gave.
                 DeployError::Compile(errors) => {
-                    match Engine::builder()
-                        .limits(limits)
-                        .snapshot(bundle)
-                    {
+                    match Engine::builder().limits(limits).snapshot(bundle) {
                         Err(whole) => Error::Compile(whole),
                         Ok(_) => Error::Compile(errors),
                     }

@@ -96,7 +96,7 @@ impl<S: Store> Governance<S> {
     pub fn request_dossier(&mut self, actor: &str, id: i64) -> Result<Dossier, Error> {
         let request = self.request(actor, id)?;
         let org = request.filed.organization.clone();
-        let explanation = self.engine.current().explain(&request.filed.event);
+        let explanation = self.engine()?.current().explain(&request.filed.event);
         let group = self
             .computer(&request.filed.computer)
             .map(|c| c.group.clone())
@@ -142,7 +142,7 @@ impl<S: Store> Governance<S> {
         request.ensure_pending("approved")?;
         let plan = self.plan_approval(Approver::Admin(actor), request, options)?;
         let snapshot = Engine::builder()
-            .limits(self.engine.limits())
+            .limits(self.engine()?.limits())
             .snapshot(&plan.bundle)
             .map_err(Error::Compile)?;
         let mut probe = plan.request.filed.event.clone();

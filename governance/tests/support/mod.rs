@@ -235,7 +235,7 @@ pub fn sql_rows(dir: &Path, query: &str) -> Vec<Vec<Option<String>>> {
             .split('\u{1e}')
             .filter(|row| !row.trim().is_empty())
             .map(|row| {
-                row.trim_start_matches('\n')
+                row.trim_matches('\n')
                     .split('\u{1f}')
                     .map(|c| (c != "\u{1}NULL").then(|| c.to_owned()))
                     .collect()

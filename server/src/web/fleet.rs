@@ -1,6 +1,7 @@
 //! Suggestions (software approved computer by computer, widened in one step) and the
 //! computers an administrator looks after: each one's recent denies with a button to
-//! file a request on the user's behalf, its policy revision, and its maintenance mode.
+//! file a request on the user's behalf, the policy revision its agent reported, and its
+//! maintenance mode.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -166,9 +167,23 @@ struct ComputerPage {
     name: String,
     group: String,
     maintenance: String,
+    /// The policy revision its agent last reported, against the current one.
+    revision: String,
     denies: Vec<DenyRow>,
     /// Why the denies are not shown, when they are not.
     denies_hidden: Option<String>,
+}
+
+/// What a computer's agent last reported of its policy revision, against `current`.
+fn revision_text(agent: Option<&crate::credentials::AgentRecord>, current: i64) -> String {
+    match agent {
+        None => "no agent enrolled".to_owned(),
+        Some(agent) => match agent.revision {
+            None => "its agent has not reported yet".to_owned(),
+            Some(r) if r >= current => format!("{r} (current)"),
+            Some(r) => format!("{r}, behind the current {current}"),
+        },
+    }
 }
 
 /// How many recent denies a computer's page shows.
@@ -225,6 +240,10 @@ pub async fn computer(State(app): State<App>, viewer: Viewer, Path(id): Path<Str
         ),
         Err(e) => (Vec::new(), Some(shown(&e.to_string()))),
     };
+    // Shown once governance let this administrator see the computer.
+    let agents = app.credentials(|c| c.agents()).await?;
+    let current = *app.revision().borrow();
+    let agent = agents.iter().find(|a| a.computer == computer.id);
     render(&ComputerPage {
         frame: Frame::of(&viewer, format!("Computer {}", shown(&id))),
         link: format!("{BASE}/computers/{}", percent_encode(&computer.id)),
@@ -232,6 +251,7 @@ pub async fn computer(State(app): State<App>, viewer: Viewer, Path(id): Path<Str
         name: shown(&computer.name),
         group: shown(&computer.group),
         maintenance: maintenance_text(computer.maintenance.as_ref()),
+        revision: revision_text(agent, current),
         denies,
         denies_hidden,
     })
@@ -325,7 +345,7 @@ pub async fn file_request(
                 "sha256": d.get("sha256"), "time": d.get("time"),
             });
             let event = g
-                .engine()
+                .engine()?
                 .limits()
                 .parse_event(&event.to_string())
                 .map_err(|e| ServerError::BadInput(format!("the deny's event: {e}")))?;

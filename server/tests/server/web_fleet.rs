@@ -50,6 +50,7 @@ fn a_computers_denies_are_requested_on_the_users_behalf_and_its_maintenance_mode
     )?
     .text();
     assert!(page.contains("scan.exe"), "{page}");
+    assert!(page.contains("no agent enrolled"), "{page}");
     let seq = page
         .split(r#"name="seq" value=""#)
         .nth(1)
@@ -269,5 +270,42 @@ fn a_suggestion_becomes_the_wider_policy_in_one_step() -> Fallible {
         applied.text().contains("No suggestion now."),
         "the suggestion is done"
     );
+    Ok(())
+}
+
+#[test]
+fn a_computers_page_shows_the_policy_revision_its_agent_reported() -> Fallible {
+    let server = start_web()?;
+    let root = sign_in(&server, "root")?;
+    let credential = super::support::agent(&server, "lakeside", "lakeside-ws", "lab-pc")?;
+    let agent = super::support::Auth::token(&credential);
+    let listed = call(
+        "GET",
+        &server.url("/agents"),
+        &super::support::Auth::token(&super::support::token(&server, "root")?),
+        None,
+    )?;
+    let computer = listed.json()[0]["computer"]
+        .as_str()
+        .ok_or("an enrolled computer")?
+        .to_owned();
+    let page = |server: &super::support::Running| {
+        call(
+            "GET",
+            &server.page(&format!("/approvals/computers/{computer}")),
+            &root,
+            None,
+        )
+        .map(|a| a.text())
+    };
+    assert!(page(&server)?.contains("its agent has not reported yet"));
+    // Enrolling added the computer: version 2. An agent still on 1 is behind.
+    for (revision, expected) in [(1, "1, behind the current 2"), (2, "2 (current)")] {
+        let report = format!(r#"{{"revision": {revision}}}"#);
+        let reported = call("POST", &server.url("/agent/health"), &agent, Some(&report))?;
+        assert_eq!(reported.status, 204, "{reported:?}");
+        let shown = page(&server)?;
+        assert!(shown.contains(expected), "{shown}");
+    }
     Ok(())
 }
