@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use portcullis_engine::plugin::{Abstain, ApprovalInput, Execution, Hook, PluginOutcome};
-use portcullis_governance::PluginAttachment;
-use portcullis_plugins::{Limits, Plugin, Vector, WasmHost};
+use portcullis_plugins::{prepare, AttachSource, Limits, Plugin, Vector, WasmHost};
 use serde::Serialize;
 use serde_json::json;
 
@@ -56,7 +55,8 @@ pub enum PluginCommand {
         #[arg(long)]
         org: String,
     },
-    /// The plugins attached in a state directory.
+    /// The plugins attached in a state directory (or, with `--server`, where you have
+    /// Edit Integrations).
     List {
         #[command(flatten)]
         state: StateArgs,
@@ -114,12 +114,28 @@ pub fn run(command: PluginCommand) -> Result<ExitCode, CliError> {
         }
         PluginCommand::Attach(args) => attach(args),
         PluginCommand::Detach { acting, name, org } => {
-            acting.open()?.detach_plugin(acting.id(), &org, &name)?;
+            match acting.state.remote()? {
+                Some(client) => client
+                    .delete::<serde_json::Value>(&format!(
+                        "/organizations/{}/plugins/{}",
+                        portcullis_server::client::segment(&org),
+                        portcullis_server::client::segment(&name)
+                    ))
+                    .map(drop)?,
+                None => acting.open()?.detach_plugin(acting.id(), &org, &name)?,
+            }
             println!("plugin `{name}` detached from `{org}`");
             Ok(ExitCode::SUCCESS)
         }
         PluginCommand::List { state } => {
-            let plugins = open(&state)?.all_plugins()?;
+            let plugins: Vec<portcullis_server::api::PluginInfo> = match state.remote()? {
+                Some(client) => client.get("/plugins")?,
+                None => open(&state)?
+                    .all_plugins()?
+                    .iter()
+                    .map(portcullis_server::api::PluginInfo::of)
+                    .collect(),
+            };
             if state.json {
                 print_json(&serde_json::to_value(&plugins)?, true)?;
             } else if plugins.is_empty() {
@@ -137,60 +153,59 @@ pub fn run(command: PluginCommand) -> Result<ExitCode, CliError> {
     }
 }
 
-/// `plugin attach`: loads the plugin, runs its vectors, stores it in the state.
+/// `plugin attach`: loads the plugin, runs its vectors, stores it in the state (or has
+/// the server do all of it).
 fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
     let path = args.plugin.as_path();
     let org = args.org.as_str();
-    let config = settings(&args.config)?;
-    let plugin = load(path)?;
-    let mut stored_vectors = Vec::new();
+    let mut vectors = Vec::new();
     if let Some(dir) = &args.vectors {
         for vector in Vector::load_dir(dir)? {
-            let mut vector = vector;
-            for (k, v) in &config {
-                vector.config.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-            let result = vector.run(&plugin)?;
-            if !result.pass {
-                return Err(CliError::Message(format!(
-                    "`{}`: vector `{}` failed: expected {}, got {}; nothing was attached",
-                    path.display(),
-                    result.name,
-                    vector.expected,
-                    result.actual
-                )));
-            }
-            let text = read(&vector.file)?;
             let file = vector
                 .file
                 .file_name()
                 .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
-            stored_vectors.push((file, text));
+            vectors.push((file, read(&vector.file)?));
         }
     }
-    let content = std::fs::read(path).map_err(CliError::read(path))?;
-    let sha256 = portcullis_engine::identity::sha256_bytes(&content);
-    let attachment = PluginAttachment {
+    let source = AttachSource {
         organization: org.to_owned(),
-        name: args.name.unwrap_or_else(|| plugin.name().to_owned()),
-        hook: plugin.hook().world().to_owned(),
+        name: args.name,
         file_name: path
             .file_name()
             .map_or_else(|| "plugin".to_owned(), |f| f.to_string_lossy().into_owned()),
-        content,
-        sha256,
-        config,
-        vectors: stored_vectors,
+        content: std::fs::read(path).map_err(CliError::read(path))?,
+        config: settings(&args.config)?,
+        vectors,
     };
-    let mut gov = args.acting.open()?;
-    let summary = format!(
-        "plugin `{}` ({}, {} vectors passed) attached to `{org}`",
-        attachment.name,
-        attachment.hook,
-        attachment.vectors.len()
-    );
-    gov.attach_plugin(args.acting.id(), attachment)?;
-    println!("{summary}");
+    let summary = |name: &str, hook: &str, vectors: usize| {
+        format!("plugin `{name}` ({hook}, {vectors} vectors passed) attached to `{org}`")
+    };
+    let line = match args.acting.state.remote()? {
+        Some(client) => {
+            let body = portcullis_server::api::PluginBody::of(&source);
+            let answer: portcullis_server::api::PluginInfo = client.send(
+                "POST",
+                &format!(
+                    "/organizations/{}/plugins",
+                    portcullis_server::client::segment(org)
+                ),
+                &body,
+            )?;
+            summary(&answer.name, &answer.hook, answer.vectors)
+        }
+        None => {
+            let host = Arc::new(WasmHost::new()?);
+            let attachment =
+                prepare(source, &host).map_err(|e| CliError::Message(e.to_string()))?;
+            let line = summary(&attachment.name, &attachment.hook, attachment.vectors.len());
+            args.acting
+                .open()?
+                .attach_plugin(args.acting.id(), attachment)?;
+            line
+        }
+    };
+    println!("{line}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -19,6 +19,8 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "governance")]
+mod attach;
 mod call;
 mod plugin;
 mod registry;
@@ -29,6 +31,8 @@ mod state;
 mod vectors;
 mod wasm;
 
+#[cfg(feature = "governance")]
+pub use attach::{prepare, AttachSource, PrepareError};
 pub use call::{Limits, LoadError, Settings};
 pub use plugin::Plugin;
 pub use registry::{AttachError, Attachment, Call, Notice, Registry, Review, DEFAULT_BREAKER};

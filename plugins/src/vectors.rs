@@ -92,12 +92,19 @@ impl Vector {
             .iter()
             .map(|file| {
                 let text = std::fs::read_to_string(file).map_err(|e| error(file, e.to_string()))?;
-                let mut vector: Vector =
-                    serde_json::from_str(&text).map_err(|e| error(file, e.to_string()))?;
-                vector.file.clone_from(file);
-                Ok(vector)
+                Vector::parse(file, &text)
             })
             .collect()
+    }
+
+    /// One vector from its text; `file` names it in errors.
+    pub fn parse(file: &Path, text: &str) -> Result<Vector, VectorError> {
+        let mut vector: Vector = serde_json::from_str(text).map_err(|e| VectorError {
+            file: file.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        vector.file = file.to_path_buf();
+        Ok(vector)
     }
 
     /// Run the vector on `plugin`.

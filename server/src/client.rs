@@ -261,6 +261,11 @@ pub fn query(pairs: &[(&str, Option<String>)]) -> String {
     }
 }
 
+/// `value` as one segment of a path (percent-encoded).
+pub fn segment(value: &str) -> String {
+    encode(value)
+}
+
 fn encode(value: &str) -> String {
     value
         .bytes()

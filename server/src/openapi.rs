@@ -157,6 +157,12 @@ fn schemas() -> Value {
                 "event": {"type": "object", "description": "The blocked execution event"},
                 "message": text, "email": text,
                 "file": {"type": "string", "description": "The SHA-256 of an upload (PUT /uploads)"}}},
+        "PluginBody": {"type": "object", "required": ["file_name", "content"], "additionalProperties": false,
+            "properties": {"name": text, "file_name": {"type": "string", "description": "`*.rego` for a Rego policy, else a WebAssembly component"},
+                "content": {"type": "string", "description": "the plugin's bytes, base64"},
+                "config": {"type": "object", "additionalProperties": {"type": "string"}},
+                "vectors": {"type": "array", "items": {"type": "object", "required": ["file", "text"], "additionalProperties": false,
+                    "properties": {"file": text, "text": {"type": "string", "description": "a test vector (JSON text)"}}}}}},
         "InstallKeyBody": {"type": "object", "required": ["name", "organization"], "additionalProperties": false,
             "properties": {"name": text, "organization": text, "group": text, "days": {"type": "integer", "minimum": 1}}},
         "Enrollment": {"type": "object", "required": ["key", "hostname", "os"], "additionalProperties": false,
@@ -240,6 +246,10 @@ fn example(schema: &str) -> Value {
         "SettingsChange" => json!({"suggest_after": 2}),
         "MaintenanceBody" => json!({"mode": "monitor", "until": "2030-01-01T00:00:00Z"}),
         "RollbackBody" => json!({"to": 1}),
+        // `package portcullis.known_bad` … as base64; a component's bytes go the same way.
+        "PluginBody" => json!({"name": "known-bad", "file_name": "known-bad.rego",
+            "content": "cGFja2FnZSBwb3J0Y3VsbGlzLmtub3duX2JhZAo=",
+            "config": {"hashes": "…"}, "vectors": []}),
         "Checkpoint" => {
             json!({"count": 12, "hash": "9f2c…", "public_key": "3b6a…", "signature": "5e1d…"})
         }

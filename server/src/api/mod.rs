@@ -27,6 +27,7 @@ mod audit;
 mod body;
 mod deploy;
 mod filing;
+mod plugins;
 mod requests;
 pub(crate) mod session;
 
@@ -49,6 +50,7 @@ pub use audit::ReanchorBody;
 pub use body::Body;
 pub use deploy::{MaintenanceBody, RollbackBody, BUNDLE_LIMIT};
 pub use filing::{sweep_uploads, uploads, FileBody};
+pub use plugins::{PluginBody, PluginInfo, VectorFile, PLUGIN_LIMIT};
 pub use requests::{ApproveBody, MatchKind, RejectBody};
 pub use session::{Code, Invitation, NewToken, SignIn};
 
@@ -134,6 +136,7 @@ pub fn operations() -> Vec<Route> {
         deploy::operations(),
         audit::operations(),
         agents::operations(),
+        plugins::operations(),
     ]
     .concat()
 }

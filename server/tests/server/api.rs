@@ -852,3 +852,114 @@ fn the_plugins_attached_in_the_state_review_requests_filed_through_the_api() -> 
     assert_eq!(rejected.json()["closure"]["by"], "plugin:known-bad");
     Ok(())
 }
+
+#[test]
+fn plugins_are_attached_listed_and_detached_through_the_api_with_their_vectors() -> Fallible {
+    use base64::Engine as _;
+    let server = start()?;
+    let root = Auth::token(&token(&server, "root")?);
+    let hank = Auth::token(&token(&server, "hank")?);
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples");
+    let mut vectors = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(examples.join("vectors/known-bad"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for file in files {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_owned();
+        vectors.push(json!({"file": name, "text": std::fs::read_to_string(&file)?}));
+    }
+    let content = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(examples.join("rego/known-bad.rego"))?);
+    let body = json!({"name": "known-bad", "file_name": "known-bad.rego", "content": content,
+        "config": {"hashes": "0000000000000000000000000000000000000000000000000000000000000009"},
+        "vectors": vectors});
+
+    // Another tenant may not attach to lakeside, and nothing is compiled for them.
+    let theirs = call(
+        "POST",
+        &server.url("/organizations/lakeside/plugins"),
+        &hank,
+        Some(&body.to_string()),
+    )?;
+    assert_eq!(theirs.status, 403, "{theirs:?}");
+
+    let attached = call(
+        "POST",
+        &server.url("/organizations/lakeside/plugins"),
+        &root,
+        Some(&body.to_string()),
+    )?;
+    assert_eq!(attached.status, 201, "{attached:?}");
+    assert_eq!(attached.json()["name"], "known-bad");
+    assert_eq!(attached.json()["vectors"], 4);
+    let listed = call("GET", &server.url("/plugins"), &root, None)?;
+    assert_eq!(listed.json()[0]["organization"], "lakeside", "{listed:?}");
+    assert!(
+        !listed
+            .body
+            .windows(content.len().min(40))
+            .any(|w| w == &content.as_bytes()[..content.len().min(40)]),
+        "the list does not carry the plugin's bytes"
+    );
+    let none = call("GET", &server.url("/plugins"), &hank, None)?;
+    assert_eq!(
+        none.json(),
+        json!([]),
+        "another tenant sees none of lakeside's"
+    );
+
+    // A vector that does not hold: refused, naming it, and nothing attached.
+    let mut wrong = body.clone();
+    let mut bad: Value =
+        serde_json::from_str(wrong["vectors"][0]["text"].as_str().unwrap_or("{}"))?;
+    bad["expected"] = json!({"verdict": "abstain"});
+    wrong["vectors"] = json!([{"file": "bad.json", "text": bad.to_string()}]);
+    wrong["name"] = json!("second");
+    let refused = call(
+        "POST",
+        &server.url("/organizations/lakeside/plugins"),
+        &root,
+        Some(&wrong.to_string()),
+    )?;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        refused.detail().contains("a listed hash is rejected")
+            && refused.detail().contains("nothing was attached"),
+        "{}",
+        refused.detail()
+    );
+    let garbage = json!({"file_name": "x.wasm", "content": "bm90IGEgY29tcG9uZW50"});
+    let refused = call(
+        "POST",
+        &server.url("/organizations/lakeside/plugins"),
+        &root,
+        Some(&garbage.to_string()),
+    )?;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    let listed = call("GET", &server.url("/plugins"), &root, None)?;
+    assert_eq!(listed.json().as_array().map(Vec::len), Some(1));
+
+    let theirs = call(
+        "DELETE",
+        &server.url("/organizations/lakeside/plugins/known-bad"),
+        &hank,
+        None,
+    )?;
+    assert_eq!(theirs.status, 403, "{theirs:?}");
+    let detached = call(
+        "DELETE",
+        &server.url("/organizations/lakeside/plugins/known-bad"),
+        &root,
+        None,
+    )?;
+    assert_eq!(detached.status, 204, "{detached:?}");
+    let listed = call("GET", &server.url("/plugins"), &root, None)?;
+    assert_eq!(listed.json(), json!([]));
+    Ok(())
+}
