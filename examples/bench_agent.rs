@@ -434,36 +434,7 @@ fn enforcement(args: &Args, world: &World, marked: &Path, plain: &Path) {
     let (a, b) = pairs(&marked.join("tool"), &plain.join("tool"), args.control);
     report_pairs("no agent (control)", &a, &b);
 
-    let config = world.dir.join("agent.json");
-    std::fs::write(&config, json!({"health_seconds": 1}).to_string()).unwrap();
-    let log_path = world.dir.join("agent.log");
-    let _agent = Killed(
-        world
-            .cli()
-            .args(["agent", "run", "--config"])
-            .arg(&config)
-            .arg("--state")
-            .arg(&agent_state)
-            .arg("--mount")
-            .arg(marked)
-            .arg("--socket")
-            .arg(&socket)
-            .stderr(File::create(&log_path).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let until = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&log_path)
-        .unwrap_or_default()
-        .contains("\"enforcing\":true")
-    {
-        assert!(
-            Instant::now() < until,
-            "the agent did not start: {}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let agent = start_agent(world, marked, "agent.log", &[]);
     assert_eq!(exec(&marked.join("tool")), Err(1), "the agent blocks");
 
     // Approval to enforcement: the first one also lets `tool` run for the exec cost.
@@ -522,7 +493,57 @@ fn enforcement(args: &Args, world: &World, marked: &Path, plain: &Path) {
         agents[0]["report"]["answered"]
     );
 
+    // The same with the tmpfs marked but excluded: each exec still goes through
+    // fanotify and the agent's threads, without a decision.
+    drop(agent);
+    let excluded = marked.display().to_string();
+    let agent = start_agent(
+        world,
+        marked,
+        "agent-excluded.log",
+        &["--exclude", &excluded],
+    );
+    let (a, b) = pairs(&marked.join("tool"), &plain.join("tool"), args.execs);
+    report_pairs("agent marking, path excluded", &a, &b);
+    drop(agent);
+
     decisions(args, &agent_state, &marked.join("tool"));
+}
+
+/// `portcullis agent run` enforcing on `marked`, started (health reported every second).
+fn start_agent(world: &World, marked: &Path, log: &str, options: &[&str]) -> Killed {
+    let config = world.dir.join("agent.json");
+    std::fs::write(&config, json!({"health_seconds": 1}).to_string()).unwrap();
+    let log_path = world.dir.join(log);
+    let agent = Killed(
+        world
+            .cli()
+            .args(["agent", "run", "--config"])
+            .arg(&config)
+            .args(options)
+            .arg("--state")
+            .arg(world.dir.join("agent"))
+            .arg("--mount")
+            .arg(marked)
+            .arg("--socket")
+            .arg(world.dir.join("agent.sock"))
+            .stderr(File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let until = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .contains("\"enforcing\":true")
+    {
+        assert!(
+            Instant::now() < until,
+            "the agent did not start: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    agent
 }
 
 /// `portcullis agent request` for the newest blocked execution of `path`.
