@@ -626,7 +626,7 @@ fn decisions(args: &Args, agent_state: &Path, tool: &Path) {
         computer: enrollment.computer.clone(),
         user: "root".to_owned(),
         path: tool.display().to_string(),
-        sha256: identity.sha256.clone(),
+        sha256: identity.sha256,
         signature: Signature::default(),
         size: Some(identity.size),
         authenticode_digest: None,
