@@ -2,7 +2,7 @@
 //! and a state in a temporary directory with a first Super Admin.
 #![allow(dead_code)]
 
-pub mod servers;
+pub use portcullis_testkit::servers;
 
 use std::path::Path;
 
