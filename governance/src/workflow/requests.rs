@@ -229,10 +229,18 @@ impl<S: Store> Governance<S> {
             .store
             .read(|tx| tx.requests(Some(RequestState::Pending)))?;
         let mut due = Vec::new();
+        // Each organization's time limit read once, not once per pending request.
+        let mut ttls: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         for request in pending {
-            let ttl = self
-                .settings_for(&request.filed.organization)?
-                .request_ttl_seconds;
+            let org = &request.filed.organization;
+            let ttl = match ttls.get(org) {
+                Some(ttl) => *ttl,
+                None => {
+                    let ttl = self.settings_for(org)?.request_ttl_seconds;
+                    ttls.insert(org.clone(), ttl);
+                    ttl
+                }
+            };
             if request.filed.created.unix().saturating_add(ttl) <= now.unix() {
                 due.push((request, ttl));
             }
