@@ -314,8 +314,7 @@ fn refusals_and_bad_input_say_what_and_change_nothing() {
     fails(&["approve", "--as", "root", "1"], "already rejected");
 }
 
-#[path = "../governance/tests/support/servers.rs"]
-mod servers;
+use portcullis_testkit::servers;
 
 #[test]
 fn notifications_from_the_command_line_reach_a_real_smtp_server() {

@@ -56,6 +56,9 @@ pub trait ReadTx {
     fn request(&mut self, id: i64) -> Result<Option<RequestRecord>, Error>;
     /// Requests, oldest first, of a state if given.
     fn requests(&mut self, state: Option<RequestState>) -> Result<Vec<RequestRecord>, Error>;
+    /// Each pending request's id, organization and filing time (Unix seconds), oldest
+    /// first: what expiry looks at, without reading whole requests.
+    fn pending_filed(&mut self) -> Result<Vec<(i64, String, i64)>, Error>;
     /// The pending request of `kind` for the file `sha256` on `computer`, if there is
     /// one.
     fn pending_request(

@@ -9,6 +9,9 @@
 //!   `pe_authenticode` seeds.
 //! - [`postgres`]: a real PostgreSQL server on loopback, for the tests that run the
 //!   governance suite and the server on the shared store.
+//! - [`servers`]: an SMTP server (aiosmtpd) and an HTTP server on loopback, for the
+//!   tests of notifications: governance's, and the server's browser test that opens
+//!   the link of a received email.
 //! - [`readme`]: the README's walk-throughs as commands with their promised output.
 //! - `fleet` (feature `fleet`): the generated fleet and the decision timer the fleet
 //!   benches share.
@@ -29,3 +32,4 @@ pub mod generate;
 pub mod pe;
 pub mod postgres;
 pub mod readme;
+pub mod servers;

@@ -106,6 +106,14 @@ impl ReadTx for SqlTx<'_> {
         rows(&mut *self.tx, &sql, params![state], request_from)
     }
 
+    fn pending_filed(&mut self) -> Result<Vec<(i64, String, i64)>, Error> {
+        let sql =
+            "SELECT id, organization, created FROM requests WHERE state = 'pending' ORDER BY id";
+        rows(&mut *self.tx, sql, &[], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+    }
+
     fn pending_request(
         &mut self,
         kind: AccessRequestKind,

@@ -225,18 +225,37 @@ impl<S: Store> Governance<S> {
     /// returns their ids.
     pub fn expire_due(&mut self) -> Result<Vec<i64>, Error> {
         let now = self.now();
-        let pending = self
-            .store
-            .read(|tx| tx.requests(Some(RequestState::Pending)))?;
-        let mut due = Vec::new();
-        for request in pending {
-            let ttl = self
-                .settings_for(&request.filed.organization)?
-                .request_ttl_seconds;
-            if request.filed.created.unix().saturating_add(ttl) <= now.unix() {
-                due.push((request, ttl));
+        // Only the ids, organizations and times of the pending requests are read; whole
+        // requests only for those that are due.
+        let pending = self.store.read(|tx| tx.pending_filed())?;
+        let mut due_ids = Vec::new();
+        // Each organization's time limit read once, not once per pending request.
+        let mut ttls: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for (id, org, created) in pending {
+            let ttl = match ttls.get(&org) {
+                Some(ttl) => *ttl,
+                None => {
+                    let ttl = self.settings_for(&org)?.request_ttl_seconds;
+                    ttls.insert(org, ttl);
+                    ttl
+                }
+            };
+            if created.saturating_add(ttl) <= now.unix() {
+                due_ids.push((id, ttl));
             }
         }
+        if due_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let due = self.store.read(|tx| {
+            let mut due = Vec::with_capacity(due_ids.len());
+            for (id, ttl) in &due_ids {
+                if let Some(request) = tx.request(*id)? {
+                    due.push((request, *ttl));
+                }
+            }
+            Ok(due)
+        })?;
         if due.is_empty() {
             return Ok(Vec::new());
         }

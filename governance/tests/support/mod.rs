@@ -2,7 +2,9 @@
 //! and a state in a temporary directory with a first Super Admin.
 #![allow(dead_code)]
 
-pub mod servers;
+// Only the notification tests use the loopback servers.
+#[allow(unused_imports)]
+pub use portcullis_testkit::servers;
 
 use std::path::Path;
 

@@ -1,6 +1,7 @@
 //! The Approval Center in a real headless Chromium, driven through chromedriver
-//! (WebDriver, with fantoccini): the whole flow from the notification's link to the
-//! proof, and hostile text shown inert. Each page it passes is saved as a screenshot
+//! (WebDriver, with fantoccini): the whole flow from the notification's email (sent
+//! by the server to an SMTP server on loopback) to the proof, an administrator who may
+//! only view the queue refused, and hostile text shown inert. Each page it passes is saved as a screenshot
 //! in `docs/screenshots/`, which the docs show.
 //!
 //! Chromium and chromedriver come from Debian's `chromium` and `chromium-driver`
@@ -14,6 +15,8 @@ use std::process::{Child, Command, Stdio};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
+use portcullis_testkit::servers::{free_port, SmtpServer};
+
 use crate::support::*;
 use crate::web::{start_web, HOSTILE};
 
@@ -21,7 +24,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// A chromedriver on a free loopback port, stopped when dropped.
-struct Driver {
+pub struct Driver {
     child: Child,
     port: u16,
     profile: tempfile::TempDir,
@@ -36,7 +39,7 @@ impl Drop for Driver {
 
 /// The browser tools, or `None` (said on standard error) where they are not installed
 /// and this is not CI.
-fn tools() -> Option<()> {
+pub fn tools() -> Option<()> {
     if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
         return Some(());
     }
@@ -48,7 +51,7 @@ fn tools() -> Option<()> {
     None
 }
 
-fn driver() -> Fallible<Driver> {
+pub fn driver() -> Fallible<Driver> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
@@ -74,7 +77,7 @@ fn driver() -> Fallible<Driver> {
     Err("chromedriver did not start".into())
 }
 
-async fn browser(driver: &Driver) -> Fallible<Client> {
+pub async fn browser(driver: &Driver) -> Fallible<Client> {
     let profile = driver.profile.path().display().to_string();
     let capabilities = json!({
         "goog:chromeOptions": {
@@ -121,14 +124,14 @@ async fn screenshot_at(client: &Client, name: &str, id: Option<&str>) -> Fallibl
     Ok(())
 }
 
-fn run(test: impl std::future::Future<Output = Fallible>) -> Fallible {
+pub fn run<T>(test: impl std::future::Future<Output = Fallible<T>>) -> Fallible<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(test)
 }
 
-async fn sign_in(client: &Client, admin: &str) -> Fallible {
+pub async fn sign_in(client: &Client, admin: &str) -> Fallible {
     client
         .find(Locator::Id("admin"))
         .await?
@@ -197,24 +200,96 @@ async fn assert_nothing_ran(client: &Client) -> Fallible {
     Ok(())
 }
 
+/// A request filed through the API, its notification delivered by the server to an
+/// SMTP server on loopback (aiosmtpd): the link read from the received email.
+fn link_from_an_email(server: &Running, smtp: &SmtpServer) -> Fallible<(i64, String)> {
+    let root = Auth::token(&token(server, "root")?);
+    let config = json!({
+        "link_base": "https://unused.example/approvals",
+        "email": {
+            "host": "127.0.0.1", "port": smtp.port, "tls": "none",
+            "from": "Portcullis <portcullis@northwind.example>", "timeout_seconds": 5,
+        },
+    });
+    let configured = call(
+        "PUT",
+        &server.url("/notifications/config"),
+        &root,
+        Some(&config.to_string()),
+    )?;
+    assert_eq!(configured.status, 200, "{configured:?}");
+    let event = json!({
+        "computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+        "path": "C:\\Users\\amy\\Downloads\\labelprint.exe",
+        "sha256": "c0ffee00".repeat(8), "time": "2026-11-22T10:00:00Z",
+    });
+    let filed = call(
+        "POST",
+        &server.url("/requests"),
+        &root,
+        Some(&json!({"event": event, "message": "the new label printer"}).to_string()),
+    )?;
+    assert_eq!(filed.status, 201, "{filed:?}");
+    let id = filed.json()["request"]["id"].as_i64().ok_or("id")?;
+    // Lakeside's default deny tells it@lakeside.example; the server sends it.
+    let subject = format!("Access request {id}");
+    let start = std::time::Instant::now();
+    let mail = loop {
+        if let Some(mail) = smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.subject.contains(&subject))
+        {
+            break mail;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(30) {
+            return Err(format!("no email for request {id}: {:?}", smtp.messages()).into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(mail.to, "it@lakeside.example", "{mail:?}");
+    let link = mail
+        .body
+        .split_whitespace()
+        .find(|word| word.starts_with("http") && word.contains("/approvals/requests/"))
+        .ok_or("no link in the email")?
+        .trim_end_matches(['.', ',', ')', '>'])
+        .to_owned();
+    assert_eq!(link, server.page(&format!("/approvals/requests/{id}")));
+    Ok((id, link))
+}
+
 #[test]
-fn from_the_link_to_the_proof_in_a_browser() -> Fallible {
+fn from_the_email_to_the_proof_in_a_browser() -> Fallible {
     if tools().is_none() {
         return Ok(());
     }
+    let dir = tempfile::tempdir()?;
+    let smtp = SmtpServer::start(free_port(), dir.path());
     let server = start_web()?;
+    let (id, link) = link_from_an_email(&server, &smtp)?;
     let driver = driver()?;
     run(async {
         let client = browser(&driver).await?;
-        let outcome = flow(&client, &server).await;
+        let mut outcome = flow(&client, &server, id, &link).await;
+        if outcome.is_ok() {
+            outcome = viewer_only(&client, &server).await;
+        }
         client.close().await?;
         outcome
-    })
+    })?;
+    // Vera's posted form changed nothing: request 1 is still pending.
+    let root = Auth::token(&token(&server, "root")?);
+    let one = call("GET", &server.url("/requests/1"), &root, None)?;
+    assert_eq!(one.json()["state"], "pending", "{one:?}");
+    Ok(())
 }
 
-async fn flow(client: &Client, server: &Running) -> Fallible {
-    // The notification's link: the sign-in page first, then the request.
-    client.goto(&server.page("/approvals/requests/1")).await?;
+/// Opens the email's `link` (request `id`), signs in, previews and approves.
+async fn flow(client: &Client, server: &Running, id: i64, link: &str) -> Fallible {
+    let path = format!("/approvals/requests/{id}");
+    // The email's link: the sign-in page first, then the request.
+    client.goto(link).await?;
     assert!(client
         .current_url()
         .await?
@@ -227,10 +302,10 @@ async fn flow(client: &Client, server: &Running) -> Fallible {
         .wait()
         .for_element(Locator::Id("approve-form"))
         .await?;
-    assert_eq!(client.current_url().await?.path(), "/approvals/requests/1");
+    assert_eq!(client.current_url().await?.path(), path);
     // The queue, and the request opened from it.
     client.goto(&server.page("/approvals")).await?;
-    let row = client.find(Locator::Id("request-1")).await?;
+    let row = client.find(Locator::Id(&format!("request-{id}"))).await?;
     assert!(row.text().await?.contains("labelprint.exe"));
     assert_labelled(client).await?;
     screenshot(client, "queue").await?;
@@ -259,7 +334,7 @@ async fn flow(client: &Client, server: &Running) -> Fallible {
         preview
             .text()
             .await?
-            .contains("allow (policy `approval-1`)"),
+            .contains(&format!("allow (policy `approval-{id}`)")),
         "{}",
         preview.text().await?
     );
@@ -274,19 +349,82 @@ async fn flow(client: &Client, server: &Running) -> Fallible {
         .wait()
         .for_element(Locator::Id("proof-outcome"))
         .await?;
-    assert_eq!(proof.text().await?, "allow (policy `approval-1`)");
+    assert_eq!(
+        proof.text().await?,
+        format!("allow (policy `approval-{id}`)")
+    );
     screenshot(client, "approved").await?;
     // The link again, from another site (a mail client's page): the strict session
     // cookie does not come along at first, and yet the request opens, signed in.
-    let link = server.page("/approvals/requests/1");
     client
         .goto(&format!(
-            "data:text/html,<a id=link href='{link}'>request 1</a>"
+            "data:text/html,<a id=link href='{link}'>request {id}</a>"
         ))
         .await?;
     client.find(Locator::Id("link")).await?.click().await?;
     client.wait().for_element(Locator::Id("who")).await?;
-    assert_eq!(client.current_url().await?.path(), "/approvals/requests/1");
+    assert_eq!(client.current_url().await?.path(), path);
+    Ok(())
+}
+
+/// Vera, with View Approvals only: the queue lists request 1 without a link, its page
+/// has no approve button, and the approve form posted anyway (with her own session's
+/// token) is refused.
+async fn viewer_only(client: &Client, server: &Running) -> Fallible {
+    client
+        .find(Locator::Css("form.who button[type=submit]"))
+        .await?
+        .click()
+        .await?;
+    client.wait().for_element(Locator::Id("admin")).await?;
+    client.goto(&server.page("/approvals/login")).await?;
+    sign_in(client, "vera").await?;
+    let row = client.wait().for_element(Locator::Id("request-1")).await?;
+    // Her session's token, as every page of hers carries it.
+    let csrf = client
+        .find(Locator::Css("input[name=csrf]"))
+        .await?
+        .attr("value")
+        .await?
+        .ok_or("the page's token")?;
+    assert!(row
+        .find_all(Locator::Css("a[href^='/approvals/requests/']"))
+        .await?
+        .is_empty());
+    client.goto(&server.page("/approvals/requests/1")).await?;
+    client.wait().for_element(Locator::Id("problem")).await?;
+    for id in ["approve-form", "approve-button"] {
+        assert!(
+            client.find(Locator::Id(id)).await.is_err(),
+            "vera sees #{id}"
+        );
+    }
+    // The approve form, built and posted as a hand-made page would.
+    client
+        .execute(
+            "const csrf = arguments[0]; \
+             const form = document.createElement('form'); \
+             form.method = 'post'; form.action = '/approvals/requests/1/approve'; \
+             for (const [k, v] of [['csrf', csrf], ['place', 'computer lakeside-fd-01'], ['matching', 'hash']]) { \
+               const input = document.createElement('input'); \
+               input.type = 'hidden'; input.name = k; input.value = v; form.appendChild(input); } \
+             document.body.appendChild(form); form.submit();",
+            vec![json!(csrf)],
+        )
+        .await?;
+    let start = std::time::Instant::now();
+    while !client.current_url().await?.path().ends_with("/approve") {
+        assert!(start.elapsed().as_secs() < 10, "the form was not posted");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let problem = client.wait().for_element(Locator::Id("problem")).await?;
+    let heading = client.find(Locator::Css("h1")).await?.text().await?;
+    assert!(
+        heading.starts_with("403"),
+        "{heading}: {}",
+        problem.text().await?
+    );
+    screenshot(client, "refused").await?;
     Ok(())
 }
 

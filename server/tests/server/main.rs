@@ -12,6 +12,7 @@
 mod agents;
 mod api;
 mod browser;
+mod measure;
 mod nodes;
 mod support;
 mod transport;

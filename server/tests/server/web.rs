@@ -500,6 +500,8 @@ fn bad_input_is_a_clear_page_never_a_failure() -> Fallible {
         ("/approvals/requests/999", 404),
         ("/approvals/requests/x", 400),
         ("/approvals?state=nonsense", 400),
+        ("/approvals?page=0", 400),
+        ("/approvals?page=x", 400),
         ("/approvals/no/such/page", 404),
     ] {
         let page = call("GET", &server.page(path), &root, None)?;
@@ -534,6 +536,55 @@ fn bad_input_is_a_clear_page_never_a_failure() -> Fallible {
         );
         assert!(answer.text().contains(r#"id="problem""#));
     }
+    Ok(())
+}
+
+#[test]
+fn the_queue_is_paged_newest_first_and_the_links_keep_the_filters() -> Fallible {
+    // Request 1, then 119 more: 120 pending on lakeside-fd-01.
+    let server = start_full(|gov| file_many(gov, 119), |_| {})?;
+    let ann = sign_in(&server, "ann")?;
+    let rows = |html: &str| -> Vec<i64> {
+        html.split(r#"<tr id="request-"#)
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next()?.parse().ok())
+            .collect()
+    };
+    let first = call(
+        "GET",
+        &server.page("/approvals?computer=lakeside-fd-01"),
+        &ann,
+        None,
+    )?;
+    assert_eq!(first.status, 200, "{first:?}");
+    // The page's ampersands are escaped.
+    let html = first.text().replace("&#38;", "&");
+    assert_eq!(rows(&html), (71..=120).rev().collect::<Vec<i64>>());
+    assert!(html.contains("Page 1 of 3 (120 matching"), "{html}");
+    assert!(!html.contains(r#"id="previous""#));
+    let next = "/approvals?state=pending&computer=lakeside-fd-01&page=2";
+    assert!(
+        html.contains(&format!(r#"id="next" rel="next" href="{next}""#)),
+        "{html}"
+    );
+    let last = call(
+        "GET",
+        &server.page("/approvals?state=pending&computer=lakeside-fd-01&page=3"),
+        &ann,
+        None,
+    )?;
+    let html = last.text().replace("&#38;", "&");
+    assert_eq!(rows(&html), (1..=20).rev().collect::<Vec<i64>>());
+    assert!(html.contains("Page 3 of 3"), "{html}");
+    assert!(!html.contains(r#"id="next""#));
+    assert!(html.contains(
+        r#"id="previous" rel="prev" href="/approvals?state=pending&computer=lakeside-fd-01&page=2""#
+    ));
+    // Past the end: no row, and the way back.
+    let beyond = call("GET", &server.page("/approvals?page=9"), &ann, None)?;
+    assert_eq!(beyond.status, 200, "{beyond:?}");
+    assert!(rows(&beyond.text()).is_empty());
+    assert!(beyond.text().contains(r#"id="previous""#));
     Ok(())
 }
 

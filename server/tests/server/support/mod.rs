@@ -483,3 +483,26 @@ pub fn agent(server: &Running, org: &str, group: &str, hostname: &str) -> Fallib
         .ok_or("credential")?
         .to_owned())
 }
+
+/// Files `count` requests on lakeside-fd-01 (after request 1), each for another file.
+pub fn file_many(gov: &mut Governance, count: u64) -> Fallible {
+    for n in 0..count {
+        let event = serde_json::json!({
+            "computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+            "path": format!("C:\\Users\\amy\\Downloads\\tool-{n}.exe"),
+            "sha256": format!("{:064x}", 0x5eed_0000_u64 + n),
+            "time": "2026-11-22T10:00:00Z",
+        });
+        let event = portcullis_engine::Limits::default()
+            .parse_event(&event.to_string())
+            .map_err(|e| e.to_string())?;
+        gov.file_request(FileRequest {
+            kind: portcullis_governance::AccessRequestKind::Application,
+            event,
+            message: format!("tool {n}"),
+            email: None,
+            attachment: None,
+        })?;
+    }
+    Ok(())
+}

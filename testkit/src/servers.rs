@@ -1,6 +1,5 @@
 //! Real servers on loopback for the notification tests: an SMTP server (aiosmtpd,
 //! writing a maildir) and an HTTP server standing in for an SMS gateway.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -36,6 +35,7 @@ fn wait_for(port: u16) {
 pub struct SmtpServer {
     child: Child,
     maildir: PathBuf,
+    /// The port it listens on, on 127.0.0.1.
     pub port: u16,
 }
 
@@ -56,6 +56,7 @@ while True:
 "#;
 
 impl SmtpServer {
+    /// A server on `port` whose maildir is under `dir`.
     pub fn start(port: u16, dir: &Path) -> SmtpServer {
         Self::spawn(port, dir, None)
     }
@@ -131,9 +132,13 @@ impl Drop for SmtpServer {
 /// One received message.
 #[derive(Debug, Clone)]
 pub struct Mail {
+    /// The `To` header.
     pub to: String,
+    /// The `From` header.
     pub from: String,
+    /// The `Subject` header.
     pub subject: String,
+    /// The body, decoded from quoted-printable.
     pub body: String,
 }
 
@@ -189,7 +194,9 @@ fn decode_quoted_printable(text: &str) -> String {
 
 /// An HTTP server that records every request's body and answers `status`.
 pub struct HttpServer {
+    /// The port it listens on, on 127.0.0.1.
     pub port: u16,
+    /// Every request received.
     pub requests: Arc<Mutex<Vec<HttpRequest>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -198,9 +205,13 @@ pub struct HttpServer {
 /// One request the gateway received.
 #[derive(Debug, Clone)]
 pub struct HttpRequest {
+    /// The method.
     pub method: String,
+    /// The path and query.
     pub path: String,
+    /// The headers, in order.
     pub headers: Vec<(String, String)>,
+    /// The body, as text.
     pub body: String,
 }
 
@@ -237,6 +248,7 @@ fn decode_form(value: &str) -> String {
 }
 
 impl HttpServer {
+    /// A server on `port` that answers every request with `status`.
     pub fn start(port: u16, status: u16) -> HttpServer {
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -264,6 +276,7 @@ impl HttpServer {
         }
     }
 
+    /// The requests received so far.
     pub fn received(&self) -> Vec<HttpRequest> {
         self.requests.lock().unwrap().clone()
     }
