@@ -42,8 +42,7 @@ CREATE OR REPLACE TRIGGER bundles_notify AFTER INSERT ON bundles
 /// State in a PostgreSQL database (`postgres://user@host:port/database`), with the
 /// audit key in a file of each node (the same key on every node).
 pub struct PostgresStore {
-    client: Mutex<Detached>,
-    statements: HashMap<String, Statement>,
+    connection: Mutex<Connection>,
     url: String,
     key_path: PathBuf,
     key: OnceLock<AuditKey>,
@@ -56,6 +55,13 @@ impl std::fmt::Debug for PostgresStore {
             .field("key", &self.key_path)
             .finish_non_exhaustive()
     }
+}
+
+/// One connection and the statements prepared on it (each prepared once, for reads
+/// and writes alike).
+struct Connection {
+    client: Detached,
+    statements: HashMap<String, Statement>,
 }
 
 /// `url` without its password, for messages.
@@ -161,8 +167,10 @@ impl PostgresStore {
         }
         tx.commit()?;
         Ok(PostgresStore {
-            client: Mutex::new(client),
-            statements: HashMap::new(),
+            connection: Mutex::new(Connection {
+                client,
+                statements: HashMap::new(),
+            }),
             url: redacted(url),
             key_path: key.to_owned(),
             key: OnceLock::new(),
@@ -181,15 +189,15 @@ impl PostgresStore {
         reanchor: bool,
         work: impl FnOnce(&mut dyn Tx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let client = self
-            .client
+        let Connection { client, statements } = self
+            .connection
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner);
         let mut tx = client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK])?;
         let mut conn = Pg {
             tx: &mut tx,
-            statements: &mut self.statements,
+            statements,
         };
         let mut handle = SqlTx {
             tx: &mut conn,
@@ -244,18 +252,21 @@ impl Store for PostgresStore {
     }
 
     fn read<T>(&self, work: impl FnOnce(&mut dyn ReadTx) -> Result<T, Error>) -> Result<T, Error> {
-        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Connection { client, statements } = &mut *guard;
         // One snapshot for the whole read; it is never committed.
         let mut tx = client
             .build_transaction()
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let mut statements = HashMap::new();
         work(&mut SqlTx {
             tx: &mut Pg {
                 tx: &mut tx,
-                statements: &mut statements,
+                statements,
             },
             appended: None,
             before: None,
@@ -270,11 +281,15 @@ impl Store for PostgresStore {
     }
 
     fn audit_head(&self) -> Result<HeadRead, Error> {
-        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Connection { client, statements } = &mut *guard;
         let mut tx = client.transaction()?;
         read_head(&mut Pg {
             tx: &mut tx,
-            statements: &mut HashMap::new(),
+            statements,
         })
     }
 
