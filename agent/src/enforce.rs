@@ -1,14 +1,18 @@
 //! Enforcement: every exec on the marked mounts is held by the kernel
-//! (`FAN_OPEN_EXEC_PERM`) until the agent answers. One thread reads events into a
-//! bounded queue; a pool of workers decides them. Every event is answered: when the
-//! queue is full, or an event waited past the deadline, or its file cannot be read,
-//! the configured fail mode answers.
+//! (`FAN_OPEN_EXEC_PERM`) until the agent answers. One thread reads events and
+//! decides those whose file's identity is cached (no file to read: a few
+//! microseconds) itself; the others go through a bounded queue to a pool of workers,
+//! which hash the file. Every event is answered: when the queue is full, or an event
+//! waited past the deadline, or its file cannot be read, the configured fail mode
+//! answers.
 //!
 //! A decision takes the file's identity through the identity cache (keyed by device,
-//! inode, size and times, so an unchanged file is hashed once), its path from the
-//! event's descriptor, the calling process from `/proc/PID/exe` and the user from
-//! `/proc/PID/status`, then asks the engine. The agent never blocks itself, the files
-//! its own process maps (its binary and libraries), or the excluded paths.
+//! inode, size and times from an `fstat` of the event's descriptor, so an unchanged
+//! file is hashed once) and its path from the descriptor, then asks the engine. The
+//! calling process (`/proc/PID/exe`) and the user (`/proc/PID/status`) are read first
+//! only when a policy of the view looks at them, and otherwise only for a decision
+//! that is logged or kept. The agent never blocks itself, the files its own process
+//! maps (its binary and libraries), or the excluded paths.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
@@ -24,7 +28,7 @@ use std::time::{Duration, Instant};
 use portcullis_engine::identity::IdentityCache;
 use portcullis_engine::identity::TrustRoots;
 use portcullis_engine::model::{Signature, SignatureStatus, Timestamp};
-use portcullis_engine::{DecisionRecord, Engine, Event, Outcome};
+use portcullis_engine::{DecisionRecord, Engine, Event, Outcome, Snapshot};
 use serde::Serialize;
 use serde_json::json;
 
@@ -89,6 +93,8 @@ pub struct Decider {
     blocked: Mutex<VecDeque<Blocked>>,
     next_id: AtomicU64,
     users: Mutex<HashMap<u32, String>>,
+    /// [`Reads`] of the current snapshot, packed with its generation.
+    reads: AtomicU64,
     /// What was answered.
     pub counters: Counters,
 }
@@ -114,6 +120,7 @@ impl Decider {
             blocked: Mutex::new(VecDeque::new()),
             next_id: AtomicU64::new(1),
             users: Mutex::new(HashMap::new()),
+            reads: AtomicU64::new(u64::MAX),
             counters: Counters::default(),
         }
     }
@@ -132,31 +139,51 @@ impl Decider {
         self.fail == FailMode::Allow
     }
 
-    /// Decides an exec of `file` by process `pid`: whether it may run.
+    /// Decides an exec of `file` by process `pid`: whether it may run. Reads (and
+    /// hashes) the file when its identity is not cached.
     pub fn decide_exec(&self, file: &File, pid: i32) -> bool {
+        self.decide(file, pid, true)
+            .unwrap_or_else(|| self.fail_open())
+    }
+
+    /// As [`Decider::decide_exec`] when the file's identity is cached (unchanged since
+    /// it was hashed), without reading the file; `None` when it would have to be read.
+    /// The fanotify reader decides so itself, and hands only the rest to the workers.
+    pub fn decide_cached(&self, file: &File, pid: i32) -> Option<bool> {
+        self.decide(file, pid, false)
+    }
+
+    fn decide(&self, file: &File, pid: i32, read: bool) -> Option<bool> {
         if u32::try_from(pid).is_ok_and(|p| p == self.own_pid) {
             self.counters.skipped.fetch_add(1, Ordering::Relaxed);
-            return true;
+            return Some(true);
         }
-        let own = file
-            .metadata()
-            .is_ok_and(|m| self.own_files.contains(&(m.dev(), m.ino())));
-        let handle = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        // One `fstat` of the event's descriptor: the agent's own files, and the key of
+        // the identity cache.
+        let meta = file.metadata().ok();
+        let own = meta
+            .as_ref()
+            .is_some_and(|m| self.own_files.contains(&(m.dev(), m.ino())));
+        let handle = format!("/proc/self/fd/{}", file.as_raw_fd());
         let path = std::fs::read_link(&handle).unwrap_or_default();
         if own || self.exclude.iter().any(|e| path.starts_with(e)) {
             self.counters.skipped.fetch_add(1, Ordering::Relaxed);
-            return true;
+            return Some(true);
         }
-        let identity = match self.cache.inspect(&handle) {
-            Ok(identity) => identity,
-            Err(e) => {
-                self.counters.unreadable.fetch_add(1, Ordering::Relaxed);
-                log(
-                    &json!({"unreadable": path, "pid": pid, "error": e.to_string(),
-                    "answer": if self.fail_open() { "allow" } else { "deny" }}),
-                );
-                return self.fail_open();
-            }
+        let identity = match meta.as_ref().and_then(|m| self.cache.cached(m)) {
+            Some(identity) => identity,
+            None if !read => return None,
+            None => match self.cache.inspect_file(file) {
+                Ok(identity) => identity,
+                Err(e) => {
+                    self.counters.unreadable.fetch_add(1, Ordering::Relaxed);
+                    log(
+                        &json!({"unreadable": path, "pid": pid, "error": e.to_string(),
+                        "answer": if self.fail_open() { "allow" } else { "deny" }}),
+                    );
+                    return Some(self.fail_open());
+                }
+            },
         };
         let signature = match identity.signature.status {
             SignatureStatus::Unsigned => Signature::default(),
@@ -165,28 +192,49 @@ impl Decider {
                 .and_then(|v| serde_json::from_value(v).ok())
                 .unwrap_or_default(),
         };
-        let uid = process_uid(pid);
-        let event = Event {
+        let snapshot = self.engine.snapshot();
+        let reads = self.reads(&snapshot);
+        // The caller's user and program cost a read of `/proc` each (the user 14 µs):
+        // read before deciding only when a policy of the view looks at them, else
+        // only for a decision that is logged or kept.
+        let mut uid = None;
+        let mut event = Event {
             computer: self.computer.clone(),
-            user: uid.map_or_else(|| "unknown".to_owned(), |u| self.user_name(u)),
+            user: String::new(),
             path: path.to_string_lossy().into_owned(),
             sha256: identity.sha256,
             signature,
             size: Some(identity.size),
             authenticode_digest: None,
-            parent: std::fs::read_link(format!("/proc/{pid}/exe"))
-                .ok()
-                .map(|p| p.to_string_lossy().into_owned()),
+            parent: None,
             created_by: None,
             elevation: false,
             time: now(),
         };
-        let decision = self.engine.decide(&event);
+        if reads.user {
+            uid = Some(self.fill_user(&mut event, pid));
+        }
+        if reads.process {
+            event.parent = caller_program(pid);
+        }
+        let decision = snapshot.decide(&event);
         let allowed = decision.decision == Outcome::Allow;
         if allowed {
             self.counters.allowed.fetch_add(1, Ordering::Relaxed);
         } else {
             self.counters.denied.fetch_add(1, Ordering::Relaxed);
+        }
+        let audited = self.audit_allows.load(Ordering::Relaxed);
+        if allowed && !decision.learn && !decision.would_deny && !audited {
+            return Some(true);
+        }
+        let decision = decision.to_record();
+        drop(snapshot);
+        let uid = uid.unwrap_or_else(|| self.fill_user(&mut event, pid));
+        if !reads.process {
+            event.parent = caller_program(pid);
+        }
+        if !allowed {
             log(&json!({"deny": event.path, "user": event.user, "pid": pid,
                 "sha256": event.sha256, "parent": event.parent,
                 "policy": decision.policy, "application": decision.application,
@@ -198,22 +246,46 @@ impl Decider {
                 "sha256": event.sha256, "mode": decision.mode.map(|m| m.as_str())}),
             );
         }
-        let audited = self.audit_allows.load(Ordering::Relaxed);
-        if !allowed || decision.learn || decision.would_deny || audited {
-            let entry = json!({"event": event, "decision": decision});
-            let kept = self
-                .spool
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(entry);
-            if let Err(e) = kept {
-                log(&json!({"spool": e.to_string()}));
-            }
+        let entry = json!({"event": event, "decision": decision});
+        let kept = self
+            .spool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(entry);
+        if let Err(e) = kept {
+            log(&json!({"spool": e.to_string()}));
         }
         if !allowed {
-            self.remember(uid.unwrap_or(u32::MAX), event, decision);
+            self.remember(uid, event, decision);
         }
-        allowed
+        Some(allowed)
+    }
+
+    /// Sets the event's user from process `pid`'s real user id; that id
+    /// (`u32::MAX` when the process is gone).
+    fn fill_user(&self, event: &mut Event, pid: i32) -> u32 {
+        let uid = process_uid(pid);
+        event.user = uid.map_or_else(|| "unknown".to_owned(), |u| self.user_name(u));
+        uid.unwrap_or(u32::MAX)
+    }
+
+    /// Which of an event's fields `snapshot` reads, found once per generation.
+    fn reads(&self, snapshot: &Snapshot) -> Reads {
+        let known = self.reads.load(Ordering::Acquire);
+        if known >> 2 == snapshot.generation() & (u64::MAX >> 2) && known != u64::MAX {
+            return Reads::unpack(known);
+        }
+        let bundle = snapshot.bundle();
+        let reads = Reads {
+            user: bundle.policies.iter().any(|p| p.users.is_some()),
+            process: bundle
+                .applications
+                .iter()
+                .any(|a| a.rules.iter().any(|r| r.process().is_some())),
+        };
+        self.reads
+            .store(reads.pack(snapshot.generation()), Ordering::Release);
+        reads
     }
 
     fn remember(&self, uid: u32, event: Event, decision: DecisionRecord) {
@@ -250,6 +322,35 @@ impl Decider {
         users.insert(uid, name.clone());
         name
     }
+}
+
+/// Which fields of an event a snapshot's policies look at, besides the file's own.
+#[derive(Debug, Clone, Copy)]
+struct Reads {
+    /// A policy is restricted to users.
+    user: bool,
+    /// A rule has a pattern on the calling process.
+    process: bool,
+}
+
+impl Reads {
+    fn pack(self, generation: u64) -> u64 {
+        (generation << 2) | u64::from(self.user) | (u64::from(self.process) << 1)
+    }
+
+    fn unpack(packed: u64) -> Reads {
+        Reads {
+            user: packed & 1 != 0,
+            process: packed & 2 != 0,
+        }
+    }
+}
+
+/// The program of process `pid` (`/proc/PID/exe`).
+fn caller_program(pid: i32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 /// The time now.
@@ -372,6 +473,11 @@ pub fn start(
                     if event.mask & OPEN_EXEC_PERM == 0 {
                         continue;
                     }
+                    // A file hashed before is decided here, without waking a worker.
+                    if let Some(allow) = decider.decide_cached(&file, event.pid) {
+                        answer(&fanotify, &file, allow);
+                        continue;
+                    }
                     let job = Job {
                         file,
                         pid: event.pid,
@@ -410,5 +516,100 @@ fn work(fanotify: &Fanotify, decider: &Decider, jobs: &Mutex<Receiver<Job>>, dea
 fn answer(fanotify: &Fanotify, file: &File, allow: bool) {
     if let Err(e) = fanotify.respond(file, allow) {
         log(&json!({"fanotify": format!("cannot answer an event: {e}")}));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// An engine on `acme` with `pc-1` and `policies` over one application, `tool`,
+    /// whose one rule is `rule`.
+    fn engine(rule: &Value, policies: &Value) -> Arc<Engine> {
+        let bundle = json!({"format": "portcullis.bundle/v1",
+            "organizations": [{"id": "acme", "name": "Acme"}],
+            "groups": [{"id": "linux", "organization": "acme", "name": "Linux"}],
+            "computers": [{"id": "pc-1", "group": "linux", "name": "pc-1", "os": "linux"}],
+            "applications": [{"id": "tool", "organization": "acme", "name": "Tool",
+                              "rules": [rule]}],
+            "policies": policies});
+        Arc::new(Engine::from_json(&bundle.to_string()).unwrap())
+    }
+
+    fn decider(engine: Arc<Engine>, dir: &Path) -> Decider {
+        let spool = Arc::new(Mutex::new(Spool::open(dir, 100).unwrap()));
+        Decider::new("pc-1", engine, &Config::default(), spool)
+    }
+
+    fn permit(users: Option<Vec<String>>) -> Value {
+        json!([{"id": "tool", "scope": {"organization": "acme"}, "position": 10,
+                "applications": ["tool"], "action": "permit", "users": users}])
+    }
+
+    /// A file in `dir`, opened, and the process asking: our parent, which is not the
+    /// agent.
+    fn exec(dir: &Path) -> (PathBuf, File, i32) {
+        let path = dir.join("tool");
+        std::fs::write(&path, b"#!/bin/sh\n").unwrap();
+        let file = File::open(&path).unwrap();
+        let parent = i32::try_from(std::os::unix::process::parent_id()).unwrap();
+        (path, file, parent)
+    }
+
+    #[test]
+    fn the_reader_decides_only_what_is_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, file, pid) = exec(dir.path());
+        let rule = json!({"path": path.display().to_string()});
+        let decider = decider(engine(&rule, &permit(None)), dir.path());
+        assert_eq!(decider.decide_cached(&file, pid), None, "never hashed");
+        assert!(decider.decide_exec(&file, pid));
+        assert_eq!(decider.decide_cached(&file, pid), Some(true));
+        // Changed: hashed again, by a worker.
+        std::fs::write(&path, b"#!/bin/sh\nexit 1\n").unwrap();
+        let changed = File::open(&path).unwrap();
+        assert_eq!(decider.decide_cached(&changed, pid), None);
+        assert!(decider.decide_exec(&changed, pid));
+    }
+
+    #[test]
+    fn the_user_is_read_before_deciding_when_a_policy_names_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, file, pid) = exec(dir.path());
+        let uid = process_uid(pid).unwrap();
+        let name = user_name(uid).unwrap_or_else(|| uid.to_string());
+        let rule = json!({"path": path.display().to_string()});
+        let ours = decider(engine(&rule, &permit(Some(vec![name]))), dir.path());
+        assert!(
+            ours.decide_exec(&file, pid),
+            "permitted for the caller's user"
+        );
+        assert_eq!(ours.decide_cached(&file, pid), Some(true));
+        let theirs = decider(
+            engine(&rule, &permit(Some(vec!["someone-else".to_owned()]))),
+            dir.path(),
+        );
+        assert!(
+            !theirs.decide_exec(&file, pid),
+            "permitted for another user"
+        );
+        // A deny is kept with the caller's user, read after deciding.
+        assert_eq!(theirs.blocked_for(uid).len(), 1);
+    }
+
+    #[test]
+    fn the_caller_is_read_before_deciding_when_a_rule_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, file, pid) = exec(dir.path());
+        let caller = caller_program(pid).unwrap();
+        let ours = json!({"path": path.display().to_string(), "process": caller});
+        assert!(decider(engine(&ours, &permit(None)), dir.path()).decide_exec(&file, pid));
+        let theirs = json!({"path": path.display().to_string(), "process": "/nowhere/*"});
+        let denied = decider(engine(&theirs, &permit(None)), dir.path());
+        assert!(!denied.decide_exec(&file, pid));
+        let uid = process_uid(pid).unwrap();
+        let kept = denied.blocked_for(uid);
+        assert_eq!(kept[0].event.parent.as_deref(), Some(caller.as_str()));
     }
 }

@@ -87,18 +87,23 @@ impl IdentityCache {
     /// since it was last inspected, else inspected now (and cached when the file did
     /// not change while it was read).
     pub fn inspect(&self, path: &Path) -> Result<Arc<FileIdentity>, IdentityError> {
-        let mut file = File::open(path)?;
+        self.inspect_file(&File::open(path)?)
+    }
+
+    /// As [`IdentityCache::inspect`], for a file already open (an agent's event
+    /// descriptor): no path is resolved and nothing is opened again. The file is read
+    /// from its start; its position moves.
+    pub fn inspect_file(&self, file: &File) -> Result<Arc<FileIdentity>, IdentityError> {
         let meta = file.metadata()?;
+        if let Some(hit) = self.cached(&meta) {
+            return Ok(hit);
+        }
         if !meta.is_file() {
             return Err(IdentityError::NotAFile);
         }
-        let before = key(&meta);
-        if let Some(hit) = before.and_then(|k| self.map.get(&k).map(|e| Arc::clone(e.value()))) {
-            return Ok(hit);
-        }
-        let identity = Arc::new(inspect_open(&mut file, meta.len(), &self.roots)?);
-        if let Some(k) = before {
-            if FileKey::of(&file)? == Some(k) {
+        let identity = Arc::new(inspect_open(&mut &*file, meta.len(), &self.roots)?);
+        if let Some(k) = key(&meta) {
+            if FileKey::of(file)? == Some(k) {
                 if self.map.len() >= self.capacity {
                     self.map.clear();
                 }
@@ -106,6 +111,16 @@ impl IdentityCache {
             }
         }
         Ok(identity)
+    }
+
+    /// The identity of the file `meta` describes when it is cached (the file is
+    /// unchanged since it was inspected); `None` when it would have to be read.
+    pub fn cached(&self, meta: &std::fs::Metadata) -> Option<Arc<FileIdentity>> {
+        if !meta.is_file() {
+            return None;
+        }
+        let k = key(meta)?;
+        self.map.get(&k).map(|e| Arc::clone(e.value()))
     }
 
     /// How many identities are cached.
@@ -144,6 +159,30 @@ mod tests {
         assert_ne!(c.sha256, a.sha256);
         assert_eq!(c.sha256, super::super::sha256_bytes(b"two!"));
         assert!(cache.inspect(&dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_open_file_is_read_from_its_start_and_then_only_looked_up() {
+        use std::io::{Read as _, Seek as _};
+        let dir = std::env::temp_dir().join(format!("portcullis-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.bin");
+        std::fs::write(&path, b"open file").unwrap();
+        let cache = IdentityCache::new(TrustRoots::none());
+        let mut file = File::open(&path).unwrap();
+        let meta = file.metadata().unwrap();
+        assert!(cache.cached(&meta).is_none());
+        // Somewhere in the middle: the identity is still the whole file's.
+        file.read_exact(&mut [0u8; 4]).unwrap();
+        let a = cache.inspect_file(&file).unwrap();
+        assert_eq!(a.sha256, super::super::sha256_bytes(b"open file"));
+        assert!(Arc::ptr_eq(&cache.cached(&meta).unwrap(), &a));
+        assert!(Arc::ptr_eq(&cache.inspect(&path).unwrap(), &a));
+        file.rewind().unwrap();
+        let directory = File::open(&dir).unwrap();
+        assert!(cache.cached(&directory.metadata().unwrap()).is_none());
+        assert!(cache.inspect_file(&directory).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
