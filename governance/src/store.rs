@@ -1,7 +1,7 @@
 //! Durable state behind a trait: the workflow speaks only to [`Store`] and [`Tx`], so a
 //! shared server database can stand in for the embedded one ([`crate::SqliteStore`]).
 
-use portcullis_engine::model::{Recipient, Sha256, Timestamp};
+use portcullis_engine::model::{Application, Policy, Recipient, Sha256, Timestamp};
 use portcullis_engine::{Bundle, Event};
 use serde::{Deserialize, Serialize};
 
@@ -116,6 +116,18 @@ pub trait Tx: ReadTx {
         bundle: &Bundle,
         previous: Option<&Bundle>,
         deploy: &DeployNote,
+    ) -> Result<i64, Error>;
+
+    /// Stores a new current bundle: the current one with `applications` and
+    /// `policies` put (each replaces the entry of its id, or is appended); returns its
+    /// version. `whole` makes that bundle, for a store that keeps a whole one now and
+    /// then.
+    fn push_entries(
+        &mut self,
+        applications: &[Application],
+        policies: &[Policy],
+        deploy: &DeployNote,
+        whole: &dyn Fn() -> Bundle,
     ) -> Result<i64, Error>;
 
     /// Files a request; returns its id.

@@ -158,6 +158,7 @@ fn a_preview_says_what_the_approval_would_do_and_writes_nothing() {
     let mut gov = state(dir.path());
     let open = file(&mut gov, "pc-1", DOWNLOADS);
     let version = gov.version();
+    let generation = gov.engine().unwrap().generation();
     let computer = ApproveOptions::new(ScopeKind::Computer, Matching::Hash);
     let preview = gov.preview_approval("eve", open, &computer).unwrap();
     assert_eq!(preview.computers, ["pc-1"]);
@@ -184,8 +185,10 @@ fn a_preview_says_what_the_approval_would_do_and_writes_nothing() {
     let shadowed = file(&mut gov, "pc-2", "C:\\Tools\\tool.exe");
     let preview = gov.preview_approval("eve", shadowed, &computer).unwrap();
     assert!(preview.outcome.unwrap_err().contains("deny-tools"));
-    // Nothing was written: the same version, the requests still pending.
+    // Nothing was written: the same version, the same snapshot (the one the preview
+    // decided on was not swapped in), the requests still pending.
     assert_eq!(gov.version(), version);
+    assert_eq!(gov.engine().unwrap().generation(), generation);
     assert!(gov.approve("eve", open, computer).is_ok());
 }
 

@@ -4,8 +4,9 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! Bundle versions are stored as changes, with a whole bundle now and then: an
-//! approval stores a few hundred bytes, and every version reads back as it was, across
+//! Bundle versions are stored as changes, with a whole bundle now and then (when the
+//! changes since the last would pass a quarter of its size): an approval stores a few
+//! hundred bytes, and every version reads back as it was, across
 //! whole bundles, after reopening, and for a rollback.
 
 mod support;
@@ -56,15 +57,23 @@ fn versions_are_stored_as_changes_and_read_back_exactly() {
         gov.set_maintenance(ROOT, "lakeside-fd-01", mode).unwrap();
         seen.push((gov.version(), gov.bundle().clone()));
     }
-    let wholes = support::sql_rows(
+    // A whole bundle again once the changes since the last one would pass a quarter
+    // of its size, and never later.
+    let chain = support::sql_rows(
         dir.path(),
-        "SELECT COUNT(*) FROM bundles WHERE change IS NULL",
+        "SELECT COUNT(*), SUM(CASE WHEN b.change IS NULL THEN 1 ELSE 0 END),
+                SUM(CASE WHEN c.changes > c.whole / 4 THEN 1 ELSE 0 END)
+         FROM bundles b JOIN bundle_chain c ON c.version = b.version",
     );
+    let count = |i: usize| -> usize { chain[0][i].as_deref().unwrap().parse().unwrap() };
     assert_eq!(
-        wholes[0][0].as_deref(),
-        Some("2"),
-        "init, and one whole bundle later"
+        count(0),
+        seen.len(),
+        "every version has its place in the chain"
     );
+    assert!(count(1) >= 2, "init, and whole bundles later: {chain:?}");
+    assert!(count(1) < seen.len() / 2, "mostly changes: {chain:?}");
+    assert_eq!(count(2), 0, "no chain past a quarter of its whole bundle");
 
     drop(gov);
     let gov = support::open_dir(dir.path()).unwrap();

@@ -23,6 +23,7 @@ pub use handle::Sql;
 
 pub(crate) use rows::json;
 pub(crate) use tx::SqlTx;
+pub(crate) use versions::put_entries;
 
 /// One value of a row or a parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]

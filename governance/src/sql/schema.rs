@@ -20,6 +20,10 @@ CREATE TABLE IF NOT EXISTS bundles (
     version INTEGER PRIMARY KEY AUTOINCREMENT,
     time INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL,
     bundle TEXT NOT NULL, change TEXT);
+-- Where each bundle version stands since the last whole one: that one's size, and the
+-- size of the changes stored after it, in bytes (sql/versions.rs).
+CREATE TABLE IF NOT EXISTS bundle_chain (
+    version INTEGER PRIMARY KEY, whole INTEGER NOT NULL, changes INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS requests (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL, organization TEXT NOT NULL, computer TEXT NOT NULL,

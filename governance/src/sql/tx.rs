@@ -1,9 +1,9 @@
 //! The operations of one transaction, on either database.
 
-use portcullis_engine::model::{Sha256, Timestamp};
+use portcullis_engine::model::{Application, Policy, Sha256, Timestamp};
 use portcullis_engine::Bundle;
 
-use super::versions::{VersionChange, CHANGES_PER_SNAPSHOT};
+use super::versions::{VersionChange, WHOLE_SHARE};
 use super::{changed, first, params, rows, scalar, Conn};
 use crate::access::AccessRequestKind;
 use crate::audit::{chain_hash, AuditEntry, AuditRecord};
@@ -39,6 +39,64 @@ macro_rules! keyed_reads {
             $table.select(&mut *self.tx, None)
         }
     )*};
+}
+
+impl SqlTx<'_> {
+    /// Stores the next bundle version: as `change` when there is one and the changes
+    /// stored since the last whole bundle, with it, stay within a share of that
+    /// bundle's size (so that reading a version replays at most that much); else as
+    /// the whole bundle `whole` writes. Each version's place in that chain is kept in
+    /// `bundle_chain`; a version without one (written before it existed) is followed
+    /// by a whole bundle.
+    fn push_version(
+        &mut self,
+        change: Option<&VersionChange>,
+        whole: impl FnOnce() -> Result<String, Error>,
+        deploy: &DeployNote,
+    ) -> Result<i64, Error> {
+        let chain = match self.current_version()? {
+            Some(current) => first(
+                &mut *self.tx,
+                "SELECT whole, changes FROM bundle_chain WHERE version = ?1",
+                params![current],
+                |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+            )?,
+            None => None,
+        };
+        let size = |text: &str| i64::try_from(text.len()).unwrap_or(i64::MAX);
+        let change = change.map(json).transpose()?;
+        let (bundle, change, link) = match (change, chain) {
+            (Some(change), Some((whole, since)))
+                if since.saturating_add(size(&change)) <= whole / WHOLE_SHARE =>
+            {
+                let link = (whole, since + size(&change));
+                (String::new(), Some(change), link)
+            }
+            _ => {
+                let text = whole()?;
+                let link = (size(&text), 0);
+                (text, None, link)
+            }
+        };
+        let sql = "INSERT INTO bundles (time, actor, reason, bundle, change)
+                   VALUES (?1, ?2, ?3, ?4, ?5) RETURNING version";
+        let version = inserted(
+            &mut *self.tx,
+            sql,
+            params![
+                deploy.time.unix(),
+                deploy.actor,
+                deploy.reason,
+                bundle,
+                change
+            ],
+        )?;
+        self.tx.execute(
+            "INSERT INTO bundle_chain (version, whole, changes) VALUES (?1, ?2, ?3)",
+            params![version, link.0, link.1],
+        )?;
+        Ok(version)
+    }
 }
 
 /// A SQL limit: `limit`, or every row when it does not fit.
@@ -78,9 +136,11 @@ impl ReadTx for SqlTx<'_> {
             return Ok(None);
         }
         let mut bundle: Bundle = from_json(&text, "bundle")?;
-        for (_, change) in changes {
-            from_json::<VersionChange>(&change, "bundle change")?.apply(&mut bundle);
-        }
+        let changes = changes
+            .iter()
+            .map(|(_, change)| from_json::<VersionChange>(change, "bundle change"))
+            .collect::<Result<Vec<_>, _>>()?;
+        VersionChange::replay(&mut bundle, &changes);
         Ok(Some(bundle))
     }
 
@@ -224,32 +284,19 @@ impl Tx for SqlTx<'_> {
         previous: Option<&Bundle>,
         deploy: &DeployNote,
     ) -> Result<i64, Error> {
-        let since_whole = scalar(
-            &mut *self.tx,
-            "SELECT COUNT(*) FROM bundles
-             WHERE version > (SELECT MAX(version) FROM bundles WHERE change IS NULL)",
-            &[],
-        )?;
-        let change = previous
-            .filter(|_| since_whole + 1 < CHANGES_PER_SNAPSHOT)
-            .and_then(|previous| VersionChange::between(previous, bundle));
-        let (whole, change) = match &change {
-            Some(change) => (String::new(), Some(json(change)?)),
-            None => (json(bundle)?, None),
-        };
-        let sql = "INSERT INTO bundles (time, actor, reason, bundle, change)
-                   VALUES (?1, ?2, ?3, ?4, ?5) RETURNING version";
-        inserted(
-            &mut *self.tx,
-            sql,
-            params![
-                deploy.time.unix(),
-                deploy.actor,
-                deploy.reason,
-                whole,
-                change
-            ],
-        )
+        let change = previous.and_then(|previous| VersionChange::between(previous, bundle));
+        self.push_version(change.as_ref(), || json(bundle), deploy)
+    }
+
+    fn push_entries(
+        &mut self,
+        applications: &[Application],
+        policies: &[Policy],
+        deploy: &DeployNote,
+        whole: &dyn Fn() -> Bundle,
+    ) -> Result<i64, Error> {
+        let change = VersionChange::puts(applications, policies);
+        self.push_version(Some(&change), || json(&whole()), deploy)
     }
 
     fn insert_request(&mut self, r: &NewRequest) -> Result<i64, Error> {

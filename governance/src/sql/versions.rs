@@ -2,8 +2,8 @@
 //! difference from the version before it, entry by entry (the entries added or
 //! replaced, and the ids removed, of each list). An approval adds an application and a
 //! policy: its version is a few hundred bytes, whatever the size of the tenancy. A
-//! whole bundle is stored now and then, so that reading a version replays a bounded
-//! number of changes.
+//! whole bundle is stored now and then ([`WHOLE_SHARE`]), so that reading a version
+//! replays a bounded amount of changes.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,8 +11,11 @@ use portcullis_engine::model::{Application, Computer, ComputerGroup, Organizatio
 use portcullis_engine::Bundle;
 use serde::{Deserialize, Serialize};
 
-/// At most this many changes follow a whole bundle before the next whole one.
-pub(crate) const CHANGES_PER_SNAPSHOT: i64 = 64;
+/// A whole bundle is stored when the changes since the last one would add up to more
+/// than this share of its size: reading a version then costs at most about 1 + 1/4
+/// whole bundles, and an approval's version is its change alone (a few hundred bytes)
+/// whatever the size of the tenancy.
+pub(crate) const WHOLE_SHARE: i64 = 4;
 
 /// An entry of a bundle's list, by its id.
 trait Entry: Clone + PartialEq {
@@ -97,24 +100,95 @@ fn list_change<T: Entry>(old: &[T], new: &[T]) -> Option<ListChange<T>> {
     Some(ListChange { put, removed })
 }
 
-fn apply_list<T: Entry>(list: &mut Vec<T>, change: &ListChange<T>) {
-    if !change.removed.is_empty() {
-        let removed: HashSet<&str> = change.removed.iter().map(String::as_str).collect();
-        list.retain(|e| !removed.contains(e.id()));
-    }
-    if change.put.is_empty() {
-        return;
-    }
-    let at: HashMap<String, usize> = list
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.id().to_owned(), i))
-        .collect();
-    for entry in &change.put {
-        match at.get(entry.id()).and_then(|&i| list.get_mut(i)) {
-            Some(slot) => *slot = entry.clone(),
-            None => list.push(entry.clone()),
+/// Puts `applications` and `policies` into `bundle` as a version storing them does:
+/// each replaces the entry of its id, or is appended.
+pub(crate) fn put_entries(bundle: &mut Bundle, applications: &[Application], policies: &[Policy]) {
+    VersionChange::puts(applications, policies).apply(bundle);
+}
+
+/// A list being changed, with its ids' places, made when first needed and dropped
+/// when entries are removed: replaying many changes builds it once, not per change.
+struct Indexed<'a, T> {
+    list: &'a mut Vec<T>,
+    at: Option<HashMap<String, usize>>,
+    /// Many changes follow: index the list rather than search it.
+    many: bool,
+}
+
+impl<'a, T: Entry> Indexed<'a, T> {
+    fn new(list: &'a mut Vec<T>, many: bool) -> Self {
+        Indexed {
+            list,
+            at: None,
+            many,
         }
+    }
+
+    fn apply(&mut self, change: &ListChange<T>) {
+        if !change.removed.is_empty() {
+            let removed: HashSet<&str> = change.removed.iter().map(String::as_str).collect();
+            self.list.retain(|e| !removed.contains(e.id()));
+            self.at = None;
+        }
+        if change.put.is_empty() {
+            return;
+        }
+        // A few entries of one change (an approval's): looked up one by one, without
+        // indexing the whole list.
+        let few = !self.many && change.put.len() <= 4;
+        if !few && self.at.is_none() {
+            self.at = Some(
+                self.list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.id().to_owned(), i))
+                    .collect(),
+            );
+        }
+        for entry in &change.put {
+            let place = match &self.at {
+                Some(at) => at.get(entry.id()).copied(),
+                None => self.list.iter().position(|e| e.id() == entry.id()),
+            };
+            match place.and_then(|i| self.list.get_mut(i)) {
+                Some(slot) => *slot = entry.clone(),
+                None => {
+                    if let Some(at) = &mut self.at {
+                        at.insert(entry.id().to_owned(), self.list.len());
+                    }
+                    self.list.push(entry.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Lists of a bundle being changed, version after version.
+struct Replay<'a> {
+    organizations: Indexed<'a, Organization>,
+    groups: Indexed<'a, ComputerGroup>,
+    computers: Indexed<'a, Computer>,
+    applications: Indexed<'a, Application>,
+    policies: Indexed<'a, Policy>,
+}
+
+impl<'a> Replay<'a> {
+    fn new(bundle: &'a mut Bundle, many: bool) -> Self {
+        Replay {
+            organizations: Indexed::new(&mut bundle.organizations, many),
+            groups: Indexed::new(&mut bundle.groups, many),
+            computers: Indexed::new(&mut bundle.computers, many),
+            applications: Indexed::new(&mut bundle.applications, many),
+            policies: Indexed::new(&mut bundle.policies, many),
+        }
+    }
+
+    fn apply(&mut self, change: &VersionChange) {
+        self.organizations.apply(&change.organizations);
+        self.groups.apply(&change.groups);
+        self.computers.apply(&change.computers);
+        self.applications.apply(&change.applications);
+        self.policies.apply(&change.policies);
     }
 }
 
@@ -133,13 +207,34 @@ impl VersionChange {
         })
     }
 
+    /// The change that puts `applications` and `policies`: each replaces the entry
+    /// of its id, or is appended.
+    pub(crate) fn puts(applications: &[Application], policies: &[Policy]) -> VersionChange {
+        VersionChange {
+            applications: ListChange {
+                put: applications.to_vec(),
+                removed: Vec::new(),
+            },
+            policies: ListChange {
+                put: policies.to_vec(),
+                removed: Vec::new(),
+            },
+            ..VersionChange::default()
+        }
+    }
+
     /// Makes the next version of `bundle`, in place.
     pub(crate) fn apply(&self, bundle: &mut Bundle) {
-        apply_list(&mut bundle.organizations, &self.organizations);
-        apply_list(&mut bundle.groups, &self.groups);
-        apply_list(&mut bundle.computers, &self.computers);
-        apply_list(&mut bundle.applications, &self.applications);
-        apply_list(&mut bundle.policies, &self.policies);
+        Replay::new(bundle, false).apply(self);
+    }
+
+    /// Makes the version after `changes` of `bundle`, in place, indexing each list
+    /// once for all of them.
+    pub(crate) fn replay<'c>(bundle: &mut Bundle, changes: impl IntoIterator<Item = &'c Self>) {
+        let mut replay = Replay::new(bundle, true);
+        for change in changes {
+            replay.apply(change);
+        }
     }
 }
 

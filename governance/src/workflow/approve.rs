@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::store::{ApprovalRecord, Closure, DeployNote, RequestRecord, RequestState, Store};
 
 use super::delivery::enqueue_outcome;
+use super::deploys::Edit;
 use super::requests::Suggestion;
 use super::state::{about, describe_decider, Approver, Governance};
 
@@ -129,8 +130,8 @@ struct Place {
 pub(super) struct Plan {
     pub(super) request: RequestRecord,
     place: Place,
-    /// The current bundle with the rule and the policy added.
-    pub(super) bundle: Bundle,
+    /// The application with the rule, and the policy.
+    pub(super) edit: Edit,
     pub(super) approval: ApprovalRecord,
     justification: Option<String>,
     pub(super) elevate: bool,
@@ -347,12 +348,12 @@ impl<S: Store> Governance<S> {
                 ));
             }
         }
-        let (bundle, approval) =
+        let (edit, approval) =
             self.write_approval(holdings.as_ref(), &request, &place, options, rule, elevate)?;
         Ok(Plan {
             request,
             place,
-            bundle,
+            edit,
             approval,
             justification,
             elevate,
@@ -434,8 +435,8 @@ impl<S: Store> Governance<S> {
         Ok(())
     }
 
-    /// The new bundle: the rule in a new or existing application, and a permit policy
-    /// for it; and the record of what was written.
+    /// The edit: the rule in a new or existing application, and a permit policy for
+    /// it; and the record of what was written.
     fn write_approval(
         &self,
         holdings: Option<&Holdings>,
@@ -444,16 +445,15 @@ impl<S: Store> Governance<S> {
         options: &ApproveOptions,
         rule: FileRule,
         elevate: bool,
-    ) -> Result<(Bundle, ApprovalRecord), Error> {
-        let mut bundle = self.bundle.clone();
+    ) -> Result<(Edit, ApprovalRecord), Error> {
         let (application, new_application) =
-            self.add_rule(&mut bundle, holdings, request, place, options, rule)?;
-        let position = self.position(&bundle, holdings, &place.org, options.position)?;
+            self.add_rule(holdings, request, place, options, rule)?;
+        let position = self.position(&self.bundle, holdings, &place.org, options.position)?;
         let policy = unique_id(&format!("approval-{}", request.id), |c| {
-            bundle.policies.iter().any(|p| p.id == c)
+            self.bundle.policies.iter().any(|p| p.id == c)
         });
         let target = place.target.clone();
-        bundle.policies.push(Policy {
+        let written = Policy {
             id: policy.clone(),
             scope: match options.scope {
                 ScopeKind::Computer => Scope::Computer(target.clone()),
@@ -462,7 +462,7 @@ impl<S: Store> Governance<S> {
                 ScopeKind::Global => Scope::Global(target.clone()),
             },
             position,
-            applications: vec![application.clone()],
+            applications: vec![application.id.clone()],
             action: Action::Permit,
             elevate,
             users: None,
@@ -470,12 +470,12 @@ impl<S: Store> Governance<S> {
             expires: options.expires,
             enabled: true,
             on_deny: None,
-        });
+        };
         let approval = ApprovalRecord {
             scope: options.scope,
             target,
             matching: options.matching.as_str().to_owned(),
-            application,
+            application: application.id.clone(),
             new_application,
             policy,
             position,
@@ -483,41 +483,44 @@ impl<S: Store> Governance<S> {
             expires: options.expires,
             version: self.version + 1,
         };
-        Ok((bundle, approval))
+        let owner = application.organization.clone();
+        let owners = [place.org.as_str(), owner.as_str()];
+        let edit = Edit::new(&self.bundle, &owners, vec![application], vec![written]);
+        Ok((edit, approval))
     }
 
-    /// Puts the rule into the chosen existing application (Allow Application Merge and
-    /// Edit Applications on its owner) or a new one; returns its id and whether it is
-    /// new.
+    /// The application the rule goes into: the chosen existing one (Allow Application
+    /// Merge and Edit Applications on its owner) with the rule added, or a new one;
+    /// and whether it is new.
     fn add_rule(
         &self,
-        bundle: &mut Bundle,
         holdings: Option<&Holdings>,
         request: &RequestRecord,
         place: &Place,
         options: &ApproveOptions,
         rule: FileRule,
-    ) -> Result<(String, bool), Error> {
+    ) -> Result<(Application, bool), Error> {
         let org = &place.org;
         let Some(app_id) = &options.application else {
             let app_id = unique_id(&format!("approval-{}", request.id), |c| {
-                bundle.applications.iter().any(|a| a.id == c)
+                self.bundle.applications.iter().any(|a| a.id == c)
             });
             let name = options
                 .application_name
                 .clone()
                 .unwrap_or_else(|| file_name(&request.filed.event.path));
-            bundle.applications.push(Application {
-                id: app_id.clone(),
+            let application = Application {
+                id: app_id,
                 organization: org.clone(),
                 name,
                 rules: vec![rule],
-            });
-            return Ok((app_id, true));
+            };
+            return Ok((application, true));
         };
-        let app = bundle
+        let app = self
+            .bundle
             .applications
-            .iter_mut()
+            .iter()
             .find(|a| &a.id == app_id)
             .ok_or_else(|| Error::not_found("application", app_id))?;
         if !self.tree.within(org, &app.organization) {
@@ -532,10 +535,11 @@ impl<S: Store> Governance<S> {
         if let Some(holdings) = holdings {
             holdings.check(&self.tree, Act::MergeIntoApplication, &app.organization)?;
         }
+        let mut app = app.clone();
         if !app.rules.contains(&rule) {
             app.rules.push(rule);
         }
-        Ok((app_id.clone(), false))
+        Ok((app, false))
     }
 
     /// The new policy's position: the one chosen (Edit Policies; free in the
@@ -618,8 +622,8 @@ impl<S: Store> Governance<S> {
             time: now,
             reason: format!("approve request {id}"),
         };
-        let deployed = self.commit_bundle(
-            &plan.bundle,
+        let deployed = self.commit_edit(
+            &plan.edit,
             note,
             |snapshot| {
                 proof = Some(prove(snapshot, &probe, id, needs_elevation)?);

@@ -1,8 +1,9 @@
 //! Maintenance modes, deploys and rollbacks: every change to the bundle goes through
-//! `commit_bundle`, which deploys it aside, lets a gate prove something, and commits
-//! it with its audit entries before the new snapshot is swapped in.
+//! `commit_bundle` (a whole new bundle) or `commit_edit` (a few entries put: an
+//! approval), which deploy it aside, let a gate prove something, and commit it with
+//! its audit entries before the new snapshot is swapped in.
 
-use portcullis_engine::model::{Maintenance, MaintenanceMode, Timestamp};
+use portcullis_engine::model::{Application, Maintenance, MaintenanceMode, Policy, Timestamp};
 use portcullis_engine::{Bundle, BundleChange, DeployError, Deployed, Engine, Snapshot};
 use serde_json::json;
 
@@ -10,6 +11,7 @@ use crate::access::{Act, OrgTree};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::edits::{self};
 use crate::error::Error;
+use crate::sql::put_entries;
 use crate::store::{DeployNote, DeployRecord, Store, Tx};
 
 use super::state::Governance;
@@ -155,11 +157,6 @@ impl<S: Store> Governance<S> {
     ) -> Result<Deployed, Error> {
         let expected = self.version;
         let change = BundleChange::between(&self.bundle, bundle);
-        let changed: Vec<String> = change
-            .organization_ids()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
         let engine = Self::compiled(&self.engine, &self.bundle, self.version)?;
         let limits = engine.limits();
         let store = &mut self.store;
@@ -169,27 +166,8 @@ impl<S: Store> Governance<S> {
             .deploy_change_gated(&change, |snapshot| {
                 gate(snapshot)?;
                 version = store.transaction(|tx| {
-                    match tx.current_bundle()? {
-                        Some((current, _)) if current == expected => {}
-                        _ => return Err(Error::Conflict),
-                    }
-                    let version = tx.push_bundle(bundle, Some(previous), &note)?;
-                    record(tx)?;
-                    // Every policy edit is an administrator's action too.
-                    tx.append_audit(&AuditEntry {
-                        time: note.time,
-                        actor: note.actor.clone(),
-                        organization: match changed.as_slice() {
-                            [only] => Some(only.clone()),
-                            _ => None,
-                        },
-                        log: AuditLog::System,
-                        kind: "policy-edit".to_owned(),
-                        detail: json!({
-                            "version": version, "reason": note.reason, "organizations": changed,
-                        }),
-                    })?;
-                    Ok(version)
+                    let push = |tx: &mut dyn Tx| tx.push_bundle(bundle, Some(previous), &note);
+                    store_version(tx, expected, &change, &note, push, record)
                 })?;
                 Ok(())
             })
@@ -209,4 +187,109 @@ impl<S: Store> Governance<S> {
         self.tree = OrgTree::of(bundle);
         Ok(deployed)
     }
+
+    /// As [`Governance::commit_bundle`] for an edit that puts a few entries (an
+    /// approval's): the engine recompiles the organizations that own them, the store
+    /// keeps the entries, and the bundle in memory is changed in place. Nothing costs
+    /// what the tenancy costs.
+    pub(super) fn commit_edit(
+        &mut self,
+        edit: &Edit,
+        note: DeployNote,
+        gate: impl FnOnce(&Snapshot) -> Result<(), Error>,
+        record: impl FnOnce(&mut dyn Tx) -> Result<(), Error>,
+    ) -> Result<Deployed, Error> {
+        let expected = self.version;
+        let engine = Self::compiled(&self.engine, &self.bundle, self.version)?;
+        let store = &mut self.store;
+        let previous = &self.bundle;
+        let mut version = expected;
+        let deployed = engine
+            .deploy_change_gated(&edit.change, |snapshot| {
+                gate(snapshot)?;
+                version = store.transaction(|tx| {
+                    let whole = || {
+                        let mut bundle = previous.clone();
+                        put_entries(&mut bundle, &edit.applications, &edit.policies);
+                        bundle
+                    };
+                    let push = |tx: &mut dyn Tx| {
+                        tx.push_entries(&edit.applications, &edit.policies, &note, &whole)
+                    };
+                    store_version(tx, expected, &edit.change, &note, push, record)
+                })?;
+                Ok(())
+            })
+            .map_err(|e| match e {
+                DeployError::Compile(errors) => Error::Compile(errors),
+                DeployError::Gate(error) => error,
+            })?;
+        put_entries(&mut self.bundle, &edit.applications, &edit.policies);
+        self.version = version;
+        Ok(deployed)
+    }
+}
+
+/// A few entries put into the bundle (an approval's application and policy), and the
+/// change of the organizations that own them, as the engine deploys it.
+pub(super) struct Edit {
+    /// Applications put: each replaces the one of its id, or is added.
+    pub(super) applications: Vec<Application>,
+    /// Policies put, likewise.
+    pub(super) policies: Vec<Policy>,
+    /// The owning organizations as they are with the entries put.
+    pub(super) change: BundleChange,
+}
+
+impl Edit {
+    /// The edit putting `applications` and `policies` into `bundle`, whose owners are
+    /// organizations `owners`.
+    pub(super) fn new(
+        bundle: &Bundle,
+        owners: &[&str],
+        applications: Vec<Application>,
+        policies: Vec<Policy>,
+    ) -> Edit {
+        let mut change = BundleChange::organizations(bundle, owners);
+        put_entries(&mut change.entries, &applications, &policies);
+        Edit {
+            applications,
+            policies,
+            change,
+        }
+    }
+}
+
+/// Stores the new version `push` writes, what `record` writes, and the policy-edit
+/// audit entry of `change`, when the current version is still `expected` (else
+/// [`Error::Conflict`]: another writer came first). Returns the new version.
+fn store_version(
+    tx: &mut dyn Tx,
+    expected: i64,
+    change: &BundleChange,
+    note: &DeployNote,
+    push: impl FnOnce(&mut dyn Tx) -> Result<i64, Error>,
+    record: impl FnOnce(&mut dyn Tx) -> Result<(), Error>,
+) -> Result<i64, Error> {
+    if tx.current_version()? != Some(expected) {
+        return Err(Error::Conflict);
+    }
+    let version = push(tx)?;
+    record(tx)?;
+    let changed = change.organization_ids();
+    // Every policy edit is an administrator's action too.
+    tx.append_audit(&AuditEntry {
+        time: note.time,
+        actor: note.actor.clone(),
+        organization: match changed.as_slice() {
+            [only] => Some((*only).to_owned()),
+            _ => None,
+        },
+        log: AuditLog::System,
+        kind: "policy-edit".to_owned(),
+        detail: json!({
+            "version": version, "reason": note.reason, "organizations": changed,
+        }),
+    })?;
+    Ok(version)
 }

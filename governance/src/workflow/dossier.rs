@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use portcullis_engine::model::{FileRule, Policy};
-use portcullis_engine::{DecisionRecord, Engine, Explanation};
+use portcullis_engine::{DecisionRecord, DeployError, Explanation};
 use serde::Serialize;
 
 use crate::access::{Act, ScopeKind};
@@ -18,6 +18,9 @@ use crate::store::{RequestRecord, RequestState, Store};
 
 use super::approve::{prove, rule_for, ApproveOptions, Matching};
 use super::state::{Approver, Governance};
+
+/// What a preview's gate answers, so that the snapshot it decided on is not swapped in.
+struct NotSwapped;
 
 /// Everything an approver needs to judge one request.
 #[derive(Debug, Clone, Serialize)]
@@ -141,16 +144,27 @@ impl<S: Store> Governance<S> {
         let request = self.request(actor, id)?;
         request.ensure_pending("approved")?;
         let plan = self.plan_approval(Approver::Admin(actor), request, options)?;
-        let snapshot = Engine::builder()
-            .limits(self.engine()?.limits())
-            .snapshot(&plan.bundle)
-            .map_err(Error::Compile)?;
         let mut probe = plan.request.filed.event.clone();
         probe.time = plan.now;
         let needs_elevation = plan.elevate && plan.request.filed.event.elevation;
-        let outcome = prove(&snapshot, &probe, id, needs_elevation).map_err(|e| e.to_string());
+        // The change compiled aside as approving would, and decided on by a gate that
+        // then refuses the swap: the engine keeps serving what it served.
+        let mut outcome = None;
+        let aside = self
+            .engine()?
+            .deploy_change_gated(&plan.edit.change, |snapshot| {
+                outcome =
+                    Some(prove(snapshot, &probe, id, needs_elevation).map_err(|e| e.to_string()));
+                Err(NotSwapped)
+            });
+        match aside {
+            Err(DeployError::Gate(NotSwapped)) => {}
+            Err(DeployError::Compile(errors)) => return Err(Error::Compile(errors)),
+            Ok(_) => return Err(Error::Conflict),
+        }
+        let outcome = outcome.ok_or(Error::Conflict)?;
         let policy = plan
-            .bundle
+            .edit
             .policies
             .iter()
             .find(|p| p.id == plan.approval.policy)
