@@ -14,8 +14,8 @@ use std::sync::Arc;
 use portcullis_engine::model::{FileRule, MaintenanceMode, Timestamp};
 use portcullis_engine::{Bundle, Event, Outcome};
 use portcullis_governance::{
-    AccessRequestKind, AdminRecord, ApproveOptions, Error, FileRequest, Governance, Grant,
-    Grantable, Matching, Permission, RequestState, ScopeKind, Settings,
+    AccessRequestKind, AdminRecord, ApproveOptions, AuditQuery, Error, ErrorKind, FileRequest,
+    Governance, Grant, Grantable, Matching, Permission, RequestState, ScopeKind, Settings,
 };
 
 /// acme (default deny allows requests) with two groups; `deny-tools` blocks a folder
@@ -556,6 +556,61 @@ fn requests_only_where_the_deny_allows_them_and_files_stored_once() {
     assert!(matches!(twice, Err(Error::AlreadyPending { .. })));
     assert_eq!(f.gov.read("root", |tx| tx.file_count()).unwrap(), 1);
     assert_eq!(f.gov.request_file("eve", 2).unwrap(), TOOL);
+}
+
+#[test]
+fn filings_sharing_one_transaction_each_have_their_own_outcome() {
+    let mut f = fixture();
+    f.gov.put_admin("root", admin("zed", "acme")).unwrap();
+    let request = |computer: &str, content: &[u8]| FileRequest {
+        kind: AccessRequestKind::Application,
+        event: event(computer, DOWNLOADS, content, T0),
+        message: "batch".into(),
+        email: None,
+        attachment: Some(content.to_vec()),
+    };
+    let outcomes = f.gov.file_requests(vec![
+        (None, request("pc-1", TOOL)),
+        // The same again in the same transaction: pending already.
+        (None, request("pc-1", TOOL)),
+        (None, request("pc-404", TOOL)),
+        // An administrator who may not open requests there.
+        (Some("zed".into()), request("pc-2", TOOL)),
+        (Some("root".into()), request("pc-2", TOOL)),
+    ]);
+    assert_eq!(outcomes.len(), 5);
+    let first = outcomes[0].as_ref().unwrap();
+    assert!(
+        matches!(&outcomes[1], Err(Error::AlreadyPending { id, .. }) if *id == first.id),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(matches!(
+        &outcomes[2],
+        Err(Error::NotFound {
+            kind: "computer",
+            ..
+        })
+    ));
+    assert_eq!(
+        outcomes[3].as_ref().unwrap_err().kind(),
+        ErrorKind::Forbidden
+    );
+    let last = outcomes[4].as_ref().unwrap();
+    assert_eq!(last.filed.computer, "pc-2");
+    // Exactly the two were filed, each audited, the file's copy stored once.
+    let pending = f.gov.requests("root", None).unwrap();
+    assert_eq!(
+        pending.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [first.id, last.id]
+    );
+    let query = AuditQuery {
+        kind: Some("request".into()),
+        ..AuditQuery::default()
+    };
+    assert_eq!(f.gov.search_audit("root", &query).unwrap().len(), 2);
+    assert_eq!(f.gov.read("root", |tx| tx.file_count()).unwrap(), 1);
+    assert!(f.gov.verify_audit().unwrap().is_ok());
 }
 
 #[test]

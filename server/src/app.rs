@@ -8,8 +8,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use portcullis_engine::Bundle;
-use portcullis_governance::Governance;
-use tokio::sync::{watch, Notify};
+use portcullis_governance::{FileRequest, Governance};
+use serde_json::{json, Value};
+use tokio::sync::{oneshot, watch, Notify};
 
 use crate::credentials::Credentials;
 use crate::signing::ViewKey;
@@ -70,7 +71,23 @@ struct Shared {
     /// Recent bundle versions, read back from the store for agents' changes: after a
     /// deploy every agent asks for the change from the same version.
     bundles: Mutex<VecDeque<(i64, Arc<Bundle>)>>,
+    /// Filings waiting for the next governance call, which files every one of them in
+    /// one transaction (one durable commit).
+    filings: Mutex<Vec<Queued>>,
+    /// The number of the next filing queued.
+    next_filing: std::sync::atomic::AtomicU64,
 }
+
+/// A filing waiting in the queue, and where its outcome goes.
+struct Queued {
+    id: u64,
+    actor: Option<String>,
+    request: FileRequest,
+    outcome: oneshot::Sender<Result<Value, ServerError>>,
+}
+
+/// Filings written in one transaction, at most.
+const FILINGS_PER_COMMIT: usize = 256;
 
 /// Bundle versions kept for agents' changes.
 const BUNDLES_KEPT: usize = 4;
@@ -98,6 +115,8 @@ impl App {
                 revision,
                 view_key,
                 bundles: Mutex::new(VecDeque::new()),
+                filings: Mutex::new(Vec::new()),
+                next_filing: std::sync::atomic::AtomicU64::new(0),
                 governance: Mutex::new(governance),
                 credentials: Mutex::new(credentials),
                 limiter: Mutex::new(Limiter::default()),
@@ -111,6 +130,81 @@ impl App {
     /// The server's settings.
     pub fn settings(&self) -> &Settings {
         &self.shared.settings
+    }
+
+    /// Files a request (as `actor`, an administrator, or else for an agent's own
+    /// computer, checked by the caller) and lets the approval plugins attached along its
+    /// organization's path review it: `{"request": …, "review": …}`.
+    ///
+    /// Filings are committed in groups: each one joins a queue and then waits its turn
+    /// at the governance state; whichever call gets there first files everything
+    /// queued in one transaction, so that concurrent filings share one durable commit
+    /// instead of queueing for one each. Nothing is answered before its commit.
+    pub async fn file_request(
+        &self,
+        actor: Option<String>,
+        request: FileRequest,
+    ) -> Result<Value, ServerError> {
+        let (outcome, answer) = oneshot::channel();
+        let id = self
+            .shared
+            .next_filing
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.filings().push(Queued {
+            id,
+            actor,
+            request,
+            outcome,
+        });
+        let shared = Arc::clone(&self.shared);
+        let ran = self
+            .governance(move |g| {
+                loop {
+                    let batch: Vec<Queued> = {
+                        let mut queue = shared
+                            .filings
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        let n = queue.len().min(FILINGS_PER_COMMIT);
+                        queue.drain(..n).collect()
+                    };
+                    if batch.is_empty() {
+                        return Ok(());
+                    }
+                    let (asked, outcomes): (Vec<_>, Vec<_>) = batch
+                        .into_iter()
+                        .map(|q| ((q.actor, q.request), q.outcome))
+                        .unzip();
+                    for (filed, outcome) in g.file_requests(asked).into_iter().zip(outcomes) {
+                        let answer = filed.map_err(ServerError::from).and_then(|request| {
+                            let review = g.review_attached(request.id)?;
+                            Ok(json!({"request": request, "review": review}))
+                        });
+                        // The caller may have gone; what was filed stays filed.
+                        let _ = outcome.send(answer);
+                    }
+                }
+            })
+            .await;
+        if let Err(e) = ran {
+            // Not filed when it is still queued: say so, and take it out.
+            let mut queue = self.filings();
+            let queued = queue.len();
+            queue.retain(|q| q.id != id);
+            if queue.len() < queued {
+                return Err(e);
+            }
+        }
+        answer.await.map_err(|_| {
+            ServerError::Internal("a filing was dropped before it was answered".to_owned())
+        })?
+    }
+
+    fn filings(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
+        self.shared
+            .filings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `work` on the governance state, off the async threads.

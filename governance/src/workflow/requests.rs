@@ -8,10 +8,10 @@ use portcullis_engine::{DecisionRecord, Event, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::{AccessRequestKind, Act, ScopeKind};
+use crate::access::{AccessRequestKind, Act, OrgTree, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
-use crate::error::Error;
-use crate::store::{Closure, NewRequest, RequestRecord, RequestState, Store};
+use crate::error::{Error, StorageError};
+use crate::store::{Closure, NewRequest, RequestRecord, RequestState, Store, Tx};
 
 use super::delivery::{enqueue_new_request, enqueue_outcome};
 use super::state::{about, describe_decider, Context, Governance, SYSTEM};
@@ -86,6 +86,63 @@ fn sha256_of(bytes: &[u8]) -> Sha256 {
     Sha256(sha2::Sha256::digest(bytes).into())
 }
 
+/// A request checked and decided, ready to be written.
+struct Filing {
+    new: NewRequest,
+    attachment: Option<Vec<u8>>,
+    notify: Vec<Recipient>,
+    context: Context,
+    now: Timestamp,
+}
+
+/// The error a filing meets when the same request is pending already.
+fn already_pending(tx: &mut dyn Tx, new: &NewRequest) -> Result<Option<Error>, Error> {
+    Ok(tx
+        .pending_request(new.kind, &new.computer, &new.event.sha256)?
+        .map(|id| Error::AlreadyPending {
+            id,
+            computer: new.computer.clone(),
+        }))
+}
+
+/// Writes a filing: the file's copy, the request, its notifications and its audit
+/// entry. Returns the request's id.
+fn write_filing(tx: &mut dyn Tx, tree: &OrgTree, filing: &Filing) -> Result<i64, Error> {
+    let Filing {
+        new,
+        attachment,
+        notify,
+        context,
+        now,
+    } = filing;
+    let stored_new = match (&new.file, attachment) {
+        (Some(sha), Some(bytes)) => tx.put_file(sha, bytes)?,
+        _ => false,
+    };
+    let id = tx.insert_request(new)?;
+    let record = RequestRecord {
+        id,
+        filed: new.clone(),
+        state: RequestState::Pending,
+        closure: None,
+    };
+    let notified = enqueue_new_request(tx, tree, &record, context, notify, *now)?;
+    tx.append_audit(&AuditEntry {
+        time: *now,
+        actor: format!("user:{}@{}", new.event.user, new.computer),
+        organization: Some(new.organization.clone()),
+        log: AuditLog::Unified,
+        kind: "request".to_owned(),
+        detail: json!({
+            "request": id, "kind": new.kind, "computer": new.computer, "user": new.event.user,
+            "sha256": new.event.sha256, "path": new.event.path,
+            "denied_by": new.denied_by, "file_stored": new.file.is_some(),
+            "file_new": stored_new, "notified": notified,
+        }),
+    })?;
+    Ok(id)
+}
+
 impl<S: Store> Governance<S> {
     /// Decides an event on the current snapshot and audits it (a deny always, an allow
     /// when the organization's settings ask for it).
@@ -98,6 +155,87 @@ impl<S: Store> Governance<S> {
 
     /// Files a request for a denied execution, where the deciding deny allows requests.
     pub fn file_request(&mut self, request: FileRequest) -> Result<RequestRecord, Error> {
+        let filing = self.prepare_filing(request)?;
+        let tree = &self.tree;
+        let id = self.store.transaction(|tx| {
+            if let Some(conflict) = already_pending(tx, &filing.new)? {
+                return Err(conflict);
+            }
+            write_filing(tx, tree, &filing)
+        })?;
+        self.store
+            .read(|tx| tx.request(id))?
+            .ok_or(Error::not_found("request", id))
+    }
+
+    /// Files several requests in one transaction, so that they share one durable
+    /// commit: each is checked and written as [`Governance::file_request`] (or, with
+    /// an administrator, [`Governance::file_request_as`]) would, and has its own
+    /// outcome. When the transaction fails, every one of them fails with it: none was
+    /// filed.
+    pub fn file_requests(
+        &mut self,
+        batch: Vec<(Option<String>, FileRequest)>,
+    ) -> Vec<Result<RequestRecord, Error>> {
+        let prepared: Vec<Result<Filing, Error>> = batch
+            .into_iter()
+            .map(|(actor, request)| {
+                if let Some(actor) = actor {
+                    let org = self.org_of_computer(&request.event.computer)?;
+                    self.authorize(&actor, Act::OpenRequest(request.kind), &org)?;
+                }
+                self.prepare_filing(request)
+            })
+            .collect();
+        let tree = &self.tree;
+        let written = self.store.transaction(|tx| {
+            let mut ids = Vec::with_capacity(prepared.len());
+            for filing in &prepared {
+                let id = match filing {
+                    Err(_) => None,
+                    Ok(filing) => match already_pending(tx, &filing.new)? {
+                        Some(conflict) => Some(Err(conflict)),
+                        None => Some(Ok(write_filing(tx, tree, filing)?)),
+                    },
+                };
+                ids.push(id);
+            }
+            Ok(ids)
+        });
+        let ids = match written {
+            Ok(ids) => ids,
+            Err(e) => {
+                let failed = e.to_string();
+                return prepared
+                    .into_iter()
+                    .map(|p| {
+                        p.and_then(|_| {
+                            Err(StorageError::Database(
+                                format!("not filed: the transaction failed: {failed}").into(),
+                            )
+                            .into())
+                        })
+                    })
+                    .collect();
+            }
+        };
+        prepared
+            .into_iter()
+            .zip(ids)
+            .map(|(filing, id)| match (filing, id) {
+                (Err(e), _) => Err(e),
+                (Ok(_), Some(Ok(id))) => self
+                    .store
+                    .read(|tx| tx.request(id))?
+                    .ok_or(Error::not_found("request", id)),
+                (Ok(_), Some(Err(e))) => Err(e),
+                (Ok(_), None) => Err(Error::Conflict),
+            })
+            .collect()
+    }
+
+    /// Everything a filing checks and decides before it writes.
+    fn prepare_filing(&mut self, request: FileRequest) -> Result<Filing, Error> {
         let FileRequest {
             kind,
             event,
@@ -116,7 +254,7 @@ impl<S: Store> Governance<S> {
         let context = self.context(&organization, &event.computer);
         let new = NewRequest {
             kind,
-            organization: organization.clone(),
+            organization,
             computer: event.computer.clone(),
             event,
             denied_by: decision.policy.clone(),
@@ -125,44 +263,13 @@ impl<S: Store> Governance<S> {
             file,
             created: now,
         };
-        let tree = &self.tree;
-        let id = self.store.transaction(|tx| {
-            if let Some(id) = tx.pending_request(new.kind, &new.computer, &new.event.sha256)? {
-                return Err(Error::AlreadyPending {
-                    id,
-                    computer: new.computer.clone(),
-                });
-            }
-            let stored_new = match (&new.file, &attachment) {
-                (Some(sha), Some(bytes)) => tx.put_file(sha, bytes)?,
-                _ => false,
-            };
-            let id = tx.insert_request(&new)?;
-            let record = RequestRecord {
-                id,
-                filed: new.clone(),
-                state: RequestState::Pending,
-                closure: None,
-            };
-            let notified = enqueue_new_request(tx, tree, &record, &context, &decision.notify, now)?;
-            tx.append_audit(&AuditEntry {
-                time: now,
-                actor: format!("user:{}@{}", new.event.user, new.computer),
-                organization: Some(new.organization.clone()),
-                log: AuditLog::Unified,
-                kind: "request".to_owned(),
-                detail: json!({
-                    "request": id, "kind": new.kind, "computer": new.computer, "user": new.event.user,
-                    "sha256": new.event.sha256, "path": new.event.path,
-                    "denied_by": new.denied_by, "file_stored": new.file.is_some(),
-                    "file_new": stored_new, "notified": notified,
-                }),
-            })?;
-            Ok(id)
-        })?;
-        self.store
-            .read(|tx| tx.request(id))?
-            .ok_or(Error::not_found("request", id))
+        Ok(Filing {
+            new,
+            attachment,
+            notify: decision.notify,
+            context,
+            now,
+        })
     }
 
     /// The approval queue the actor may see (pending requests unless `state` says

@@ -432,7 +432,7 @@ pub async fn file(
 ) -> Result<(StatusCode, Json<Value>), ServerError> {
     let (request, upload) = request(&app, body).await?;
     own(&agent, &request.event)?;
-    file_and_review(&app, upload, move |g| g.file_request(request)).await
+    file_and_review(&app, upload, None, request).await
 }
 
 /// One decision an agent made.

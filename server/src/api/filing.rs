@@ -14,9 +14,7 @@ use axum::Json;
 use http_body_util::BodyExt as _;
 use portcullis_engine::model::Sha256;
 use portcullis_engine::{Event, Limits};
-use portcullis_governance::{
-    AccessRequestKind, Error as GovError, FileRequest, Governance, RequestRecord, MAX_ATTACHMENT,
-};
+use portcullis_governance::{AccessRequestKind, FileRequest, MAX_ATTACHMENT};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::Digest as _;
@@ -139,27 +137,23 @@ pub async fn file(
     Body(body): Body<FileBody>,
 ) -> Result<(StatusCode, Json<Value>), ServerError> {
     let (request, upload) = request(&app, body).await?;
-    file_and_review(&app, upload, move |g| g.file_request_as(&admin.id, request)).await
+    file_and_review(&app, upload, Some(admin.id), request).await
 }
 
-/// Files a request (as `file` does it), lets the approval plugins attached along its
-/// organization's path review it, and answers both; the upload goes once stored.
+/// Files a request (as `actor`, or for an agent's own computer) in the next group
+/// commit, lets the approval plugins attached along its organization's path review it,
+/// and answers both; the upload goes once stored.
 pub(super) async fn file_and_review(
     app: &App,
     upload: Option<PathBuf>,
-    file: impl FnOnce(&mut Governance) -> Result<RequestRecord, GovError> + Send + 'static,
+    actor: Option<String>,
+    request: FileRequest,
 ) -> Result<(StatusCode, Json<Value>), ServerError> {
-    let filed = app
-        .governance(move |g| {
-            let request = file(g)?;
-            let review = g.review_attached(request.id)?;
-            Ok(json!({"request": request, "review": review}))
-        })
-        .await?;
+    let filed = app.file_request(actor, request).await;
     if let Some(path) = upload {
         let _ = tokio::fs::remove_file(path).await;
     }
-    Ok((StatusCode::CREATED, Json(filed)))
+    Ok((StatusCode::CREATED, Json(filed?)))
 }
 
 /// The request a body asks to file, with the upload it takes (removed once filed).

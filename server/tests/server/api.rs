@@ -502,6 +502,60 @@ fn the_committed_openapi_document_is_the_one_served() -> Fallible {
 }
 
 #[test]
+fn concurrent_filings_share_commits_and_each_gets_its_own_answer() -> Fallible {
+    let server = start()?;
+    let ann = token(&server, "ann")?;
+    let before = call("GET", &server.url("/requests"), &Auth::token(&ann), None)?;
+    let pending = before.json().as_array().map_or(0, Vec::len);
+    let body = |n: usize| {
+        json!({"event": {"computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+            "path": "C:\\Users\\amy\\Downloads\\tool.exe",
+            "sha256": format!("{n:064x}"), "time": "2026-11-22T10:00:00Z"},
+            "message": "at once"})
+        .to_string()
+    };
+    // 24 different files and, at the same time, one more file asked for 8 times.
+    let threads: Vec<_> = (0..32)
+        .map(|i| {
+            let (url, ann, body) = (server.url("/requests"), ann.clone(), body(i.min(24) + 1));
+            std::thread::spawn(move || {
+                call("POST", &url, &Auth::token(&ann), Some(&body)).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut refused = 0;
+    for thread in threads {
+        let answer = thread.join().map_err(|_| "a filing thread panicked")??;
+        match answer.status {
+            201 => {
+                ids.insert(answer.json()["request"]["id"].as_i64().ok_or("id")?);
+            }
+            _ => {
+                assert!(answer.detail().contains("pending"), "{answer:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(ids.len(), 25, "each file filed once, each with its own id");
+    assert_eq!(refused, 7, "the repeated file is pending already");
+    let after = call("GET", &server.url("/requests"), &Auth::token(&ann), None)?;
+    let listed: std::collections::BTreeSet<i64> = after
+        .json()
+        .as_array()
+        .ok_or("a list")?
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
+    assert_eq!(listed.len(), pending + 25);
+    assert!(ids.is_subset(&listed), "every answered filing is stored");
+    let root = Auth::token(&token(&server, "root")?);
+    let verified = call("GET", &server.url("/audit/verify"), &root, None)?;
+    assert_eq!(verified.status, 200, "{verified:?}");
+    Ok(())
+}
+
+#[test]
 fn a_request_filed_through_the_api_carries_its_streamed_copy() -> Fallible {
     let server = start()?;
     let ann = Auth::token(&token(&server, "ann")?);
