@@ -27,13 +27,15 @@
 )]
 
 use std::fs::File;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
+
+mod support;
 
 use portcullis_agent::enforce::Decider;
 use portcullis_agent::{Config, HeldView, Verifier};
@@ -41,6 +43,7 @@ use portcullis_engine::identity::{IdentityCache, TrustRoots};
 use portcullis_engine::model::Signature;
 use portcullis_engine::Event;
 use serde_json::{json, Value};
+use support::{run, Killed, Sample, Server};
 
 struct Args {
     portcullis: PathBuf,
@@ -130,40 +133,15 @@ impl Drop for Mounted {
     }
 }
 
-/// A child process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A server with one organization (`acme`) and one group of Linux computers, Root's
-/// token, and an install key.
+/// The server the agents talk to, with an install key for `acme`.
 struct World {
-    dir: PathBuf,
-    portcullis: PathBuf,
-    url: String,
-    token: String,
+    server: Server,
     key: String,
-    server: Killed,
-    http: ureq::Agent,
 }
 
 impl World {
     fn cli(&self) -> Command {
-        let mut command = Command::new(&self.portcullis);
-        for name in [
-            "PORTCULLIS_STATE",
-            "PORTCULLIS_SERVER",
-            "PORTCULLIS_TOKEN",
-            "PORTCULLIS_AGENT_CONFIG",
-        ] {
-            command.env_remove(name);
-        }
-        command
+        Server::cli(&self.server.portcullis)
     }
 
     /// `portcullis init` and `serve` in `dir`, with `computers` Linux computers listed
@@ -178,104 +156,30 @@ impl World {
             "groups": [{"id": "acme-linux", "organization": "acme", "name": "Linux"}],
             "computers": listed, "applications": [], "policies": []});
         std::fs::write(dir.join("bundle.json"), bundle.to_string()).unwrap();
-        std::fs::write(dir.join("root.pass"), "correct horse battery staple\n").unwrap();
-        let mut world = World {
-            dir: dir.to_owned(),
-            portcullis: portcullis.to_owned(),
-            url: String::new(),
-            token: String::new(),
-            key: String::new(),
-            server: Killed(Command::new("true").spawn().unwrap()),
-            http: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into(),
-        };
-        run(world
-            .cli()
-            .args(["init", "--admin", "root", "--name", "Root", "--state"])
-            .arg(dir.join("state"))
-            .arg("--bundle")
-            .arg(dir.join("bundle.json"))
-            .arg("--password-file")
-            .arg(dir.join("root.pass")));
-        let log = File::create(dir.join("serve.log")).unwrap();
-        let mut child = world
-            .cli()
-            .args(["serve", "--listen", "127.0.0.1:0", "--state"])
-            .arg(dir.join("state"))
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        world.server = Killed(child);
-        world.url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("the server said {line:?}"))
-            .to_owned();
-        run(world
-            .cli()
-            .args(["token", "create", "--admin", "root", "--name", "bench"])
-            .arg("--server")
-            .arg(&world.url)
-            .arg("--password-file")
-            .arg(dir.join("root.pass"))
-            .arg("--out")
-            .arg(dir.join("root.token")));
-        world.token = std::fs::read_to_string(dir.join("root.token"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        let (status, made) = world.api(
+        let server = Server::start(portcullis, dir, &dir.join("bundle.json"));
+        let (status, made) = server.api(
             "POST",
             "/install-keys",
             Some(json!({"name": "bench", "organization": "acme"})),
         );
         assert_eq!(status, 201, "{made}");
-        world.key = made["key"].as_str().unwrap().to_owned();
-        world
+        World {
+            server,
+            key: made["key"].as_str().unwrap().to_owned(),
+        }
     }
 
     fn call(&self, method: &str, path: &str, bearer: &str, body: Option<Value>) -> (u16, Value) {
-        let request = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}/api/v1{path}", self.url))
-            .header("Authorization", format!("Bearer {bearer}"))
-            .header("Content-Type", "application/json")
-            .body(body.map(|b| b.to_string()).unwrap_or_default())
-            .unwrap();
-        let mut response = self.http.run(request).unwrap();
-        let status = response.status().as_u16();
-        let bytes = response.body_mut().read_to_vec().unwrap();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        self.server.call(method, path, bearer, body)
     }
 
     fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.call(method, path, &self.token, body)
+        self.server.api(method, path, body)
     }
 
     fn server_pid(&self) -> u32 {
-        self.server.0.id()
+        self.server.pid()
     }
-}
-
-fn run(command: &mut Command) -> std::process::Output {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{command:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }
 
 /// Runs `path`: `Ok` when it ran, else the OS error number.
@@ -298,37 +202,6 @@ fn tool(path: &Path, tag: &str) {
     bytes.extend_from_slice(tag.as_bytes());
     std::fs::write(path, bytes).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-/// Microseconds, sorted.
-struct Sample(Vec<f64>);
-
-impl Sample {
-    fn of(durations: &[Duration]) -> Sample {
-        Sample::from_micros(durations.iter().map(|d| d.as_secs_f64() * 1e6).collect())
-    }
-
-    fn from_micros(mut values: Vec<f64>) -> Sample {
-        values.sort_by(f64::total_cmp);
-        Sample(values)
-    }
-
-    fn at(&self, p: f64) -> f64 {
-        let last = self.0.len().saturating_sub(1);
-        let index = ((last as f64) * p).round() as usize;
-        self.0.get(index.min(last)).copied().unwrap_or(f64::NAN)
-    }
-
-    fn line(&self, unit: f64, name: &str) -> String {
-        format!(
-            "n={} p50={:.2} p90={:.2} p99={:.2} max={:.2} {name}",
-            self.0.len(),
-            self.at(0.5) / unit,
-            self.at(0.9) / unit,
-            self.at(0.99) / unit,
-            self.at(1.0) / unit
-        )
-    }
 }
 
 /// Runs the two paths one after the other `n` times; their times.
@@ -417,14 +290,14 @@ fn main() {
 }
 
 fn enforcement(args: &Args, world: &World, marked: &Path, plain: &Path) {
-    let agent_state = world.dir.join("agent");
-    let socket = world.dir.join("agent.sock");
+    let agent_state = world.server.dir.join("agent");
+    let socket = world.server.dir.join("agent.sock");
     run(world
         .cli()
         .args(["agent", "enroll", "--hostname", "bench-host", "--key"])
         .arg(&world.key)
         .arg("--server")
-        .arg(&world.url)
+        .arg(&world.server.url)
         .arg("--state")
         .arg(&agent_state));
     tool(&marked.join("tool"), "");
@@ -512,9 +385,9 @@ fn enforcement(args: &Args, world: &World, marked: &Path, plain: &Path) {
 
 /// `portcullis agent run` enforcing on `marked`, started (health reported every second).
 fn start_agent(world: &World, marked: &Path, log: &str, options: &[&str]) -> Killed {
-    let config = world.dir.join("agent.json");
+    let config = world.server.dir.join("agent.json");
     std::fs::write(&config, json!({"health_seconds": 1}).to_string()).unwrap();
-    let log_path = world.dir.join(log);
+    let log_path = world.server.dir.join(log);
     let agent = Killed(
         world
             .cli()
@@ -522,11 +395,11 @@ fn start_agent(world: &World, marked: &Path, log: &str, options: &[&str]) -> Kil
             .arg(&config)
             .args(options)
             .arg("--state")
-            .arg(world.dir.join("agent"))
+            .arg(world.server.dir.join("agent"))
             .arg("--mount")
             .arg(marked)
             .arg("--socket")
-            .arg(world.dir.join("agent.sock"))
+            .arg(world.server.dir.join("agent.sock"))
             .stderr(File::create(&log_path).unwrap())
             .spawn()
             .unwrap(),
@@ -699,7 +572,7 @@ fn fanout(world: &World, n: usize) {
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let (next, out) = (Arc::clone(&next), Arc::clone(&out));
-                let (url, key) = (world.url.clone(), world.key.clone());
+                let (url, key) = (world.server.url.clone(), world.key.clone());
                 std::thread::spawn(move || loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if i >= n {
@@ -755,7 +628,7 @@ fn fanout(world: &World, n: usize) {
         .as_i64()
         .unwrap_or_else(|| panic!("{view}"));
 
-    let address = world.url.trim_start_matches("http://").to_owned();
+    let address = world.server.url.trim_start_matches("http://").to_owned();
     let ready = Arc::new(Barrier::new(n + 1));
     let threads: Vec<_> = credentials
         .into_iter()

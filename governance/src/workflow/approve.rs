@@ -1,18 +1,15 @@
 //! Approving and rejecting requests: where the new policy goes, who may write it,
 //! the rule it matches by, and the proof that it allows the request's execution.
 
-use std::collections::BTreeSet;
-
 use portcullis_engine::model::{
     Application, CertificateCondition, FileRule, Policy, Scope, Timestamp,
 };
-use portcullis_engine::{Action, Bundle, DecisionRecord, Event, Outcome, Snapshot};
+use portcullis_engine::{Action, DecisionRecord, Event, Outcome, Snapshot};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::access::{AccessRequestKind, Act, Holdings, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
-use crate::edits::owner_of;
 use crate::error::Error;
 use crate::store::{ApprovalRecord, Closure, DeployNote, RequestRecord, RequestState, Store};
 
@@ -245,16 +242,6 @@ pub(super) fn unique_id(base: &str, taken: impl Fn(&str) -> bool) -> String {
         .unwrap_or_else(|| base.to_owned())
 }
 
-/// The positions of the policies an organization owns.
-fn positions_of(bundle: &Bundle, org: &str) -> BTreeSet<i64> {
-    bundle
-        .policies
-        .iter()
-        .filter(|p| owner_of(bundle, &p.scope).as_deref() == Some(org))
-        .map(|p| p.position)
-        .collect()
-}
-
 impl<S: Store> Governance<S> {
     /// Approves a request: writes the rule and policy, deploys them (one organization
     /// recompiled), and proves that the request's execution is now allowed. If an
@@ -448,7 +435,7 @@ impl<S: Store> Governance<S> {
     ) -> Result<(Edit, ApprovalRecord), Error> {
         let (application, new_application) =
             self.add_rule(holdings, request, place, options, rule)?;
-        let position = self.position(&self.bundle, holdings, &place.org, options.position)?;
+        let position = self.position(holdings, &place.org, options.position)?;
         let policy = unique_id(&format!("approval-{}", request.id), |c| {
             self.bundle.policies.iter().any(|p| p.id == c)
         });
@@ -549,22 +536,20 @@ impl<S: Store> Governance<S> {
     /// approves.
     pub(super) fn position(
         &self,
-        bundle: &Bundle,
         holdings: Option<&Holdings>,
         org: &str,
         chosen: Option<i64>,
     ) -> Result<i64, Error> {
-        let positions = positions_of(bundle, org);
         let inherited = self
             .tree
             .lineage(org)
             .skip(1)
-            .flat_map(|ancestor| positions_of(bundle, ancestor))
+            .flat_map(|ancestor| self.places.positions(ancestor))
             .max();
         let Some(p) = chosen else {
-            return Ok(positions
-                .iter()
-                .copied()
+            return Ok(self
+                .places
+                .positions(org)
                 .chain(inherited)
                 .max()
                 .map_or(100, |last| last.saturating_add(10)));
@@ -572,7 +557,7 @@ impl<S: Store> Governance<S> {
         if let Some(holdings) = holdings {
             holdings.check(&self.tree, Act::EditPolicies, org)?;
         }
-        if positions.contains(&p) {
+        if self.places.taken(org, p) {
             return Err(Error::invalid(
                 "position",
                 format!(

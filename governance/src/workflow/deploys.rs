@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::sql::put_entries;
 use crate::store::{DeployNote, DeployRecord, Store, Tx};
 
+use super::places::Places;
 use super::state::Governance;
 
 impl<S: Store> Governance<S> {
@@ -185,6 +186,7 @@ impl<S: Store> Governance<S> {
         self.version = version;
         self.bundle = bundle.clone();
         self.tree = OrgTree::of(bundle);
+        self.places = Places::of(bundle);
         Ok(deployed)
     }
 
@@ -224,7 +226,18 @@ impl<S: Store> Governance<S> {
                 DeployError::Compile(errors) => Error::Compile(errors),
                 DeployError::Gate(error) => error,
             })?;
+        let replaced = edit
+            .policies
+            .iter()
+            .any(|p| self.bundle.policies.iter().any(|q| q.id == p.id));
         put_entries(&mut self.bundle, &edit.applications, &edit.policies);
+        if replaced {
+            self.places = Places::of(&self.bundle);
+        } else {
+            for policy in &edit.policies {
+                self.places.add_policy(&self.bundle, policy);
+            }
+        }
         self.version = version;
         Ok(deployed)
     }

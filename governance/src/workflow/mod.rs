@@ -8,6 +8,7 @@ mod auditing;
 mod delivery;
 mod deploys;
 mod dossier;
+mod places;
 mod requests;
 mod sign_in;
 mod state;

@@ -10,6 +10,7 @@ use portcullis_engine::model::Timestamp;
 use portcullis_engine::{Bundle, DecisionRecord, Engine, Event};
 use serde_json::json;
 
+use super::places::Places;
 use crate::access::{Act, Holdings, OrgTree};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::database::Database;
@@ -35,6 +36,8 @@ pub struct Governance<S: Store = Database> {
     pub(super) bundle: Bundle,
     pub(super) version: i64,
     pub(super) tree: OrgTree,
+    /// Where the bundle's computers, groups and policies sit.
+    pub(super) places: Places,
     pub(super) clock: Clock,
     pub(super) plugins: Option<Arc<dyn PluginProvider>>,
     /// Where notifications' links open requests, over the notification settings'
@@ -134,6 +137,7 @@ impl<S: Store> Governance<S> {
                 .map_err(|errors| StorageError::Bundle { version, errors })?;
         }
         self.tree = OrgTree::of(&bundle);
+        self.places = Places::of(&bundle);
         self.bundle = bundle;
         self.version = version;
         Ok(true)
@@ -149,6 +153,7 @@ impl<S: Store> Governance<S> {
         clock: Clock,
     ) -> Self {
         let tree = OrgTree::of(&bundle);
+        let places = Places::of(&bundle);
         let compiled = std::sync::OnceLock::new();
         if let Some(engine) = engine {
             let _ = compiled.set(engine);
@@ -159,6 +164,7 @@ impl<S: Store> Governance<S> {
             bundle,
             version,
             tree,
+            places,
             clock,
             plugins: None,
             link_base: None,
@@ -278,10 +284,12 @@ impl<S: Store> Governance<S> {
 
     /// What messages about requests of `org` on `computer` name.
     pub(super) fn context(&self, org: &str, computer: &str) -> Context {
-        let computers = self.bundle.computers.iter().map(|c| (&c.id, &c.name));
         Context {
             organization_name: self.organization_name(org),
-            computer_name: name_in(computers, computer),
+            computer_name: self
+                .places
+                .computer(&self.bundle, computer)
+                .map_or_else(|| computer.to_owned(), |c| c.name.clone()),
             lineage: self.tree.lineage(org).map(str::to_owned).collect(),
             link_base: self.link_base.clone(),
         }
@@ -356,20 +364,16 @@ impl<S: Store> Governance<S> {
     }
 
     pub(crate) fn computer(&self, id: &str) -> Result<&portcullis_engine::model::Computer, Error> {
-        self.bundle
-            .computers
-            .iter()
-            .find(|c| c.id == id)
+        self.places
+            .computer(&self.bundle, id)
             .ok_or_else(|| Error::not_found("computer", id))
     }
 
     pub(crate) fn org_of_computer(&self, id: &str) -> Result<String, Error> {
         let computer = self.computer(id)?;
-        self.bundle
-            .groups
-            .iter()
-            .find(|g| g.id == computer.group)
-            .map(|g| g.organization.clone())
+        self.places
+            .group_org(&computer.group)
+            .map(str::to_owned)
             .ok_or_else(|| Error::not_found("group", &computer.group))
     }
 }

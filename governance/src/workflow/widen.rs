@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::store::{DeployNote, Store};
 
 use super::approve::{file_name, unique_id};
+use super::deploys::Edit;
 use super::requests::Suggestion;
 use super::state::Governance;
 
@@ -46,23 +47,22 @@ impl<S: Store> Governance<S> {
                 ),
             });
         }
-        let mut bundle = self.bundle.clone();
         let base = format!(
             "suggestion-{}",
             suggestion.requests.last().copied().unwrap_or(0)
         );
         let id = unique_id(&base, |c| {
-            bundle.applications.iter().any(|a| a.id == c)
-                || bundle.policies.iter().any(|p| p.id == c)
+            self.bundle.applications.iter().any(|a| a.id == c)
+                || self.bundle.policies.iter().any(|p| p.id == c)
         });
-        bundle.applications.push(Application {
+        let application = Application {
             id: id.clone(),
             organization: organization.to_owned(),
             name: file_name(&suggestion.path),
             rules: vec![FileRule::hash(sha256)],
-        });
-        let position = self.position(&bundle, Some(&holdings), organization, None)?;
-        bundle.policies.push(Policy {
+        };
+        let position = self.position(Some(&holdings), organization, None)?;
+        let policy = Policy {
             id: id.clone(),
             scope: match suggestion.scope {
                 ScopeKind::Group => Scope::Group(suggestion.target.clone()),
@@ -77,7 +77,13 @@ impl<S: Store> Governance<S> {
             expires: None,
             enabled: true,
             on_deny: None,
-        });
+        };
+        let edit = Edit::new(
+            &self.bundle,
+            &[organization],
+            vec![application],
+            vec![policy],
+        );
         let now = self.now();
         let audit = AuditEntry {
             time: now,
@@ -99,8 +105,8 @@ impl<S: Store> Governance<S> {
                 suggestion.scope, suggestion.target
             ),
         };
-        self.commit_bundle(
-            &bundle,
+        self.commit_edit(
+            &edit,
             note,
             |_| Ok(()),
             |tx| tx.append_audit(&audit).map(|_| ()),
@@ -122,8 +128,10 @@ impl<S: Store> Governance<S> {
             p.action == Action::Permit
                 && p.enabled
                 && !matches!(p.scope, Scope::Computer(_))
-                && crate::edits::owner_of(&self.bundle, &p.scope)
-                    .is_some_and(|owner| lineage.contains(&owner.as_str()))
+                && self
+                    .places
+                    .owner(&self.bundle, &p.scope)
+                    .is_some_and(|owner| lineage.contains(&owner))
                 && p.applications.iter().any(|a| by_hash(a))
         })
     }
