@@ -154,6 +154,53 @@ fn decide(gov: &Governance, computer: &str, path: &str, time: i64) -> Outcome {
 const DOWNLOADS: &str = "C:\\Users\\amy\\Downloads\\tool.exe";
 
 #[test]
+fn approvals_one_after_another_keep_each_other_and_match_what_is_stored() {
+    let mut f = fixture();
+    // Each approval deploys its organization as a change made from what the state
+    // keeps of it: every earlier approval must be in it.
+    let computers = ["pc-1", "pc-2", "pc-1", "pc-2"];
+    let paths = [DOWNLOADS, DOWNLOADS, "C:\\Temp\\a.exe", "C:\\Temp\\b.exe"];
+    for (computer, path) in computers.iter().zip(paths) {
+        let id = f
+            .gov
+            .file_request(FileRequest {
+                kind: AccessRequestKind::Application,
+                event: event(computer, path, path.as_bytes(), T0),
+                message: "one more".into(),
+                email: None,
+                attachment: None,
+            })
+            .unwrap()
+            .id;
+        f.gov
+            .approve(
+                "ann",
+                id,
+                ApproveOptions::new(ScopeKind::Computer, Matching::Hash),
+            )
+            .unwrap();
+        for (c, p) in computers.iter().zip(paths).take_while(|(_, p)| *p != path) {
+            let earlier = event(c, p, p.as_bytes(), T0);
+            let decided = f.gov.engine().unwrap().decide(&earlier).decision;
+            assert_eq!(decided, Outcome::Allow, "{c} {p} after approving {path}");
+        }
+    }
+    // The positions the approvals took are all different, and the bundle kept in
+    // memory is the one the store reads back.
+    let positions: std::collections::BTreeSet<i64> = f
+        .gov
+        .bundle()
+        .policies
+        .iter()
+        .filter(|p| p.id.starts_with("approval-"))
+        .map(|p| p.position)
+        .collect();
+    assert_eq!(positions.len(), 4);
+    let stored = f.gov.bundle_at(f.gov.version()).unwrap().unwrap();
+    assert_eq!(&stored, f.gov.bundle());
+}
+
+#[test]
 fn a_computer_approval_allows_that_computer_only() {
     let mut f = fixture();
     assert_eq!(decide(&f.gov, "pc-1", DOWNLOADS, T0), Outcome::Deny);

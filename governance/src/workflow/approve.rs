@@ -472,7 +472,13 @@ impl<S: Store> Governance<S> {
         };
         let owner = application.organization.clone();
         let owners = [place.org.as_str(), owner.as_str()];
-        let edit = Edit::new(&self.bundle, &owners, vec![application], vec![written]);
+        let edit = Edit::new(
+            &self.bundle,
+            &self.places,
+            &owners,
+            vec![application],
+            vec![written],
+        );
         Ok((edit, approval))
     }
 

@@ -234,8 +234,19 @@ impl<S: Store> Governance<S> {
         if replaced {
             self.places = Places::of(&self.bundle);
         } else {
-            for policy in &edit.policies {
-                self.places.add_policy(&self.bundle, policy);
+            for application in &edit.applications {
+                if let Some(at) = self
+                    .bundle
+                    .applications
+                    .iter()
+                    .rposition(|a| a.id == application.id)
+                {
+                    self.places.add_application(application, at);
+                }
+            }
+            let added = self.bundle.policies.len() - edit.policies.len();
+            for (n, policy) in edit.policies.iter().enumerate() {
+                self.places.add_policy(&self.bundle, policy, added + n);
             }
         }
         self.version = version;
@@ -255,15 +266,16 @@ pub(super) struct Edit {
 }
 
 impl Edit {
-    /// The edit putting `applications` and `policies` into `bundle`, whose owners are
-    /// organizations `owners`.
+    /// The edit putting `applications` and `policies` into `bundle` (whose places are
+    /// `places`); their owners are organizations `owners`.
     pub(super) fn new(
         bundle: &Bundle,
+        places: &Places,
         owners: &[&str],
         applications: Vec<Application>,
         policies: Vec<Policy>,
     ) -> Edit {
-        let mut change = BundleChange::organizations(bundle, owners);
+        let mut change = places.change(bundle, owners);
         put_entries(&mut change.entries, &applications, &policies);
         Edit {
             applications,

@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use portcullis_engine::model::{Computer, Policy, Scope};
-use portcullis_engine::Bundle;
+use portcullis_engine::model::{Application, Computer, Policy, Scope};
+use portcullis_engine::{Bundle, BundleChange};
 
 /// The places of a bundle's computers, groups and policies.
 #[derive(Debug, Default)]
@@ -17,25 +17,99 @@ pub(crate) struct Places {
     computers: HashMap<String, usize>,
     /// The positions of the policies each organization owns.
     positions: HashMap<String, BTreeSet<i64>>,
+    /// Each organization's entries, by their indices in the bundle's lists.
+    members: HashMap<String, Members>,
+}
+
+/// An organization's entries: indices into the bundle's lists, in list order.
+#[derive(Debug, Default)]
+struct Members {
+    organization: Vec<usize>,
+    groups: Vec<usize>,
+    computers: Vec<usize>,
+    applications: Vec<usize>,
+    policies: Vec<usize>,
 }
 
 impl Places {
     /// The places of `bundle`'s entries.
     pub(crate) fn of(bundle: &Bundle) -> Places {
         let mut places = Places::default();
-        for g in &bundle.groups {
+        for (i, o) in bundle.organizations.iter().enumerate() {
+            places.member(&o.id).organization.push(i);
+        }
+        for (i, g) in bundle.groups.iter().enumerate() {
             places
                 .groups
                 .entry(g.id.clone())
                 .or_insert_with(|| g.organization.clone());
+            places.member(&g.organization).groups.push(i);
         }
         for (i, c) in bundle.computers.iter().enumerate() {
             places.computers.entry(c.id.clone()).or_insert(i);
+            if let Some(org) = places.group_org(&c.group).map(str::to_owned) {
+                places.member(&org).computers.push(i);
+            }
         }
-        for p in &bundle.policies {
-            places.add_policy(bundle, p);
+        for (i, a) in bundle.applications.iter().enumerate() {
+            places.member(&a.organization).applications.push(i);
+        }
+        for (i, p) in bundle.policies.iter().enumerate() {
+            places.add_policy(bundle, p, i);
         }
         places
+    }
+
+    fn member(&mut self, org: &str) -> &mut Members {
+        self.members.entry(org.to_owned()).or_default()
+    }
+
+    /// The change that makes organizations `owners` what they are in `bundle`, as
+    /// [`BundleChange::organizations`] makes it, from these places: what it costs is
+    /// what those organizations hold, not what the tenancy holds.
+    pub(crate) fn change(&self, bundle: &Bundle, owners: &[&str]) -> BundleChange {
+        let mut orgs: Vec<&Members> = Vec::new();
+        let mut removed = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for owner in owners {
+            if seen.contains(owner) {
+                continue;
+            }
+            seen.push(owner);
+            match self.members.get(*owner) {
+                Some(m) if !m.organization.is_empty() => orgs.push(m),
+                _ => removed.push((*owner).to_owned()),
+            }
+        }
+        fn pick<T: Clone>(list: &[T], orgs: &[&Members], at: fn(&Members) -> &[usize]) -> Vec<T> {
+            let mut indices: Vec<usize> = orgs.iter().flat_map(|m| at(m).iter().copied()).collect();
+            indices.sort_unstable();
+            indices.dedup();
+            indices
+                .iter()
+                .filter_map(|&i| list.get(i).cloned())
+                .collect()
+        }
+        let mut entries = Bundle::new();
+        entries.format = bundle.format.clone();
+        entries.organizations = pick(&bundle.organizations, &orgs, |m| &m.organization);
+        entries.groups = pick(&bundle.groups, &orgs, |m| &m.groups);
+        entries.computers = pick(&bundle.computers, &orgs, |m| &m.computers);
+        entries.applications = pick(&bundle.applications, &orgs, |m| &m.applications);
+        entries.policies = pick(&bundle.policies, &orgs, |m| &m.policies);
+        removed.sort();
+        removed.dedup();
+        let mut change = BundleChange::new(entries);
+        change.removed = removed;
+        change
+    }
+
+    /// Notes application `application`, the `index`th of the bundle's list.
+    pub(crate) fn add_application(&mut self, application: &Application, index: usize) {
+        let member = self.member(&application.organization);
+        if !member.applications.contains(&index) {
+            member.applications.push(index);
+        }
     }
 
     /// Computer `id` of `bundle` (the bundle these places were made of).
@@ -74,13 +148,14 @@ impl Places {
             .is_some_and(|taken| taken.contains(&position))
     }
 
-    /// Notes policy `policy`, added to `bundle`.
-    pub(crate) fn add_policy(&mut self, bundle: &Bundle, policy: &Policy) {
+    /// Notes policy `policy`, the `index`th of `bundle`'s list.
+    pub(crate) fn add_policy(&mut self, bundle: &Bundle, policy: &Policy, index: usize) {
         if let Some(owner) = self.owner(bundle, &policy.scope).map(str::to_owned) {
             self.positions
-                .entry(owner)
+                .entry(owner.clone())
                 .or_default()
                 .insert(policy.position);
+            self.member(&owner).policies.push(index);
         }
     }
 }
@@ -116,6 +191,14 @@ mod tests {
             assert_eq!(
                 places.owner(&bundle, &p.scope).map(str::to_owned),
                 crate::edits::owner_of(&bundle, &p.scope)
+            );
+        }
+        let ids: Vec<&str> = bundle.organizations.iter().map(|o| o.id.as_str()).collect();
+        for n in 0..ids.len() {
+            let some = [ids[n], ids[(n + 2) % ids.len()], "gone"];
+            assert_eq!(
+                places.change(&bundle, &some),
+                BundleChange::organizations(&bundle, &some)
             );
         }
     }

@@ -80,6 +80,7 @@ impl<S: Store> Governance<S> {
         };
         let edit = Edit::new(
             &self.bundle,
+            &self.places,
             &[organization],
             vec![application],
             vec![policy],
