@@ -1,7 +1,7 @@
 //! Decisions through the state, requests as users file them, the approval queue,
 //! expiry and suggestions.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use portcullis_engine::model::{Recipient, Sha256, Timestamp};
 use portcullis_engine::{DecisionRecord, Event, Outcome};
@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::access::{AccessRequestKind, Act, OrgTree, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::error::{Error, StorageError};
-use crate::store::{Closure, NewRequest, RequestRecord, RequestState, Store, Tx};
+use crate::store::{Closure, NewRequest, RequestRecord, RequestState, Settings, Store, Tx};
 
 use super::delivery::{enqueue_new_request, enqueue_outcome};
 use super::state::{about, describe_decider, Context, Governance, SYSTEM};
@@ -334,23 +334,39 @@ impl<S: Store> Governance<S> {
         let now = self.now();
         // Only the ids, organizations and times of the pending requests are read; whole
         // requests only for those that are due.
-        let pending = self.store.read(|tx| tx.pending_filed())?;
-        let mut due_ids = Vec::new();
-        // Each organization's time limit read once, not once per pending request.
-        let mut ttls: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-        for (id, org, created) in pending {
-            let ttl = match ttls.get(&org) {
-                Some(ttl) => *ttl,
-                None => {
-                    let ttl = self.settings_for(&org)?.request_ttl_seconds;
-                    ttls.insert(org, ttl);
-                    ttl
+        // One read: the pending requests, and each organization's time limit (its
+        // own settings or the nearest ancestor's), each organization's row read once.
+        let tree = &self.tree;
+        let due_ids = self.store.read(|tx| {
+            let pending = tx.pending_filed()?;
+            let mut rows: HashMap<String, Option<Settings>> = HashMap::new();
+            let mut ttls: HashMap<String, i64> = HashMap::new();
+            let mut due_ids = Vec::new();
+            for (id, org, created) in pending {
+                let ttl = match ttls.get(&org) {
+                    Some(ttl) => *ttl,
+                    None => {
+                        let mut found = None;
+                        for o in tree.lineage(&org) {
+                            if !rows.contains_key(o) {
+                                rows.insert(o.to_owned(), tx.settings(o)?);
+                            }
+                            if let Some(Some(s)) = rows.get(o) {
+                                found = Some(s.request_ttl_seconds);
+                                break;
+                            }
+                        }
+                        let ttl = found.unwrap_or(Settings::default().request_ttl_seconds);
+                        ttls.insert(org, ttl);
+                        ttl
+                    }
+                };
+                if created.saturating_add(ttl) <= now.unix() {
+                    due_ids.push((id, ttl));
                 }
-            };
-            if created.saturating_add(ttl) <= now.unix() {
-                due_ids.push((id, ttl));
             }
-        }
+            Ok(due_ids)
+        })?;
         if due_ids.is_empty() {
             return Ok(Vec::new());
         }
