@@ -56,6 +56,14 @@ pub trait ReadTx {
     fn request(&mut self, id: i64) -> Result<Option<RequestRecord>, Error>;
     /// Requests, oldest first, of a state if given.
     fn requests(&mut self, state: Option<RequestState>) -> Result<Vec<RequestRecord>, Error>;
+    /// At most `limit` requests (of a state if given) older than request `before` (the
+    /// newest when `None`), newest first.
+    fn requests_before(
+        &mut self,
+        state: Option<RequestState>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RequestRecord>, Error>;
     /// Each pending request's id, organization and filing time (Unix seconds), oldest
     /// first: what expiry looks at, without reading whole requests.
     fn pending_filed(&mut self) -> Result<Vec<(i64, String, i64)>, Error>;

@@ -661,6 +661,55 @@ fn filings_sharing_one_transaction_each_have_their_own_outcome() {
 }
 
 #[test]
+fn the_queue_pages_newest_first_through_what_the_administrator_may_see() {
+    let mut f = fixture();
+    // Interleaved: acme's computers and beta's, which ann may not see.
+    let mut acme = Vec::new();
+    for (n, computer) in [
+        "pc-1", "beta-1", "pc-2", "beta-1", "pc-3", "beta-1", "lab-1",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let content = format!("tool {n}");
+        let filed = f
+            .gov
+            .file_request(FileRequest {
+                kind: AccessRequestKind::Application,
+                event: event(computer, DOWNLOADS, content.as_bytes(), T0),
+                message: "page".into(),
+                email: None,
+                attachment: None,
+            })
+            .unwrap();
+        if !computer.starts_with("beta") {
+            acme.push(filed.id);
+        }
+    }
+    acme.reverse();
+    let page = |gov: &mut Governance, before: Option<i64>| -> Vec<i64> {
+        gov.requests_page("ann", None, before, 2)
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect()
+    };
+    let first = page(&mut f.gov, None);
+    assert_eq!(first, acme[..2]);
+    let second = page(&mut f.gov, first.last().copied());
+    assert_eq!(second, acme[2..4]);
+    assert!(page(&mut f.gov, second.last().copied()).is_empty());
+    // The whole queue, a page at a time, is the queue.
+    let all = f.gov.requests_page("root", None, None, 100).unwrap();
+    assert_eq!(all.len(), 7);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+    // Someone who may see no queue anywhere is told so, as for the whole queue.
+    f.gov.put_admin("root", admin("zed", "acme")).unwrap();
+    let refused = f.gov.requests_page("zed", None, None, 10).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Forbidden, "{refused}");
+}
+
+#[test]
 fn elevation_requests_need_an_elevation_administrator() {
     let mut f = fixture();
     let mut run = event("pc-1", "C:\\Utilities\\vetted.exe", TOOL, T0);

@@ -166,6 +166,27 @@ impl ReadTx for SqlTx<'_> {
         rows(&mut *self.tx, &sql, params![state], request_from)
     }
 
+    fn requests_before(
+        &mut self,
+        state: Option<RequestState>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RequestRecord>, Error> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests
+             WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) AND id < ?2
+             ORDER BY id DESC LIMIT ?3"
+        );
+        let state = state.map(RequestState::as_str);
+        let before = before.unwrap_or(i64::MAX);
+        rows(
+            &mut *self.tx,
+            &sql,
+            params![state, before, limit_of(limit)],
+            request_from,
+        )
+    }
+
     fn pending_filed(&mut self) -> Result<Vec<(i64, String, i64)>, Error> {
         let sql =
             "SELECT id, organization, created FROM requests WHERE state = 'pending' ORDER BY id";

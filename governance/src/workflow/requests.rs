@@ -305,6 +305,45 @@ impl<S: Store> Governance<S> {
         Ok(visible)
     }
 
+    /// One page of the approval queue the actor may see, newest first: at most `limit`
+    /// requests (pending unless `state` says otherwise) older than request `before`
+    /// (from the newest when `None`). Read from the store a page at a time, so that its
+    /// cost is the page's, not the queue's.
+    pub fn requests_page(
+        &mut self,
+        actor: &str,
+        state: Option<RequestState>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<RequestRecord>, Error> {
+        self.expire_due()?;
+        let holdings = self.holdings(actor)?;
+        let limit = limit.max(1);
+        let mut page = Vec::with_capacity(limit);
+        let mut cursor = before;
+        loop {
+            let rows = self
+                .store
+                .read(|tx| tx.requests_before(state, cursor, limit))?;
+            let end = rows.len() < limit;
+            cursor = rows.last().map(|r| r.id);
+            page.extend(rows.into_iter().filter(|r| {
+                holdings
+                    .check(&self.tree, Act::ListRequests, &r.filed.organization)
+                    .is_ok()
+            }));
+            if page.len() >= limit || end || cursor.is_none() {
+                break;
+            }
+        }
+        page.truncate(limit);
+        if page.is_empty() {
+            // Say why an empty page may be empty: no permission anywhere.
+            self.requests(actor, state)?;
+        }
+        Ok(page)
+    }
+
     /// Opens one request (needs an approve permission for its kind; View Approvals is
     /// not enough).
     pub fn request(&mut self, actor: &str, id: i64) -> Result<RequestRecord, Error> {

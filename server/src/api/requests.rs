@@ -116,7 +116,16 @@ pub struct ListQuery {
     /// `pending` (default), `approved`, `rejected`, `expired` or `all`.
     #[serde(default)]
     status: Option<String>,
+    /// A page of at most this many, newest first (every one, oldest first, without).
+    #[serde(default)]
+    limit: Option<usize>,
+    /// The page after request `before` (older than it).
+    #[serde(default)]
+    before: Option<i64>,
 }
+
+/// The most requests one page holds.
+const MAX_PAGE: usize = 1000;
 
 fn status(text: Option<&str>) -> Result<Option<RequestState>, ServerError> {
     Ok(match text.unwrap_or("pending") {
@@ -140,7 +149,21 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ServerError> {
     let state = status(query.status.as_deref())?;
-    super::as_admin(&app, admin, move |g, me| g.requests(me, state)).await
+    match (query.limit, query.before) {
+        (None, None) => super::as_admin(&app, admin, move |g, me| g.requests(me, state)).await,
+        (limit, before) => {
+            let limit = limit.unwrap_or(50);
+            if !(1..=MAX_PAGE).contains(&limit) {
+                return Err(ServerError::BadInput(format!(
+                    "`limit={limit}`: a page holds 1 to {MAX_PAGE} requests"
+                )));
+            }
+            super::as_admin(&app, admin, move |g, me| {
+                g.requests_page(me, state, before, limit)
+            })
+            .await
+        }
+    }
 }
 
 /// `GET /requests/{id}`
@@ -199,7 +222,7 @@ pub async fn suggestions(State(app): State<App>, admin: Admin) -> Result<Json<Va
 pub(super) fn operations() -> Vec<super::Route> {
     use super::{Input, NONE};
     vec![
-        route!(GET "/requests" "listRequests", Admin, NONE, Json, &[("status", "pending (default), approved, rejected, expired or all")], get(list),
+        route!(GET "/requests" "listRequests", Admin, NONE, Json, &[("status", "pending (default), approved, rejected, expired or all"), ("limit", "a page of at most this many (1 to 1000), newest first; without limit or before, every request, oldest first"), ("before", "the page of requests older than this request id (with limit, 50 by default)")], get(list),
             "The approval queue the caller may see"),
         route!(GET "/requests/{id}" "showRequest", Admin, NONE, Json, &[], get(show),
             "One request in full (needs a permission to approve it)"),

@@ -556,6 +556,59 @@ fn concurrent_filings_share_commits_and_each_gets_its_own_answer() -> Fallible {
 }
 
 #[test]
+fn the_queue_reads_a_page_at_a_time() -> Fallible {
+    let server = start()?;
+    let ann = Auth::token(&token(&server, "ann")?);
+    for n in 1..=3 {
+        let body = json!({"event": {"computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+            "path": "C:\\Users\\amy\\Downloads\\tool.exe",
+            "sha256": format!("{n:064x}"), "time": "2026-11-22T10:00:00Z"},
+            "message": "page"});
+        let filed = call(
+            "POST",
+            &server.url("/requests"),
+            &ann,
+            Some(&body.to_string()),
+        )?;
+        assert_eq!(filed.status, 201, "{filed:?}");
+    }
+    let whole = call("GET", &server.url("/requests"), &ann, None)?.json();
+    let mut ids: Vec<i64> = whole
+        .as_array()
+        .ok_or("a list")?
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
+    ids.reverse();
+    let first = call("GET", &server.url("/requests?limit=2"), &ann, None)?.json();
+    let first: Vec<i64> = first
+        .as_array()
+        .ok_or("a page")?
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
+    assert_eq!(first, ids[..2]);
+    let next = server.url(&format!("/requests?limit=2&before={}", first[1]));
+    let second = call("GET", &next, &ann, None)?.json();
+    let second: Vec<i64> = second
+        .as_array()
+        .ok_or("a page")?
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
+    assert_eq!(second, ids[2..ids.len().min(4)]);
+    for bad in [
+        "/requests?limit=0",
+        "/requests?limit=100000",
+        "/requests?limit=x",
+    ] {
+        let refused = call("GET", &server.url(bad), &ann, None)?;
+        assert_eq!(refused.status, 400, "{bad}: {refused:?}");
+    }
+    Ok(())
+}
+
+#[test]
 fn a_request_filed_through_the_api_carries_its_streamed_copy() -> Fallible {
     let server = start()?;
     let ann = Auth::token(&token(&server, "ann")?);
