@@ -6,7 +6,8 @@
 //! 1. start-up until it listens, and the first filing (which compiles the tenancy);
 //! 2. `--requests` filings, one at a time, each for a different file on a computer of
 //!    the fleet (from the generated events);
-//! 3. `--reads` reads of the queue (`GET /requests`) and of one request;
+//! 3. `--reads` reads of the whole queue (`GET /requests`), of its first page
+//!    (`?limit=50`) and of one request;
 //! 4. `--approvals` approvals, one at a time, each at computer scope by hash: from the
 //!    call until its answer, which comes once the new snapshot decided the execution
 //!    allowed;
@@ -167,12 +168,18 @@ fn main() {
     );
 
     let mut queue = Vec::new();
+    let mut page = Vec::new();
     let mut one = Vec::new();
     for i in 0..args.reads {
         let start = Instant::now();
         let (status, answer) = server.api("GET", "/requests", None);
         queue.push(start.elapsed());
         assert_eq!(status, 200, "{answer}");
+        let start = Instant::now();
+        let (status, answer) = server.api("GET", "/requests?limit=50", None);
+        page.push(start.elapsed());
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer.as_array().map(Vec::len), Some(50.min(filed.len())));
         let id = filed[i % filed.len()];
         let start = Instant::now();
         let (status, answer) = server.api("GET", &format!("/requests/{id}"), None);
@@ -183,6 +190,10 @@ fn main() {
         "queue read (GET /requests, {} pending), ms: {}",
         filed.len(),
         Sample::of(&queue).line(1e3, "")
+    );
+    println!(
+        "queue page (GET /requests?limit=50, newest first), ms: {}",
+        Sample::of(&page).line(1e3, "")
     );
     println!(
         "request read (GET /requests/ID), ms: {}",
