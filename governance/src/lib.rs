@@ -63,7 +63,7 @@ pub use sqlite::SqliteStore;
 pub use store::{
     AdminRecord, ApprovalRecord, Attempt, Channel, Channels, Claim, Closure, DeployNote,
     DeployRecord, Grant, Grantable, NewRequest, Notification, NotifySetting, OutboxRecord,
-    OutboxState, PluginAttachment, ReadTx, RequestRecord, RequestState, RoleRecord, Settings,
+    OutboxState, PluginAttachment, Puts, ReadTx, RequestRecord, RequestState, RoleRecord, Settings,
     Store, Tx,
 };
 pub use view::computer_view;

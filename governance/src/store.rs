@@ -49,6 +49,10 @@ pub trait ReadTx {
     fn current_version(&mut self) -> Result<Option<i64>, Error>;
     /// A stored bundle version.
     fn bundle(&mut self, version: i64) -> Result<Option<Bundle>, Error>;
+    /// What each version after `version` put, oldest first, when every one of them only
+    /// put applications and policies (approvals, suggestions) and is stored as that
+    /// change; `None` otherwise (then the current bundle is read whole).
+    fn puts_since(&mut self, version: i64) -> Result<Option<Vec<Puts>>, Error>;
     /// The deploy history, newest first.
     fn deploys(&mut self, limit: usize) -> Result<Vec<DeployRecord>, Error>;
 
@@ -112,6 +116,18 @@ pub trait ReadTx {
 
     /// Audit entries with a sequence number above `after`, oldest first.
     fn audit(&mut self, after: i64) -> Result<Vec<AuditRecord>, Error>;
+}
+
+/// The applications and policies one bundle version put: each replaced the entry of
+/// its id, or was appended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Puts {
+    /// The version.
+    pub version: i64,
+    /// Applications put.
+    pub applications: Vec<Application>,
+    /// Policies put.
+    pub policies: Vec<Policy>,
 }
 
 /// What a transaction writes, besides everything it reads.

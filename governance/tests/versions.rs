@@ -96,3 +96,63 @@ fn versions_are_stored_as_changes_and_read_back_exactly() {
     assert_eq!(gov.version(), version);
     assert_eq!(gov.bundle(), &seen[1].1);
 }
+
+#[test]
+fn another_handle_follows_approvals_entry_by_entry_and_anything_else_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = init_state(dir.path());
+    let mut b = support::open_dir(dir.path()).unwrap();
+    // B has compiled its engine: following must deploy what changed to it.
+    let mut events = Vec::new();
+    for n in 0..3 {
+        let bytes = content(70, n);
+        let computer = ["lakeside-fd-01", "lakeside-fd-02", "lakeside-fd-01"][n as usize];
+        let request = file(
+            &mut a,
+            AccessRequestKind::Application,
+            computer,
+            &bytes,
+            false,
+        )
+        .unwrap();
+        let event = support::unknown_file(computer, support::sha256_of(&bytes), false, b.now());
+        assert_eq!(
+            b.engine().unwrap().decide(&event).decision,
+            portcullis_engine::Outcome::Deny
+        );
+        a.approve(
+            ROOT,
+            request.id,
+            ApproveOptions::new(ScopeKind::Computer, Matching::Hash),
+        )
+        .unwrap();
+        events.push(event);
+    }
+    assert!(b.follow().unwrap());
+    assert_eq!(b.version(), a.version());
+    assert_eq!(b.bundle(), a.bundle());
+    for event in &events {
+        assert_eq!(
+            b.engine().unwrap().decide(event).decision,
+            portcullis_engine::Outcome::Allow
+        );
+    }
+    assert!(!b.follow().unwrap(), "nothing new");
+    // A maintenance mode changes a computer: B reads the bundle whole, and still
+    // serves what A serves.
+    let until = Timestamp::from_unix(a.now().unix() + 3_600);
+    a.set_maintenance(
+        ROOT,
+        "lakeside-fd-01",
+        Some((MaintenanceMode::Learning, until)),
+    )
+    .unwrap();
+    assert!(b.follow().unwrap());
+    assert_eq!(b.bundle(), a.bundle());
+    let unknown =
+        support::unknown_file("lakeside-fd-01", support::sha256_of(b"new"), false, b.now());
+    assert_eq!(
+        b.engine().unwrap().decide(&unknown).mode,
+        a.engine().unwrap().decide(&unknown).mode
+    );
+}

@@ -10,8 +10,8 @@ use crate::audit::{chain_hash, AuditEntry, AuditRecord};
 use crate::error::Error;
 use crate::store::{
     AdminRecord, Attempt, Channels, Claim, Closure, DeployNote, DeployRecord, Grant, Grantable,
-    NewRequest, Notification, NotifySetting, OutboxRecord, OutboxState, PluginAttachment, ReadTx,
-    RequestRecord, RequestState, RoleRecord, Settings, Tx,
+    NewRequest, Notification, NotifySetting, OutboxRecord, OutboxState, PluginAttachment, Puts,
+    ReadTx, RequestRecord, RequestState, RoleRecord, Settings, Tx,
 };
 
 use super::rows::{
@@ -142,6 +142,30 @@ impl ReadTx for SqlTx<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         VersionChange::replay(&mut bundle, &changes);
         Ok(Some(bundle))
+    }
+
+    fn puts_since(&mut self, version: i64) -> Result<Option<Vec<Puts>>, Error> {
+        let sql = "SELECT version, change FROM bundles WHERE version > ?1 ORDER BY version";
+        let changes = rows(&mut *self.tx, sql, params![version], |r| {
+            Ok((r.get::<i64>(0)?, r.get::<Option<String>>(1)?))
+        })?;
+        let mut out = Vec::with_capacity(changes.len());
+        for (at, change) in changes {
+            let Some(change) = change else {
+                return Ok(None);
+            };
+            let Some((applications, policies)) =
+                from_json::<VersionChange>(&change, "bundle change")?.puts_only()
+            else {
+                return Ok(None);
+            };
+            out.push(Puts {
+                version: at,
+                applications,
+                policies,
+            });
+        }
+        Ok(Some(out))
     }
 
     fn deploys(&mut self, limit: usize) -> Result<Vec<DeployRecord>, Error> {

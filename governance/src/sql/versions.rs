@@ -223,6 +223,22 @@ impl VersionChange {
         }
     }
 
+    /// The applications and policies the change puts, when that is all it does (an
+    /// approval's or a suggestion's version); `None` when it changes anything else.
+    pub(crate) fn puts_only(self) -> Option<(Vec<Application>, Vec<Policy>)> {
+        let other = [
+            self.organizations.put.is_empty() && self.organizations.removed.is_empty(),
+            self.groups.put.is_empty() && self.groups.removed.is_empty(),
+            self.computers.put.is_empty() && self.computers.removed.is_empty(),
+            self.applications.removed.is_empty(),
+            self.policies.removed.is_empty(),
+        ];
+        other
+            .iter()
+            .all(|&none| none)
+            .then_some((self.applications.put, self.policies.put))
+    }
+
     /// Makes the next version of `bundle`, in place.
     pub(crate) fn apply(&self, bundle: &mut Bundle) {
         Replay::new(bundle, false).apply(self);

@@ -226,15 +226,37 @@ impl<S: Store> Governance<S> {
                 DeployError::Compile(errors) => Error::Compile(errors),
                 DeployError::Gate(error) => error,
             })?;
-        let replaced = edit
-            .policies
+        self.put_in_memory(&edit.applications, &edit.policies);
+        self.version = version;
+        Ok(deployed)
+    }
+
+    /// Puts applications and policies into the bundle in memory, as a stored version
+    /// puts them, and keeps the places up to date. Returns the organizations that own
+    /// them (the ones to deploy anew).
+    pub(super) fn put_in_memory(
+        &mut self,
+        applications: &[Application],
+        policies: &[Policy],
+    ) -> Vec<String> {
+        let replaced = policies
             .iter()
             .any(|p| self.bundle.policies.iter().any(|q| q.id == p.id));
-        put_entries(&mut self.bundle, &edit.applications, &edit.policies);
-        if replaced {
+        let moved = applications.iter().any(|a| {
+            self.bundle
+                .applications
+                .iter()
+                .any(|b| b.id == a.id && b.organization != a.organization)
+        });
+        let mut owners: Vec<String> = applications
+            .iter()
+            .map(|a| a.organization.clone())
+            .collect();
+        put_entries(&mut self.bundle, applications, policies);
+        if replaced || moved {
             self.places = Places::of(&self.bundle);
         } else {
-            for application in &edit.applications {
+            for application in applications {
                 if let Some(at) = self
                     .bundle
                     .applications
@@ -244,13 +266,20 @@ impl<S: Store> Governance<S> {
                     self.places.add_application(application, at);
                 }
             }
-            let added = self.bundle.policies.len() - edit.policies.len();
-            for (n, policy) in edit.policies.iter().enumerate() {
+            let added = self.bundle.policies.len() - policies.len();
+            for (n, policy) in policies.iter().enumerate() {
                 self.places.add_policy(&self.bundle, policy, added + n);
             }
         }
-        self.version = version;
-        Ok(deployed)
+        owners.extend(
+            policies
+                .iter()
+                .filter_map(|p| self.places.owner(&self.bundle, &p.scope))
+                .map(str::to_owned),
+        );
+        owners.sort();
+        owners.dedup();
+        owners
     }
 }
 
