@@ -11,8 +11,8 @@
 //! 4. `--approvals` approvals, one at a time, each at computer scope by hash: from the
 //!    call until its answer, which comes once the new snapshot decided the execution
 //!    allowed;
-//! 5. the server's resident memory at each step, and the database's growth per
-//!    approval.
+//! 5. the server's resident memory at each step, and the bytes each approval's
+//!    bundle version takes in the database.
 //!
 //! Run: `scripts/bench-tenancy` (builds the release binaries first).
 #![allow(
@@ -200,7 +200,17 @@ fn main() {
         Sample::of(&one).line(1e3, "")
     );
 
-    let before = std::fs::metadata(&database).unwrap().len() + wal(&database);
+    let stored = |sql: &str| -> i64 {
+        let db = rusqlite::Connection::open_with_flags(
+            &database,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        db.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+            .unwrap()
+            .unwrap_or(0)
+    };
+    let last = stored("SELECT MAX(version) FROM bundles");
     let mut approving = Vec::new();
     for id in filed.iter().take(args.approvals) {
         let body = json!({"scope": "computer", "match": "hash"});
@@ -210,16 +220,18 @@ fn main() {
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["proof"]["decision"], "allow", "{answer}");
     }
-    let after = std::fs::metadata(&database).unwrap().len() + wal(&database);
+
     println!(
         "approvals, one at a time (until the new snapshot allows), ms: {}",
         Sample::of(&approving).line(1e3, "")
     );
+    let versions = stored(&format!("SELECT COUNT(*) FROM bundles WHERE version > {last}"));
+    let bytes = stored(&format!(
+        "SELECT SUM(LENGTH(bundle)) + SUM(COALESCE(LENGTH(change), 0)) FROM bundles WHERE version > {last}"
+    ));
     println!(
-        "state.db and its log grew {} bytes over {} approvals ({} bytes each)",
-        after.saturating_sub(before),
-        args.approvals,
-        after.saturating_sub(before) / args.approvals.max(1) as u64
+        "the approvals stored {versions} bundle versions, {bytes} bytes ({} bytes each)",
+        bytes / versions.max(1)
     );
     println!(
         "resident at the end: {}; peak {}",
@@ -227,13 +239,6 @@ fn main() {
         mib(memory(server.pid(), "VmHWM"))
     );
     drop(server);
-}
-
-/// The size of SQLite's write-ahead log beside `database`, if any.
-fn wal(database: &Path) -> u64 {
-    let mut log = database.as_os_str().to_owned();
-    log.push("-wal");
-    std::fs::metadata(PathBuf::from(log)).map_or(0, |m| m.len())
 }
 
 fn now() -> String {
