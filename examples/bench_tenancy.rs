@@ -225,7 +225,9 @@ fn main() {
         "approvals, one at a time (until the new snapshot allows), ms: {}",
         Sample::of(&approving).line(1e3, "")
     );
-    let versions = stored(&format!("SELECT COUNT(*) FROM bundles WHERE version > {last}"));
+    let versions = stored(&format!(
+        "SELECT COUNT(*) FROM bundles WHERE version > {last}"
+    ));
     let bytes = stored(&format!(
         "SELECT SUM(LENGTH(bundle)) + SUM(COALESCE(LENGTH(change), 0)) FROM bundles WHERE version > {last}"
     ));

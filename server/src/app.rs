@@ -157,8 +157,15 @@ impl App {
             outcome,
         });
         let shared = Arc::clone(&self.shared);
+        let empty = |shared: &Shared| {
+            shared
+                .filings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty()
+        };
         let ran = self
-            .governance(move |g| {
+            .governance_unless(empty, move |g| {
                 loop {
                     let batch: Vec<Queued> = {
                         let mut queue = shared
@@ -213,18 +220,39 @@ impl App {
         T: Send + 'static,
         F: FnOnce(&mut Governance) -> Result<T, ServerError> + Send + 'static,
     {
+        self.governance_unless(|_| false, work)
+            .await?
+            .ok_or_else(|| ServerError::Internal("a governance call was skipped".to_owned()))
+    }
+
+    /// As [`App::governance`], but once the state is this call's, `done` may say there
+    /// is nothing left for it to do (another call did it): then nothing runs, not even
+    /// the check for a newer version, and the answer is `None`.
+    async fn governance_unless<T, F>(
+        &self,
+        done: impl FnOnce(&Shared) -> bool + Send + 'static,
+        work: F,
+    ) -> Result<Option<T>, ServerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Governance) -> Result<T, ServerError> + Send + 'static,
+    {
         let shared = Arc::clone(&self.shared);
         let result = tokio::task::spawn_blocking(move || {
             let mut governance = shared
                 .governance
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
+            if done(&shared) {
+                return Ok(None);
+            }
             // Another process or server node may have deployed since the last call:
             // every call starts from the current version (one small read when it is).
             let result = governance
                 .follow()
                 .map_err(ServerError::from)
-                .and_then(|_| work(&mut governance));
+                .and_then(|_| work(&mut governance))
+                .map(Some);
             // Agents long-polling for a change wake as soon as a deploy commits.
             let version = governance.version();
             shared.revision.send_if_modified(|seen| {
