@@ -86,6 +86,11 @@ struct Queued {
     outcome: oneshot::Sender<Result<Value, ServerError>>,
 }
 
+/// The error of a filing whose answer was lost (the call filing it panicked).
+fn dropped() -> ServerError {
+    ServerError::Internal("a filing was dropped before it was answered".to_owned())
+}
+
 /// Filings written in one transaction, at most.
 const FILINGS_PER_COMMIT: usize = 256;
 
@@ -164,35 +169,41 @@ impl App {
                 .unwrap_or_else(PoisonError::into_inner)
                 .is_empty()
         };
-        let ran = self
-            .governance_unless(empty, move |g| {
-                loop {
-                    let batch: Vec<Queued> = {
-                        let mut queue = shared
-                            .filings
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner);
-                        let n = queue.len().min(FILINGS_PER_COMMIT);
-                        queue.drain(..n).collect()
-                    };
-                    if batch.is_empty() {
-                        return Ok(());
-                    }
-                    let (asked, outcomes): (Vec<_>, Vec<_>) = batch
-                        .into_iter()
-                        .map(|q| ((q.actor, q.request), q.outcome))
-                        .unzip();
-                    for (filed, outcome) in g.file_requests(asked).into_iter().zip(outcomes) {
-                        let answer = filed.map_err(ServerError::from).and_then(|request| {
-                            let review = g.review_attached(request.id)?;
-                            Ok(json!({"request": request, "review": review}))
-                        });
-                        // The caller may have gone; what was filed stays filed.
-                        let _ = outcome.send(answer);
-                    }
+        let call = self.governance_unless(empty, move |g| {
+            loop {
+                let batch: Vec<Queued> = {
+                    let mut queue = shared
+                        .filings
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    let n = queue.len().min(FILINGS_PER_COMMIT);
+                    queue.drain(..n).collect()
+                };
+                if batch.is_empty() {
+                    return Ok(());
                 }
-            })
-            .await;
+                let (asked, outcomes): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .map(|q| ((q.actor, q.request), q.outcome))
+                    .unzip();
+                for (filed, outcome) in g.file_requests(asked).into_iter().zip(outcomes) {
+                    let answer = filed.map_err(ServerError::from).and_then(|request| {
+                        let review = g.review_attached(request.id)?;
+                        Ok(json!({"request": request, "review": review}))
+                    });
+                    // The caller may have gone; what was filed stays filed.
+                    let _ = outcome.send(answer);
+                }
+            }
+        });
+        let mut answer = std::pin::pin!(answer);
+        // The answer may come from another call's batch before this call has had its
+        // turn at the state: then it is answered at once (the call, when its turn
+        // comes, finds nothing to do, or files what others queued since).
+        let ran = tokio::select! {
+            answered = &mut answer => return answered.map_err(|_| dropped())?,
+            ran = call => ran,
+        };
         if let Err(e) = ran {
             // Not filed when it is still queued: say so, and take it out.
             let mut queue = self.filings();
@@ -202,9 +213,7 @@ impl App {
                 return Err(e);
             }
         }
-        answer.await.map_err(|_| {
-            ServerError::Internal("a filing was dropped before it was answered".to_owned())
-        })?
+        answer.await.map_err(|_| dropped())?
     }
 
     fn filings(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
