@@ -212,3 +212,42 @@ fn bench_generates_a_scenario_and_rejects_unknown_ones() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("--repeats"), "{stderr}");
 }
+
+#[test]
+fn the_stream_bench_decides_every_kind_with_every_baseline_and_they_agree() {
+    let output = portcullis(&[
+        "bench",
+        "--stream",
+        "--stream-customers",
+        "3",
+        "--stream-events",
+        "30",
+        "--rounds",
+        "2",
+        "--baseline-seconds",
+        "5",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["fleet"]["customers"], 3);
+    for kind in ["deny-hash", "hash-hit", "cert-hit", "path-hit", "miss"] {
+        let row = &report["kinds"][kind];
+        assert_eq!(row["events"], 30, "{kind}");
+        for baseline in ["plain_map", "regorus", "cedar"] {
+            assert_eq!(
+                row[baseline]["same"], row[baseline]["events"],
+                "{kind} {baseline}"
+            );
+            assert!(
+                row[baseline]["events"].as_u64().unwrap() > 0,
+                "{kind} {baseline}"
+            );
+        }
+        let allowed = row["allowed"].as_u64().unwrap();
+        match kind {
+            "deny-hash" | "miss" => assert_eq!(allowed, 0, "{kind}"),
+            _ => assert_eq!(allowed, 30, "{kind}"),
+        }
+    }
+}

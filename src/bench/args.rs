@@ -80,6 +80,25 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Measure the stream fleet instead (one MSP, 200 customers): each kind of event
+    /// (deny-hash, hash-hit, cert-hit, path-hit, miss) decided as one batch by the
+    /// engine, the plain map, Rego and Cedar in the same run. `--size`, `--scenario`
+    /// and `--count` do not apply.
+    #[arg(long, conflicts_with_all = ["bundle", "events"])]
+    pub stream: bool,
+    /// With `--stream`: customers of the MSP.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stream_customers: u64,
+    /// With `--stream`: events of each kind.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stream_events: u64,
+    /// With `--stream`: passes over each kind's events by the engine and the plain map
+    /// (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// With `--stream`: skip the Cedar baseline.
+    #[arg(long)]
+    pub no_cedar: bool,
 }
 
 /// Fleet sizes. The variants have plain comments, not doc comments, so that clap lists

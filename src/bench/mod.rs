@@ -4,6 +4,7 @@
 mod args;
 mod measure;
 mod report;
+mod stream;
 
 use std::hint::black_box;
 use std::io::{BufWriter, Write};
@@ -382,6 +383,9 @@ fn throughput(snapshot: &Snapshot, input: &Input, seconds: f64) -> Value {
 }
 
 pub fn bench(args: &BenchArgs) -> Result<ExitCode, CliError> {
+    if args.stream {
+        return stream::stream(args);
+    }
     let total = Instant::now();
     let input = input(args)?;
     let bundle = &input.bundle;

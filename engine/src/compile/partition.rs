@@ -63,11 +63,20 @@ pub(crate) fn compile(
     if !out.is_empty() {
         return Err(out);
     }
-    let targets = Targets::new(targeted, |p| {
-        policies
-            .get(p as usize)
-            .map_or(i64::MAX, |policy: &CompiledPolicy| policy.position)
-    });
+    let targets = Targets::new(
+        targeted,
+        |p| {
+            policies
+                .get(p as usize)
+                .map_or(i64::MAX, |policy: &CompiledPolicy| policy.position)
+        },
+        |p, app| {
+            policies
+                .get(p as usize)
+                .and_then(|policy| policy.targets.iter().position(|(key, _)| *key == app))
+                .unwrap_or(0) as u32
+        },
+    );
     let index = rules.build();
     let path_bounds = PathBounds::new(
         &app_keys,

@@ -30,13 +30,19 @@ fn slot_bit(local: u32) -> u64 {
     1 << (local % 64)
 }
 
+/// A policy of a list and where the list's application is among its targets (the
+/// first place it is listed): a decision ranks and reports the target without
+/// searching the policy's targets, which for a policy of many applications spans
+/// several cache lines.
+pub(crate) type Listed = (u32, u32);
+
 /// The enabled policies of one partition that target one application.
 #[derive(Debug, Default)]
 pub(crate) struct Targeting {
     /// Scoped to the organization, sorted by position.
-    organization: Box<[u32]>,
+    organization: Box<[Listed]>,
     /// Global, sorted by position.
-    global: Box<[u32]>,
+    global: Box<[Listed]>,
     /// Bit `i % 64` is set when a policy targets the application at computer `i`;
     /// a clear bit saves the lookup in `Targets::scoped`.
     computers: u64,
@@ -51,14 +57,17 @@ pub(crate) struct Targeting {
 pub(crate) struct Targets {
     by_app: FxHashMap<u32, Targeting>,
     /// Computer- and group-scoped lists, by `slot_key`.
-    scoped: FxHashMap<u64, Box<[u32]>>,
+    scoped: FxHashMap<u64, Box<[Listed]>>,
 }
 
 impl Targets {
-    /// Files each `(application, slot, policy)`; `position` orders each list.
+    /// Files each `(application, slot, policy)`; `position` orders each list, and
+    /// `target(policy, application)` says where the application is among the policy's
+    /// targets.
     pub(crate) fn new(
         entries: impl IntoIterator<Item = (u32, Slot, u32)>,
         position: impl Fn(u32) -> i64,
+        target: impl Fn(u32, u32) -> u32,
     ) -> Targets {
         let mut lists: FxHashMap<(u32, Slot), Vec<u32>> = FxHashMap::default();
         for (app, slot, policy) in entries {
@@ -68,7 +77,7 @@ impl Targets {
         for ((app, slot), mut list) in lists {
             list.sort_by_key(|&p| position(p));
             list.dedup();
-            let list = list.into_boxed_slice();
+            let list: Box<[Listed]> = list.into_iter().map(|p| (p, target(p, app))).collect();
             let entry = targets.by_app.entry(app).or_default();
             match slot {
                 Slot::Organization => entry.organization = list,
@@ -92,12 +101,12 @@ impl Targets {
     /// this organization sees (computer, group, organization, global), or with `None`
     /// one in a descendant organization (global only); a slot with no policy for it
     /// gets an empty list.
-    pub(crate) fn lists(&self, app: u32, at: Option<(u32, u32)>) -> [&[u32]; 4] {
-        let mut out: [&[u32]; 4] = [&[]; 4];
+    pub(crate) fn lists(&self, app: u32, at: Option<(u32, u32)>) -> [&[Listed]; 4] {
+        let mut out: [&[Listed]; 4] = [&[]; 4];
         let Some(targeting) = self.by_app.get(&app) else {
             return out;
         };
-        let scoped = |bits: u64, i: u32, slot: Slot| -> &[u32] {
+        let scoped = |bits: u64, i: u32, slot: Slot| -> &[Listed] {
             if bits & slot_bit(i) == 0 {
                 return &[];
             }
@@ -197,9 +206,22 @@ mod tests {
 
     const NONE: &[u32] = &[];
 
-    /// Policy `p` is at position `10 - p`, so each list comes out in reverse order.
+    /// Policy `p` is at position `10 - p`, so each list comes out in reverse order;
+    /// application `a` is target `a + p` of policy `p`.
     fn targets(entries: &[(u32, Slot, u32)]) -> Targets {
-        Targets::new(entries.iter().copied(), |p| 10 - i64::from(p))
+        Targets::new(entries.iter().copied(), |p| 10 - i64::from(p), |p, a| a + p)
+    }
+
+    /// The policies of each list, after checking each one's target.
+    fn ids<const N: usize>(lists: [&[super::Listed]; N], app: u32) -> [Vec<u32>; N] {
+        lists.map(|list| {
+            list.iter()
+                .map(|&(p, target)| {
+                    assert_eq!(target, app + p);
+                    p
+                })
+                .collect()
+        })
     }
 
     #[test]
@@ -212,15 +234,18 @@ mod tests {
             (7, Slot::Group(2), 5),
             (8, Slot::Global, 6),
         ]);
-        let own = t.lists(7, Some((5, 2)));
+        let own = ids(t.lists(7, Some((5, 2))), 7);
         assert_eq!(own, [&[4][..], &[5], &[3], &[2, 1]]);
         // A descendant's computer sees the global policies only.
-        let below = t.lists(7, None);
+        let below = ids(t.lists(7, None), 7);
         assert_eq!(below, [NONE, NONE, NONE, &[2, 1]]);
         // Another computer and group of the organization.
-        assert_eq!(t.lists(7, Some((6, 3))), [NONE, NONE, &[3], &[2, 1]]);
+        assert_eq!(
+            ids(t.lists(7, Some((6, 3))), 7),
+            [NONE, NONE, &[3], &[2, 1]]
+        );
         // No policy targets application 9.
-        assert_eq!(t.lists(9, Some((5, 2))), [NONE; 4]);
+        assert_eq!(ids(t.lists(9, Some((5, 2))), 9), [NONE; 4]);
     }
 
     #[test]
@@ -232,10 +257,16 @@ mod tests {
             (1, Slot::Computer(131), 2),
             (1, Slot::Group(64), 3),
         ]);
-        assert_eq!(t.lists(1, Some((3, 1))), [&[1], NONE, NONE, NONE]);
-        assert_eq!(t.lists(1, Some((131, 1))), [&[2], NONE, NONE, NONE]);
-        assert_eq!(t.lists(1, Some((67, 64))), [NONE, &[3], NONE, NONE]);
-        assert_eq!(t.lists(1, Some((67, 0))), [NONE; 4]);
-        assert_eq!(t.lists(1, Some((67, 128))), [NONE; 4]);
+        assert_eq!(
+            ids(t.lists(1, Some((3, 1))), 1),
+            [&[1][..], NONE, NONE, NONE]
+        );
+        assert_eq!(
+            ids(t.lists(1, Some((131, 1))), 1),
+            [&[2][..], NONE, NONE, NONE]
+        );
+        assert_eq!(ids(t.lists(1, Some((67, 64))), 1), [NONE, &[3], NONE, NONE]);
+        assert_eq!(ids(t.lists(1, Some((67, 0))), 1), [NONE; 4]);
+        assert_eq!(ids(t.lists(1, Some((67, 128))), 1), [NONE; 4]);
     }
 }

@@ -176,10 +176,12 @@ impl Snapshot {
             Some(winner) => {
                 let policy = winner.policy;
                 decision.policy = Some(&policy.id);
+                // The target the lists recorded: no search of the policy's targets.
                 decision.application = policy
                     .targets
-                    .iter()
-                    .find(|(key, _)| *key == winner.app)
+                    .get(winner.target)
+                    .filter(|(key, _)| *key == winner.app)
+                    .or_else(|| policy.targets.iter().find(|(key, _)| *key == winner.app))
                     .map(|(_, id)| &**id);
                 match policy.action {
                     Action::Permit => {
@@ -372,20 +374,15 @@ fn first_policy<'s>(
             };
             let at = (depth == 0).then_some((place.local, place.group));
             for list in partition.targets.lists(app, at) {
-                for &p in list {
+                for &(p, target) in list {
                     let Some(policy) = partition.policies.get(p as usize) else {
                         continue;
                     };
-                    let target = policy
-                        .targets
-                        .iter()
-                        .position(|(key, _)| *key == app)
-                        .unwrap_or(0);
                     let candidate = Winner {
                         policy,
                         depth,
                         app,
-                        target,
+                        target: target as usize,
                     };
                     if best.is_some_and(|b| candidate.rank() >= b.rank()) {
                         break;

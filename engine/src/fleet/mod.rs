@@ -27,8 +27,10 @@
 //! three in ten a creator.
 
 mod rng;
+mod stream;
 
 pub use rng::SplitMix64;
+pub use stream::{StreamFleet, StreamKind, StreamSize};
 
 use std::ops::Range;
 

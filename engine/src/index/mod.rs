@@ -18,7 +18,7 @@ use digest::DigestTable;
 use rustc_hash::FxHasher;
 
 use crate::model::{DistinguishedName, Sha256};
-use crate::path::{Family, PatternScratch, PatternSet, PatternSetBuilder, SetScratch};
+use crate::path::{Family, Pattern, PatternScratch, PatternSet, PatternSetBuilder, SetScratch};
 
 pub(crate) use rule::{CompiledRule, EventView, FieldPattern, Match, PathField};
 
@@ -45,7 +45,9 @@ const OVERFLOW: u32 = 1 << 31;
 /// Set on a candidate that is a *bare* hash rule (a SHA-256 and nothing else), which
 /// is not kept as a [`CompiledRule`]: the rest is its application's local index. The
 /// digest table's key comparison is the whole check of such a rule, so it needs
-/// nothing more, and most rules of a large fleet are bare.
+/// nothing more, and most rules of a large fleet are bare. A pattern set files a rule
+/// of one glob and nothing else the same way, since it reports a glob only once it
+/// matched.
 const BARE: u32 = 1 << 30;
 
 /// A candidate found by [`RuleIndex::map_candidates`] or
@@ -238,12 +240,25 @@ impl RuleIndexBuilder {
                     .iter()
                     .find_map(|&f| rule.pattern(f).map(|p| (f, p)))
                 {
+                    // A rule of this one glob and nothing else is filed in the set
+                    // by its application, as a bare hash rule is in the digest
+                    // table: the set checks the glob before it reports it, so that
+                    // check is the whole check of the rule. A regex stays a rule
+                    // to verify.
+                    let alone = rule.only_pattern(field) && rule.app < BARE;
+                    let value = |p: &Pattern| {
+                        if alone && !p.is_regex() {
+                            BARE | rule.app
+                        } else {
+                            id
+                        }
+                    };
                     if let Some([windows, posix]) = sets.get_mut(field as usize) {
                         if let Some(pattern) = &pattern.windows {
-                            windows.add(pattern.clone(), id);
+                            windows.add(pattern.clone(), value(pattern));
                         }
                         if let Some(pattern) = &pattern.posix {
-                            posix.add(pattern.clone(), id);
+                            posix.add(pattern.clone(), value(pattern));
                         }
                     }
                 }

@@ -69,6 +69,18 @@ impl CompiledRule {
         }
     }
 
+    /// Whether the rule is a pattern on `field` and nothing else.
+    pub(crate) fn only_pattern(&self, field: PathField) -> bool {
+        self.sha256.is_none()
+            && self.certificate.is_none()
+            && self.patterns.as_deref().is_some_and(|patterns| {
+                patterns
+                    .iter()
+                    .enumerate()
+                    .all(|(f, p)| p.is_some() == (f == field as usize))
+            })
+    }
+
     /// Whether the rule is a SHA-256 and nothing else.
     pub(crate) fn is_bare(&self) -> bool {
         self.sha256.is_some() && self.certificate.is_none() && self.patterns.is_none()
