@@ -79,10 +79,12 @@ const MAX_TICKS: u64 = 1 << 40;
 /// beyond that fails (and counts as abstain) instead of waiting.
 const POOL_INSTANCES: u32 = 128;
 
-/// Core instances (and tables) per component instance the pool holds room for. A
-/// `wasm32-wasip2` guest from Rust or C has three or four (its module and the shims
-/// `wasm-component-ld` adds).
-const POOL_CORE_PER_COMPONENT: u32 = 8;
+/// Core instances (and tables) per component instance the pool holds room for, on
+/// average. A `wasm32-wasip2` guest from Rust or C has three or four (its module and
+/// the shims `wasm-component-ld` adds); a componentize-py guest instantiates 38 core
+/// modules (CPython, libc and its shims). With 48, 128 Python calls fit at once. The slots are address space reserved when the
+/// host starts, not memory.
+const POOL_CORE_PER_COMPONENT: u32 = 48;
 
 /// Linear memories per component instance the pool holds room for. Those guests have
 /// one. Each costs a 4 GiB reservation of address space (not memory), so the pool

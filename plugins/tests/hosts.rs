@@ -560,7 +560,9 @@ fn router(admin: &str) -> Attachment {
 #[test]
 fn a_set_replaced_under_load_never_gives_a_torn_result() {
     let host = host();
-    let trusted = Arc::new(load(&host, "components/trusted-publisher.wasm"));
+    // Generous: the other tests compile the Python and JavaScript components meanwhile,
+    // and a timeout here would read as a torn result.
+    let trusted = Arc::new(load_generous(&host, "components/trusted-publisher.wasm"));
     let version = |v: u8| {
         let (a, b, publishers) = if v == 1 {
             ("a1", "a2", "CN=Contoso Ltd, O=Contoso Ltd")
