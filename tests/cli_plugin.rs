@@ -15,9 +15,11 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/examples")
 }
 
-/// The compile cache of these tests: not the user's.
+/// The compile cache of these tests, not the user's: the one the plugin tests share
+/// (`target/tmp/plugin-cache`), so a large component is compiled once per build
+/// directory.
 fn cache() -> PathBuf {
-    std::env::temp_dir().join(format!("portcullis-cli-cache-{}", std::process::id()))
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
 }
 
 fn portcullis(args: &[&str]) -> Output {

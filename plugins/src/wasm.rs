@@ -207,7 +207,11 @@ impl WasmHost {
         if let Some(path) = cached {
             // A cache that cannot be written only costs a compile next time.
             if let Ok(artifact) = component.serialize() {
-                let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+                // Unique to this process and this write: two loads of the same
+                // component at once each write their own file, and the last rename wins.
+                static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = WRITES.fetch_add(1, Ordering::Relaxed);
+                let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
                 if std::fs::write(&tmp, artifact_file(&digest, &artifact)).is_ok()
                     && std::fs::rename(&tmp, &path).is_err()
                 {

@@ -30,6 +30,13 @@ fn host() -> Arc<WasmHost> {
     WasmHost::new().unwrap()
 }
 
+/// A host with the compile cache the tests share (`target/tmp/plugin-cache`), so the
+/// large Python and JavaScript components are compiled once per build directory, here
+/// or by `tests/cli_plugin.rs`.
+fn cached_host() -> Arc<WasmHost> {
+    WasmHost::with_cache(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")).unwrap()
+}
+
 fn load(host: &Arc<WasmHost>, relative: &str) -> Plugin {
     Plugin::load_file(host, &examples().join(relative), Limits::default())
         .unwrap_or_else(|e| panic!("{relative}: {e}"))
@@ -82,7 +89,7 @@ fn implementations() -> Vec<(&'static str, Vec<&'static str>)> {
 
 #[test]
 fn every_implementation_gives_the_same_verdict_on_every_vector() {
-    let host = host();
+    let host = cached_host();
     for (example, files) in implementations() {
         let vectors = vectors(example);
         assert!(vectors.len() >= 4, "{example} has too few vectors");
