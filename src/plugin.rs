@@ -195,7 +195,7 @@ fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
             summary(&answer.name, &answer.hook, answer.vectors)
         }
         None => {
-            let host = Arc::new(WasmHost::new()?);
+            let host = host()?;
             let attachment =
                 prepare(source, &host).map_err(|e| CliError::Message(e.to_string()))?;
             let line = summary(&attachment.name, &attachment.hook, attachment.vectors.len());
@@ -209,8 +209,34 @@ fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where the command line keeps compiled components: `$PORTCULLIS_PLUGIN_CACHE` (empty:
+/// nowhere), else `$XDG_CACHE_HOME/portcullis/plugins`, else
+/// `$HOME/.cache/portcullis/plugins`.
+pub fn cache_dir() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = std::env::var_os("PORTCULLIS_PLUGIN_CACHE") {
+        return (!dir.is_empty()).then(|| PathBuf::from(dir));
+    }
+    var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|home| Path::new(&home).join(".cache")))
+        .map(|cache| cache.join("portcullis").join("plugins"))
+}
+
+/// The component host, with the cache directory when there is one; without it (said on
+/// standard error) when the directory cannot be made.
+fn host() -> Result<Arc<WasmHost>, CliError> {
+    if let Some(dir) = cache_dir() {
+        match WasmHost::with_cache(&dir) {
+            Ok(host) => return Ok(host),
+            Err(e) => eprintln!("portcullis: compiled plugins are not cached: {e}"),
+        }
+    }
+    Ok(WasmHost::new()?)
+}
+
 fn load(path: &Path) -> Result<Plugin, CliError> {
-    let host = WasmHost::new()?;
+    let host = host()?;
     Plugin::load_file(&host, path, Limits::default())
         .map_err(|e| CliError::Message(format!("`{}`: {e}", path.display())))
 }
@@ -223,6 +249,11 @@ fn check(path: &Path) -> Result<ExitCode, CliError> {
     report.insert("kind".into(), json!(plugin.kind()));
     report.insert("world".into(), json!(hook.world()));
     report.insert("contract".into(), json!(hook.to_string()));
+    // Calling a function of one of these traps: the host does not provide them.
+    report.insert(
+        "unprovided_imports".into(),
+        json!(plugin.unprovided_imports()),
+    );
     if let Plugin::Rego(rego) = &plugin {
         let (evaluator, reason) = rego.evaluator();
         report.insert("evaluator".into(), json!(evaluator));

@@ -199,6 +199,10 @@ pub fn open(state: &StateArgs) -> Result<Governance, CliError> {
             );
         }
     });
+    let plugins = match crate::plugin::cache_dir() {
+        Some(dir) => plugins.cache_dir(dir),
+        None => plugins,
+    };
     let governance = match &state.database {
         None => Governance::open_dir_with_key(state.dir()?, state.audit_key.as_deref())?,
         Some(url) => Governance::open_postgres(url, &state.key()?)?,

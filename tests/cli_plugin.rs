@@ -15,9 +15,17 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/examples")
 }
 
+/// The compile cache of these tests, not the user's: the one the plugin tests share
+/// (`target/tmp/plugin-cache`), so a large component is compiled once per build
+/// directory.
+fn cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")
+}
+
 fn portcullis(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)
+        .env("PORTCULLIS_PLUGIN_CACHE", cache())
         .current_dir(examples())
         .output()
         .unwrap()
@@ -65,6 +73,51 @@ fn check_names_the_world_and_version() {
             json!(null)
         };
         assert_eq!(json["evaluator"], evaluator, "{file}");
+    }
+}
+
+#[test]
+fn check_lists_the_imports_the_host_does_not_provide() {
+    let output = portcullis(&["plugin", "check", "components/hostile.wasm"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let unprovided = json["unprovided_imports"].as_array().unwrap();
+    assert!(
+        unprovided
+            .iter()
+            .any(|i| i.as_str().unwrap().starts_with("wasi:sockets/tcp@0.2.")),
+        "{json}"
+    );
+    let output = portcullis(&["plugin", "check", "components/known-bad.wasm"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["unprovided_imports"], json!([]), "{json}");
+    // The compile was kept, named by the component's SHA-256.
+    let bytes = std::fs::read(examples().join("components/known-bad.wasm")).unwrap();
+    let sha = portcullis_engine::identity::sha256_bytes(&bytes).to_string();
+    let cached = std::fs::read_dir(cache())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .any(|name| name.starts_with(&sha) && name.ends_with(".cwasm"));
+    assert!(cached, "no artifact of {sha} in {}", cache().display());
+}
+
+#[test]
+fn the_python_and_javascript_examples_pass_their_vectors() {
+    for (file, vectors) in [
+        ("components/known-bad-py.wasm", "vectors/known-bad"),
+        (
+            "components/trusted-publisher-js.wasm",
+            "vectors/trusted-publisher",
+        ),
+    ] {
+        let output = portcullis(&["plugin", "test", file, "--vectors", vectors]);
+        assert!(
+            output.status.success(),
+            "{file}: {}{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        assert!(stdout(&output).contains("all vectors pass"), "{file}");
     }
 }
 

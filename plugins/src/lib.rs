@@ -29,6 +29,7 @@ mod rego_value;
 #[cfg(feature = "governance")]
 mod state;
 mod vectors;
+mod wasi;
 mod wasm;
 
 #[cfg(feature = "governance")]

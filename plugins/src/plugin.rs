@@ -88,6 +88,15 @@ impl Plugin {
         }
     }
 
+    /// The imports of a component that its host does not provide (calling one traps);
+    /// none for a Rego policy.
+    pub fn unprovided_imports(&self) -> &[String] {
+        match self {
+            Plugin::Wasm(p) => p.unprovided_imports(),
+            Plugin::Rego(_) => &[],
+        }
+    }
+
     /// `component` or `rego`.
     pub fn kind(&self) -> &'static str {
         match self {

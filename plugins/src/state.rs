@@ -10,6 +10,7 @@
 //! per version as [`Notice::NotLoaded`] and abstains.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use portcullis_engine::plugin::Hook;
@@ -24,6 +25,7 @@ use crate::wasm::WasmHost;
 pub struct StatePlugins {
     registry: Registry,
     host: OnceLock<Arc<WasmHost>>,
+    cache_dir: Option<PathBuf>,
     limits: Limits,
     /// The version (fingerprint) of each plugin that did not load, by organization and
     /// name: it is not tried again until it changes.
@@ -60,9 +62,17 @@ impl StatePlugins {
         StatePlugins {
             registry: Registry::with_notices(sink),
             host: OnceLock::new(),
+            cache_dir: None,
             limits,
             broken: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Keeps compiled components in `dir` ([`WasmHost::with_cache`]), so that a
+    /// restart, or another process on the same state, does not compile them again.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> StatePlugins {
+        self.cache_dir = Some(dir.into());
+        self
     }
 
     /// The registry the plugins are kept in.
@@ -75,7 +85,10 @@ impl StatePlugins {
         if let Some(host) = self.host.get() {
             return Ok(Arc::clone(host));
         }
-        let host = WasmHost::new()?;
+        let host = match &self.cache_dir {
+            Some(dir) => WasmHost::with_cache(dir)?,
+            None => WasmHost::new()?,
+        };
         Ok(Arc::clone(self.host.get_or_init(|| host)))
     }
 

@@ -9,17 +9,18 @@
 //! slots reserved when the host starts instead of mapping new ones: at most
 //! 128 calls can be in flight in one host at once, and a call beyond that fails.
 //!
-//! The sandbox: the only functions a plugin may import are those of
-//! `portcullis:plugin/host`. Anything else it imports (the WASI interfaces a
-//! `wasm32-wasip2` guest's standard library refers to) is linked to a function that
-//! traps when called: no file system, network, environment, clock or randomness.
+//! The sandbox: a plugin may import the functions of `portcullis:plugin/host` and a
+//! minimal, virtualized WASI 0.2 (`crate::wasi`: an empty environment, no files, no
+//! network, stdout and stderr into the call's bounded log, clocks coarsened to 1 ms,
+//! randomness). Anything else it imports is linked to a function that traps when
+//! called, naming the import; [`WasmPlugin::unprovided_imports`] lists them.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use portcullis_engine::plugin::{
     self as contract, ApprovalInput, Execution, FailureKind, Hook, LogLevel, LogLine,
@@ -28,11 +29,12 @@ use portcullis_engine::plugin::{
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
-    Store, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Precompiled,
+    ResourceLimiter, Store, Trap,
 };
 
 use crate::call::{Limits, LoadError, Settings};
+use crate::wasi::{self, CallWasi, HasWasi};
 
 mod bindings {
     //! Host bindings generated from `wit/`.
@@ -77,10 +79,12 @@ const MAX_TICKS: u64 = 1 << 40;
 /// beyond that fails (and counts as abstain) instead of waiting.
 const POOL_INSTANCES: u32 = 128;
 
-/// Core instances (and tables) per component instance the pool holds room for. A
-/// `wasm32-wasip2` guest from Rust or C has three or four (its module and the shims
-/// `wasm-component-ld` adds).
-const POOL_CORE_PER_COMPONENT: u32 = 8;
+/// Core instances (and tables) per component instance the pool holds room for, on
+/// average. A `wasm32-wasip2` guest from Rust or C has three or four (its module and
+/// the shims `wasm-component-ld` adds); a componentize-py guest instantiates 38 core
+/// modules (CPython, libc and its shims). With 48, 128 Python calls fit at once. The slots are address space reserved when the
+/// host starts, not memory.
+const POOL_CORE_PER_COMPONENT: u32 = 48;
 
 /// Linear memories per component instance the pool holds room for. Those guests have
 /// one. Each costs a 4 GiB reservation of address space (not memory), so the pool
@@ -97,6 +101,8 @@ const KEEP_RESIDENT: usize = 2 << 20;
 /// The process-wide wasmtime engine, its epoch ticker, and the compiled-component cache.
 pub struct WasmHost {
     engine: Engine,
+    /// When the host started: the origin of the plugins' monotonic clock.
+    origin: Instant,
     cache_dir: Option<PathBuf>,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
@@ -116,11 +122,16 @@ impl WasmHost {
         Self::build(None)
     }
 
-    /// A host that keeps compiled components in `dir`, keyed by the component's SHA-256
-    /// and the engine's compatibility hash, so a restart does not compile again.
+    /// A host that keeps compiled components in `dir`, so that a component is
+    /// compiled once, not in every process that loads it: loading a 18 MB Python
+    /// component from there takes milliseconds instead of seconds.
     ///
-    /// The files there are machine code that is loaded without validation: `dir` must
-    /// be writable only by the account that runs the host.
+    /// A file there is named by the component's SHA-256 and the engine's compatibility
+    /// hash, and holds the component's SHA-256 and the artifact's own SHA-256 before the
+    /// artifact; one that is truncated, damaged, of another component or of another
+    /// engine is not used, and is replaced by a fresh compile. The checksums catch
+    /// accidents, not an attacker: the files are machine code the host runs, so `dir`
+    /// must be writable only by the account that runs the host.
     pub fn with_cache(dir: &Path) -> Result<Arc<WasmHost>, LoadError> {
         std::fs::create_dir_all(dir).map_err(|e| LoadError::Io {
             path: dir.to_path_buf(),
@@ -151,31 +162,42 @@ impl WasmHost {
         };
         Ok(Arc::new(WasmHost {
             engine,
+            origin: Instant::now(),
             cache_dir,
             stop,
             ticker: Some(ticker),
         }))
     }
 
-    fn cache_path(&self, bytes: &[u8]) -> Option<PathBuf> {
+    /// The cache directory, if the host has one.
+    pub fn cache_dir(&self) -> Option<&Path> {
+        self.cache_dir.as_deref()
+    }
+
+    /// Where the artifact of the component whose SHA-256 is `digest` lives: named by
+    /// that digest and by the engine's compatibility hash (wasmtime's version and every
+    /// setting that changes the machine code), so an artifact of another engine is
+    /// never even opened.
+    fn cache_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
-        let digest = Sha256::digest(bytes);
-        let mut hex = String::with_capacity(64);
-        for b in digest {
-            hex.push_str(&format!("{b:02x}"));
-        }
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = Sha256::new();
         self.engine
             .precompile_compatibility_hash()
-            .hash(&mut hasher);
-        Some(dir.join(format!("{hex}-{:016x}.cwasm", hasher.finish())))
+            .hash(&mut Sha256Hasher(&mut hasher));
+        let engine = hasher.finalize();
+        Some(dir.join(format!(
+            "{}-{}.cwasm",
+            hex(digest),
+            hex(engine.get(..8).unwrap_or_default())
+        )))
     }
 
     /// Compile `bytes`, or load them from the cache.
     fn component(&self, bytes: &[u8]) -> Result<Component, LoadError> {
-        let cached = self.cache_path(bytes);
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let cached = self.cache_path(&digest);
         if let Some(path) = &cached {
-            if let Some(component) = self.load_cached(path) {
+            if let Ok(component) = self.load_cached(path, &digest) {
                 return Ok(component);
             }
         }
@@ -184,30 +206,46 @@ impl WasmHost {
         })?;
         if let Some(path) = cached {
             // A cache that cannot be written only costs a compile next time.
-            if let Ok(serialized) = component.serialize() {
-                let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-                if std::fs::write(&tmp, serialized).is_ok() {
-                    let _ = std::fs::rename(&tmp, &path);
+            if let Ok(artifact) = component.serialize() {
+                // Unique to this process and this write: two loads of the same
+                // component at once each write their own file, and the last rename wins.
+                static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = WRITES.fetch_add(1, Ordering::Relaxed);
+                let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+                if std::fs::write(&tmp, artifact_file(&digest, &artifact)).is_ok()
+                    && std::fs::rename(&tmp, &path).is_err()
+                {
+                    let _ = std::fs::remove_file(&tmp);
                 }
             }
         }
         Ok(component)
     }
 
+    /// The component in the cache file `path`, if it is an intact artifact of the
+    /// component whose SHA-256 is `digest`, made by an engine compatible with this one;
+    /// else why not (the caller compiles again and replaces the file).
     #[expect(
         unsafe_code,
         reason = "deserializing machine code the host wrote itself into its own cache directory, \
-                  keyed by the source's SHA-256 and the engine's compatibility hash"
+                  after checking its checksum, its source's SHA-256 and the engine's compatibility"
     )]
-    fn load_cached(&self, path: &Path) -> Option<Component> {
+    pub(crate) fn load_cached(&self, path: &Path, digest: &[u8; 32]) -> Result<Component, String> {
         // Read into memory rather than map the file: a file changed in place while
         // mapped would fault the process.
-        let bytes = std::fs::read(path).ok()?;
-        // SAFETY: the file was produced by `Component::serialize` of this engine
-        // configuration (the compatibility hash is in its name) and the cache directory
-        // is documented as writable only by the host's account. wasmtime still checks
-        // the header and refuses artifacts of another version or configuration.
-        unsafe { Component::deserialize(&self.engine, &bytes) }.ok()
+        let file = std::fs::read(path).map_err(|e| e.to_string())?;
+        let artifact = check_artifact_file(&file, digest)?;
+        match Engine::detect_precompiled(artifact) {
+            Some(Precompiled::Component) => {}
+            _ => return Err("not a precompiled component of this engine".to_owned()),
+        }
+        // SAFETY: the bytes are exactly those `Component::serialize` wrote for this
+        // component (their SHA-256 matches the one stored beside them, and so does the
+        // source's), `detect_precompiled` recognises them as a component artifact,
+        // and the cache directory is documented as writable only by the host's
+        // account. wasmtime checks the header again and refuses an artifact of
+        // another version or configuration.
+        unsafe { Component::deserialize(&self.engine, artifact) }.map_err(|e| format!("{e:#}"))
     }
 
     /// Load a component: compile it (or take it from the cache), check its imports,
@@ -223,11 +261,20 @@ impl WasmHost {
         let mut linker: Linker<CallState> = Linker::new(&self.engine);
         wit_host::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Host(format!("cannot link the host interface: {e}")))?;
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(|e| LoadError::Invalid {
+        wasi::add_to_linker(&mut linker)
+            .map_err(|e| LoadError::Host(format!("cannot link WASI: {e}")))?;
+        let unprovided: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name)
+            .filter(|name| !wasi::provides(name))
+            .map(str::to_owned)
+            .collect();
+        wasi::define_unprovided_as_traps(&mut linker, &component, &unprovided).map_err(|e| {
+            LoadError::Invalid {
                 message: format!("the component's imports cannot be linked: {e:#}"),
-            })?;
+            }
+        })?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Invalid {
@@ -257,9 +304,63 @@ impl WasmHost {
             pre,
             target,
             limits,
+            unprovided,
         };
         plugin.check_export()?;
         Ok(plugin)
+    }
+}
+
+/// The first bytes of a cache file: its format.
+const ARTIFACT_MAGIC: &[u8; 16] = b"portcullis-cwasm";
+
+/// A cache file: [`ARTIFACT_MAGIC`], the SHA-256 of the component, the SHA-256 of the
+/// artifact, then the artifact (`Component::serialize`).
+fn artifact_file(digest: &[u8; 32], artifact: &[u8]) -> Vec<u8> {
+    let mut file = Vec::with_capacity(ARTIFACT_MAGIC.len() + 64 + artifact.len());
+    file.extend_from_slice(ARTIFACT_MAGIC);
+    file.extend_from_slice(digest);
+    file.extend_from_slice(&Sha256::digest(artifact));
+    file.extend_from_slice(artifact);
+    file
+}
+
+/// The artifact in a cache file, if the file is whole and is that of the component
+/// whose SHA-256 is `digest`.
+fn check_artifact_file<'a>(file: &'a [u8], digest: &[u8; 32]) -> Result<&'a [u8], String> {
+    let rest = file
+        .strip_prefix(ARTIFACT_MAGIC.as_slice())
+        .ok_or("not a Portcullis artifact file")?;
+    let (source, rest) = rest.split_at_checked(32).ok_or("truncated")?;
+    let (sum, artifact) = rest.split_at_checked(32).ok_or("truncated")?;
+    if source != digest {
+        return Err("the artifact of another component".to_owned());
+    }
+    if Sha256::digest(artifact).as_slice() != sum {
+        return Err("damaged: its checksum does not match".to_owned());
+    }
+    Ok(artifact)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Feeds a `Hash` into a SHA-256, so the engine's compatibility hash names files the
+/// same way in every build (`DefaultHasher` may change between Rust versions).
+struct Sha256Hasher<'a>(&'a mut Sha256);
+
+impl Hasher for Sha256Hasher<'_> {
+    fn finish(&self) -> u64 {
+        0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
     }
 }
 
@@ -304,6 +405,7 @@ pub struct WasmPlugin {
     pre: InstancePre<CallState>,
     target: Target,
     limits: Limits,
+    unprovided: Vec<String>,
 }
 
 impl std::fmt::Debug for WasmPlugin {
@@ -323,6 +425,56 @@ struct CallState {
     dropped_logs: u32,
     max_logs: usize,
     max_log_len: usize,
+    wasi: CallWasi,
+}
+
+impl HasWasi for CallState {
+    fn wasi(&mut self) -> &mut CallWasi {
+        &mut self.wasi
+    }
+}
+
+impl wasmtime_wasi::WasiView for CallState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        self.wasi.view()
+    }
+}
+
+impl CallState {
+    /// Keeps one log line, within the limits.
+    fn push_log(&mut self, level: LogLevel, message: String) {
+        if self.logs.len() >= self.max_logs {
+            self.dropped_logs = self.dropped_logs.saturating_add(1);
+            return;
+        }
+        let mut message = message;
+        if message.len() > self.max_log_len {
+            let mut cut = self.max_log_len;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        self.logs.push(LogLine { level, message });
+    }
+
+    /// Moves the lines the plugin wrote to stdout (`info`) and stderr (`warn`) into
+    /// its log: the ended ones, and with `all` the last unended one too.
+    fn take_output(&mut self, all: bool) {
+        let (lines, dropped) = self.wasi.output.take(all);
+        for (stderr, line) in lines {
+            let level = if stderr {
+                LogLevel::Warn
+            } else {
+                LogLevel::Info
+            };
+            self.push_log(level, line);
+        }
+        if dropped {
+            self.dropped_logs = self.dropped_logs.saturating_add(1);
+        }
+    }
 }
 
 struct Limiter {
@@ -356,26 +508,15 @@ impl ResourceLimiter for Limiter {
 
 impl wit_host::Host for CallState {
     fn log(&mut self, level: wit_host::Level, message: String) {
-        if self.logs.len() >= self.max_logs {
-            self.dropped_logs = self.dropped_logs.saturating_add(1);
-            return;
-        }
-        let mut message = message;
-        if message.len() > self.max_log_len {
-            let mut cut = self.max_log_len;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        // What the plugin printed before comes first.
+        self.take_output(false);
         let level = match level {
             wit_host::Level::Debug => LogLevel::Debug,
             wit_host::Level::Info => LogLevel::Info,
             wit_host::Level::Warn => LogLevel::Warn,
             wit_host::Level::Error => LogLevel::Error,
         };
-        self.logs.push(LogLine { level, message });
+        self.push_log(level, message);
     }
 
     fn config(&mut self, key: String) -> Option<String> {
@@ -397,6 +538,12 @@ impl WasmPlugin {
     /// The name it was loaded under.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The interfaces the component imports that this host does not provide
+    /// (`ns:package/interface@version`): calling a function of one traps.
+    pub fn unprovided_imports(&self) -> &[String] {
+        &self.unprovided
     }
 
     /// Instantiates the component once, within its limits, and looks its hook up with
@@ -426,6 +573,9 @@ impl WasmPlugin {
     }
 
     fn store(&self, config: &Settings) -> Store<CallState> {
+        let now = Instant::now();
+        let deadline = now.checked_add(self.limits.time).unwrap_or(now);
+        let output = self.limits.max_logs.saturating_mul(self.limits.max_log_len);
         let mut store = Store::new(
             &self.host.engine,
             CallState {
@@ -438,6 +588,7 @@ impl WasmPlugin {
                 dropped_logs: 0,
                 max_logs: self.limits.max_logs,
                 max_log_len: self.limits.max_log_len,
+                wasi: CallWasi::new(self.host.origin, deadline, output),
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -522,6 +673,7 @@ impl WasmPlugin {
         };
         let mut store = self.store(config);
         store.set_epoch_deadline(MAX_TICKS);
+        store.data_mut().wasi.never_ends();
         let guest = self
             .pre
             .instantiate(&mut store)
@@ -558,8 +710,13 @@ fn finish<V: contract::Abstain>(
     result: wasmtime::Result<V>,
     validate: impl Fn(&V) -> Result<(), String>,
 ) -> PluginOutcome<V> {
-    let state = store.into_data();
+    let mut state = store.into_data();
+    state.take_output(true);
     let result = match result {
+        Ok(_) if state.wasi.waited_past_deadline() => Err(contract::Failure {
+            kind: FailureKind::Timeout,
+            message: "the plugin waited on a clock beyond its time budget".to_owned(),
+        }),
         Ok(verdict) => match validate(&verdict) {
             Ok(()) => Ok(verdict),
             Err(message) => Err(contract::Failure {
@@ -575,7 +732,7 @@ fn finish<V: contract::Abstain>(
             } else {
                 FailureKind::Trap
             };
-            let mut message = format!("{error:#}");
+            let mut message = failure_message(&error);
             if message.len() > 2048 {
                 let mut cut = 2048;
                 while !message.is_char_boundary(cut) {
@@ -590,6 +747,29 @@ fn finish<V: contract::Abstain>(
         result,
         logs: state.logs,
         dropped_logs: state.dropped_logs,
+    }
+}
+
+/// What a failed call says: its cause first (the trap, or the import this host does not
+/// provide that the plugin called), then where it happened (the guest's backtrace),
+/// which can be long and is the part cut.
+fn failure_message(error: &wasmtime::Error) -> String {
+    let root = error.root_cause().to_string();
+    let cause = match root
+        .strip_prefix("unknown import: `")
+        .and_then(|r| r.strip_suffix("` has not been defined"))
+    {
+        Some(import) => format!(
+            "the plugin called `{import}`, which this host does not provide \
+             (`portcullis plugin check` lists such imports)"
+        ),
+        None => root.clone(),
+    };
+    let all = format!("{error:#}");
+    if all == root {
+        cause
+    } else {
+        format!("{cause}; {all}")
     }
 }
 

@@ -230,7 +230,10 @@ fn open_stores(config: &ServeConfig) -> Result<(Governance, Governance, Credenti
     let plugins = portcullis_plugins::StatePlugins::with_notices(
         portcullis_plugins::Limits::default(),
         |notice| tracing::warn!(notice = ?notice, "plugin"),
-    );
+    )
+    // Compiled components are kept beside the state, so a restart does not compile
+    // them again.
+    .cache_dir(config.state.join("plugin-cache"));
     let governance = open(config)?.with_plugins(Arc::new(plugins));
     // Notifications are sent through a second handle on the same state, so that a
     // slow mail server never holds up a call.

@@ -1,9 +1,11 @@
 //! A hostile approval plugin for the host's containment tests. The setting `mode`
 //! picks the misbehaviour: `loop` (never returns), `memory` (allocates without end),
 //! `trap` (panics), `huge` (a reject reason of 4 MiB), `empty-route` (a route to nobody),
-//! `log-spam` (ten thousand log lines, then abstains), `wasi` (asks the clock, which the
-//! host does not grant). Anything else approves at global scope, so a containment that
-//! leaked would show as an approval.
+//! `log-spam` (ten thousand log lines, then abstains), `print-spam` (the same on
+//! stdout), `wasi` (opens a network connection, which the host does not grant), `sleep`
+//! (sleeps for an hour), `peek` (looks for environment variables, arguments and files:
+//! approves if it finds any, else abstains). Anything else approves at global scope, so
+//! a containment that leaked would show as an approval.
 
 wit_bindgen::generate!({ path: "../../../../wit", world: "approval-review" });
 
@@ -38,9 +40,36 @@ impl Guest for Hostile {
                 }
                 Verdict::Abstain
             }
+            Some("print-spam") => {
+                for i in 0..10_000u32 {
+                    println!("spam line {i} {}", "y".repeat(64));
+                }
+                Verdict::Abstain
+            }
             Some("wasi") => {
-                let now = std::time::SystemTime::now();
-                Verdict::Reject(format!("the clock says {now:?}"))
+                let connected = std::net::TcpStream::connect("127.0.0.1:9");
+                Verdict::Reject(format!("the network says {connected:?}"))
+            }
+            Some("sleep") => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Verdict::Reject("slept an hour".to_owned())
+            }
+            Some("peek") => {
+                let env = std::env::vars().count();
+                let args = std::env::args().count();
+                let file = std::fs::read("/etc/passwd").is_ok();
+                let dir = std::fs::read_dir(".").is_ok() || std::fs::read_dir("/").is_ok();
+                if env + args > 0 || file || dir {
+                    Verdict::Approve(ApprovalOptions {
+                        scope: Scope::Global,
+                        match_kind: MatchKind::Path,
+                        elevate: true,
+                        expires: None,
+                        justification: format!("saw {env} variables, {args} arguments, file {file}, dir {dir}"),
+                    })
+                } else {
+                    Verdict::Abstain
+                }
             }
             _ => Verdict::Approve(ApprovalOptions {
                 scope: Scope::Global,
