@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use portcullis_engine::Bundle;
-use portcullis_governance::{FileRequest, Governance};
+use portcullis_governance::{
+    Database, Error as GovError, FileRequest, Governance, ReadTx, Store as _,
+};
 use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch, Notify};
 
@@ -57,6 +59,8 @@ pub struct App {
 
 struct Shared {
     governance: Mutex<Governance>,
+    /// The state's store alone, for the checks every call makes.
+    checks: Mutex<Database>,
     credentials: Mutex<Credentials>,
     limiter: Mutex<Limiter>,
     settings: Settings,
@@ -106,10 +110,12 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// A server over `governance`, authenticating with `credentials`, signing agents'
-    /// views with `view_key`.
+    /// A server over `governance` (and `checks`, its store once more, for the reads
+    /// every call makes), authenticating with `credentials`, signing agents' views with
+    /// `view_key`.
     pub fn new(
         governance: Governance,
+        checks: Database,
         credentials: Credentials,
         settings: Settings,
         view_key: ViewKey,
@@ -123,6 +129,7 @@ impl App {
                 filings: Mutex::new(Vec::new()),
                 next_filing: std::sync::atomic::AtomicU64::new(0),
                 governance: Mutex::new(governance),
+                checks: Mutex::new(checks),
                 credentials: Mutex::new(credentials),
                 limiter: Mutex::new(Limiter::default()),
                 settings,
@@ -221,6 +228,22 @@ impl App {
             .filings
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the state's store on a connection of its own, off the async threads and
+    /// without waiting for the state's calls (a read sees the last commit).
+    pub async fn read<T, F>(&self, work: F) -> Result<T, ServerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn ReadTx) -> Result<T, GovError> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            let store = shared.checks.lock().unwrap_or_else(PoisonError::into_inner);
+            store.read(work).map_err(ServerError::from)
+        })
+        .await
+        .map_err(|e| ServerError::Internal(format!("a read failed: {e}")))?
     }
 
     /// Runs `work` on the governance state, off the async threads.

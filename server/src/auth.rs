@@ -84,9 +84,7 @@ impl FromRequestParts<App> for Admin {
             }
         };
         let id = admin.id.clone();
-        let exists = app
-            .governance(move |g| Ok(g.administrator(&id)?.is_some()))
-            .await?;
+        let exists = app.read(move |tx| Ok(tx.admin(&id)?.is_some())).await?;
         if !exists {
             return Err(ServerError::Unauthenticated(format!(
                 "administrator `{}` no longer exists",

@@ -17,7 +17,7 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use portcullis_governance::Governance;
+use portcullis_governance::{Database, Governance};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
@@ -103,7 +103,7 @@ impl Server {
         // Opening may block (PostgreSQL's client runs a small runtime of its own):
         // off the async threads.
         let opening = config.clone();
-        let (governance, sender, credentials) =
+        let (governance, sender, checks, credentials) =
             tokio::task::spawn_blocking(move || open_stores(&opening))
                 .await
                 .map_err(|e| ServerError::Internal(format!("opening the state failed: {e}")))??;
@@ -138,7 +138,13 @@ impl Server {
         );
         let governance = governance.with_link_base(pages.clone());
         let sender = sender.with_link_base(pages);
-        let app = App::new(governance, credentials, config.settings.clone(), view_key);
+        let app = App::new(
+            governance,
+            checks,
+            credentials,
+            config.settings.clone(),
+            view_key,
+        );
         Ok(Server {
             listener,
             tls,
@@ -215,8 +221,9 @@ impl Server {
     }
 }
 
-/// The state (twice: one handle sends notifications) and the credential store.
-fn open_stores(config: &ServeConfig) -> Result<(Governance, Governance, Credentials), ServerError> {
+/// The state (twice: one handle sends notifications), its store once more for the
+/// checks every call makes, and the credential store.
+fn open_stores(config: &ServeConfig) -> Result<Stores, ServerError> {
     let open = |config: &ServeConfig| match &config.database {
         None => Governance::open_dir_with_key(&config.state, config.audit_key.as_deref()),
         Some(url) => {
@@ -242,8 +249,23 @@ fn open_stores(config: &ServeConfig) -> Result<(Governance, Governance, Credenti
         None => Credentials::open_dir(&config.state)?,
         Some(url) => Credentials::open_postgres(url)?,
     };
-    Ok((governance, sender, credentials))
+    // Checks every call makes (does its administrator still exist?) read on a
+    // connection of their own, never waiting for the state's writes.
+    let checks = match &config.database {
+        None => Governance::store_dir(&config.state, config.audit_key.as_deref())?,
+        Some(url) => {
+            let key = config
+                .audit_key
+                .clone()
+                .unwrap_or_else(|| config.state.join("audit.key"));
+            portcullis_governance::PostgresStore::open(url, &key)?.into()
+        }
+    };
+    Ok((governance, sender, checks, credentials))
 }
+
+/// What `open_stores` opens.
+type Stores = (Governance, Governance, Database, Credentials);
 
 struct Connection {
     router: Router,

@@ -436,6 +436,18 @@ impl Governance<Database> {
         Governance::open(Self::store(dir, key)?.into(), Self::system_clock())
     }
 
+    /// The store of the state in `dir` alone (its audit key at `key`, default
+    /// `dir/audit.key`), without the bundle: for reads that need no policies (does an
+    /// administrator exist?) on a connection of their own.
+    pub fn store_dir(dir: &Path, key: Option<&Path>) -> Result<Database, Error> {
+        if !Self::database(dir).exists() {
+            return Err(Error::NotInitialized {
+                dir: Some(dir.to_owned()),
+            });
+        }
+        Ok(Self::store(dir, key)?.into())
+    }
+
     /// Opens the state in the PostgreSQL database at `url`, its audit key at `key`.
     pub fn open_postgres(url: &str, key: &Path) -> Result<Self, Error> {
         let store = PostgresStore::open(url, key)?;
