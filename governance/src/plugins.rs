@@ -70,6 +70,15 @@ impl<S: Store> Governance<S> {
     /// (see [`Governance::review`]); `None` when none is attached there.
     pub fn review_attached(&mut self, id: i64) -> Result<Option<Review>, Error> {
         let request = self.load_request(id)?;
+        self.review_filed(&request)
+    }
+
+    /// As [`Governance::review_attached`], for a request just filed (not read again).
+    pub fn review_filed(
+        &mut self,
+        request: &crate::RequestRecord,
+    ) -> Result<Option<Review>, Error> {
+        let id = request.id;
         let reviewers = self
             .provided(&request.filed.organization, Hook::ApprovalReview)?
             .reviewers;

@@ -195,7 +195,7 @@ impl App {
                     .unzip();
                 for (filed, outcome) in g.file_requests(asked).into_iter().zip(outcomes) {
                     let answer = filed.map_err(ServerError::from).and_then(|request| {
-                        let review = g.review_attached(request.id)?;
+                        let review = g.review_filed(&request)?;
                         Ok(json!({"request": request, "review": review}))
                     });
                     // The caller may have gone; what was filed stays filed.

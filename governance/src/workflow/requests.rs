@@ -219,15 +219,33 @@ impl<S: Store> Governance<S> {
                     .collect();
             }
         };
+        // The filed requests read back in one read.
+        let filed: Result<Vec<Option<RequestRecord>>, Error> = self.store.read(|tx| {
+            ids.iter()
+                .map(|id| match id {
+                    Some(Ok(id)) => tx.request(*id),
+                    _ => Ok(None),
+                })
+                .collect()
+        });
+        let (filed, unread) = match filed {
+            Ok(filed) => (filed, None),
+            Err(e) => (vec![None; ids.len()], Some(e.to_string())),
+        };
         prepared
             .into_iter()
             .zip(ids)
-            .map(|(filing, id)| match (filing, id) {
+            .zip(filed)
+            .map(|((filing, id), record)| match (filing, id) {
                 (Err(e), _) => Err(e),
-                (Ok(_), Some(Ok(id))) => self
-                    .store
-                    .read(|tx| tx.request(id))?
-                    .ok_or(Error::not_found("request", id)),
+                (Ok(_), Some(Ok(id))) => match (record, &unread) {
+                    (Some(record), _) => Ok(record),
+                    (None, Some(why)) => Err(StorageError::Database(
+                        format!("request {id} was filed, but reading it back failed: {why}").into(),
+                    )
+                    .into()),
+                    (None, None) => Err(Error::not_found("request", id)),
+                },
                 (Ok(_), Some(Err(e))) => Err(e),
                 (Ok(_), None) => Err(Error::Conflict),
             })
