@@ -149,9 +149,9 @@ impl App {
     /// organization's path review it: `{"request": …, "review": …}`.
     ///
     /// Filings are committed in groups: each one joins a queue and then waits its turn
-    /// at the governance state; whichever call gets there first files everything
-    /// queued in one transaction, so that concurrent filings share one durable commit
-    /// instead of queueing for one each. Nothing is answered before its commit.
+    /// at the governance state; whichever call gets there first files what is queued
+    /// (at most 256) in one transaction, so that concurrent filings share one durable
+    /// commit instead of queueing for one each. Nothing is answered before its commit.
     pub async fn file_request(
         &self,
         actor: Option<String>,
@@ -176,32 +176,34 @@ impl App {
                 .unwrap_or_else(PoisonError::into_inner)
                 .is_empty()
         };
+        // One batch a turn at the state, so that a stream of filings never keeps other
+        // calls (an approval) waiting: what is queued after it is filed by the next
+        // filing's turn (every filing queued is followed by a turn of its own).
         let call = self.governance_unless(empty, move |g| {
-            loop {
-                let batch: Vec<Queued> = {
-                    let mut queue = shared
-                        .filings
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    let n = queue.len().min(FILINGS_PER_COMMIT);
-                    queue.drain(..n).collect()
-                };
-                if batch.is_empty() {
-                    return Ok(());
-                }
-                let (asked, outcomes): (Vec<_>, Vec<_>) = batch
-                    .into_iter()
-                    .map(|q| ((q.actor, q.request), q.outcome))
-                    .unzip();
-                for (filed, outcome) in g.file_requests(asked).into_iter().zip(outcomes) {
-                    let answer = filed.map_err(ServerError::from).and_then(|request| {
-                        let review = g.review_filed(&request)?;
-                        Ok(json!({"request": request, "review": review}))
-                    });
-                    // The caller may have gone; what was filed stays filed.
-                    let _ = outcome.send(answer);
-                }
+            let batch: Vec<Queued> = {
+                let mut queue = shared
+                    .filings
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let n = queue.len().min(FILINGS_PER_COMMIT);
+                queue.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                return Ok(());
             }
+            let (asked, outcomes): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .map(|q| ((q.actor, q.request), q.outcome))
+                .unzip();
+            for (filed, outcome) in g.file_requests(asked).into_iter().zip(outcomes) {
+                let answer = filed.map_err(ServerError::from).and_then(|request| {
+                    let review = g.review_filed(&request)?;
+                    Ok(json!({"request": request, "review": review}))
+                });
+                // The caller may have gone; what was filed stays filed.
+                let _ = outcome.send(answer);
+            }
+            Ok(())
         });
         let mut answer = std::pin::pin!(answer);
         // The answer may come from another call's batch before this call has had its
