@@ -6,6 +6,7 @@
 //! Cedar is a heavy dependency that only the benchmark needs: it lives in this crate,
 //! which the command line links and nothing an agent links depends on.
 
+#[cfg(feature = "cedar")]
 pub mod cedar;
 pub mod plain;
 
@@ -32,6 +33,7 @@ mod tests {
     use portcullis_engine::fleet::{StreamFleet, StreamKind, StreamSize};
     use portcullis_engine::Engine;
 
+    #[cfg(feature = "cedar")]
     use super::cedar::CedarBaseline;
     use super::plain::PlainMap;
 
@@ -43,6 +45,7 @@ mod tests {
         let engine = Engine::new(&fleet.bundle).unwrap();
         let snapshot = engine.current();
         let plain = PlainMap::new(&fleet.bundle).unwrap();
+        #[cfg(feature = "cedar")]
         let cedar = CedarBaseline::new(&fleet.bundle).unwrap();
         for kind in StreamKind::ALL {
             for event in fleet.events(kind, 40, 9) {
@@ -50,8 +53,11 @@ mod tests {
                 let expected = (decision.policy, decision.is_allowed());
                 let p = plain.decide(&event);
                 assert_eq!((p.policy, p.allow), expected, "plain map, {kind:?}");
-                let c = cedar.decide(&cedar.request(&event).unwrap());
-                assert_eq!((c.policy, c.allow), expected, "cedar, {kind:?}");
+                #[cfg(feature = "cedar")]
+                {
+                    let c = cedar.decide(&cedar.request(&event).unwrap());
+                    assert_eq!((c.policy, c.allow), expected, "cedar, {kind:?}");
+                }
             }
         }
     }
@@ -70,6 +76,7 @@ mod tests {
             p.position = -5;
         }
         assert!(PlainMap::new(&fleet.bundle).is_err());
+        #[cfg(feature = "cedar")]
         assert!(CedarBaseline::new(&fleet.bundle).is_err());
     }
 }

@@ -195,7 +195,11 @@ impl App {
                 .into_iter()
                 .map(|q| ((q.actor, q.request), q.outcome))
                 .unzip();
-            for (filed, outcome) in g.file_requests(asked).into_iter().zip(outcomes) {
+            let filed = g.file_requests(asked);
+            // Their notifications are queued: the sender need not wait for this call to
+            // return (its caller may be answered, and gone, first).
+            shared.outbox.notify_one();
+            for (filed, outcome) in filed.into_iter().zip(outcomes) {
                 let answer = filed.map_err(ServerError::from).and_then(|request| {
                     let review = g.review_filed(&request)?;
                     Ok(json!({"request": request, "review": review}))

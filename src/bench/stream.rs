@@ -14,6 +14,7 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "cedar")]
 use portcullis_bench_baselines::cedar::CedarBaseline;
 use portcullis_bench_baselines::plain::PlainMap;
 use portcullis_bench_baselines::Verdict;
@@ -180,6 +181,11 @@ pub fn stream(args: &BenchArgs) -> Result<ExitCode, CliError> {
             add(&mut table, *kind, "regorus", result);
         }
     }
+    #[cfg(not(feature = "cedar"))]
+    if !args.no_cedar {
+        eprintln!("Cedar: not in this build (build with `--features cedar`)");
+    }
+    #[cfg(feature = "cedar")]
     if !args.no_cedar {
         eprintln!("Cedar: building the entities and policies");
         let started = Instant::now();
