@@ -121,6 +121,20 @@ fn needs_escape(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Where the command line keeps compiled components: `$PORTCULLIS_PLUGIN_CACHE` (empty:
+/// nowhere), else `$XDG_CACHE_HOME/portcullis/plugins`, else
+/// `$HOME/.cache/portcullis/plugins`.
+pub fn plugin_cache_dir() -> Option<std::path::PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = std::env::var_os("PORTCULLIS_PLUGIN_CACHE") {
+        return (!dir.is_empty()).then(|| std::path::PathBuf::from(dir));
+    }
+    var("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| var("HOME").map(|home| std::path::Path::new(&home).join(".cache")))
+        .map(|cache| cache.join("portcullis").join("plugins"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::{inert, inert_lines};

@@ -209,24 +209,10 @@ fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where the command line keeps compiled components: `$PORTCULLIS_PLUGIN_CACHE` (empty:
-/// nowhere), else `$XDG_CACHE_HOME/portcullis/plugins`, else
-/// `$HOME/.cache/portcullis/plugins`.
-pub fn cache_dir() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(dir) = std::env::var_os("PORTCULLIS_PLUGIN_CACHE") {
-        return (!dir.is_empty()).then(|| PathBuf::from(dir));
-    }
-    var("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| var("HOME").map(|home| Path::new(&home).join(".cache")))
-        .map(|cache| cache.join("portcullis").join("plugins"))
-}
-
 /// The component host, with the cache directory when there is one; without it (said on
 /// standard error) when the directory cannot be made.
 fn host() -> Result<Arc<WasmHost>, CliError> {
-    if let Some(dir) = cache_dir() {
+    if let Some(dir) = crate::common::plugin_cache_dir() {
         match WasmHost::with_cache(&dir) {
             Ok(host) => return Ok(host),
             Err(e) => eprintln!("portcullis: compiled plugins are not cached: {e}"),

@@ -199,7 +199,7 @@ pub fn open(state: &StateArgs) -> Result<Governance, CliError> {
             );
         }
     });
-    let plugins = match crate::plugin::cache_dir() {
+    let plugins = match crate::common::plugin_cache_dir() {
         Some(dir) => plugins.cache_dir(dir),
         None => plugins,
     };
