@@ -21,6 +21,7 @@
 
 #[cfg(feature = "governance")]
 mod attach;
+mod cache;
 mod call;
 mod plugin;
 mod registry;

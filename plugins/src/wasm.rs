@@ -1,7 +1,8 @@
 //! WebAssembly components on wasmtime.
 //!
 //! One [`WasmHost`] per process holds the wasmtime `Engine`, a ticker thread that
-//! advances the engine's epoch, and the on-disk cache of compiled components. A
+//! advances the engine's epoch, and the on-disk cache of compiled components
+//! (`crate::cache`). A
 //! [`WasmPlugin`] is a component compiled once and pre-instantiated (`InstancePre`);
 //! every call gets a fresh `Store` and instance, so no state survives between calls,
 //! with a time budget (epoch deadline) and a memory cap (resource limiter). Instances
@@ -15,7 +16,6 @@
 //! randomness). Anything else it imports is linked to a function that traps when
 //! called, naming the import; [`WasmPlugin::unprovided_imports`] lists them.
 
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,11 +26,10 @@ use portcullis_engine::plugin::{
     self as contract, ApprovalInput, Execution, FailureKind, Hook, LogLevel, LogLine,
     PluginOutcome, RuleVerdict, Verdict,
 };
-use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
+use wasmtime::component::{HasSelf, Instance, InstancePre, Linker};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Precompiled,
-    ResourceLimiter, Store, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
+    Store, Trap,
 };
 
 use crate::call::{Limits, LoadError, Settings};
@@ -100,10 +99,10 @@ const KEEP_RESIDENT: usize = 2 << 20;
 
 /// The process-wide wasmtime engine, its epoch ticker, and the compiled-component cache.
 pub struct WasmHost {
-    engine: Engine,
+    pub(crate) engine: Engine,
     /// When the host started: the origin of the plugins' monotonic clock.
     origin: Instant,
-    cache_dir: Option<PathBuf>,
+    pub(crate) cache_dir: Option<PathBuf>,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
 }
@@ -174,80 +173,6 @@ impl WasmHost {
         self.cache_dir.as_deref()
     }
 
-    /// Where the artifact of the component whose SHA-256 is `digest` lives: named by
-    /// that digest and by the engine's compatibility hash (wasmtime's version and every
-    /// setting that changes the machine code), so an artifact of another engine is
-    /// never even opened.
-    fn cache_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
-        let dir = self.cache_dir.as_ref()?;
-        let mut hasher = Sha256::new();
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut Sha256Hasher(&mut hasher));
-        let engine = hasher.finalize();
-        Some(dir.join(format!(
-            "{}-{}.cwasm",
-            hex(digest),
-            hex(engine.get(..8).unwrap_or_default())
-        )))
-    }
-
-    /// Compile `bytes`, or load them from the cache.
-    fn component(&self, bytes: &[u8]) -> Result<Component, LoadError> {
-        let digest: [u8; 32] = Sha256::digest(bytes).into();
-        let cached = self.cache_path(&digest);
-        if let Some(path) = &cached {
-            if let Ok(component) = self.load_cached(path, &digest) {
-                return Ok(component);
-            }
-        }
-        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
-            message: format!("not a WebAssembly component this host can compile: {e:#}"),
-        })?;
-        if let Some(path) = cached {
-            // A cache that cannot be written only costs a compile next time.
-            if let Ok(artifact) = component.serialize() {
-                // Unique to this process and this write: two loads of the same
-                // component at once each write their own file, and the last rename wins.
-                static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                let n = WRITES.fetch_add(1, Ordering::Relaxed);
-                let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-                if std::fs::write(&tmp, artifact_file(&digest, &artifact)).is_ok()
-                    && std::fs::rename(&tmp, &path).is_err()
-                {
-                    let _ = std::fs::remove_file(&tmp);
-                }
-            }
-        }
-        Ok(component)
-    }
-
-    /// The component in the cache file `path`, if it is an intact artifact of the
-    /// component whose SHA-256 is `digest`, made by an engine compatible with this one;
-    /// else why not (the caller compiles again and replaces the file).
-    #[expect(
-        unsafe_code,
-        reason = "deserializing machine code the host wrote itself into its own cache directory, \
-                  after checking its checksum, its source's SHA-256 and the engine's compatibility"
-    )]
-    pub(crate) fn load_cached(&self, path: &Path, digest: &[u8; 32]) -> Result<Component, String> {
-        // Read into memory rather than map the file: a file changed in place while
-        // mapped would fault the process.
-        let file = std::fs::read(path).map_err(|e| e.to_string())?;
-        let artifact = check_artifact_file(&file, digest)?;
-        match Engine::detect_precompiled(artifact) {
-            Some(Precompiled::Component) => {}
-            _ => return Err("not a precompiled component of this engine".to_owned()),
-        }
-        // SAFETY: the bytes are exactly those `Component::serialize` wrote for this
-        // component (their SHA-256 matches the one stored beside them, and so does the
-        // source's), `detect_precompiled` recognises them as a component artifact,
-        // and the cache directory is documented as writable only by the host's
-        // account. wasmtime checks the header again and refuses an artifact of
-        // another version or configuration.
-        unsafe { Component::deserialize(&self.engine, artifact) }.map_err(|e| format!("{e:#}"))
-    }
-
     /// Load a component: compile it (or take it from the cache), check its imports,
     /// find which world it targets, and instantiate it once to check that its export
     /// has the contract's types.
@@ -308,59 +233,6 @@ impl WasmHost {
         };
         plugin.check_export()?;
         Ok(plugin)
-    }
-}
-
-/// The first bytes of a cache file: its format.
-const ARTIFACT_MAGIC: &[u8; 16] = b"portcullis-cwasm";
-
-/// A cache file: [`ARTIFACT_MAGIC`], the SHA-256 of the component, the SHA-256 of the
-/// artifact, then the artifact (`Component::serialize`).
-fn artifact_file(digest: &[u8; 32], artifact: &[u8]) -> Vec<u8> {
-    let mut file = Vec::with_capacity(ARTIFACT_MAGIC.len() + 64 + artifact.len());
-    file.extend_from_slice(ARTIFACT_MAGIC);
-    file.extend_from_slice(digest);
-    file.extend_from_slice(&Sha256::digest(artifact));
-    file.extend_from_slice(artifact);
-    file
-}
-
-/// The artifact in a cache file, if the file is whole and is that of the component
-/// whose SHA-256 is `digest`.
-fn check_artifact_file<'a>(file: &'a [u8], digest: &[u8; 32]) -> Result<&'a [u8], String> {
-    let rest = file
-        .strip_prefix(ARTIFACT_MAGIC.as_slice())
-        .ok_or("not a Portcullis artifact file")?;
-    let (source, rest) = rest.split_at_checked(32).ok_or("truncated")?;
-    let (sum, artifact) = rest.split_at_checked(32).ok_or("truncated")?;
-    if source != digest {
-        return Err("the artifact of another component".to_owned());
-    }
-    if Sha256::digest(artifact).as_slice() != sum {
-        return Err("damaged: its checksum does not match".to_owned());
-    }
-    Ok(artifact)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-/// Feeds a `Hash` into a SHA-256, so the engine's compatibility hash names files the
-/// same way in every build (`DefaultHasher` may change between Rust versions).
-struct Sha256Hasher<'a>(&'a mut Sha256);
-
-impl Hasher for Sha256Hasher<'_> {
-    fn finish(&self) -> u64 {
-        0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
     }
 }
 

@@ -1,0 +1,145 @@
+//! The on-disk cache of compiled components: an artifact (`Component::serialize`) is
+//! kept in a file named by the component's SHA-256 and the engine's compatibility hash,
+//! with the component's SHA-256 and the artifact's own beside it, and is checked
+//! before it is deserialized. A damaged, foreign or incompatible file is compiled
+//! again and replaced, never trusted.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Precompiled};
+
+use crate::call::LoadError;
+use crate::wasm::WasmHost;
+
+impl WasmHost {
+    /// Where the artifact of the component whose SHA-256 is `digest` lives: named by
+    /// that digest and by the engine's compatibility hash (wasmtime's version and every
+    /// setting that changes the machine code), so an artifact of another engine is
+    /// never even opened.
+    pub(crate) fn cache_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        let mut hasher = Sha256::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut Sha256Hasher(&mut hasher));
+        let engine = hasher.finalize();
+        Some(dir.join(format!(
+            "{}-{}.cwasm",
+            hex(digest),
+            hex(engine.get(..8).unwrap_or_default())
+        )))
+    }
+
+    /// Compile `bytes`, or load them from the cache.
+    pub(crate) fn component(&self, bytes: &[u8]) -> Result<Component, LoadError> {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let cached = self.cache_path(&digest);
+        if let Some(path) = &cached {
+            if let Ok(component) = self.load_cached(path, &digest) {
+                return Ok(component);
+            }
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
+            message: format!("not a WebAssembly component this host can compile: {e:#}"),
+        })?;
+        if let Some(path) = cached {
+            // A cache that cannot be written only costs a compile next time.
+            if let Ok(artifact) = component.serialize() {
+                // Unique to this process and this write: two loads of the same
+                // component at once each write their own file, and the last rename wins.
+                static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = WRITES.fetch_add(1, Ordering::Relaxed);
+                let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+                if std::fs::write(&tmp, artifact_file(&digest, &artifact)).is_ok()
+                    && std::fs::rename(&tmp, &path).is_err()
+                {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+            }
+        }
+        Ok(component)
+    }
+
+    /// The component in the cache file `path`, if it is an intact artifact of the
+    /// component whose SHA-256 is `digest`, made by an engine compatible with this one;
+    /// else why not (the caller compiles again and replaces the file).
+    #[expect(
+        unsafe_code,
+        reason = "deserializing machine code the host wrote itself into its own cache directory, \
+                  after checking its checksum, its source's SHA-256 and the engine's compatibility"
+    )]
+    pub(crate) fn load_cached(&self, path: &Path, digest: &[u8; 32]) -> Result<Component, String> {
+        // Read into memory rather than map the file: a file changed in place while
+        // mapped would fault the process.
+        let file = std::fs::read(path).map_err(|e| e.to_string())?;
+        let artifact = check_artifact_file(&file, digest)?;
+        match Engine::detect_precompiled(artifact) {
+            Some(Precompiled::Component) => {}
+            _ => return Err("not a precompiled component of this engine".to_owned()),
+        }
+        // SAFETY: the bytes are exactly those `Component::serialize` wrote for this
+        // component (their SHA-256 matches the one stored beside them, and so does the
+        // source's), `detect_precompiled` recognises them as a component artifact,
+        // and the cache directory is documented as writable only by the host's
+        // account. wasmtime checks the header again and refuses an artifact of
+        // another version or configuration.
+        unsafe { Component::deserialize(&self.engine, artifact) }.map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// The first bytes of a cache file: its format.
+const ARTIFACT_MAGIC: &[u8; 16] = b"portcullis-cwasm";
+
+/// A cache file: [`ARTIFACT_MAGIC`], the SHA-256 of the component, the SHA-256 of the
+/// artifact, then the artifact (`Component::serialize`).
+fn artifact_file(digest: &[u8; 32], artifact: &[u8]) -> Vec<u8> {
+    let mut file = Vec::with_capacity(ARTIFACT_MAGIC.len() + 64 + artifact.len());
+    file.extend_from_slice(ARTIFACT_MAGIC);
+    file.extend_from_slice(digest);
+    file.extend_from_slice(&Sha256::digest(artifact));
+    file.extend_from_slice(artifact);
+    file
+}
+
+/// The artifact in a cache file, if the file is whole and is that of the component
+/// whose SHA-256 is `digest`.
+fn check_artifact_file<'a>(file: &'a [u8], digest: &[u8; 32]) -> Result<&'a [u8], String> {
+    let rest = file
+        .strip_prefix(ARTIFACT_MAGIC.as_slice())
+        .ok_or("not a Portcullis artifact file")?;
+    let (source, rest) = rest.split_at_checked(32).ok_or("truncated")?;
+    let (sum, artifact) = rest.split_at_checked(32).ok_or("truncated")?;
+    if source != digest {
+        return Err("the artifact of another component".to_owned());
+    }
+    if Sha256::digest(artifact).as_slice() != sum {
+        return Err("damaged: its checksum does not match".to_owned());
+    }
+    Ok(artifact)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Feeds a `Hash` into a SHA-256, so the engine's compatibility hash names files the
+/// same way in every build (`DefaultHasher` may change between Rust versions).
+struct Sha256Hasher<'a>(&'a mut Sha256);
+
+impl Hasher for Sha256Hasher<'_> {
+    fn finish(&self) -> u64 {
+        0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
