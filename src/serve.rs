@@ -44,6 +44,11 @@ pub struct ServeArgs {
     /// invitations (default: the listening address).
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// Instances of each attached plugin component kept made ahead, so that a review
+    /// does not wait for one to be instantiated (each holds its memory while it
+    /// waits; 0: every call instantiates its own).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    plugin_warm_instances: usize,
 }
 
 /// `serve`: runs until interrupted (SIGINT or SIGTERM), then finishes calls in flight.
@@ -60,6 +65,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         config.database = args.database;
         config.tls = args.tls_cert.zip(args.tls_key);
         config.public_url = args.public_url;
+        config.plugin_warm_instances = args.plugin_warm_instances;
         let server = Server::bind(config).await?;
         let scheme = if server.is_tls() { "https" } else { "http" };
         println!("listening on {scheme}://{}", server.local_addr());

@@ -439,6 +439,10 @@ pub enum FailureKind {
     Malformed,
     /// The plugin is switched off after too many failures in a row.
     Disabled,
+    /// The host had no room for another instance within the call's budget: every
+    /// slot of its pool was taken by calls in flight. The host's doing, not the
+    /// plugin's, so it does not count toward switching the plugin off.
+    Busy,
 }
 
 impl fmt::Display for FailureKind {
@@ -449,6 +453,7 @@ impl fmt::Display for FailureKind {
             FailureKind::Memory => "memory",
             FailureKind::Malformed => "malformed",
             FailureKind::Disabled => "disabled",
+            FailureKind::Busy => "busy",
         })
     }
 }

@@ -5,15 +5,17 @@
 
 use portcullis_engine::model::Os;
 use portcullis_engine::plugin::{
-    apply_rules, ApprovalReviewer, Execution, Hook, RulePlugin, RuledDecision,
+    apply_rules, ApprovalReviewer, Execution, FailureKind, Hook, PluginFailure, RulePlugin,
+    RuledDecision,
 };
 use portcullis_engine::Event;
 use serde_json::json;
 
 use crate::access::Act;
+use crate::audit::{AuditEntry, AuditLog};
 use crate::error::Error;
 use crate::provider::Plugins;
-use crate::review::Review;
+use crate::review::{tell_switched_off, Review};
 use crate::store::{PluginAttachment, Store};
 use crate::workflow::Governance;
 
@@ -104,13 +106,59 @@ impl<S: Store> Governance<S> {
             Some((os, org)) => {
                 let rules = self.provided(&org, Hook::Rule)?.rules;
                 let refs: Vec<&dyn RulePlugin> = rules.iter().map(|r| r.as_ref()).collect();
-                apply_rules(decision, &Execution::from_event(event, os), &refs)
+                let ruled = apply_rules(decision, &Execution::from_event(event, os), &refs);
+                self.audit_rule_failures(&org, event, &ruled.failures)?;
+                ruled
             }
             // An unknown computer: no tenancy path, so no plugin applies.
             None => apply_rules(decision, &Execution::from_event(event, Os::Linux), &[]),
         };
         self.record_decisions(&[(event.clone(), ruled.decision.clone())])?;
         Ok(ruled)
+    }
+
+    /// Audits each rule plugin that failed on `event` (it counted as abstain); one
+    /// switched off for failing is reported to the administrators of `org` and its
+    /// ancestors once.
+    fn audit_rule_failures(
+        &mut self,
+        org: &str,
+        event: &Event,
+        failures: &[PluginFailure],
+    ) -> Result<(), Error> {
+        if failures.is_empty() {
+            return Ok(());
+        }
+        let now = self.now();
+        let lineage: Vec<String> = self.tree().lineage(org).map(str::to_owned).collect();
+        self.write(|tx| {
+            for failed in failures {
+                tx.append_audit(&AuditEntry {
+                    time: now,
+                    actor: format!("plugin:{}", failed.plugin),
+                    organization: Some(org.to_owned()),
+                    log: AuditLog::Unified,
+                    kind: "plugin-failure".to_owned(),
+                    detail: json!({
+                        "hook": Hook::Rule.world(), "computer": event.computer,
+                        "sha256": event.sha256, "path": event.path,
+                        "failure": failed.failure,
+                    }),
+                })?;
+                if failed.failure.kind == FailureKind::Disabled {
+                    tell_switched_off(
+                        tx,
+                        &lineage,
+                        org,
+                        Hook::Rule,
+                        &failed.plugin,
+                        &failed.failure.to_string(),
+                        now,
+                    )?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// What the provider hands out for `org`'s tenancy path, given what is attached

@@ -15,7 +15,7 @@ use postgres::{Client, IsolationLevel, NoTls, Statement};
 
 use crate::audit::{AuditKey, Head, HeadRead};
 use crate::error::{Error, StorageError};
-use crate::sql::schema::{postgres as translated, SCHEMA, SCHEMA_VERSION};
+use crate::sql::schema::{postgres as translated, MIGRATIONS, SCHEMA, SCHEMA_VERSION};
 use crate::sql::{advance_head, json, load_key, Conn, Row, SqlTx, Value};
 use crate::store::{ReadTx, Store, Tx};
 
@@ -156,6 +156,25 @@ impl PostgresStore {
                 )?;
             }
             Some(v) if v == SCHEMA_VERSION.to_string() => {}
+            Some(v) if v.parse::<i64>().is_ok_and(|v| v < SCHEMA_VERSION) => {
+                // Older: migrated in this transaction, under the same lock.
+                let mut at = v.parse::<i64>().unwrap_or(SCHEMA_VERSION);
+                while let Some((_, migration)) = MIGRATIONS.iter().find(|(from, _)| *from == at) {
+                    tx.batch_execute(&translated(migration))?;
+                    at += 1;
+                }
+                if at != SCHEMA_VERSION {
+                    return Err(StorageError::Unmigratable {
+                        path: PathBuf::from(redacted(url)),
+                        version: at,
+                    }
+                    .into());
+                }
+                tx.execute(
+                    "UPDATE meta SET value = $1 WHERE key = 'schema'",
+                    &[&SCHEMA_VERSION.to_string()],
+                )?;
+            }
             Some(v) => {
                 return Err(StorageError::SchemaVersion {
                     path: PathBuf::from(redacted(url)),

@@ -9,7 +9,7 @@
 use portcullis_engine::model::Timestamp;
 use portcullis_engine::plugin::{
     combine, AccessRequest, ApprovalInput, ApprovalOptions, ApprovalReviewer, Execution, Failure,
-    FailureKind, LogLine, MatchKind, Organization, PriorApproval, Scope, Tenancy, Verdict,
+    FailureKind, Hook, LogLine, MatchKind, Organization, PriorApproval, Scope, Tenancy, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -306,31 +306,20 @@ impl<S: Store> Governance<S> {
                     }),
                 })?;
             }
-            if disabled.is_empty() {
-                return Ok(());
-            }
-            let admins = tx.admins()?;
             for report in &disabled {
-                for admin in admins.iter().filter(|a| lineage.contains(&a.organization)) {
-                    let Some(email) = &admin.email else { continue };
-                    let failure = report
-                        .failure
-                        .as_ref()
-                        .map_or_else(String::new, ToString::to_string);
-                    let (subject, body) = plugin_switched_off(&report.plugin, &org, &failure);
-                    tx.enqueue(
-                        &crate::store::Notification {
-                            // Not about one request: told once per plugin and person.
-                            request: 0,
-                            reason: format!("plugin-disabled:{}", report.plugin),
-                            channel: crate::store::Channel::Email,
-                            recipient: email.to_lowercase(),
-                            subject,
-                            body,
-                        },
-                        now,
-                    )?;
-                }
+                let failure = report
+                    .failure
+                    .as_ref()
+                    .map_or_else(String::new, ToString::to_string);
+                tell_switched_off(
+                    tx,
+                    &lineage,
+                    &org,
+                    Hook::ApprovalReview,
+                    &report.plugin,
+                    &failure,
+                    now,
+                )?;
             }
             Ok(())
         })
@@ -389,4 +378,35 @@ impl<S: Store> Governance<S> {
 
 fn same_kind(a: &Verdict, b: &Verdict) -> bool {
     std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+/// Tells the administrators of `org` and its ancestors (`lineage`), once per plugin and
+/// person, that a plugin of `hook` was switched off for failing.
+pub(crate) fn tell_switched_off(
+    tx: &mut dyn crate::store::Tx,
+    lineage: &[String],
+    org: &str,
+    hook: Hook,
+    plugin: &str,
+    failure: &str,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let admins = tx.admins()?;
+    for admin in admins.iter().filter(|a| lineage.contains(&a.organization)) {
+        let Some(email) = &admin.email else { continue };
+        let (subject, body) = plugin_switched_off(hook, plugin, org, failure);
+        tx.enqueue(
+            &crate::store::Notification {
+                // Not about one request: told once per plugin and person.
+                request: 0,
+                reason: format!("plugin-disabled:{plugin}"),
+                channel: crate::store::Channel::Email,
+                recipient: email.to_lowercase(),
+                subject,
+                body,
+            },
+            now,
+        )?;
+    }
+    Ok(())
 }

@@ -389,6 +389,11 @@ pub struct PluginAttachment {
     /// The test vectors it was validated with: file name and JSON text.
     #[serde(skip)]
     pub vectors: Vec<(String, String)>,
+    /// How many times it has been attached under this name (1 the first time), kept
+    /// by the store: attaching it again, even unchanged, makes a new version that the
+    /// hosts load afresh, with its circuit breaker reset. Ignored when storing.
+    #[serde(skip)]
+    pub generation: i64,
 }
 
 /// An administrator.

@@ -314,6 +314,7 @@ fn plugins_are_attached_per_organization_and_seen_below_it() {
         sha256: format!("{:064x}", 7).parse().unwrap(),
         config: [("publishers".to_owned(), "CN=Contoso".to_owned())].into(),
         vectors: vec![("v1.json".into(), "{}".into())],
+        generation: 0,
     };
     // ann holds nothing: attaching needs Edit Integrations.
     let refused = gov
@@ -362,4 +363,153 @@ fn plugins_are_attached_per_organization_and_seen_below_it() {
         ..AuditQuery::default()
     };
     assert_eq!(gov.search_audit("root", &system).unwrap().len(), 3);
+    // Attaching one again, even unchanged, counts a new generation: the hosts load it
+    // afresh, with its circuit breaker reset.
+    let generation = |gov: &Governance| {
+        gov.all_plugins()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == "known-bad")
+            .unwrap()
+            .generation
+    };
+    assert_eq!(generation(&gov), 1);
+    gov.attach_plugin("root", plugin("northwind", "known-bad"))
+        .unwrap();
+    assert_eq!(generation(&gov), 2);
+}
+
+/// A rule plugin that always fails the same way.
+struct FailingRule {
+    name: &'static str,
+    kind: FailureKind,
+}
+
+impl portcullis_engine::plugin::RulePlugin for FailingRule {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn check(
+        &self,
+        _execution: &portcullis_engine::plugin::Execution,
+    ) -> PluginOutcome<portcullis_engine::plugin::RuleVerdict> {
+        PluginOutcome::failed(self.kind, format!("{} in {}", self.kind, self.name))
+    }
+}
+
+/// Hands out the two failing rule plugins, whatever is attached.
+struct FailingRules;
+
+impl PluginProvider for FailingRules {
+    fn plugins(
+        &self,
+        hook: Hook,
+        _path: &[&str],
+        _attached: &[portcullis_governance::PluginAttachment],
+    ) -> Result<Plugins, Error> {
+        Ok(match hook {
+            Hook::Rule => Plugins {
+                rules: vec![
+                    std::sync::Arc::new(FailingRule {
+                        name: "rule-off",
+                        kind: FailureKind::Disabled,
+                    }),
+                    std::sync::Arc::new(FailingRule {
+                        name: "rule-slow",
+                        kind: FailureKind::Timeout,
+                    }),
+                ],
+                ..Plugins::default()
+            },
+            Hook::ApprovalReview => Plugins::default(),
+        })
+    }
+}
+
+#[test]
+fn rule_plugin_failures_are_audited_and_a_switched_off_one_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = state(dir.path()).with_plugins(std::sync::Arc::new(FailingRules));
+    // The scanner tool is allowed on lakeside-fd-01, so the rule plugins are asked.
+    let allowed = Event::from_json(
+        &serde_json::json!({
+            "computer": "lakeside-fd-01", "user": "LAKESIDE\\amy",
+            "path": "C:\\Tools\\scanner.exe",
+            "sha256": "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b",
+            "time": "2026-11-22T10:00:00Z",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let ruled = gov.decide_with_rules(&allowed).unwrap();
+        // Failures count as abstain: the allow stands.
+        assert_eq!(ruled.decision.decision, Decided::Allow);
+        assert_eq!(ruled.failures.len(), 2);
+    }
+    let failures: Vec<(String, String)> = kinds(&mut gov)
+        .into_iter()
+        .filter(|(kind, _)| kind == "plugin-failure")
+        .collect();
+    assert_eq!(failures.len(), 4, "{failures:?}");
+    assert!(failures
+        .iter()
+        .any(|(_, actor)| actor == "plugin:rule-slow"));
+    let told: Vec<(String, String)> = gov
+        .outbox("root", None)
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.notification.reason == "plugin-disabled:rule-off")
+        .map(|o| (o.notification.recipient, o.notification.subject))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            (
+                "ann@lakeside.example".to_owned(),
+                "Rule plugin rule-off was switched off".to_owned()
+            ),
+            (
+                "root@northwind.example".to_owned(),
+                "Rule plugin rule-off was switched off".to_owned()
+            )
+        ]
+    );
+}
+
+#[test]
+fn a_state_of_the_previous_schema_keeps_its_plugins_as_first_generations() {
+    use portcullis_governance::PluginAttachment;
+    let dir = tempfile::tempdir().unwrap();
+    let mut gov = state(dir.path());
+    gov.attach_plugin(
+        "root",
+        PluginAttachment {
+            organization: "lakeside".into(),
+            name: "known-bad".into(),
+            hook: "approval-review".into(),
+            file_name: "known-bad.rego".into(),
+            content: b"package portcullis".to_vec(),
+            sha256: support::sha256_of(b"package portcullis"),
+            config: Default::default(),
+            vectors: Vec::new(),
+            generation: 0,
+        },
+    )
+    .unwrap();
+    drop(gov);
+    // The schema before plugins counted their generations.
+    support::execute_raw(
+        dir.path(),
+        "ALTER TABLE plugins DROP COLUMN generation;
+         UPDATE meta SET value = '3' WHERE key = 'schema';",
+    );
+    let mut gov = support::open_dir(dir.path()).unwrap();
+    let generation = |gov: &Governance| gov.all_plugins().unwrap()[0].generation;
+    assert_eq!(generation(&gov), 1);
+    assert_eq!(gov.all_plugins().unwrap()[0].content, b"package portcullis");
+    gov.attach_plugin("root", gov.all_plugins().unwrap()[0].clone())
+        .unwrap();
+    assert_eq!(generation(&gov), 2);
 }

@@ -7,24 +7,38 @@
 //! The cost of a plugin per language: the known-bad example as a Rust, C, Python and
 //! JavaScript component. For each: its size, its first load (compile, then one
 //! instantiation to check its export), its load from the compile cache, a call on a
-//! fresh instance (what the host does for every call) and, with the `bench` feature,
-//! a call on a reused instance.
+//! fresh instance made by the call (what a host without instances made ahead does), a
+//! call on an instance made ahead (a host with `warm_instances`: what the caller waits
+//! for, with the calls spaced so that the warmer keeps up: twice a fresh call's time,
+//! 2 ms at least) and, with the `bench`
+//! feature, a call on a reused instance and the memory one instance holds after a call
+//! (the growth of the process's resident memory over 16 instances, each called once,
+//! divided by 16).
 //!
 //! `cargo bench -p portcullis-plugins --features bench --bench languages`
 //!
-//! Prints the median wall time of each (loads: 5 runs; calls: 200 on a fresh instance,
-//! 10,000 on a reused one). Wall time: on a shared machine, run it when it is quiet.
+//! Prints the median wall time of each (loads: 5 runs; calls: 200 on a fresh instance
+//! and on one made ahead, 10,000 on a reused one). Wall time: on a shared machine, run
+//! it when it is quiet.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_engine::plugin::{ApprovalInput, Verdict};
-use portcullis_plugins::{Limits, Plugin, Vector, WasmHost};
+use portcullis_plugins::{HostOptions, Limits, Plugin, Vector, WasmHost};
 
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
+}
+
+/// The process's resident memory, in bytes.
+#[cfg(feature = "bench")]
+fn resident() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4096
 }
 
 fn main() {
@@ -42,8 +56,15 @@ fn main() {
     };
     let cache = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
     println!(
-        "{:<11} {:>9} {:>12} {:>11} {:>12} {:>12}",
-        "language", "size", "first load", "from cache", "fresh call", "reused call"
+        "{:<11} {:>9} {:>12} {:>11} {:>12} {:>12} {:>12} {:>12}",
+        "language",
+        "size",
+        "first load",
+        "from cache",
+        "fresh call",
+        "made ahead",
+        "reused call",
+        "per instance"
     );
     for (language, file) in [
         ("rust", "known-bad.wasm"),
@@ -81,13 +102,41 @@ fn main() {
                 })
                 .collect(),
         );
+        // The same component on a host that keeps instances made ahead; each call is
+        // timed, then the warmer is given twice a fresh call's time (2 ms at least) to
+        // drop the used store and make the next.
+        let warm_host = WasmHost::open(HostOptions {
+            cache_dir: Some(cache.clone()),
+            warm_instances: 2,
+            ..HostOptions::default()
+        })
+        .unwrap();
+        let warm_plugin = Plugin::Wasm(warm_host.load(language, &bytes, limits).unwrap());
+        std::thread::sleep(call * 4);
+        let ahead = median(
+            (0..fresh)
+                .map(|_| {
+                    let start = Instant::now();
+                    let outcome = warm_plugin.review(&input, &config);
+                    let elapsed = start.elapsed();
+                    assert!(
+                        matches!(outcome.result, Ok(Verdict::Reject { .. })),
+                        "{outcome:?}"
+                    );
+                    std::thread::sleep((call * 2).max(Duration::from_millis(2)));
+                    elapsed
+                })
+                .collect(),
+        );
+        drop(warm_plugin);
+        drop(warm_host);
         #[cfg(feature = "bench")]
-        let reused_call = {
+        let (reused_call, per_instance) = {
             let Plugin::Wasm(wasm) = &plugin else {
                 unreachable!()
             };
             let mut instance = wasm.reusable(&config).unwrap();
-            median(
+            let reused_call = median(
                 (0..reused)
                     .map(|_| {
                         let start = Instant::now();
@@ -97,21 +146,33 @@ fn main() {
                         elapsed
                     })
                     .collect(),
-            )
+            );
+            let before = resident();
+            let mut kept = Vec::new();
+            for _ in 0..16 {
+                let mut instance = wasm.reusable(&config).unwrap();
+                assert!(instance.review(&input).is_some());
+                kept.push(instance);
+            }
+            let per_instance = resident().saturating_sub(before) / 16;
+            drop(kept);
+            (reused_call, per_instance)
         };
         #[cfg(not(feature = "bench"))]
-        let reused_call = {
+        let (reused_call, per_instance) = {
             let _ = reused;
-            Duration::ZERO
+            (Duration::ZERO, 0)
         };
         println!(
-            "{:<11} {:>7.1}kB {:>10.1}ms {:>9.1}ms {:>10.1}µs {:>10.2}µs",
+            "{:<11} {:>7.1}kB {:>10.1}ms {:>9.1}ms {:>10.1}µs {:>10.1}µs {:>10.2}µs {:>9.0} KiB",
             language,
             bytes.len() as f64 / 1000.0,
             first.as_secs_f64() * 1e3,
             from_cache.as_secs_f64() * 1e3,
             call.as_secs_f64() * 1e6,
+            ahead.as_secs_f64() * 1e6,
             reused_call.as_secs_f64() * 1e6,
+            per_instance as f64 / 1024.0,
         );
     }
     let _ = std::fs::remove_dir_all(&cache);

@@ -111,5 +111,6 @@ pub fn prepare(
         sha256,
         config: source.config,
         vectors: source.vectors,
+        generation: 0,
     })
 }

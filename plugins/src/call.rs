@@ -63,6 +63,10 @@ pub enum LoadError {
     /// The host itself could not be set up.
     #[error("the plugin host cannot start: {0}")]
     Host(String),
+    /// The host had no room to instantiate it within its time budget (every slot of
+    /// its pool held by calls in flight); loading it later may succeed.
+    #[error("the plugin host is busy: {0}")]
+    Busy(String),
 }
 
 /// The tenant's settings a plugin reads through the host's `config`, shared by the

@@ -30,6 +30,7 @@ mod rego_value;
 #[cfg(feature = "governance")]
 mod state;
 mod vectors;
+mod warm;
 mod wasi;
 mod wasm;
 
@@ -44,7 +45,7 @@ pub use state::StatePlugins;
 pub use vectors::{Vector, VectorError, VectorResult};
 #[cfg(feature = "bench")]
 pub use wasm::Reusable;
-pub use wasm::{WasmHost, WasmPlugin};
+pub use wasm::{HostOptions, WasmHost, WasmPlugin};
 
 #[cfg(test)]
 mod tests {

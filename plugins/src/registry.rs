@@ -188,6 +188,14 @@ impl Attached {
         let outcome = call();
         match outcome.failure() {
             None => self.failures.store(0, Ordering::Release),
+            // The host had no room for the call: reported, but not the plugin's fault.
+            Some(failure) if failure.kind == FailureKind::Busy => {
+                (self.notices)(&Notice::Failed {
+                    organization: self.organization.clone(),
+                    plugin: self.name.clone(),
+                    failure: failure.clone(),
+                });
+            }
             Some(failure) => {
                 (self.notices)(&Notice::Failed {
                     organization: self.organization.clone(),

@@ -19,13 +19,14 @@ use portcullis_governance::{Error, PluginAttachment, PluginProvider, Plugins};
 use crate::call::{Limits, LoadError};
 use crate::plugin::Plugin;
 use crate::registry::{Attachment, Notice, Registry};
-use crate::wasm::WasmHost;
+use crate::wasm::{HostOptions, WasmHost};
 
 /// Loads a state's attached plugins and keeps them, each behind its circuit breaker.
 pub struct StatePlugins {
     registry: Registry,
     host: OnceLock<Arc<WasmHost>>,
     cache_dir: Option<PathBuf>,
+    warm_instances: usize,
     limits: Limits,
     /// The version (fingerprint) of each plugin that did not load, by organization and
     /// name: it is not tried again until it changes.
@@ -63,6 +64,7 @@ impl StatePlugins {
             registry: Registry::with_notices(sink),
             host: OnceLock::new(),
             cache_dir: None,
+            warm_instances: 0,
             limits,
             broken: Mutex::new(HashMap::new()),
         }
@@ -72,6 +74,13 @@ impl StatePlugins {
     /// restart, or another process on the same state, does not compile them again.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> StatePlugins {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Keeps `count` instances of each component made ahead
+    /// ([`HostOptions::warm_instances`]): for a long-running host.
+    pub fn warm_instances(mut self, count: usize) -> StatePlugins {
+        self.warm_instances = count;
         self
     }
 
@@ -85,10 +94,11 @@ impl StatePlugins {
         if let Some(host) = self.host.get() {
             return Ok(Arc::clone(host));
         }
-        let host = match &self.cache_dir {
-            Some(dir) => WasmHost::with_cache(dir)?,
-            None => WasmHost::new()?,
-        };
+        let host = WasmHost::open(HostOptions {
+            cache_dir: self.cache_dir.clone(),
+            warm_instances: self.warm_instances,
+            ..HostOptions::default()
+        })?;
         Ok(Arc::clone(self.host.get_or_init(|| host)))
     }
 
@@ -153,6 +163,16 @@ impl StatePlugins {
                 ))
             }
             Err(error @ LoadError::Host(_)) => Err(error),
+            // Not the plugin's fault, and passing: it abstains this time and is loaded
+            // again at the next consultation.
+            Err(LoadError::Busy(message)) => {
+                self.registry.notify(&Notice::NotLoaded {
+                    organization: a.organization.clone(),
+                    plugin: a.name.clone(),
+                    error: format!("the plugin host is busy: {message}"),
+                });
+                Ok(None)
+            }
             Err(error) => {
                 broken.insert(key, fingerprint.to_owned());
                 self.registry.notify(&Notice::NotLoaded {
@@ -166,14 +186,16 @@ impl StatePlugins {
     }
 }
 
-/// What identifies one version of an attachment: its content, how it is read, and its
-/// settings.
+/// What identifies one version of an attachment: its content, how it is read, its
+/// settings, and how many times it was attached (attaching it again, even unchanged,
+/// loads it afresh with its breaker reset).
 fn fingerprint(a: &PluginAttachment) -> String {
     let config: &BTreeMap<String, String> = &a.config;
     format!(
-        "{} {} {}",
+        "{} {} {} {}",
         a.sha256,
         a.file_name,
+        a.generation,
         serde_json::to_string(config).unwrap_or_default()
     )
 }

@@ -128,6 +128,13 @@ impl CallWasi {
 }
 
 impl CallWasi {
+    /// The call's budget now ends at `deadline`: for an instance made ahead, when a
+    /// call takes it.
+    pub(crate) fn rearm(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        self.cut = false;
+    }
+
     /// No wait ends early: for an instance kept across calls (the `bench` feature).
     #[cfg(feature = "bench")]
     pub(crate) fn never_ends(&mut self) {

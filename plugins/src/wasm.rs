@@ -7,8 +7,10 @@
 //! every call gets a fresh `Store` and instance, so no state survives between calls,
 //! with a time budget (epoch deadline) and a memory cap (resource limiter). Instances
 //! come from wasmtime's pooling allocator, so a fresh one reuses memory and table
-//! slots reserved when the host starts instead of mapping new ones: at most
-//! 128 calls can be in flight in one host at once, and a call beyond that fails.
+//! slots reserved when the host starts instead of mapping new ones. A call takes room
+//! in that pool for what its component has (`crate::warm`), and waits for room within
+//! its budget; a long-running host can keep instances made ahead
+//! ([`HostOptions::warm_instances`]).
 //!
 //! The sandbox: a plugin may import the functions of `portcullis:plugin/host` and a
 //! minimal, virtualized WASI 0.2 (`crate::wasi`: an empty environment, no files, no
@@ -23,16 +25,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use portcullis_engine::plugin::{
-    self as contract, ApprovalInput, Execution, FailureKind, Hook, LogLevel, LogLine,
+    self as contract, ApprovalInput, Execution, Failure, FailureKind, Hook, LogLevel, LogLine,
     PluginOutcome, RuleVerdict, Verdict,
 };
 use wasmtime::component::{HasSelf, Instance, InstancePre, Linker};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
-    Store, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError,
+    PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
 use crate::call::{Limits, LoadError, Settings};
+use crate::warm::{Held, Lease, Maker, Needs, Ready, Room, Warm, Warmer};
 use crate::wasi::{self, CallWasi, HasWasi};
 
 mod bindings {
@@ -74,15 +77,16 @@ const TICK: Duration = Duration::from_millis(1);
 /// The longest deadline, in ticks (about 35 years).
 const MAX_TICKS: u64 = 1 << 40;
 
-/// How many component instances (calls) may be alive at once in one host; a call
-/// beyond that fails (and counts as abstain) instead of waiting.
+/// How many component instances (calls in flight, instances made ahead) one host has
+/// room for by default ([`HostOptions::instances`]).
 const POOL_INSTANCES: u32 = 128;
 
 /// Core instances (and tables) per component instance the pool holds room for, on
 /// average. A `wasm32-wasip2` guest from Rust or C has three or four (its module and
-/// the shims `wasm-component-ld` adds); a componentize-py guest instantiates 38 core
-/// modules (CPython, libc and its shims). With 48, 128 Python calls fit at once. The slots are address space reserved when the
-/// host starts, not memory.
+/// the shims `wasm-component-ld` adds); a componentize-py guest instantiates 14 core
+/// modules (CPython, libc and its shims). The slots are address space reserved when the
+/// host starts, not memory. Each call takes what its component counts
+/// (`crate::warm::Room`).
 const POOL_CORE_PER_COMPONENT: u32 = 48;
 
 /// Linear memories per component instance the pool holds room for. Those guests have
@@ -103,8 +107,42 @@ pub struct WasmHost {
     /// When the host started: the origin of the plugins' monotonic clock.
     origin: Instant,
     pub(crate) cache_dir: Option<PathBuf>,
+    /// What the instance pool has left.
+    room: Arc<Room>,
+    /// Instances kept ready per component, and the thread that makes them.
+    warm: usize,
+    warmer: Option<Warmer<CallState>>,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
+}
+
+/// How a [`WasmHost`] is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostOptions {
+    /// Where compiled components are kept (see [`WasmHost::with_cache`]); none: in
+    /// memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// How many instances of each loaded component to keep made ahead, for a
+    /// long-running host: a call takes one that nothing has run on instead of waiting
+    /// for an instantiation, and a thread of the host makes the next one. Each holds
+    /// its memory while it waits. 0 (the default): every call instantiates.
+    pub warm_instances: usize,
+    /// How many component instances (calls in flight, and instances made ahead) the
+    /// host has room for: 128 by default. Each takes room for the core instances and
+    /// memories its component has, out of 48 core instances and 2 memories per
+    /// instance on average; a call that finds no room waits for some, within its time
+    /// budget.
+    pub instances: u32,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            cache_dir: None,
+            warm_instances: 0,
+            instances: POOL_INSTANCES,
+        }
+    }
 }
 
 impl std::fmt::Debug for WasmHost {
@@ -118,7 +156,7 @@ impl std::fmt::Debug for WasmHost {
 impl WasmHost {
     /// A host that compiles components in memory only.
     pub fn new() -> Result<Arc<WasmHost>, LoadError> {
-        Self::build(None)
+        Self::open(HostOptions::default())
     }
 
     /// A host that keeps compiled components in `dir`, so that a component is
@@ -126,24 +164,44 @@ impl WasmHost {
     /// component from there takes milliseconds instead of seconds.
     ///
     /// A file there is named by the component's SHA-256 and the engine's compatibility
-    /// hash, and holds the component's SHA-256 and the artifact's own SHA-256 before the
+    /// hash, and holds the component's SHA-256 and the artifact's CRC-32 before the
     /// artifact; one that is truncated, damaged, of another component or of another
     /// engine is not used, and is replaced by a fresh compile. The checksums catch
     /// accidents, not an attacker: the files are machine code the host runs, so `dir`
     /// must be writable only by the account that runs the host.
     pub fn with_cache(dir: &Path) -> Result<Arc<WasmHost>, LoadError> {
-        std::fs::create_dir_all(dir).map_err(|e| LoadError::Io {
-            path: dir.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        Self::build(Some(dir.to_path_buf()))
+        Self::open(HostOptions {
+            cache_dir: Some(dir.to_path_buf()),
+            ..HostOptions::default()
+        })
     }
 
-    fn build(cache_dir: Option<PathBuf>) -> Result<Arc<WasmHost>, LoadError> {
+    /// A host set up as `options` say.
+    pub fn open(options: HostOptions) -> Result<Arc<WasmHost>, LoadError> {
+        let HostOptions {
+            cache_dir,
+            warm_instances,
+            instances,
+        } = options;
+        let instances = instances.max(1);
+        if let Some(dir) = &cache_dir {
+            std::fs::create_dir_all(dir).map_err(|e| LoadError::Io {
+                path: dir.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        let warmer =
+            if warm_instances > 0 {
+                Some(Warmer::start().map_err(|e| {
+                    LoadError::Host(format!("cannot start the instance warmer: {e}"))
+                })?)
+            } else {
+                None
+            };
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(instances)));
         let engine = Engine::new(&config).map_err(|e| LoadError::Host(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let ticker = {
@@ -163,6 +221,13 @@ impl WasmHost {
             engine,
             origin: Instant::now(),
             cache_dir,
+            room: Room::new(
+                instances,
+                instances.saturating_mul(POOL_CORE_PER_COMPONENT),
+                instances.saturating_mul(POOL_MEMORIES_PER_COMPONENT),
+            ),
+            warm: warm_instances,
+            warmer,
             stop,
             ticker: Some(ticker),
         }))
@@ -183,6 +248,10 @@ impl WasmHost {
         limits: Limits,
     ) -> Result<WasmPlugin, LoadError> {
         let component = self.component(bytes)?;
+        let needs = needs(bytes, &component);
+        self.room
+            .can_hold(needs)
+            .map_err(|message| LoadError::Invalid { message })?;
         let mut linker: Linker<CallState> = Linker::new(&self.engine);
         wit_host::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Host(format!("cannot link the host interface: {e}")))?;
@@ -223,15 +292,26 @@ impl WasmHost {
                 },
             });
         };
+        let factory = Arc::new(Factory {
+            engine: self.engine.clone(),
+            origin: self.origin,
+            room: Arc::clone(&self.room),
+            pre,
+            needs,
+            limits,
+        });
         let plugin = WasmPlugin {
             host: Arc::clone(self),
             name: name.to_owned(),
-            pre,
+            factory,
             target,
-            limits,
             unprovided,
+            warm: (self.warm > 0).then(|| Arc::new(Warm::new(self.warm))),
         };
         plugin.check_export()?;
+        if let (Some(warmer), Some(warm)) = (&self.warmer, &plugin.warm) {
+            warmer.top_up(&plugin.maker(), warm);
+        }
         Ok(plugin)
     }
 }
@@ -240,13 +320,13 @@ impl WasmHost {
 /// slots reserved once, so a fresh instance costs no `mmap` and, where the kernel can
 /// say which pages were touched, no page faults either. Memory is still capped per
 /// plugin by the store's resource limiter.
-fn pool() -> PoolingAllocationConfig {
+fn pool(instances: u32) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
-    let core = POOL_INSTANCES.saturating_mul(POOL_CORE_PER_COMPONENT);
-    pool.total_component_instances(POOL_INSTANCES)
+    let core = instances.saturating_mul(POOL_CORE_PER_COMPONENT);
+    pool.total_component_instances(instances)
         .total_core_instances(core)
         .total_tables(core)
-        .total_memories(POOL_INSTANCES.saturating_mul(POOL_MEMORIES_PER_COMPONENT));
+        .total_memories(instances.saturating_mul(POOL_MEMORIES_PER_COMPONENT));
     if PoolingAllocationConfig::is_pagemap_scan_available() {
         pool.pagemap_scan(Enabled::Yes)
             .linear_memory_keep_resident(KEEP_RESIDENT)
@@ -270,14 +350,122 @@ enum Target {
     Rule(rule_checker::GuestIndices),
 }
 
+/// What one instance of a component takes from the pool: its core instances, counted
+/// from the component's core instance sections (nested components included), and its
+/// memories, as wasmtime counts them (or one per core instance where it cannot). The
+/// core instances counted are a lower bound: wasmtime instantiates modules of its own
+/// (adapters between nested components) where a component's parts call each other
+/// through the canonical ABI, so an instantiation the pool still refuses fails as
+/// `busy` too. For the examples the count is exact: 3 (Rust, C), 4 (JavaScript) and 14
+/// (Python) core instances, 1 memory each.
+fn needs(bytes: &[u8], component: &wasmtime::component::Component) -> Needs {
+    let mut cores: u32 = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        if let Ok(wasmparser::Payload::InstanceSection(section)) = payload {
+            for instance in section.into_iter().flatten() {
+                if matches!(instance, wasmparser::Instance::Instantiate { .. }) {
+                    cores = cores.saturating_add(1);
+                }
+            }
+        }
+    }
+    let cores = cores.max(1);
+    let memories = component
+        .resources_required()
+        .map_or(cores, |r| r.num_memories);
+    Needs { cores, memories }
+}
+
+/// How a plugin's stores and instances are made, on the caller's thread or the warmer's.
+struct Factory {
+    engine: Engine,
+    /// The host's start: the origin of the plugins' monotonic clock.
+    origin: Instant,
+    room: Arc<Room>,
+    pre: InstancePre<CallState>,
+    needs: Needs,
+    limits: Limits,
+}
+
+impl Factory {
+    /// A fresh store whose call ends at `deadline`, in room taken for it.
+    fn store(&self, config: &Settings, deadline: Instant, lease: Lease) -> Held<CallState> {
+        let output = self.limits.max_logs.saturating_mul(self.limits.max_log_len);
+        let mut store = Store::new(
+            &self.engine,
+            CallState {
+                config: Arc::clone(config),
+                limiter: Limiter {
+                    memory: self.limits.memory,
+                    hit: false,
+                },
+                logs: Vec::new(),
+                dropped_logs: 0,
+                max_logs: self.limits.max_logs,
+                max_log_len: self.limits.max_log_len,
+                wasi: CallWasi::new(self.origin, deadline, output),
+            },
+        );
+        store.limiter(|s| &mut s.limiter);
+        arm(&mut store, deadline);
+        Held::new(store, lease)
+    }
+
+    /// A fresh store and instance for one call with `config`, within the call's budget
+    /// from now (waiting for room in the pool counts in it).
+    fn fresh(
+        &self,
+        config: &Settings,
+    ) -> Result<(Held<CallState>, wasmtime::Result<Instance>), Failure> {
+        let now = Instant::now();
+        let deadline = now.checked_add(self.limits.time).unwrap_or(now);
+        let lease = self
+            .room
+            .take(self.needs, deadline)
+            .ok_or_else(|| Failure {
+                kind: FailureKind::Busy,
+                message: format!(
+                    "no room in the plugin host for another instance within the call's budget \
+                 of {} ms: every slot is taken by calls in flight",
+                    self.limits.time.as_millis()
+                ),
+            })?;
+        let mut held = self.store(config, deadline, lease);
+        let instance = self.pre.instantiate(&mut held.store);
+        Ok((held, instance))
+    }
+}
+
+/// Sets a store's epoch deadline to `deadline`, from the current epoch.
+fn arm(store: &mut Store<CallState>, deadline: Instant) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let ticks = left.as_micros() / TICK.as_micros().max(1) + 1;
+    // wasmtime adds the deadline to the current epoch: keep the sum far from overflow.
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(MAX_TICKS).min(MAX_TICKS));
+    store.epoch_deadline_trap();
+}
+
+impl Maker<CallState> for Factory {
+    fn make(&self) -> Option<Ready<CallState>> {
+        // The warmer does not wait for room: a call will.
+        let now = Instant::now();
+        let lease = self.room.take(self.needs, now)?;
+        let deadline = now.checked_add(self.limits.time).unwrap_or(now);
+        let mut held = self.store(&Arc::default(), deadline, lease);
+        let instance = self.pre.instantiate(&mut held.store).ok()?;
+        Some(Ready { held, instance })
+    }
+}
+
 /// A compiled, pre-instantiated component, callable from any thread.
 pub struct WasmPlugin {
     host: Arc<WasmHost>,
     name: String,
-    pre: InstancePre<CallState>,
+    factory: Arc<Factory>,
     target: Target,
-    limits: Limits,
     unprovided: Vec<String>,
+    /// Instances made ahead, when the host keeps them.
+    warm: Option<Arc<Warm<CallState>>>,
 }
 
 impl std::fmt::Debug for WasmPlugin {
@@ -422,21 +610,22 @@ impl WasmPlugin {
     /// the contract's types. An export found by name is not yet known to have them: one
     /// with other types would load and then fail every call.
     fn check_export(&self) -> Result<(), LoadError> {
-        let mut store = self.store(&Arc::default());
-        let instance = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| LoadError::Invalid {
-                message: format!("the component cannot be instantiated: {e:#}"),
-            })?;
+        let (mut held, instance) = self
+            .factory
+            .fresh(&Arc::default())
+            .map_err(|failure| LoadError::Busy(failure.message))?;
+        let instance = instance.map_err(|e| LoadError::Invalid {
+            message: format!("the component cannot be instantiated: {e:#}"),
+        })?;
+        let store = &mut held.store;
         let (export, found) = match &self.target {
             Target::Approval(export) => (
                 "portcullis:plugin/approval-reviewer@0.1.0",
-                export.load(&mut store, &instance).map(drop),
+                export.load(&mut *store, &instance).map(drop),
             ),
             Target::Rule(export) => (
                 "portcullis:plugin/rule-checker@0.1.0",
-                export.load(&mut store, &instance).map(drop),
+                export.load(&mut *store, &instance).map(drop),
             ),
         };
         found.map_err(|e| LoadError::Invalid {
@@ -444,31 +633,30 @@ impl WasmPlugin {
         })
     }
 
-    fn store(&self, config: &Settings) -> Store<CallState> {
-        let now = Instant::now();
-        let deadline = now.checked_add(self.limits.time).unwrap_or(now);
-        let output = self.limits.max_logs.saturating_mul(self.limits.max_log_len);
-        let mut store = Store::new(
-            &self.host.engine,
-            CallState {
-                config: Arc::clone(config),
-                limiter: Limiter {
-                    memory: self.limits.memory,
-                    hit: false,
-                },
-                logs: Vec::new(),
-                dropped_logs: 0,
-                max_logs: self.limits.max_logs,
-                max_log_len: self.limits.max_log_len,
-                wasi: CallWasi::new(self.host.origin, deadline, output),
-            },
-        );
-        store.limiter(|s| &mut s.limiter);
-        let ticks = self.limits.time.as_micros() / TICK.as_micros().max(1) + 1;
-        // wasmtime adds the deadline to the current epoch: keep the sum far from overflow.
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(MAX_TICKS).min(MAX_TICKS));
-        store.epoch_deadline_trap();
-        store
+    /// The plugin's factory, as the warmer takes it.
+    fn maker(&self) -> Arc<dyn Maker<CallState>> {
+        Arc::clone(&self.factory) as Arc<dyn Maker<CallState>>
+    }
+
+    /// An instance for one call with `config`: one made ahead when the host keeps them
+    /// and one is ready, else a fresh one made now.
+    fn instance(
+        &self,
+        config: &Settings,
+    ) -> Result<(Held<CallState>, wasmtime::Result<Instance>), Failure> {
+        if let (Some(warmer), Some(warm)) = (&self.host.warmer, &self.warm) {
+            if let Some(ready) = warmer.take(&self.maker(), warm) {
+                let mut held = ready.held;
+                let now = Instant::now();
+                let deadline = now.checked_add(self.factory.limits.time).unwrap_or(now);
+                let state = held.store.data_mut();
+                state.config = Arc::clone(config);
+                state.wasi.rearm(deadline);
+                arm(&mut held.store, deadline);
+                return Ok((held, Ok(ready.instance)));
+            }
+        }
+        self.factory.fresh(config)
     }
 
     /// Review a request on a fresh instance with the tenant's `config`.
@@ -516,7 +704,8 @@ impl WasmPlugin {
 
     /// One call on a fresh store and instance, within the limits: `load` finds the
     /// hook's export in the instance, `call` calls it, and the verdict must pass
-    /// `validate`.
+    /// `validate`. The used store is dropped on the warmer's thread when the host has
+    /// one.
     fn on_fresh_instance<G, V: contract::Abstain>(
         &self,
         config: &Settings,
@@ -524,13 +713,26 @@ impl WasmPlugin {
         call: impl FnOnce(G, &mut Store<CallState>) -> wasmtime::Result<V>,
         validate: impl Fn(&V) -> Result<(), String>,
     ) -> PluginOutcome<V> {
-        let mut store = self.store(config);
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| load(&mut store, &instance))
-            .and_then(|guest| call(guest, &mut store));
-        finish(store, result, validate)
+        let (mut held, instance) = match self.instance(config) {
+            Ok(made) => made,
+            Err(failure) => {
+                return PluginOutcome {
+                    result: Err(failure),
+                    logs: Vec::new(),
+                    dropped_logs: 0,
+                }
+            }
+        };
+        let store = &mut held.store;
+        let result = instance
+            .and_then(|instance| load(&mut *store, &instance))
+            .and_then(|guest| call(guest, &mut *store));
+        let outcome = finish(store.data_mut(), result, validate);
+        match &self.host.warmer {
+            Some(warmer) => warmer.discard(held),
+            None => drop(held),
+        }
+        outcome
     }
 
     /// A reusable instance for measuring the cost of a call without instantiation.
@@ -543,24 +745,28 @@ impl WasmPlugin {
                 message: "only approval plugins can be reused".to_owned(),
             });
         };
-        let mut store = self.store(config);
+        let (mut held, instance) =
+            self.factory
+                .fresh(config)
+                .map_err(|failure| LoadError::Invalid {
+                    message: failure.message,
+                })?;
+        let store = &mut held.store;
         store.set_epoch_deadline(MAX_TICKS);
         store.data_mut().wasi.never_ends();
-        let guest = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| export.load(&mut store, &instance))
+        let guest = instance
+            .and_then(|instance| export.load(&mut *store, &instance))
             .map_err(|e| LoadError::Invalid {
                 message: format!("{e:#}"),
             })?;
-        Ok(Reusable { store, guest })
+        Ok(Reusable { held, guest })
     }
 }
 
 /// One instance kept across calls (the `bench` feature only).
 #[cfg(feature = "bench")]
 pub struct Reusable {
-    store: Store<CallState>,
+    held: Held<CallState>,
     guest: approval_reviewer::Guest,
 }
 
@@ -568,21 +774,21 @@ pub struct Reusable {
 impl Reusable {
     /// Review a request on the kept instance.
     pub fn review(&mut self, input: &ApprovalInput) -> Option<Verdict> {
-        self.store.data_mut().logs.clear();
+        let store = &mut self.held.store;
+        store.data_mut().logs.clear();
         let input = WitInput::new(input);
         self.guest
-            .call_review(&mut self.store, input.record())
+            .call_review(store, input.record())
             .ok()
             .map(from_wit_verdict)
     }
 }
 
 fn finish<V: contract::Abstain>(
-    store: Store<CallState>,
+    state: &mut CallState,
     result: wasmtime::Result<V>,
     validate: impl Fn(&V) -> Result<(), String>,
 ) -> PluginOutcome<V> {
-    let mut state = store.into_data();
     state.take_output(true);
     let result = match result {
         Ok(_) if state.wasi.waited_past_deadline() => Err(contract::Failure {
@@ -599,6 +805,10 @@ fn finish<V: contract::Abstain>(
         Err(error) => {
             let kind = if state.limiter.hit {
                 FailureKind::Memory
+            } else if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+                // The pool ran out of a kind of slot the count at load did not see
+                // (wasmtime adds core instances of its own): the host's doing.
+                FailureKind::Busy
             } else if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
                 FailureKind::Timeout
             } else {
@@ -617,7 +827,7 @@ fn finish<V: contract::Abstain>(
     };
     PluginOutcome {
         result,
-        logs: state.logs,
+        logs: std::mem::take(&mut state.logs),
         dropped_logs: state.dropped_logs,
     }
 }
@@ -813,5 +1023,38 @@ fn from_wit_rule_verdict(v: wit::RuleVerdict) -> RuleVerdict {
     match v {
         wit::RuleVerdict::Deny(reason) => RuleVerdict::Deny { reason },
         wit::RuleVerdict::Abstain => RuleVerdict::Abstain,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    /// What loading counts is what the pool then allocates for one instance.
+    #[test]
+    fn the_room_counted_is_what_an_instance_takes() {
+        for file in ["known-bad.wasm", "known-bad-c.wasm", "hostile.wasm"] {
+            let host = super::WasmHost::new().unwrap();
+            let path = format!("{}/examples/components/{file}", env!("CARGO_MANIFEST_DIR"));
+            let plugin = host
+                .load(
+                    file,
+                    &std::fs::read(path).unwrap(),
+                    crate::Limits::default(),
+                )
+                .unwrap();
+            let pool = host.engine.pooling_allocator_metrics().unwrap();
+            assert_eq!((pool.core_instances(), pool.memories()), (0, 0), "{file}");
+            let (held, instance) = plugin.factory.fresh(&std::sync::Arc::default()).unwrap();
+            instance.unwrap();
+            let needs = plugin.factory.needs;
+            assert_eq!(
+                (pool.core_instances(), pool.memories()),
+                (u64::from(needs.cores), needs.memories as usize),
+                "{file}"
+            );
+            drop(held);
+            assert_eq!(pool.core_instances(), 0, "{file}");
+        }
     }
 }

@@ -18,8 +18,8 @@ use portcullis_engine::plugin::{
     ApprovalInput, Execution, FailureKind, Hook, LogLevel, RuleVerdict, Verdict,
 };
 use portcullis_plugins::{
-    AttachError, Attachment, Limits, LoadError, Notice, Plugin, Registry, RegoPlugin, Vector,
-    WasmHost,
+    AttachError, Attachment, HostOptions, Limits, LoadError, Notice, Plugin, Registry, RegoPlugin,
+    Vector, WasmHost,
 };
 
 fn examples() -> PathBuf {
@@ -419,8 +419,19 @@ fn compiled_components_are_cached_on_disk() {
             .unwrap();
         std::fs::read(entry.path()).unwrap()
     };
+    // A file of the first format (the artifact's SHA-256 where the CRC-32 is now).
+    let first_format = {
+        use sha2::Digest;
+        let artifact = &good[16 + 32 + 4..];
+        let mut file = b"portcullis-cwasm".to_vec();
+        file.extend_from_slice(&good[16..48]);
+        file.extend_from_slice(&sha2::Sha256::digest(artifact));
+        file.extend_from_slice(artifact);
+        file
+    };
     for (what, content) in [
         ("not an artifact", b"damaged".to_vec()),
+        ("of the first format", first_format),
         ("a flipped byte", flipped),
         ("truncated", good[..good.len() - 100].to_vec()),
         ("cut in the header", good[..40].to_vec()),
@@ -555,6 +566,106 @@ fn a_failing_plugin_is_switched_off_and_reported() {
         1,
         "{notices:?}"
     );
+}
+
+#[test]
+fn a_call_without_room_in_the_pool_waits_then_fails_as_busy_and_is_not_counted() {
+    // Room for one instance: a sleeping call holds it.
+    let host = WasmHost::open(HostOptions {
+        instances: 1,
+        ..HostOptions::default()
+    })
+    .unwrap();
+    let path = examples().join("components/hostile.wasm");
+    let long = Limits {
+        time: Duration::from_secs(3),
+        ..Limits::default()
+    };
+    let sleeper = Plugin::load_file(&host, &path, long).unwrap();
+    let short = Limits {
+        time: Duration::from_millis(30),
+        ..Limits::default()
+    };
+    let plugin = Arc::new(Plugin::load_file(&host, &path, short).unwrap());
+    let registry = Registry::new();
+    // One counted failure would switch it off.
+    registry
+        .attach("lakeside", Attachment::new(plugin).breaker(1))
+        .unwrap();
+    let input = approval_input();
+    let (held, busy) = std::thread::scope(|scope| {
+        let holder = scope.spawn(|| sleeper.review(&input, &config(&[("mode", "sleep")])));
+        // Calls run until the sleeper has taken the only slot; then they wait for room
+        // within their budget and fail as busy.
+        let mut busy = None;
+        for _ in 0..200 {
+            let review = registry.review(&input);
+            if let Some(failure) = review.calls[0].outcome.failure() {
+                busy = Some(failure.clone());
+                break;
+            }
+            if holder.is_finished() {
+                break;
+            }
+        }
+        (holder.join().unwrap(), busy)
+    });
+    assert_eq!(held.failure().unwrap().kind, FailureKind::Timeout);
+    let busy = busy.expect("no call found the pool full while the sleeper held it");
+    assert_eq!(busy.kind, FailureKind::Busy, "{busy}");
+    assert!(busy.message.contains("no room"), "{busy}");
+    // Not counted: with the room given back, the plugin answers again.
+    let review = registry.review(&input);
+    assert!(
+        matches!(review.calls[0].outcome.result, Ok(Verdict::Approve { .. })),
+        "{:?}",
+        review.calls[0].outcome
+    );
+    assert!(!registry.plugins("lakeside")[0].2);
+}
+
+#[test]
+fn instances_made_ahead_give_the_same_verdicts_and_are_never_reused() {
+    let host = WasmHost::open(HostOptions {
+        warm_instances: 2,
+        cache_dir: Some(Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-cache")),
+        ..HostOptions::default()
+    })
+    .unwrap();
+    for (file, name) in [
+        ("components/known-bad.wasm", "known-bad"),
+        ("components/known-bad-py.wasm", "known-bad"),
+        ("components/trusted-publisher.wasm", "trusted-publisher"),
+    ] {
+        let plugin = load_generous(&host, file);
+        // More calls than instances kept ready: the later ones take instances made
+        // while the earlier ones ran, or make their own.
+        for round in 0..3 {
+            for vector in vectors(name) {
+                let result = vector.run(&plugin).unwrap();
+                assert!(result.pass, "{file} round {round}: {result:?}");
+            }
+        }
+    }
+    // An instance made ahead holds the memory its start left; a call that grows it
+    // past the cap still fails as memory, and the next call is on a fresh instance.
+    let limits = Limits {
+        time: Duration::from_secs(20),
+        memory: 16 << 20,
+        ..Limits::default()
+    };
+    let hostile =
+        Plugin::load_file(&host, &examples().join("components/hostile.wasm"), limits).unwrap();
+    let input = approval_input();
+    for (mode, kind) in [("memory", FailureKind::Memory), ("trap", FailureKind::Trap)] {
+        let outcome = hostile.review(&input, &config(&[("mode", mode)]));
+        assert_eq!(outcome.failure().unwrap().kind, kind, "{mode}");
+        let outcome = hostile.review(&input, &config(&[]));
+        assert!(
+            matches!(outcome.result, Ok(Verdict::Approve { .. })),
+            "after {mode}: {outcome:?}"
+        );
+    }
 }
 
 fn router(admin: &str) -> Attachment {
@@ -699,6 +810,7 @@ fn stored(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         vectors: Vec::new(),
+        generation: 0,
     }
 }
 
@@ -753,6 +865,20 @@ fn a_state_provider_keeps_its_plugins_and_their_breakers_until_they_change() {
     assert_eq!(
         provider.registry().plugins("lakeside"),
         vec![("writable".to_owned(), Hook::Rule, false)]
+    );
+    // Attached again unchanged (the store counts a new generation), it is loaded
+    // afresh with a new breaker: it runs, and traps, again.
+    let again = portcullis_governance::PluginAttachment {
+        generation: trap.generation + 1,
+        ..trap.clone()
+    };
+    let reviewers = provider
+        .plugins(review, &path, &[again, rule.clone()])
+        .unwrap()
+        .reviewers;
+    assert_eq!(
+        reviewers[0].review(&input).failure().unwrap().kind,
+        FailureKind::Trap
     );
     // Attached again with other settings, it is a new version with a new breaker.
     let fixed = stored(

@@ -38,6 +38,14 @@ pub struct Settings {
     pub long_poll: std::time::Duration,
 }
 
+impl Settings {
+    /// Where compiled plugin components are kept, beside the state: a restart, or the
+    /// provider after an attachment loaded the component, does not compile it again.
+    pub fn plugin_cache(&self) -> std::path::PathBuf {
+        self.state.join("plugin-cache")
+    }
+}
+
 impl Default for Settings {
     fn default() -> Settings {
         Settings {

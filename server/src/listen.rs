@@ -58,6 +58,9 @@ pub struct ServeConfig {
     pub sweep_every: Duration,
     /// How long a shutdown waits for calls in flight.
     pub grace: Duration,
+    /// Instances of each plugin component kept made ahead, so a review does not wait
+    /// for an instantiation (`portcullis_plugins::HostOptions::warm_instances`).
+    pub plugin_warm_instances: usize,
 }
 
 impl ServeConfig {
@@ -75,6 +78,7 @@ impl ServeConfig {
             header_timeout: Duration::from_secs(10),
             sweep_every: Duration::from_secs(30),
             grace: Duration::from_secs(30),
+            plugin_warm_instances: 2,
         }
     }
 }
@@ -100,6 +104,7 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Opens the state and the credential store, and binds the address.
     pub async fn bind(mut config: ServeConfig) -> Result<Server, ServerError> {
+        config.settings.state = config.state.clone();
         // Opening may block (PostgreSQL's client runs a small runtime of its own):
         // off the async threads.
         let opening = config.clone();
@@ -120,7 +125,6 @@ impl Server {
         })?;
         let bound = listener.local_addr().unwrap_or(config.listen);
         let scheme = if tls.is_some() { "https" } else { "http" };
-        config.settings.state = config.state.clone();
         config.settings.public_url = config
             .public_url
             .clone()
@@ -238,9 +242,8 @@ fn open_stores(config: &ServeConfig) -> Result<Stores, ServerError> {
         portcullis_plugins::Limits::default(),
         |notice| tracing::warn!(notice = ?notice, "plugin"),
     )
-    // Compiled components are kept beside the state, so a restart does not compile
-    // them again.
-    .cache_dir(config.state.join("plugin-cache"));
+    .cache_dir(config.settings.plugin_cache())
+    .warm_instances(config.plugin_warm_instances);
     let governance = open(config)?.with_plugins(Arc::new(plugins));
     // Notifications are sent through a second handle on the same state, so that a
     // slow mail server never holds up a call.

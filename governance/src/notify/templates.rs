@@ -120,14 +120,32 @@ impl RequestFacts<'_> {
     }
 }
 
-/// The message to an organization's administrators when its approval plugin `plugin`
-/// was switched off for failing: subject and email text.
-pub fn plugin_switched_off(plugin: &str, organization: &str, failure: &str) -> (String, String) {
+/// The message to an organization's administrators when its plugin `plugin` (of
+/// `hook`) was switched off for failing: subject and email text.
+pub fn plugin_switched_off(
+    hook: portcullis_engine::plugin::Hook,
+    plugin: &str,
+    organization: &str,
+    failure: &str,
+) -> (String, String) {
+    let (title, kind, meanwhile) = match hook {
+        portcullis_engine::plugin::Hook::ApprovalReview => (
+            "Approval",
+            "approval",
+            "Requests wait for a person until it is fixed and attached again.",
+        ),
+        portcullis_engine::plugin::Hook::Rule => (
+            "Rule",
+            "rule",
+            "Executions its rules would deny are decided by the policies alone until it is \
+             fixed and attached again.",
+        ),
+    };
     (
-        format!("Approval plugin {plugin} was switched off"),
+        format!("{title} plugin {plugin} was switched off"),
         format!(
-            "The approval plugin {plugin} of {organization} failed too often and was switched off.\n\
-             Requests wait for a person until it is fixed and attached again.\n\
+            "The {kind} plugin {plugin} of {organization} failed too often and was switched off.\n\
+             {meanwhile}\n\
              Last failure: {failure}\n"
         ),
     )

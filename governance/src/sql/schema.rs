@@ -1,7 +1,7 @@
 //! The tables, written once in SQLite's words; [`postgres`] translates them.
 
 /// The schema version this code reads and writes.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// What takes a database of an older schema version to the next one.
 pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
@@ -12,6 +12,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // Versions stored as changes (`sql/versions.rs`); the earlier ones are whole.
     (2, "ALTER TABLE bundles ADD COLUMN change TEXT;"),
+    // How many times each plugin has been attached: attaching one again, even
+    // unchanged, is a new version to the hosts (its circuit breaker starts afresh).
+    (
+        3,
+        "ALTER TABLE plugins ADD COLUMN generation INTEGER NOT NULL DEFAULT 1;",
+    ),
 ];
 
 pub(crate) const SCHEMA: &str = "
@@ -57,7 +63,7 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt);
 CREATE TABLE IF NOT EXISTS plugins (
     organization TEXT NOT NULL, name TEXT NOT NULL, hook TEXT NOT NULL,
     file_name TEXT NOT NULL, content BLOB NOT NULL, sha256 TEXT NOT NULL,
-    config TEXT NOT NULL, vectors TEXT NOT NULL,
+    config TEXT NOT NULL, vectors TEXT NOT NULL, generation INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (organization, name));
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,

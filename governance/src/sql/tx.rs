@@ -272,8 +272,8 @@ impl ReadTx for SqlTx<'_> {
     }
 
     fn plugins(&mut self) -> Result<Vec<PluginAttachment>, Error> {
-        let sql = "SELECT organization, name, hook, file_name, content, sha256, config, vectors
-                   FROM plugins ORDER BY organization, name";
+        let sql = "SELECT organization, name, hook, file_name, content, sha256, config, vectors,
+                   generation FROM plugins ORDER BY organization, name";
         rows(&mut *self.tx, sql, &[], |r| {
             let (sha, config, vectors): (String, String, String) =
                 (r.get(5)?, r.get(6)?, r.get(7)?);
@@ -281,7 +281,7 @@ impl ReadTx for SqlTx<'_> {
             let config = from_json(&config, "plugin settings")?;
             let vectors = from_json(&vectors, "plugin test vectors")?;
             Ok(columns!(r => PluginAttachment {
-                organization: 0, name: 1, hook: 2, file_name: 3, content: 4;
+                organization: 0, name: 1, hook: 2, file_name: 3, content: 4, generation: 8;
                 sha256: sha256, config: config, vectors: vectors
             }))
         })
@@ -454,7 +454,8 @@ impl Tx for SqlTx<'_> {
         self.tx.execute(
 
             &format!("INSERT INTO plugins (organization, name, hook, file_name, content, sha256, config, vectors)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (organization, name) DO UPDATE SET {}",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (organization, name) DO UPDATE SET {},
+             generation = plugins.generation + 1",
              replace("hook, file_name, content, sha256, config, vectors")),
             params![
                 p.organization,

@@ -157,6 +157,21 @@ fn url_file(dir: &Path) -> std::path::PathBuf {
     dir.join("postgres.url")
 }
 
+/// Runs `sql` on the state in `dir` directly, outside the store: to make a state of an
+/// older schema.
+pub fn execute_raw(dir: &Path, sql: &str) {
+    match std::fs::read_to_string(url_file(dir)) {
+        Ok(url) if on_postgres() => {
+            let mut client = postgres::Client::connect(url.trim(), postgres::NoTls).unwrap();
+            client.batch_execute(sql).unwrap();
+        }
+        _ => rusqlite::Connection::open(Governance::database(dir))
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+    }
+}
+
 /// A new, empty database on the test server; its URL.
 fn new_database() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};

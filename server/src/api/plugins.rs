@@ -12,7 +12,6 @@ use portcullis_plugins::{AttachSource, WasmHost};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use super::Body;
 use crate::app::App;
@@ -128,11 +127,12 @@ async fn attach(
         config: body.config,
         vectors: body.vectors.into_iter().map(|v| (v.file, v.text)).collect(),
     };
-    // Loading a component compiles it: off the async threads, outside the state's lock.
+    // Loading a component compiles it: off the async threads, outside the state's lock,
+    // into the cache the state's plugins load from, so they do not compile it again.
+    let cache = app.settings().plugin_cache();
     let attachment = tokio::task::spawn_blocking(move || {
-        let host = Arc::new(
-            WasmHost::new().map_err(|e| ServerError::Internal(format!("the plugin host: {e}")))?,
-        );
+        let host = WasmHost::with_cache(&cache)
+            .map_err(|e| ServerError::Internal(format!("the plugin host: {e}")))?;
         portcullis_plugins::prepare(source, &host).map_err(|e| ServerError::BadInput(e.to_string()))
     })
     .await

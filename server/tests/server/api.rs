@@ -937,6 +937,7 @@ fn the_plugins_attached_in_the_state_review_requests_filed_through_the_api() -> 
             content: policy,
             config: [("hashes".to_owned(), listed.to_owned())].into(),
             vectors: Vec::new(),
+            generation: 0,
         },
     )?;
     drop(gov);

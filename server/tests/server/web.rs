@@ -805,6 +805,7 @@ fn the_approval_plugins_verdicts_are_on_the_requests_page() -> Fallible {
                     sha256: portcullis_engine::model::Sha256(sha),
                     config: [("hashes".to_owned(), hashes)].into(),
                     vectors: Vec::new(),
+                    generation: 0,
                 },
             )?;
             Ok(())
