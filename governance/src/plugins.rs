@@ -63,9 +63,19 @@ impl<S: Store> Governance<S> {
         })
     }
 
-    /// Every attached plugin.
+    /// Every attached plugin, without its bytes (`content` is empty).
     pub fn all_plugins(&self) -> Result<Vec<PluginAttachment>, Error> {
-        self.stored(|tx| tx.plugins())
+        self.stored(|tx| tx.plugins(false))
+    }
+
+    /// One attached plugin, with its bytes.
+    pub fn attached_plugin(
+        &self,
+        organization: &str,
+        name: &str,
+    ) -> Result<PluginAttachment, Error> {
+        self.stored(|tx| tx.plugin(organization, name))?
+            .ok_or_else(|| Error::not_found("plugin", format!("{organization}/{name}")))
     }
 
     /// Lets the approval plugins attached along the request's tenancy path review it
@@ -166,13 +176,41 @@ impl<S: Store> Governance<S> {
     /// would silently not be consulted.
     fn provided(&self, org: &str, hook: Hook) -> Result<Plugins, Error> {
         let path = self.tree().path(org);
-        let attached: Vec<PluginAttachment> = self
-            .stored(|tx| tx.plugins())?
+        let mut attached: Vec<PluginAttachment> = self
+            .stored(|tx| tx.plugins(false))?
             .into_iter()
             .filter(|p| path.contains(&p.organization.as_str()))
             .collect();
         match self.plugin_provider() {
-            Some(provider) => provider.plugins(hook, &path, &attached),
+            Some(provider) => {
+                // The bytes (megabytes for a Python or JavaScript component) are read
+                // only for the plugins the provider does not hold loaded yet.
+                let needed = provider.needs_content(hook, &attached);
+                let wanted: Vec<(String, String)> = attached
+                    .iter()
+                    .zip(&needed)
+                    .filter(|(_, needed)| **needed)
+                    .map(|(a, _)| (a.organization.clone(), a.name.clone()))
+                    .collect();
+                if !wanted.is_empty() {
+                    let whole = self.stored(|tx| {
+                        wanted
+                            .iter()
+                            .map(|(org, name)| tx.plugin(org, name))
+                            .collect::<Result<Vec<_>, Error>>()
+                    })?;
+                    // Each row read whole replaces its head (it may be newer).
+                    for row in whole.into_iter().flatten() {
+                        if let Some(head) = attached
+                            .iter_mut()
+                            .find(|a| a.organization == row.organization && a.name == row.name)
+                        {
+                            *head = row;
+                        }
+                    }
+                }
+                provider.plugins(hook, &path, &attached)
+            }
             None if attached.iter().any(|a| a.hook == hook.world()) => Err(Error::NotReady {
                 reason: format!(
                     "{} plugins are attached along the tenancy path of `{org}`, but this state was given no plugin provider",

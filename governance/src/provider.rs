@@ -40,4 +40,13 @@ pub trait PluginProvider: Send + Sync {
         path: &[&str],
         attached: &[PluginAttachment],
     ) -> Result<Plugins, Error>;
+
+    /// Which of `attached` (given without their bytes: `content` is empty) the provider
+    /// needs the bytes of to answer [`PluginProvider::plugins`] for `hook`: those it
+    /// does not hold loaded yet. Governance reads only those from the store; the others
+    /// reach `plugins` without their bytes. By default, every one.
+    fn needs_content(&self, hook: Hook, attached: &[PluginAttachment]) -> Vec<bool> {
+        let _ = hook;
+        vec![true; attached.len()]
+    }
 }

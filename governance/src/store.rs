@@ -103,8 +103,13 @@ pub trait ReadTx {
     /// An organization's own settings, if it set any.
     fn settings(&mut self, org: &str) -> Result<Option<Settings>, Error>;
 
-    /// Every attached plugin.
-    fn plugins(&mut self) -> Result<Vec<PluginAttachment>, Error>;
+    /// Every attached plugin; without `content`, their bytes are left out (empty),
+    /// which is all a listing or a host that holds them already needs.
+    fn plugins(&mut self, content: bool) -> Result<Vec<PluginAttachment>, Error>;
+
+    /// One attached plugin, with its bytes.
+    fn plugin(&mut self, organization: &str, name: &str)
+        -> Result<Option<PluginAttachment>, Error>;
 
     /// A value stored under a key (configuration).
     fn meta(&mut self, key: &str) -> Result<Option<String>, Error>;

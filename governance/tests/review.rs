@@ -285,9 +285,19 @@ fn a_route_notifies_the_named_administrators_and_waits() {
 #[derive(Default)]
 struct Recording {
     seen: Mutex<Vec<(Vec<String>, Vec<portcullis_governance::PluginAttachment>)>>,
+    /// Claims to hold every plugin loaded already, so it needs no bytes.
+    holding: bool,
 }
 
 impl PluginProvider for Recording {
+    fn needs_content(
+        &self,
+        _hook: Hook,
+        attached: &[portcullis_governance::PluginAttachment],
+    ) -> Vec<bool> {
+        vec![!self.holding; attached.len()]
+    }
+
     fn plugins(
         &self,
         _hook: Hook,
@@ -354,6 +364,22 @@ fn plugins_are_attached_per_organization_and_seen_below_it() {
     let ruled = gov.decide_with_rules(&event("lakeside-dc-01", 8)).unwrap();
     assert_eq!(ruled.decision.decision, Decided::Deny);
     assert_eq!(provider.seen.lock().unwrap().len(), 2);
+    // A provider that holds them loaded already is handed them without their bytes,
+    // which are not read.
+    let holding = std::sync::Arc::new(Recording {
+        holding: true,
+        ..Recording::default()
+    });
+    let mut gov = gov.with_plugins(holding.clone());
+    let id = file(&mut gov, "lakeside-fd-01", 9);
+    assert!(gov.review_attached(id).unwrap().is_none());
+    let (_, attached) = holding.seen.lock().unwrap()[0].clone();
+    assert_eq!(attached.len(), 2);
+    assert!(
+        attached.iter().all(|a| a.content.is_empty()),
+        "{attached:?}"
+    );
+    let mut gov = gov.with_plugins(provider.clone());
     gov.detach_plugin("root", "lakeside", "trusted").unwrap();
     assert!(gov.detach_plugin("root", "lakeside", "trusted").is_err());
     assert_eq!(gov.all_plugins().unwrap().len(), 2);
@@ -508,8 +534,10 @@ fn a_state_of_the_previous_schema_keeps_its_plugins_as_first_generations() {
     let mut gov = support::open_dir(dir.path()).unwrap();
     let generation = |gov: &Governance| gov.all_plugins().unwrap()[0].generation;
     assert_eq!(generation(&gov), 1);
-    assert_eq!(gov.all_plugins().unwrap()[0].content, b"package portcullis");
-    gov.attach_plugin("root", gov.all_plugins().unwrap()[0].clone())
-        .unwrap();
+    // A listing leaves the bytes out; the plugin read alone has them.
+    assert!(gov.all_plugins().unwrap()[0].content.is_empty());
+    let whole = gov.attached_plugin("lakeside", "known-bad").unwrap();
+    assert_eq!(whole.content, b"package portcullis");
+    gov.attach_plugin("root", whole).unwrap();
     assert_eq!(generation(&gov), 2);
 }

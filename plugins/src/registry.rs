@@ -405,6 +405,15 @@ impl Registry {
         })
     }
 
+    /// Whether `organization` has the plugin `name` attached in the version
+    /// `fingerprint` (see [`Attachment::fingerprint`]).
+    pub fn holds(&self, organization: &str, name: &str, fingerprint: &str) -> bool {
+        self.sets.load().get(organization).is_some_and(|set| {
+            set.iter()
+                .any(|a| a.name == name && a.fingerprint == fingerprint)
+        })
+    }
+
     /// Bring `organization`'s plugins of `hook` in line with `wanted` (names and
     /// fingerprints, in order) in one swap: one whose name and fingerprint are attached
     /// already stays as it is, with its failure count; `load` gives the others (`None`

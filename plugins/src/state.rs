@@ -145,6 +145,12 @@ impl StatePlugins {
         if broken.get(&key).is_some_and(|f| f == fingerprint) {
             return Ok(None);
         }
+        if a.content.is_empty() {
+            // Given without its bytes: it was held when governance asked which ones
+            // were needed, and another consultation has replaced it since. It abstains
+            // this time; the next consultation asks for its bytes.
+            return Ok(None);
+        }
         let loaded = Plugin::load_bytes(
             &a.name,
             &a.file_name,
@@ -201,6 +207,23 @@ fn fingerprint(a: &PluginAttachment) -> String {
 }
 
 impl PluginProvider for StatePlugins {
+    fn needs_content(&self, hook: Hook, attached: &[PluginAttachment]) -> Vec<bool> {
+        let broken = self.broken.lock().unwrap_or_else(PoisonError::into_inner);
+        attached
+            .iter()
+            .map(|a| {
+                if a.hook != hook.world() {
+                    return false;
+                }
+                let fingerprint = fingerprint(a);
+                let known_broken = broken
+                    .get(&(a.organization.clone(), a.name.clone()))
+                    .is_some_and(|f| *f == fingerprint);
+                !known_broken && !self.registry.holds(&a.organization, &a.name, &fingerprint)
+            })
+            .collect()
+    }
+
     fn plugins(
         &self,
         hook: Hook,

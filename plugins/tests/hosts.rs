@@ -866,6 +866,23 @@ fn a_state_provider_keeps_its_plugins_and_their_breakers_until_they_change() {
         provider.registry().plugins("lakeside"),
         vec![("writable".to_owned(), Hook::Rule, false)]
     );
+    // What it holds loaded it needs no bytes for; another version, and a plugin of the
+    // other hook, neither.
+    let head =
+        |a: &portcullis_governance::PluginAttachment| portcullis_governance::PluginAttachment {
+            content: Vec::new(),
+            ..a.clone()
+        };
+    let changed = stored(
+        "msp",
+        "flaky",
+        "components/hostile.wasm",
+        &[("mode", "other")],
+    );
+    assert_eq!(
+        provider.needs_content(review, &[head(&trap), head(&changed), head(&rule)]),
+        [false, true, false]
+    );
     // Attached again unchanged (the store counts a new generation), it is loaded
     // afresh with a new breaker: it runs, and traps, again.
     let again = portcullis_governance::PluginAttachment {

@@ -4,7 +4,7 @@ use portcullis_engine::model::{Application, Policy, Sha256, Timestamp};
 use portcullis_engine::Bundle;
 
 use super::versions::{VersionChange, WHOLE_SHARE};
-use super::{changed, first, params, rows, scalar, Conn};
+use super::{changed, first, params, rows, scalar, Conn, Row};
 use crate::access::AccessRequestKind;
 use crate::audit::{chain_hash, AuditEntry, AuditRecord};
 use crate::error::Error;
@@ -271,20 +271,24 @@ impl ReadTx for SqlTx<'_> {
         })
     }
 
-    fn plugins(&mut self) -> Result<Vec<PluginAttachment>, Error> {
+    fn plugins(&mut self, content: bool) -> Result<Vec<PluginAttachment>, Error> {
+        // The bytes can be megabytes per plugin: not read unless asked for.
+        let sql = format!(
+            "SELECT organization, name, hook, file_name, {}, sha256, config, vectors,
+             generation FROM plugins ORDER BY organization, name",
+            if content { "content" } else { "NULL" }
+        );
+        rows(&mut *self.tx, &sql, &[], plugin_from)
+    }
+
+    fn plugin(
+        &mut self,
+        organization: &str,
+        name: &str,
+    ) -> Result<Option<PluginAttachment>, Error> {
         let sql = "SELECT organization, name, hook, file_name, content, sha256, config, vectors,
-                   generation FROM plugins ORDER BY organization, name";
-        rows(&mut *self.tx, sql, &[], |r| {
-            let (sha, config, vectors): (String, String, String) =
-                (r.get(5)?, r.get(6)?, r.get(7)?);
-            let sha256 = parse_sha(&sha)?;
-            let config = from_json(&config, "plugin settings")?;
-            let vectors = from_json(&vectors, "plugin test vectors")?;
-            Ok(columns!(r => PluginAttachment {
-                organization: 0, name: 1, hook: 2, file_name: 3, content: 4, generation: 8;
-                sha256: sha256, config: config, vectors: vectors
-            }))
-        })
+                   generation FROM plugins WHERE organization = ?1 AND name = ?2";
+        first(&mut *self.tx, sql, params![organization, name], plugin_from)
     }
 
     fn meta(&mut self, key: &str) -> Result<Option<String>, Error> {
@@ -615,4 +619,16 @@ fn replace(columns: &str) -> String {
         .map(|c| format!("{0} = excluded.{0}", c.trim()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A plugin row (`plugins`/`plugin`'s columns); a NULL content is left empty.
+fn plugin_from(r: &Row) -> Result<PluginAttachment, Error> {
+    let (sha, config, vectors): (String, String, String) = (r.get(5)?, r.get(6)?, r.get(7)?);
+    let content: Option<Vec<u8>> = r.get(4)?;
+    Ok(columns!(r => PluginAttachment {
+        organization: 0, name: 1, hook: 2, file_name: 3, generation: 8;
+        content: content.unwrap_or_default(), sha256: parse_sha(&sha)?,
+        config: from_json(&config, "plugin settings")?,
+        vectors: from_json(&vectors, "plugin test vectors")?
+    }))
 }
