@@ -111,6 +111,9 @@ pub trait ReadTx {
     fn plugin(&mut self, organization: &str, name: &str)
         -> Result<Option<PluginAttachment>, Error>;
 
+    /// A compiled plugin component stored under `name` (its compile-cache file name).
+    fn plugin_artifact(&mut self, name: &str) -> Result<Option<Vec<u8>>, Error>;
+
     /// A value stored under a key (configuration).
     fn meta(&mut self, key: &str) -> Result<Option<String>, Error>;
 
@@ -190,6 +193,9 @@ pub trait Tx: ReadTx {
 
     /// Stores a value under a key.
     fn set_meta(&mut self, key: &str, value: &str) -> Result<(), Error>;
+
+    /// Stores a compiled plugin component under `name`, replacing one stored there.
+    fn put_plugin_artifact(&mut self, name: &str, file: &[u8]) -> Result<(), Error>;
 
     /// Sets an administrator's notification channels for a request kind.
     fn put_notify(&mut self, setting: &NotifySetting) -> Result<(), Error>;

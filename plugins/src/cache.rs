@@ -15,26 +15,45 @@ use wasmtime::{Engine, Precompiled};
 use crate::call::LoadError;
 use crate::wasm::WasmHost;
 
+/// Where compiled components are kept besides a host's cache directory, shared by every
+/// host that reads it: a governance state, so that the nodes of one database compile a
+/// component once between them (`StateArtifacts`). It holds cache files under their
+/// names; a host checks a file from it as it checks one of its own directory.
+pub trait ArtifactStore: Send + Sync {
+    /// The file stored under `name`, if any (an error counts as none: the host then
+    /// compiles).
+    fn get(&self, name: &str) -> Option<Vec<u8>>;
+    /// Stores `file` under `name` (a failure only costs another host a compile).
+    fn put(&self, name: &str, file: &[u8]);
+}
+
 impl WasmHost {
-    /// Where the artifact of the component whose SHA-256 is `digest` lives: named by
-    /// that digest and by the engine's compatibility hash (wasmtime's version and every
+    /// The name of the artifact of the component whose SHA-256 is `digest`: that
+    /// digest and the engine's compatibility hash (wasmtime's version and every
     /// setting that changes the machine code), so an artifact of another engine is
     /// never even opened.
-    pub(crate) fn cache_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
-        let dir = self.cache_dir.as_ref()?;
+    fn artifact_name(&self, digest: &[u8; 32]) -> String {
         let mut hasher = Sha256::new();
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut Sha256Hasher(&mut hasher));
         let engine = hasher.finalize();
-        Some(dir.join(format!(
+        format!(
             "{}-{}.cwasm",
             hex(digest),
             hex(engine.get(..8).unwrap_or_default())
-        )))
+        )
     }
 
-    /// Compile `bytes`, or load them from the cache.
+    /// Where the artifact of the component whose SHA-256 is `digest` lives in the
+    /// cache directory.
+    pub(crate) fn cache_path(&self, digest: &[u8; 32]) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        Some(dir.join(self.artifact_name(digest)))
+    }
+
+    /// Compile `bytes`, or load them from the cache directory, or from the artifact
+    /// store (and keep them in the directory too).
     pub(crate) fn component(&self, bytes: &[u8]) -> Result<Component, LoadError> {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         let cached = self.cache_path(&digest);
@@ -43,21 +62,29 @@ impl WasmHost {
                 return Ok(component);
             }
         }
+        let name = self.artifact_name(&digest);
+        if let Some(store) = &self.artifacts {
+            if let Some(file) = store.get(&name) {
+                if let Ok(component) = self.component_of_file(&file, &digest) {
+                    if let Some(path) = &cached {
+                        write_cache_file(path, &file);
+                    }
+                    return Ok(component);
+                }
+            }
+        }
         let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
             message: format!("not a WebAssembly component this host can compile: {e:#}"),
         })?;
-        if let Some(path) = cached {
+        if cached.is_some() || self.artifacts.is_some() {
             // A cache that cannot be written only costs a compile next time.
             if let Ok(artifact) = component.serialize() {
-                // Unique to this process and this write: two loads of the same
-                // component at once each write their own file, and the last rename wins.
-                static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                let n = WRITES.fetch_add(1, Ordering::Relaxed);
-                let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-                if std::fs::write(&tmp, artifact_file(&digest, &artifact)).is_ok()
-                    && std::fs::rename(&tmp, &path).is_err()
-                {
-                    let _ = std::fs::remove_file(&tmp);
+                let file = artifact_file(&digest, &artifact);
+                if let Some(path) = &cached {
+                    write_cache_file(path, &file);
+                }
+                if let Some(store) = &self.artifacts {
+                    store.put(&name, &file);
                 }
             }
         }
@@ -67,27 +94,44 @@ impl WasmHost {
     /// The component in the cache file `path`, if it is an intact artifact of the
     /// component whose SHA-256 is `digest`, made by an engine compatible with this one;
     /// else why not (the caller compiles again and replaces the file).
-    #[expect(
-        unsafe_code,
-        reason = "deserializing machine code the host wrote itself into its own cache directory, \
-                  after checking its checksum, its source's SHA-256 and the engine's compatibility"
-    )]
     pub(crate) fn load_cached(&self, path: &Path, digest: &[u8; 32]) -> Result<Component, String> {
         // Read into memory rather than map the file: a file changed in place while
         // mapped would fault the process.
         let file = std::fs::read(path).map_err(|e| e.to_string())?;
-        let artifact = check_artifact_file(&file, digest)?;
+        self.component_of_file(&file, digest)
+    }
+
+    /// The component in a cache file's bytes, under the same checks.
+    #[expect(
+        unsafe_code,
+        reason = "deserializing machine code the host wrote itself into its own cache directory \
+                  or artifact store, after checking its checksum, its source's SHA-256 and the \
+                  engine's compatibility"
+    )]
+    fn component_of_file(&self, file: &[u8], digest: &[u8; 32]) -> Result<Component, String> {
+        let artifact = check_artifact_file(file, digest)?;
         match Engine::detect_precompiled(artifact) {
             Some(Precompiled::Component) => {}
             _ => return Err("not a precompiled component of this engine".to_owned()),
         }
         // SAFETY: the bytes are exactly those `Component::serialize` wrote for this
-        // component (their SHA-256 matches the one stored beside them, and so does the
-        // source's), `detect_precompiled` recognises them as a component artifact,
-        // and the cache directory is documented as writable only by the host's
-        // account. wasmtime checks the header again and refuses an artifact of
-        // another version or configuration.
+        // component (their CRC-32 matches the one stored beside them, and the source's
+        // SHA-256 too), `detect_precompiled` recognises them as a component artifact,
+        // and the cache directory and the artifact store are documented as writable
+        // only by the hosts' accounts. wasmtime checks the header again and refuses an
+        // artifact of another version or configuration.
         unsafe { Component::deserialize(&self.engine, artifact) }.map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// Writes a cache file through a file of its own, renamed into place: two loads of the
+/// same component at once each write their own file, and the last rename wins.
+fn write_cache_file(path: &Path, file: &[u8]) {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+    if std::fs::write(&tmp, file).is_ok() && std::fs::rename(&tmp, path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
 }
 

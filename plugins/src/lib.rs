@@ -36,12 +36,13 @@ mod wasm;
 
 #[cfg(feature = "governance")]
 pub use attach::{prepare, AttachSource, PrepareError};
+pub use cache::ArtifactStore;
 pub use call::{Limits, LoadError, Settings};
 pub use plugin::Plugin;
 pub use registry::{AttachError, Attachment, Call, Notice, Registry, Review, DEFAULT_BREAKER};
 pub use rego::RegoPlugin;
 #[cfg(feature = "governance")]
-pub use state::StatePlugins;
+pub use state::{StateArtifacts, StatePlugins};
 pub use vectors::{Vector, VectorError, VectorResult};
 #[cfg(feature = "bench")]
 pub use wasm::Reusable;

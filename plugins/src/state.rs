@@ -14,18 +14,55 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use portcullis_engine::plugin::Hook;
-use portcullis_governance::{Error, PluginAttachment, PluginProvider, Plugins};
+use portcullis_governance::{Database, Error, PluginAttachment, PluginProvider, Plugins, Store};
 
+use crate::cache::ArtifactStore;
 use crate::call::{Limits, LoadError};
 use crate::plugin::Plugin;
 use crate::registry::{Attachment, Notice, Registry};
 use crate::wasm::{HostOptions, WasmHost};
+
+/// The compiled components kept in a governance state (its `plugin_artifacts`), for
+/// every host that loads the state's plugins: with PostgreSQL, the nodes of one
+/// database compile a component once between them. Use a store handle of its own: it
+/// is called while governance consults its plugins.
+pub struct StateArtifacts {
+    store: Mutex<Database>,
+}
+
+impl StateArtifacts {
+    /// Keeps artifacts in `store`.
+    pub fn new(store: Database) -> StateArtifacts {
+        StateArtifacts {
+            store: Mutex::new(store),
+        }
+    }
+}
+
+impl std::fmt::Debug for StateArtifacts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateArtifacts").finish_non_exhaustive()
+    }
+}
+
+impl ArtifactStore for StateArtifacts {
+    fn get(&self, name: &str) -> Option<Vec<u8>> {
+        let store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        store.read(|tx| tx.plugin_artifact(name)).ok().flatten()
+    }
+
+    fn put(&self, name: &str, file: &[u8]) {
+        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = store.transaction(|tx| tx.put_plugin_artifact(name, file));
+    }
+}
 
 /// Loads a state's attached plugins and keeps them, each behind its circuit breaker.
 pub struct StatePlugins {
     registry: Registry,
     host: OnceLock<Arc<WasmHost>>,
     cache_dir: Option<PathBuf>,
+    artifacts: Option<Arc<dyn ArtifactStore>>,
     warm_instances: usize,
     limits: Limits,
     /// The version (fingerprint) of each plugin that did not load, by organization and
@@ -64,6 +101,7 @@ impl StatePlugins {
             registry: Registry::with_notices(sink),
             host: OnceLock::new(),
             cache_dir: None,
+            artifacts: None,
             warm_instances: 0,
             limits,
             broken: Mutex::new(HashMap::new()),
@@ -74,6 +112,12 @@ impl StatePlugins {
     /// restart, or another process on the same state, does not compile them again.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> StatePlugins {
         self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Shares compiled components through `store` ([`HostOptions::artifacts`]).
+    pub fn artifacts(mut self, store: Arc<dyn ArtifactStore>) -> StatePlugins {
+        self.artifacts = Some(store);
         self
     }
 
@@ -96,6 +140,7 @@ impl StatePlugins {
         }
         let host = WasmHost::open(HostOptions {
             cache_dir: self.cache_dir.clone(),
+            artifacts: self.artifacts.clone(),
             warm_instances: self.warm_instances,
             ..HostOptions::default()
         })?;

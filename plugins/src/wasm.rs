@@ -34,6 +34,7 @@ use wasmtime::{
     PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
+use crate::cache::ArtifactStore;
 use crate::call::{Limits, LoadError, Settings};
 use crate::warm::{Held, Lease, Maker, Needs, Ready, Room, Warm, Warmer};
 use crate::wasi::{self, CallWasi, HasWasi};
@@ -107,6 +108,8 @@ pub struct WasmHost {
     /// When the host started: the origin of the plugins' monotonic clock.
     origin: Instant,
     pub(crate) cache_dir: Option<PathBuf>,
+    /// Where compiled components are shared with other hosts.
+    pub(crate) artifacts: Option<Arc<dyn ArtifactStore>>,
     /// What the instance pool has left.
     room: Arc<Room>,
     /// Instances kept ready per component, and the thread that makes them.
@@ -117,11 +120,15 @@ pub struct WasmHost {
 }
 
 /// How a [`WasmHost`] is set up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct HostOptions {
     /// Where compiled components are kept (see [`WasmHost::with_cache`]); none: in
     /// memory only.
     pub cache_dir: Option<PathBuf>,
+    /// Where compiled components are shared with other hosts (a governance state): a
+    /// component missing from the cache directory is taken from there before it is
+    /// compiled, and one compiled is stored there too.
+    pub artifacts: Option<Arc<dyn ArtifactStore>>,
     /// How many instances of each loaded component to keep made ahead, for a
     /// long-running host: a call takes one that nothing has run on instead of waiting
     /// for an instantiation, and a thread of the host makes the next one. Each holds
@@ -135,10 +142,22 @@ pub struct HostOptions {
     pub instances: u32,
 }
 
+impl std::fmt::Debug for HostOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostOptions")
+            .field("cache_dir", &self.cache_dir)
+            .field("artifacts", &self.artifacts.is_some())
+            .field("warm_instances", &self.warm_instances)
+            .field("instances", &self.instances)
+            .finish()
+    }
+}
+
 impl Default for HostOptions {
     fn default() -> Self {
         HostOptions {
             cache_dir: None,
+            artifacts: None,
             warm_instances: 0,
             instances: POOL_INSTANCES,
         }
@@ -180,6 +199,7 @@ impl WasmHost {
     pub fn open(options: HostOptions) -> Result<Arc<WasmHost>, LoadError> {
         let HostOptions {
             cache_dir,
+            artifacts,
             warm_instances,
             instances,
         } = options;
@@ -221,6 +241,7 @@ impl WasmHost {
             engine,
             origin: Instant::now(),
             cache_dir,
+            artifacts,
             room: Room::new(
                 instances,
                 instances.saturating_mul(POOL_CORE_PER_COMPONENT),

@@ -446,6 +446,70 @@ fn compiled_components_are_cached_on_disk() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[cfg(feature = "governance")]
+#[test]
+fn compiled_components_are_shared_through_the_state() {
+    use portcullis_governance::{Database, SqliteStore, Store};
+    use portcullis_plugins::{ArtifactStore, StateArtifacts};
+
+    let dir = std::env::temp_dir().join(format!("portcullis-shared-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.db");
+    let store = || -> Database { SqliteStore::open(&state).unwrap().into() };
+    let shared: Arc<dyn ArtifactStore> = Arc::new(StateArtifacts::new(store()));
+    let bytes = std::fs::read(examples().join("components/known-bad.wasm")).unwrap();
+    let node = |name: &str| {
+        WasmHost::open(HostOptions {
+            cache_dir: Some(dir.join(name)),
+            artifacts: Some(Arc::clone(&shared)),
+            ..HostOptions::default()
+        })
+        .unwrap()
+    };
+    let stored = || -> Vec<Vec<u8>> {
+        let db = store();
+        let names: Vec<String> = std::fs::read_dir(dir.join("one"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names
+            .iter()
+            .filter_map(|n| db.read(|tx| tx.plugin_artifact(n)).unwrap())
+            .collect()
+    };
+    // The first node compiles, into its directory and the state.
+    node("one").load("a", &bytes, Limits::default()).unwrap();
+    let first = stored();
+    assert_eq!(first.len(), 1);
+    let file_one = std::fs::read_dir(dir.join("one"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(std::fs::read(file_one.path()).unwrap(), first[0]);
+    // The second takes it from the state (the same file lands in its directory) and
+    // gives the same verdicts.
+    let plugin = Plugin::Wasm(node("two").load("b", &bytes, Limits::default()).unwrap());
+    let file_two = dir.join("two").join(file_one.file_name());
+    assert_eq!(std::fs::read(&file_two).unwrap(), first[0]);
+    for vector in vectors("known-bad") {
+        assert!(vector.run(&plugin).unwrap().pass, "{}", vector.name);
+    }
+    // A damaged artifact in the state is not trusted: the third node compiles, and
+    // the state gets a good one again.
+    let mut damaged = first[0].clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x40;
+    shared.put(&file_one.file_name().into_string().unwrap(), &damaged);
+    let plugin = Plugin::Wasm(node("three").load("c", &bytes, Limits::default()).unwrap());
+    assert!(vectors("known-bad")[0].run(&plugin).unwrap().pass);
+    assert_eq!(stored(), first);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn attaching_validates_with_the_vectors_first() {
     let host = host();

@@ -72,6 +72,8 @@ struct Shared {
     credentials: Mutex<Credentials>,
     limiter: Mutex<Limiter>,
     settings: Settings,
+    /// Compiled plugin components in the state (its own store handle).
+    artifacts: Arc<dyn portcullis_plugins::ArtifactStore>,
     /// Woken when something may have queued a notification.
     outbox: Notify,
     /// Woken when another node announced a new bundle version.
@@ -127,6 +129,7 @@ impl App {
         credentials: Credentials,
         settings: Settings,
         view_key: ViewKey,
+        artifacts: Arc<dyn portcullis_plugins::ArtifactStore>,
     ) -> App {
         let (revision, _) = watch::channel(governance.version());
         App {
@@ -141,6 +144,7 @@ impl App {
                 credentials: Mutex::new(credentials),
                 limiter: Mutex::new(Limiter::default()),
                 settings,
+                artifacts,
                 outbox: Notify::new(),
                 announced: Notify::new(),
             }),
@@ -150,6 +154,12 @@ impl App {
     /// The server's settings.
     pub fn settings(&self) -> &Settings {
         &self.shared.settings
+    }
+
+    /// Where compiled plugin components are kept in the state, shared with the other
+    /// nodes.
+    pub fn artifacts(&self) -> Arc<dyn portcullis_plugins::ArtifactStore> {
+        Arc::clone(&self.shared.artifacts)
     }
 
     /// Files a request (as `actor`, an administrator, or else for an agent's own

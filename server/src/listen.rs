@@ -108,7 +108,7 @@ impl Server {
         // Opening may block (PostgreSQL's client runs a small runtime of its own):
         // off the async threads.
         let opening = config.clone();
-        let (governance, sender, checks, credentials) =
+        let (governance, sender, checks, credentials, artifacts) =
             tokio::task::spawn_blocking(move || open_stores(&opening))
                 .await
                 .map_err(|e| ServerError::Internal(format!("opening the state failed: {e}")))??;
@@ -148,6 +148,7 @@ impl Server {
             credentials,
             config.settings.clone(),
             view_key,
+            artifacts,
         );
         Ok(Server {
             listener,
@@ -238,11 +239,16 @@ fn open_stores(config: &ServeConfig) -> Result<Stores, ServerError> {
             Governance::open_postgres(url, &key)
         }
     };
+    // Compiled components are kept in the state too (on a store handle of their own),
+    // so the nodes of one database compile each component once between them.
+    let artifacts: Arc<dyn portcullis_plugins::ArtifactStore> =
+        Arc::new(portcullis_plugins::StateArtifacts::new(open_store(config)?));
     let plugins = portcullis_plugins::StatePlugins::with_notices(
         portcullis_plugins::Limits::default(),
         |notice| tracing::warn!(notice = ?notice, "plugin"),
     )
     .cache_dir(config.settings.plugin_cache())
+    .artifacts(Arc::clone(&artifacts))
     .warm_instances(config.plugin_warm_instances);
     let governance = open(config)?.with_plugins(Arc::new(plugins));
     // Notifications are sent through a second handle on the same state, so that a
@@ -254,7 +260,13 @@ fn open_stores(config: &ServeConfig) -> Result<Stores, ServerError> {
     };
     // Checks every call makes (does its administrator still exist?) read on a
     // connection of their own, never waiting for the state's writes.
-    let checks = match &config.database {
+    let checks = open_store(config)?;
+    Ok((governance, sender, checks, credentials, artifacts))
+}
+
+/// One more handle on the state's store.
+fn open_store(config: &ServeConfig) -> Result<Database, ServerError> {
+    Ok(match &config.database {
         None => Governance::store_dir(&config.state, config.audit_key.as_deref())?,
         Some(url) => {
             let key = config
@@ -263,12 +275,17 @@ fn open_stores(config: &ServeConfig) -> Result<Stores, ServerError> {
                 .unwrap_or_else(|| config.state.join("audit.key"));
             portcullis_governance::PostgresStore::open(url, &key)?.into()
         }
-    };
-    Ok((governance, sender, checks, credentials))
+    })
 }
 
 /// What `open_stores` opens.
-type Stores = (Governance, Governance, Database, Credentials);
+type Stores = (
+    Governance,
+    Governance,
+    Database,
+    Credentials,
+    Arc<dyn portcullis_plugins::ArtifactStore>,
+);
 
 struct Connection {
     router: Router,

@@ -65,6 +65,10 @@ CREATE TABLE IF NOT EXISTS plugins (
     file_name TEXT NOT NULL, content BLOB NOT NULL, sha256 TEXT NOT NULL,
     config TEXT NOT NULL, vectors TEXT NOT NULL, generation INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (organization, name));
+-- Compiled plugin components, shared by the hosts that load them (a file of the
+-- plugin host's compile cache, under its name there: the component's SHA-256 and the
+-- engine's compatibility hash).
+CREATE TABLE IF NOT EXISTS plugin_artifacts (name TEXT PRIMARY KEY, file BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, actor TEXT NOT NULL,
     organization TEXT, log TEXT NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,

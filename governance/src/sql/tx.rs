@@ -291,6 +291,11 @@ impl ReadTx for SqlTx<'_> {
         first(&mut *self.tx, sql, params![organization, name], plugin_from)
     }
 
+    fn plugin_artifact(&mut self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        let sql = "SELECT file FROM plugin_artifacts WHERE name = ?1";
+        first(&mut *self.tx, sql, params![name], |r| r.get(0))
+    }
+
     fn meta(&mut self, key: &str) -> Result<Option<String>, Error> {
         let sql = "SELECT value FROM meta WHERE key = ?1";
         first(&mut *self.tx, sql, params![key], |r| r.get(0))
@@ -478,6 +483,15 @@ impl Tx for SqlTx<'_> {
     fn delete_plugin(&mut self, organization: &str, name: &str) -> Result<bool, Error> {
         let sql = "DELETE FROM plugins WHERE organization = ?1 AND name = ?2";
         changed(&mut *self.tx, sql, params![organization, name])
+    }
+
+    fn put_plugin_artifact(&mut self, name: &str, file: &[u8]) -> Result<(), Error> {
+        self.tx.execute(
+            "INSERT INTO plugin_artifacts (name, file) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET file = excluded.file",
+            params![name, file],
+        )?;
+        Ok(())
     }
 
     fn set_meta(&mut self, key: &str, value: &str) -> Result<(), Error> {

@@ -8,7 +8,7 @@ use axum::routing::{delete, get, post};
 use axum::Json;
 use base64::Engine as _;
 use portcullis_governance::{Act, PluginAttachment};
-use portcullis_plugins::{AttachSource, WasmHost};
+use portcullis_plugins::{AttachSource, HostOptions, WasmHost};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -128,10 +128,15 @@ async fn attach(
         vectors: body.vectors.into_iter().map(|v| (v.file, v.text)).collect(),
     };
     // Loading a component compiles it: off the async threads, outside the state's lock,
-    // into the cache the state's plugins load from, so they do not compile it again.
-    let cache = app.settings().plugin_cache();
+    // into the cache directory and the state's artifacts, which the state's plugins
+    // load from (on this node and the others), so they do not compile it again.
+    let options = HostOptions {
+        cache_dir: Some(app.settings().plugin_cache()),
+        artifacts: Some(app.artifacts()),
+        ..HostOptions::default()
+    };
     let attachment = tokio::task::spawn_blocking(move || {
-        let host = WasmHost::with_cache(&cache)
+        let host = WasmHost::open(options)
             .map_err(|e| ServerError::Internal(format!("the plugin host: {e}")))?;
         portcullis_plugins::prepare(source, &host).map_err(|e| ServerError::BadInput(e.to_string()))
     })
