@@ -14,6 +14,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::model::Maintenance;
+use crate::path::Family;
+
 pub(crate) use bound::{PathBounds, NO_POLICY};
 pub(crate) use partition::{OrgSource, Partition};
 pub(crate) use policy::{CompiledPolicy, Slot, Targets};
@@ -49,11 +52,33 @@ pub(crate) struct OrgNode {
     pub(crate) chain: Box<[u32]>,
 }
 
-/// Where a computer lives.
-#[derive(Debug, Clone, Copy)]
+/// Where a computer lives, and what a decision reads of it: its group and path family
+/// and its maintenance mode, kept here so that a decision does not load the
+/// organization's list of computers, nor the computer as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ComputerLoc {
     pub(crate) org: u32,
     pub(crate) local: u32,
+    /// The group's local index in the organization.
+    pub(crate) group: u32,
+    pub(crate) family: Family,
+    pub(crate) maintenance: Option<Maintenance>,
+}
+
+impl ComputerLoc {
+    /// Computer `local` of `partition`, at index `org` of the tables; `None` when the
+    /// partition has no such computer.
+    pub(crate) fn of(partition: &Partition, org: u32, local: u32) -> Option<ComputerLoc> {
+        let computer = partition.source.computers.get(local as usize)?;
+        let group = partition.computer_groups.get(local as usize).copied()?;
+        Some(ComputerLoc {
+            org,
+            local,
+            group,
+            family: computer.os.family(),
+            maintenance: computer.maintenance,
+        })
+    }
 }
 
 /// Where every computer lives, by id.

@@ -54,18 +54,27 @@ pub(crate) struct Targeting {
 /// organization-wide and global ones, and says whether a computer's or group's own
 /// list is worth a second lookup.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct Targets {
-    by_app: FxHashMap<u32, Targeting>,
-    /// Computer- and group-scoped lists, by `slot_key`.
-    scoped: FxHashMap<u64, Box<[Listed]>>,
+    /// The organization's own applications, by local index: a decision that found the
+    /// application in this organization indexes it, with no hashing or probing.
+    own: Box<[Targeting]>,
+    /// Applications of ancestors that this organization's policies target, by key;
+    /// most organizations have none (`None`), and then a decision does not look.
+    foreign: Option<Box<FxHashMap<u32, Targeting>>>,
+    /// Computer- and group-scoped lists, by `slot_key`; boxed, as a decision reads it
+    /// only for a computer or group whose summary bit is set.
+    scoped: Box<FxHashMap<u64, Box<[Listed]>>>,
 }
 
 impl Targets {
-    /// Files each `(application, slot, policy)`; `position` orders each list, and
+    /// Files each `(application, slot, policy)`; `own` are the keys of the
+    /// organization's applications by local index, `position` orders each list, and
     /// `target(policy, application)` says where the application is among the policy's
     /// targets.
     pub(crate) fn new(
         entries: impl IntoIterator<Item = (u32, Slot, u32)>,
+        own: &[u32],
         position: impl Fn(u32) -> i64,
         target: impl Fn(u32, u32) -> u32,
     ) -> Targets {
@@ -73,12 +82,23 @@ impl Targets {
         for (app, slot, policy) in entries {
             lists.entry((app, slot)).or_default().push(policy);
         }
-        let mut targets = Targets::default();
+        let local: FxHashMap<u32, usize> = own.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+        let mut targets = Targets {
+            own: own.iter().map(|_| Targeting::default()).collect(),
+            ..Targets::default()
+        };
         for ((app, slot), mut list) in lists {
             list.sort_by_key(|&p| position(p));
             list.dedup();
             let list: Box<[Listed]> = list.into_iter().map(|p| (p, target(p, app))).collect();
-            let entry = targets.by_app.entry(app).or_default();
+            let entry = match local.get(&app).and_then(|&i| targets.own.get_mut(i)) {
+                Some(entry) => entry,
+                None => targets
+                    .foreign
+                    .get_or_insert_with(Box::default)
+                    .entry(app)
+                    .or_default(),
+            };
             match slot {
                 Slot::Organization => entry.organization = list,
                 Slot::Global => entry.global = list,
@@ -92,7 +112,9 @@ impl Targets {
                 }
             }
         }
-        targets.by_app.shrink_to_fit();
+        if let Some(foreign) = &mut targets.foreign {
+            foreign.shrink_to_fit();
+        }
         targets.scoped.shrink_to_fit();
         targets
     }
@@ -100,10 +122,21 @@ impl Targets {
     /// The lists of policies targeting `app` that a computer at `(local, group)` of
     /// this organization sees (computer, group, organization, global), or with `None`
     /// one in a descendant organization (global only); a slot with no policy for it
-    /// gets an empty list.
-    pub(crate) fn lists(&self, app: u32, at: Option<(u32, u32)>) -> [&[Listed]; 4] {
+    /// gets an empty list. `own` is the application's local index when it is one of
+    /// this organization's, `None` when it is an ancestor's.
+    #[inline]
+    pub(crate) fn lists(
+        &self,
+        app: u32,
+        own: Option<u32>,
+        at: Option<(u32, u32)>,
+    ) -> [&[Listed]; 4] {
         let mut out: [&[Listed]; 4] = [&[]; 4];
-        let Some(targeting) = self.by_app.get(&app) else {
+        let targeting = match own {
+            Some(local) => self.own.get(local as usize),
+            None => self.foreign.as_ref().and_then(|foreign| foreign.get(&app)),
+        };
+        let Some(targeting) = targeting else {
             return out;
         };
         let scoped = |bits: u64, i: u32, slot: Slot| -> &[Listed] {
@@ -208,8 +241,19 @@ mod tests {
 
     /// Policy `p` is at position `10 - p`, so each list comes out in reverse order;
     /// application `a` is target `a + p` of policy `p`.
+    /// Every application here is an ancestor's (filed by key).
     fn targets(entries: &[(u32, Slot, u32)]) -> Targets {
-        Targets::new(entries.iter().copied(), |p| 10 - i64::from(p), |p, a| a + p)
+        owning(entries, &[])
+    }
+
+    /// The organization's own applications are `own`, by local index.
+    fn owning(entries: &[(u32, Slot, u32)], own: &[u32]) -> Targets {
+        Targets::new(
+            entries.iter().copied(),
+            own,
+            |p| 10 - i64::from(p),
+            |p, a| a + p,
+        )
     }
 
     /// The policies of each list, after checking each one's target.
@@ -234,18 +278,18 @@ mod tests {
             (7, Slot::Group(2), 5),
             (8, Slot::Global, 6),
         ]);
-        let own = ids(t.lists(7, Some((5, 2))), 7);
+        let own = ids(t.lists(7, None, Some((5, 2))), 7);
         assert_eq!(own, [&[4][..], &[5], &[3], &[2, 1]]);
         // A descendant's computer sees the global policies only.
-        let below = ids(t.lists(7, None), 7);
+        let below = ids(t.lists(7, None, None), 7);
         assert_eq!(below, [NONE, NONE, NONE, &[2, 1]]);
         // Another computer and group of the organization.
         assert_eq!(
-            ids(t.lists(7, Some((6, 3))), 7),
+            ids(t.lists(7, None, Some((6, 3))), 7),
             [NONE, NONE, &[3], &[2, 1]]
         );
         // No policy targets application 9.
-        assert_eq!(ids(t.lists(9, Some((5, 2))), 9), [NONE; 4]);
+        assert_eq!(ids(t.lists(9, None, Some((5, 2))), 9), [NONE; 4]);
     }
 
     #[test]
@@ -258,15 +302,47 @@ mod tests {
             (1, Slot::Group(64), 3),
         ]);
         assert_eq!(
-            ids(t.lists(1, Some((3, 1))), 1),
+            ids(t.lists(1, None, Some((3, 1))), 1),
             [&[1][..], NONE, NONE, NONE]
         );
         assert_eq!(
-            ids(t.lists(1, Some((131, 1))), 1),
+            ids(t.lists(1, None, Some((131, 1))), 1),
             [&[2][..], NONE, NONE, NONE]
         );
-        assert_eq!(ids(t.lists(1, Some((67, 64))), 1), [NONE, &[3], NONE, NONE]);
-        assert_eq!(ids(t.lists(1, Some((67, 0))), 1), [NONE; 4]);
-        assert_eq!(ids(t.lists(1, Some((67, 128))), 1), [NONE; 4]);
+        assert_eq!(
+            ids(t.lists(1, None, Some((67, 64))), 1),
+            [NONE, &[3], NONE, NONE]
+        );
+        assert_eq!(ids(t.lists(1, None, Some((67, 0))), 1), [NONE; 4]);
+        assert_eq!(ids(t.lists(1, None, Some((67, 128))), 1), [NONE; 4]);
+    }
+
+    #[test]
+    fn own_applications_by_local_index_ancestors_by_key() {
+        // Applications 7 and 8 are this organization's (local 0 and 1); 9 is an
+        // ancestor's.
+        let entries = [
+            (7, Slot::Organization, 1),
+            (8, Slot::Global, 2),
+            (9, Slot::Organization, 3),
+            (7, Slot::Computer(4), 4),
+        ];
+        let t = owning(&entries, &[7, 8]);
+        assert_eq!(
+            ids(t.lists(7, Some(0), Some((4, 0))), 7),
+            [&[4][..], NONE, &[1], NONE]
+        );
+        assert_eq!(ids(t.lists(8, Some(1), None), 8), [NONE, NONE, NONE, &[2]]);
+        assert_eq!(
+            ids(t.lists(9, None, Some((0, 0))), 9),
+            [NONE, NONE, &[3], NONE]
+        );
+        // Out of range, or an ancestor's application no policy here targets.
+        assert_eq!(ids(t.lists(7, Some(5), Some((4, 0))), 7), [NONE; 4]);
+        assert_eq!(ids(t.lists(6, None, Some((4, 0))), 6), [NONE; 4]);
+        // With no ancestor's application targeted, nothing is filed by key.
+        let mine = owning(&entries[..2], &[7, 8]);
+        assert!(mine.foreign.is_none());
+        assert_eq!(ids(mine.lists(7, None, None), 7), [NONE; 4]);
     }
 }

@@ -75,20 +75,7 @@ impl Snapshot {
                 policies: Vec::new(),
             };
         };
-        let family = place
-            .node
-            .partition
-            .source
-            .computers
-            .get(place.local as usize)
-            .map(|c| c.os.family());
-        let Some(family) = family else {
-            return Explanation {
-                decision,
-                normalized_path: None,
-                policies: Vec::new(),
-            };
-        };
+        let family = place.computer.family;
         let mut buffers: [String; 3] = Default::default();
         let [path, parent, created_by] = &mut buffers;
         let mut view = EventView::new(family, event, [path, parent, created_by]);
@@ -148,8 +135,8 @@ fn applicable_in_order<'s>(
             let scoped = match policy.slot {
                 Slot::Global => true,
                 Slot::Organization => depth == 0,
-                Slot::Group(g) => depth == 0 && g == place.group,
-                Slot::Computer(c) => depth == 0 && c == place.local,
+                Slot::Group(g) => depth == 0 && g == place.computer.group,
+                Slot::Computer(c) => depth == 0 && c == place.computer.local,
             };
             if scoped {
                 out.push((policy, org_id, depth));

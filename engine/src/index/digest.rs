@@ -17,6 +17,7 @@ use crate::model::Sha256;
 const PER_SLOT: usize = 2;
 
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct DigestTable {
     /// `(digest, rule id)`, sorted, with repeats for digests shared by several rules.
     /// A rule id sits beside its key, so that a hit reads one cache line, not two.
