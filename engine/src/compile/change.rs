@@ -214,7 +214,7 @@ fn splice(
     for (plan, partition) in compiled {
         let node = OrgNode {
             partition: Arc::clone(partition),
-            chain: plan.chain.clone().into_boxed_slice(),
+            chain: plan.chain.clone().into(),
         };
         stats.rules += partition.index.len();
         stats.policies += partition.policies.len();

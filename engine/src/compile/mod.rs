@@ -143,7 +143,7 @@ pub(crate) fn compile(
                 stats.policies += partition.policies.len();
                 orgs.push(OrgNode {
                     partition,
-                    chain: plan.chain.into_boxed_slice(),
+                    chain: plan.chain.into(),
                 });
             }
             Err(mut more) => errors.append(&mut more),

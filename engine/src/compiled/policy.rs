@@ -36,13 +36,57 @@ fn slot_bit(local: u32) -> u64 {
 /// several cache lines.
 pub(crate) type Listed = (u32, u32);
 
-/// The enabled policies of one partition that target one application.
+/// Policies sorted by position, a list of one kept inline: most applications have
+/// one policy per slot, and a decision then reads it with the [`Targeting`] instead of
+/// loading the list from elsewhere.
+#[derive(Debug)]
+struct PolicyList {
+    /// The list when it has one entry; else [`PolicyList::NOT_ONE`] in the policy.
+    one: Listed,
+    /// The list when it does not have one entry.
+    many: Box<[Listed]>,
+}
+
+impl PolicyList {
+    const NOT_ONE: Listed = (u32::MAX, u32::MAX);
+
+    fn new(list: Box<[Listed]>) -> PolicyList {
+        match *list {
+            [one] if one != PolicyList::NOT_ONE => PolicyList {
+                one,
+                many: Box::default(),
+            },
+            _ => PolicyList {
+                one: PolicyList::NOT_ONE,
+                many: list,
+            },
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[Listed] {
+        if self.one == PolicyList::NOT_ONE {
+            &self.many
+        } else {
+            std::slice::from_ref(&self.one)
+        }
+    }
+}
+
+impl Default for PolicyList {
+    fn default() -> PolicyList {
+        PolicyList::new(Box::default())
+    }
+}
+
+/// The enabled policies of one partition that target one application: one cache line.
 #[derive(Debug, Default)]
+#[repr(align(64))]
 pub(crate) struct Targeting {
     /// Scoped to the organization, sorted by position.
-    organization: Box<[Listed]>,
+    organization: PolicyList,
     /// Global, sorted by position.
-    global: Box<[Listed]>,
+    global: PolicyList,
     /// Bit `i % 64` is set when a policy targets the application at computer `i`;
     /// a clear bit saves the lookup in `Targets::scoped`.
     computers: u64,
@@ -100,8 +144,8 @@ impl Targets {
                     .or_default(),
             };
             match slot {
-                Slot::Organization => entry.organization = list,
-                Slot::Global => entry.global = list,
+                Slot::Organization => entry.organization = PolicyList::new(list),
+                Slot::Global => entry.global = PolicyList::new(list),
                 Slot::Computer(i) => {
                     entry.computers |= slot_bit(i);
                     targets.scoped.insert(slot_key(app, slot), list);
@@ -150,32 +194,36 @@ impl Targets {
                 out = [
                     scoped(targeting.computers, local, Slot::Computer(local)),
                     scoped(targeting.groups, group, Slot::Group(group)),
-                    &targeting.organization,
-                    &targeting.global,
+                    targeting.organization.as_slice(),
+                    targeting.global.as_slice(),
                 ];
             }
-            None => out[3] = &targeting.global,
+            None => out[3] = targeting.global.as_slice(),
         }
         out
     }
 }
 
 /// A policy ready to decide.
+///
+/// In C order and on cache lines of its own: what ranking a policy and checking that
+/// it applies read is on the first line, what the decision reports on the second.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct CompiledPolicy {
-    pub(crate) id: Box<str>,
     pub(crate) position: i64,
-    pub(crate) action: Action,
-    pub(crate) elevate: bool,
-    pub(crate) enabled: bool,
-    pub(crate) slot: Slot,
-    /// Case-folded user names; `None` applies to everyone.
-    pub(crate) users: Option<Box<[Box<str>]>>,
     pub(crate) not_before: Option<Timestamp>,
     pub(crate) expires: Option<Timestamp>,
-    pub(crate) on_deny: DenyOptions,
+    /// Case-folded user names; `None` applies to everyone.
+    pub(crate) users: Option<Box<[Box<str>]>>,
+    pub(crate) enabled: bool,
+    pub(crate) action: Action,
+    pub(crate) elevate: bool,
+    pub(crate) id: Box<str>,
     /// Targeted applications: key and id.
     pub(crate) targets: Box<[(u32, Box<str>)]>,
+    pub(crate) on_deny: DenyOptions,
+    pub(crate) slot: Slot,
 }
 
 /// Why a policy does not apply to an event, before any rule is looked at.
@@ -344,5 +392,21 @@ mod tests {
         let mine = owning(&entries[..2], &[7, 8]);
         assert!(mine.foreign.is_none());
         assert_eq!(ids(mine.lists(7, None, None), 7), [NONE; 4]);
+    }
+
+    #[test]
+    fn policy_lists_read_back_as_given() {
+        use super::PolicyList;
+        let lists: [&[super::Listed]; 5] = [
+            &[],
+            &[(3, 0)],
+            &[(3, 0), (1, 2)],
+            &[PolicyList::NOT_ONE],
+            &[PolicyList::NOT_ONE, (0, 0)],
+        ];
+        for list in lists {
+            assert_eq!(PolicyList::new(list.into()).as_slice(), list);
+        }
+        assert_eq!(PolicyList::default().as_slice(), &[]);
     }
 }

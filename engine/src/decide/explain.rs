@@ -126,7 +126,7 @@ fn applicable_in_order<'s>(
     place: &Place<'s>,
 ) -> Vec<(&'s CompiledPolicy, &'s str, usize)> {
     let mut out = Vec::new();
-    for (depth, &org) in place.node.chain.iter().enumerate() {
+    for (depth, &org) in place.chain.iter().enumerate() {
         let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
             continue;
         };
@@ -172,7 +172,7 @@ type Visible<'s> = FxHashMap<u32, (&'s Partition, u32)>;
 
 fn visible_applications<'s>(tables: &'s Tables, place: &Place<'s>) -> Visible<'s> {
     let mut visible = FxHashMap::default();
-    for &org in place.node.chain.iter() {
+    for &org in place.chain.iter() {
         if let Some(node) = tables.orgs.get(org as usize) {
             for (local, &key) in node.partition.app_keys.iter().enumerate() {
                 visible.insert(key, (&*node.partition, local as u32));

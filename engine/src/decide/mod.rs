@@ -82,6 +82,8 @@ impl Winner<'_> {
 /// Where the event's computer sits: its organization and its record.
 pub(crate) struct Place<'s> {
     pub(crate) node: &'s OrgNode,
+    /// The organization's chain: itself, then its ancestors.
+    pub(crate) chain: &'s [u32],
     pub(crate) computer: &'s ComputerLoc,
 }
 
@@ -112,14 +114,19 @@ impl Snapshot {
         // Step 2, first the rules filed under the hash and the signer, which need no
         // path, and the policy they give.
         apps.clear();
-        for (depth, &org) in place.node.chain.iter().enumerate() {
+        for (depth, &org) in place.chain.iter().enumerate() {
             let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
                 continue;
             };
             partition.index.map_candidates(&view, &mut index.candidates);
             collect(partition, depth, &mut view, index, apps);
         }
-        let mut winner = first_policy(tables, &place, event, apps);
+        // No application matched yet (a miss, or a path hit): no policy to look up.
+        let mut winner = if apps.is_empty() {
+            None
+        } else {
+            first_policy(tables, &place, event, apps)
+        };
         // Then the path patterns, of the organizations where a policy that could
         // still come first can decide through them.
         let before = winner.map(|w| w.policy.position);
@@ -252,6 +259,7 @@ pub(crate) fn locate<'s>(tables: &'s Tables, computer: &str) -> Option<Place<'s>
     let node = tables.orgs.get(loc.org as usize)?;
     Some(Place {
         node,
+        chain: &node.chain,
         computer: loc,
     })
 }
@@ -319,7 +327,7 @@ fn search_paths(
     index: &mut IndexScratch,
     apps: &mut Vec<Matched>,
 ) -> bool {
-    let chain = &place.node.chain;
+    let chain = place.chain;
     let partitions = || {
         chain.iter().enumerate().filter_map(|(depth, &org)| {
             tables
@@ -365,7 +373,7 @@ fn first_policy<'s>(
     {
         // A policy targets its own organization's applications or an ancestor's (the
         // compiler checks it), so none above the owner targets this one.
-        for (depth, &org) in place.node.chain.iter().enumerate().take(owner + 1) {
+        for (depth, &org) in place.chain.iter().enumerate().take(owner + 1) {
             let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
                 continue;
             };

@@ -150,6 +150,8 @@ impl<K: Hash + Eq> MultiMap<K> {
 /// Patterns of one event field (path, parent or creator), compiled for both families.
 #[derive(Debug)]
 struct FieldIndex {
+    /// Which field it indexes.
+    field: PathField,
     windows: PatternSet,
     posix: PatternSet,
     /// Every rule with a condition on this field: the candidates when the event's value
@@ -286,14 +288,15 @@ impl RuleIndexBuilder {
         path_apps.sort_unstable();
         path_apps.dedup();
         by_subject.shrink();
-        let fields = sets.map(|[windows, posix]| FieldIndex {
+        let mut fields = sets.map(|[windows, posix]| FieldIndex {
+            field: PathField::Path,
             windows: windows.build(),
             posix: posix.build(),
             constrained: Vec::new(),
         });
-        let mut fields = fields;
-        for (field, list) in fields.iter_mut().zip(constrained) {
-            field.constrained = list;
+        for ((index, list), field) in fields.iter_mut().zip(constrained).zip(PathField::ALL) {
+            index.field = field;
+            index.constrained = list;
         }
         app_starts.push([rules.len() as u32, bare.len() as u32]);
         let (by_hash, positions) = DigestTable::with_positions(by_hash);
@@ -415,7 +418,8 @@ impl RuleIndex {
         let out = &mut scratch.candidates;
         out.clear();
         let family = event.family;
-        for (field, index) in PathField::ALL.iter().zip(self.fields.iter()) {
+        for index in self.fields.iter() {
+            let field = &index.field;
             let set = index.set(family);
             if set.is_empty() {
                 if !index.constrained.is_empty() && event.problem(*field).is_some() {
