@@ -253,10 +253,10 @@ fn move_computers(
         if let Some(old) = previous.orgs.get(at as usize) {
             for computer in &old.partition.source.computers {
                 if map
-                    .get(computer.id.as_str())
+                    .get(computer.id.as_bytes())
                     .is_some_and(|loc| loc.org == at)
                 {
-                    map.remove(computer.id.as_str());
+                    map.remove(computer.id.as_bytes());
                 }
             }
         }

@@ -132,8 +132,69 @@ impl ComputerLoc {
     }
 }
 
-/// Where every computer lives, by id.
-pub(crate) type ComputerMap = FxHashMap<Box<str>, ComputerLoc>;
+/// Where every computer lives, by id (its bytes: look one up with `id.as_bytes()`).
+pub(crate) type ComputerMap = FxHashMap<ComputerId, ComputerLoc>;
+
+/// A computer id as a key of the [`ComputerMap`]: an id of up to
+/// [`ComputerId::SHORT`] bytes (a host name, a short id) is kept in the map's entry
+/// itself, so that comparing it with the event's does not load it from elsewhere; a
+/// longer one is boxed. Hashed and compared as its bytes.
+#[derive(Debug, Clone)]
+pub(crate) enum ComputerId {
+    Short {
+        len: u8,
+        bytes: [u8; ComputerId::SHORT],
+    },
+    Long(Box<[u8]>),
+}
+
+impl ComputerId {
+    /// The longest id kept in the entry.
+    pub(crate) const SHORT: usize = 22;
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            ComputerId::Short { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            ComputerId::Long(bytes) => bytes,
+        }
+    }
+}
+
+impl From<&str> for ComputerId {
+    fn from(id: &str) -> ComputerId {
+        let mut bytes = [0; ComputerId::SHORT];
+        match bytes.get_mut(..id.len()) {
+            Some(head) => {
+                head.copy_from_slice(id.as_bytes());
+                ComputerId::Short {
+                    len: id.len() as u8,
+                    bytes,
+                }
+            }
+            None => ComputerId::Long(id.as_bytes().into()),
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for ComputerId {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl std::hash::Hash for ComputerId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for ComputerId {
+    fn eq(&self, other: &ComputerId) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ComputerId {}
 
 /// The compiled tenancy; shared between snapshots that differ only in generation.
 #[derive(Debug)]
@@ -214,7 +275,25 @@ pub struct CompileStats {
 
 #[cfg(test)]
 mod tests {
-    use super::Chain;
+    use super::{Chain, ComputerId};
+
+    #[test]
+    fn computer_ids_short_and_long_read_back_and_find_their_entry() {
+        let mut map = rustc_hash::FxHashMap::default();
+        let ids: Vec<String> = (0..30)
+            .map(|n| "x".repeat(n))
+            .chain(["é-ü".to_owned()])
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            let key = ComputerId::from(id.as_str());
+            assert_eq!(key.as_bytes(), id.as_bytes());
+            map.insert(key, i);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(map.get(id.as_bytes()), Some(&i));
+        }
+        assert_eq!(map.get("y".as_bytes()), None);
+    }
 
     #[test]
     fn chains_short_and_long_read_back_as_given() {

@@ -255,7 +255,7 @@ fn apply_deny_options<'s>(
 }
 
 pub(crate) fn locate<'s>(tables: &'s Tables, computer: &str) -> Option<Place<'s>> {
-    let loc = tables.computers.get(computer)?;
+    let loc = tables.computers.get(computer.as_bytes())?;
     let node = tables.orgs.get(loc.org as usize)?;
     Some(Place {
         node,
