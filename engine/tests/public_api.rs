@@ -129,6 +129,94 @@ fn a_deploy_confined_to_one_organization_recompiles_only_it() {
     );
 }
 
+/// A decision without its generation, to compare engines deployed differently.
+fn answer(snapshot: &Snapshot, event: &Event) -> portcullis_engine::DecisionRecord {
+    portcullis_engine::DecisionRecord {
+        generation: 0,
+        ..snapshot.decide(event).to_record()
+    }
+}
+
+#[test]
+fn a_computer_whose_group_system_or_maintenance_changes_is_decided_by_the_new_one() {
+    let first = example();
+    // An application of the unknown executable, permitted to the servers' group.
+    let mut bundle = example();
+    bundle.applications.push(Application {
+        id: "converter".into(),
+        organization: "lakeside".into(),
+        name: "Video converter".into(),
+        rules: vec![FileRule {
+            sha256: Some(
+                "d2a84f4b8b650937ec8f73cd8be2c74add5a911ba64df27458ed8229da804a26"
+                    .parse()
+                    .unwrap(),
+            ),
+            ..FileRule::default()
+        }],
+    });
+    bundle.policies.push(Policy {
+        id: "servers-convert".into(),
+        scope: Scope::Group("lakeside-srv".into()),
+        position: 200_000,
+        applications: vec!["converter".into()],
+        action: Action::Permit,
+        elevate: false,
+        users: None,
+        not_before: None,
+        expires: None,
+        enabled: true,
+        on_deny: None,
+    });
+    let by_deploy = Engine::new(&bundle).unwrap();
+    let by_change = Engine::new(&bundle).unwrap();
+    let mut steps = Vec::new();
+    // Each step changes one computer's record and nothing else of it.
+    let mut next = bundle.clone();
+    let at = next
+        .computers
+        .iter()
+        .position(|c| c.id == "lakeside-fd-01")
+        .unwrap();
+    next.computers[at].group = "lakeside-srv".into();
+    steps.push(next.clone());
+    next.computers[at].maintenance = Some(portcullis_engine::model::Maintenance {
+        mode: portcullis_engine::model::MaintenanceMode::Learning,
+        until: "2030-01-01T00:00:00Z".parse().unwrap(),
+    });
+    steps.push(next.clone());
+    next.computers[at].os = portcullis_engine::model::Os::Linux;
+    steps.push(next.clone());
+    next.computers[at].maintenance = None;
+    next.computers[at].group = "lakeside-ws".into();
+    steps.push(next.clone());
+    steps.push(first);
+    let events = [
+        unknown_exe_event("lakeside-fd-01"),
+        unknown_exe_event("lakeside-fd-02"),
+        unknown_exe_event("lakeside-dc-01"),
+        chrome_event(),
+    ];
+    let mut before = bundle;
+    for (step, after) in steps.iter().enumerate() {
+        by_deploy.deploy(after).unwrap();
+        by_change
+            .deploy_change(&BundleChange::between(&before, after))
+            .unwrap();
+        let fresh = Engine::new(after).unwrap().snapshot();
+        for event in &events {
+            let want = answer(&fresh, event);
+            assert_eq!(answer(&by_deploy.snapshot(), event), want, "step {step}");
+            assert_eq!(answer(&by_change.snapshot(), event), want, "step {step}");
+        }
+        before = after.clone();
+    }
+    // The first step moved the computer into the servers' group: the steps decide
+    // differently.
+    let moved = answer(&Engine::new(&steps[0]).unwrap().snapshot(), &events[0]);
+    assert_eq!(moved.policy.as_deref(), Some("servers-convert"));
+}
+
 #[test]
 fn a_failed_deploy_changes_nothing() {
     let engine = Engine::from_json(EXAMPLE).unwrap();

@@ -13,7 +13,7 @@ use rustc_hash::FxHashSet;
 
 use super::error::CompileErrors;
 use super::layout::{self, Lists, OrgPlan, Rest};
-use super::{compile_plans, intern, same_computer_ids};
+use super::{compile_plans, intern, same_computer_records};
 use crate::change::BundleChange;
 use crate::compiled::{
     AppKeys, CompileStats, ComputerLoc, ComputerMap, OrgNode, Partition, Tables, TenancyIds,
@@ -188,7 +188,8 @@ struct Spliced {
     stats: CompileStats,
     /// The tables indices of the organizations put in.
     changed: Vec<u32>,
-    /// Whether a computer was added, removed or moved.
+    /// Whether a computer was added, removed or moved, or its record in the computer
+    /// map changed (group, path family, maintenance mode).
     computers_moved: bool,
 }
 
@@ -213,7 +214,7 @@ fn splice(
     for (plan, partition) in compiled {
         let node = OrgNode {
             partition: Arc::clone(partition),
-            chain: plan.chain.clone().into_boxed_slice(),
+            chain: plan.chain.clone().into(),
         };
         stats.rules += partition.index.len();
         stats.policies += partition.policies.len();
@@ -222,7 +223,7 @@ fn splice(
                 let old = &slot.partition;
                 stats.rules = stats.rules.saturating_sub(old.index.len());
                 stats.policies = stats.policies.saturating_sub(old.policies.len());
-                computers_moved |= !same_computer_ids(&old.source, &partition.source);
+                computers_moved |= !same_computer_records(old, partition);
                 *slot = node;
             }
             None => {
@@ -252,23 +253,19 @@ fn move_computers(
         if let Some(old) = previous.orgs.get(at as usize) {
             for computer in &old.partition.source.computers {
                 if map
-                    .get(computer.id.as_str())
+                    .get(computer.id.as_bytes())
                     .is_some_and(|loc| loc.org == at)
                 {
-                    map.remove(computer.id.as_str());
+                    map.remove(computer.id.as_bytes());
                 }
             }
         }
     }
     for (plan, partition) in compiled {
-        for (c, computer) in partition.source.computers.iter().enumerate() {
-            map.insert(
-                computer.id.as_str().into(),
-                ComputerLoc {
-                    org: plan.at,
-                    local: c as u32,
-                },
-            );
+        for (c, computer) in (0u32..).zip(&partition.source.computers) {
+            if let Some(loc) = ComputerLoc::of(partition, plan.at, c) {
+                map.insert(computer.id.as_str().into(), loc);
+            }
         }
     }
     map

@@ -162,7 +162,9 @@ impl Rest<'_> {
         match entry {
             EntryKind::Organization => self.org(id),
             EntryKind::Group => self.kept(self.ids.groups.get(id)),
-            EntryKind::Computer => self.kept(self.tables.computers.get(id).map(|loc| &loc.org)),
+            EntryKind::Computer => {
+                self.kept(self.tables.computers.get(id.as_bytes()).map(|loc| &loc.org))
+            }
             EntryKind::Application => self.kept(self.ids.applications.get(id)),
             EntryKind::Policy => self.kept(self.ids.policies.get(id)),
             EntryKind::Bundle => None,

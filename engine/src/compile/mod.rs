@@ -18,7 +18,7 @@ pub use error::{CompileError, CompileErrors, EntryKind, ErrorKind, LOCATED_ERROR
 pub(crate) use layout::Lists;
 
 use crate::compiled::{
-    AppKeys, CompileStats, ComputerLoc, ComputerMap, OrgNode, OrgSource, Partition, Tables,
+    AppKeys, CompileStats, ComputerLoc, ComputerMap, OrgNode, Partition, Tables,
 };
 use crate::model::{strip_position, Bundle};
 use layout::OrgPlan;
@@ -143,7 +143,7 @@ pub(crate) fn compile(
                 stats.policies += partition.policies.len();
                 orgs.push(OrgNode {
                     partition,
-                    chain: plan.chain.into_boxed_slice(),
+                    chain: plan.chain.into(),
                 });
             }
             Err(mut more) => errors.append(&mut more),
@@ -176,21 +176,28 @@ fn intern(lists: Lists<'_>, plans: &[OrgPlan], keys: &mut AppKeys) {
     }
 }
 
-/// Whether two lists of organizations place the same computers at the same places.
+/// Whether two lists of organizations place the same computers at the same places,
+/// with the same records ([`ComputerLoc`]).
 fn same_computers(old: &[OrgNode], new: &[OrgNode]) -> bool {
     old.len() == new.len()
         && old.iter().zip(new).all(|(a, b)| {
             Arc::ptr_eq(&a.partition, &b.partition)
-                || same_computer_ids(&a.partition.source, &b.partition.source)
+                || same_computer_records(&a.partition, &b.partition)
         })
 }
 
-fn same_computer_ids(a: &OrgSource, b: &OrgSource) -> bool {
-    a.computers.len() == b.computers.len()
-        && a.computers
+/// Whether two partitions of one organization give each computer the same id and the
+/// same record in the computer map: then the map carries over.
+pub(super) fn same_computer_records(a: &Partition, b: &Partition) -> bool {
+    a.source.computers.len() == b.source.computers.len()
+        && a.computer_groups == b.computer_groups
+        && a.source
+            .computers
             .iter()
-            .zip(&b.computers)
-            .all(|(x, y)| x.id == y.id)
+            .zip(&b.source.computers)
+            .all(|(x, y)| {
+                x.id == y.id && x.os.family() == y.os.family() && x.maintenance == y.maintenance
+            })
 }
 
 fn computer_map(orgs: &[OrgNode]) -> ComputerMap {
@@ -201,14 +208,10 @@ fn computer_map(orgs: &[OrgNode]) -> ComputerMap {
             .sum(),
     );
     for (o, node) in orgs.iter().enumerate() {
-        for (c, computer) in node.partition.source.computers.iter().enumerate() {
-            computers.insert(
-                computer.id.as_str().into(),
-                ComputerLoc {
-                    org: o as u32,
-                    local: c as u32,
-                },
-            );
+        for (c, computer) in (0u32..).zip(&node.partition.source.computers) {
+            if let Some(loc) = ComputerLoc::of(&node.partition, o as u32, c) {
+                computers.insert(computer.id.as_str().into(), loc);
+            }
         }
     }
     computers

@@ -65,6 +65,7 @@ pub(crate) fn compile(
     }
     let targets = Targets::new(
         targeted,
+        &app_keys,
         |p| {
             policies
                 .get(p as usize)

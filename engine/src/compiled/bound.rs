@@ -24,6 +24,7 @@ fn bound_of(position: i64) -> i64 {
 /// Per organization: the best position of an enabled policy that may decide through a
 /// rule only path patterns find, by the scope a computer sees it in.
 #[derive(Debug, Clone, Default)]
+#[repr(C)]
 pub(crate) struct PathBounds {
     /// Policies targeting such an application of this organization, scoped `global`:
     /// what a computer of a descendant organization sees.

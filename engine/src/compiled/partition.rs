@@ -25,17 +25,24 @@ pub(crate) struct OrgSource {
 }
 
 /// One organization, compiled.
+///
+/// In C order and on a cache line of its own: what every decision reads of the
+/// organization (its policy lists, application keys, policies and path bounds, then
+/// the head of its rule index: 168 bytes) fills the first three lines, in this
+/// order; a signed event or a search of the path patterns reads the fourth, and the
+/// rest comes after.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Partition {
-    pub(crate) source: OrgSource,
-    /// The key of each of the organization's applications, by local index.
-    pub(crate) app_keys: Box<[u32]>,
-    pub(crate) index: RuleIndex,
-    /// Where in the position order its path patterns stop mattering.
-    pub(crate) path_bounds: PathBounds,
-    pub(crate) policies: Box<[CompiledPolicy]>,
     /// Enabled policies by the application and the slot they target.
     pub(crate) targets: Targets,
+    /// The key of each of the organization's applications, by local index.
+    pub(crate) app_keys: Box<[u32]>,
+    pub(crate) policies: Box<[CompiledPolicy]>,
+    /// Where in the position order its path patterns stop mattering.
+    pub(crate) path_bounds: PathBounds,
+    pub(crate) index: RuleIndex,
+    pub(crate) source: OrgSource,
     /// The group of each computer, by local index.
     pub(crate) computer_groups: Box<[u32]>,
     pub(crate) default_deny: DenyOptions,
@@ -86,5 +93,23 @@ impl Partition {
             && source.id == *id
             && source.organization == *organization
             && source.name == *name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::{align_of, offset_of};
+
+    use super::Partition;
+    use crate::index::DECISION_HEAD;
+
+    #[test]
+    fn what_every_decision_reads_fills_the_first_three_cache_lines() {
+        assert_eq!(align_of::<Partition>(), 64);
+        assert!(
+            offset_of!(Partition, index) + DECISION_HEAD <= 3 * 64,
+            "the head of a partition spills past three cache lines: {} bytes",
+            offset_of!(Partition, index) + DECISION_HEAD
+        );
     }
 }

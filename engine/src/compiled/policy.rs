@@ -36,13 +36,57 @@ fn slot_bit(local: u32) -> u64 {
 /// several cache lines.
 pub(crate) type Listed = (u32, u32);
 
-/// The enabled policies of one partition that target one application.
+/// Policies sorted by position, a list of one kept inline: most applications have
+/// one policy per slot, and a decision then reads it with the [`Targeting`] instead of
+/// loading the list from elsewhere.
+#[derive(Debug)]
+struct PolicyList {
+    /// The list when it has one entry; else [`PolicyList::NOT_ONE`] in the policy.
+    one: Listed,
+    /// The list when it does not have one entry.
+    many: Box<[Listed]>,
+}
+
+impl PolicyList {
+    const NOT_ONE: Listed = (u32::MAX, u32::MAX);
+
+    fn new(list: Box<[Listed]>) -> PolicyList {
+        match *list {
+            [one] if one != PolicyList::NOT_ONE => PolicyList {
+                one,
+                many: Box::default(),
+            },
+            _ => PolicyList {
+                one: PolicyList::NOT_ONE,
+                many: list,
+            },
+        }
+    }
+
+    #[inline]
+    fn as_slice(&self) -> &[Listed] {
+        if self.one == PolicyList::NOT_ONE {
+            &self.many
+        } else {
+            std::slice::from_ref(&self.one)
+        }
+    }
+}
+
+impl Default for PolicyList {
+    fn default() -> PolicyList {
+        PolicyList::new(Box::default())
+    }
+}
+
+/// The enabled policies of one partition that target one application: one cache line.
 #[derive(Debug, Default)]
+#[repr(align(64))]
 pub(crate) struct Targeting {
     /// Scoped to the organization, sorted by position.
-    organization: Box<[Listed]>,
+    organization: PolicyList,
     /// Global, sorted by position.
-    global: Box<[Listed]>,
+    global: PolicyList,
     /// Bit `i % 64` is set when a policy targets the application at computer `i`;
     /// a clear bit saves the lookup in `Targets::scoped`.
     computers: u64,
@@ -54,18 +98,27 @@ pub(crate) struct Targeting {
 /// organization-wide and global ones, and says whether a computer's or group's own
 /// list is worth a second lookup.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct Targets {
-    by_app: FxHashMap<u32, Targeting>,
-    /// Computer- and group-scoped lists, by `slot_key`.
-    scoped: FxHashMap<u64, Box<[Listed]>>,
+    /// The organization's own applications, by local index: a decision that found the
+    /// application in this organization indexes it, with no hashing or probing.
+    own: Box<[Targeting]>,
+    /// Applications of ancestors that this organization's policies target, by key;
+    /// most organizations have none (`None`), and then a decision does not look.
+    foreign: Option<Box<FxHashMap<u32, Targeting>>>,
+    /// Computer- and group-scoped lists, by `slot_key`; boxed, as a decision reads it
+    /// only for a computer or group whose summary bit is set.
+    scoped: Box<FxHashMap<u64, Box<[Listed]>>>,
 }
 
 impl Targets {
-    /// Files each `(application, slot, policy)`; `position` orders each list, and
+    /// Files each `(application, slot, policy)`; `own` are the keys of the
+    /// organization's applications by local index, `position` orders each list, and
     /// `target(policy, application)` says where the application is among the policy's
     /// targets.
     pub(crate) fn new(
         entries: impl IntoIterator<Item = (u32, Slot, u32)>,
+        own: &[u32],
         position: impl Fn(u32) -> i64,
         target: impl Fn(u32, u32) -> u32,
     ) -> Targets {
@@ -73,15 +126,26 @@ impl Targets {
         for (app, slot, policy) in entries {
             lists.entry((app, slot)).or_default().push(policy);
         }
-        let mut targets = Targets::default();
+        let local: FxHashMap<u32, usize> = own.iter().enumerate().map(|(i, &k)| (k, i)).collect();
+        let mut targets = Targets {
+            own: own.iter().map(|_| Targeting::default()).collect(),
+            ..Targets::default()
+        };
         for ((app, slot), mut list) in lists {
             list.sort_by_key(|&p| position(p));
             list.dedup();
             let list: Box<[Listed]> = list.into_iter().map(|p| (p, target(p, app))).collect();
-            let entry = targets.by_app.entry(app).or_default();
+            let entry = match local.get(&app).and_then(|&i| targets.own.get_mut(i)) {
+                Some(entry) => entry,
+                None => targets
+                    .foreign
+                    .get_or_insert_with(Box::default)
+                    .entry(app)
+                    .or_default(),
+            };
             match slot {
-                Slot::Organization => entry.organization = list,
-                Slot::Global => entry.global = list,
+                Slot::Organization => entry.organization = PolicyList::new(list),
+                Slot::Global => entry.global = PolicyList::new(list),
                 Slot::Computer(i) => {
                     entry.computers |= slot_bit(i);
                     targets.scoped.insert(slot_key(app, slot), list);
@@ -92,7 +156,9 @@ impl Targets {
                 }
             }
         }
-        targets.by_app.shrink_to_fit();
+        if let Some(foreign) = &mut targets.foreign {
+            foreign.shrink_to_fit();
+        }
         targets.scoped.shrink_to_fit();
         targets
     }
@@ -100,10 +166,21 @@ impl Targets {
     /// The lists of policies targeting `app` that a computer at `(local, group)` of
     /// this organization sees (computer, group, organization, global), or with `None`
     /// one in a descendant organization (global only); a slot with no policy for it
-    /// gets an empty list.
-    pub(crate) fn lists(&self, app: u32, at: Option<(u32, u32)>) -> [&[Listed]; 4] {
+    /// gets an empty list. `own` is the application's local index when it is one of
+    /// this organization's, `None` when it is an ancestor's.
+    #[inline]
+    pub(crate) fn lists(
+        &self,
+        app: u32,
+        own: Option<u32>,
+        at: Option<(u32, u32)>,
+    ) -> [&[Listed]; 4] {
         let mut out: [&[Listed]; 4] = [&[]; 4];
-        let Some(targeting) = self.by_app.get(&app) else {
+        let targeting = match own {
+            Some(local) => self.own.get(local as usize),
+            None => self.foreign.as_ref().and_then(|foreign| foreign.get(&app)),
+        };
+        let Some(targeting) = targeting else {
             return out;
         };
         let scoped = |bits: u64, i: u32, slot: Slot| -> &[Listed] {
@@ -117,32 +194,36 @@ impl Targets {
                 out = [
                     scoped(targeting.computers, local, Slot::Computer(local)),
                     scoped(targeting.groups, group, Slot::Group(group)),
-                    &targeting.organization,
-                    &targeting.global,
+                    targeting.organization.as_slice(),
+                    targeting.global.as_slice(),
                 ];
             }
-            None => out[3] = &targeting.global,
+            None => out[3] = targeting.global.as_slice(),
         }
         out
     }
 }
 
 /// A policy ready to decide.
+///
+/// In C order and on cache lines of its own: what ranking a policy and checking that
+/// it applies read is on the first line, what the decision reports on the second.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct CompiledPolicy {
-    pub(crate) id: Box<str>,
     pub(crate) position: i64,
-    pub(crate) action: Action,
-    pub(crate) elevate: bool,
-    pub(crate) enabled: bool,
-    pub(crate) slot: Slot,
-    /// Case-folded user names; `None` applies to everyone.
-    pub(crate) users: Option<Box<[Box<str>]>>,
     pub(crate) not_before: Option<Timestamp>,
     pub(crate) expires: Option<Timestamp>,
-    pub(crate) on_deny: DenyOptions,
+    /// Case-folded user names; `None` applies to everyone.
+    pub(crate) users: Option<Box<[Box<str>]>>,
+    pub(crate) enabled: bool,
+    pub(crate) action: Action,
+    pub(crate) elevate: bool,
+    pub(crate) id: Box<str>,
     /// Targeted applications: key and id.
     pub(crate) targets: Box<[(u32, Box<str>)]>,
+    pub(crate) on_deny: DenyOptions,
+    pub(crate) slot: Slot,
 }
 
 /// Why a policy does not apply to an event, before any rule is looked at.
@@ -208,8 +289,19 @@ mod tests {
 
     /// Policy `p` is at position `10 - p`, so each list comes out in reverse order;
     /// application `a` is target `a + p` of policy `p`.
+    /// Every application here is an ancestor's (filed by key).
     fn targets(entries: &[(u32, Slot, u32)]) -> Targets {
-        Targets::new(entries.iter().copied(), |p| 10 - i64::from(p), |p, a| a + p)
+        owning(entries, &[])
+    }
+
+    /// The organization's own applications are `own`, by local index.
+    fn owning(entries: &[(u32, Slot, u32)], own: &[u32]) -> Targets {
+        Targets::new(
+            entries.iter().copied(),
+            own,
+            |p| 10 - i64::from(p),
+            |p, a| a + p,
+        )
     }
 
     /// The policies of each list, after checking each one's target.
@@ -234,18 +326,18 @@ mod tests {
             (7, Slot::Group(2), 5),
             (8, Slot::Global, 6),
         ]);
-        let own = ids(t.lists(7, Some((5, 2))), 7);
+        let own = ids(t.lists(7, None, Some((5, 2))), 7);
         assert_eq!(own, [&[4][..], &[5], &[3], &[2, 1]]);
         // A descendant's computer sees the global policies only.
-        let below = ids(t.lists(7, None), 7);
+        let below = ids(t.lists(7, None, None), 7);
         assert_eq!(below, [NONE, NONE, NONE, &[2, 1]]);
         // Another computer and group of the organization.
         assert_eq!(
-            ids(t.lists(7, Some((6, 3))), 7),
+            ids(t.lists(7, None, Some((6, 3))), 7),
             [NONE, NONE, &[3], &[2, 1]]
         );
         // No policy targets application 9.
-        assert_eq!(ids(t.lists(9, Some((5, 2))), 9), [NONE; 4]);
+        assert_eq!(ids(t.lists(9, None, Some((5, 2))), 9), [NONE; 4]);
     }
 
     #[test]
@@ -258,15 +350,63 @@ mod tests {
             (1, Slot::Group(64), 3),
         ]);
         assert_eq!(
-            ids(t.lists(1, Some((3, 1))), 1),
+            ids(t.lists(1, None, Some((3, 1))), 1),
             [&[1][..], NONE, NONE, NONE]
         );
         assert_eq!(
-            ids(t.lists(1, Some((131, 1))), 1),
+            ids(t.lists(1, None, Some((131, 1))), 1),
             [&[2][..], NONE, NONE, NONE]
         );
-        assert_eq!(ids(t.lists(1, Some((67, 64))), 1), [NONE, &[3], NONE, NONE]);
-        assert_eq!(ids(t.lists(1, Some((67, 0))), 1), [NONE; 4]);
-        assert_eq!(ids(t.lists(1, Some((67, 128))), 1), [NONE; 4]);
+        assert_eq!(
+            ids(t.lists(1, None, Some((67, 64))), 1),
+            [NONE, &[3], NONE, NONE]
+        );
+        assert_eq!(ids(t.lists(1, None, Some((67, 0))), 1), [NONE; 4]);
+        assert_eq!(ids(t.lists(1, None, Some((67, 128))), 1), [NONE; 4]);
+    }
+
+    #[test]
+    fn own_applications_by_local_index_ancestors_by_key() {
+        // Applications 7 and 8 are this organization's (local 0 and 1); 9 is an
+        // ancestor's.
+        let entries = [
+            (7, Slot::Organization, 1),
+            (8, Slot::Global, 2),
+            (9, Slot::Organization, 3),
+            (7, Slot::Computer(4), 4),
+        ];
+        let t = owning(&entries, &[7, 8]);
+        assert_eq!(
+            ids(t.lists(7, Some(0), Some((4, 0))), 7),
+            [&[4][..], NONE, &[1], NONE]
+        );
+        assert_eq!(ids(t.lists(8, Some(1), None), 8), [NONE, NONE, NONE, &[2]]);
+        assert_eq!(
+            ids(t.lists(9, None, Some((0, 0))), 9),
+            [NONE, NONE, &[3], NONE]
+        );
+        // Out of range, or an ancestor's application no policy here targets.
+        assert_eq!(ids(t.lists(7, Some(5), Some((4, 0))), 7), [NONE; 4]);
+        assert_eq!(ids(t.lists(6, None, Some((4, 0))), 6), [NONE; 4]);
+        // With no ancestor's application targeted, nothing is filed by key.
+        let mine = owning(&entries[..2], &[7, 8]);
+        assert!(mine.foreign.is_none());
+        assert_eq!(ids(mine.lists(7, None, None), 7), [NONE; 4]);
+    }
+
+    #[test]
+    fn policy_lists_read_back_as_given() {
+        use super::PolicyList;
+        let lists: [&[super::Listed]; 5] = [
+            &[],
+            &[(3, 0)],
+            &[(3, 0), (1, 2)],
+            &[PolicyList::NOT_ONE],
+            &[PolicyList::NOT_ONE, (0, 0)],
+        ];
+        for list in lists {
+            assert_eq!(PolicyList::new(list.into()).as_slice(), list);
+        }
+        assert_eq!(PolicyList::default().as_slice(), &[]);
     }
 }

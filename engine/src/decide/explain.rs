@@ -75,20 +75,7 @@ impl Snapshot {
                 policies: Vec::new(),
             };
         };
-        let family = place
-            .node
-            .partition
-            .source
-            .computers
-            .get(place.local as usize)
-            .map(|c| c.os.family());
-        let Some(family) = family else {
-            return Explanation {
-                decision,
-                normalized_path: None,
-                policies: Vec::new(),
-            };
-        };
+        let family = place.computer.family;
         let mut buffers: [String; 3] = Default::default();
         let [path, parent, created_by] = &mut buffers;
         let mut view = EventView::new(family, event, [path, parent, created_by]);
@@ -139,7 +126,7 @@ fn applicable_in_order<'s>(
     place: &Place<'s>,
 ) -> Vec<(&'s CompiledPolicy, &'s str, usize)> {
     let mut out = Vec::new();
-    for (depth, &org) in place.node.chain.iter().enumerate() {
+    for (depth, &org) in place.chain.iter().enumerate() {
         let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
             continue;
         };
@@ -148,8 +135,8 @@ fn applicable_in_order<'s>(
             let scoped = match policy.slot {
                 Slot::Global => true,
                 Slot::Organization => depth == 0,
-                Slot::Group(g) => depth == 0 && g == place.group,
-                Slot::Computer(c) => depth == 0 && c == place.local,
+                Slot::Group(g) => depth == 0 && g == place.computer.group,
+                Slot::Computer(c) => depth == 0 && c == place.computer.local,
             };
             if scoped {
                 out.push((policy, org_id, depth));
@@ -185,7 +172,7 @@ type Visible<'s> = FxHashMap<u32, (&'s Partition, u32)>;
 
 fn visible_applications<'s>(tables: &'s Tables, place: &Place<'s>) -> Visible<'s> {
     let mut visible = FxHashMap::default();
-    for &org in place.node.chain.iter() {
+    for &org in place.chain.iter() {
         if let Some(node) = tables.orgs.get(org as usize) {
             for (local, &key) in node.partition.app_keys.iter().enumerate() {
                 visible.insert(key, (&*node.partition, local as u32));

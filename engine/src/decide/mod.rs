@@ -22,7 +22,7 @@ use std::cell::RefCell;
 
 pub use explain::{Explanation, PolicyTrace, TraceStatus};
 
-use crate::compiled::{CompiledPolicy, OrgNode, Partition, Tables, NO_POLICY};
+use crate::compiled::{CompiledPolicy, ComputerLoc, OrgNode, Partition, Tables, NO_POLICY};
 use crate::index::{Candidate, EventView, IndexScratch, Match, PathField};
 use crate::model::{
     Action, Decision, DenyOptions, Event, MaintenanceMode, Outcome, Problems, RequestKind,
@@ -44,6 +44,8 @@ pub struct Scratch {
 #[derive(Debug, Clone, Copy)]
 struct Matched {
     key: u32,
+    /// Its local index in the organization that owns it.
+    local: u32,
     /// The strongest match among its rules.
     strength: Match,
     /// Index in the computer's organization chain of the organization that owns it.
@@ -77,11 +79,12 @@ impl Winner<'_> {
     }
 }
 
-/// Where the event's computer sits.
+/// Where the event's computer sits: its organization and its record.
 pub(crate) struct Place<'s> {
     pub(crate) node: &'s OrgNode,
-    pub(crate) local: u32,
-    pub(crate) group: u32,
+    /// The organization's chain: itself, then its ancestors.
+    pub(crate) chain: &'s [u32],
+    pub(crate) computer: &'s ComputerLoc,
 }
 
 impl Snapshot {
@@ -99,11 +102,7 @@ impl Snapshot {
         let Some(place) = locate(tables, &event.computer) else {
             return self.unknown_computer();
         };
-        let partition = &place.node.partition;
-        let Some(computer) = partition.source.computers.get(place.local as usize) else {
-            return self.unknown_computer();
-        };
-        let family = computer.os.family();
+        let family = place.computer.family;
         let Scratch {
             path,
             parent,
@@ -115,14 +114,19 @@ impl Snapshot {
         // Step 2, first the rules filed under the hash and the signer, which need no
         // path, and the policy they give.
         apps.clear();
-        for (depth, &org) in place.node.chain.iter().enumerate() {
+        for (depth, &org) in place.chain.iter().enumerate() {
             let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
                 continue;
             };
             partition.index.map_candidates(&view, &mut index.candidates);
             collect(partition, depth, &mut view, index, apps);
         }
-        let mut winner = first_policy(tables, &place, event, apps);
+        // No application matched yet (a miss, or a path hit): no policy to look up.
+        let mut winner = if apps.is_empty() {
+            None
+        } else {
+            first_policy(tables, &place, event, apps)
+        };
         // Then the path patterns, of the organizations where a policy that could
         // still come first can decide through them.
         let before = winner.map(|w| w.policy.position);
@@ -135,7 +139,8 @@ impl Snapshot {
             parent: view.problem(PathField::Process),
             created_by: view.problem(PathField::CreatedBy),
         };
-        let mode = computer
+        let mode = place
+            .computer
             .maintenance
             .filter(|m| event.time < m.until)
             .map(|m| m.mode);
@@ -250,17 +255,12 @@ fn apply_deny_options<'s>(
 }
 
 pub(crate) fn locate<'s>(tables: &'s Tables, computer: &str) -> Option<Place<'s>> {
-    let loc = tables.computers.get(computer)?;
+    let loc = tables.computers.get(computer.as_bytes())?;
     let node = tables.orgs.get(loc.org as usize)?;
-    let group = node
-        .partition
-        .computer_groups
-        .get(loc.local as usize)
-        .copied()?;
     Some(Place {
         node,
-        local: loc.local,
-        group,
+        chain: &node.chain,
+        computer: loc,
     })
 }
 
@@ -297,6 +297,7 @@ fn collect(
             None => {
                 apps.push(Matched {
                     key,
+                    local: app,
                     strength: found,
                     owner: depth,
                 });
@@ -326,7 +327,7 @@ fn search_paths(
     index: &mut IndexScratch,
     apps: &mut Vec<Matched>,
 ) -> bool {
-    let chain = &place.node.chain;
+    let chain = place.chain;
     let partitions = || {
         chain.iter().enumerate().filter_map(|(depth, &org)| {
             tables
@@ -342,7 +343,10 @@ fn search_paths(
         .unwrap_or(NO_POLICY);
     let mut changed = false;
     for (depth, partition) in partitions() {
-        let bound = partition.path_bounds.own(depth, place.local).min(foreign);
+        let bound = partition
+            .path_bounds
+            .own(depth, place.computer.local)
+            .min(foreign);
         if bound == NO_POLICY || decided.is_some_and(|position| position < bound) {
             continue;
         }
@@ -362,18 +366,20 @@ fn first_policy<'s>(
     let mut best: Option<Winner<'s>> = None;
     for &Matched {
         key: app,
+        local,
         strength,
         owner,
     } in apps
     {
         // A policy targets its own organization's applications or an ancestor's (the
         // compiler checks it), so none above the owner targets this one.
-        for (depth, &org) in place.node.chain.iter().enumerate().take(owner + 1) {
+        for (depth, &org) in place.chain.iter().enumerate().take(owner + 1) {
             let Some(partition) = tables.orgs.get(org as usize).map(|n| &n.partition) else {
                 continue;
             };
-            let at = (depth == 0).then_some((place.local, place.group));
-            for list in partition.targets.lists(app, at) {
+            let at = (depth == 0).then_some((place.computer.local, place.computer.group));
+            let own = (depth == owner).then_some(local);
+            for list in partition.targets.lists(app, own, at) {
                 for &(p, target) in list {
                     let Some(policy) = partition.policies.get(p as usize) else {
                         continue;

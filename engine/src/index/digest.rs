@@ -1,29 +1,38 @@
-//! A map from SHA-256 digests (file hashes, certificate thumbprints) to rule ids, as one
-//! sorted array with a directory of where each leading-bits prefix starts.
+//! A map from SHA-256 digests (file hashes, certificate thumbprints) to rule ids: one
+//! sorted array of entries, and in front of it an open-addressed array of slots that
+//! finds an entry in one cache line.
 //!
 //! A hash map keeps free slots (up to half of them after `shrink_to_fit`, since its
 //! capacity is a power of two) and a control byte per slot. Here every entry is 36
-//! bytes, the digest and its rule id side by side, and the directory about 2 bytes
-//! more. Digests are uniformly distributed, so the directory spreads them over about
-//! two entries per prefix, and a look-up reads one directory word and one or two
-//! cache lines of entries. Keys that are not uniform (an administrator may write any
-//! 64 hex digits) only make a range longer, and a range longer than a few entries is
-//! bisected, so the worst case is logarithmic. Several rules may share a digest:
-//! their entries are adjacent.
+//! bytes, the digest and its rule id side by side, in digest order. Each entry also
+//! has a slot of 8 bytes (the digest's first 32 bits and the entry's place), in an
+//! array half again as long as the entries, at or after its *home*: the digest's place
+//! in the array scaled from its first 64 bits. Digests are uniformly distributed, and
+//! slots are laid in digest order, so a digest's slot is its home or a few slots on,
+//! and a look-up reads one line of slots and, when the first 32 bits match, the entry:
+//! a digest the table does not hold (the usual case for all but one organization of a
+//! decision) costs one line. Keys that are not uniform (an administrator may write any
+//! 64 hex digits) only make a run of slots longer, and a run longer than a few slots
+//! is left for a bisection of the entries, so the worst case is logarithmic. Several
+//! rules may share a digest: their entries, and slots, are adjacent.
 
 use crate::model::Sha256;
 
-/// Entries per directory slot, on average, that the directory is sized for.
-const PER_SLOT: usize = 2;
+/// A slot with no entry. No entry has this one's place (`u32::MAX`), as a table holds
+/// fewer than 2^32 entries.
+const EMPTY: u64 = u64::MAX;
 
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct DigestTable {
     /// `(digest, rule id)`, sorted, with repeats for digests shared by several rules.
     /// A rule id sits beside its key, so that a hit reads one cache line, not two.
     entries: Box<[(Sha256, u32)]>,
-    /// `dir[p]..dir[p + 1]` are the entries whose first `64 - shift` bits are `p`.
-    dir: Box<[u32]>,
-    shift: u32,
+    /// For each entry in order, `first 32 bits << 32 | place in entries`, at its home
+    /// or after it; [`EMPTY`] elsewhere. A few slots may follow the `homes` first ones.
+    slots: Box<[u64]>,
+    /// How many slots homes spread over.
+    homes: u32,
 }
 
 impl DigestTable {
@@ -62,64 +71,68 @@ impl DigestTable {
         if entries.is_empty() {
             return DigestTable::default();
         }
-        // Rule ids are `u32` and so are positions: a partition never holds 2^32 rules.
-        let bits = (entries.len() / PER_SLOT)
-            .max(1)
-            .next_power_of_two()
-            .trailing_zeros();
-        let shift = 64 - bits;
-        let slots = 1usize << bits;
-        let mut dir = Vec::with_capacity(slots + 1);
-        let mut at = 0usize;
-        for slot in 0..slots {
-            while entries
-                .get(at)
-                .is_some_and(|(key, _)| prefix(key, shift) < slot as u64)
-            {
-                at += 1;
+        // Rule ids are `u32` and so are places: a partition never holds 2^32 rules.
+        let homes = (2 * entries.len()).min(u32::MAX as usize);
+        let mut slots = vec![EMPTY; homes];
+        let mut next = 0usize;
+        for (place, (key, _)) in (0u64..).zip(&entries) {
+            let word = leading(key);
+            let at = home(word, homes as u32).max(next);
+            let slot = ((word >> 32) << 32) | place;
+            match slots.get_mut(at) {
+                Some(free) => *free = slot,
+                None => slots.push(slot),
             }
-            dir.push(at as u32);
+            next = at + 1;
         }
-        dir.push(entries.len() as u32);
         DigestTable {
             entries: entries.into_boxed_slice(),
-            dir: dir.into_boxed_slice(),
-            shift,
+            slots: slots.into_boxed_slice(),
+            homes: homes as u32,
         }
     }
 
     /// Appends to `out` the rule ids filed under `key`, in ascending order.
     #[inline(always)]
     pub(crate) fn get_into(&self, key: &Sha256, out: &mut Vec<u32>) {
+        let before = out.len();
         let word = leading(key);
-        let slot = word.checked_shr(self.shift).unwrap_or(0) as usize;
-        let Some(&[lo, hi]) = self.dir.get(slot..slot + 2).and_then(|d| d.first_chunk()) else {
+        let high = word >> 32;
+        let start = home(word, self.homes);
+        let run = self.slots.get(start..).unwrap_or_default();
+        let walk = run.get(..LINEAR).unwrap_or(run);
+        for &slot in walk {
+            // Slots before the key's are earlier digests pushed past their homes.
+            if slot >> 32 < high {
+                continue;
+            }
+            if slot >> 32 > high || slot == EMPTY {
+                return;
+            }
+            if let Some((candidate, value)) = self.entries.get((slot & 0xffff_ffff) as usize) {
+                if candidate == key {
+                    out.push(*value);
+                }
+            }
+        }
+        if run.len() <= LINEAR {
             return;
-        };
-        let Some(range) = self.entries.get(lo as usize..hi as usize) else {
-            return;
-        };
-        // A range is about two entries; a long one (digests that are not uniform) is
-        // bisected first.
-        let start = if range.len() > LINEAR {
-            range.partition_point(|(k, _)| k < key)
-        } else {
-            0
-        };
-        for (candidate, value) in range.iter().skip(start) {
-            let candidate_word = leading(candidate);
-            if candidate_word > word {
+        }
+        // A long run (digests that are not uniform): bisect the entries instead, and
+        // forget what the slots found.
+        out.truncate(before);
+        let first = self.entries.partition_point(|(k, _)| k < key);
+        for (candidate, value) in self.entries.iter().skip(first) {
+            if candidate != key {
                 break;
             }
-            if candidate_word == word && candidate == key {
-                out.push(*value);
-            }
+            out.push(*value);
         }
     }
 }
 
-/// The longest range searched from its start rather than bisected.
-const LINEAR: usize = 8;
+/// The most slots a look-up walks before it bisects the entries.
+const LINEAR: usize = 16;
 
 /// The digest's first eight bytes as a big-endian number: the order of these is the
 /// order of digests, as far as they go.
@@ -128,9 +141,11 @@ fn leading(key: &Sha256) -> u64 {
     u64::from_be_bytes(key.0.first_chunk::<8>().copied().unwrap_or_default())
 }
 
-/// The directory slot of `key`: its first `64 - shift` bits.
-fn prefix(key: &Sha256, shift: u32) -> u64 {
-    leading(key).checked_shr(shift).unwrap_or(0)
+/// Where a digest whose first eight bytes are `word` is at home among `homes` slots:
+/// `word / 2^64` of the way, so that homes keep the digests' order.
+#[inline]
+fn home(word: u64, homes: u32) -> usize {
+    ((u128::from(word) * u128::from(homes)) >> 64) as usize
 }
 
 #[cfg(test)]
