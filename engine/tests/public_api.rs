@@ -76,10 +76,9 @@ fn decides_the_example() {
     );
 }
 
-#[test]
-fn a_deploy_confined_to_one_organization_recompiles_only_it() {
-    let engine = Engine::from_json(EXAMPLE).unwrap();
-    let organizations = example().organizations.len();
+/// The example bundle with an application of the unknown executable (lakeside's
+/// "converter") and a policy `id` permitting it at `scope`.
+fn with_converter(id: &str, scope: Scope) -> Bundle {
     let mut bundle = example();
     bundle.applications.push(Application {
         id: "converter".into(),
@@ -95,8 +94,8 @@ fn a_deploy_confined_to_one_organization_recompiles_only_it() {
         }],
     });
     bundle.policies.push(Policy {
-        id: "approve-converter".into(),
-        scope: Scope::Computer("lakeside-fd-01".into()),
+        id: id.into(),
+        scope,
         position: 200_000,
         applications: vec!["converter".into()],
         action: Action::Permit,
@@ -107,6 +106,17 @@ fn a_deploy_confined_to_one_organization_recompiles_only_it() {
         enabled: true,
         on_deny: None,
     });
+    bundle
+}
+
+#[test]
+fn a_deploy_confined_to_one_organization_recompiles_only_it() {
+    let engine = Engine::from_json(EXAMPLE).unwrap();
+    let organizations = example().organizations.len();
+    let bundle = with_converter(
+        "approve-converter",
+        Scope::Computer("lakeside-fd-01".into()),
+    );
     let deployed = engine.deploy(&bundle).unwrap();
     assert_eq!(deployed.generation, 2);
     assert_eq!(deployed.stats.recompiled, 1);
@@ -141,33 +151,7 @@ fn answer(snapshot: &Snapshot, event: &Event) -> portcullis_engine::DecisionReco
 fn a_computer_whose_group_system_or_maintenance_changes_is_decided_by_the_new_one() {
     let first = example();
     // An application of the unknown executable, permitted to the servers' group.
-    let mut bundle = example();
-    bundle.applications.push(Application {
-        id: "converter".into(),
-        organization: "lakeside".into(),
-        name: "Video converter".into(),
-        rules: vec![FileRule {
-            sha256: Some(
-                "d2a84f4b8b650937ec8f73cd8be2c74add5a911ba64df27458ed8229da804a26"
-                    .parse()
-                    .unwrap(),
-            ),
-            ..FileRule::default()
-        }],
-    });
-    bundle.policies.push(Policy {
-        id: "servers-convert".into(),
-        scope: Scope::Group("lakeside-srv".into()),
-        position: 200_000,
-        applications: vec!["converter".into()],
-        action: Action::Permit,
-        elevate: false,
-        users: None,
-        not_before: None,
-        expires: None,
-        enabled: true,
-        on_deny: None,
-    });
+    let bundle = with_converter("servers-convert", Scope::Group("lakeside-srv".into()));
     let by_deploy = Engine::new(&bundle).unwrap();
     let by_change = Engine::new(&bundle).unwrap();
     let mut steps = Vec::new();
