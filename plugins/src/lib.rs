@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod artifacts;
 #[cfg(feature = "governance")]
 mod attach;
 mod cache;
@@ -34,9 +35,9 @@ mod warm;
 mod wasi;
 mod wasm;
 
+pub use artifacts::ArtifactStore;
 #[cfg(feature = "governance")]
 pub use attach::{prepare, AttachSource, PrepareError};
-pub use cache::ArtifactStore;
 pub use call::{Limits, LoadError, Settings};
 pub use plugin::Plugin;
 pub use registry::{AttachError, Attachment, Call, Notice, Registry, Review, DEFAULT_BREAKER};

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use portcullis_engine::plugin::Hook;
 use portcullis_governance::{Database, Error, PluginAttachment, PluginProvider, Plugins, Store};
 
-use crate::cache::ArtifactStore;
+use crate::artifacts::ArtifactStore;
 use crate::call::{Limits, LoadError};
 use crate::plugin::Plugin;
 use crate::registry::{Attachment, Notice, Registry};

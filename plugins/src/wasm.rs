@@ -34,7 +34,7 @@ use wasmtime::{
     PoolingAllocationConfig, ResourceLimiter, Store, Trap,
 };
 
-use crate::cache::ArtifactStore;
+use crate::artifacts::ArtifactStore;
 use crate::call::{Limits, LoadError, Settings};
 use crate::warm::{Held, Lease, Maker, Needs, Ready, Room, Warm, Warmer};
 use crate::wasi::{self, CallWasi, HasWasi};
