@@ -24,18 +24,34 @@ use crate::wasm::{HostOptions, WasmHost};
 
 /// The compiled components kept in a governance state (its `plugin_artifacts`), for
 /// every host that loads the state's plugins: with PostgreSQL, the nodes of one
-/// database compile a component once between them. Use a store handle of its own: it
-/// is called while governance consults its plugins.
+/// database compile a component once between them. It uses a store handle of its own
+/// (it is called while governance consults its plugins), opened the first time an
+/// artifact is looked for, so a host that loads no component holds no connection for
+/// it.
 pub struct StateArtifacts {
-    store: Mutex<Database>,
+    open: Box<dyn Fn() -> Result<Database, Error> + Send + Sync>,
+    store: Mutex<Option<Database>>,
 }
 
 impl StateArtifacts {
-    /// Keeps artifacts in `store`.
-    pub fn new(store: Database) -> StateArtifacts {
+    /// Keeps artifacts in the store `open` opens, when it is first needed.
+    pub fn new(
+        open: impl Fn() -> Result<Database, Error> + Send + Sync + 'static,
+    ) -> StateArtifacts {
         StateArtifacts {
-            store: Mutex::new(store),
+            open: Box::new(open),
+            store: Mutex::new(None),
         }
+    }
+
+    /// Runs `f` on the store, opened if it is not yet; `None` when it cannot be
+    /// opened or `f` fails (a host then compiles).
+    fn with<T>(&self, f: impl FnOnce(&mut Database) -> Result<T, Error>) -> Option<T> {
+        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        if store.is_none() {
+            *store = (self.open)().ok();
+        }
+        f(store.as_mut()?).ok()
     }
 }
 
@@ -47,13 +63,12 @@ impl std::fmt::Debug for StateArtifacts {
 
 impl ArtifactStore for StateArtifacts {
     fn get(&self, name: &str) -> Option<Vec<u8>> {
-        let store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
-        store.read(|tx| tx.plugin_artifact(name)).ok().flatten()
+        self.with(|store| store.read(|tx| tx.plugin_artifact(name)))
+            .flatten()
     }
 
     fn put(&self, name: &str, file: &[u8]) {
-        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = store.transaction(|tx| tx.put_plugin_artifact(name, file));
+        let _ = self.with(|store| store.transaction(|tx| tx.put_plugin_artifact(name, file)));
     }
 }
 

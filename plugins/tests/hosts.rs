@@ -457,7 +457,10 @@ fn compiled_components_are_shared_through_the_state() {
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("state.db");
     let store = || -> Database { SqliteStore::open(&state).unwrap().into() };
-    let shared: Arc<dyn ArtifactStore> = Arc::new(StateArtifacts::new(store()));
+    let opened = state.clone();
+    let shared: Arc<dyn ArtifactStore> = Arc::new(StateArtifacts::new(move || {
+        Ok(SqliteStore::open(&opened)?.into())
+    }));
     let bytes = std::fs::read(examples().join("components/known-bad.wasm")).unwrap();
     let node = |name: &str| {
         WasmHost::open(HostOptions {

@@ -239,10 +239,15 @@ fn open_stores(config: &ServeConfig) -> Result<Stores, ServerError> {
             Governance::open_postgres(url, &key)
         }
     };
-    // Compiled components are kept in the state too (on a store handle of their own),
-    // so the nodes of one database compile each component once between them.
-    let artifacts: Arc<dyn portcullis_plugins::ArtifactStore> =
-        Arc::new(portcullis_plugins::StateArtifacts::new(open_store(config)?));
+    // Compiled components are kept in the state too (on a store handle of their own,
+    // opened when a component is first loaded), so the nodes of one database compile
+    // each component once between them.
+    let artifacts: Arc<dyn portcullis_plugins::ArtifactStore> = {
+        let config = config.clone();
+        Arc::new(portcullis_plugins::StateArtifacts::new(move || {
+            open_store(&config)
+        }))
+    };
     let plugins = portcullis_plugins::StatePlugins::with_notices(
         portcullis_plugins::Limits::default(),
         |notice| tracing::warn!(notice = ?notice, "plugin"),
@@ -265,7 +270,7 @@ fn open_stores(config: &ServeConfig) -> Result<Stores, ServerError> {
 }
 
 /// One more handle on the state's store.
-fn open_store(config: &ServeConfig) -> Result<Database, ServerError> {
+fn open_store(config: &ServeConfig) -> Result<Database, portcullis_governance::Error> {
     Ok(match &config.database {
         None => Governance::store_dir(&config.state, config.audit_key.as_deref())?,
         Some(url) => {
