@@ -585,9 +585,15 @@ impl Tx for SqlTx<'_> {
     }
 
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<i64, Error> {
-        let sql = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
-        let last: Option<(i64, String)> =
-            first(&mut *self.tx, sql, &[], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        // After this transaction's first entry, the last one is the one it appended:
+        // the transaction holds the writer's lock, so no one else appends meanwhile.
+        let last: Option<(i64, String)> = match &self.appended {
+            Some(appended) => Some(appended.clone()),
+            None => {
+                let sql = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
+                first(&mut *self.tx, sql, &[], |r| Ok((r.get(0)?, r.get(1)?)))?
+            }
+        };
         if self.before.is_none() {
             self.before = Some(last.clone());
         }

@@ -5,15 +5,15 @@ use std::collections::BTreeMap;
 use portcullis_engine::model::{Recipient, Timestamp};
 use serde_json::json;
 
-use crate::access::{AccessRequestKind, Act, OrgTree};
+use crate::access::{AccessRequestKind, Act, Holdings, OrgTree};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::error::{Error, StorageError};
 use crate::notify::{
     request_link, DeliveryReport, NotifyConfig, RequestFacts, RetryConfig, Transport, Transports,
 };
 use crate::store::{
-    Attempt, Channel, Channels, Claim, Closure, Notification, NotifySetting, OutboxRecord,
-    OutboxState, ReadTx, RequestRecord, Store, Tx,
+    AdminRecord, Attempt, Channel, Channels, Claim, Closure, Notification, NotifySetting,
+    OutboxRecord, OutboxState, ReadTx, RequestRecord, Store, Tx,
 };
 
 use super::state::{holdings_in, Context, Governance};
@@ -80,9 +80,57 @@ fn facts<'a>(
     }
 }
 
+/// What the messages about new requests are made from, read once per transaction and
+/// kept for every filing of it: the notification settings, and each administrator who
+/// has one, with what they hold. Nothing a filing writes changes them.
+#[derive(Default)]
+pub(super) struct Recipients {
+    read: Option<Readers>,
+}
+
+struct Readers {
+    config: Option<NotifyConfig>,
+    /// Each setting whose administrator exists, with the administrator and what they
+    /// hold.
+    settings: Vec<(NotifySetting, AdminRecord, Option<Holdings>)>,
+}
+
+impl Recipients {
+    fn read(&mut self, tx: &mut dyn Tx) -> Result<&Readers, Error> {
+        let readers = match self.read.take() {
+            Some(readers) => readers,
+            None => Self::load(tx)?,
+        };
+        Ok(self.read.insert(readers))
+    }
+
+    fn load(tx: &mut dyn Tx) -> Result<Readers, Error> {
+        let config = notify_config(tx)?;
+        let mut admins: BTreeMap<String, Option<(AdminRecord, Option<Holdings>)>> = BTreeMap::new();
+        let mut settings = Vec::new();
+        for setting in tx.notify_settings()? {
+            if !admins.contains_key(&setting.admin) {
+                let found = match tx.admin(&setting.admin)? {
+                    Some(admin) => {
+                        let holdings = holdings_in(tx, &admin.id)?;
+                        Some((admin, holdings))
+                    }
+                    None => None,
+                };
+                admins.insert(setting.admin.clone(), found);
+            }
+            if let Some(Some((admin, holdings))) = admins.get(&setting.admin) {
+                settings.push((setting, admin.clone(), holdings.clone()));
+            }
+        }
+        Ok(Readers { config, settings })
+    }
+}
+
 /// Writes the messages about a new request to the outbox: administrators of the
 /// organization or an ancestor who asked for this kind, and the deciding deny's
-/// recipients; each address once. Returns how many.
+/// recipients; each address once. Returns how many. `recipients` keeps what it reads
+/// for the next filing of the same transaction.
 pub(super) fn enqueue_new_request(
     tx: &mut dyn Tx,
     tree: &OrgTree,
@@ -90,22 +138,20 @@ pub(super) fn enqueue_new_request(
     context: &Context,
     policy_recipients: &[Recipient],
     now: Timestamp,
+    recipients: &mut Recipients,
 ) -> Result<usize, Error> {
-    let config = notify_config(tx)?;
-    let mut recipients: BTreeMap<(Channel, String), ()> = BTreeMap::new();
-    for setting in tx.notify_settings()? {
+    let readers = recipients.read(tx)?;
+    let mut to: BTreeMap<(Channel, String), ()> = BTreeMap::new();
+    for (setting, admin, holdings) in &readers.settings {
         if setting.kind != request.filed.kind {
             continue;
         }
-        let Some(admin) = tx.admin(&setting.admin)? else {
-            continue;
-        };
         if !context.lineage.contains(&admin.organization) {
             continue;
         }
         // Being told of a request needs permission to open it there: the message
         // carries the user, their message, the path, the hash and the signer.
-        let may_open = holdings_in(tx, &admin.id)?.is_some_and(|h| {
+        let may_open = holdings.as_ref().is_some_and(|h| {
             h.check(
                 tree,
                 Act::OpenRequest(request.filed.kind),
@@ -118,23 +164,23 @@ pub(super) fn enqueue_new_request(
         }
         if setting.channels.email {
             if let Some(email) = &admin.email {
-                add_recipient(&mut recipients, &Recipient::Email(email.clone()));
+                add_recipient(&mut to, &Recipient::Email(email.clone()));
             }
         }
         if setting.channels.sms {
             if let Some(phone) = &admin.phone {
                 if let Ok(sms) = Recipient::parse(&format!("SMS:{phone}")) {
-                    add_recipient(&mut recipients, &sms);
+                    add_recipient(&mut to, &sms);
                 }
             }
         }
     }
     for recipient in policy_recipients {
-        add_recipient(&mut recipients, recipient);
+        add_recipient(&mut to, recipient);
     }
-    let (subject, body, sms) = facts(request, context, config.as_ref()).new_request();
+    let (subject, body, sms) = facts(request, context, readers.config.as_ref()).new_request();
     let mut count = 0;
-    for (channel, recipient) in recipients.into_keys() {
+    for (channel, recipient) in to.into_keys() {
         let notification = Notification {
             request: request.id,
             reason: "new-request".to_owned(),

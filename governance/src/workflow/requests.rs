@@ -13,7 +13,7 @@ use crate::audit::{AuditEntry, AuditLog};
 use crate::error::{Error, StorageError};
 use crate::store::{Closure, NewRequest, RequestRecord, RequestState, Settings, Store, Tx};
 
-use super::delivery::{enqueue_new_request, enqueue_outcome};
+use super::delivery::{enqueue_new_request, enqueue_outcome, Recipients};
 use super::state::{about, describe_decider, Context, Governance, SYSTEM};
 
 /// The largest file a request may carry (64 MiB).
@@ -107,7 +107,12 @@ fn already_pending(tx: &mut dyn Tx, new: &NewRequest) -> Result<Option<Error>, E
 
 /// Writes a filing: the file's copy, the request, its notifications and its audit
 /// entry. Returns the request's id.
-fn write_filing(tx: &mut dyn Tx, tree: &OrgTree, filing: &Filing) -> Result<i64, Error> {
+fn write_filing(
+    tx: &mut dyn Tx,
+    tree: &OrgTree,
+    filing: &Filing,
+    recipients: &mut Recipients,
+) -> Result<i64, Error> {
     let Filing {
         new,
         attachment,
@@ -126,7 +131,7 @@ fn write_filing(tx: &mut dyn Tx, tree: &OrgTree, filing: &Filing) -> Result<i64,
         state: RequestState::Pending,
         closure: None,
     };
-    let notified = enqueue_new_request(tx, tree, &record, context, notify, *now)?;
+    let notified = enqueue_new_request(tx, tree, &record, context, notify, *now, recipients)?;
     tx.append_audit(&AuditEntry {
         time: *now,
         actor: format!("user:{}@{}", new.event.user, new.computer),
@@ -161,7 +166,7 @@ impl<S: Store> Governance<S> {
             if let Some(conflict) = already_pending(tx, &filing.new)? {
                 return Err(conflict);
             }
-            write_filing(tx, tree, &filing)
+            write_filing(tx, tree, &filing, &mut Recipients::default())
         })?;
         self.store
             .read(|tx| tx.request(id))?
@@ -190,12 +195,14 @@ impl<S: Store> Governance<S> {
         let tree = &self.tree;
         let written = self.store.transaction(|tx| {
             let mut ids = Vec::with_capacity(prepared.len());
+            // Who is told of new requests is read once for the whole batch.
+            let mut recipients = Recipients::default();
             for filing in &prepared {
                 let id = match filing {
                     Err(_) => None,
                     Ok(filing) => match already_pending(tx, &filing.new)? {
                         Some(conflict) => Some(Err(conflict)),
-                        None => Some(Ok(write_filing(tx, tree, filing)?)),
+                        None => Some(Ok(write_filing(tx, tree, filing, &mut recipients)?)),
                     },
                 };
                 ids.push(id);
