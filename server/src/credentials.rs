@@ -286,22 +286,25 @@ impl Credentials {
     pub fn token_admin(&mut self, token: &str, now: i64) -> Result<Option<String>, ServerError> {
         let digest = secret::digest(token);
         self.db.run(|c| {
-            let admin: Option<String> = first(
+            let found: Option<(String, Option<i64>)> = first(
                 c,
-                "SELECT admin FROM tokens WHERE digest = ?1",
+                "SELECT admin, last_used FROM tokens WHERE digest = ?1",
                 params![digest],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            if admin.is_some() {
-                // To the minute: a token used for every call writes once a minute, not
-                // once a call.
+            let Some((admin, last_used)) = found else {
+                return Ok(None);
+            };
+            // To the minute: a token used for every call writes once a minute, not once
+            // a call, and the other calls do not even send the update.
+            if last_used.is_none_or(|t| t <= now - 60) {
                 c.execute(
                     "UPDATE tokens SET last_used = ?2
                      WHERE digest = ?1 AND (last_used IS NULL OR last_used <= ?2 - 60)",
                     params![digest, now],
                 )?;
             }
-            Ok(admin)
+            Ok(Some(admin))
         })
     }
 

@@ -8,7 +8,7 @@ use portcullis_engine::{DecisionRecord, Event, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::{AccessRequestKind, Act, OrgTree, ScopeKind};
+use crate::access::{AccessRequestKind, Act, Holdings, OrgTree, ScopeKind};
 use crate::audit::{AuditEntry, AuditLog};
 use crate::error::{Error, StorageError};
 use crate::store::{Closure, NewRequest, RequestRecord, RequestState, Settings, Store, Tx};
@@ -182,12 +182,21 @@ impl<S: Store> Governance<S> {
         &mut self,
         batch: Vec<(Option<String>, FileRequest)>,
     ) -> Vec<Result<RequestRecord, Error>> {
+        // What each administrator holds, read once for the batch: a script files many
+        // requests under one token.
+        let mut holdings: HashMap<String, Holdings> = HashMap::new();
         let prepared: Vec<Result<Filing, Error>> = batch
             .into_iter()
             .map(|(actor, request)| {
                 if let Some(actor) = actor {
                     let org = self.org_of_computer(&request.event.computer)?;
-                    self.authorize(&actor, Act::OpenRequest(request.kind), &org)?;
+                    if !holdings.contains_key(&actor) {
+                        let held = self.holdings(&actor)?;
+                        holdings.insert(actor.clone(), held);
+                    }
+                    if let Some(held) = holdings.get(&actor) {
+                        held.check(&self.tree, Act::OpenRequest(request.kind), &org)?;
+                    }
                 }
                 self.prepare_filing(request)
             })
