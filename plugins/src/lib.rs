@@ -34,6 +34,7 @@ mod vectors;
 mod warm;
 mod wasi;
 mod wasm;
+mod wit;
 
 pub use artifacts::ArtifactStore;
 #[cfg(feature = "governance")]
