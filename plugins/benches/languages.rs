@@ -87,21 +87,26 @@ fn main() {
                 })
                 .collect(),
         );
+        // The median of `fresh` calls of `plugin`, each followed by a pause of `gap`.
+        let calls = |plugin: &Plugin, gap: Duration| {
+            median(
+                (0..fresh)
+                    .map(|_| {
+                        let start = Instant::now();
+                        let outcome = plugin.review(&input, &config);
+                        let elapsed = start.elapsed();
+                        assert!(
+                            matches!(outcome.result, Ok(Verdict::Reject { .. })),
+                            "{outcome:?}"
+                        );
+                        std::thread::sleep(gap);
+                        elapsed
+                    })
+                    .collect(),
+            )
+        };
         let plugin = Plugin::Wasm(host.load(language, &bytes, limits).unwrap());
-        let call = median(
-            (0..fresh)
-                .map(|_| {
-                    let start = Instant::now();
-                    let outcome = plugin.review(&input, &config);
-                    let elapsed = start.elapsed();
-                    assert!(
-                        matches!(outcome.result, Ok(Verdict::Reject { .. })),
-                        "{outcome:?}"
-                    );
-                    elapsed
-                })
-                .collect(),
-        );
+        let call = calls(&plugin, Duration::ZERO);
         // The same component on a host that keeps instances made ahead; each call is
         // timed, then the warmer is given twice a fresh call's time (2 ms at least) to
         // drop the used store and make the next.
@@ -113,21 +118,7 @@ fn main() {
         .unwrap();
         let warm_plugin = Plugin::Wasm(warm_host.load(language, &bytes, limits).unwrap());
         std::thread::sleep(call * 4);
-        let ahead = median(
-            (0..fresh)
-                .map(|_| {
-                    let start = Instant::now();
-                    let outcome = warm_plugin.review(&input, &config);
-                    let elapsed = start.elapsed();
-                    assert!(
-                        matches!(outcome.result, Ok(Verdict::Reject { .. })),
-                        "{outcome:?}"
-                    );
-                    std::thread::sleep((call * 2).max(Duration::from_millis(2)));
-                    elapsed
-                })
-                .collect(),
-        );
+        let ahead = calls(&warm_plugin, (call * 2).max(Duration::from_millis(2)));
         drop(warm_plugin);
         drop(warm_host);
         #[cfg(feature = "bench")]
