@@ -155,10 +155,9 @@ pub(crate) trait Maker<T: 'static>: Send + Sync {
     fn make(&self) -> Option<Ready<T>>;
 }
 
-/// The instances of one component made ahead.
+/// The instances of one component made ahead (as many as the host's warmer keeps).
 pub(crate) struct Warm<T: 'static> {
     state: Mutex<WarmState<T>>,
-    depth: usize,
 }
 
 struct WarmState<T: 'static> {
@@ -167,22 +166,11 @@ struct WarmState<T: 'static> {
     pending: usize,
 }
 
-impl<T: Send + 'static> Warm<T> {
-    /// Keeps `depth` instances ready.
-    pub(crate) fn new(depth: usize) -> Warm<T> {
-        Warm {
-            state: Mutex::new(WarmState {
-                ready: Vec::new(),
-                pending: 0,
-            }),
-            depth,
-        }
-    }
-}
-
 /// The host's warmer thread: it makes instances ahead and drops used stores.
 pub(crate) struct Warmer<T: 'static> {
     jobs: Mutex<Sender<Job<T>>>,
+    /// How many instances of each component it keeps ready.
+    depth: usize,
 }
 
 enum Job<T: 'static> {
@@ -193,8 +181,9 @@ enum Job<T: 'static> {
 }
 
 impl<T: Send + 'static> Warmer<T> {
-    /// Starts the thread. It ends when the warmer is dropped.
-    pub(crate) fn start() -> std::io::Result<Warmer<T>> {
+    /// Starts the thread, which keeps `depth` instances of each component ready. It
+    /// ends when the warmer is dropped.
+    pub(crate) fn start(depth: usize) -> std::io::Result<Warmer<T>> {
         let (jobs, queue) = mpsc::channel::<Job<T>>();
         std::thread::Builder::new()
             .name("portcullis-wasm-warmer".to_owned())
@@ -220,6 +209,7 @@ impl<T: Send + 'static> Warmer<T> {
             })?;
         Ok(Warmer {
             jobs: Mutex::new(jobs),
+            depth,
         })
     }
 
@@ -237,10 +227,20 @@ impl<T: Send + 'static> Warmer<T> {
         let _ = self.send(Job::Drop(held));
     }
 
-    /// Asks for instances until `warm` has its depth (ready and pending).
+    /// An empty set of instances made ahead, for one component.
+    pub(crate) fn warm(&self) -> Arc<Warm<T>> {
+        Arc::new(Warm {
+            state: Mutex::new(WarmState {
+                ready: Vec::new(),
+                pending: 0,
+            }),
+        })
+    }
+
+    /// Asks for instances until `warm` has the depth (ready and pending).
     pub(crate) fn top_up(&self, maker: &Arc<dyn Maker<T>>, warm: &Arc<Warm<T>>) {
         let mut state = warm.state.lock().unwrap_or_else(PoisonError::into_inner);
-        while state.ready.len() + state.pending < warm.depth {
+        while state.ready.len() + state.pending < self.depth {
             if self
                 .send(Job::Make(Arc::downgrade(maker), Arc::downgrade(warm)))
                 .is_err()

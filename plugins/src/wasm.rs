@@ -85,8 +85,7 @@ pub struct WasmHost {
     pub(crate) artifacts: Option<Arc<dyn ArtifactStore>>,
     /// What the instance pool has left.
     room: Arc<Room>,
-    /// Instances kept ready per component, and the thread that makes them.
-    warm: usize,
+    /// The thread that keeps instances of each component made ahead, if it does.
     warmer: Option<Warmer<CallState>>,
     stop: Arc<AtomicBool>,
     ticker: Option<JoinHandle<()>>,
@@ -185,7 +184,7 @@ impl WasmHost {
         }
         let warmer =
             if warm_instances > 0 {
-                Some(Warmer::start().map_err(|e| {
+                Some(Warmer::start(warm_instances).map_err(|e| {
                     LoadError::Host(format!("cannot start the instance warmer: {e}"))
                 })?)
             } else {
@@ -220,7 +219,6 @@ impl WasmHost {
                 instances.saturating_mul(POOL_CORE_PER_COMPONENT),
                 instances.saturating_mul(POOL_MEMORIES_PER_COMPONENT),
             ),
-            warm: warm_instances,
             warmer,
             stop,
             ticker: Some(ticker),
@@ -300,7 +298,7 @@ impl WasmHost {
             factory,
             target,
             unprovided,
-            warm: (self.warm > 0).then(|| Arc::new(Warm::new(self.warm))),
+            warm: self.warmer.as_ref().map(Warmer::warm),
         };
         plugin.check_export()?;
         if let (Some(warmer), Some(warm)) = (&self.warmer, &plugin.warm) {
