@@ -166,6 +166,17 @@ struct WarmState<T: 'static> {
     pending: usize,
 }
 
+impl<T> Warm<T> {
+    /// How many are ready.
+    pub(crate) fn ready(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ready
+            .len()
+    }
+}
+
 /// The host's warmer thread: it makes instances ahead and drops used stores.
 pub(crate) struct Warmer<T: 'static> {
     jobs: Mutex<Sender<Job<T>>>,

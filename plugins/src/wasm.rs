@@ -19,7 +19,7 @@
 //! called, naming the import; [`WasmPlugin::unprovided_imports`] lists them.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -299,6 +299,7 @@ impl WasmHost {
             target,
             unprovided,
             warm: self.warmer.as_ref().map(Warmer::warm),
+            taken_ahead: AtomicU64::new(0),
         };
         plugin.check_export()?;
         if let (Some(warmer), Some(warm)) = (&self.warmer, &plugin.warm) {
@@ -458,6 +459,8 @@ pub struct WasmPlugin {
     unprovided: Vec<String>,
     /// Instances made ahead, when the host keeps them.
     warm: Option<Arc<Warm<CallState>>>,
+    /// Calls that took an instance made ahead.
+    taken_ahead: AtomicU64,
 }
 
 impl std::fmt::Debug for WasmPlugin {
@@ -592,6 +595,13 @@ impl WasmPlugin {
         &self.name
     }
 
+    /// How many instances made ahead are ready now (0 on a host that makes none), and
+    /// how many calls so far took one instead of instantiating their own.
+    pub fn instances_ahead(&self) -> (usize, u64) {
+        let ready = self.warm.as_ref().map_or(0, |warm| warm.ready());
+        (ready, self.taken_ahead.load(Ordering::Relaxed))
+    }
+
     /// The interfaces the component imports that this host does not provide
     /// (`ns:package/interface@version`): calling a function of one traps.
     pub fn unprovided_imports(&self) -> &[String] {
@@ -645,6 +655,7 @@ impl WasmPlugin {
                 state.config = Arc::clone(config);
                 state.wasi.rearm(deadline);
                 arm(&mut held.store, deadline);
+                self.taken_ahead.fetch_add(1, Ordering::Relaxed);
                 return Ok((held, Ok(ready.instance)));
             }
         }
